@@ -1,0 +1,59 @@
+# lmcc: `make` builds ./lmcc and the runtime (static and shared);
+# `make test` runs every test; `make demo` shows the main job end to end.
+CC      ?= gcc
+OPT     ?= -O2
+CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC \
+           -I/usr/include/x86_64-linux-gnu/openblas-pthread
+LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lpthread -lm
+
+RT_SRC  := $(wildcard runtime/*.c)
+RT_OBJ  := $(RT_SRC:%.c=build/%.o)
+CC_SRC  := $(wildcard compiler/*.c)
+CC_OBJ  := $(CC_SRC:%.c=build/%.o)
+
+all: deps.stamp lmcc runtime/liblmcc.a runtime/liblmcc.so
+
+# Install what a fresh Debian 12 lacks (DESIGN.md): the packages below,
+# with `apt-get update` first when the package lists are empty.
+PKGS = libjson-c-dev libtcc-dev tcc libopenblas-dev libpcre2-dev
+deps.stamp:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then \
+	    $$SUDO apt-get update -q || exit 1; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing \
+	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q $$missing; } || exit 1; \
+	fi; touch $@
+
+build/%.o: %.c deps.stamp $(wildcard runtime/*.h compiler/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+runtime/liblmcc.a: $(RT_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+runtime/liblmcc.so: $(RT_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS_RT)
+
+lmcc: $(CC_OBJ) runtime/liblmcc.a
+	$(CC) -o $@ $(CC_OBJ) runtime/liblmcc.a -ltcc -ldl $(LDLIBS_RT)
+
+# Unit-test programs: tests/unit/NAME.c -> tests/bin/NAME, against the
+# static runtime.
+TEST_SRC := $(wildcard tests/unit/*.c)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=tests/bin/%)
+tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h tests/unit/*.h)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Iruntime $< runtime/liblmcc.a $(LDLIBS_RT) -o $@
+
+test: all $(TEST_BIN)
+	@tests/run.sh
+
+clean:
+	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
+
+.PHONY: all test clean
