@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lmcc.h"
+
 /* One line "lmcc: WHERE: MESSAGE" on stderr, exit 2.  WHERE names the file
  * (and, in MESSAGE, the field); it may be NULL. */
 void lm_fail(const char *where, const char *fmt, ...)
@@ -17,7 +19,6 @@ void lm_fail(const char *where, const char *fmt, ...)
 /* Internal error: "lmcc: internal error: ...", exit 1. */
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
-void *lm_alloc(size_t n);            /* zeroed; never NULL */
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
 void *lm_realloc(void *p, size_t n);
 char *lm_strdup(const char *s);
@@ -29,5 +30,23 @@ char *lm_path(const char *dir, const char *name);
 char *lm_read_file(const char *path, size_t *len);
 
 double lm_now(void);                 /* monotonic seconds */
+
+/* ---- checkpoints (st.c) ---- */
+/* Open DIR/model.safetensors, or the shards DIR/model.safetensors.index.json
+ * names.  Every header, offset, dtype and shape is checked here; a bad file
+ * is lm_fail naming it. */
+lm_ckpt *lm_ck_open(const char *dir);
+void lm_ck_close(lm_ckpt *ck);
+/* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
+int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
+size_t lm_dtype_size(int dtype);
+float lm_bf16_to_f32(uint16_t h);
+uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
+float lm_f16_to_f32(uint16_t h);
+/* Element i of a weight stored in dtype, as float. */
+float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* Threads for the matrix products (matmul.c). */
+void lm_set_threads(int n);
 
 #endif

@@ -1,0 +1,73 @@
+/* arch.c: which config reader handles a model_type, and what every reader
+ * shares (the model's name). */
+#include "arch.h"
+#include "../runtime/rt.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static const struct {
+	const char *type, *title;
+	void (*read)(Cfg *c, Plan *p);
+} archs[] = {
+	{"afm7", "AFM-7", read_afm7},
+	{"baichuan_m1", "Baichuan-M1", read_baichuan_m1},
+};
+
+/* The base name of the model directory, reduced to [A-Za-z0-9_-]. */
+static void model_name(char *out, size_t n, const char *dir)
+{
+	size_t len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	size_t start = len;
+	while (start > 0 && dir[start - 1] != '/')
+		start--;
+	size_t k = 0;
+	for (size_t i = start; i < len && k + 1 < n; i++)
+		if (isalnum((unsigned char)dir[i]) || dir[i] == '-' || dir[i] == '_')
+			out[k++] = dir[i];
+	out[k] = 0;
+	if (!k || !strcmp(out, "-"))
+		snprintf(out, n, "model");
+}
+
+void plan_read(Plan *p, const char *config_path, const char *model_dir)
+{
+	Cfg c = cfg_load(config_path);
+	memset(p, 0, sizeof *p);
+	const char *mt = cfg_str(&c, "model_type", NULL);
+	if (!mt)
+		cfg_error(&c, "model_type", "missing");
+	size_t i, n = sizeof archs / sizeof archs[0];
+	for (i = 0; i < n && strcmp(archs[i].type, mt); i++)
+		;
+	if (i == n) {
+		char known[256] = "";
+		for (size_t j = 0; j < n; j++)
+			snprintf(known + strlen(known), sizeof known - strlen(known),
+			         "%s%s", j ? ", " : "", archs[j].type);
+		cfg_error(&c, "model_type", "unknown model type %s (lmcc knows %s)",
+		          cfg_shown(&c, "model_type"), known);
+	}
+	p->arch = archs[i].type;
+	p->title = archs[i].title;
+	model_name(p->name, sizeof p->name, model_dir);
+	archs[i].read(&c, p);
+	cfg_free(&c);
+}
+
+Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix)
+{
+	Mlp m = {.inter = inter};
+	m.gate = mat_of(p, t_matrix(p, inter, dim, "%s.gate_proj.weight", prefix));
+	m.up = mat_of(p, t_matrix(p, inter, dim, "%s.up_proj.weight", prefix));
+	m.down = mat_of(p, t_matrix(p, dim, inter, "%s.down_proj.weight", prefix));
+	return m;
+}
+
+/* A scalar tensor (shape []), e.g. a quantisation scale. */
+int t_scalar(Plan *p, double lo, double hi, const char *name)
+{
+	return tensor(p, INIT_UNIFORM, lo, hi, 0, NULL, "%s", name);
+}

@@ -1,0 +1,13 @@
+/* arch.h: the config readers, one per model_type, and what they share. */
+#ifndef ARCH_H
+#define ARCH_H
+#include "cfg.h"
+#include "plan.h"
+
+void read_afm7(Cfg *c, Plan *p);
+void read_baichuan_m1(Cfg *c, Plan *p);
+
+/* gate_proj, up_proj, down_proj under prefix: a SwiGLU of width inter. */
+Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix);
+int t_scalar(Plan *p, double lo, double hi, const char *name);
+#endif

@@ -1,0 +1,121 @@
+/* build.c: from source to something that runs.  `lmcc build` writes
+ * model.c and compiles it with gcc against the static runtime; `lmcc run`
+ * compiles it in memory with libtcc against the shared runtime and calls
+ * it, writing no file. */
+#define _GNU_SOURCE
+#include "build.h"
+#include "../runtime/rt.h"
+
+#include <errno.h>
+#include <libtcc.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *lmcc_home(void)
+{
+	static char dir[PATH_MAX];
+	if (!dir[0]) {
+		ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+		if (n <= 0)
+			lm_bug("cannot find the lmcc executable: %s", strerror(errno));
+		dir[n] = 0;
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = 0;
+	}
+	return dir;
+}
+
+/* mkdir -p */
+void make_dirs(const char *path)
+{
+	char *p = lm_strdup(path);
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || !*s) {
+			char c = *s;
+			*s = 0;
+			if (mkdir(p, 0777) && errno != EEXIST)
+				lm_fail(p, "cannot create directory: %s", strerror(errno));
+			if (!c)
+				break;
+			*s = c;
+		}
+	}
+	free(p);
+}
+
+void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		lm_fail(path, "cannot create: %s", strerror(errno));
+	fputs(text, f);
+	if (fclose(f))
+		lm_fail(path, "write error: %s", strerror(errno));
+}
+
+void compile_gcc(const char *src, const char *exe)
+{
+	char *rt = lm_path(lmcc_home(), "runtime");
+	char *lib = lm_path(rt, "liblmcc.a");
+	const char *cc = getenv("CC");
+	if (!cc || !*cc)
+		cc = "gcc";
+	const char *argv[] = {
+		cc, "-O2", "-std=gnu11", "-I", rt, "-o", exe, src, lib,
+		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lpthread", "-lm", NULL,
+	};
+	pid_t pid = fork();
+	if (pid < 0)
+		lm_bug("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execvp(cc, (char **)argv);
+		fprintf(stderr, "lmcc: cannot run %s: %s\n", cc, strerror(errno));
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		lm_bug("waitpid: %s", strerror(errno));
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		lm_bug("%s failed on %s", cc, src);
+	free(lib);
+	free(rt);
+}
+
+static void tcc_error(void *opaque, const char *msg)
+{
+	(void)opaque;
+	fprintf(stderr, "lmcc: tcc: %s\n", msg);
+}
+
+int run_tcc(const char *src, int argc, char **argv)
+{
+	char *rt = lm_path(lmcc_home(), "runtime");
+	TCCState *s = tcc_new();
+	if (!s)
+		lm_bug("tcc_new failed");
+	tcc_set_error_func(s, NULL, tcc_error);
+	tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
+	tcc_add_include_path(s, rt);
+	tcc_add_library_path(s, rt);
+	tcc_define_symbol(s, "LMCC_JIT", "1");
+	if (tcc_compile_string(s, src) < 0)
+		lm_bug("tcc could not compile the generated model");
+	if (tcc_add_library(s, "lmcc") < 0)
+		lm_bug("tcc could not load %s/liblmcc.so", rt);
+	if (tcc_relocate(s, TCC_RELOCATE_AUTO) < 0)
+		lm_bug("tcc could not link the generated model");
+	int (*entry)(int, char **) = (int (*)(int, char **))tcc_get_symbol(s, "lm_entry");
+	if (!entry)
+		lm_bug("the generated model has no lm_entry");
+	free(rt);
+	int rc = entry(argc, argv);
+	fflush(stdout);
+	tcc_delete(s);
+	return rc;
+}

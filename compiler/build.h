@@ -1,0 +1,14 @@
+/* build.h: compiling generated code, and the files around it (build.c). */
+#ifndef BUILD_H
+#define BUILD_H
+
+/* The directory holding the lmcc executable (templates/ and runtime/). */
+const char *lmcc_home(void);
+void make_dirs(const char *path);
+void write_text(const char *path, const char *text);
+/* gcc -O2 src -> exe, against runtime/liblmcc.a.  Failure is exit 1. */
+void compile_gcc(const char *src, const char *exe);
+/* Compile src in memory with libtcc against runtime/liblmcc.so, call its
+ * lm_entry(argc, argv), return what it returns. */
+int run_tcc(const char *src, int argc, char **argv);
+#endif

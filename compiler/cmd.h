@@ -1,0 +1,10 @@
+/* cmd.h: the subcommands of lmcc, each taking its own argv (argv[0] is
+ * the subcommand's name) and returning the exit status. */
+#ifndef CMD_H
+#define CMD_H
+int cmd_plan(int argc, char **argv);
+int cmd_emit(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+#endif

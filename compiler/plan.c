@@ -1,0 +1,268 @@
+/* plan.c: building plans (tensors, views, RoPE tables) and describing
+ * them: the schedule table of `lmcc plan` and of every generated file. */
+#include "plan.h"
+#include "../runtime/rt.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int vtensor(Plan *p, InitKind init, double lo, double hi, int ndim,
+                   const long *shape, const char *fmt, va_list ap)
+{
+	if (p->nt == p->tcap) {
+		p->tcap = p->tcap ? 2 * p->tcap : 256;
+		p->t = lm_realloc(p->t, p->tcap * sizeof(Tensor));
+	}
+	Tensor *t = &p->t[p->nt];
+	memset(t, 0, sizeof *t);
+	if (vsnprintf(t->name, sizeof t->name, fmt, ap) >= (int)sizeof t->name)
+		lm_bug("tensor name too long: %s", t->name);
+	t->init = init;
+	t->lo = lo;
+	t->hi = hi;
+	t->ndim = ndim;
+	memcpy(t->shape, shape, ndim * sizeof(long));
+	t->fan_in = ndim ? shape[ndim - 1] : 1;
+	return p->nt++;
+}
+
+int tensor(Plan *p, InitKind init, double lo, double hi, int ndim,
+           const long *shape, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int t = vtensor(p, init, lo, hi, ndim, shape, fmt, ap);
+	va_end(ap);
+	return t;
+}
+
+int t_matrix(Plan *p, long rows, long cols, const char *fmt, ...)
+{
+	long shape[2] = {rows, cols};
+	va_list ap;
+	va_start(ap, fmt);
+	int t = vtensor(p, INIT_MATRIX, 0, 0, 2, shape, fmt, ap);
+	va_end(ap);
+	return t;
+}
+
+int t_vector(Plan *p, long n, double init, const char *fmt, ...)
+{
+	long shape[1] = {n};
+	va_list ap;
+	va_start(ap, fmt);
+	/* norms start near their init value, not exactly on it, so that a
+	 * wrong weight would show in the tests */
+	int t = vtensor(p, INIT_UNIFORM, init - 0.1, init + 0.1, 1, shape, fmt, ap);
+	va_end(ap);
+	return t;
+}
+
+Mat mat_of(Plan *p, int t)
+{
+	const Tensor *x = &p->t[t];
+	if (x->ndim != 2)
+		lm_bug("mat_of(%s): not 2-D", x->name);
+	return (Mat){t, 0, 0, x->shape[0], x->shape[1], x->shape[1]};
+}
+
+Mat mat_rows(Plan *p, int t, long row0, long rows)
+{
+	Mat m = mat_of(p, t);
+	if (row0 < 0 || rows < 1 || row0 + rows > m.rows)
+		lm_bug("mat_rows(%s): rows %ld+%ld of %ld", p->t[t].name, row0, rows, m.rows);
+	m.off = row0 * m.ld;
+	m.rows = rows;
+	return m;
+}
+
+Vec vec_of(int t, double add)
+{
+	return (Vec){t, add};
+}
+
+Norm norm_of(int t, double eps, double add)
+{
+	return (Norm){1, {t, add}, eps};
+}
+
+void rope_base(double *inv_freq, int dims, double theta)
+{
+	for (int j = 0; j < dims / 2; j++)
+		inv_freq[j] = pow(theta, -2.0 * j / dims);
+}
+
+int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *note)
+{
+	for (int i = 0; i < p->nropes; i++) {
+		Rope *r = &p->ropes[i];
+		if (r->style == style && r->dims == dims
+		    && !memcmp(r->inv_freq, inv_freq, dims / 2 * sizeof(double)))
+			return i;
+	}
+	if (p->nropes == MAX_ROPES)
+		lm_bug("more than %d RoPE tables", MAX_ROPES);
+	Rope *r = &p->ropes[p->nropes];
+	r->style = style;
+	r->dims = dims;
+	memcpy(r->inv_freq, inv_freq, dims / 2 * sizeof(double));
+	snprintf(r->note, sizeof r->note, "%s", note);
+	return p->nropes++;
+}
+
+long plan_tensor_numel(const Tensor *t)
+{
+	long n = 1;
+	for (int d = 0; d < t->ndim; d++)
+		n *= t->shape[d];
+	return n;
+}
+
+long plan_params(const Plan *p)
+{
+	long n = 0;
+	for (int i = 0; i < p->nt; i++)
+		n += plan_tensor_numel(&p->t[i]);
+	return n;
+}
+
+/* Float32 bytes each layer's cache adds per token, and what it holds
+ * whatever the length. */
+static void layer_cache(const Plan *p, const Layer *l, long ctx, long *tok, long *fixed)
+{
+	*tok = *fixed = 0;
+	switch (l->mix) {
+	case MIX_ATTN: {
+		const Attn *a = &l->attn;
+		long per = (long)a->kv_heads * (a->hd + a->vd) * 4;
+		long bound = a->window ? a->window : a->chunk;
+		if (a->kv_from >= 0)
+			break;
+		if (bound)
+			*fixed = per * bound;
+		else
+			*tok = per;
+		if (a->kv_conv)
+			*fixed += (long)(a->kv_conv - 1) * a->kv_heads * (a->hd + a->vd) * 4;
+		break;
+	}
+	case MIX_MLA:
+		*tok = (long)(l->mla.lora + l->mla.rope_dim) * 4;
+		break;
+	case MIX_KDA:
+		*fixed = ((long)l->kda.heads * l->kda.hd * l->kda.hd
+		          + 3L * (l->kda.conv - 1) * l->kda.heads * l->kda.hd) * 4;
+		break;
+	case MIX_MAMBA:
+		*fixed = ((long)l->mamba.heads * l->mamba.hd * l->mamba.d_state
+		          + (long)(l->mamba.d_conv - 1) * l->mamba.heads * l->mamba.hd) * 4;
+		break;
+	}
+	(void)p;
+	(void)ctx;
+}
+
+void plan_cache(const Plan *p, long *per_token, long *fixed, long ctx)
+{
+	*per_token = *fixed = 0;
+	for (int i = 0; i < p->nl; i++) {
+		long t, f;
+		layer_cache(p, &p->layers[i], ctx, &t, &f);
+		*per_token += t;
+		*fixed += f;
+	}
+}
+
+static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
+                       char *heads, size_t n)
+{
+	switch (l->mix) {
+	case MIX_ATTN: {
+		const Attn *a = &l->attn;
+		if (a->kv_from >= 0)
+			snprintf(mix, n, "kv-reuse of %d", a->kv_from);
+		else
+			snprintf(mix, n, "attention%s%s", a->rope < 0 ? " nope" : "",
+			         a->kv_conv ? " kvconv" : "");
+		if (a->window)
+			snprintf(mask, n, "window %ld", a->window);
+		else if (a->chunk)
+			snprintf(mask, n, "chunk %ld", a->chunk);
+		else
+			snprintf(mask, n, "causal");
+		snprintf(heads, n, "%d/%d x %d", a->heads, a->kv_heads, a->hd);
+		break;
+	}
+	case MIX_MLA:
+		snprintf(mix, n, "mla%s", l->mla.rope < 0 ? " nope" : "");
+		snprintf(mask, n, "causal");
+		snprintf(heads, n, "%d x %d+%d", l->mla.heads, l->mla.nope, l->mla.rope_dim);
+		break;
+	case MIX_KDA:
+		snprintf(mix, n, "kda");
+		snprintf(mask, n, "-");
+		snprintf(heads, n, "%d x %d", l->kda.heads, l->kda.hd);
+		break;
+	case MIX_MAMBA:
+		snprintf(mix, n, "mamba2");
+		snprintf(mask, n, "-");
+		snprintf(heads, n, "%d x %d", l->mamba.heads, l->mamba.hd);
+		break;
+	}
+	(void)p;
+}
+
+static void bytes_str(char *s, size_t n, long b)
+{
+	if (b >= 10L << 30)
+		snprintf(s, n, "%.1f GiB", b / 1073741824.0);
+	else if (b >= 10L << 20)
+		snprintf(s, n, "%.1f MiB", b / 1048576.0);
+	else if (b >= 10L << 10)
+		snprintf(s, n, "%.1f KiB", b / 1024.0);
+	else
+		snprintf(s, n, "%ld B", b);
+}
+
+void plan_print(const Plan *p, FILE *f, const char *pre)
+{
+	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-18s %s\n", pre, "layer", "mixer",
+	        "mask", "heads/kv x hd", "feed-forward", "cache (float32)");
+	for (int i = 0; i < p->nl; i++) {
+		const Layer *l = &p->layers[i];
+		char mix[64], mask[32], heads[48], ffn[48], cache[96], a[32];
+		mixer_cols(p, l, mix, mask, heads, 32);
+		if (l->ffn == FFN_MLP)
+			snprintf(ffn, sizeof ffn, "swiglu %ld", l->mlp.inter);
+		else
+			snprintf(ffn, sizeof ffn, "moe %d of %d%s", l->moe.top_k,
+			         l->moe.experts, l->moe.shared ? " +shared" : "");
+		long tok, fixed;
+		layer_cache(p, l, 0, &tok, &fixed);
+		if (l->mix == MIX_ATTN && l->attn.kv_from >= 0)
+			snprintf(cache, sizeof cache, "reads layer %d", l->attn.kv_from);
+		else if (tok) {
+			bytes_str(a, sizeof a, tok);
+			snprintf(cache, sizeof cache, "%s/token", a);
+		} else {
+			bytes_str(a, sizeof a, fixed);
+			snprintf(cache, sizeof cache, "%s fixed", a);
+		}
+		if (l->mix == MIX_ATTN && l->attn.kv_readers) {
+			size_t k = strlen(cache);
+			snprintf(cache + k, sizeof cache - k, ", read by %d more", l->attn.kv_readers);
+		}
+		fprintf(f, "%s%5d  %-22s %-10s %-13s %-18s %s\n", pre, i, mix, mask,
+		        heads, ffn, cache);
+	}
+}
+
+void plan_free(Plan *p)
+{
+	free(p->layers);
+	free(p->t);
+	memset(p, 0, sizeof *p);
+}

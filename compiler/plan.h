@@ -1,0 +1,241 @@
+/* plan.h: the one vocabulary every architecture is described in.
+ *
+ * A config reader (one file per model_type) turns config.json into a Plan:
+ * the embedding, a list of layers, the final norm and the head, plus the
+ * exact list of checkpoint tensors they read.  Each layer is a mixer
+ * (attention, MLA, KDA or a Mamba-2 SSM) and a feed-forward block (a dense
+ * SwiGLU or a mixture of experts), each with its norms.  Everything the
+ * emitter, `lmcc plan` and `lmcc init` know about a model is in here; none
+ * of them asks which architecture it came from.
+ *
+ * Weights are referred to as views (Mat, Vec) of the Tensors in the plan's
+ * table: splitting a fused projection, picking one expert of a stack or one
+ * head of kv_b_proj is a choice of offset, size and stride, made here once,
+ * and nothing is copied at load. */
+#ifndef PLAN_H
+#define PLAN_H
+#include <stdio.h>
+
+enum {
+	MAX_LAYERS = 1024,
+	MAX_DIM = 1 << 16,          /* hidden size, head dims, state sizes */
+	MAX_WIDTH = 1 << 20,        /* feed-forward widths */
+	MAX_VOCAB = 1 << 22,
+	MAX_HEADS = 1024,
+	MAX_EXPERTS = 4096,
+	MAX_ROPES = 8,
+	MAX_ROPE_PAIRS = 1024,      /* rotated dims / 2; the runtime's limit */
+	MAX_TENSOR_NAME = 160,
+};
+
+/* ---- the checkpoint layout -------------------------------------------- */
+
+/* How `lmcc init` fills a tensor.  MATRIX: uniform with standard deviation
+ * 1/sqrt(fan_in); CONST: every value lo; UNIFORM: in [lo, hi]. */
+typedef enum { INIT_MATRIX, INIT_CONST, INIT_UNIFORM } InitKind;
+
+typedef struct {
+	char name[MAX_TENSOR_NAME];
+	int ndim;
+	long shape[5];
+	InitKind init;
+	double lo, hi;
+	long fan_in;
+	int keep_f32;       /* F32 even in a BF16 checkpoint, as releases do */
+} Tensor;
+
+/* A matrix view of tensor t (see lm_mat in runtime/lmcc.h): rows outputs,
+ * cols inputs, starting off elements in, element (r, c) at r*ld + c, or at
+ * c*ld + r when tr.  t < 0: absent. */
+typedef struct {
+	int t;
+	long off;
+	int tr;
+	long rows, cols, ld;
+} Mat;
+
+/* A whole tensor read as float32, plus add (norm weights stored relative
+ * to an offset).  t < 0: absent. */
+typedef struct {
+	int t;
+	double add;
+} Vec;
+
+/* One matrix per expert: expert e is m0 moved e * stride elements into the
+ * same stacked tensor, or (pattern set) the same view of its own tensor,
+ * whose name is pattern with %ld replaced by e. */
+typedef struct {
+	int n;
+	Mat m0;
+	long stride;
+	char pattern[MAX_TENSOR_NAME];
+} MatArr;
+
+/* ---- positions --------------------------------------------------------- */
+
+enum { ROPE_INTERLEAVED, ROPE_HALF };   /* lm_rope styles, same values */
+typedef struct {
+	int style, dims;                    /* rotated dims of a head */
+	double inv_freq[MAX_ROPE_PAIRS];    /* pair j turns by pos * inv_freq[j] */
+	char note[200];                     /* how the frequencies were derived */
+} Rope;
+
+/* ---- norms ----------------------------------------------------------------- */
+
+/* RMSNorm; on == 0: none.  w.t < 0 with on: no weight.  w.add: the stored
+ * weight is relative to an offset (PLaMo-2), added once at load. */
+typedef struct {
+	int on;
+	Vec w;
+	double eps;
+} Norm;
+
+/* ---- mixers ------------------------------------------------------------------ */
+
+typedef enum { MIX_ATTN, MIX_MLA, MIX_KDA, MIX_MAMBA } MixKind;
+
+/* q/k normalisation: none; RMSNorm with one weight [hd] shared by all heads;
+ * without weight; or with one weight per head [heads, hd]. */
+typedef enum { QK_NONE, QK_SHARED, QK_PLAIN, QK_PER_HEAD } QkNorm;
+
+typedef struct {
+	int heads, kv_heads, hd, vd;
+	double scale;                /* of q.k */
+	int rope;                    /* index in Plan.ropes; -1: no rotation */
+	QkNorm qk;
+	int qk_before_rope;
+	double qk_eps;
+	Vec qn, kn;
+	long window, chunk;          /* mask: sliding window, attention chunk */
+	int kv_conv;                 /* taps of the causal conv on raw K, V (0: none) */
+	Vec conv_k, conv_v;          /* [kv_heads, taps]: one filter per KV head */
+	int fake8;                   /* fake 8-bit K and V */
+	Vec kscale, vscale;
+	int kv_from;                 /* -1: own K/V; else the layer whose cache it reads */
+	int kv_readers;              /* layers reading this layer's cache */
+	int temp_tuning;             /* query temperature by position (NoPE layers) */
+	double floor_scale, attn_scale;
+	Mat wq, wk, wv, wo;
+	Vec bq, bk, bv, bo;
+} Attn;
+
+/* Multi-head latent attention: K and V come from a shared low-rank latent
+ * (kv_lora), which is all the cache keeps, plus a small shared positional
+ * key k_pe of rope_dim. */
+typedef struct {
+	int heads, nope, rope_dim, vd, lora;
+	double scale;
+	int rope;                    /* -1: k_pe is not rotated (Kimi: NoPE) */
+	Mat wq, wkv_a, wk_pe, wo;
+	Norm kv_norm;
+	MatArr uk, uv;               /* per head: [nope, lora] and [vd, lora] */
+} Mla;
+
+/* Kimi delta attention: a gated delta-rule recurrence per head. */
+typedef struct {
+	int heads, hd, conv;
+	Mat wq, wk, wv, f_a, f_b, b, g_a, g_b, wo;
+	Vec q_conv, k_conv, v_conv;  /* [heads * hd, taps] */
+	Vec a_log, dt_bias;
+	Norm o_norm;
+} Kda;
+
+/* Mamba-2 selective state space layer. */
+typedef struct {
+	int heads, hd, d_state, d_conv, dt_dim;
+	double eps;
+	Mat in_proj, bcdt, dt_proj, out;
+	Vec conv, dt_norm, b_norm, c_norm, dt_bias, a_log, d;
+} Mamba;
+
+/* ---- feed-forward ---------------------------------------------------------------- */
+
+typedef enum { FFN_MLP, FFN_MOE } FfnKind;
+
+typedef struct {
+	long inter;
+	Mat gate, up, down;
+} Mlp;
+
+/* Routing rules.  TOP1_SIGMOID_IN (Llama 4): the top-1 router logit's
+ * sigmoid scales the token before its expert.  GROUPED (Kimi, DeepSeek-V3
+ * style): sigmoid or softmax scores, selection on scores + bias within the
+ * best groups, weights from the unbiased scores. */
+typedef enum { ROUTE_TOP1_SIGMOID_IN, ROUTE_GROUPED } Route;
+
+typedef struct {
+	Route route;
+	int experts, top_k;
+	long inter;
+	int softmax, groups, topk_group, renorm;
+	double scaling;
+	Mat router;
+	Vec bias;
+	MatArr gate, up, down;
+	int shared;                  /* has a shared expert (always applied) */
+	Mlp sh;
+} Moe;
+
+/* ---- the model ---------------------------------------------------------------------- */
+
+typedef struct {
+	MixKind mix;
+	Attn attn;
+	Mla mla;
+	Kda kda;
+	Mamba mamba;
+	FfnKind ffn;
+	Mlp mlp;
+	Moe moe;
+	Norm pre_mix, post_mix, pre_ffn, post_ffn;
+} Layer;
+
+typedef struct {
+	const char *arch;            /* model_type: a constant of ours */
+	const char *title;           /* "AFM-7" */
+	char name[64];               /* letters, digits, - and _ only */
+	long vocab, hidden;
+	int nl;
+	Layer *layers;
+	Mat embed;
+	Norm final;
+	Mat head;                    /* a view of the embedding when tied */
+	int head_tied;
+	double head_l2;              /* > 0: rows L2-normalised (+ this eps) at load */
+	Rope ropes[MAX_ROPES];
+	int nropes;
+	long max_ctx;                /* the config's position limit, 0 if none */
+	Tensor *t;
+	int nt, tcap;
+	const char *ignores;         /* checkpoint tensors the model does not read */
+} Plan;
+
+/* plan.c */
+int tensor(Plan *p, InitKind init, double lo, double hi, int ndim,
+           const long *shape, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* Shorthands: a [rows, cols] weight matrix, a vector of ones, any shape. */
+int t_matrix(Plan *p, long rows, long cols, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int t_vector(Plan *p, long n, double init, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+Mat mat_of(Plan *p, int t);                  /* the whole 2-D tensor */
+Mat mat_rows(Plan *p, int t, long row0, long rows);
+Vec vec_of(int t, double add);
+Norm norm_of(int t, double eps, double add);
+int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *note);
+/* inv_freq[j] = theta^(-2j/dims), the unscaled RoPE frequencies. */
+void rope_base(double *inv_freq, int dims, double theta);
+
+long plan_params(const Plan *p);
+long plan_tensor_numel(const Tensor *t);
+/* The schedule table, each line starting with prefix. */
+void plan_print(const Plan *p, FILE *f, const char *prefix);
+/* Cache bytes per token (growing caches) and fixed state bytes. */
+void plan_cache(const Plan *p, long *per_token, long *fixed, long ctx);
+void plan_free(Plan *p);
+
+/* arch.c: config.json -> Plan, dispatching on model_type. */
+void plan_read(Plan *p, const char *config_path, const char *model_dir);
+
+#endif

@@ -1,0 +1,145 @@
+/* attn.c: K/V caches and softmax attention over them.
+ *
+ * Every key carries its absolute position, so one rule decides visibility
+ * for every mask the five architectures use (causal, sliding window,
+ * attention chunk) and for every cache layout (a full cache, a ring that
+ * keeps only what a window or chunk can still see, a cache another layer
+ * filled).  Keys of the current call are read from the caller's buffers
+ * before they are appended, so a ring never loses a key that an earlier
+ * query of the same call still needs: how the input is chunked cannot
+ * change the result. */
+#include "rt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim)
+{
+	c->kind = kind;
+	c->cap = cap;
+	c->kdim = kdim;
+	c->vdim = vdim;
+	c->k = lm_floats((size_t)cap * kdim);
+	c->v = lm_floats((size_t)cap * vdim);
+	c->pos = lm_alloc(cap * sizeof(long));
+	lm_kv_reset(c);
+}
+
+void lm_kv_reset(lm_kv *c)
+{
+	c->len = 0;
+	for (long i = 0; i < c->cap; i++)
+		c->pos[i] = -1;
+}
+
+static void kv_append(lm_kv *c, const float *k, const float *v, long n, long pos)
+{
+	long first = 0;
+	if (c->kind == LM_KV_RING && n > c->cap)
+		first = n - c->cap;      /* the rest would be overwritten at once */
+	for (long t = first; t < n; t++) {
+		long p = pos + t;
+		long s = c->kind == LM_KV_RING ? p % c->cap : p;
+		if (s >= c->cap)
+			lm_bug("KV cache overflow: position %ld, capacity %ld", p, c->cap);
+		memcpy(c->k + s * c->kdim, k + t * c->kdim, c->kdim * sizeof(float));
+		memcpy(c->v + s * c->vdim, v + t * c->vdim, c->vdim * sizeof(float));
+		c->pos[s] = p;
+	}
+	c->len = pos + n;
+}
+
+static int visible(long p, long q, lm_mask m)
+{
+	if (p < 0 || p > q)
+		return 0;
+	if (m.window > 0 && q - p >= m.window)
+		return 0;
+	if (m.chunk > 0 && p / m.chunk != q / m.chunk)
+		return 0;
+	return 1;
+}
+
+/* Keys one call sees: the cache's slots, then the call's own keys. */
+typedef struct {
+	const float *k, *v;
+	const long *pos;     /* per key, or NULL: positions pos0, pos0 + 1, ... */
+	long pos0, n, kstride, vstride;
+} Seg;
+
+static long seg_pos(const Seg *s, long i)
+{
+	return s->pos ? s->pos[i] : s->pos0 + i;
+}
+
+static float *grow(float **buf, long *cap, long n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = lm_alloc_aligned(n * sizeof(float));
+		*cap = n;
+	}
+	return *buf;
+}
+
+void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
+               const float *k, const float *v, long heads, long kv_heads,
+               long hd, long vd, float scale, lm_mask mask)
+{
+	static float *sc;
+	static long sccap;
+	long kvd = kv_heads * hd, kvv = kv_heads * vd;
+	long cached = c->kind == LM_KV_RING ? c->cap : c->len;
+	if (cached > c->cap)
+		cached = c->cap;
+	Seg seg[2] = {
+		{c->k, c->v, c->pos, 0, cached, kvd, kvv},
+		{k, v, NULL, pos, k ? n : 0, kvd, kvv},
+	};
+	float *s = grow(&sc, &sccap, cached + n);
+	long group = heads / kv_heads;
+
+	for (long t = 0; t < n; t++) {
+		long qp = pos + t;
+		for (long h = 0; h < heads; h++) {
+			const float *qh = q + (t * heads + h) * hd;
+			long g = h / group;
+			float mx = -INFINITY;
+			long m = 0;
+			/* scores of the visible keys, in segment order */
+			for (int si = 0; si < 2; si++)
+				for (long i = 0; i < seg[si].n; i++) {
+					if (!visible(seg_pos(&seg[si], i), qp, mask))
+						continue;
+					const float *kh = seg[si].k + i * seg[si].kstride + g * hd;
+					float d = 0;
+					for (long j = 0; j < hd; j++)
+						d += qh[j] * kh[j];
+					d *= scale;
+					s[m++] = d;
+					if (d > mx)
+						mx = d;
+				}
+			double sum = 0;
+			for (long i = 0; i < m; i++) {
+				s[i] = expf(s[i] - mx);
+				sum += s[i];
+			}
+			float *o = out + (t * heads + h) * vd;
+			memset(o, 0, vd * sizeof(float));
+			m = 0;
+			for (int si = 0; si < 2; si++)
+				for (long i = 0; i < seg[si].n; i++) {
+					if (!visible(seg_pos(&seg[si], i), qp, mask))
+						continue;
+					const float *vh = seg[si].v + i * seg[si].vstride + g * vd;
+					float w = (float)(s[m++] / sum);
+					for (long j = 0; j < vd; j++)
+						o[j] += w * vh[j];
+				}
+		}
+	}
+	if (k)
+		kv_append(c, k, v, n, pos);
+}

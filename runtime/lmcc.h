@@ -1,0 +1,155 @@
+/* lmcc.h: the runtime as generated model code sees it.
+ *
+ * A generated model.c includes this file and nothing else.  It must stay
+ * plain C that tcc 0.9.27 parses (no system headers, no intrinsics), since
+ * `lmcc run` compiles model.c in memory with libtcc.  BLAS, SIMD and threads
+ * live behind these functions, inside the runtime library that gcc builds.
+ *
+ * Conventions shared by every kernel:
+ *   - activations are float32, row-major, one row per token: x[t * dim + i];
+ *   - n is the number of tokens in the current call, pos the absolute
+ *     position of the first of them (tokens seen before this call);
+ *   - a weight matrix is an lm_mat in the checkpoint's own dtype; y = W x
+ *     maps cols inputs to rows outputs;
+ *   - functions never allocate on the hot path and never fail: shapes are
+ *     checked once, when the weights are bound.
+ */
+#ifndef LMCC_H
+#define LMCC_H
+
+/* ---- weights ---------------------------------------------------------- */
+
+enum { LM_F32 = 0, LM_F16 = 1, LM_BF16 = 2 };
+
+/* W with `rows` outputs and `cols` inputs.  Element (r, c) is stored at
+ * data[r * ld + c] when tr == 0 (the usual [out, in] layout of a Linear),
+ * or at data[c * ld + r] when tr == 1 ([in, out], as Llama-4's fused
+ * experts are stored).  Views of part of a tensor (one of q/k/v in a fused
+ * projection, one expert of a stack) are lm_mats too: nothing is copied. */
+typedef struct {
+	const void *data;
+	int dtype, tr;
+	long rows, cols, ld;
+} lm_mat;
+
+typedef struct lm_ckpt lm_ckpt;  /* an opened checkpoint (runtime/st.c) */
+
+/* Binding checks that tensor `name` exists with exactly the `ndim` sizes in
+ * `shape` (else: exit 2 naming the file and the tensor).
+ *
+ * lm_ck_mat: the view starting `off` elements into the tensor.
+ * lm_ck_vec: the whole tensor converted to float32, plus `add` (a norm
+ *            weight stored relative to an offset); owned by the checkpoint.
+ * lm_ck_mat_f32: like lm_ck_mat but converted to a float32 copy, rows
+ *            L2-normalised (row / (|row| + eps)) when l2_eps > 0. */
+lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
+                 long off, int tr, long rows, long cols, long ld);
+const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
+                       const long *shape, float add);
+lm_mat lm_ck_mat_f32(lm_ckpt *ck, const char *name, int ndim,
+                     const long *shape, long off, long rows, long cols,
+                     long ld, float l2_eps);
+/* A name built from a pattern with one %d (expert or layer index). */
+const char *lm_name(const char *pattern, long i);
+
+/* ---- memory ------------------------------------------------------------ */
+
+void *lm_alloc(unsigned long n);         /* zeroed, never NULL */
+float *lm_floats(unsigned long n);       /* zeroed, 64-byte aligned */
+void lm_zero(float *x, long n);
+/* A new [rows * times, cols] array in which each row of w appears `times`
+ * times in a row: one filter per head made one filter per channel. */
+float *lm_repeat_rows(const float *w, long rows, long cols, long times);
+
+/* ---- dense kernels ------------------------------------------------------ */
+
+/* y[n, W.rows] = x[n, W.cols] W^T  (y must not alias x). */
+void lm_matmul(float *y, const float *x, long n, lm_mat W);
+/* x[t] = row tok[t] of the embedding table, as float32. */
+void lm_embed(float *x, lm_mat E, const int *tok, long n);
+/* y = x + a   (elementwise over count floats; y may alias x or a). */
+void lm_add(float *y, const float *x, const float *a, long count);
+/* x[t, i] += b[i]  (a bias of dim floats on each of n rows). */
+void lm_add_bias(float *x, const float *b, long n, long dim);
+/* h = silu(g) * u, elementwise. */
+void lm_swiglu(float *h, const float *g, const float *u, long count);
+
+/* RMSNorm of `rows` rows of `dim` floats: y = x / sqrt(mean(x^2) + eps) * w.
+ * w == 0 means no weight.  Row r uses weight row (r % wrows): wrows = 1 for
+ * one shared weight, wrows = heads for per-head weights [heads, dim].
+ * y may alias x. */
+void lm_rmsnorm(float *y, const float *x, long rows, long dim,
+                const float *w, long wrows, float eps);
+
+/* ---- positions ----------------------------------------------------------- */
+
+enum { LM_ROPE_INTERLEAVED = 0, LM_ROPE_HALF = 1 };
+/* Rotary embedding over x[n, heads, hd], token t at position pos + t.  The
+ * first `dims` of each head rotate; pair j turns by angle p * inv_freq[j].
+ * INTERLEAVED pairs (2j, 2j+1) ("traditional"); HALF pairs (j, j + dims/2).
+ * Angles are computed in double: float32 angles drift at long positions. */
+void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
+             const double *inv_freq, int style);
+
+/* ---- K/V transforms -------------------------------------------------------- */
+
+/* Causal depthwise convolution over time: for each channel c,
+ * y[t, c] = sum_j w[c * taps + j] * u[t - (taps - 1) + j, c], where the
+ * inputs before this call come from `state` ([taps - 1, ch], oldest first),
+ * which is then advanced to hold the last taps - 1 inputs.  silu != 0
+ * applies SiLU to y.  y may be u (in place). */
+void lm_causal_conv(float *y, const float *u, long n, long ch,
+                    const float *w, long taps, float *state, int silu);
+/* x = clip(round_half_even(x / scale), -128, 127) * scale. */
+void lm_fake8(float *x, long count, float scale);
+
+/* ---- attention ------------------------------------------------------------- */
+
+/* A K/V cache of one layer.  kind FULL keeps every token (capacity = the
+ * context); RING keeps the last `cap` tokens (a sliding window or an
+ * attention chunk needs no more), slot = position % cap. */
+enum { LM_KV_FULL = 0, LM_KV_RING = 1 };
+typedef struct {
+	float *k, *v;     /* [cap, kdim], [cap, vdim] */
+	long *pos;        /* position held by each slot, -1 when empty */
+	long cap, kdim, vdim, len;   /* len: tokens appended so far */
+	int kind;
+} lm_kv;
+void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim);
+void lm_kv_reset(lm_kv *c);
+
+/* Which keys a query sees.  window > 0: only the last `window` positions
+ * (q - window < p <= q); chunk > 0: only its own chunk
+ * (p / chunk == q / chunk, p <= q); both 0: causal. */
+typedef struct { long window, chunk; } lm_mask;
+
+/* Attention of n queries q[n, heads, hd] at positions pos.. over what the
+ * cache holds before this call plus the n new keys/values k[n, kv_heads, hd],
+ * v[n, kv_heads, vd]; query head h reads kv head h / (heads / kv_heads).
+ * Afterwards the new keys/values are appended to the cache.  k == 0 means
+ * the call adds nothing: it reads a cache another layer filled (KV reuse).
+ * out[n, heads, vd]. */
+void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
+               const float *k, const float *v, long heads, long kv_heads,
+               long hd, long vd, float scale, lm_mask mask);
+
+/* ---- the model and the run loop -------------------------------------------- */
+
+/* What a generated model gives the run loop (runtime/run.c). */
+typedef struct {
+	const char *name;           /* base name of the model directory */
+	const char *weights;        /* checkpoint directory baked in at build, or 0 */
+	long vocab;
+	long max_ctx;               /* the config's position limit, 0 if none */
+	/* Bind every weight, allocate caches and scratch for ctx tokens. */
+	void (*create)(lm_ckpt *ck, long ctx);
+	/* Run n tokens at the current position.  logits gets [n, vocab] when
+	 * all != 0, else [vocab] for the last token only. */
+	void (*forward)(const int *tok, long n, float *logits, int all);
+	void (*reset)(void);        /* forget every cache: position 0 again */
+} lm_model;
+
+/* The command line of a built model (RUN OPTIONS of DESIGN.md). */
+int lm_main(int argc, char **argv, const lm_model *m);
+
+#endif

@@ -1,0 +1,67 @@
+Softmax attention, in the steps the emitter strings together in the order
+the plan gives: projections, the K/V convolution, q/k norms before or after
+RoPE, query temperature, fake 8-bit K/V, then attention over the cache and
+the output projection.  Every step is optional but the first and last.
+
+@@ proj
+	/* Attention: {{H}} query heads of {{HD}}, {{KVH}} K/V heads{{#GQA}}, each
+	 * shared by {{GROUP}} query heads{{/GQA}}; {{MASK_NOTE}}. */
+	lm_matmul(q, xn, n, {{P}}_wq);
+{{#BQ}}
+	lm_add_bias(q, {{P}}_bq, n, {{QD}});
+{{/BQ}}
+{{#OWN}}
+	lm_matmul(k, xn, n, {{P}}_wk);
+	lm_matmul(v, xn, n, {{P}}_wv);
+{{#BQ}}
+	lm_add_bias(k, {{P}}_bk, n, {{KVD}});
+	lm_add_bias(v, {{P}}_bv, n, {{KVD}});
+{{/BQ}}
+{{/OWN}}
+{{^OWN}}
+	/* KV reuse: this layer has no K/V projection of its own.  Its queries
+	 * attend over the cache of layer {{FROM}} (the last ordinary layer),
+	 * which already holds this call's tokens.  The last layers of the
+	 * model share one cache, which saves their K/V memory and compute. */
+{{/OWN}}
+
+@@ kvconv
+	/* K/V convolution: each raw key and value becomes
+	 * w0 * (the previous token's) + w1 * (this token's), one 2-tap filter
+	 * per K/V head, before RoPE.  It lets every head see a blend of each
+	 * token with the one before it; {{P}}_k_prev and {{P}}_v_prev carry the
+	 * previous token's raw K and V across calls. */
+	lm_causal_conv(k, k, n, {{KVD}}, {{P}}_conv_k, {{TAPS}}, {{P}}_k_prev, 0);
+	lm_causal_conv(v, v, n, {{KVD}}, {{P}}_conv_v, {{TAPS}}, {{P}}_v_prev, 0);
+
+@@ rope
+	/* RoPE, {{ROPE_NOTE}}: each pair of dims turns by an angle proportional
+	 * to the position, so q.k depends on how far apart two tokens are. */
+	lm_rope(q, n, {{H}}, {{HD}}, {{RD}}, pos, rope{{ROPE}}, {{STYLE}});
+{{#OWN}}
+	lm_rope(k, n, {{KVH}}, {{HD}}, {{RD}}, pos, rope{{ROPE}}, {{STYLE}});
+{{/OWN}}
+
+@@ qknorm
+	/* {{QK_NOTE}} */
+	lm_rmsnorm(q, q, n * {{H}}, {{HD}}, {{QW}}, {{QWROWS}}, {{QK_EPS}});
+{{#OWN}}
+	lm_rmsnorm(k, k, n * {{KVH}}, {{HD}}, {{KW}}, {{KWROWS}}, {{QK_EPS}});
+{{/OWN}}
+
+@@ fake8
+	/* Fake 8-bit K/V: keys and values are rounded to 8-bit integers times a
+	 * per-layer scale (round half to even, clipped to [-128, 127]) and kept
+	 * as floats.  The model was trained with this rounding, so a cache of
+	 * int8 values would hold exactly what it expects; reproducing the
+	 * rounding is part of computing this model faithfully. */
+	lm_fake8(k, n * {{KVD}}, {{P}}_k_scale);
+	lm_fake8(v, n * {{KVD}}, {{P}}_v_scale);
+
+@@ attend
+	lm_attend(att, q, n, pos, &{{CACHE}}, {{#OWN}}k, v{{/OWN}}{{^OWN}}0, 0{{/OWN}}, {{H}}, {{KVH}}, {{HD}}, {{VD}},
+	          {{SCALE}}, (lm_mask){ {{WINDOW}}, {{CHUNK}} });
+	lm_matmul(y, att, n, {{P}}_wo);
+{{#BO}}
+	lm_add_bias(y, {{P}}_bo, n, DIM);
+{{/BO}}
