@@ -58,7 +58,7 @@ void read_afm7(Cfg *c, Plan *p)
 	double f[MAX_ROPE_PAIRS];
 	char note[200];
 	rope_base(f, (int)hd, theta);
-	snprintf(note, sizeof note, "theta %g, traditional (interleaved pairs)", theta);
+	snprintf(note, sizeof note, "theta %.10g, traditional (interleaved pairs)", theta);
 	int rope = rope_add(p, ROPE_INTERLEAVED, (int)hd, f, note);
 
 	int last = L - R - 1;            /* the layer whose K/V the reusers read */

@@ -85,7 +85,7 @@ void read_baichuan_m1(Cfg *c, Plan *p)
 		double f[MAX_ROPE_PAIRS];
 		char note[200];
 		rope_base(f, (int)hd, theta);
-		snprintf(note, sizeof note, "theta %g, rotate-half (non-traditional)", theta);
+		snprintf(note, sizeof note, "theta %.10g, rotate-half (non-traditional)", theta);
 		a->rope = rope_add(p, ROPE_HALF, (int)hd, f, note);
 		a->qk = QK_NONE;
 		a->qn.t = a->kn.t = -1;

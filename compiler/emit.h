@@ -1,9 +1,50 @@
-/* emit.h: a plan as one C source file (emit.c). */
+/* emit.h: a plan as one C source file.
+ *
+ * emit.c writes the frame: the head, each layer's function around its two
+ * blocks, create(), forward() and the entry points.  Each kind of block has
+ * an emitter of its own (emit_attn.c, emit_mlp.c, ...) that renders its
+ * template and registers the weights, caches and scratch buffers it needs
+ * through the em_ functions here. */
 #ifndef EMIT_H
 #define EMIT_H
 #include "plan.h"
+#include "tmpl.h"
 
 /* The whole model.c, malloc'd.  weights_dir: the checkpoint directory the
  * program defaults to (0: none). */
 char *emit_model(const Plan *p, const char *weights_dir);
+
+enum { MAX_SCRATCH = 32 };
+
+typedef struct {
+	const Plan *p;
+	Buf mats, vecs, scalars;  /* names the current layer declares, by type */
+	Buf decl;                 /* its other declarations (caches, states) */
+	Buf bind, alloc, reset;   /* bodies of create() and reset() */
+	struct { char name[16], what[80]; long width; } scratch[MAX_SCRATCH];
+	int nscratch;
+} Em;
+
+/* A weight the generated code names c, bound to its view in create(). */
+void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
+void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
+void em_scalar(Em *e, const char *c, Vec v);        /* static float c */
+/* Only declare c (static const float *); the caller writes its binding. */
+void em_decl_vec(Em *e, const char *c);
+/* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */
+void em_vec_expr(Em *e, Vec v);
+/* A scratch buffer `name` of [MAXB, width] floats, shared by all layers
+ * (the widest request wins). */
+void em_scratch(Em *e, const char *name, long width, const char *what);
+
+/* Printing values into C: a float literal that reads back to the same
+ * float (from a ring of buffers: valid for a few calls), and an escaped
+ * string literal. */
+const char *em_flt(double v);
+void em_cstr(Buf *b, const char *s);
+
+/* Block emitters: append the block's code to body.  Every block reads xn
+ * and leaves its output in y. */
+void emit_attention(Em *e, Buf *body, int layer, const Attn *a);
+void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m);
 #endif

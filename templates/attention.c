@@ -35,8 +35,9 @@ the output projection.  Every step is optional but the first and last.
 	lm_causal_conv(v, v, n, {{KVD}}, {{P}}_conv_v, {{TAPS}}, {{P}}_v_prev, 0);
 
 @@ rope
-	/* RoPE, {{ROPE_NOTE}}: each pair of dims turns by an angle proportional
-	 * to the position, so q.k depends on how far apart two tokens are. */
+	/* RoPE: each pair of dims turns by an angle proportional to the
+	 * position, so q.k depends on how far apart two tokens are.
+	 * {{ROPE_NOTE}}. */
 	lm_rope(q, n, {{H}}, {{HD}}, {{RD}}, pos, rope{{ROPE}}, {{STYLE}});
 {{#OWN}}
 	lm_rope(k, n, {{KVH}}, {{HD}}, {{RD}}, pos, rope{{ROPE}}, {{STYLE}});

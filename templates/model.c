@@ -21,9 +21,9 @@ come from layer.c and the block templates.
 #include "lmcc.h"
 
 enum {
-	VOCAB = {{VOCAB}},        /* vocabulary size */
-	DIM = {{DIM}},            /* hidden size: the width of the residual stream */
-	MAXB = {{MAXB}},          /* most tokens taken through the layers at once */
+	VOCAB = {{VOCAB}},	/* vocabulary size */
+	DIM = {{DIM}},	/* hidden size: the width of the residual stream */
+	MAXB = {{MAXB}},	/* most tokens taken through the layers at once */
 };
 
 #define SHAPE(...) ((const long[]){__VA_ARGS__})

@@ -1,0 +1,192 @@
+/* emit_attn.c: the attention block (templates/attention.c).
+ *
+ * The template holds each step; this file strings together the ones a
+ * layer's plan asks for, in the order the architecture applies them (q/k
+ * norms go before RoPE in PLaMo-2 and after it in AFM-7 and Llama 4), and
+ * declares the weights and the cache the steps use. */
+#include "emit.h"
+#include "../runtime/rt.h"
+
+#include <stdio.h>
+
+static void mask_note(char *s, size_t n, const Attn *a)
+{
+	if (a->window)
+		snprintf(s, n, "sliding window: a token sees the last %ld positions,\n"
+		         "\t * itself included, and the cache keeps only those", a->window);
+	else if (a->chunk)
+		snprintf(s, n, "chunked: a token sees the earlier tokens of its own\n"
+		         "\t * chunk of %ld positions, and the cache keeps only that chunk", a->chunk);
+	else
+		snprintf(s, n, "causal: a token sees every earlier token");
+}
+
+static void qk_note(char *s, size_t n, const Attn *a)
+{
+	const char *when = a->rope < 0 ? "" : a->qk_before_rope ? ", before RoPE" : ", after RoPE";
+	const char *who = a->kv_from >= 0 ? "q is" : "q and k are";
+	switch (a->qk) {
+	case QK_SHARED:
+		snprintf(s, n, "%s RMS-normalised per head%s\n\t * (eps %g, one weight of %d "
+		         "shared by every head): this bounds the\n\t * attention logits.",
+		         who, when, a->qk_eps, a->hd);
+		break;
+	case QK_PLAIN:
+		snprintf(s, n, "%s RMS-normalised per head%s, without weight\n\t * (eps %g).",
+		         who, when, a->qk_eps);
+		break;
+	case QK_PER_HEAD:
+		snprintf(s, n, "%s RMS-normalised per head%s (eps %g),\n\t * each head with "
+		         "its own weight.", who, when, a->qk_eps);
+		break;
+	case QK_NONE:
+		s[0] = 0;
+	}
+}
+
+/* The per-head q/k norm weights, when the norm has any. */
+static void qk_weights(Em *e, Dict *d, const char *P, const Attn *a, int own)
+{
+	char c[48];
+	long rows = a->qk == QK_PER_HEAD ? 0 : 1;
+	snprintf(c, sizeof c, "%s_q_norm", P);
+	dset(d, "QW", "%s", a->qk == QK_PLAIN ? "0" : c);
+	dset(d, "QWROWS", "%ld", rows ? rows : a->heads);
+	if (a->qk != QK_PLAIN)
+		em_vec(e, c, a->qn);
+	snprintf(c, sizeof c, "%s_k_norm", P);
+	dset(d, "KW", "%s", a->qk == QK_PLAIN || !own ? "0" : c);
+	dset(d, "KWROWS", "%ld", rows ? rows : a->kv_heads);
+	if (a->qk != QK_PLAIN && own)
+		em_vec(e, c, a->kn);
+}
+
+/* The K/V convolution's filters, one per K/V head in the checkpoint,
+ * repeated for every channel of the head, and its state. */
+static void kv_conv(Em *e, const char *P, const Attn *a, long kvd)
+{
+	const char *names[2] = {"conv_k", "conv_v"};
+	const Vec w[2] = {a->conv_k, a->conv_v};
+	long state = (a->kv_conv - 1) * kvd;
+	for (int j = 0; j < 2; j++) {
+		char c[48];
+		snprintf(c, sizeof c, "%s_%s", P, names[j]);
+		em_decl_vec(e, c);
+		bprintf(&e->bind, "\t%s = lm_repeat_rows(", c);
+		em_vec_expr(e, w[j]);
+		bprintf(&e->bind, ", %d, %d, %d);\n", a->kv_heads, a->kv_conv, a->hd);
+	}
+	bprintf(&e->decl, "static float *%s_k_prev, *%s_v_prev;   /* [%d, %ld] */\n",
+	        P, P, a->kv_conv - 1, kvd);
+	bprintf(&e->alloc, "\t%s_k_prev = lm_floats(%ld);\n\t%s_v_prev = lm_floats(%ld);\n",
+	        P, state, P, state);
+	bprintf(&e->reset, "\tlm_zero(%s_k_prev, %ld);\n\tlm_zero(%s_v_prev, %ld);\n",
+	        P, state, P, state);
+}
+
+void emit_attention(Em *e, Buf *body, int i, const Attn *a)
+{
+	const Plan *p = e->p;
+	char P[16], c[48], note[400];
+	Dict d = {0};
+	int own = a->kv_from < 0;
+	long qd = (long)a->heads * a->hd, kvd = (long)a->kv_heads * a->hd;
+	long kvv = (long)a->kv_heads * a->vd;
+	snprintf(P, sizeof P, "l%d", i);
+	em_scratch(e, "q", qd, "queries");
+	em_scratch(e, "att", (long)a->heads * a->vd, "attention output, before o_proj");
+	if (own) {
+		em_scratch(e, "k", kvd, "keys");
+		em_scratch(e, "v", kvv, "values");
+	}
+	dset(&d, "P", "%s", P);
+	dset(&d, "H", "%d", a->heads);
+	dset(&d, "KVH", "%d", a->kv_heads);
+	dset(&d, "HD", "%d", a->hd);
+	dset(&d, "VD", "%d", a->vd);
+	dset(&d, "QD", "%ld", qd);
+	dset(&d, "KVD", "%ld", kvd);
+	dset(&d, "GQA", "%d", a->heads != a->kv_heads);
+	dset(&d, "GROUP", "%d", a->heads / a->kv_heads);
+	dset(&d, "OWN", "%d", own);
+	dset(&d, "FROM", "%d", a->kv_from);
+	dset(&d, "BQ", "%d", a->bq.t >= 0);
+	dset(&d, "BO", "%d", a->bo.t >= 0);
+	mask_note(note, sizeof note, a);
+	dset(&d, "MASK_NOTE", "%s", note);
+
+	snprintf(c, sizeof c, "%s_wq", P);
+	em_mat(e, c, a->wq);
+	if (own) {
+		snprintf(c, sizeof c, "%s_wk", P);
+		em_mat(e, c, a->wk);
+		snprintf(c, sizeof c, "%s_wv", P);
+		em_mat(e, c, a->wv);
+	}
+	snprintf(c, sizeof c, "%s_wo", P);
+	em_mat(e, c, a->wo);
+	if (a->bq.t >= 0) {
+		snprintf(c, sizeof c, "%s_bq", P);
+		em_vec(e, c, a->bq);
+		snprintf(c, sizeof c, "%s_bk", P);
+		em_vec(e, c, a->bk);
+		snprintf(c, sizeof c, "%s_bv", P);
+		em_vec(e, c, a->bv);
+	}
+	if (a->bo.t >= 0) {
+		snprintf(c, sizeof c, "%s_bo", P);
+		em_vec(e, c, a->bo);
+	}
+	tmpl(body, "attention.c", "proj", &d);
+
+	if (a->kv_conv) {
+		dset(&d, "TAPS", "%d", a->kv_conv);
+		kv_conv(e, P, a, kvd);
+		tmpl(body, "attention.c", "kvconv", &d);
+	}
+
+	qk_note(note, sizeof note, a);
+	dset(&d, "QK_NOTE", "%s", note);
+	dset(&d, "QK_EPS", "%s", em_flt(a->qk_eps));
+	if (a->qk != QK_NONE)
+		qk_weights(e, &d, P, a, own);
+	if (a->qk != QK_NONE && a->qk_before_rope)
+		tmpl(body, "attention.c", "qknorm", &d);
+	if (a->rope >= 0) {
+		const Rope *r = &p->ropes[a->rope];
+		dset(&d, "ROPE", "%d", a->rope);
+		dset(&d, "ROPE_NOTE", "%s", r->note);
+		dset(&d, "RD", "%d", r->dims);
+		dset(&d, "STYLE", "%s", r->style == ROPE_HALF ? "LM_ROPE_HALF" : "LM_ROPE_INTERLEAVED");
+		tmpl(body, "attention.c", "rope", &d);
+	}
+	if (a->qk != QK_NONE && !a->qk_before_rope)
+		tmpl(body, "attention.c", "qknorm", &d);
+	if (a->fake8) {
+		snprintf(c, sizeof c, "%s_k_scale", P);
+		em_scalar(e, c, a->kscale);
+		snprintf(c, sizeof c, "%s_v_scale", P);
+		em_scalar(e, c, a->vscale);
+		tmpl(body, "attention.c", "fake8", &d);
+	}
+
+	if (own) {
+		long cap = a->window ? a->window : a->chunk;
+		bprintf(&e->decl, "static lm_kv %s_kv;\n", P);
+		if (cap)
+			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_RING, %ld, %ld, %ld);\n",
+			        P, cap, kvd, kvv);
+		else
+			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_FULL, ctx, %ld, %ld);\n",
+			        P, kvd, kvv);
+		bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
+		dset(&d, "CACHE", "%s_kv", P);
+	} else {
+		dset(&d, "CACHE", "l%d_kv", a->kv_from);
+	}
+	dset(&d, "SCALE", "%s", em_flt(a->scale));
+	dset(&d, "WINDOW", "%ld", a->window);
+	dset(&d, "CHUNK", "%ld", a->chunk);
+	tmpl(body, "attention.c", "attend", &d);
+	dfree(&d);
+}
