@@ -91,6 +91,28 @@ void em_mat(Em *e, const char *c, Mat m)
 	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
 }
 
+void em_matarr(Em *e, const char *c, const MatArr *a)
+{
+	const Tensor *t = &e->p->t[a->m0.t];
+	const Mat *m = &a->m0;
+	bprintf(&e->decl, "static lm_mat %s[%d];\n", c, a->n);
+	bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_mat(ck, ", a->n, c);
+	if (a->pattern[0]) {
+		bprintf(&e->bind, "lm_name(");
+		em_cstr(&e->bind, a->pattern);
+		bprintf(&e->bind, ", e), ");
+		shape(&e->bind, t);
+		bprintf(&e->bind, ",\n\t\t                  %ld, %d, %ld, %ld, %ld);\n",
+		        m->off, m->tr, m->rows, m->cols, m->ld);
+	} else {
+		em_cstr(&e->bind, t->name);
+		bprintf(&e->bind, ", ");
+		shape(&e->bind, t);
+		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
+		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
+	}
+}
+
 void em_vec_expr(Em *e, Vec v)
 {
 	const Tensor *t = &e->p->t[v.t];
@@ -122,7 +144,7 @@ void em_scalar(Em *e, const char *c, Vec v)
 	bprintf(&e->bind, "[0];\n");
 }
 
-void em_scratch(Em *e, const char *name, long width, const char *what)
+static void scratch(Em *e, const char *name, long width, const char *what, int ints)
 {
 	int i;
 	for (i = 0; i < e->nscratch && strcmp(e->scratch[i].name, name); i++)
@@ -132,10 +154,21 @@ void em_scratch(Em *e, const char *name, long width, const char *what)
 			lm_bug("more than %d scratch buffers", MAX_SCRATCH);
 		snprintf(e->scratch[i].name, sizeof e->scratch[i].name, "%s", name);
 		snprintf(e->scratch[i].what, sizeof e->scratch[i].what, "%s", what);
+		e->scratch[i].ints = ints;
 		e->nscratch++;
 	}
 	if (width > e->scratch[i].width)
 		e->scratch[i].width = width;
+}
+
+void em_scratch(Em *e, const char *name, long width, const char *what)
+{
+	scratch(e, name, width, what, 0);
+}
+
+void em_scratch_ints(Em *e, const char *name, long width, const char *what)
+{
+	scratch(e, name, width, what, 1);
 }
 
 /* "static TYPE Pa, Pb, Pc;" (P: "*" for pointers) wrapped at 76
@@ -257,8 +290,9 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	case FFN_MLP:
 		emit_mlp(e, &body, P, &l->mlp);
 		break;
-	default:
-		lm_bug("feed-forward %d has no emitter", l->ffn);
+	case FFN_MOE:
+		emit_moe(e, &body, P, &l->moe);
+		break;
 	}
 	s = bdone(&body);
 	half(e, &halves, "ffn", P, l->pre_ffn, l->post_ffn, s);
@@ -348,11 +382,16 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	set_trimmed(&d, "SCHEDULE", &b);
 
 	for (int j = 0; j < e.nscratch; j++) {
-		bprintf(&b, "static float *%s;%*s/* %s: [MAXB, %ld] */\n", e.scratch[j].name,
-		        (int)(8 - strlen(e.scratch[j].name)), "", e.scratch[j].what,
-		        e.scratch[j].width);
-		bprintf(&e.alloc, "\t%s = lm_floats(MAXB * %ld);\n", e.scratch[j].name,
-		        e.scratch[j].width);
+		int ints = e.scratch[j].ints;
+		bprintf(&b, "static %s *%s;%*s/* %s: [MAXB, %ld] */\n", ints ? "int" : "float",
+		        e.scratch[j].name, (int)(8 - strlen(e.scratch[j].name)), "",
+		        e.scratch[j].what, e.scratch[j].width);
+		if (ints)
+			bprintf(&e.alloc, "\t%s = lm_alloc(MAXB * %ld * sizeof(int));\n",
+			        e.scratch[j].name, e.scratch[j].width);
+		else
+			bprintf(&e.alloc, "\t%s = lm_floats(MAXB * %ld);\n", e.scratch[j].name,
+			        e.scratch[j].width);
 	}
 	set_trimmed(&d, "SCRATCH", &b);
 

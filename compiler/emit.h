@@ -21,7 +21,7 @@ typedef struct {
 	Buf mats, vecs, scalars;  /* names the current layer declares, by type */
 	Buf decl;                 /* its other declarations (caches, states) */
 	Buf bind, alloc, reset;   /* bodies of create() and reset() */
-	struct { char name[16], what[80]; long width; } scratch[MAX_SCRATCH];
+	struct { char name[16], what[80]; long width; int ints; } scratch[MAX_SCRATCH];
 	int nscratch;
 } Em;
 
@@ -29,6 +29,8 @@ typedef struct {
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
 void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
 void em_scalar(Em *e, const char *c, Vec v);        /* static float c */
+/* One matrix per expert: static lm_mat c[a->n], bound in a loop. */
+void em_matarr(Em *e, const char *c, const MatArr *a);
 /* Only declare c (static const float *); the caller writes its binding. */
 void em_decl_vec(Em *e, const char *c);
 /* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */
@@ -36,6 +38,7 @@ void em_vec_expr(Em *e, Vec v);
 /* A scratch buffer `name` of [MAXB, width] floats, shared by all layers
  * (the widest request wins). */
 void em_scratch(Em *e, const char *name, long width, const char *what);
+void em_scratch_ints(Em *e, const char *name, long width, const char *what);
 
 /* Printing values into C: a float literal that reads back to the same
  * float (from a ring of buffers: valid for a few calls), and an escaped
@@ -47,4 +50,5 @@ void em_cstr(Buf *b, const char *s);
  * and leaves its output in y. */
 void emit_attention(Em *e, Buf *body, int layer, const Attn *a);
 void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m);
+void emit_moe(Em *e, Buf *body, const char *P, const Moe *m);
 #endif

@@ -133,6 +133,37 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
                const float *k, const float *v, long heads, long kv_heads,
                long hd, long vd, float scale, lm_mask mask);
 
+/* ---- mixture of experts -------------------------------------------------------- */
+
+/* How a router's logits choose experts for a token.
+ * TOP1_SIGMOID_IN (Llama 4): the expert with the largest logit; the token
+ *   is multiplied by sigmoid(logit) before the expert, whose output is
+ *   added unweighted.
+ * GROUPED (Kimi-Linear, DeepSeek-V3 style): scores s = sigmoid(logits) (or
+ *   softmax); experts are chosen on s + bias: with groups > 1 the experts
+ *   form `groups` equal groups, each scored by the sum of its two best, and
+ *   the groups - topk_group lowest groups have their scores set to 0; the
+ *   top_k experts are then weighted by their unbiased s, renormalised to
+ *   sum to 1 when renorm (and top_k > 1), times `scaling`. */
+enum { LM_ROUTE_TOP1_SIGMOID_IN = 0, LM_ROUTE_GROUPED = 1 };
+typedef struct {
+	int rule, experts, top_k, softmax, groups, topk_group, renorm;
+	float scaling;
+} lm_router;
+
+/* For each of n tokens, from logits[n, experts] (and bias[experts] or 0):
+ * idx[n, top_k] the chosen experts, w[n, top_k] their weights. */
+void lm_route(const float *logits, long n, const lm_router *r,
+              const float *bias, int *idx, float *w);
+/* y[n, dim] = the chosen SwiGLU experts applied to x[n, dim]:
+ * sum over k of w * down_e(silu(gate_e(x)) * up_e(x)) with e = idx[t, k];
+ * with scale_input, each expert reads w * x instead and its output is not
+ * weighted.  Tokens are grouped by expert so each expert's weights are
+ * read once per call. */
+void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
+            const lm_mat *up, const lm_mat *down, const int *idx,
+            const float *w, long top_k, int scale_input);
+
 /* ---- the model and the run loop -------------------------------------------- */
 
 /* What a generated model gives the run loop (runtime/run.c). */

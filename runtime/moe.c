@@ -1,0 +1,146 @@
+/* moe.c: mixture of experts: choosing experts (lm_route) and applying
+ * them (lm_moe).  The rules are documented with lm_router in lmcc.h. */
+#include "rt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float sigmoid(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
+}
+
+/* The k largest of v[0, n) by value (first index on ties), in order. */
+static void top_k(const float *v, long n, long k, int *out)
+{
+	for (long j = 0; j < k; j++) {
+		long best = -1;
+		for (long i = 0; i < n; i++) {
+			int taken = 0;
+			for (long q = 0; q < j && !taken; q++)
+				taken = out[q] == i;
+			if (!taken && (best < 0 || v[i] > v[best]))
+				best = i;
+		}
+		out[j] = (int)best;
+	}
+}
+
+static void route_grouped(const float *logits, const lm_router *r,
+                          const float *bias, int *idx, float *w)
+{
+	long E = r->experts, per = E / r->groups;
+	float s[4096], sel[4096];      /* experts <= 4096: checked by the compiler */
+	if (r->softmax) {
+		float mx = logits[0];
+		for (long e = 1; e < E; e++)
+			mx = logits[e] > mx ? logits[e] : mx;
+		double sum = 0;
+		for (long e = 0; e < E; e++)
+			sum += s[e] = expf(logits[e] - mx);
+		for (long e = 0; e < E; e++)
+			s[e] = (float)(s[e] / sum);
+	} else {
+		for (long e = 0; e < E; e++)
+			s[e] = sigmoid(logits[e]);
+	}
+	for (long e = 0; e < E; e++)
+		sel[e] = s[e] + (bias ? bias[e] : 0);
+	if (r->groups > 1) {
+		/* score each group by its two best, drop the lowest groups */
+		float gs[4096];
+		int two[2], order[4096];
+		for (long g = 0; g < r->groups; g++) {
+			top_k(sel + g * per, per, per < 2 ? per : 2, two);
+			gs[g] = sel[g * per + two[0]] + (per > 1 ? sel[g * per + two[1]] : 0);
+		}
+		top_k(gs, r->groups, r->groups, order);     /* best first */
+		for (long j = r->topk_group; j < r->groups; j++)
+			for (long e = 0; e < per; e++)
+				sel[order[j] * per + e] = 0;
+	}
+	top_k(sel, E, r->top_k, idx);
+	double sum = 0;
+	for (long k = 0; k < r->top_k; k++)
+		sum += w[k] = s[idx[k]];
+	for (long k = 0; k < r->top_k; k++) {
+		if (r->renorm && r->top_k > 1)
+			w[k] = (float)(w[k] / (sum + 1e-20));
+		w[k] *= r->scaling;
+	}
+}
+
+void lm_route(const float *logits, long n, const lm_router *r,
+              const float *bias, int *idx, float *w)
+{
+	for (long t = 0; t < n; t++) {
+		const float *l = logits + t * r->experts;
+		int *it = idx + t * r->top_k;
+		float *wt = w + t * r->top_k;
+		if (r->rule == LM_ROUTE_TOP1_SIGMOID_IN) {
+			top_k(l, r->experts, 1, it);
+			wt[0] = sigmoid(l[it[0]]);
+		} else {
+			route_grouped(l, r, bias, it, wt);
+		}
+	}
+}
+
+static float *grow(float **buf, size_t *cap, size_t n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = lm_floats(n);
+		*cap = n;
+	}
+	return *buf;
+}
+
+void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
+            const lm_mat *up, const lm_mat *down, const int *idx,
+            const float *w, long top_k, int scale_input)
+{
+	static float *xs, *g, *u, *o;
+	static size_t cx, cg, cu, co;
+	static long *rows;
+	static long crows;
+	if (n * top_k > crows) {
+		free(rows);
+		crows = n * top_k;
+		rows = lm_alloc(crows * sizeof(long));
+	}
+	memset(y, 0, n * dim * sizeof(float));
+	long E = 0;
+	for (long i = 0; i < n * top_k; i++)
+		E = idx[i] + 1 > E ? idx[i] + 1 : E;
+	for (long e = 0; e < E; e++) {
+		/* the (token, slot) pairs routed to expert e */
+		long m = 0;
+		for (long i = 0; i < n * top_k; i++)
+			if (idx[i] == e)
+				rows[m++] = i;
+		if (!m)
+			continue;
+		long inter = gate[e].rows;
+		float *X = grow(&xs, &cx, m * dim);
+		for (long r = 0; r < m; r++) {
+			const float *xt = x + (rows[r] / top_k) * dim;
+			float s = scale_input ? w[rows[r]] : 1.0f;
+			for (long i = 0; i < dim; i++)
+				X[r * dim + i] = xt[i] * s;
+		}
+		float *G = grow(&g, &cg, m * inter), *U = grow(&u, &cu, m * inter);
+		float *O = grow(&o, &co, m * dim);
+		lm_matmul(G, X, m, gate[e]);
+		lm_matmul(U, X, m, up[e]);
+		lm_swiglu(G, G, U, m * inter);
+		lm_matmul(O, G, m, down[e]);
+		for (long r = 0; r < m; r++) {
+			float *yt = y + (rows[r] / top_k) * dim;
+			float s = scale_input ? 1.0f : w[rows[r]];
+			for (long i = 0; i < dim; i++)
+				yt[i] += s * O[r * dim + i];
+		}
+	}
+}

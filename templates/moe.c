@@ -1,0 +1,36 @@
+The mixture-of-experts block: a router scores every expert for each token,
+a few experts are chosen and applied, and a shared expert, when the model
+has one, adds its output for every token.
+
+@@ moe
+	/* Mixture of experts: {{E}} SwiGLU experts of width {{I}}, {{K}} chosen
+	 * per token by a router{{#SHARED}}, plus a shared expert of width {{SI}}
+	 * that every token goes through{{/SHARED}}.  Only the chosen experts'
+	 * weights are read, which is what makes a large model cheap per token.
+{{#TOP1}}
+	 * Routing (Llama 4): the expert with the largest router logit; the
+	 * token is scaled by sigmoid(logit) *before* it enters the expert, so
+	 * the router's confidence shapes what the expert sees, and the expert's
+	 * output is added as it is. */
+{{/TOP1}}
+{{#GROUPED}}
+	 * Routing (Kimi-Linear): scores are {{#SOFTMAX}}softmax{{/SOFTMAX}}{{^SOFTMAX}}sigmoid{{/SOFTMAX}}(logits).  Experts are
+	 * chosen on score + a learned correction bias, which balances the load
+	 * across experts without changing their weights{{#DROPPED}}; the {{GROUPS}} groups of
+	 * experts are ranked by the sum of their two best, and the {{DROPPED}}
+	 * lowest groups are excluded (their scores set to 0){{/DROPPED}}.  The chosen
+	 * experts are weighted by their unbiased scores{{#RENORM}}, renormalised to sum
+	 * to 1{{/RENORM}}, times {{SCALING}}. */
+{{/GROUPED}}
+	static const lm_router route = { {{RULE}}, {{E}}, {{K}}, {{SOFTMAX}}, {{GROUPS}}, {{TOPK_GROUP}}, {{RENORM}}, {{SCALING}} };
+	lm_matmul(router, xn, n, {{P}}_router);
+	lm_route(router, n, &route, {{BIAS}}, sel, sel_w);
+	lm_moe(y, xn, n, DIM, {{P}}_gate_e, {{P}}_up_e, {{P}}_down_e, sel,
+	       sel_w, {{K}}, {{TOP1}});
+{{#SHARED}}
+	lm_matmul(gate, xn, n, {{P}}_sh_gate);
+	lm_matmul(up, xn, n, {{P}}_sh_up);
+	lm_swiglu(gate, gate, up, n * {{SI}});
+	lm_matmul(y2, gate, n, {{P}}_sh_down);
+	lm_add(y, y, y2, n * DIM);
+{{/SHARED}}
