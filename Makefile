@@ -53,7 +53,10 @@ tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h tests/unit/
 test: all $(TEST_BIN)
 	@tests/run.sh
 
+demo: all
+	@sh tests/demo.sh
+
 clean:
 	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
 
-.PHONY: all test clean
+.PHONY: all test demo clean

@@ -208,8 +208,10 @@ int lm_main(int argc, char **argv, const lm_model *m)
 			last = logits;
 		}
 	}
-	if (o.gen)
+	if (o.gen) {
 		printf("\n");
+		fflush(stdout);
+	}
 	double t3 = lm_now();
 
 	fprintf(stderr, "lmcc: %s: load %.3f s; prefill %ld tokens in %.3f s (%.1f tok/s)",

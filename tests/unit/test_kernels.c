@@ -1,0 +1,411 @@
+/* test_kernels: every runtime kernel against a naive loop in double
+ * precision, on random inputs, across the shapes and options the
+ * generated code uses.  One PASS/FAIL line per check.
+ *
+ * The naive versions are written from the definitions in lmcc.h, not from
+ * the kernels, so a kernel that drifts from its contract fails here. */
+#include "rt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+static uint64_t rng = 88172645463325252ull;
+
+static double uni(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+}
+
+static float *randv(long n)
+{
+	float *v = lm_floats(n);
+	for (long i = 0; i < n; i++)
+		v[i] = (float)uni();
+	return v;
+}
+
+/* max |a - b| / max(max |b|, tiny) <= tol */
+static void check(const char *name, const float *a, const double *b, long n, double tol)
+{
+	double md = 0, mb = 1e-30;
+	for (long i = 0; i < n; i++) {
+		double d = fabs(a[i] - b[i]);
+		if (!(d <= md))
+			md = isnan(d) ? INFINITY : d;
+		if (fabs(b[i]) > mb)
+			mb = fabs(b[i]);
+	}
+	double rel = md / mb;
+	if (rel <= tol) {
+		printf("PASS kernel %s (rel %.2g)\n", name, rel);
+	} else {
+		printf("FAIL kernel %s: relative error %.3g > %.1g\n", name, rel, tol);
+		failures++;
+	}
+}
+
+/* ---- matmul, in every dtype and storage order ---- */
+
+static void test_matmul(int dtype, int tr, long n, long rows, long cols)
+{
+	long ld = (tr ? rows : cols) + 3;            /* a view inside a wider tensor */
+	long outer = tr ? cols : rows;
+	size_t es = lm_dtype_size(dtype);
+	unsigned char *store = lm_alloc(outer * ld * es);
+	float *wf = lm_alloc(rows * cols * sizeof(float));   /* W as read back */
+	for (long r = 0; r < rows; r++)
+		for (long c = 0; c < cols; c++) {
+			float v = (float)uni();
+			size_t i = tr ? (size_t)c * ld + r : (size_t)r * ld + c;
+			if (dtype == LM_F32) {
+				memcpy(store + 4 * i, &v, 4);
+			} else if (dtype == LM_BF16) {
+				uint16_t h = lm_f32_to_bf16(v);
+				memcpy(store + 2 * i, &h, 2);
+			} else {
+				/* an F16 with a few mantissa bits: exact in half */
+				uint16_t h = (uint16_t)(0x3000 + ((rng >> 20) & 0x7ff) + ((rng >> 40) & 1) * 0x8000);
+				memcpy(store + 2 * i, &h, 2);
+			}
+			wf[r * cols + c] = lm_load_f32(store, dtype, i);
+		}
+	float *x = randv(n * cols), *y = lm_floats(n * rows);
+	double *ref = lm_alloc(n * rows * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0;
+			for (long c = 0; c < cols; c++)
+				s += (double)x[t * cols + c] * wf[r * cols + c];
+			ref[t * rows + r] = s;
+		}
+	lm_mat W = {store, dtype, tr, rows, cols, ld};
+	lm_matmul(y, x, n, W);
+	char name[96];
+	snprintf(name, sizeof name, "matmul %s tr=%d n=%ld %ldx%ld",
+	         dtype == LM_F32 ? "f32" : dtype == LM_BF16 ? "bf16" : "f16", tr, n, rows, cols);
+	check(name, y, ref, n * rows, 1e-5);
+	free(store);
+	free(wf);
+	free(x);
+	free(y);
+	free(ref);
+}
+
+static void test_embed(void)
+{
+	long V = 11, D = 7;
+	uint16_t *e = lm_alloc(V * D * 2);
+	double ref[3 * 7];
+	int tok[3] = {5, 0, 10};
+	for (long i = 0; i < V * D; i++)
+		e[i] = lm_f32_to_bf16((float)uni());
+	for (int t = 0; t < 3; t++)
+		for (long i = 0; i < D; i++)
+			ref[t * D + i] = lm_bf16_to_f32(e[tok[t] * D + i]);
+	float x[3 * 7];
+	lm_embed(x, (lm_mat){e, LM_BF16, 0, V, D, D}, tok, 3);
+	check("embed bf16", x, ref, 3 * D, 0);
+	free(e);
+}
+
+static void test_rmsnorm(const float *w, long wrows, const char *name)
+{
+	long rows = 6, dim = 10;
+	float *x = randv(rows * dim), y[60];
+	double ref[60];
+	for (long r = 0; r < rows; r++) {
+		double ss = 0;
+		for (long i = 0; i < dim; i++)
+			ss += (double)x[r * dim + i] * x[r * dim + i];
+		double inv = 1 / sqrt(ss / dim + 1e-5);
+		for (long i = 0; i < dim; i++)
+			ref[r * dim + i] = x[r * dim + i] * inv * (w ? w[(r % wrows) * dim + i] : 1);
+	}
+	lm_rmsnorm(y, x, rows, dim, w, wrows, 1e-5f);
+	check(name, y, ref, rows * dim, 1e-6);
+	lm_rmsnorm(x, x, rows, dim, w, wrows, 1e-5f);   /* in place */
+	check(name, x, ref, rows * dim, 1e-6);
+	free(x);
+}
+
+static void test_rope(int style)
+{
+	long n = 5, heads = 3, hd = 12, dims = 8, pos = 100000;
+	double f[4];
+	for (int j = 0; j < 4; j++)
+		f[j] = pow(10000.0, -2.0 * j / dims);
+	float *x = randv(n * heads * hd);
+	double *ref = lm_alloc(n * heads * hd * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < heads; h++) {
+			const float *v = x + (t * heads + h) * hd;
+			double *o = ref + (t * heads + h) * hd;
+			for (long i = 0; i < hd; i++)
+				o[i] = v[i];
+			for (long j = 0; j < dims / 2; j++) {
+				double a = (pos + t) * f[j];
+				long i0 = style == LM_ROPE_HALF ? j : 2 * j;
+				long i1 = style == LM_ROPE_HALF ? j + dims / 2 : 2 * j + 1;
+				o[i0] = v[i0] * cos(a) - v[i1] * sin(a);
+				o[i1] = v[i0] * sin(a) + v[i1] * cos(a);
+			}
+		}
+	lm_rope(x, n, heads, hd, dims, pos, f, style);
+	check(style == LM_ROPE_HALF ? "rope half, partial dims, pos 1e5"
+	                            : "rope interleaved, partial dims, pos 1e5",
+	      x, ref, n * heads * hd, 1e-6);
+	free(x);
+	free(ref);
+}
+
+/* The conv over a sequence cut in two calls equals one call over all of
+ * it, and both equal the definition with zero history. */
+static void test_conv(long taps, int silu, int inplace)
+{
+	long n = 9, ch = 5;
+	float *u = randv(n * ch), *w = randv(ch * taps), *y = lm_floats(n * ch);
+	float *state = lm_floats((taps - 1) * ch);
+	double *ref = lm_alloc(n * ch * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long c = 0; c < ch; c++) {
+			double s = 0;
+			for (long j = 0; j < taps; j++) {
+				long i = t - (taps - 1) + j;
+				s += i < 0 ? 0 : (double)w[c * taps + j] * u[i * ch + c];
+			}
+			ref[t * ch + c] = silu ? s / (1 + exp(-s)) : s;
+		}
+	long cut = 4;
+	if (inplace) {
+		memcpy(y, u, n * ch * sizeof(float));
+		lm_causal_conv(y, y, cut, ch, w, taps, state, silu);
+		lm_causal_conv(y + cut * ch, y + cut * ch, n - cut, ch, w, taps, state, silu);
+	} else {
+		lm_causal_conv(y, u, cut, ch, w, taps, state, silu);
+		lm_causal_conv(y + cut * ch, u + cut * ch, n - cut, ch, w, taps, state, silu);
+	}
+	char name[80];
+	snprintf(name, sizeof name, "causal conv taps=%ld silu=%d in-place=%d, two calls",
+	         taps, silu, inplace);
+	check(name, y, ref, n * ch, 1e-6);
+	free(u);
+	free(w);
+	free(y);
+	free(state);
+	free(ref);
+}
+
+static void test_fake8(void)
+{
+	float s = 0.5f;
+	float x[] = {0.25f, 0.75f, -0.25f, 1.25f, 100.0f, -100.0f, 0.2f, 63.75f};
+	double ref[] = {0.0, 1.0, 0.0, 1.0, 63.5, -64.0, 0.0, 63.5};
+	/* 0.5, 1.5 and 2.5 steps round to even; 127.5 rounds to 128 and
+	 * clips to 127, as +-200 do */
+	lm_fake8(x, 8, s);
+	check("fake8 half-to-even and clipping", x, ref, 8, 0);
+}
+
+/* ---- attention ---- */
+
+/* Softmax attention by definition over all positions 0..pos+n-1. */
+static void naive_attention(double *out, const float *q, long n, long pos,
+                            const float *K, const float *V, long heads, long kvh,
+                            long hd, float scale, lm_mask m)
+{
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < heads; h++) {
+			long qp = pos + t, g = h / (heads / kvh);
+			double mx = -INFINITY, sum = 0, *o = out + (t * heads + h) * hd;
+			double s[256];
+			for (long p = 0; p <= qp; p++) {
+				s[p] = -INFINITY;
+				if ((m.window && qp - p >= m.window) || (m.chunk && p / m.chunk != qp / m.chunk))
+					continue;
+				double d = 0;
+				for (long j = 0; j < hd; j++)
+					d += (double)q[(t * heads + h) * hd + j] * K[(p * kvh + g) * hd + j];
+				s[p] = d * scale;
+				if (s[p] > mx)
+					mx = s[p];
+			}
+			for (long j = 0; j < hd; j++)
+				o[j] = 0;
+			for (long p = 0; p <= qp; p++)
+				sum += exp(s[p] - mx);
+			for (long p = 0; p <= qp; p++)
+				for (long j = 0; j < hd; j++)
+					o[j] += exp(s[p] - mx) / sum * V[(p * kvh + g) * hd + j];
+		}
+}
+
+/* Feed N tokens in calls of `chunk` through a cache of the given kind and
+ * capacity; every call's output must match the definition. */
+static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *what)
+{
+	long N = 23, heads = 4, kvh = 2, hd = 6;
+	float *Q = randv(N * heads * hd), *K = randv(N * kvh * hd), *V = randv(N * kvh * hd);
+	float *out = lm_floats(N * heads * hd);
+	double *ref = lm_alloc(N * heads * hd * sizeof(double));
+	lm_kv c;
+	lm_kv_init(&c, kind, kind == LM_KV_FULL ? N : cap, kvh * hd, kvh * hd);
+	for (long p = 0; p < N; p += chunk) {
+		long n = N - p < chunk ? N - p : chunk;
+		lm_attend(out + p * heads * hd, Q + p * heads * hd, n, p, &c, K + p * kvh * hd,
+		          V + p * kvh * hd, heads, kvh, hd, hd, 0.4f, m);
+		naive_attention(ref + p * heads * hd, Q + p * heads * hd, n, p, K, V, heads,
+		                kvh, hd, 0.4f, m);
+	}
+	char name[120];
+	snprintf(name, sizeof name, "attend %s, calls of %ld", what, chunk);
+	check(name, out, ref, N * heads * hd, 1e-5);
+	/* A reader of the same cache (KV reuse) sees what the last call saw. */
+	if (kind == LM_KV_FULL && chunk == 5) {
+		float *o2 = lm_floats(3 * heads * hd);
+		lm_attend(o2, Q + (N - 3) * heads * hd, 3, N - 3, &c, 0, 0, heads, kvh, hd, hd, 0.4f, m);
+		char rn[140];
+		snprintf(rn, sizeof rn, "attend %s, read back by a layer without K/V", what);
+		check(rn, o2,
+		      ref + (N - 3) * heads * hd, 3 * heads * hd, 1e-5);
+		free(o2);
+	}
+	free(Q);
+	free(K);
+	free(V);
+	free(out);
+	free(ref);
+	free(c.k);
+	free(c.v);
+	free(c.pos);
+}
+
+/* ---- experts ---- */
+
+static void test_route_grouped(void)
+{
+	/* 8 experts in 4 groups of 2, keep the best 2 groups, choose 3 */
+	float logits[8] = {0.1f, 2.0f, -1.0f, -0.5f, 1.5f, 1.4f, 0.3f, -2.0f};
+	float bias[8] = {0, 0, 0, 0, 0, 0, 0.9f, 0};
+	lm_router r = {LM_ROUTE_GROUPED, 8, 3, 0, 4, 2, 1, 2.5f};
+	int idx[3];
+	float w[3];
+	lm_route(logits, 1, &r, bias, idx, w);
+	/* sigmoid + bias; groups {0,1}:1.40, {2,3}:0.65, {4,5}:1.62, {6,7}:1.59 */
+	double s[8];
+	for (int e = 0; e < 8; e++)
+		s[e] = 1 / (1 + exp(-logits[e]));
+	/* groups 2 and 3 win; best 3 of {4,5,6,7} on biased scores: 6, 4, 5 */
+	int want[3] = {6, 4, 5};
+	double sum = s[6] + s[4] + s[5], ref[3];
+	int ok = 1;
+	for (int k = 0; k < 3; k++) {
+		ok &= idx[k] == want[k];
+		ref[k] = s[want[k]] / sum * 2.5;
+	}
+	if (!ok) {
+		printf("FAIL kernel route grouped: chose %d %d %d, expected 6 4 5\n", idx[0], idx[1], idx[2]);
+		failures++;
+	} else {
+		check("route grouped: groups, bias, renorm, scaling", w, ref, 3, 1e-6);
+	}
+	lm_router top1 = {LM_ROUTE_TOP1_SIGMOID_IN, 8, 1, 0, 1, 1, 0, 1};
+	lm_route(logits, 1, &top1, 0, idx, w);
+	double r1 = 1 / (1 + exp(-2.0));
+	if (idx[0] != 1) {
+		printf("FAIL kernel route top-1: chose %d, expected 1\n", idx[0]);
+		failures++;
+	} else {
+		check("route top-1 sigmoid", w, &r1, 1, 1e-6);
+	}
+}
+
+static void naive_expert(double *o, const float *x, long dim, const lm_mat *g,
+                         const lm_mat *u, const lm_mat *d, float s)
+{
+	long I = g->rows;
+	double h[64];
+	for (long i = 0; i < I; i++) {
+		double a = 0, b = 0;
+		for (long c = 0; c < dim; c++) {
+			a += ((const float *)g->data)[i * g->ld + c] * (double)x[c] * s;
+			b += ((const float *)u->data)[i * u->ld + c] * (double)x[c] * s;
+		}
+		h[i] = a / (1 + exp(-a)) * b;
+	}
+	for (long r = 0; r < dim; r++) {
+		o[r] = 0;
+		for (long i = 0; i < I; i++)
+			o[r] += ((const float *)d->data)[r * d->ld + i] * h[i];
+	}
+}
+
+static void test_moe(int scale_input)
+{
+	enum { E = 4, K = 2, N = 5, D = 6, I = 5 };
+	lm_mat g[E], u[E], d[E];
+	for (int e = 0; e < E; e++) {
+		g[e] = (lm_mat){randv(I * D), LM_F32, 0, I, D, D};
+		u[e] = (lm_mat){randv(I * D), LM_F32, 0, I, D, D};
+		d[e] = (lm_mat){randv(D * I), LM_F32, 0, D, I, I};
+	}
+	float *x = randv(N * D), y[N * D], w[N * K];
+	int idx[N * K] = {0, 3, 2, 1, 3, 0, 1, 2, 0, 2};
+	double ref[N * D], o[D];
+	for (int i = 0; i < N * K; i++)
+		w[i] = (float)(0.5 + uni() * 0.4);
+	for (int t = 0; t < N; t++) {
+		for (int j = 0; j < D; j++)
+			ref[t * D + j] = 0;
+		for (int k = 0; k < K; k++) {
+			int e = idx[t * K + k];
+			float wi = w[t * K + k];
+			naive_expert(o, x + t * D, D, &g[e], &u[e], &d[e], scale_input ? wi : 1);
+			for (int j = 0; j < D; j++)
+				ref[t * D + j] += (scale_input ? 1 : wi) * o[j];
+		}
+	}
+	lm_moe(y, x, N, D, g, u, d, idx, w, K, scale_input);
+	check(scale_input ? "moe, weight scales the expert's input"
+	                  : "moe, weight scales the expert's output", y, ref, N * D, 1e-5);
+}
+
+int main(void)
+{
+	lm_set_threads(1);
+	int dtypes[3] = {LM_F32, LM_BF16, LM_F16};
+	for (int i = 0; i < 3; i++)
+		for (int tr = 0; tr < 2; tr++) {
+			test_matmul(dtypes[i], tr, 1, 37, 29);
+			test_matmul(dtypes[i], tr, 7, 300, 41);
+		}
+	test_embed();
+	float *w = randv(3 * 10);
+	test_rmsnorm(NULL, 1, "rmsnorm without weight");
+	test_rmsnorm(w, 1, "rmsnorm, one shared weight");
+	test_rmsnorm(w, 3, "rmsnorm, per-head weights");
+	test_rope(LM_ROPE_INTERLEAVED);
+	test_rope(LM_ROPE_HALF);
+	test_conv(2, 0, 0);
+	test_conv(2, 0, 1);
+	test_conv(4, 1, 0);
+	test_conv(4, 1, 1);
+	test_fake8();
+	long chunks[3] = {23, 1, 5};
+	for (int i = 0; i < 3; i++) {
+		test_attend(LM_KV_FULL, 0, (lm_mask){0, 0}, chunks[i], "causal, full cache");
+		test_attend(LM_KV_RING, 4, (lm_mask){4, 0}, chunks[i], "window 4, ring of 4");
+		test_attend(LM_KV_RING, 6, (lm_mask){0, 6}, chunks[i], "chunk 6, ring of 6");
+		test_attend(LM_KV_FULL, 0, (lm_mask){7, 0}, chunks[i], "window 7, full cache");
+	}
+	test_route_grouped();
+	test_moe(0);
+	test_moe(1);
+	free(w);
+	return failures != 0;
+}
