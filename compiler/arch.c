@@ -57,6 +57,16 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir)
 	cfg_free(&c);
 }
 
+void plan_begin(Plan *p, long V, long D, int L, const char *embed)
+{
+	p->vocab = V;
+	p->hidden = D;
+	p->nl = L;
+	p->layers = lm_alloc(L * sizeof(Layer));
+	p->embed = mat_of(p, t_matrix(p, V, D, "%s", embed));
+	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
+}
+
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix)
 {
 	Mlp m = {.inter = inter};
