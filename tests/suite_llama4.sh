@@ -4,7 +4,8 @@
 #     through `lmcc build` and `lmcc run`: the logits of the input fed
 #     whole, one token at a time and in chunks of 3 must agree, and agree
 #     with tests/llama4/oracle.py, an independent float64 forward pass
-#     (skipped without python3);
+#     (skipped without python3); greedy generation must not depend on
+#     the chunking either;
 #   - config errors in Llama 4's own fields: exit 2, one line naming
 #     config.json and the field;
 #   - `lmcc plan` of the released Scout config and of other schedules.
@@ -97,6 +98,13 @@ model() {
 	"$bin" --tokens "$toks" --logits-out "$dir/c1.npy" --chunk 1 2>>"$dir.err"
 	"$bin" --tokens "$toks" --logits-out "$dir/c3.npy" --chunk 3 2>>"$dir.err"
 	./lmcc run "$dir" --tokens "$toks" --logits-out "$dir/jit.npy" --chunk 7 2>>"$dir.err"
+	gen_whole=$("$bin" --tokens "$toks" -n 6 2>>"$dir.err")
+	gen_c1=$(./lmcc run "$dir" --tokens "$toks" -n 6 --chunk 1 2>>"$dir.err")
+	if [ -n "$gen_whole" ] && [ "$gen_whole" = "$gen_c1" ]; then
+		echo "PASS llama4 $name generation: $gen_whole"
+	else
+		echo "FAIL llama4 $name generation: '$gen_whole' (whole, build) vs '$gen_c1' (one by one, run)"
+	fi
 	for run in c1 c3 jit; do
 		what="llama4 $name $run vs whole"
 		if [ ! -f "$dir/$run.npy" ] || [ ! -f "$dir/whole.npy" ]; then
@@ -131,6 +139,10 @@ model lists 29 64 "--seed 9" -- num_hidden_layers=5 no_rope_layers="[0, 1, 1, 0,
 	moe_layers="[0, 3]" use_qk_norm=false attn_temperature_tuning=false \
 	rope_scaling='{"type": "linear", "factor": 2.0}' head_dim=null num_attention_heads=4 \
 	num_key_value_heads=4 attention_bias=false attention_chunk_size=4
+
+# A chunk longer than the whole context: the chunked layers' ring is as
+# long as the context, and they attend causally.
+model long_chunk 23 80 "--seed 11" -- num_hidden_layers=4 attention_chunk_size=64
 
 # The Scout schedule (48 layers, every 4th NoPE, every layer MoE with 16
 # experts; llama3 RoPE with equal band factors) at toy size.
