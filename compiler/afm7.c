@@ -46,12 +46,7 @@ void read_afm7(Cfg *c, Plan *p)
 		cfg_error(c, "hidden_dim_scale_factor", "MLP width %.0f out of [1, %d]", w, MAX_WIDTH);
 	long I = (long)w;
 
-	p->vocab = V;
-	p->hidden = D;
-	p->nl = L;
-	p->layers = lm_alloc(L * sizeof(Layer));
-	p->embed = mat_of(p, t_matrix(p, V, D, "model.embedding.weight"));
-	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
+	plan_begin(p, V, D, L, "model.embedding.weight");
 	p->head = p->embed;
 	p->head_tied = 1;
 

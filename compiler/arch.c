@@ -12,6 +12,7 @@ static const struct {
 } archs[] = {
 	{"afm7", "AFM-7", read_afm7},
 	{"baichuan_m1", "Baichuan-M1", read_baichuan_m1},
+	{"llama4", "Llama 4", read_llama4},
 };
 
 /* The base name of the model directory, reduced to [A-Za-z0-9_-]. */
@@ -55,6 +56,16 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir)
 	model_name(p->name, sizeof p->name, model_dir);
 	archs[i].read(&c, p);
 	cfg_free(&c);
+}
+
+void plan_begin(Plan *p, long V, long D, int L, const char *embed)
+{
+	p->vocab = V;
+	p->hidden = D;
+	p->nl = L;
+	p->layers = lm_alloc(L * sizeof(Layer));
+	p->embed = mat_of(p, t_matrix(p, V, D, "%s", embed));
+	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
 }
 
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix)

@@ -6,7 +6,11 @@
 
 void read_afm7(Cfg *c, Plan *p);
 void read_baichuan_m1(Cfg *c, Plan *p);
+void read_llama4(Cfg *c, Plan *p);
 
+/* The plan's sizes, its L zeroed layers and the embedding matrix
+ * [V, D] named embed. */
+void plan_begin(Plan *p, long V, long D, int L, const char *embed);
 /* gate_proj, up_proj, down_proj under prefix: a SwiGLU of width inter. */
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix);
 int t_scalar(Plan *p, double lo, double hi, const char *name);

@@ -48,12 +48,7 @@ void read_baichuan_m1(Cfg *c, Plan *p)
 	if (!SKV)
 		SKV = KV;
 
-	p->vocab = V;
-	p->hidden = D;
-	p->nl = L;
-	p->layers = lm_alloc(L * sizeof(Layer));
-	p->embed = mat_of(p, t_matrix(p, V, D, "model.embed_tokens.weight"));
-	p->t[p->embed.t].fan_in = 1;
+	plan_begin(p, V, D, L, "model.embed_tokens.weight");
 	p->head_tied = tied;
 	p->head = tied ? p->embed : mat_of(p, t_matrix(p, V, D, "lm_head.weight"));
 	p->head_l2 = 1e-7;       /* NormHead: row / (|row| + 1e-7), as sanitize does */

@@ -229,8 +229,9 @@ static void summary(char *s, size_t n, const Layer *l)
 		if (a->kv_from >= 0)
 			k = snprintf(s, n, "attention on layer %d's K/V", a->kv_from);
 		else
-			k = snprintf(s, n, "%s attention",
-			             a->window ? "sliding-window" : a->chunk ? "chunked" : "global");
+			k = snprintf(s, n, "%s attention%s",
+			             a->window ? "sliding-window" : a->chunk ? "chunked" : "global",
+			             a->rope < 0 ? " without RoPE" : "");
 		break;
 	default:
 		lm_bug("mixer %d has no emitter", l->mix);

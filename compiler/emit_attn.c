@@ -8,6 +8,18 @@
 #include "../runtime/rt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+/* The shortest "%g" that reads back to the same double. */
+static const char *shortest(char *s, size_t n, double v)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(s, n, "%.*g", prec, v);
+		if (strtod(s, NULL) == v)
+			break;
+	}
+	return s;
+}
 
 static void mask_note(char *s, size_t n, const Attn *a)
 {
@@ -159,9 +171,18 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 		dset(&d, "RD", "%d", r->dims);
 		dset(&d, "STYLE", "%s", r->style == ROPE_HALF ? "LM_ROPE_HALF" : "LM_ROPE_INTERLEAVED");
 		tmpl(body, "attention.c", "rope", &d);
+	} else {
+		dset(&d, "GLOBAL", "%d", !a->window && !a->chunk);
+		tmpl(body, "attention.c", "nope", &d);
 	}
 	if (a->qk != QK_NONE && !a->qk_before_rope)
 		tmpl(body, "attention.c", "qknorm", &d);
+	if (a->temp_tuning) {
+		char num[32];
+		dset(&d, "FLOOR", "%s", shortest(num, sizeof num, a->floor_scale));
+		dset(&d, "ATTN_SCALE", "%s", shortest(num, sizeof num, a->attn_scale));
+		tmpl(body, "attention.c", "temperature", &d);
+	}
 	if (a->fake8) {
 		snprintf(c, sizeof c, "%s_k_scale", P);
 		em_scalar(e, c, a->kscale);
@@ -173,9 +194,9 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 	if (own) {
 		long cap = a->window ? a->window : a->chunk;
 		bprintf(&e->decl, "static lm_kv %s_kv;\n", P);
-		if (cap)
-			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_RING, %ld, %ld, %ld);\n",
-			        P, cap, kvd, kvv);
+		if (cap)     /* a ring never longer than the context */
+			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_RING, ctx < %ld ? ctx : %ld, %ld, %ld);\n",
+			        P, cap, cap, kvd, kvv);
 		else
 			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_FULL, ctx, %ld, %ld);\n",
 			        P, kvd, kvv);

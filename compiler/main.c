@@ -78,6 +78,8 @@ int cmd_plan(int argc, char **argv)
 	printf("weight bytes: %ld as BF16, %ld as F32\n", 2 * params, 4 * params);
 	printf("cache (float32): %ld bytes per token, %ld bytes whatever the length\n",
 	       tok, fixed);
+	if (p.ignores)
+		printf("not read from the checkpoint: %s\n", p.ignores);
 	plan_free(&p);
 	return 0;
 }

@@ -185,8 +185,8 @@ static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
 		if (a->kv_from >= 0)
 			snprintf(mix, n, "kv-reuse of %d", a->kv_from);
 		else
-			snprintf(mix, n, "attention%s%s", a->rope < 0 ? " nope" : "",
-			         a->kv_conv ? " kvconv" : "");
+			snprintf(mix, n, "attention%s%s%s", a->rope < 0 ? " nope" : "",
+			         a->kv_conv ? " kvconv" : "", a->temp_tuning ? " temp" : "");
 		if (a->window)
 			snprintf(mask, n, "window %ld", a->window);
 		else if (a->chunk)

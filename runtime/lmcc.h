@@ -133,6 +133,14 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
                const float *k, const float *v, long heads, long kv_heads,
                long hd, long vd, float scale, lm_mask mask);
 
+/* Query temperature by position: row t of x[n, width] (the query at
+ * absolute position p = pos + t) is multiplied by
+ *   log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1,
+ * computed in double.  The factor is 1 for the first floor_scale - 1
+ * positions and then grows with the log of the position. */
+void lm_temperature(float *x, long n, long width, long pos,
+                    double floor_scale, double attn_scale);
+
 /* ---- mixture of experts -------------------------------------------------------- */
 
 /* How a router's logits choose experts for a token.

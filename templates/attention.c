@@ -43,12 +43,29 @@ the output projection.  Every step is optional but the first and last.
 	lm_rope(k, n, {{KVH}}, {{HD}}, {{RD}}, pos, rope{{ROPE}}, {{STYLE}});
 {{/OWN}}
 
+@@ nope
+	/* No RoPE (NoPE): queries and keys carry no position, so this layer
+	 * matches tokens by content alone, wherever they stand; order enters
+	 * only through the causal mask.{{#GLOBAL}}  Where RoPE is confined to layers
+	 * of local reach (chunks, windows), global layers like this one carry
+	 * information across the whole context, and having no rotation to
+	 * extrapolate, they keep working at lengths never seen in training.{{/GLOBAL}} */
+
 @@ qknorm
 	/* {{QK_NOTE}} */
 	lm_rmsnorm(q, q, n * {{H}}, {{HD}}, {{QW}}, {{QWROWS}}, {{QK_EPS}});
 {{#OWN}}
 	lm_rmsnorm(k, k, n * {{KVH}}, {{HD}}, {{KW}}, {{KWROWS}}, {{QK_EPS}});
 {{/OWN}}
+
+@@ temperature
+	/* Query temperature: the query at position p is multiplied by
+	 * log(floor((p + 1) / {{FLOOR}}) + 1) * {{ATTN_SCALE}} + 1, exactly 1 while
+	 * p + 1 < {{FLOOR}}, then growing with log p.  A global layer's softmax
+	 * spreads over more keys the longer the context, which flattens it;
+	 * the growing factor sharpens it again (lowers its temperature), so
+	 * that a query can still single out a few keys among millions. */
+	lm_temperature(q, n, {{QD}}, pos, {{FLOOR}}, {{ATTN_SCALE}});
 
 @@ fake8
 	/* Fake 8-bit K/V: keys and values are rounded to 8-bit integers times a

@@ -9,9 +9,13 @@ has one, adds its output for every token.
 	 * weights are read, which is what makes a large model cheap per token.
 {{#TOP1}}
 	 * Routing (Llama 4): the expert with the largest router logit; the
-	 * token is scaled by sigmoid(logit) *before* it enters the expert, so
-	 * the router's confidence shapes what the expert sees, and the expert's
-	 * output is added as it is. */
+	 * token is scaled by sigmoid(logit) *before* it enters the expert, and
+	 * the expert's output is added as it is.  With one expert per token
+	 * there is nothing to normalise the score against, so the sigmoid
+	 * alone gates the expert: a token the router is unsure of enters it
+	 * attenuated, and the shared expert carries the rest.  A SwiGLU expert
+	 * is not linear in its input, so scaling the input is not the same as
+	 * scaling the output: the model was trained this way round. */
 {{/TOP1}}
 {{#GROUPED}}
 	 * Routing (Kimi-Linear): scores are {{#SOFTMAX}}softmax{{/SOFTMAX}}{{^SOFTMAX}}sigmoid{{/SOFTMAX}}(logits).  Experts are

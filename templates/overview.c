@@ -25,3 +25,21 @@ Each line is a line of the file's opening comment.
  * the previous token's, one filter per K/V head.
  * The head's rows are L2-normalised (NormHead), once, when the weights are
  * loaded: the logits are then cosine similarities scaled by |h|.
+@@ llama4
+ * Llama 4 (the text model of Meta's Llama 4 checkpoints) is a decoder-only
+ * transformer with mixture-of-experts feed-forward blocks and two kinds of
+ * attention layer, interleaved ("iRoPE"):
+ *   - chunked layers: RoPE, then (with use_qk_norm) a weightless RMS norm
+ *     on q and k; a token sees only the earlier tokens of its own
+ *     attention chunk, so their cache is one chunk long whatever the
+ *     context;
+ *   - global layers (every 4th in the released models): no RoPE at all,
+ *     causal attention over the whole context, queries scaled up with the
+ *     log of their position (temperature tuning).  Local order comes from
+ *     the chunked layers; the global ones reach across the whole context
+ *     and, with no rotation to extrapolate, past the training length.
+ * MoE layers route each token to one expert: the sigmoid of the router's
+ * logit scales the token on its way in, and a shared expert that every
+ * token goes through is added.  The experts are read in place from the
+ * checkpoint's fused gate_up_proj / down_proj stacks.  The checkpoint's
+ * vision tower (vision_model.*, multi_modal_projector.*) is not read.
