@@ -1,0 +1,129 @@
+/* bench_matmul: how close lm_matmul comes to this machine's bounds.
+ *
+ *   bench_matmul [THREADS]
+ *
+ * Measures the machine first: memory read bandwidth (a vectorised sum over
+ * 1 GiB) and the float32 matrix rate of OpenBLAS sgemm.  Then lm_matmul on
+ * a weight of a real model's size, in F32 and BF16: with one token (decode:
+ * reported as GB/s of weights read, and as a ratio to the bandwidth) and
+ * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
+#include "rt.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lm_parallel(long total, long align, void (*fn)(void *, long, long), void *ctx);
+
+typedef struct {
+	const float *p;
+	double *sums;
+	long per;
+} Sum;
+
+/* Four vector sums at once: as fast as the memory lets a core read. */
+__attribute__((target("avx512f")))
+static void sum_part(void *ctx, long lo, long hi)
+{
+	const Sum *s = ctx;
+	for (long b = lo; b < hi; b++) {
+		const float *p = s->p + b * s->per;
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (long i = 0; i < s->per; i += 64) {
+			a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
+			a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
+			a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
+			a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+		}
+		s->sums[b] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1),
+		                                                _mm512_add_ps(a2, a3)));
+	}
+}
+
+static double bandwidth(void)
+{
+	long blocks = 256, per = (1L << 28) / blocks;   /* 1 GiB of floats */
+	float *p = lm_alloc_aligned(blocks * per * sizeof(float));
+	for (long i = 0; i < blocks * per; i++)
+		p[i] = 1.0f;
+	double sums[256], best = 0;
+	Sum s = {p, sums, per};
+	for (int rep = 0; rep < 5; rep++) {
+		double t = lm_now();
+		lm_parallel(blocks, 1, sum_part, &s);
+		double gbs = blocks * per * 4.0 / (lm_now() - t) / 1e9;
+		if (gbs > best)
+			best = gbs;
+	}
+	free(p);
+	return best;
+}
+
+static double sgemm_rate(void)
+{
+	long n = 128, m = 4096, k = 4096;
+	float *a = lm_alloc_aligned(n * k * 4), *b = lm_alloc_aligned(m * k * 4),
+	      *c = lm_alloc_aligned(n * m * 4);
+	lm_mat W = {b, LM_F32, 0, m, k, k};
+	double best = 0;
+	for (int rep = 0; rep < 5; rep++) {
+		double t = lm_now();
+		lm_matmul(c, a, n, W);    /* f32 path: sgemm in each thread's share */
+		double gf = 2.0 * n * m * k / (lm_now() - t) / 1e9;
+		if (gf > best)
+			best = gf;
+	}
+	free(a);
+	free(b);
+	free(c);
+	return best;
+}
+
+static void product(int dtype, long n, long rows, long cols, double bw, double peak)
+{
+	size_t es = lm_dtype_size(dtype), bytes = (size_t)rows * cols * es;
+	/* several matrices, so that a pass does not run from the cache */
+	int copies = (int)(1.5e9 / bytes) + 1;
+	unsigned char *w = lm_alloc_aligned(bytes * copies);
+	memset(w, 0x3c, bytes * copies);
+	float *x = lm_alloc_aligned(n * cols * 4), *y = lm_alloc_aligned(n * rows * 4);
+	double best = 1e30;
+	for (int rep = 0; rep < 3; rep++) {
+		double t = lm_now();
+		for (int c = 0; c < copies; c++) {
+			lm_mat W = {w + c * bytes, dtype, 0, rows, cols, cols};
+			lm_matmul(y, x, n, W);
+		}
+		double dt = (lm_now() - t) / copies;
+		if (dt < best)
+			best = dt;
+	}
+	const char *name = dtype == LM_F32 ? "f32 " : "bf16";
+	if (n == 1)
+		printf("decode  %s %5ldx%-5ld  %6.1f GB/s   %.2f of the bandwidth bound\n",
+		       name, rows, cols, bytes / best / 1e9, bytes / best / 1e9 / bw);
+	else
+		printf("prefill %s %5ldx%-5ld  %6.1f GFLOP/s %.2f of sgemm's f32 rate (n = %ld)\n",
+		       name, rows, cols, 2.0 * n * rows * cols / best / 1e9,
+		       2.0 * n * rows * cols / best / 1e9 / peak, n);
+	free(w);
+	free(x);
+	free(y);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		lm_set_threads(atoi(argv[1]));
+	double bw = bandwidth(), peak = sgemm_rate();
+	printf("machine: memory read %.1f GB/s, sgemm %.1f GFLOP/s\n", bw, peak);
+	int dt[2] = {LM_F32, LM_BF16};
+	for (int i = 0; i < 2; i++) {
+		product(dt[i], 1, 6656, 2048, bw, peak);
+		product(dt[i], 1, 2048, 6656, bw, peak);
+		product(dt[i], 128, 6656, 2048, bw, peak);
+	}
+	return 0;
+}
