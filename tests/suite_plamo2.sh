@@ -120,8 +120,9 @@ bad hidden_size_per_head 's/"hidden_size_per_head": 8/"hidden_size_per_head": 7/
 bad num_key_value_heads 's/"num_key_value_heads": 2/"num_key_value_heads": 4/'
 bad rms_norm_eps 's/"rms_norm_eps": 1e-05/"rms_norm_eps": -1/'
 
-# The released config (a copy of shared/configs/plamo2).
-plan=$(./lmcc plan tests/configs/plamo2 2>&1)
+# The released config: tests/configs/plamo2_released.json is a copy of
+# shared/configs/plamo2/config.json.
+plan=$(./lmcc plan tests/configs/plamo2_released.json 2>&1)
 m=$(printf '%s\n' "$plan" | grep -cE '^ +([02468]|1[024]) +mamba2 .* 1072\.0 KiB fixed$')
 a=$(printf '%s\n' "$plan" | grep -cE '^ +([13579]|1[135]) +attention +causal +16/1 x 128 .* 1024 B/token$')
 if [ "$m" -eq 8 ] && [ "$a" -eq 8 ] && printf '%s\n' "$plan" | grep -q "16 layers" \

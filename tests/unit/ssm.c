@@ -81,7 +81,7 @@ static int check_ssm(void)
 			}
 		}
 	int ok = worst <= 1e-5 * scale;
-	printf("%s unit lm_ssm: closed form vs scan over two calls, max error %.2g of %.2g\n",
+	printf("%s kernel lm_ssm: closed form vs scan over two calls, max error %.2g of %.2g\n",
 	       ok ? "PASS" : "FAIL", worst, scale);
 	return ok;
 }
@@ -97,7 +97,7 @@ static int check_split(void)
 	for (int r = 0; r < 3; r++)
 		for (int c = 0; c < 5; c++)
 			ok &= (c < 2 ? a[r][c] : b[r][c - 2]) == src[r][c];
-	printf("%s unit lm_split_rows\n", ok ? "PASS" : "FAIL");
+	printf("%s kernel lm_split_rows\n", ok ? "PASS" : "FAIL");
 	return ok;
 }
 
