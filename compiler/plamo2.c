@@ -14,7 +14,6 @@
  *     a weight per head, before RoPE (rotate-half, base 10000);
  *   - attention_window_size is not applied (see templates/overview.c). */
 #include "arch.h"
-#include "../runtime/rt.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -145,12 +144,7 @@ void read_plamo2(Cfg *c, Plan *p)
 		d.dt_dim = d.D / 16 > 64 ? d.D / 16 : 64;
 	}
 
-	p->vocab = V;
-	p->hidden = d.D;
-	p->nl = L;
-	p->layers = lm_alloc(L * sizeof(Layer));
-	p->embed = mat_of(p, t_matrix(p, V, d.D, "model.embed_tokens.weight"));
-	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
+	plan_begin(p, V, d.D, L, "model.embed_tokens.weight");
 	p->head_tied = tied;
 	p->head = tied ? p->embed : mat_of(p, t_matrix(p, V, d.D, "lm_head.weight"));
 
