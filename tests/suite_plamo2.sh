@@ -2,8 +2,10 @@
 # PLaMo-2 beyond the golden cases:
 #   - the selective scan against its closed form (tests/bin/ssm);
 #   - random checkpoints (lmcc init) of other sizes and schedules: the
-#     built binary with the input whole, one token at a time and in chunks
-#     of 3, and `lmcc run`, must agree within the golden bound;
+#     built binary with the input whole must agree within the golden bound
+#     with tests/plamo2/oracle.py, an independent float64 forward pass in
+#     the reference's closed form, and with itself fed one token at a
+#     time, in chunks of 3, and through `lmcc run`;
 #   - the layer schedule rule, including num_hidden_layers <= mamba_step / 2
 #     and mamba_enabled false;
 #   - bad values of PLaMo-2's own fields: exit 2, one line naming
@@ -64,8 +66,19 @@ chunks() {
 		echo "FAIL plamo2 $1 init/build: $(head -c 300 "$dir/err")"
 		return
 	fi
-	"$dir/bin/$1" --tokens $toks --logits-out "$dir/whole.npy" 2>"$dir/err" \
-	|| echo "FAIL plamo2 $1 whole: $(head -c 300 "$dir/err")"
+	if ! "$dir/bin/$1" --tokens $toks --logits-out "$dir/whole.npy" 2>"$dir/err"; then
+		echo "FAIL plamo2 $1 whole: $(head -c 300 "$dir/err")"
+		return
+	fi
+	if ! command -v python3 >/dev/null; then
+		echo "plamo2 $1: no python3, oracle skipped"
+	elif ! python3 tests/plamo2/oracle.py "$dir" $toks "$dir/oracle.npy" 2>"$dir/err"; then
+		echo "FAIL plamo2 $1 oracle: $(head -c 300 "$dir/err")"
+	elif r=$(tests/bin/npycmp "$dir/whole.npy" "$dir/oracle.npy"); then
+		echo "PASS plamo2 $1 whole vs oracle: $r"
+	else
+		echo "FAIL plamo2 $1 whole vs oracle: $r"
+	fi
 	for way in "chunk 1" "chunk 3" "lmcc run"; do
 		out="$dir/$(echo "$way" | tr ' ' _).npy"
 		case $way in
@@ -90,6 +103,13 @@ schedule short "mamba2 attention"
 chunks short bf16
 config one 1 2 true true
 schedule one "attention"
+# wide: hidden 1040 makes dt's input 1040 / 16 = 65 wide, not 64; a 1-tap
+# convolution (no state to carry); mamba_step 4.
+config wide 3 4 true false
+sed -i 's/"hidden_size": 48/"hidden_size": 1040/; s/"mamba_d_conv": 3/"mamba_d_conv": 1/' \
+	"$tmp/wide/config.json"
+schedule wide "mamba2 mamba2 attention"
+chunks wide f32
 config off 3 2 false true
 schedule off "attention attention attention"
 chunks off f32
