@@ -233,6 +233,9 @@ static void summary(char *s, size_t n, const Layer *l)
 			             a->window ? "sliding-window" : a->chunk ? "chunked" : "global",
 			             a->rope < 0 ? " without RoPE" : "");
 		break;
+	case MIX_MAMBA:
+		k = snprintf(s, n, "Mamba-2 state space");
+		break;
 	default:
 		lm_bug("mixer %d has no emitter", l->mix);
 	}
@@ -279,6 +282,9 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	switch (l->mix) {
 	case MIX_ATTN:
 		emit_attention(e, &body, i, &l->attn);
+		break;
+	case MIX_MAMBA:
+		emit_mamba(e, &body, i, &l->mamba);
 		break;
 	default:
 		lm_bug("mixer %d has no emitter", l->mix);

@@ -51,4 +51,5 @@ void em_cstr(Buf *b, const char *s);
 void emit_attention(Em *e, Buf *body, int layer, const Attn *a);
 void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m);
 void emit_moe(Em *e, Buf *body, const char *P, const Moe *m);
+void emit_mamba(Em *e, Buf *body, int layer, const Mamba *m);
 #endif

@@ -140,12 +140,21 @@ typedef struct {
 	Norm o_norm;
 } Kda;
 
-/* Mamba-2 selective state space layer. */
+/* Mamba-2 selective state space layer (lm_ssm in runtime/lmcc.h): in_proj
+ * gives a gate z and an input x of heads * hd; x passes a causal depthwise
+ * conv of d_conv taps and SiLU; B and C (groups * d_state each) and the
+ * input of dt come from x through wb, wc, wdt, each optionally
+ * RMS-normalised; dt_proj makes one dt per head; the scan's output, gated
+ * by silu(z), goes through out. */
 typedef struct {
-	int heads, hd, d_state, d_conv, dt_dim;
-	double eps;
-	Mat in_proj, bcdt, dt_proj, out;
-	Vec conv, dt_norm, b_norm, c_norm, dt_bias, a_log, d;
+	int heads, hd, d_state, groups, d_conv;
+	Mat in_proj;
+	int zx_by_head;              /* in_proj's rows: [z | x] per head (1) or for the whole (0) */
+	Vec conv;                    /* [heads * hd, d_conv] values, any shape */
+	Mat wb, wc, wdt, dt_proj, out;
+	Norm b_norm, c_norm, dt_norm;
+	Vec dt_bias, a_log, d;       /* [heads] each; A = -exp(a_log) */
+	double dt_min, dt_max;       /* dt's range after softplus */
 } Mamba;
 
 /* ---- feed-forward ---------------------------------------------------------------- */

@@ -41,6 +41,15 @@ void lm_swiglu(float *h, const float *g, const float *u, long count)
 		h[i] = silu(g[i]) * u[i];
 }
 
+void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
+                   long nb)
+{
+	for (long r = 0; r < rows; r++) {
+		memcpy(a + r * na, src + r * (na + nb), na * sizeof(float));
+		memcpy(b + r * nb, src + r * (na + nb) + na, nb * sizeof(float));
+	}
+}
+
 void lm_rmsnorm(float *y, const float *x, long rows, long dim,
                 const float *w, long wrows, float eps)
 {

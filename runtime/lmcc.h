@@ -73,6 +73,10 @@ void lm_add(float *y, const float *x, const float *a, long count);
 void lm_add_bias(float *x, const float *b, long n, long dim);
 /* h = silu(g) * u, elementwise. */
 void lm_swiglu(float *h, const float *g, const float *u, long count);
+/* Row r of src (na + nb floats) becomes row r of a (its first na) and of b
+ * (the other nb): the two outputs of a fused projection, taken apart. */
+void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
+                   long nb);
 
 /* RMSNorm of `rows` rows of `dim` floats: y = x / sqrt(mean(x^2) + eps) * w.
  * w == 0 means no weight.  Row r uses weight row (r % wrows): wrows = 1 for
@@ -140,6 +144,29 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
  * positions and then grows with the log of the position. */
 void lm_temperature(float *x, long n, long width, long pos,
                     double floor_scale, double attn_scale);
+
+/* ---- state space models ---------------------------------------------------- */
+
+/* The shape of a Mamba-2 selective scan: `heads` heads of hd channels, each
+ * channel with a state of d_state numbers; the heads fall into `groups`
+ * equal groups, each sharing one B and one C.  After softplus, dt is
+ * clipped to [dt_min, dt_max]. */
+typedef struct {
+	long heads, hd, d_state, groups;
+	float dt_min, dt_max;
+} lm_ssm_dims;
+
+/* The selective scan over n tokens, one token at a time.  Per token t and
+ * head h, with A = -exp(a_log[h]) and
+ * step = clip(softplus(dt[t, h] + dt_bias[h]), dt_min, dt_max):
+ *   state[h] = exp(step * A) * state[h] + step * x[t, h] (outer) B[t, g]
+ *   y[t, h]  = state[h] C[t, g] + d[h] * x[t, h]
+ * where g is h's group, state[h] is [hd, d_state], x and y are
+ * [n, heads, hd], dt [n, heads], B and C [n, groups, d_state].  state
+ * ([heads, hd, d_state], zero at the start) carries across calls; y may be x. */
+void lm_ssm(float *y, const float *x, const float *dt, const float *B,
+            const float *C, long n, const lm_ssm_dims *s, const float *a_log,
+            const float *dt_bias, const float *d, float *state);
 
 /* ---- mixture of experts -------------------------------------------------------- */
 

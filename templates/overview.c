@@ -43,3 +43,32 @@ Each line is a line of the file's opening comment.
  * token goes through is added.  The experts are read in place from the
  * checkpoint's fused gate_up_proj / down_proj stacks.  The checkpoint's
  * vision tower (vision_model.*, multi_modal_projector.*) is not read.
+@@ plamo2
+ * PLaMo-2 (Preferred Networks) is a hybrid of two kinds of layer:
+ *   - Mamba-2 state space layers: each keeps a fixed-size state per head
+ *     that every token updates (decays, then writes into) and reads; the
+ *     memory of the past costs the same at any context length.
+ *   - attention layers: ordinary causal attention with grouped K/V heads;
+ *     q and k are RMS-normalised per head (without weight, eps 1e-6) and
+ *     then scaled by a learned weight per head, before RoPE (rotate-half,
+ *     base 10000).  They give exact recall of any earlier token, which a
+ *     fixed-size state cannot.
+ * The schedule: with mamba_enabled, layer i is an attention layer when
+ * i % mamba_step == mamba_step / 2 and a Mamba layer otherwise; a model of
+ * at most mamba_step / 2 layers has its last layer as attention.
+ * Every block is wrapped in two RMSNorms: one before it (pre-norm) and one
+ * on its output before it is added to the residual stream (post-norm),
+ * which keeps what each block adds on a fixed scale.  Each norm's weight is
+ * stored relative to a fixed offset (effective weight = stored + offset):
+ * 1 before a block and for the final norm, 1/5 after the mixer, 1/5^1.5
+ * after the MLP.  Stored weights start near 0, so the post-norms start at
+ * small scales and each block's output enters the residual stream damped
+ * (the original code notes only that the model did worse with every
+ * offset at 1).  The offsets are added once, in float32, at load.
+ * The MLP is a SwiGLU whose gate and up projections are the two halves of
+ * one fused gate_up_proj.
+ * The config's attention_window_size is not applied: every attention layer
+ * sees all earlier tokens, as in mlx-lm's plamo2.py (the reference) and in
+ * PFN's own vLLM implementation.  (A port of the original modeling code
+ * applies a window only when the caller passes an attention mask, so no
+ * single definition of it could be established; lmcc does not guess.)

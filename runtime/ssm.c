@@ -1,0 +1,51 @@
+/* ssm.c: the selective scan of a Mamba-2 layer (see lm_ssm in lmcc.h).
+ *
+ * A Mamba-2 head keeps, for each of its hd channels, a small state of
+ * d_state numbers.  Each token decays the state by exp(step * A) (A < 0,
+ * so a larger step forgets more), writes its input x into it along the
+ * direction B, and reads it out along C.  step, B and C depend on the
+ * token: that is what makes the scan "selective".
+ *
+ * mlx-lm evaluates a call's tokens in the equivalent closed form
+ *   y[t] = sum over s <= t of (C[t].B[s]) exp(A (step[s+1] + ... + step[t])) step[s] x[s]
+ *          + (earlier state) read the same way, + D x[t];
+ * the recurrence below computes the same sums one token at a time, which
+ * needs no [n, n] matrix, and keeps decoding and prefill one code path. */
+#include "rt.h"
+
+#include <math.h>
+
+/* softplus(v) = log(1 + e^v), without overflow for large v. */
+static double softplus(double v)
+{
+	return (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
+}
+
+void lm_ssm(float *y, const float *x, const float *dt, const float *B,
+            const float *C, long n, const lm_ssm_dims *s, const float *a_log,
+            const float *dt_bias, const float *d, float *state)
+{
+	long H = s->heads, hd = s->hd, N = s->d_state;
+	long per_group = H / s->groups;
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < H; h++) {
+			double step = softplus((double)dt[t * H + h] + dt_bias[h]);
+			step = step < s->dt_min ? s->dt_min : step > s->dt_max ? s->dt_max : step;
+			float decay = (float)exp(-exp((double)a_log[h]) * step);
+			long g = h / per_group;
+			const float *b = B + (t * s->groups + g) * N;
+			const float *c = C + (t * s->groups + g) * N;
+			const float *xh = x + (t * H + h) * hd;
+			float *yh = y + (t * H + h) * hd;
+			for (long p = 0; p < hd; p++) {
+				float *st = state + (h * hd + p) * N;
+				float in = (float)(step * xh[p]);
+				double out = 0;
+				for (long j = 0; j < N; j++) {
+					st[j] = decay * st[j] + in * b[j];
+					out += (double)st[j] * c[j];
+				}
+				yh[p] = (float)(out + (double)d[h] * xh[p]);
+			}
+		}
+}
