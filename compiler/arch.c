@@ -12,6 +12,7 @@ static const struct {
 } archs[] = {
 	{"afm7", "AFM-7", read_afm7},
 	{"baichuan_m1", "Baichuan-M1", read_baichuan_m1},
+	{"kimi_linear", "Kimi-Linear", read_kimi_linear},
 };
 
 /* The base name of the model directory, reduced to [A-Za-z0-9_-]. */

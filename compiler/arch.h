@@ -6,6 +6,7 @@
 
 void read_afm7(Cfg *c, Plan *p);
 void read_baichuan_m1(Cfg *c, Plan *p);
+void read_kimi_linear(Cfg *c, Plan *p);
 
 /* gate_proj, up_proj, down_proj under prefix: a SwiGLU of width inter. */
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix);
