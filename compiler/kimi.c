@@ -98,9 +98,11 @@ static void kda_layer(Plan *p, Kda *k, const KdaCfg *c, double eps, const char *
 	k->b = mat_of(p, t_matrix(p, c->heads, D, "%s.b_proj.weight", pre));
 	k->g_a = mat_of(p, t_matrix(p, c->hd, D, "%s.g_a_proj.weight", pre));
 	k->g_b = mat_of(p, t_matrix(p, HD, c->hd, "%s.g_b_proj.weight", pre));
-	/* A_log = log(uniform(1, 16)), as the reference initialises it */
+	/* the reference initialises A_log to log(uniform(1, 16)); from 1/16
+	 * up, some channels of a random model keep a long memory (a decay
+	 * rate near 1/16), which the state must then carry across calls */
 	snprintf(name, sizeof name, "%s.A_log", pre);
-	k->a_log = vec_of(t_f32(p, 0, log(16.0), 4, alog, name), 0);
+	k->a_log = vec_of(t_f32(p, -log(16.0), log(16.0), 4, alog, name), 0);
 	snprintf(name, sizeof name, "%s.dt_bias", pre);
 	k->dt_bias = vec_of(t_f32(p, -1, 1, 1, &HD, name), 0);
 	k->o_norm = norm_of(t_vector(p, c->hd, 1, "%s.o_norm.weight", pre), eps, 0);
@@ -179,8 +181,8 @@ static void read_linear(Cfg *top, int L, int *is_kda, int *nkda, KdaCfg *k)
 		full[list[j] - 1] = 1;
 	for (int i = 0; nf >= 0 && i < L; i++)
 		if (full[i] == is_kda[i])
-			cfg_error(&c, "full_attn_layers", "layer %d (1-based) is %s kda_layers and full_attn_layers",
-			          i + 1, full[i] ? "in both" : "in neither");
+			cfg_error(&c, "full_attn_layers", "layer %d (1-based) is in %s kda_layers %s full_attn_layers",
+			          i + 1, full[i] ? "both" : "neither", full[i] ? "and" : "nor");
 	*nkda = 0;
 	for (int i = 0; i < L; i++)
 		*nkda += is_kda[i];
