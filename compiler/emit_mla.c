@@ -31,6 +31,10 @@ void emit_mla(Em *e, Buf *body, int i, const Mla *m)
 	bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_LATENT, ctx, %ld, %d);\n", P, kvd, m->lora);
 	bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
 
+	int recurrent = 0;
+	for (int j = 0; j < e->p->nl; j++)
+		recurrent |= e->p->layers[j].mix == MIX_KDA || e->p->layers[j].mix == MIX_MAMBA;
+	dset(&d, "RECURRENT", "%d", recurrent);
 	dset(&d, "P", "%s", P);
 	dset(&d, "H", "%d", m->heads);
 	dset(&d, "LORA", "%d", m->lora);

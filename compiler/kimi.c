@@ -8,8 +8,8 @@
  *     over it when picking a layer to build an unused mask from
  *     (tests/golden/README.md);
  *   - MLA never rotates anything (NoPE), whatever mla_use_nope says: the
- *     reference does not read it, nor rope_theta.  q_pe . k_pe still adds
- *     to the scores.  kv_b_proj [heads * (nope + v), lora] is split per
+ *     reference does not read it, nor rope_theta, nor q_lora_rank (it has
+ *     only q_proj).  q_pe . k_pe still adds to the scores.  kv_b_proj [heads * (nope + v), lora] is split per
  *     head into the key and value up-projections as views;
  *   - KDA's q, k, v pass their own short causal convolutions; q and k are
  *     RMS-normalised without weight (eps 1e-6) and scaled by

@@ -27,7 +27,8 @@ Each line is a line of the file's opening comment.
  * loaded: the logits are then cosine similarities scaled by |h|.
 @@ kimi_linear
  * Kimi-Linear is a hybrid: most layers are linear attention with a fixed-size
- * memory, a few are full attention over a compressed cache.
+ * memory, a few are full attention over a compressed cache (the schedule
+ * below says which layer is which).
  *   - KDA layers (Kimi delta attention) keep per head a [d, d] matrix S, an
  *     associative memory from keys to values.  Each token lets S forget,
  *     channel by channel (a learned gate per key channel), writes its value
