@@ -20,8 +20,8 @@ runtime/mla.c the per-head products.
 	 * path: the reference expands K and V for prompts instead, which is
 	 * equal in exact arithmetic, and would need every cached token's
 	 * per-head keys and values at once.
-	 * No RoPE (NoPE): order comes from the causal mask{{#RECURRENT}} and from the
-	 * recurrent layers{{/RECURRENT}}; q_pe . k_pe is an ordinary learned score term.
+	 * No RoPE (NoPE): q_pe . k_pe is an ordinary learned score term, and
+	 * order comes only from the causal mask{{#RECURRENT}} and the recurrent layers{{/RECURRENT}}.
 	 * Scores are scaled by 1/sqrt({{QHD}}), the query head's full size. */
 	lm_matmul(q, xn, n, {{P}}_wq);            /* [n, {{H}}, q_nope {{NOPE}}{{#R}} + q_pe {{R}}{{/R}}] */
 	lm_matmul(kv, xn, n, {{P}}_wkv);          /* [n, latent {{LORA}}{{#R}} + k_pe {{R}}{{/R}}]: the cache rows */
