@@ -4,7 +4,8 @@
  * for every mask the five architectures use (causal, sliding window,
  * attention chunk) and for every cache layout (a full cache, a ring that
  * keeps only what a window or chunk can still see, a cache another layer
- * filled).  Keys of the current call are read from the caller's buffers
+ * filled, a latent cache whose values are the start of its keys).  Keys
+ * of the current call are read from the caller's buffers
  * before they are appended, so a ring never loses a key that an earlier
  * query of the same call still needs: how the input is chunked cannot
  * change the result. */
