@@ -14,6 +14,7 @@ static const struct {
 	{"baichuan_m1", "Baichuan-M1", read_baichuan_m1},
 	{"llama4", "Llama 4", read_llama4},
 	{"plamo2", "PLaMo-2", read_plamo2},
+	{"kimi_linear", "Kimi-Linear", read_kimi_linear},
 };
 
 /* The base name of the model directory, reduced to [A-Za-z0-9_-]. */

@@ -8,6 +8,7 @@ void read_afm7(Cfg *c, Plan *p);
 void read_baichuan_m1(Cfg *c, Plan *p);
 void read_llama4(Cfg *c, Plan *p);
 void read_plamo2(Cfg *c, Plan *p);
+void read_kimi_linear(Cfg *c, Plan *p);
 
 /* The plan's sizes, its L zeroed layers and the embedding matrix
  * [V, D] named embed. */

@@ -144,6 +144,20 @@ void em_scalar(Em *e, const char *c, Vec v)
 	bprintf(&e->bind, "[0];\n");
 }
 
+void em_pmat(Em *e, const char *P, const char *name, Mat m)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_mat(e, c, m);
+}
+
+void em_pvec(Em *e, const char *P, const char *name, Vec v)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_vec(e, c, v);
+}
+
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)
 {
 	int i;
@@ -225,6 +239,12 @@ static void summary(char *s, size_t n, const Layer *l)
 	const Attn *a = &l->attn;
 	size_t k = 0;
 	switch (l->mix) {
+	case MIX_MLA:
+		k = snprintf(s, n, "latent attention (MLA)");
+		break;
+	case MIX_KDA:
+		k = snprintf(s, n, "delta-rule attention (KDA)");
+		break;
 	case MIX_ATTN:
 		if (a->kv_from >= 0)
 			k = snprintf(s, n, "attention on layer %d's K/V", a->kv_from);
@@ -285,6 +305,12 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 		break;
 	case MIX_MAMBA:
 		emit_mamba(e, &body, i, &l->mamba);
+		break;
+	case MIX_MLA:
+		emit_mla(e, &body, i, &l->mla);
+		break;
+	case MIX_KDA:
+		emit_kda(e, &body, i, &l->kda);
 		break;
 	default:
 		lm_bug("mixer %d has no emitter", l->mix);

@@ -31,6 +31,9 @@ void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
 void em_scalar(Em *e, const char *c, Vec v);        /* static float c */
 /* One matrix per expert: static lm_mat c[a->n], bound in a loop. */
 void em_matarr(Em *e, const char *c, const MatArr *a);
+/* em_mat and em_vec of the name "<P>_<name>" (a layer's prefix and a name). */
+void em_pmat(Em *e, const char *P, const char *name, Mat m);
+void em_pvec(Em *e, const char *P, const char *name, Vec v);
 /* Only declare c (static const float *); the caller writes its binding. */
 void em_decl_vec(Em *e, const char *c);
 /* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */
@@ -52,4 +55,6 @@ void emit_attention(Em *e, Buf *body, int layer, const Attn *a);
 void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m);
 void emit_moe(Em *e, Buf *body, const char *P, const Moe *m);
 void emit_mamba(Em *e, Buf *body, int layer, const Mamba *m);
+void emit_mla(Em *e, Buf *body, int layer, const Mla *m);
+void emit_kda(Em *e, Buf *body, int layer, const Kda *k);
 #endif

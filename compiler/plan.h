@@ -121,23 +121,35 @@ typedef struct {
 
 /* Multi-head latent attention: K and V come from a shared low-rank latent
  * (kv_lora), which is all the cache keeps, plus a small shared positional
- * key k_pe of rope_dim. */
+ * key k_pe of rope_dim.  A query head is [nope, rope_dim]; its score is
+ * scale * (q_nope . Uk_h latent + q_pe . k_pe). */
 typedef struct {
 	int heads, nope, rope_dim, vd, lora;
 	double scale;
 	int rope;                    /* -1: k_pe is not rotated (Kimi: NoPE) */
-	Mat wq, wkv_a, wk_pe, wo;
-	Norm kv_norm;
-	MatArr uk, uv;               /* per head: [nope, lora] and [vd, lora] */
+	Mat wq;                      /* x -> [heads, nope + rope_dim] */
+	Mat wkv;                     /* x -> [latent (lora), k_pe (rope_dim)] */
+	Mat wo;
+	Norm kv_norm;                /* on the latent, before it is cached */
+	MatArr uk;                   /* per head [lora, nope]: the key up-projection
+	                              * transposed, which takes q_nope into the
+	                              * latent space (absorption) */
+	MatArr uv;                   /* per head [vd, lora]: latent -> value */
 } Mla;
 
-/* Kimi delta attention: a gated delta-rule recurrence per head. */
+/* Kimi delta attention: a gated delta-rule recurrence per head.  q, k, v
+ * each pass a causal depthwise conv (conv taps, SiLU); q and k are
+ * RMS-normalised without weight (qk_eps) and scaled by q_scale, k_scale;
+ * the per-channel decay is exp(-exp(a_log[h]) * softplus(f_b(f_a(x)) +
+ * dt_bias)), the write strength sigmoid(b(x)); the output is o_norm per
+ * head times sigmoid(g_b(g_a(x))). */
 typedef struct {
 	int heads, hd, conv;
+	double qk_eps, q_scale, k_scale;
 	Mat wq, wk, wv, f_a, f_b, b, g_a, g_b, wo;
 	Vec q_conv, k_conv, v_conv;  /* [heads * hd, taps] */
-	Vec a_log, dt_bias;
-	Norm o_norm;
+	Vec a_log, dt_bias;          /* [heads], [heads * hd] */
+	Norm o_norm;                 /* [hd], shared by the heads */
 } Kda;
 
 /* Mamba-2 selective state space layer (lm_ssm in runtime/lmcc.h): in_proj

@@ -4,7 +4,8 @@
  * for every mask the five architectures use (causal, sliding window,
  * attention chunk) and for every cache layout (a full cache, a ring that
  * keeps only what a window or chunk can still see, a cache another layer
- * filled).  Keys of the current call are read from the caller's buffers
+ * filled, a latent cache whose values are the start of its keys).  Keys
+ * of the current call are read from the caller's buffers
  * before they are appended, so a ring never loses a key that an earlier
  * query of the same call still needs: how the input is chunked cannot
  * change the result. */
@@ -16,12 +17,14 @@
 
 void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim)
 {
+	if (kind == LM_KV_LATENT && vdim > kdim)
+		lm_bug("latent cache: values of %ld floats in keys of %ld", vdim, kdim);
 	c->kind = kind;
 	c->cap = cap;
 	c->kdim = kdim;
 	c->vdim = vdim;
 	c->k = lm_floats((size_t)cap * kdim);
-	c->v = lm_floats((size_t)cap * vdim);
+	c->v = kind == LM_KV_LATENT ? c->k : lm_floats((size_t)cap * vdim);
 	c->pos = lm_alloc(cap * sizeof(long));
 	lm_kv_reset(c);
 }
@@ -44,7 +47,8 @@ static void kv_append(lm_kv *c, const float *k, const float *v, long n, long pos
 		if (s >= c->cap)
 			lm_bug("KV cache overflow: position %ld, capacity %ld", p, c->cap);
 		memcpy(c->k + s * c->kdim, k + t * c->kdim, c->kdim * sizeof(float));
-		memcpy(c->v + s * c->vdim, v + t * c->vdim, c->vdim * sizeof(float));
+		if (c->v != c->k)
+			memcpy(c->v + s * c->vdim, v + t * c->vdim, c->vdim * sizeof(float));
 		c->pos[s] = p;
 	}
 	c->len = pos + n;
@@ -93,6 +97,8 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
 	long cached = c->kind == LM_KV_RING ? c->cap : c->len;
 	if (cached > c->cap)
 		cached = c->cap;
+	if (c->kind == LM_KV_LATENT)
+		kvv = kvd;       /* values are the start of each key row */
 	Seg seg[2] = {
 		{c->k, c->v, c->pos, 0, cached, kvd, kvv},
 		{k, v, NULL, pos, k ? n : 0, kvd, kvv},

@@ -111,10 +111,14 @@ void lm_fake8(float *x, long count, float scale);
 
 /* A K/V cache of one layer.  kind FULL keeps every token (capacity = the
  * context); RING keeps the last `cap` tokens (a sliding window or an
- * attention chunk needs no more), slot = position % cap. */
-enum { LM_KV_FULL = 0, LM_KV_RING = 1 };
+ * attention chunk needs no more), slot = position % cap.  LATENT is FULL
+ * with one array: a token's value is the first vdim floats of its key row
+ * (vdim <= kdim, one K/V head), and lm_attend reads v (the caller's and
+ * the cache's) at the keys' stride.  Latent attention caches [latent, k_pe] per token and
+ * attends in the latent space, where the latent is both key and value. */
+enum { LM_KV_FULL = 0, LM_KV_RING = 1, LM_KV_LATENT = 2 };
 typedef struct {
-	float *k, *v;     /* [cap, kdim], [cap, vdim] */
+	float *k, *v;     /* [cap, kdim], [cap, vdim]; LATENT: v == k */
 	long *pos;        /* position held by each slot, -1 when empty */
 	long cap, kdim, vdim, len;   /* len: tokens appended so far */
 	int kind;
@@ -167,6 +171,39 @@ typedef struct {
 void lm_ssm(float *y, const float *x, const float *dt, const float *B,
             const float *C, long n, const lm_ssm_dims *s, const float *a_log,
             const float *dt_bias, const float *d, float *state);
+
+/* ---- latent attention (mla.c) ------------------------------------------------ */
+
+/* One product per head: for each token t and head h,
+ * y[(t * heads + h) * ypitch ...] (W[h].rows floats) = W[h] x[(t * heads + h) * xpitch ...]
+ * (its first W[h].cols floats).  The pitches let a head's input or output
+ * be part of a wider row (q_nope of [q_nope, q_pe]).  y must not alias x. */
+void lm_matmul_heads(float *y, long ypitch, const float *x, long xpitch,
+                     long n, long heads, const lm_mat *W);
+/* rows rows of cols floats: dst[r * dpitch + i] = src[r * spitch + i]. */
+void lm_copy_cols(float *dst, long dpitch, const float *src, long spitch,
+                  long rows, long cols);
+
+/* ---- gated delta rule (delta.c) ------------------------------------------------ */
+
+/* Decay gates from logits, in place: for dim channels of each head,
+ * a[t, h, i] = exp(-exp(a_log[h]) * softplus(a[t, h, i] + bias[h * dim + i])),
+ * in (0, 1]: how much of each state channel survives one token. */
+void lm_decay(float *a, long n, long heads, long dim, const float *a_log,
+              const float *bias);
+void lm_sigmoid(float *x, long count);                       /* in place */
+void lm_scale(float *x, long count, float s);                /* x *= s */
+void lm_mul(float *y, const float *x, const float *a, long count); /* y = x * a */
+/* The gated delta rule over n tokens, per head h, with a state S[h] of
+ * [dv, dk] (heads * dv * dk floats, carried across calls):
+ *   S = S * diag(g[t, h])                      forget, per key channel
+ *   S = S + beta[t, h] * (v - S k) k^T         write v at k, correcting
+ *                                              what S k already gave
+ *   out[t, h] = S q
+ * q, k, g: [n, heads, dk]; v, out: [n, heads, dv]; beta: [n, heads]. */
+void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
+                    const float *g, const float *beta, long n, long heads,
+                    long dk, long dv, float *state);
 
 /* ---- mixture of experts -------------------------------------------------------- */
 

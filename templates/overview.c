@@ -72,3 +72,22 @@ Each line is a line of the file's opening comment.
  * PFN's own vLLM implementation.  (A port of the original modeling code
  * applies a window only when the caller passes an attention mask, so no
  * single definition of it could be established; lmcc does not guess.)
+@@ kimi_linear
+ * Kimi-Linear is a hybrid: most layers are linear attention with a fixed-size
+ * memory, a few are full attention over a compressed cache (the schedule
+ * below says which layer is which).
+ *   - KDA layers (Kimi delta attention) keep per head a [d, d] matrix S, an
+ *     associative memory from keys to values.  Each token lets S forget,
+ *     channel by channel (a learned gate per key channel), writes its value
+ *     at its key by the delta rule (replacing what S recalled there rather
+ *     than adding to it), and reads S with its query.  Short causal
+ *     convolutions on q, k and v come first.  Their memory does not grow
+ *     with the context.
+ *   - MLA layers (multi-head latent attention) cache one small latent per
+ *     token instead of per-head keys and values, which are up-projections
+ *     of it; queries absorb the key up-projection and attend in the latent
+ *     space.  No RoPE anywhere (NoPE): order comes from the causal mask and
+ *     the recurrence of the KDA layers.
+ *   - Feed-forward: the first layers are dense SwiGLU; the others are a
+ *     mixture of experts with sigmoid routing, a load-balancing correction
+ *     bias, grouped selection and a shared expert.

@@ -1,0 +1,52 @@
+/* emit_mla.c: the latent attention block (templates/mla.c): its weights,
+ * the per-head halves of kv_b_proj as views, and its latent cache. */
+#include "emit.h"
+#include "../runtime/rt.h"
+
+#include <stdio.h>
+
+void emit_mla(Em *e, Buf *body, int i, const Mla *m)
+{
+	char P[16], c[48];
+	Dict d = {0};
+	long kvd = (long)m->lora + m->rope_dim, qhd = (long)m->nope + m->rope_dim;
+	if (m->rope >= 0)
+		lm_bug("layer %d: MLA with a rotated k_pe has no emitter yet", i);
+	snprintf(P, sizeof P, "l%d", i);
+	em_scratch(e, "q", m->heads * qhd, "queries");
+	em_scratch(e, "kv", kvd, "MLA cache rows: latent, k_pe");
+	em_scratch(e, "qlat", m->heads * kvd, "MLA queries in the latent space");
+	em_scratch(e, "olat", (long)m->heads * m->lora, "MLA attention output, latent");
+	em_scratch(e, "att", (long)m->heads * m->vd, "attention output, before o_proj");
+
+	em_pmat(e, P, "wq", m->wq);
+	em_pmat(e, P, "wkv", m->wkv);
+	em_pmat(e, P, "wo", m->wo);
+	em_pvec(e, P, "kv_norm", m->kv_norm.w);
+	snprintf(c, sizeof c, "%s_uk", P);
+	em_matarr(e, c, &m->uk);
+	snprintf(c, sizeof c, "%s_uv", P);
+	em_matarr(e, c, &m->uv);
+	bprintf(&e->decl, "static lm_kv %s_kv;   /* [ctx, %ld]: latent, k_pe */\n", P, kvd);
+	bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_LATENT, ctx, %ld, %d);\n", P, kvd, m->lora);
+	bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
+
+	int recurrent = 0;
+	for (int j = 0; j < e->p->nl; j++)
+		recurrent |= e->p->layers[j].mix == MIX_KDA || e->p->layers[j].mix == MIX_MAMBA;
+	dset(&d, "RECURRENT", "%d", recurrent);
+	dset(&d, "P", "%s", P);
+	dset(&d, "H", "%d", m->heads);
+	dset(&d, "LORA", "%d", m->lora);
+	dset(&d, "R", "%d", m->rope_dim);
+	dset(&d, "NOPE", "%d", m->nope);
+	dset(&d, "VD", "%d", m->vd);
+	dset(&d, "QHD", "%ld", qhd);
+	dset(&d, "KVD", "%ld", kvd);
+	dset(&d, "CACHE_B", "%ld", kvd * 4);
+	dset(&d, "FULL_B", "%ld", (long)m->heads * (qhd + m->vd) * 4);
+	dset(&d, "SCALE", "%s", em_flt(m->scale));
+	dset(&d, "EPS", "%s", em_flt(m->kv_norm.eps));
+	tmpl(body, "mla.c", "mla", &d);
+	dfree(&d);
+}
