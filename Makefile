@@ -53,10 +53,13 @@ tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h tests/unit/
 test: all $(TEST_BIN)
 	@tests/run.sh
 
+bench: all
+	@sh tests/bench.sh
+
 demo: all
 	@sh tests/demo.sh
 
 clean:
 	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
 
-.PHONY: all test demo clean
+.PHONY: all test bench demo clean

@@ -158,6 +158,27 @@ void em_pvec(Em *e, const char *P, const char *name, Vec v)
 	em_vec(e, c, v);
 }
 
+void em_pscalar(Em *e, const char *P, const char *name, Vec v)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_scalar(e, c, v);
+}
+
+void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_matarr(e, c, a);
+}
+
+void em_state(Em *e, const char *P, const char *name, long count, const char *what)
+{
+	bprintf(&e->decl, "static float *%s_%s;   /* %s */\n", P, name, what);
+	bprintf(&e->alloc, "\t%s_%s = lm_floats(%ld);\n", P, name, count);
+	bprintf(&e->reset, "\tlm_zero(%s_%s, %ld);\n", P, name, count);
+}
+
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)
 {
 	int i;
@@ -191,31 +212,22 @@ static void declare(Buf *out, const char *type, const char *ptr, Buf *list)
 {
 	if (!list->n)
 		return;
-	char *names = bdone(list), *s = names;
-	size_t len = strlen(type) + 8;
+	char *names = bdone(list);
 	bprintf(out, "static %s ", type);
-	while (*s) {
-		char *comma = strchr(s, ',');
-		size_t n = comma ? (size_t)(comma - s) : strlen(s);
-		if (len + n + 2 > 76) {
-			bprintf(out, "\n\t");
-			len = 8;
+	size_t col = strlen(type) + 8;
+	int first = 1;
+	for (char *s = strtok(names, ", "); s; s = strtok(NULL, ", ")) {
+		size_t n = strlen(ptr) + strlen(s);
+		if (!first && col + n + 2 > 76) {
+			bprintf(out, ",\n\t");
+			col = 8;
+		} else if (!first) {
+			bprintf(out, ", ");
+			col += 2;
 		}
-		bprintf(out, "%s", ptr);
-		bput(out, s, n);
-		len += n + strlen(ptr);
-		if (comma) {
-			bput(out, ",", 1);
-			s = comma + 1;
-			if (*s == ' ')
-				s++;
-			if (len + 1 <= 76) {
-				bput(out, " ", 1);
-				len += 2;
-			}
-		} else {
-			s += n;
-		}
+		bprintf(out, "%s%s", ptr, s);
+		col += n;
+		first = 0;
 	}
 	bprintf(out, ";\n");
 	free(names);

@@ -31,9 +31,14 @@ void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
 void em_scalar(Em *e, const char *c, Vec v);        /* static float c */
 /* One matrix per expert: static lm_mat c[a->n], bound in a loop. */
 void em_matarr(Em *e, const char *c, const MatArr *a);
-/* em_mat and em_vec of the name "<P>_<name>" (a layer's prefix and a name). */
+/* The same, named "<P>_<name>" (a layer's prefix and a name). */
 void em_pmat(Em *e, const char *P, const char *name, Mat m);
 void em_pvec(Em *e, const char *P, const char *name, Vec v);
+void em_pscalar(Em *e, const char *P, const char *name, Vec v);
+void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a);
+/* A float state P_name of count floats a layer carries across calls:
+ * allocated in create(), zeroed by reset(); `what` is its comment. */
+void em_state(Em *e, const char *P, const char *name, long count, const char *what);
 /* Only declare c (static const float *); the caller writes its binding. */
 void em_decl_vec(Em *e, const char *c);
 /* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */

@@ -88,18 +88,17 @@ static void kv_conv(Em *e, const char *P, const Attn *a, long kvd)
 		em_vec_expr(e, w[j]);
 		bprintf(&e->bind, ", %d, %d, %d);\n", a->kv_heads, a->kv_conv, a->hd);
 	}
-	bprintf(&e->decl, "static float *%s_k_prev, *%s_v_prev;   /* [%d, %ld] */\n",
-	        P, P, a->kv_conv - 1, kvd);
-	bprintf(&e->alloc, "\t%s_k_prev = lm_floats(%ld);\n\t%s_v_prev = lm_floats(%ld);\n",
-	        P, state, P, state);
-	bprintf(&e->reset, "\tlm_zero(%s_k_prev, %ld);\n\tlm_zero(%s_v_prev, %ld);\n",
-	        P, state, P, state);
+	char what[64];
+	snprintf(what, sizeof what, "[%d, %ld]: the last raw keys", a->kv_conv - 1, kvd);
+	em_state(e, P, "k_prev", state, what);
+	snprintf(what, sizeof what, "[%d, %ld]: the last raw values", a->kv_conv - 1, kvd);
+	em_state(e, P, "v_prev", state, what);
 }
 
 void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 {
 	const Plan *p = e->p;
-	char P[16], c[48], note[400];
+	char P[16], note[400];
 	Dict d = {0};
 	int own = a->kv_from < 0;
 	long qd = (long)a->heads * a->hd, kvd = (long)a->kv_heads * a->hd;
@@ -127,27 +126,19 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 	mask_note(note, sizeof note, a);
 	dset(&d, "MASK_NOTE", "%s", note);
 
-	snprintf(c, sizeof c, "%s_wq", P);
-	em_mat(e, c, a->wq);
+	em_pmat(e, P, "wq", a->wq);
 	if (own) {
-		snprintf(c, sizeof c, "%s_wk", P);
-		em_mat(e, c, a->wk);
-		snprintf(c, sizeof c, "%s_wv", P);
-		em_mat(e, c, a->wv);
+		em_pmat(e, P, "wk", a->wk);
+		em_pmat(e, P, "wv", a->wv);
 	}
-	snprintf(c, sizeof c, "%s_wo", P);
-	em_mat(e, c, a->wo);
+	em_pmat(e, P, "wo", a->wo);
 	if (a->bq.t >= 0) {
-		snprintf(c, sizeof c, "%s_bq", P);
-		em_vec(e, c, a->bq);
-		snprintf(c, sizeof c, "%s_bk", P);
-		em_vec(e, c, a->bk);
-		snprintf(c, sizeof c, "%s_bv", P);
-		em_vec(e, c, a->bv);
+		em_pvec(e, P, "bq", a->bq);
+		em_pvec(e, P, "bk", a->bk);
+		em_pvec(e, P, "bv", a->bv);
 	}
 	if (a->bo.t >= 0) {
-		snprintf(c, sizeof c, "%s_bo", P);
-		em_vec(e, c, a->bo);
+		em_pvec(e, P, "bo", a->bo);
 	}
 	tmpl(body, "attention.c", "proj", &d);
 
@@ -184,10 +175,8 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 		tmpl(body, "attention.c", "temperature", &d);
 	}
 	if (a->fake8) {
-		snprintf(c, sizeof c, "%s_k_scale", P);
-		em_scalar(e, c, a->kscale);
-		snprintf(c, sizeof c, "%s_v_scale", P);
-		em_scalar(e, c, a->vscale);
+		em_pscalar(e, P, "k_scale", a->kscale);
+		em_pscalar(e, P, "v_scale", a->vscale);
 		tmpl(body, "attention.c", "fake8", &d);
 	}
 

@@ -5,14 +5,6 @@
 #include <math.h>
 #include <stdio.h>
 
-/* A float state of `count` floats named P_name, zero at reset. */
-static void state(Em *e, const char *P, const char *name, long count, const char *what)
-{
-	bprintf(&e->decl, "static float *%s_%s;   /* %s */\n", P, name, what);
-	bprintf(&e->alloc, "\t%s_%s = lm_floats(%ld);\n", P, name, count);
-	bprintf(&e->reset, "\tlm_zero(%s_%s, %ld);\n", P, name, count);
-}
-
 void emit_kda(Em *e, Buf *body, int i, const Kda *k)
 {
 	char P[16], what[80];
@@ -51,10 +43,10 @@ void emit_kda(Em *e, Buf *body, int i, const Kda *k)
 		snprintf(name, sizeof name, "%c_prev", who[j]);
 		snprintf(what, sizeof what, "[%d, %ld]: the last inputs of the %c conv",
 		         k->conv - 1, HD, who[j]);
-		state(e, P, name, keep, what);
+		em_state(e, P, name, keep, what);
 	}
 	snprintf(what, sizeof what, "[%d, %d, %d]: S of each head", k->heads, k->hd, k->hd);
-	state(e, P, "state", S, what);
+	em_state(e, P, "state", S, what);
 
 	dset(&d, "P", "%s", P);
 	dset(&d, "H", "%d", k->heads);

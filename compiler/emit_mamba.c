@@ -22,7 +22,7 @@ static void norm(Em *e, Dict *d, const char *P, const char *key, const char *nam
 
 void emit_mamba(Em *e, Buf *body, int i, const Mamba *m)
 {
-	char P[16], c[48];
+	char P[16];
 	Dict d = {0};
 	long W = (long)m->heads * m->hd, bc = (long)m->groups * m->d_state;
 	long conv_state = (long)(m->d_conv - 1) * W;
@@ -67,29 +67,22 @@ void emit_mamba(Em *e, Buf *body, int i, const Mamba *m)
 		{"in_proj", m->in_proj}, {"wb", m->wb}, {"wc", m->wc},
 		{"wdt", m->wdt}, {"dt_proj", m->dt_proj}, {"out", m->out},
 	};
-	for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++) {
-		snprintf(c, sizeof c, "%s_%s", P, mats[j].name);
-		em_mat(e, c, mats[j].m);
-	}
+	for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
+		em_pmat(e, P, mats[j].name, mats[j].m);
 	const struct { const char *name; Vec v; } vecs[] = {
 		{"conv", m->conv}, {"a_log", m->a_log}, {"dt_bias", m->dt_bias}, {"d", m->d},
 	};
-	for (size_t j = 0; j < sizeof vecs / sizeof vecs[0]; j++) {
-		snprintf(c, sizeof c, "%s_%s", P, vecs[j].name);
-		em_vec(e, c, vecs[j].v);
-	}
+	for (size_t j = 0; j < sizeof vecs / sizeof vecs[0]; j++)
+		em_pvec(e, P, vecs[j].name, vecs[j].v);
 	norm(e, &d, P, "B", "b_norm", m->b_norm);
 	norm(e, &d, P, "C", "c_norm", m->c_norm);
 	norm(e, &d, P, "DT", "dt_norm", m->dt_norm);
 
-	bprintf(&e->decl, "static float *%s_conv_state;   /* [%d, %ld]: the last inputs */\n",
-	        P, m->d_conv - 1, W);
-	bprintf(&e->decl, "static float *%s_ssm_state;    /* [%d, %d, %d] */\n",
-	        P, m->heads, m->hd, m->d_state);
-	bprintf(&e->alloc, "\t%s_conv_state = lm_floats(%ld);\n\t%s_ssm_state = lm_floats(%ld);\n",
-	        P, conv_state, P, ssm_state);
-	bprintf(&e->reset, "\tlm_zero(%s_conv_state, %ld);\n\tlm_zero(%s_ssm_state, %ld);\n",
-	        P, conv_state, P, ssm_state);
+	char what[80];
+	snprintf(what, sizeof what, "[%d, %ld]: the last inputs", m->d_conv - 1, W);
+	em_state(e, P, "conv_state", conv_state, what);
+	snprintf(what, sizeof what, "[%d, %d, %d]", m->heads, m->hd, m->d_state);
+	em_state(e, P, "ssm_state", ssm_state, what);
 	tmpl(body, "mamba.c", "mamba", &d);
 	dfree(&d);
 }

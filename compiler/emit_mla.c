@@ -7,7 +7,7 @@
 
 void emit_mla(Em *e, Buf *body, int i, const Mla *m)
 {
-	char P[16], c[48];
+	char P[16];
 	Dict d = {0};
 	long kvd = (long)m->lora + m->rope_dim, qhd = (long)m->nope + m->rope_dim;
 	if (m->rope >= 0)
@@ -23,10 +23,8 @@ void emit_mla(Em *e, Buf *body, int i, const Mla *m)
 	em_pmat(e, P, "wkv", m->wkv);
 	em_pmat(e, P, "wo", m->wo);
 	em_pvec(e, P, "kv_norm", m->kv_norm.w);
-	snprintf(c, sizeof c, "%s_uk", P);
-	em_matarr(e, c, &m->uk);
-	snprintf(c, sizeof c, "%s_uv", P);
-	em_matarr(e, c, &m->uv);
+	em_pmatarr(e, P, "uk", &m->uk);
+	em_pmatarr(e, P, "uv", &m->uv);
 	bprintf(&e->decl, "static lm_kv %s_kv;   /* [ctx, %ld]: latent, k_pe */\n", P, kvd);
 	bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_LATENT, ctx, %ld, %d);\n", P, kvd, m->lora);
 	bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);

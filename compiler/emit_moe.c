@@ -8,7 +8,6 @@
 
 void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 {
-	char c[48];
 	Dict d = {0};
 	dset(&d, "P", "%s", P);
 	dset(&d, "E", "%d", m->experts);
@@ -24,36 +23,29 @@ void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 	dset(&d, "DROPPED", "%d", m->groups - m->topk_group);
 	dset(&d, "RENORM", "%d", m->renorm);
 	dset(&d, "SCALING", "%s", em_flt(m->scaling));
+	dset(&d, "SCALING_G", "%g", m->scaling);
 	dset(&d, "BIAS", "%s_bias", P);
 	dset(&d, "SHARED", "%d", m->shared);
 	dset(&d, "SI", "%ld", m->sh.inter);
 	em_scratch(e, "router", m->experts, "router logits");
 	em_scratch(e, "sel_w", m->top_k, "routing weights of the chosen experts");
 	em_scratch_ints(e, "sel", m->top_k, "the chosen experts");
-	snprintf(c, sizeof c, "%s_router", P);
-	em_mat(e, c, m->router);
+	em_pmat(e, P, "router", m->router);
 	if (m->bias.t >= 0) {
-		snprintf(c, sizeof c, "%s_bias", P);
-		em_vec(e, c, m->bias);
+		em_pvec(e, P, "bias", m->bias);
 	} else {
 		dset(&d, "BIAS", "0");
 	}
-	snprintf(c, sizeof c, "%s_gate_e", P);
-	em_matarr(e, c, &m->gate);
-	snprintf(c, sizeof c, "%s_up_e", P);
-	em_matarr(e, c, &m->up);
-	snprintf(c, sizeof c, "%s_down_e", P);
-	em_matarr(e, c, &m->down);
+	em_pmatarr(e, P, "gate_e", &m->gate);
+	em_pmatarr(e, P, "up_e", &m->up);
+	em_pmatarr(e, P, "down_e", &m->down);
 	if (m->shared) {
 		em_scratch(e, "gate", m->sh.inter, "MLP gate, then silu(gate) * up");
 		em_scratch(e, "up", m->sh.inter, "MLP up projection");
 		em_scratch(e, "y2", e->p->hidden, "a second block output");
-		snprintf(c, sizeof c, "%s_sh_gate", P);
-		em_mat(e, c, m->sh.gate);
-		snprintf(c, sizeof c, "%s_sh_up", P);
-		em_mat(e, c, m->sh.up);
-		snprintf(c, sizeof c, "%s_sh_down", P);
-		em_mat(e, c, m->sh.down);
+		em_pmat(e, P, "sh_gate", m->sh.gate);
+		em_pmat(e, P, "sh_up", m->sh.up);
+		em_pmat(e, P, "sh_down", m->sh.down);
 	}
 	tmpl(body, "moe.c", "moe", &d);
 	dfree(&d);

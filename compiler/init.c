@@ -190,6 +190,8 @@ int cmd_init(int argc, char **argv)
 		lm_fail(tmp, "write error: %s", strerror(errno));
 	if (rename(tmp, spath))
 		lm_fail(spath, "cannot rename %s: %s", tmp, strerror(errno));
+	if (o.last > o.t0)
+		fputc('\n', stderr);     /* after the progress line */
 	fprintf(stderr, "lmcc: init: wrote %s: %d tensors, %ld parameters, %.3f GB in %.1f s\n",
 	        spath, p.nt, plan_params(&p), (8 + h.n + off) / 1e9, lm_now() - o.t0);
 	free(h.s);

@@ -74,7 +74,7 @@ int cmd_plan(int argc, char **argv)
 	printf("%s (%s): vocab %ld, hidden %ld, %d layers\n\n", p.title, p.arch,
 	       p.vocab, p.hidden, p.nl);
 	plan_print(&p, stdout, "");
-	printf("\nparameters: %ld\n", params);
+	printf("\nparameters: %ld (read per token: %ld)\n", params, plan_active_params(&p));
 	printf("weight bytes: %ld as BF16, %ld as F32\n", 2 * params, 4 * params);
 	printf("cache (float32): %ld bytes per token, %ld bytes whatever the length\n",
 	       tok, fixed);

@@ -129,6 +129,25 @@ long plan_params(const Plan *p)
 	return n;
 }
 
+/* What one token reads: every routed expert it is not sent to is left
+ * out, and so is an input embedding that is not also the head (a token
+ * reads one row of it). */
+long plan_active_params(const Plan *p)
+{
+	long n = plan_params(p);
+	for (int i = 0; i < p->nl; i++) {
+		const Moe *m = &p->layers[i].moe;
+		if (p->layers[i].ffn != FFN_MOE)
+			continue;
+		long per = m->gate.m0.rows * m->gate.m0.cols + m->up.m0.rows * m->up.m0.cols
+		           + m->down.m0.rows * m->down.m0.cols;
+		n -= (long)(m->experts - m->top_k) * per;
+	}
+	if (p->head.t != p->embed.t)
+		n -= p->vocab * p->hidden - p->hidden;
+	return n;
+}
+
 /* Float32 bytes each layer's cache adds per token, and what it holds
  * whatever the length. */
 static void layer_cache(const Plan *p, const Layer *l, long ctx, long *tok, long *fixed)
@@ -229,7 +248,7 @@ static void bytes_str(char *s, size_t n, long b)
 
 void plan_print(const Plan *p, FILE *f, const char *pre)
 {
-	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-18s %s\n", pre, "layer", "mixer",
+	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-20s %s\n", pre, "layer", "mixer",
 	        "mask", "heads/kv x hd", "feed-forward", "cache (float32)");
 	for (int i = 0; i < p->nl; i++) {
 		const Layer *l = &p->layers[i];
@@ -255,7 +274,7 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 			size_t k = strlen(cache);
 			snprintf(cache + k, sizeof cache - k, ", read by %d more", l->attn.kv_readers);
 		}
-		fprintf(f, "%s%5d  %-22s %-10s %-13s %-18s %s\n", pre, i, mix, mask,
+		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %s\n", pre, i, mix, mask,
 		        heads, ffn, cache);
 	}
 }

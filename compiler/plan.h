@@ -249,6 +249,7 @@ int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *n
 void rope_base(double *inv_freq, int dims, double theta);
 
 long plan_params(const Plan *p);
+long plan_active_params(const Plan *p);   /* read per token */
 long plan_tensor_numel(const Tensor *t);
 /* The schedule table, each line starting with prefix. */
 void plan_print(const Plan *p, FILE *f, const char *prefix);

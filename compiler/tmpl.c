@@ -207,6 +207,9 @@ static const char *render(Buf *out, const char *s, const char *end,
 			return after;
 		} else {
 			const char *v = dget(c->d, key, klen);
+			if (!v)
+				lm_bug("template %s/%s: section key %.*s not set", c->file,
+				       c->part, (int)klen, key);
 			int on = kind == '#' ? truthy(v) : !truthy(v);
 			s = render(out, after, end, c, emit && on, key, klen);
 		}

@@ -270,6 +270,13 @@ static void many(void *ctx, long r0, long r1)
 
 void lm_matmul(float *y, const float *x, long n, lm_mat W)
 {
+	static int once;
+	if (!once) {
+		/* the pool splits the work; OpenBLAS runs inside each share.
+		 * (Here, not in a constructor: OpenBLAS's own may run later.) */
+		openblas_set_num_threads(1);
+		once = 1;
+	}
 	Job j = {y, x, n, W};
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
 }
@@ -277,10 +284,4 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 void lm_set_threads(int n)
 {
 	lm_pool_threads(n);
-}
-
-__attribute__((constructor)) static void one_blas_thread(void)
-{
-	/* the pool splits the work; OpenBLAS runs inside each share */
-	openblas_set_num_threads(1);
 }

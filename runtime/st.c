@@ -409,15 +409,15 @@ lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
 	Tensor *t = need(ck, name, ndim, shape);
 	check_view(ck, t, off, tr, rows, cols, ld);
 	size_t es = lm_dtype_size(t->dtype);
-	const unsigned char *p = t->data + off * es;
-	if ((uintptr_t)p % es) {
+	if ((uintptr_t)t->data % es) {
 		/* A header whose length is not a multiple of the element size
-		 * leaves the data misaligned: copy this tensor once. */
+		 * leaves the data misaligned: copy the tensor, once for all
+		 * the views of it (the experts of a stack). */
 		unsigned char *c = own(ck, t->numel * es);
 		memcpy(c, t->data, t->numel * es);
-		p = c + off * es;
+		t->data = c;
 	}
-	return (lm_mat){p, t->dtype, tr, rows, cols, ld};
+	return (lm_mat){t->data + off * es, t->dtype, tr, rows, cols, ld};
 }
 
 const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,

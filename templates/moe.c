@@ -24,7 +24,7 @@ has one, adds its output for every token.
 	 * experts are ranked by the sum of their two best, and the {{DROPPED}}
 	 * lowest groups are excluded (their scores set to 0){{/DROPPED}}.  The chosen
 	 * experts are weighted by their unbiased scores{{#RENORM}}, renormalised to sum
-	 * to 1{{/RENORM}}, times {{SCALING}}. */
+	 * to 1{{/RENORM}}, times {{SCALING_G}}. */
 {{/GROUPED}}
 	static const lm_router route = { {{RULE}}, {{E}}, {{K}}, {{SOFTMAX}}, {{GROUPS}}, {{TOPK_GROUP}}, {{RENORM}}, {{SCALING}} };
 	lm_matmul(router, xn, n, {{P}}_router);

@@ -1,0 +1,53 @@
+#!/bin/sh
+# `make bench`: speed on the benchmark models (every dimension of the
+# released models, fewer layers/experts; tests/bench/<name>/config.json),
+# as BF16 checkpoints made by lmcc init in out/bench/ (2.6 to 9.7 GB each).
+#   sh tests/bench.sh [NAME...]      (default: all five)
+# Reports tokens/s for prefill of 128 and 512 tokens and for decoding 32,
+# each as a ratio to this machine's bound (measured first by bench_matmul):
+#   decode bound  = read bandwidth / bytes of the weights a token reads
+#   prefill bound = sgemm's float32 rate / (2 x parameters a token reads)
+# and the llama.cpp figures of the same checkpoints on this machine
+# (BF16, 2 threads, release b10056, from the project's benchmark notes).
+cd "$(dirname "$0")/.." || exit 1
+make -s all tests/bin/bench_matmul || exit 1
+names="$*"
+[ -n "$names" ] || names="plamo2 afm7 baichuan_m1 llama4 kimi_linear"
+mach=$(tests/bin/bench_matmul | head -1)
+bw=$(echo "$mach" | sed 's/.*read \([0-9.]*\) GB.*/\1/')
+rate=$(echo "$mach" | sed 's/.*sgemm \([0-9.]*\) GFLOP.*/\1/')
+echo "$mach"
+ref() {   # llama.cpp BF16 pp128 pp512 tg32
+	case $1 in
+	plamo2) echo "136 128 18.4" ;;
+	kimi_linear) echo "251 238 27.8" ;;
+	llama4) echo "101 102 10.7" ;;
+	*) echo "- - -" ;;
+	esac
+}
+ids() {   # N deterministic ids below V
+	awk -v n=$1 -v v=$2 'BEGIN { s = 12345; for (i = 0; i < n; i++) {
+		s = (s * 1103515245 + 12345) % 2147483648; printf "%s%d", i ? "," : "", s % v } }'
+}
+printf "%-12s %10s %10s %10s   %s\n" model pp128 pp512 tg32 "(tok/s; ratio to bound; llama.cpp BF16)"
+for m in $names; do
+	d=out/bench/$m
+	if [ ! -f $d/model.safetensors ]; then
+		./lmcc init tests/bench/$m/config.json -o $d --dtype bf16 || exit 1
+	fi
+	./lmcc build $d -o $d.bin 2>/dev/null || { echo "$m: build failed"; continue; }
+	plan=$(./lmcc plan $d)
+	vocab=$(echo "$plan" | head -1 | sed 's/.*vocab \([0-9]*\),.*/\1/')
+	active=$(echo "$plan" | sed -n 's/.*read per token: \([0-9]*\)).*/\1/p')
+	pp() { $d.bin/$m --tokens $(ids $1 $vocab) -n 1 2>&1 >/dev/null | sed 's/.*prefill [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok.*/\1/'; }
+	p128=$(pp 128)
+	p512=$(pp 512)
+	tg=$($d.bin/$m --tokens $(ids 8 $vocab) -n 33 2>&1 >/dev/null | sed 's/.*decode [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok.*/\1/')
+	set -- $(ref $m)
+	awk -v m=$m -v a=$p128 -v b=$p512 -v t=$tg -v bw=$bw -v r=$rate -v act=$active \
+	    -v la="$1" -v lb="$2" -v lt="$3" 'BEGIN {
+		dec = bw * 1e9 / (2 * act); pre = r * 1e9 / (2 * act)
+		printf "%-12s %10.1f %10.1f %10.2f\n", m, a, b, t
+		printf "%-12s %10.2f %10.2f %10.2f   ratio to the bound (%.0f / %.0f / %.2f tok/s)\n", "", a / pre, b / pre, t / dec, pre, pre, dec
+		printf "%-12s %10s %10s %10s   llama.cpp\n", "", la, lb, lt }'
+done
