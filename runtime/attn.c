@@ -11,6 +11,7 @@
  * change the result. */
 #include "rt.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,75 +78,133 @@ static long seg_pos(const Seg *s, long i)
 	return s->pos ? s->pos[i] : s->pos0 + i;
 }
 
-static float *grow(float **buf, long *cap, long n)
+/* ---- the two inner loops: q.k and o += w v ---- */
+
+static float dot_c(const float *a, const float *b, long n)
 {
-	if (n > *cap) {
-		free(*buf);
-		*buf = lm_alloc_aligned(n * sizeof(float));
-		*cap = n;
+	float s = 0;
+	for (long j = 0; j < n; j++)
+		s += a[j] * b[j];
+	return s;
+}
+
+static void axpy_c(float *o, float w, const float *v, long n)
+{
+	for (long j = 0; j < n; j++)
+		o[j] += w * v[j];
+}
+
+#define AVX512 __attribute__((target("avx512f")))
+
+AVX512 static float dot_512(const float *a, const float *b, long n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0;
+	long j = 0;
+	for (; j + 32 <= n; j += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), s1);
 	}
-	return *buf;
+	for (; j < n; j += 16) {
+		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+		s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+AVX512 static void axpy_512(float *o, float w, const float *v, long n)
+{
+	__m512 wv = _mm512_set1_ps(w);
+	for (long j = 0; j < n; j += 16) {
+		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+		_mm512_mask_storeu_ps(o + j, m, _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, v + j),
+		                                                 _mm512_maskz_loadu_ps(m, o + j)));
+	}
+}
+
+static float (*dot)(const float *, const float *, long) = dot_c;
+static void (*axpy)(float *, float, const float *, long) = axpy_c;
+
+__attribute__((constructor)) static void pick(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f")) {
+		dot = dot_512;
+		axpy = axpy_512;
+	}
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+	float *out;
+	const float *q;
+	long pos, heads, group, hd, vd;
+	float scale;
+	lm_mask mask;
+	Seg seg[2];
+} Job;
+
+/* Queries [u0, u1) of the n * heads (token, head) pairs. */
+static void attend_part(void *ctx, long u0, long u1)
+{
+	static __thread float *s;
+	static __thread long cap;
+	const Job *j = ctx;
+	long keys = j->seg[0].n + j->seg[1].n;
+	if (keys > cap) {
+		free(s);
+		s = lm_alloc_aligned(keys * sizeof(float));
+		cap = keys;
+	}
+	for (long u = u0; u < u1; u++) {
+		long t = u / j->heads, h = u % j->heads, g = h / j->group, qp = j->pos + t;
+		const float *qh = j->q + u * j->hd;
+		float mx = -INFINITY;
+		long m = 0;
+		/* scores of the visible keys, in segment order */
+		for (int si = 0; si < 2; si++) {
+			const Seg *sg = &j->seg[si];
+			for (long i = 0; i < sg->n; i++) {
+				if (!visible(seg_pos(sg, i), qp, j->mask))
+					continue;
+				float d = dot(qh, sg->k + i * sg->kstride + g * j->hd, j->hd) * j->scale;
+				s[m++] = d;
+				if (d > mx)
+					mx = d;
+			}
+		}
+		double sum = 0;
+		for (long i = 0; i < m; i++) {
+			s[i] = expf(s[i] - mx);
+			sum += s[i];
+		}
+		float *o = j->out + u * j->vd;
+		memset(o, 0, j->vd * sizeof(float));
+		m = 0;
+		for (int si = 0; si < 2; si++) {
+			const Seg *sg = &j->seg[si];
+			for (long i = 0; i < sg->n; i++)
+				if (visible(seg_pos(sg, i), qp, j->mask))
+					axpy(o, (float)(s[m++] / sum), sg->v + i * sg->vstride + g * j->vd, j->vd);
+		}
+	}
 }
 
 void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
                const float *k, const float *v, long heads, long kv_heads,
                long hd, long vd, float scale, lm_mask mask)
 {
-	static float *sc;
-	static long sccap;
 	long kvd = kv_heads * hd, kvv = kv_heads * vd;
 	long cached = c->kind == LM_KV_RING ? c->cap : c->len;
 	if (cached > c->cap)
 		cached = c->cap;
 	if (c->kind == LM_KV_LATENT)
 		kvv = kvd;       /* values are the start of each key row */
-	Seg seg[2] = {
+	Job j = {out, q, pos, heads, heads / kv_heads, hd, vd, scale, mask, {
 		{c->k, c->v, c->pos, 0, cached, kvd, kvv},
 		{k, v, NULL, pos, k ? n : 0, kvd, kvv},
-	};
-	float *s = grow(&sc, &sccap, cached + n);
-	long group = heads / kv_heads;
-
-	for (long t = 0; t < n; t++) {
-		long qp = pos + t;
-		for (long h = 0; h < heads; h++) {
-			const float *qh = q + (t * heads + h) * hd;
-			long g = h / group;
-			float mx = -INFINITY;
-			long m = 0;
-			/* scores of the visible keys, in segment order */
-			for (int si = 0; si < 2; si++)
-				for (long i = 0; i < seg[si].n; i++) {
-					if (!visible(seg_pos(&seg[si], i), qp, mask))
-						continue;
-					const float *kh = seg[si].k + i * seg[si].kstride + g * hd;
-					float d = 0;
-					for (long j = 0; j < hd; j++)
-						d += qh[j] * kh[j];
-					d *= scale;
-					s[m++] = d;
-					if (d > mx)
-						mx = d;
-				}
-			double sum = 0;
-			for (long i = 0; i < m; i++) {
-				s[i] = expf(s[i] - mx);
-				sum += s[i];
-			}
-			float *o = out + (t * heads + h) * vd;
-			memset(o, 0, vd * sizeof(float));
-			m = 0;
-			for (int si = 0; si < 2; si++)
-				for (long i = 0; i < seg[si].n; i++) {
-					if (!visible(seg_pos(&seg[si], i), qp, mask))
-						continue;
-					const float *vh = seg[si].v + i * seg[si].vstride + g * vd;
-					float w = (float)(s[m++] / sum);
-					for (long j = 0; j < vd; j++)
-						o[j] += w * vh[j];
-				}
-		}
-	}
+	}};
+	lm_parallel(n * heads, 1, attend_part, &j);
 	if (k)
 		kv_append(c, k, v, n, pos);
 }

@@ -27,8 +27,6 @@ enum {
 	PANEL = 128,     /* rows of a half-precision weight widened at once */
 };
 
-void lm_parallel(long total, long align, void (*fn)(void *, long, long), void *ctx);
-void lm_pool_threads(int n);
 
 typedef struct {
 	float *y;

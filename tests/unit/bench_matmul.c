@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lm_parallel(long total, long align, void (*fn)(void *, long, long), void *ctx);
 
 typedef struct {
 	const float *p;
