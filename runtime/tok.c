@@ -118,6 +118,7 @@ void lm_tok_free(lm_tok *t)
 	map_free(&t->text);
 	trie_free(&t->special);
 	trie_free(&t->plamo);
+	free(t->iscore);
 	re_free(t->re);
 	free(t->eos.p);
 	free(t->eot.p);

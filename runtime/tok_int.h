@@ -28,7 +28,8 @@ void ints_push(tok_ints *a, int v);
  * start with one.  *PREFIX (if not NULL) is set when S[0..N) is a proper
  * prefix of a valid character, i.e. more bytes could make it valid. */
 int utf8_char(const unsigned char *s, size_t n, int *prefix);
-int utf8_lead_len(unsigned char c);         /* 1..4 by the lead byte; 1 if bad */
+int utf8_lead_len(unsigned char c);
+int utf8_valid(const char *s, size_t n);         /* 1..4 by the lead byte; 1 if bad */
 void utf8_put(tok_buf *b, unsigned cp);
 extern const char utf8_fffd[3];
 /* Appends S with invalid bytes replaced by U+FFFD.  PER_BYTE: one U+FFFD for
@@ -163,6 +164,7 @@ struct lm_tok {
 	tok_hf *hf;
 	tok_spm *spm;
 	tok_trie plamo;          /* PLaMo: piece trie */
+	int32_t *iscore;         /* PLaMo: round(score * 1e4) */
 };
 
 /* tok_vocab.c: building the piece table */

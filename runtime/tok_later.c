@@ -2,12 +2,7 @@
 #include "tok_int.h"
 
 void hf_load(lm_tok *t, const char *path) { lm_fail(path, "tokenizer.json is not supported yet"); }
-void spm_load(lm_tok *t, const char *path) { lm_fail(path, "SentencePiece is not supported yet"); }
-void plamo_load(lm_tok *t, const char *path) { lm_fail(path, "tokenizer.jsonl is not supported yet"); }
 void hf_encode(lm_tok *t, const char *s, size_t n, int first, tok_ints *out) { lm_bug("hf_encode"); }
-void spm_encode(lm_tok *t, const char *s, size_t n, tok_ints *out) { lm_bug("spm_encode"); }
-void plamo_encode(lm_tok *t, const char *s, size_t n, tok_ints *out) { lm_bug("plamo_encode"); }
 void hf_free(tok_hf *h) {}
-void spm_free(tok_spm *s) {}
 void hf_dec_token(const lm_tok *t, const char *s, size_t n, int first, tok_buf *out) { lm_bug("hf_dec_token"); }
 int hf_dec_bytes(const lm_tok *t) { return 0; }

@@ -107,6 +107,18 @@ int utf8_char(const unsigned char *s, size_t n, int *prefix)
 	return 0;
 }
 
+int utf8_valid(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		int k = utf8_char((const unsigned char *)s + i, n - i, NULL);
+		if (!k)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
 void utf8_put(tok_buf *b, unsigned cp)
 {
 	unsigned char u[4];
