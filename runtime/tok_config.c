@@ -170,8 +170,10 @@ static void read_tokenizer_config(lm_tok *t, const char *file, struct json_objec
 	}
 	set_text(&t->eos_text, json_token_text(get(tc, "eos_token")));
 	add_eot(t, json_token_text(get(tc, "eos_token")));
-	if (cls && strcmp(cls, "NewlineTokenizer") == 0)
+	if (cls && strcmp(cls, "NewlineTokenizer") == 0) {
 		t->newline_tok = 1;
+		hf_newline_rule(t);
+	}
 	v = get(tc, "chat_template");
 	if (v && json_object_is_type(v, json_type_string)) {
 		set_text(&t->chat_template, json_object_get_string(v));

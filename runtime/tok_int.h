@@ -144,6 +144,7 @@ struct lm_tok {
 	int byte_id[256];        /* byte -> id (rank files, byte fallback); -1 */
 
 	tok_re *re;              /* pre-tokenizer, or NULL */
+	const char *pattern;     /* rank files: its pattern, as the family writes it */
 	int chunk_kimi;          /* Kimi: cut whitespace / non-space runs at 25000 */
 	int newline_tok;         /* AFM: "\n" is spelled "<n>" (NewlineTokenizer) */
 
@@ -194,6 +195,7 @@ void hf_free(tok_hf *h);
  * FIRST: the first token of the stream. */
 void hf_dec_token(const lm_tok *t, const char *s, size_t n, int first, tok_buf *out);
 int hf_dec_bytes(const lm_tok *t);   /* ByteFallback is in the chain */
+void hf_newline_rule(lm_tok *t);     /* AFM: the token <n> decodes to "\n" */
 void spm_free(tok_spm *s);
 
 /* tok_config.c: config.json, tokenizer_config.json, special tokens */

@@ -164,6 +164,7 @@ void rank_load(lm_tok *t, const char *path)
 	fam = pick_family(t, path, n_ranks);
 	snprintf(t->fmt, sizeof t->fmt, "tiktoken/%s", fam->name);
 	t->re = re_new(fam->regex, path);
+	t->pattern = fam->regex;
 	t->chunk_kimi = fam->chunk;
 	t->add_bos = fam->add_bos;
 	t->bos_text = lm_strdup(fam->bos);
