@@ -385,13 +385,10 @@ static void put_json_str(tok_buf *o, const char *s, size_t n, int ascii)
 			i++;
 		} else if (ascii && c >= 0x80) {
 			int k = utf8_char((const unsigned char *)s + i, n - i, NULL);
-			unsigned cp = 0;
-			int j;
+			unsigned cp;
 			if (!k)
 				k = 1;
-			cp = k == 1 ? c : k == 2 ? c & 31u : k == 3 ? c & 15u : c & 7u;
-			for (j = 1; j < k; j++)
-				cp = cp << 6 | (s[i + j] & 63);
+			cp = utf8_cp((const unsigned char *)s + i, k);
 			if (cp >= 0x10000) {
 				cp -= 0x10000;
 				snprintf(b, sizeof b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));

@@ -193,16 +193,6 @@ static int py_isspace(unsigned cp)
 		|| cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-static unsigned decode_cp(const unsigned char *s, int k)
-{
-	static const unsigned char mask[5] = { 0, 0x7F, 0x1F, 0x0F, 0x07 };
-	unsigned cp = s[0] & mask[k];
-	int i;
-	for (i = 1; i < k; i++)
-		cp = cp << 6 | (s[i] & 63);
-	return cp;
-}
-
 /* Kimi's encode: windows of 400 000 characters, each cut wherever a run of
  * spaces or of non-spaces grows past 25 000 characters; each part is
  * encoded on its own, special tokens included (tokenization_kimi.py). */
@@ -215,7 +205,7 @@ static void encode_kimi(lm_tok *t, const char *s, size_t n, tok_ints *out)
 		int run_space = -1;
 		while (i < n && chars < 400000) {
 			int k = utf8_char((const unsigned char *)s + i, n - i, NULL);
-			int sp = py_isspace(decode_cp((const unsigned char *)s + i, k));
+			int sp = py_isspace(utf8_cp((const unsigned char *)s + i, k));
 			if (run_space < 0)
 				run_space = sp;
 			if (sp != run_space) {

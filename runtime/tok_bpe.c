@@ -98,3 +98,57 @@ void bpe_merge(tok_sym *sym, int n, tok_pair_fn pair, void *ctx)
 	}
 	free(h.e);
 }
+
+/* ---- cutting text where no merge can reach across ----
+ *
+ * A merge only ever forms a vocabulary piece, so a symbol can span the
+ * boundary between two adjacent characters a|b only if some piece contains
+ * "ab".  Where no piece does, the two sides merge independently, and
+ * encoding them one at a time gives the same ids while keeping every merge
+ * loop short (SentencePiece-style BPE has no pre-tokenizer: a whole prompt
+ * is otherwise one word).  The set holds the character pairs that occur
+ * inside pieces. */
+
+void bigrams_add(tok_map64 *set, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	unsigned prev = 0;
+	while (i < n) {
+		int k = utf8_char(s + i, n - i, NULL);
+		unsigned cp;
+		if (!k)
+			k = 1;
+		cp = utf8_cp(s + i, k);
+		if (i)
+			map64_put(set, (uint64_t)prev << 32 | cp, 0, 0);
+		prev = cp;
+		i += k;
+	}
+}
+
+void bpe_chunks(const tok_map64 *set, const lm_tok *known, const char *str, size_t n,
+		re_piece_fn fn, void *ctx)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, start = 0, prev_at = 0;
+	unsigned prev = 0;
+	while (i < n) {
+		int k = utf8_lead_len(s[i]);
+		unsigned cp;
+		if (i + k > n)
+			k = n - i;
+		cp = utf8_cp(s + i, k);
+		if (i > start && !map64_get(set, (uint64_t)prev << 32 | cp, NULL, NULL)
+		    && (!known || (map_get(&known->text, known, str + prev_at, i - prev_at) >= 0
+				   && map_get(&known->text, known, str + i, k) >= 0))) {
+			fn(ctx, str + start, i - start);
+			start = i;
+		}
+		prev = cp;
+		prev_at = i;
+		i += k;
+	}
+	if (n > start)
+		fn(ctx, str + start, n - start);
+}

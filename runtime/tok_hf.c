@@ -39,6 +39,8 @@ struct tok_hf {
 	int dec_bytes;                 /* ByteFallback in the decoder */
 	int dec_metaspace;
 	int byte_of[512];              /* bytes_to_unicode inverted; -1 */
+	tok_map64 bigrams;             /* character pairs inside tokens (bpe_chunks) */
+	int chunked;                   /* words are cut where no merge can reach */
 };
 
 /* GPT-2's ByteLevel pre-tokenizer regex (use_regex). */
@@ -71,9 +73,7 @@ static void unmap_bytes(const char *s, size_t n, const int *byte_of, tok_buf *ou
 			buf_putc(out, s[i++]);
 			continue;
 		}
-		cp = k == 1 ? (unsigned)u[0] : k == 2 ? (u[0] & 31u) << 6 | (u[1] & 63)
-			: k == 3 ? (u[0] & 15u) << 12 | (u[1] & 63u) << 6 | (u[2] & 63)
-			: (u[0] & 7u) << 18 | (u[1] & 63u) << 12 | (u[2] & 63u) << 6 | (u[3] & 63);
+		cp = utf8_cp(u, k);
 		if (cp < 512 && byte_of[cp] >= 0)
 			buf_putc(out, byte_of[cp]);
 		else
@@ -325,6 +325,8 @@ static void read_vocab(lm_tok *t, const char *path, struct json_object *vocab)
 		if (map_get(&t->text, t, piece_text(t, i), t->piece[i].len) >= 0)
 			lm_fail(path, "model.vocab: token of id %d given twice", i);
 		map_add(&t->text, t, i);
+		if (!h->bytelevel)
+			bigrams_add(&h->bigrams, piece_text(t, i), t->piece[i].len);
 		if (h->bytelevel) {
 			if (t->piece[i].len == 1)
 				t->byte_id[(unsigned char)piece_text(t, i)[0]] = i;
@@ -451,6 +453,9 @@ void hf_load(lm_tok *t, const char *path)
 
 	t->algo = ALGO_HF_BPE;
 	t->dec = h->bytelevel ? DEC_RAW : DEC_HF_SPM;
+	/* Without a pre-tokenizer a whole text is one word: cut it (not when a
+	 * whole word in the vocabulary must stay one token). */
+	h->chunked = !h->bytelevel && !h->ignore_merges;
 	snprintf(t->fmt, sizeof t->fmt, "hf/%s", h->bytelevel ? "bytelevel" : "bpe");
 	json_object_put(root);
 }
@@ -461,6 +466,7 @@ void hf_free(tok_hf *h)
 	if (!h)
 		return;
 	map64_free(&h->merges);
+	map64_free(&h->bigrams);
 	for (i = 0; i < h->n_norm; i++) {
 		free(h->norm[i].a);
 		free(h->norm[i].b);
@@ -582,6 +588,19 @@ static void bpe_word(lm_tok *t, const char *s, size_t n, tok_ints *out, tok_sym 
 		ints_push(out, (*sym)[i].id);
 }
 
+typedef struct {
+	lm_tok *t;
+	tok_ints *out;
+	tok_sym **sym;
+	int *cap;
+} word_ctx;
+
+static void word_chunk(void *ctx, const char *s, size_t n)
+{
+	word_ctx *c = ctx;
+	bpe_word(c->t, s, n, c->out, c->sym, c->cap);
+}
+
 void hf_encode(lm_tok *t, const char *s, size_t n, int first, tok_ints *out)
 {
 	tok_hf *h = t->hf;
@@ -663,9 +682,15 @@ void hf_encode(lm_tok *t, const char *s, size_t n, int first, tok_ints *out)
 		w = w2;
 		w2 = tmp;
 	}
-	for (i = 0; i < w.n; i += 2)
-		if (w.p[i + 1] > 0)
+	for (i = 0; i < w.n; i += 2) {
+		word_ctx c = { t, out, &sym, &cap };
+		if (w.p[i + 1] <= 0)
+			continue;
+		if (h->chunked)
+			bpe_chunks(&h->bigrams, t, a.p + w.p[i], w.p[i + 1], word_chunk, &c);
+		else
 			bpe_word(t, a.p + w.p[i], w.p[i + 1], out, &sym, &cap);
+	}
 	free(a.p);
 	free(b.p);
 	free(w.p);

@@ -29,7 +29,8 @@ void ints_push(tok_ints *a, int v);
  * prefix of a valid character, i.e. more bytes could make it valid. */
 int utf8_char(const unsigned char *s, size_t n, int *prefix);
 int utf8_lead_len(unsigned char c);
-int utf8_valid(const char *s, size_t n);         /* 1..4 by the lead byte; 1 if bad */
+int utf8_valid(const char *s, size_t n);
+unsigned utf8_cp(const unsigned char *s, int k);  /* the code point of a K-byte character */         /* 1..4 by the lead byte; 1 if bad */
 void utf8_put(tok_buf *b, unsigned cp);
 extern const char utf8_fffd[3];
 /* Appends S with invalid bytes replaced by U+FFFD.  PER_BYTE: one U+FFFD for
@@ -105,6 +106,14 @@ typedef int (*tok_pair_fn)(void *ctx, const tok_sym *a, const tok_sym *b,
 /* Merges SYM[0..N) (a chain 0 -> 1 -> ... by prev/next) until no pair
  * qualifies.  Merged-away symbols get len 0; follow next from 0. */
 void bpe_merge(tok_sym *sym, int n, tok_pair_fn pair, void *ctx);
+
+/* Pairs of adjacent characters that occur inside vocabulary pieces, and
+ * the cutting of a text where no piece spans the boundary (tok_bpe.c).
+ * With KNOWN, a cut also needs both characters to be tokens themselves
+ * (HF byte fallback turns unknown ones into byte tokens). */
+void bigrams_add(tok_map64 *set, const char *s, size_t n);
+void bpe_chunks(const tok_map64 *set, const lm_tok *known, const char *s, size_t n,
+		re_piece_fn fn, void *ctx);
 
 /* ---- the tokenizer ---- */
 enum tok_algo {

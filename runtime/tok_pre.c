@@ -38,6 +38,8 @@ static const char WS[] =
 struct tok_re {
 	pcre2_code *code;
 	pcre2_match_data *md;
+	pcre2_match_context *mc;
+	pcre2_jit_stack *stack;
 	int jit;
 };
 
@@ -168,6 +170,15 @@ tok_re *re_new(const char *pattern, const char *where)
 	free(pat);
 	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
 	re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
+	/* A repeated group that is not possessive (Kimi's lookahead classes)
+	 * keeps a backtracking frame per character: give the JIT room, and the
+	 * interpreter a heap, for pieces of tens of thousands of characters. */
+	re->mc = pcre2_match_context_create(NULL);
+	re->stack = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, NULL);
+	if (!re->mc || !re->stack || !re->md)
+		lm_bug("out of memory (pcre2)");
+	pcre2_jit_stack_assign(re->mc, NULL, re->stack);
+	pcre2_set_heap_limit(re->mc, 1024 * 1024);   /* KiB: 1 GiB */
 	return re;
 }
 
@@ -176,6 +187,8 @@ void re_free(tok_re *re)
 	if (!re)
 		return;
 	pcre2_match_data_free(re->md);
+	pcre2_match_context_free(re->mc);
+	pcre2_jit_stack_free(re->stack);
 	pcre2_code_free(re->code);
 	free(re);
 }
@@ -187,13 +200,18 @@ void re_split(tok_re *re, const char *s, size_t n, re_piece_fn fn, void *ctx)
 	 * at every match would make the loop quadratic. */
 	while (at < n) {
 		int rc = re->jit
-			? pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, re->md, NULL)
-			: pcre2_match(re->code, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, re->md, NULL);
+			? pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, re->md, re->mc)
+			: PCRE2_ERROR_JIT_STACKLIMIT;
 		PCRE2_SIZE *ov;
+		if (rc == PCRE2_ERROR_JIT_STACKLIMIT)   /* the interpreter keeps its frames on the heap */
+			rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, re->md, re->mc);
 		if (rc == PCRE2_ERROR_NOMATCH)
 			return;
-		if (rc < 0)
-			lm_bug("pcre2 match failed (%d)", rc);
+		if (rc < 0) {
+			PCRE2_UCHAR msg[256];
+			pcre2_get_error_message(rc, msg, sizeof msg);
+			lm_fail(NULL, "pre-tokenizer regex on a piece of %zu bytes: %s", n - at, (char *)msg);
+		}
 		ov = pcre2_get_ovector_pointer(re->md);
 		if (ov[1] > ov[0])
 			fn(ctx, s + ov[0], ov[1] - ov[0]);

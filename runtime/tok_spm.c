@@ -25,6 +25,7 @@ struct tok_spm {
 	int unigram, byte_fallback, dummy_prefix, extra_ws, escape_ws, ws_suffix;
 	tok_trie user;        /* USER_DEFINED pieces: matched first, never split */
 	tok_trie pieces;      /* Unigram: NORMAL, USER_DEFINED, UNUSED pieces */
+	tok_map64 bigrams;    /* BPE: character pairs inside pieces (bpe_chunks) */
 	float min_score, max_score;
 };
 
@@ -253,6 +254,8 @@ void spm_load(lm_tok *t, const char *path)
 			map_add(&t->text, t, i);
 			if (m->unigram)
 				trie_add(&m->pieces, s, p->len, i);
+			else
+				bigrams_add(&m->bigrams, s, p->len);
 		}
 		if (p->spm_type == T_USER)
 			trie_add(&m->user, s, p->len, i);
@@ -280,6 +283,7 @@ void spm_free(tok_spm *m)
 		return;
 	trie_free(&m->user);
 	trie_free(&m->pieces);
+	map64_free(&m->bigrams);
 	free(m);
 }
 
@@ -410,11 +414,20 @@ static void resegment(bpe_ctx *c, int start, int len, int depth, int *prev_unk, 
 	emit(t, c->s + start, len, id, prev_unk, out);
 }
 
-static void bpe_encode(lm_tok *t, const char *s, size_t n, tok_ints *out)
+/* PREV_UNK carries across the chunks, so that unknown pieces still fuse. */
+typedef struct {
+	lm_tok *t;
+	tok_ints *out;
+	int prev_unk;
+} chunk_ctx;
+
+static void bpe_chunk(void *ctx, const char *s, size_t n)
 {
+	chunk_ctx *cc = ctx;
+	lm_tok *t = cc->t;
 	bpe_ctx c = { t, s, { 0 } };
 	tok_sym *sym = lm_alloc(n * sizeof *sym);
-	int count = 0, i, prev_unk = 0;
+	int count = 0, i;
 	size_t at = 0;
 	while (at < n) {
 		int id;
@@ -433,7 +446,7 @@ static void bpe_encode(lm_tok *t, const char *s, size_t n, tok_ints *out)
 	}
 	bpe_merge(sym, count, spm_pair, &c);
 	for (i = 0; count && i >= 0; i = sym[i].next)
-		resegment(&c, sym[i].start, sym[i].len, 0, &prev_unk, out);
+		resegment(&c, sym[i].start, sym[i].len, 0, &cc->prev_unk, cc->out);
 	free(sym);
 	free(c.rev.p);
 }
@@ -515,8 +528,10 @@ void spm_encode(lm_tok *t, const char *s, size_t n, tok_ints *out)
 	tok_buf norm = { 0 };
 	normalize(t->spm, s, n, &norm);
 	if (norm.n) {
-		if (t->algo == ALGO_SPM_BPE)
-			bpe_encode(t, norm.p, norm.n, out);
+		if (t->algo == ALGO_SPM_BPE) {
+			chunk_ctx c = { t, out, 0 };
+			bpe_chunks(&t->spm->bigrams, NULL, norm.p, norm.n, bpe_chunk, &c);
+		}
 		else
 			unigram_encode(t, norm.p, norm.n, out);
 	}

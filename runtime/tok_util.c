@@ -107,6 +107,16 @@ int utf8_char(const unsigned char *s, size_t n, int *prefix)
 	return 0;
 }
 
+unsigned utf8_cp(const unsigned char *s, int k)
+{
+	static const unsigned char mask[5] = { 0, 0x7F, 0x1F, 0x0F, 0x07 };
+	unsigned cp = s[0] & mask[k];
+	int i;
+	for (i = 1; i < k; i++)
+		cp = cp << 6 | (s[i] & 63);
+	return cp;
+}
+
 int utf8_valid(const char *s, size_t n)
 {
 	size_t i = 0;
