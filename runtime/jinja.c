@@ -878,8 +878,10 @@ static jnode *body(jparse *P, const char *ends, const char **found)
 		jtok *t = next(P);
 		jnode *e;
 		if (t->type == T_EOF) {
-			if (ends)
-				lex_fail(P, t->line, "missing {%% %.*s %%}", (int)strcspn(ends, "|"), ends);
+			if (ends) {
+				const char *last = strrchr(ends, '|');
+				lex_fail(P, t->line, "missing {%% %s %%}", last ? last + 1 : ends);
+			}
 			P->pos--;
 			return b;
 		}

@@ -224,11 +224,12 @@ void config_load(lm_tok *t)
 	struct json_object *sm = load_in(t, "special_tokens_map.json");
 	struct json_object *cf = load_in(t, "config.json");
 	struct json_object *ids_src = cf;
+	char *st_path = lm_path(t->dir, "special_tokens.json"), *cf_path = lm_path(t->dir, "config.json");
 	unsigned i;
 	char *p;
 
 	if (st)
-		read_special_tokens(t, "special_tokens.json", st);
+		read_special_tokens(t, st_path, st);
 	if (tc) {
 		p = lm_path(t->dir, "tokenizer_config.json");
 		read_tokenizer_config(t, p, tc);
@@ -265,7 +266,7 @@ void config_load(lm_tok *t)
 	if (!cf && st)
 		ids_src = get(st, "config_json");
 	if (ids_src) {
-		const char *f = cf ? "config.json" : "special_tokens.json";
+		const char *f = cf ? cf_path : st_path;
 		struct json_object *v = get(ids_src, "bos_token_id"), *txt = get(ids_src, "text_config");
 		add_ids(t, f, get(ids_src, "eos_token_id"), &t->eos);
 		if (txt)
@@ -281,8 +282,12 @@ void config_load(lm_tok *t)
 		t->bos = text_id(t, t->bos_text);
 	if (t->bos >= t->n)
 		t->bos = -1;    /* AFM's config names id 153600, past the vocabulary */
+	if (t->eos.n == 0 && st)
+		add_ids(t, st_path, get(st, "stop_ids"), &t->eos);
 	if (t->eos.n == 0 && t->eos_text && text_id(t, t->eos_text) >= 0)
 		ints_push(&t->eos, text_id(t, t->eos_text));
+	if (t->eos.n == 0 && vocab_find_special(t, "</s>") >= 0)
+		ints_push(&t->eos, vocab_find_special(t, "</s>"));   /* SentencePiece's default */
 	if (!t->eos_text && t->eos.n && t->eos.p[0] >= 0 && t->eos.p[0] < t->n
 	    && t->piece[t->eos.p[0]].special)
 		t->eos_text = lm_strdup(special_text(t, t->eos.p[0]));
@@ -296,6 +301,8 @@ void config_load(lm_tok *t)
 		if (vocab_find_special(t, EOT_NAMES[i]) >= 0)
 			add_eot(t, EOT_NAMES[i]);
 
+	free(st_path);
+	free(cf_path);
 	if (st)
 		json_object_put(st);
 	if (tc)

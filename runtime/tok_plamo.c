@@ -102,6 +102,11 @@ void plamo_load(lm_tok *t, const char *path)
 			lm_fail(path, "no BYTE row <0x%02X>", i);
 	t->algo = ALGO_PLAMO;
 	t->dec = DEC_RAW;
+	/* BOS for templates and add_bos; the configs may name it instead. */
+	if (vocab_find_special(t, "<|plamo:bos|>") >= 0)
+		t->bos_text = lm_strdup("<|plamo:bos|>");
+	else if (vocab_find_special(t, "<s>") >= 0)
+		t->bos_text = lm_strdup("<s>");
 	snprintf(t->fmt, sizeof t->fmt, "plamo/unigram");
 }
 

@@ -38,24 +38,32 @@ typedef struct {
 	const char *path;
 } pb;
 
+/* Names the byte offset AT (in the file) where the bad field starts. */
+static void pb_fail_at(const pb *r, const unsigned char *at, const char *what) __attribute__((noreturn));
+static void pb_fail_at(const pb *r, const unsigned char *at, const char *what)
+{
+	lm_fail(r->path, "byte %zu: %s", (size_t)(at - r->base), what);
+}
+
 static void pb_fail(const pb *r, const char *what) __attribute__((noreturn));
 static void pb_fail(const pb *r, const char *what)
 {
-	lm_fail(r->path, "byte %zu: %s", (size_t)(r->p - r->base), what);
+	pb_fail_at(r, r->p, what);
 }
 
 static uint64_t pb_varint(pb *r)
 {
+	const unsigned char *at = r->p;
 	uint64_t v = 0;
 	int shift;
 	for (shift = 0; shift < 64; shift += 7) {
 		if (r->p >= r->end)
-			pb_fail(r, "truncated varint");
+			pb_fail_at(r, at, "truncated varint (the file ends inside it)");
 		v |= (uint64_t)(*r->p & 127) << shift;
 		if (!(*r->p++ & 128))
 			return v;
 	}
-	pb_fail(r, "varint longer than 10 bytes");
+	pb_fail_at(r, at, "varint longer than 10 bytes");
 }
 
 static int pb_key(pb *r, int *wire)
@@ -70,10 +78,11 @@ static int pb_key(pb *r, int *wire)
 /* A length-delimited field as its own reader. */
 static pb pb_sub(pb *r)
 {
+	const unsigned char *at = r->p;
 	uint64_t n = pb_varint(r);
 	pb s = *r;
 	if (n > (uint64_t)(r->end - r->p))
-		pb_fail(r, "length runs past the end of the data (truncated file?)");
+		pb_fail_at(r, at, "length runs past the end of the data (truncated file?)");
 	s.end = r->p + n;
 	r->p += n;
 	return s;
