@@ -63,3 +63,17 @@ clean:
 	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
 
 .PHONY: all test bench demo clean
+
+# Tokenizer encoding speed per format (tests/unit/bench_tok.c), one core.
+T = tests/tokenizers
+bench-tok: tests/bin/bench_tok tests/bin/mk_hf_bytelevel
+	@mkdir -p tests/tmp/hf_llama3
+	@tests/bin/mk_hf_bytelevel $(T)/llama3 tests/tmp/hf_llama3/tokenizer.json
+	@tests/bin/bench_tok 4 \
+	  llama4=$(T)/llama4 kimi=$(T)/kimi_linear llama3=$(T)/llama3 \
+	  hf-bytelevel=tests/tmp/hf_llama3 hf-spm-bpe=$(T)/afm7_standin_llama2 \
+	  spm-bpe-baichuan=$(T)/baichuan_m1 spm-bpe-llama2=$(T)/afm7_standin_llama2/tokenizer.model \
+	  spm-unigram=$(T)/plamo2_standin_llmjp/llm-jp-tokenizer-100k.ver3.1.model \
+	  plamo=$(T)/plamo2_standin_llmjp
+
+.PHONY: bench-tok

@@ -1,0 +1,244 @@
+#!/bin/sh
+# Tokenizer tests (issue 6): every vectors line encodes to its ids; decoding
+# gives the text back where the format is lossless; streamed decoding equals
+# whole decoding; chat renderings equal Python jinja2's; the tokenize /
+# detokenize command lines; malformed tokenizer files exit 2 naming the file
+# and the line or byte.  One line per check: "PASS name" or "FAIL name: why".
+cd "$(dirname "$0")/.." || exit 1
+mkdir -p tests/tmp
+T=tests/tokenizers
+B=tests/bin
+TMP=tests/tmp/tok
+rm -rf $TMP
+mkdir -p $TMP
+
+if ! make -s runtime/liblmcc.a $B/test_tok $B/test_tok_stream $B/test_tok_api $B/test_jinja \
+	$B/tok_cli $B/mk_hf_bytelevel >$TMP/build.log 2>&1; then
+	echo "FAIL build:tok: see $TMP/build.log"
+	exit 0
+fi
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+
+# ---- vectors: encode, round trip, stream ----
+# test_tok prints its own PASS/FAIL lines; a crash shows as a FAIL here.
+vec() {
+	$B/test_tok "$@" || fail "$3" "test_tok exited with status $?"
+}
+vec $T/llama4 $T/llama4/vectors.jsonl llama4
+vec $T/kimi_linear $T/kimi_linear/vectors.jsonl kimi_linear
+vec $T/llama3 $T/llama3/vectors.jsonl llama3
+# Baichuan's config names id 3 "<unk>" where the model has "<SEP>", so the
+# text "<SEP>" decodes as "<unk>" (FORMATS.md, section 5).
+vec $T/baichuan_m1 $T/baichuan_m1/vectors.jsonl baichuan_m1 --except '<SEP><CLS><EOD>'
+# The HF pipeline prepends "▁" to each piece between added tokens, so
+# "<s> Hello </s>" comes back with two spaces.
+vec $T/afm7_standin_llama2 $T/afm7_standin_llama2/vectors.jsonl afm7_standin_llama2:tokenizer.json \
+	--except '<s> Hello </s>'
+vec $T/afm7_standin_llama2/tokenizer.model $T/afm7_standin_llama2/vectors_sentencepiece.jsonl \
+	afm7_standin_llama2:tokenizer.model
+vec $T/plamo2_standin_llmjp $T/plamo2_standin_llmjp/vectors.jsonl plamo2_standin_llmjp:tokenizer.jsonl
+vec $T/plamo2_standin_llmjp/llm-jp-tokenizer-100k.ver3.1.model \
+	$T/plamo2_standin_llmjp/vectors_sentencepiece.jsonl plamo2_standin_llmjp:llm-jp.model
+# AFM's "\n" -> <n>; the piece after <n> gets a "▁" (see afm7_newline/README.md).
+vec $T/afm7_newline $T/afm7_newline/vectors.jsonl afm7_newline --except 'Hello
+world' --except 'a
+b'
+# Llama 4 ships a byte-level tokenizer.json (27 MB, not kept here): the same
+# path is checked on files converted from the rank files.
+for f in llama3 llama4; do
+	mkdir -p $TMP/hf_$f
+	if $B/mk_hf_bytelevel $T/$f $TMP/hf_$f/tokenizer.json 2>$TMP/hf_$f.err; then
+		vec $TMP/hf_$f $T/$f/vectors.jsonl hf-bytelevel:$f
+	else
+		fail "hf-bytelevel:$f" "conversion failed: $(head -c 300 $TMP/hf_$f.err)"
+	fi
+done
+
+# ---- crafted streams, the API the run loop uses ----
+$B/test_tok_stream || true
+$B/test_tok_api || true
+
+# ---- chat templates: byte for byte against python3-jinja2 ----
+n_ok=0
+n_bad=0
+for ctx in $T/chat/cases/*.json; do
+	base=${ctx%.json}
+	case_name=$(basename "$base")
+	tpl=$T/templates/${case_name%%.*}.jinja
+	if [ -f "$base.out" ]; then
+		if $B/test_jinja "$tpl" "$ctx" >$TMP/chat.out 2>$TMP/chat.err && cmp -s $TMP/chat.out "$base.out"; then
+			n_ok=$((n_ok + 1))
+		else
+			n_bad=$((n_bad + 1))
+			fail "chat:$case_name" "differs from $base.out ($(head -c 200 $TMP/chat.err))"
+		fi
+	else
+		# the template raises: exit 2 with one line naming the template and line
+		$B/test_jinja "$tpl" "$ctx" >/dev/null 2>$TMP/chat.err
+		rc=$?
+		if [ $rc -eq 2 ] && grep -q "^lmcc: $tpl: line [0-9]*: " $TMP/chat.err; then
+			n_ok=$((n_ok + 1))
+		else
+			n_bad=$((n_bad + 1))
+			fail "chat:$case_name" "expected exit 2 with a message, got $rc: $(cat $TMP/chat.err)"
+		fi
+	fi
+done
+[ $n_bad -eq 0 ] && pass "chat:renderings ($n_ok cases)"
+
+# A template that uses more than the interpreter knows fails naming it.
+jinja_error() {  # name template-text expected-message
+	printf '%s' "$2" >$TMP/bad.jinja
+	echo '{"messages": [{"role": "user", "content": "hi"}]}' >$TMP/ctx.json
+	$B/test_jinja $TMP/bad.jinja $TMP/ctx.json >/dev/null 2>$TMP/jinja.err
+	rc=$?
+	if [ $rc -eq 2 ] && grep -qF "$3" $TMP/jinja.err; then
+		pass "jinja-error:$1"
+	else
+		fail "jinja-error:$1" "status $rc, stderr: $(cat $TMP/jinja.err)"
+	fi
+}
+jinja_error tag '{% for m in messages %}
+{% include "x.jinja" %}{% endfor %}' "bad.jinja: line 2: the tag 'include' is not supported"
+jinja_error filter '{{ messages | sort }}' "line 1: the filter 'sort' is not supported"
+jinja_error test '{{ messages is frozen }}' "line 1: the test 'frozen' is not supported"
+jinja_error method '{{ messages[0].content.zfill(3) }}' "'zfill' (not a str method this interpreter has)"
+jinja_error undefined '{{ foo.bar }}' "line 1: 'foo' is undefined"
+jinja_error unclosed '{% if true %}x' "missing {% endif %}"
+jinja_error syntax '{{ 1 + }}' "line 1: unexpected end of tag"
+
+# ---- the command lines ----
+CLI=$B/tok_cli
+check_out() {  # name expected-stdout command...
+	name=$1
+	want=$2
+	shift 2
+	got=$("$@" 2>$TMP/cli.err)
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$got" = "$want" ]; then
+		pass "cli:$name"
+	else
+		fail "cli:$name" "status $rc, got '$got' want '$want' $(cat $TMP/cli.err)"
+	fi
+}
+check_fail() {  # name expected-stderr-text command...
+	name=$1
+	want=$2
+	shift 2
+	"$@" >/dev/null 2>$TMP/cli.err </dev/null
+	rc=$?
+	if [ $rc -eq 2 ] && grep -qF "$want" $TMP/cli.err && [ "$(wc -l <$TMP/cli.err)" -le 6 ]; then
+		pass "cli:$name"
+	else
+		fail "cli:$name" "status $rc (want 2), stderr: $(head -c 300 $TMP/cli.err)"
+	fi
+}
+check_out tokenize 19873,3817 $CLI tokenize $T/llama4 "Hello world"
+check_out tokenize-bos 200000,19873,3817 $CLI tokenize $T/llama4 "Hello world" --bos
+check_out tokenize-file 15043,3186 $CLI tokenize $T/afm7_standin_llama2/tokenizer.model "Hello world"
+printf '{"text": "Hello world"}\n\n{"text": "<|eot|>x"}\n' >$TMP/in.jsonl
+check_out tokenize-stdin "[19873, 3817]
+[200008, 100]" sh -c "$CLI tokenize $T/llama4 <$TMP/in.jsonl"
+check_out detokenize "Hello world<|eot|>" $CLI detokenize $T/llama4 "19873, 3817,200008"
+$CLI detokenize $T/kimi_linear "$($CLI tokenize $T/kimi_linear 'Grüße, 世界! 😀 <|im_end|>')" >$TMP/rt.txt
+printf 'Grüße, 世界! 😀 <|im_end|>' | cmp -s - $TMP/rt.txt && pass cli:round-trip ||
+	fail cli:round-trip "got '$(cat $TMP/rt.txt)'"
+check_out detokenize-newline "Hello
+ world" $CLI detokenize $T/afm7_newline 15043,32000,3186
+$CLI tokenize --help >$TMP/help.txt 2>&1 && grep -q "^usage: lmcc tokenize DIR \[TEXT\]" $TMP/help.txt &&
+	pass cli:tokenize-help || fail cli:tokenize-help "$(head -2 $TMP/help.txt)"
+$CLI detokenize --help >$TMP/help.txt 2>&1 && grep -q "^usage: lmcc detokenize DIR IDS" $TMP/help.txt &&
+	pass cli:detokenize-help || fail cli:detokenize-help "$(head -2 $TMP/help.txt)"
+check_fail no-args "usage: lmcc tokenize" $CLI tokenize
+check_fail detokenize-no-ids "usage: lmcc detokenize" $CLI detokenize $T/llama4
+check_fail bad-id "lmcc: detokenize: 'x' is not a token id" $CLI detokenize $T/llama4 19873,x
+check_fail id-range "'202048' is not a token id in [0, 202048)" $CLI detokenize $T/llama4 202048
+check_fail negative-id "'-1' is not a token id" $CLI detokenize $T/llama4 -1
+check_fail option "unknown option --frob" $CLI tokenize $T/llama4 x --frob
+check_fail no-tokenizer "lmcc: $TMP: no tokenizer here" $CLI tokenize $TMP x
+printf '{"text": "ok"}\n{"txt": "no"}\n' >$TMP/bad_in.jsonl
+check_fail stdin-line 'lmcc: stdin: line 2: expected a JSON object' sh -c "$CLI tokenize $T/llama4 <$TMP/bad_in.jsonl"
+
+# ---- malformed tokenizer files: exit 2, one line naming file and place ----
+bad() {  # name dir expected-text
+	$CLI tokenize "$2" "text" >/dev/null 2>$TMP/bad.err </dev/null
+	rc=$?
+	if [ $rc -eq 2 ] && grep -qF "$3" $TMP/bad.err && [ "$(wc -l <$TMP/bad.err)" -eq 1 ]; then
+		pass "malformed:$1"
+	else
+		fail "malformed:$1" "status $rc (want 2), stderr: $(head -c 300 $TMP/bad.err)"
+	fi
+}
+mk() { rm -rf "$TMP/$1" && mkdir -p "$TMP/$1" && echo "$TMP/$1"; }
+
+d=$(mk rank_base64); sed '5s/.*/!!!! 4/' $T/llama3/tokenizer.model >$d/tokenizer.model
+bad rank-base64 $d "$d/tokenizer.model: line 5: token is not base64"
+d=$(mk rank_norank); sed '3s/ .*//' $T/llama3/tokenizer.model >$d/tokenizer.model
+bad rank-no-rank $d "$d/tokenizer.model: line 3: expected \"base64 rank\""
+d=$(mk rank_badrank); sed '7s/ .*/ 12x/' $T/llama3/tokenizer.model >$d/tokenizer.model
+bad rank-bad-number $d "$d/tokenizer.model: line 7: rank is not a number"
+d=$(mk rank_dup); { cat $T/llama3/tokenizer.model; echo "SGVsbG9Xb3JsZFph 0"; } >$d/tokenizer.model
+bad rank-duplicate $d "$d/tokenizer.model: line 128001: rank 0 given twice"
+d=$(mk rank_short); head -n 100 $T/llama3/tokenizer.model >$d/tokenizer.model
+bad rank-missing-byte $d "$d/tokenizer.model: no rank for the single byte"
+d=$(mk empty); : >$d/tokenizer.model
+bad empty-file $d "$d/tokenizer.model: empty file"
+
+d=$(mk spm_trunc); head -c 1000000 $T/baichuan_m1/tokenizer.model >$d/tokenizer.model
+bad spm-truncated $d "$d/tokenizer.model: byte 1000000: truncated varint (the file ends inside it)"
+d=$(mk spm_varint); printf '\n\377\377\377\377\377\377\377\377\377\377\377' >$d/tokenizer.model
+bad spm-varint $d "$d/tokenizer.model: byte 1: varint longer than 10 bytes"
+d=$(mk spm_type); printf '\n\005\n\001a\030\011' >$d/tokenizer.model
+bad spm-piece-type $d "$d/tokenizer.model: byte 7: piece type is not 1..6"
+d=$(mk spm_nounk); printf '\n\003\n\001a' >$d/tokenizer.model
+bad spm-no-unk $d "$d/tokenizer.model: no UNKNOWN piece"
+d=$(mk spm_charsmap); { printf '\n\003\n\001a\032\010\n\004nfkc\022\000'; } >$d/tokenizer.model
+bad spm-charsmap-empty-is-fine $d "$d/tokenizer.model: no UNKNOWN piece"
+# Truncated at many places, the reader must always say where, never crash.
+n=0
+bad_offsets=""
+for off in 1 2 3 5 8 13 100 1000 4097 12345 54321 99999 150001 250000 333333 400000 499000 499722; do
+	head -c $off $T/afm7_standin_llama2/tokenizer.model >$TMP/spm_cut.model
+	$CLI tokenize $TMP/spm_cut.model x >/dev/null 2>$TMP/cut.err
+	rc=$?
+	if [ $rc -eq 2 ] && grep -q "^lmcc: $TMP/spm_cut.model: " $TMP/cut.err; then
+		n=$((n + 1))
+	else
+		bad_offsets="$bad_offsets $off(status $rc: $(head -c 100 $TMP/cut.err))"
+	fi
+done
+[ -z "$bad_offsets" ] && pass "malformed:spm-truncated-anywhere ($n cuts)" ||
+	fail malformed:spm-truncated-anywhere "$bad_offsets"
+
+d=$(mk jsonl_pair); sed '10s/.*/["a", 1.0]/' $T/plamo2_standin_llmjp/tokenizer.jsonl >$d/tokenizer.jsonl
+bad jsonl-not-triple $d "$d/tokenizer.jsonl: line 10: expected [piece, score, type]"
+d=$(mk jsonl_json); sed '20s/.*/["a", 1.0, "NORMAL"/' $T/plamo2_standin_llmjp/tokenizer.jsonl >$d/tokenizer.jsonl
+bad jsonl-bad-json $d "$d/tokenizer.jsonl: line 20: expected [piece, score, type]"
+d=$(mk jsonl_type); sed '30s/.*/["zz", 1.0, "WEIRD"]/' $T/plamo2_standin_llmjp/tokenizer.jsonl >$d/tokenizer.jsonl
+bad jsonl-type $d "$d/tokenizer.jsonl: line 30: unknown type 'WEIRD'"
+d=$(mk jsonl_byte); grep -v '"<0x41>"' $T/plamo2_standin_llmjp/tokenizer.jsonl >$d/tokenizer.jsonl
+bad jsonl-missing-byte $d "$d/tokenizer.jsonl: no BYTE row <0x41>"
+
+d=$(mk json_trunc); head -c 5000 $T/afm7_standin_llama2/tokenizer.json >$d/tokenizer.json
+bad json-truncated $d "$d/tokenizer.json: line"
+d=$(mk json_model); echo '{"model": {"type": "WordPiece", "vocab": {}}}' >$d/tokenizer.json
+bad json-model-type $d "$d/tokenizer.json: model.type 'WordPiece' is not supported"
+d=$(mk json_merge); echo '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a c"]}}' >$d/tokenizer.json
+bad json-merge $d "$d/tokenizer.json: model.merges[0]: a token of the merge is not in the vocabulary"
+d=$(mk json_pre); echo '{"pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-pre-tokenizer $d "$d/tokenizer.json: pre_tokenizer 'Whitespace' is not supported"
+d=$(mk json_vocab); echo '{"model": {"type": "BPE", "vocab": {"a": -4}}}' >$d/tokenizer.json
+bad json-vocab-id $d "$d/tokenizer.json: model.vocab[\"a\"]: expected an id"
+
+d=$(mk config_eos); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"eos_token_id": "x"}' >$d/config.json
+bad config-eos $d "$d/config.json: eos_token_id: expected an int or a list of ints"
+d=$(mk config_json); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+printf '{"add_bos_token": true,\n "bos_token": }\n' >$d/tokenizer_config.json
+bad config-bad-json $d "$d/tokenizer_config.json: line 2: bad JSON"
+d=$(mk config_family); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tiktoken2.model
+head -n 1000 $T/llama3/tokenizer.model >$d/tokenizer.model
+bad rank-unknown-family $d "$d/tokenizer.model: a tiktoken rank file of 1000 ranks"
+exit 0
