@@ -1,5 +1,6 @@
 /* run.c: the command line of a model, shared by built binaries and
- * `lmcc run`.  It reads the input, feeds it through the generated forward
+ * `lmcc run`.  It reads the input (ids, or text through the model's
+ * tokenizer and chat template), feeds it through the generated forward
  * pass in chunks, writes logits, generates, and reports timing.
  *
  * The model itself (every layer, every cache) is the generated code's; this
@@ -8,34 +9,43 @@
 #include "rt.h"
 #include "npy.h"
 #include "sample.h"
+#include "tok.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: %s [RUN OPTIONS]\n"
-	"Run the model on token ids: write logits, generate, report speed.\n"
+	"Run the model: on token ids or text, write logits, generate, report speed.\n"
 	"\n"
 	"  --weights DIR         checkpoint directory%s%s%s\n"
 	"  --tokens LIST|@F.npy  input ids, comma separated, or a 1-D int32/int64 .npy\n"
-	"  -n N                  tokens to generate after the input (default 0)\n"
+	"  --prompt TEXT         input text, through the model's tokenizer\n"
+	"  --chat                apply the model's chat template to the prompt; with no\n"
+	"                        --prompt and a terminal on stdin, a conversation\n"
+	"  --system TEXT         a system turn before the prompt (with --chat)\n"
+	"  -n N                  tokens to generate after the input (default 0 for\n"
+	"                        --tokens; for text, until end of text, at most 512)\n"
 	"  --chunk C             feed the input C tokens per forward call\n"
 	"                        (default: all at once; 1 = one at a time)\n"
 	"  --logits-out F.npy    write float32 [N, vocab]: logits at every input position\n"
-	"  --ctx N               context capacity (default: input + generated tokens)\n"
+	"  --ctx N               context capacity (default: input + generated tokens;\n"
+	"                        4096 for a conversation)\n"
 	"  --temp T              sampling temperature (default 0: greedy)\n"
 	"  --top-p P             nucleus sampling threshold (default 1: off)\n"
 	"  --top-k K             sample among the K most likely (default 0: off)\n"
 	"  --seed S              sampling seed (default 0)\n"
-	"  --threads N           threads for the matrix products (default: all cores)\n"
+	"  --threads N           threads for the kernels (default: all cores)\n"
 	"  -h, --help            this text\n"
 	"\n"
-	"Generated ids go to stdout, one line, comma separated; load time and\n"
-	"prefill and decode speed go to stderr.\n";
+	"With --tokens, generated ids go to stdout, one line, comma separated; with\n"
+	"text, the generated text is streamed to stdout.  Load time and prompt and\n"
+	"generation speed go to stderr.\n";
+
+enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096 };
 
 static long parse_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -103,15 +113,16 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out;
-	long gen, chunk, ctx, threads;
+	const char *weights, *tokens, *logits_out, *prompt, *system;
+	int chat;
+	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
 } Options;
 
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .samp = {0, 1, 0}};
+	Options o = {.weights = m->weights, .gen = -1, .samp = {0, 1, 0}};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -125,6 +136,12 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			o.weights = TAKE();
 		else if (!strcmp(a, "--tokens"))
 			o.tokens = TAKE();
+		else if (!strcmp(a, "--prompt"))
+			o.prompt = TAKE();
+		else if (!strcmp(a, "--system"))
+			o.system = TAKE();
+		else if (!strcmp(a, "--chat"))
+			o.chat = 1;
 		else if (!strcmp(a, "--logits-out"))
 			o.logits_out = TAKE();
 		else if (!strcmp(a, "-n"))
@@ -147,7 +164,282 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			lm_fail(NULL, "unknown option '%s' (see --help)", a);
 #undef TAKE
 	}
+	if (o.tokens && (o.prompt || o.chat))
+		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
+	if (o.system && !o.chat)
+		lm_fail(NULL, "--system: needs --chat");
 	return o;
+}
+
+/* ---- a session: the model, what it has seen, and its last logits ---- */
+
+typedef struct {
+	const lm_model *m;
+	const Options *o;
+	long ctx;
+	int *hist;             /* every token fed since the last reset */
+	long nhist;
+	float *logits;         /* room for `rows` rows */
+	long rows;
+	const float *last;     /* the logits after the last token fed */
+	uint64_t rng;
+	double t_feed, t_gen;  /* seconds spent feeding input, generating */
+	long n_feed, n_gen;    /* tokens fed: the input, and generated ones */
+} Session;
+
+static void check_ids(const Session *s, const int *ids, long n, const char *where)
+{
+	for (long i = 0; i < n; i++)
+		if (ids[i] >= s->m->vocab)
+			lm_fail(where, "token %ld: id %d is not below vocab_size %ld", i, ids[i],
+			        s->m->vocab);
+	if (s->nhist + n > s->ctx)
+		lm_fail(NULL, "--ctx: %ld tokens would be longer than the context of %ld",
+		        s->nhist + n, s->ctx);
+}
+
+static void remember(Session *s, const int *ids, long n)
+{
+	s->hist = lm_realloc(s->hist, (s->nhist + n) * sizeof(int));
+	memcpy(s->hist + s->nhist, ids, n * sizeof(int));
+	s->nhist += n;
+}
+
+/* Feed n tokens in calls of --chunk; with out, write every row's logits. */
+static void feed(Session *s, const int *ids, long n, FILE *out)
+{
+	long chunk = s->o->chunk ? s->o->chunk : n;
+	double t0 = lm_now();
+	for (long i = 0; i < n; i += chunk) {
+		long c = n - i < chunk ? n - i : chunk;
+		s->m->forward(ids + i, c, s->logits, out != NULL);
+		if (out && fwrite(s->logits, sizeof(float) * s->m->vocab, c, out) != (size_t)c)
+			lm_fail(s->o->logits_out, "write error: %s", strerror(errno));
+		s->last = out ? s->logits + (c - 1) * s->m->vocab : s->logits;
+	}
+	remember(s, ids, n);
+	s->t_feed += lm_now() - t0;
+	s->n_feed += n;
+}
+
+/* Generate up to max tokens, each passed to emit(); stop after a token
+ * stop() accepts, which is not fed.  Returns the count generated. */
+static long generate(Session *s, long max, int (*stop)(void *, int),
+                     void (*emit)(void *, int, long), void *ctx)
+{
+	double t0 = lm_now();
+	long g;
+	for (g = 0; g < max; g++) {
+		int id = lm_sample(s->last, s->m->vocab, &s->o->samp, &s->rng);
+		emit(ctx, id, g);
+		if (stop && stop(ctx, id)) {
+			g++;
+			break;
+		}
+		if (g + 1 < max) {
+			if (s->nhist + 1 > s->ctx)
+				lm_fail(NULL, "--ctx: generation reached the context of %ld tokens", s->ctx);
+			s->m->forward(&id, 1, s->logits, 0);
+			s->last = s->logits;
+			remember(s, &id, 1);
+			s->n_gen++;
+		}
+	}
+	s->t_gen += lm_now() - t0;
+	return g;
+}
+
+static void stats(const Session *s, double load)
+{
+	/* prefill: the input (the prompt); decode: each generated token fed
+	 * back, one forward pass each */
+	fprintf(stderr, "lmcc: %s: load %.3f s; prefill %ld tokens in %.3f s (%.1f tok/s)",
+	        s->m->name, load, s->n_feed, s->t_feed,
+	        s->n_feed / (s->t_feed > 0 ? s->t_feed : 1e-9));
+	if (s->n_gen)
+		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", s->n_gen,
+		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
+	fprintf(stderr, "\n");
+}
+
+/* ---- ids in, ids out ---- */
+
+static void emit_id(void *ctx, int id, long g)
+{
+	(void)ctx;
+	printf("%s%d", g ? "," : "", id);
+	fflush(stdout);
+}
+
+static void run_ids(Session *s, const int *tok, long n, const char *where)
+{
+	check_ids(s, tok, n, where);
+	FILE *out = NULL;
+	if (s->o->logits_out) {
+		long shape[2] = {n, s->m->vocab};
+		out = lm_npy_create_f32(s->o->logits_out, 2, shape);
+	}
+	feed(s, tok, n, out);
+	if (out && fclose(out))
+		lm_fail(s->o->logits_out, "write error: %s", strerror(errno));
+	if (s->o->gen > 0) {
+		generate(s, s->o->gen, NULL, emit_id, NULL);
+		printf("\n");
+		fflush(stdout);
+	}
+}
+
+/* ---- text in, text out ---- */
+
+typedef struct {
+	lm_tok *tok;
+	lm_detok *dt;
+	int chat;
+	int *ids;          /* this reply's ids, the stop token excluded */
+	long n;
+} Reply;
+
+static int reply_stop(void *ctx, int id)
+{
+	Reply *r = ctx;
+	return lm_tok_is_eos(r->tok, id, r->chat);
+}
+
+static void reply_emit(void *ctx, int id, long g)
+{
+	Reply *r = ctx;
+	(void)g;
+	if (lm_tok_is_eos(r->tok, id, r->chat))
+		return;
+	r->ids = lm_realloc(r->ids, (r->n + 1) * sizeof(int));
+	r->ids[r->n++] = id;
+	size_t len;
+	const char *text = lm_detok_push(r->dt, id, &len);
+	fwrite(text, 1, len, stdout);
+	fflush(stdout);
+}
+
+/* Generate a reply to what was fed; its text is streamed to stdout. */
+static Reply reply(Session *s, lm_tok *tok, int chat)
+{
+	Reply r = {tok, lm_detok_new(tok), chat, NULL, 0};
+	long max = s->o->gen >= 0 ? s->o->gen : TEXT_MAX_NEW;
+	if (max > s->ctx - s->nhist + 1)
+		max = s->ctx - s->nhist + 1;
+	generate(s, max, reply_stop, reply_emit, &r);
+	size_t len;
+	const char *rest = lm_detok_flush(r.dt, &len);
+	fwrite(rest, 1, len, stdout);
+	fflush(stdout);
+	lm_detok_free(r.dt);
+	return r;
+}
+
+static int *encode(lm_tok *tok, const char *text, int add_bos, long *n)
+{
+	int *ids;
+	*n = lm_tok_encode(tok, text, strlen(text), add_bos, &ids);
+	return ids;
+}
+
+/* Feed the conversation so far, as the template renders it.  *seen is the
+ * text the cache already holds (the last rendering plus the reply as
+ * generated): when the new rendering extends it, only the rest is encoded
+ * and fed, and the cache carries over from turn to turn.  Otherwise (a
+ * template that rewrites earlier turns) the model starts over: recurrent
+ * layers cannot forget a suffix. */
+static void feed_conversation(Session *s, lm_tok *tok, const lm_chat_msg *msgs, int nmsg,
+                              char **seen, const char *where)
+{
+	char *text = lm_tok_chat(tok, msgs, nmsg, 1);
+	if (!text)
+		lm_fail(where, "--chat: the model has no chat template (chat_template in "
+		        "tokenizer_config.json, or chat_template.jinja)");
+	size_t k = *seen ? strlen(*seen) : 0;
+	if (!*seen || strncmp(text, *seen, k) || !text[k]) {
+		s->m->reset();
+		s->nhist = 0;
+		k = 0;
+	}
+	long n;
+	int *ids = encode(tok, text + k, 0, &n);
+	check_ids(s, ids, n, where);
+	feed(s, ids, n, NULL);
+	free(ids);
+	free(*seen);
+	*seen = text;
+}
+
+static char *read_all(FILE *f)
+{
+	size_t cap = 4096, n = 0, got;
+	char *b = lm_alloc(cap);
+	while ((got = fread(b + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n + 1 == cap)
+			b = lm_realloc(b, cap *= 2);
+	}
+	b[n] = 0;
+	return b;
+}
+
+static void run_text(Session *s, lm_tok *tok, const char *where)
+{
+	const Options *o = s->o;
+	if (!o->chat) {
+		long n;
+		int *ids = encode(tok, o->prompt, 1, &n);
+		if (!n)
+			lm_fail(NULL, "--prompt: the text gives no tokens");
+		check_ids(s, ids, n, where);
+		feed(s, ids, n, NULL);
+		free(ids);
+		Reply r = reply(s, tok, 0);
+		free(r.ids);
+		printf("\n");
+		return;
+	}
+	lm_chat_msg *msgs = lm_alloc(3 * sizeof *msgs);
+	int nmsg = 0, interactive = !o->prompt && isatty(0);
+	char *seen = NULL;
+	if (o->system)
+		msgs[nmsg++] = (lm_chat_msg){"system", o->system};
+	for (int turn = 0;; turn++) {
+		char *line = NULL;
+		if (o->prompt && turn == 0) {
+			line = lm_strdup(o->prompt);
+		} else if (!o->prompt && !interactive && turn == 0) {
+			line = read_all(stdin);
+		} else if (interactive) {
+			size_t cap = 0;
+			fprintf(stderr, "%s> ", turn ? "\n" : "");
+			ssize_t len = getline(&line, &cap, stdin);
+			if (len <= 0 || (len == 1 && line[0] == '\n')) {
+				free(line);
+				break;
+			}
+			if (line[len - 1] == '\n')
+				line[len - 1] = 0;
+		} else {
+			break;
+		}
+		msgs = lm_realloc(msgs, (nmsg + 2) * sizeof *msgs);
+		msgs[nmsg++] = (lm_chat_msg){"user", line};
+		feed_conversation(s, tok, msgs, nmsg, &seen, where);
+		Reply r = reply(s, tok, 1);
+		printf("\n");
+		size_t len;
+		char *text = lm_tok_decode(tok, r.ids, (int)r.n, &len);
+		msgs[nmsg++] = (lm_chat_msg){"assistant", text};
+		seen = lm_realloc(seen, strlen(seen) + len + 1);
+		strcat(seen, text);
+		free(r.ids);
+	}
+	free(seen);
+	for (int i = 0; i < nmsg; i++)
+		if (strcmp(msgs[i].role, "system"))
+			free((char *)msgs[i].content);
+	free(msgs);
 }
 
 int lm_main(int argc, char **argv, const lm_model *m)
@@ -155,73 +447,49 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	Options o = parse(argc, argv, m);
 	if (!o.weights)
 		lm_fail(NULL, "no checkpoint: give --weights DIR");
-	if (!o.tokens)
-		lm_fail(NULL, "no input: give --tokens LIST or --tokens @F.npy");
+	if (!o.tokens && !o.prompt && !o.chat)
+		lm_fail(NULL, "no input: give --tokens LIST, --tokens @F.npy, --prompt TEXT or --chat");
 	if (o.threads)
 		lm_set_threads((int)o.threads);
 
-	long n;
-	const char *where;
-	int *tok = read_tokens(o.tokens, &n, &where);
-	if (n == 0)
-		lm_fail(where, "no input tokens");
-	for (long i = 0; i < n; i++)
-		if (tok[i] >= m->vocab)
-			lm_fail(where, "token %ld: id %d is not below vocab_size %ld", i, tok[i], m->vocab);
-	long need = n + o.gen;
-	if (o.ctx && need > o.ctx)
-		lm_fail(NULL, "--ctx: the input (%ld tokens) plus %ld to generate is longer than the context of %ld",
-		        n, o.gen, o.ctx);
-	long ctx = o.ctx ? o.ctx : need;
+	Session s = {.m = m, .o = &o, .rng = o.seed * 0x9E3779B97F4A7C15ull + 1};
+	long n = 0;
+	const char *where = o.weights;
+	int *tok = NULL;
+	lm_tok *tk = NULL;
+	if (o.tokens) {
+		tok = read_tokens(o.tokens, &n, &where);
+		if (n == 0)
+			lm_fail(where, "no input tokens");
+		long need = n + (o.gen > 0 ? o.gen : 0);
+		if (o.ctx && need > o.ctx)
+			lm_fail(NULL, "--ctx: the input (%ld tokens) plus %ld to generate is longer than the context of %ld",
+			        n, o.gen > 0 ? o.gen : 0, o.ctx);
+		s.ctx = o.ctx ? o.ctx : need;
+	} else {
+		tk = lm_tok_open(o.weights);
+		if (!tk)
+			lm_fail(o.weights, "no tokenizer (tokenizer.json, tokenizer.model, tiktoken.model or tokenizer.jsonl) for --prompt or --chat");
+		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
+	}
 
 	double t0 = lm_now();
 	lm_ckpt *ck = lm_ck_open(o.weights);
-	m->create(ck, ctx);
-	double t1 = lm_now();
+	m->create(ck, s.ctx);
+	double load = lm_now() - t0;
+	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
+	s.rows = o.logits_out ? (chunk < n ? chunk : n) : 1;
+	s.logits = lm_floats((size_t)m->vocab * s.rows);
 
-	long chunk = o.chunk ? o.chunk : n;
-	float *logits = lm_floats((size_t)m->vocab * (o.logits_out ? (chunk < n ? chunk : n) : 1));
-	FILE *out = NULL;
-	if (o.logits_out) {
-		long shape[2] = {n, m->vocab};
-		out = lm_npy_create_f32(o.logits_out, 2, shape);
-	}
-	for (long i = 0; i < n; i += chunk) {
-		long c = n - i < chunk ? n - i : chunk;
-		m->forward(tok + i, c, logits, out != NULL);
-		if (out && fwrite(logits, sizeof(float) * m->vocab, c, out) != (size_t)c)
-			lm_fail(o.logits_out, "write error: %s", strerror(errno));
-	}
-	if (out && fclose(out))
-		lm_fail(o.logits_out, "write error: %s", strerror(errno));
-	double t2 = lm_now();
-
-	/* The last input position's logits pick the first new token. */
-	const float *last = out ? logits + (size_t)((n - 1) % chunk) * m->vocab : logits;
-	uint64_t rng = o.seed * 0x9E3779B97F4A7C15ull + 1;
-	for (long g = 0; g < o.gen; g++) {
-		int id = lm_sample(last, m->vocab, &o.samp, &rng);
-		printf("%s%d", g ? "," : "", id);
-		fflush(stdout);
-		if (g + 1 < o.gen) {
-			m->forward(&id, 1, logits, 0);
-			last = logits;
-		}
-	}
-	if (o.gen) {
-		printf("\n");
-		fflush(stdout);
-	}
-	double t3 = lm_now();
-
-	fprintf(stderr, "lmcc: %s: load %.3f s; prefill %ld tokens in %.3f s (%.1f tok/s)",
-	        m->name, t1 - t0, n, t2 - t1, n / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
-	if (o.gen > 1)
-		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", o.gen - 1,
-		        t3 - t2, (o.gen - 1) / (t3 - t2 > 0 ? t3 - t2 : 1e-9));
-	fprintf(stderr, "\n");
+	if (o.tokens)
+		run_ids(&s, tok, n, where);
+	else
+		run_text(&s, tk, o.weights);
+	stats(&s, load);
 	free(tok);
-	free(logits);
+	free(s.logits);
+	free(s.hist);
+	lm_tok_free(tk);
 	lm_ck_close(ck);
 	return 0;
 }
