@@ -4,7 +4,7 @@
  * blocks, create(), forward() and the entry points.  Each kind of block has
  * an emitter of its own (emit_attn.c, emit_mlp.c, ...) that renders its
  * template and registers the weights, caches and scratch buffers it needs
- * through the em_ functions here. */
+ * through the em_ functions here (em.c). */
 #ifndef EMIT_H
 #define EMIT_H
 #include "plan.h"
@@ -53,6 +53,11 @@ void em_scratch_ints(Em *e, const char *name, long width, const char *what);
  * string literal. */
 const char *em_flt(double v);
 void em_cstr(Buf *b, const char *s);
+/* "NDIM, SHAPE(a, b, ...)" of a tensor, the arguments lm_ck_* take. */
+void em_shape(Buf *b, const Tensor *t);
+/* "static TYPE Pa, Pb;" for the names in list (P: "*" for pointers),
+ * wrapped at 76 columns; the list is emptied. */
+void em_declare(Buf *out, const char *type, const char *ptr, Buf *list);
 
 /* Block emitters: append the block's code to body.  Every block reads xn
  * and leaves its output in y. */

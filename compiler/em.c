@@ -1,0 +1,221 @@
+/* em.c: what block emitters register with the emitter (see emit.h): the
+ * weights a layer binds, the states it carries, the scratch buffers it
+ * shares, and how values are printed into C.
+ *
+ * Nothing from a config or a checkpoint reaches the source as text: names
+ * of tensors are built by the compiler from fixed patterns and still go
+ * through em_cstr(), numbers are printed from checked values. */
+#include "emit.h"
+#include "../runtime/rt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- printing values ---- */
+
+void em_cstr(Buf *b, const char *s)
+{
+	bput(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		    || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'
+		    || c == '/')
+			bput(b, (char *)&c, 1);
+		else
+			bprintf(b, "\\%03o", c);
+	}
+	bput(b, "\"", 1);
+}
+
+/* The shortest "%.Ng" that reads back to the same float, as a literal. */
+const char *em_flt(double v)
+{
+	static char ring[8][48];
+	static int k;
+	char *s = ring[k++ % 8];
+	float f = (float)v;
+	for (int prec = 6; prec <= 9; prec++) {
+		snprintf(s, 40, "%.*g", prec, (double)f);
+		if (strtof(s, NULL) == f)
+			break;
+	}
+	if (!strpbrk(s, ".eEn"))
+		strcat(s, ".0");
+	strcat(s, "f");
+	return s;
+}
+
+
+void em_shape(Buf *b, const Tensor *t)
+{
+	if (!t->ndim) {
+		bprintf(b, "0, 0");
+		return;
+	}
+	bprintf(b, "%d, SHAPE(", t->ndim);
+	for (int d = 0; d < t->ndim; d++)
+		bprintf(b, "%s%ld", d ? ", " : "", t->shape[d]);
+	bprintf(b, ")");
+}
+
+/* ---- weights, caches, scratch ---- */
+
+static void name_into(Buf *list, const char *c)
+{
+	bprintf(list, "%s%s", list->n ? ", " : "", c);
+}
+
+void em_mat(Em *e, const char *c, Mat m)
+{
+	const Tensor *t = &e->p->t[m.t];
+	name_into(&e->mats, c);
+	bprintf(&e->bind, "\t%s = lm_ck_mat(ck, ", c);
+	em_cstr(&e->bind, t->name);
+	bprintf(&e->bind, ", ");
+	em_shape(&e->bind, t);
+	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
+}
+
+void em_matarr(Em *e, const char *c, const MatArr *a)
+{
+	const Tensor *t = &e->p->t[a->m0.t];
+	const Mat *m = &a->m0;
+	bprintf(&e->decl, "static lm_mat %s[%d];\n", c, a->n);
+	bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_mat(ck, ", a->n, c);
+	if (a->pattern[0]) {
+		bprintf(&e->bind, "lm_name(");
+		em_cstr(&e->bind, a->pattern);
+		bprintf(&e->bind, ", e), ");
+		em_shape(&e->bind, t);
+		bprintf(&e->bind, ",\n\t\t                  %ld, %d, %ld, %ld, %ld);\n",
+		        m->off, m->tr, m->rows, m->cols, m->ld);
+	} else {
+		em_cstr(&e->bind, t->name);
+		bprintf(&e->bind, ", ");
+		em_shape(&e->bind, t);
+		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
+		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
+	}
+}
+
+void em_vec_expr(Em *e, Vec v)
+{
+	const Tensor *t = &e->p->t[v.t];
+	bprintf(&e->bind, "lm_ck_vec(ck, ");
+	em_cstr(&e->bind, t->name);
+	bprintf(&e->bind, ", ");
+	em_shape(&e->bind, t);
+	bprintf(&e->bind, ", %s)", em_flt(v.add));
+}
+
+void em_decl_vec(Em *e, const char *c)
+{
+	name_into(&e->vecs, c);
+}
+
+void em_vec(Em *e, const char *c, Vec v)
+{
+	name_into(&e->vecs, c);
+	bprintf(&e->bind, "\t%s = ", c);
+	em_vec_expr(e, v);
+	bprintf(&e->bind, ";\n");
+}
+
+void em_scalar(Em *e, const char *c, Vec v)
+{
+	name_into(&e->scalars, c);
+	bprintf(&e->bind, "\t%s = ", c);
+	em_vec_expr(e, v);
+	bprintf(&e->bind, "[0];\n");
+}
+
+void em_pmat(Em *e, const char *P, const char *name, Mat m)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_mat(e, c, m);
+}
+
+void em_pvec(Em *e, const char *P, const char *name, Vec v)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_vec(e, c, v);
+}
+
+void em_pscalar(Em *e, const char *P, const char *name, Vec v)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_scalar(e, c, v);
+}
+
+void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a)
+{
+	char c[64];
+	snprintf(c, sizeof c, "%s_%s", P, name);
+	em_matarr(e, c, a);
+}
+
+void em_state(Em *e, const char *P, const char *name, long count, const char *what)
+{
+	bprintf(&e->decl, "static float *%s_%s;   /* %s */\n", P, name, what);
+	bprintf(&e->alloc, "\t%s_%s = lm_floats(%ld);\n", P, name, count);
+	bprintf(&e->reset, "\tlm_zero(%s_%s, %ld);\n", P, name, count);
+}
+
+static void scratch(Em *e, const char *name, long width, const char *what, int ints)
+{
+	int i;
+	for (i = 0; i < e->nscratch && strcmp(e->scratch[i].name, name); i++)
+		;
+	if (i == e->nscratch) {
+		if (i == MAX_SCRATCH)
+			lm_bug("more than %d scratch buffers", MAX_SCRATCH);
+		snprintf(e->scratch[i].name, sizeof e->scratch[i].name, "%s", name);
+		snprintf(e->scratch[i].what, sizeof e->scratch[i].what, "%s", what);
+		e->scratch[i].ints = ints;
+		e->nscratch++;
+	}
+	if (width > e->scratch[i].width)
+		e->scratch[i].width = width;
+}
+
+void em_scratch(Em *e, const char *name, long width, const char *what)
+{
+	scratch(e, name, width, what, 0);
+}
+
+void em_scratch_ints(Em *e, const char *name, long width, const char *what)
+{
+	scratch(e, name, width, what, 1);
+}
+
+/* "static TYPE Pa, Pb, Pc;" (P: "*" for pointers) wrapped at 76
+ * columns; the list is empty again. */
+void em_declare(Buf *out, const char *type, const char *ptr, Buf *list)
+{
+	if (!list->n)
+		return;
+	char *names = bdone(list);
+	bprintf(out, "static %s ", type);
+	size_t col = strlen(type) + 8;
+	int first = 1;
+	for (char *s = strtok(names, ", "); s; s = strtok(NULL, ", ")) {
+		size_t n = strlen(ptr) + strlen(s);
+		if (!first && col + n + 2 > 76) {
+			bprintf(out, ",\n\t");
+			col = 8;
+		} else if (!first) {
+			bprintf(out, ", ");
+			col += 2;
+		}
+		bprintf(out, "%s%s", ptr, s);
+		col += n;
+		first = 0;
+	}
+	bprintf(out, ";\n");
+	free(names);
+}
