@@ -184,7 +184,7 @@ void spm_load(lm_tok *t, const char *path)
 	pb r;
 	tok_spm *m;
 	int n = 0, wire, f, i;
-	const char *norm = "identity";
+	char norm[64] = "identity";
 	size_t charsmap = 0;
 	if (!data)
 		lm_fail(path, "cannot read");
@@ -213,7 +213,7 @@ void spm_load(lm_tok *t, const char *path)
 					m->ws_suffix = pb_uint(&s, wire) != 0;
 				} else if (f == 3 && sf == 1 && wire == 2) {
 					pb str = pb_sub(&s);
-					norm = strndup((const char *)str.p, str.end - str.p);
+					snprintf(norm, sizeof norm, "%.*s", (int)(str.end - str.p), (const char *)str.p);
 				} else if (f == 3 && sf == 2 && wire == 2) {
 					pb str = pb_sub(&s);
 					charsmap = str.end - str.p;
@@ -237,8 +237,6 @@ void spm_load(lm_tok *t, const char *path)
 	if (charsmap)
 		lm_fail(path, "normalizer '%s' uses a precompiled character map, which is not supported "
 			"(only the identity normalizer is)", norm);
-	if (strcmp(norm, "identity") != 0)
-		free((char *)norm);
 	if (t->unk < 0)
 		lm_fail(path, "no UNKNOWN piece");
 
