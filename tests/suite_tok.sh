@@ -67,6 +67,10 @@ for ctx in $T/chat/cases/*.json; do
 	base=${ctx%.json}
 	case_name=$(basename "$base")
 	tpl=$T/templates/${case_name%%.*}.jinja
+	case $case_name in synthetic-*)
+		tpl=$T/chat/synthetic/${case_name#synthetic-}
+		tpl=${tpl%%.*}.jinja ;;
+	esac
 	if [ -f "$base.out" ]; then
 		if $B/test_jinja "$tpl" "$ctx" >$TMP/chat.out 2>$TMP/chat.err && cmp -s $TMP/chat.out "$base.out"; then
 			n_ok=$((n_ok + 1))
@@ -196,6 +200,8 @@ d=$(mk spm_nounk); printf '\n\003\n\001a' >$d/tokenizer.model
 bad spm-no-unk $d "$d/tokenizer.model: no UNKNOWN piece"
 d=$(mk spm_charsmap); { printf '\n\003\n\001a\032\010\n\004nfkc\022\000'; } >$d/tokenizer.model
 bad spm-charsmap-empty-is-fine $d "$d/tokenizer.model: no UNKNOWN piece"
+d=$(mk spm_charsmap2); { printf '\n\003\n\001a\032\011\n\004nfkc\022\001x'; } >$d/tokenizer.model
+bad spm-charsmap $d "$d/tokenizer.model: normalizer 'nfkc' uses a precompiled character map"
 # Truncated at many places, the reader must always say where, never crash.
 n=0
 bad_offsets=""
