@@ -133,6 +133,7 @@ static void read_piece(lm_tok *t, pb *r, int id)
 	int type = T_NORMAL, wire, f;
 	tok_piece *p;
 	while (s.p < s.end) {
+		const unsigned char *field = s.p;
 		f = pb_key(&s, &wire);
 		if (f == 1 && wire == 2) {
 			pb str = pb_sub(&s);
@@ -143,7 +144,7 @@ static void read_piece(lm_tok *t, pb *r, int id)
 		} else if (f == 3) {
 			uint64_t v = pb_uint(&s, wire);
 			if (v < 1 || v > 6)
-				pb_fail(&s, "piece type is not 1..6");
+				pb_fail_at(&s, field, "piece type is not 1..6");
 			type = (int)v;
 		} else {
 			pb_skip(&s, wire);
@@ -201,11 +202,12 @@ void spm_load(lm_tok *t, const char *path)
 		} else if ((f == 2 || f == 3) && wire == 2) {
 			pb s = pb_sub(&r);
 			while (s.p < s.end) {
+				const unsigned char *field = s.p;
 				int sf = pb_key(&s, &wire);
 				if (f == 2 && sf == 3) {
 					uint64_t v = pb_uint(&s, wire);
 					if (v != 1 && v != 2)
-						pb_fail(&s, "model_type is not UNIGRAM or BPE");
+						pb_fail_at(&s, field, "model_type is not UNIGRAM or BPE");
 					m->unigram = v == 1;
 				} else if (f == 2 && sf == 35) {
 					m->byte_fallback = pb_uint(&s, wire) != 0;
