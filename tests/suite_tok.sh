@@ -57,8 +57,13 @@ for f in llama3 llama4; do
 done
 
 # ---- crafted streams, the API the run loop uses ----
-$B/test_tok_stream || true
-$B/test_tok_api || true
+# (status 1: failures, already printed; anything else: a crash)
+$B/test_tok_stream
+rc=$?
+[ $rc -le 1 ] || fail stream-cases "test_tok_stream exited with status $rc"
+$B/test_tok_api
+rc=$?
+[ $rc -le 1 ] || fail api "test_tok_api exited with status $rc"
 
 # ---- chat templates: byte for byte against python3-jinja2 ----
 n_ok=0
