@@ -229,7 +229,10 @@ static size_t lex_tag(jlex *L, const char *s, size_t i, int *line, int block, in
 			size_t j = i;
 			while (s[j] >= '0' && s[j] <= '9')
 				j++;
-			if (s[j] == '.' && s[j + 1] >= '0' && s[j + 1] <= '9') {
+			if ((s[j] == '.' && s[j + 1] >= '0' && s[j + 1] <= '9')
+			    || ((s[j] == 'e' || s[j] == 'E')
+				&& ((s[j + 1] >= '0' && s[j + 1] <= '9')
+				    || ((s[j + 1] == '-' || s[j + 1] == '+') && s[j + 2] >= '0' && s[j + 2] <= '9')))) {
 				t = push(L, T_FLOAT, *line);
 				t->f = strtod(s + i, &end);
 			} else {
@@ -424,6 +427,18 @@ static void call_args(jparse *P, jnode *e)
 	}
 }
 
+/* Comma-separated expressions up to CLOSE (a trailing comma is fine). */
+static void items(jparse *P, jnode *e, const char *close)
+{
+	while (!is_op(cur(P), close)) {
+		add_kid(P, e, expr(P));
+		if (!is_op(cur(P), ","))
+			break;
+		P->pos++;
+	}
+	expect_op(P, close);
+}
+
 static jnode *primary(jparse *P)
 {
 	jtok *t = cur(P);
@@ -466,23 +481,29 @@ static jnode *primary(jparse *P)
 		return e;
 	}
 	if (is_op(t, "(")) {
+		/* (x) is x; (), (x,) and (x, y) are tuples */
+		jnode *first = NULL;
 		P->pos++;
-		e = expr(P);
-		if (is_op(cur(P), ","))
-			lex_fail(P, t->line, "tuples are not supported");
-		expect_op(P, ")");
+		if (!is_op(cur(P), ")")) {
+			first = expr(P);
+			if (!is_op(cur(P), ",")) {
+				expect_op(P, ")");
+				return first;
+			}
+		}
+		e = node(P, E_LIST, t->line);
+		e->tuple = 1;
+		if (first) {
+			add_kid(P, e, first);
+			P->pos++;
+		}
+		items(P, e, ")");
 		return e;
 	}
 	if (is_op(t, "[")) {
 		e = node(P, E_LIST, t->line);
 		P->pos++;
-		while (!is_op(cur(P), "]")) {
-			add_kid(P, e, expr(P));
-			if (!is_op(cur(P), ","))
-				break;
-			P->pos++;
-		}
-		expect_op(P, "]");
+		items(P, e, "]");
 		return e;
 	}
 	if (is_op(t, "{")) {

@@ -195,6 +195,7 @@ jv jx_eval(jctx *x, jnode *e)
 		return e->c ? jx_eval(x, e->c) : jv_undef(NULL);
 	case E_LIST:
 		a = jv_list(x->a);
+		a.l->tuple = e->tuple;
 		for (i = 0; i < e->n; i++)
 			jl_push(x->a, a.l, jx_eval(x, e->kid[i]));
 		return a;

@@ -39,7 +39,7 @@ struct jv {
 		jmethod *m;
 	};
 };
-struct jlist { int n, cap; jv *v; };
+struct jlist { int n, cap, tuple; jv *v; };   /* tuple: prints as (a, b) */
 struct jdict { int n, cap; jv *k, *v; };   /* keeps insertion order */
 struct jmethod { jv self; const char *name; };
 
@@ -65,6 +65,7 @@ struct jnode {
 	const char **kw;    /* keyword arguments: kw[i] names kid[npos + i] */
 	int nkw;
 	int negate;         /* E_TEST: "is not" */
+	int tuple;          /* E_LIST: a tuple literal */
 };
 
 /* jinja.c: source -> tree */

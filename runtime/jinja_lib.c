@@ -183,7 +183,7 @@ int jv_equal(jv a, jv b)
 	case JV_UNDEF: case JV_NONE: return 1;
 	case JV_STR: return a.s.n == b.s.n && memcmp(a.s.p, b.s.p, a.s.n) == 0;
 	case JV_LIST:
-		if (a.l->n != b.l->n)
+		if (a.l->n != b.l->n || a.l->tuple != b.l->tuple)
 			return 0;
 		for (i = 0; i < a.l->n; i++)
 			if (!jv_equal(a.l->v[i], b.l->v[i]))
@@ -306,13 +306,15 @@ void jv_repr(jctx *x, tok_buf *o, jv v)
 		put_repr_str(o, v.s.p, v.s.n);
 		return;
 	case JV_LIST:
-		buf_putc(o, '[');
+		buf_putc(o, v.l->tuple ? '(' : '[');
 		for (i = 0; i < v.l->n; i++) {
 			if (i)
 				buf_puts(o, ", ");
 			jv_repr(x, o, v.l->v[i]);
 		}
-		buf_putc(o, ']');
+		if (v.l->tuple && v.l->n == 1)
+			buf_putc(o, ',');
+		buf_putc(o, v.l->tuple ? ')' : ']');
 		return;
 	case JV_DICT:
 	case JV_NS:
@@ -736,6 +738,15 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 		}
 		jx_fail(x, "unsupported operands for %s: %s and %s", op, jv_type_name(a), jv_type_name(b));
 	}
+	if (a.t != JV_FLOAT && b.t != JV_FLOAT && strcmp(op, "**") == 0 && inum(b) >= 0) {
+		long long p = inum(a), q = inum(b), r = 1;
+		if (p == 0 || p == 1 || p == -1)
+			return jv_int(q == 0 ? 1 : p == -1 ? (q % 2 ? -1 : 1) : p);
+		while (q-- > 0)   /* |p| >= 2 overflows within 63 steps */
+			if (__builtin_mul_overflow(r, p, &r))
+				jx_fail(x, "integer too large in **");
+		return jv_int(r);
+	}
 	if (a.t != JV_FLOAT && b.t != JV_FLOAT && strcmp(op, "/") != 0 && strcmp(op, "**") != 0) {
 		long long p = inum(a), q = inum(b), r;
 		if ((op[0] == '%' || op[1] == '/') && q == 0)
@@ -1128,6 +1139,7 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 			jx_fail(x, "items needs a dict, not a %s", jv_type_name(v));
 		for (i = 0; i < v.d->n; i++) {
 			jv pair = jv_list(x->a);
+			pair.l->tuple = 1;
 			jl_push(x->a, pair.l, v.d->k[i]);
 			jl_push(x->a, pair.l, v.d->v[i]);
 			jl_push(x->a, r.l, pair);

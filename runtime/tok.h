@@ -9,7 +9,12 @@
  *   SentencePiece .model protobuf (BPE and Unigram, byte fallback)
  *   PLaMo tokenizer.jsonl (Unigram with byte fallback)
  * Malformed files end the program through lm_fail (exit 2, one line naming
- * the file and the line or byte offset). */
+ * the file and the line or byte offset).
+ *
+ * An lm_tok is read-only after opening except for its regex match state:
+ * use one per thread.  Ids are in [0, n_vocab): a model whose embedding has
+ * more rows (PLaMo-2 translate pads 100000 to 100032) must not sample the
+ * rest, since decoding an id out of range is lm_fail. */
 #ifndef LM_TOK_H
 #define LM_TOK_H
 
@@ -46,7 +51,9 @@ char *lm_tok_decode(lm_tok *t, const int *ids, int n, size_t *len);
 typedef struct lm_detok lm_detok;
 lm_detok *lm_detok_new(lm_tok *t);
 void lm_detok_free(lm_detok *d);
-/* Bytes now complete (valid until the next call on D). */
+/* Bytes now complete (valid until the next call on D).  To continue a
+ * prompt, push the prompt's ids first (and drop or print what they give):
+ * the first piece of a stream loses SentencePiece's dummy-prefix space. */
 const char *lm_detok_push(lm_detok *d, int id, size_t *n);
 /* The rest at the end of the stream; D can then be reused. */
 const char *lm_detok_flush(lm_detok *d, size_t *n);

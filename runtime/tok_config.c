@@ -38,6 +38,8 @@ struct json_object *json_load(const char *path)
 		enum json_tokener_error e = json_tokener_get_error(tk);
 		for (i = 0; i < end && i < len; i++)
 			line += text[i] == '\n';
+		json_tokener_free(tk);
+		free(text);
 		lm_fail(path, "line %d: bad JSON (%s)", line,
 			o ? "text after the value"
 			: e == json_tokener_continue ? "unexpected end of file"

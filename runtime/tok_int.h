@@ -141,7 +141,7 @@ struct lm_tok {
 	int n_base;              /* rank files: ids below are ranks */
 	int algo, dec;
 
-	int n;                   /* n_vocab */
+	int n, cap;              /* n_vocab, and room in piece[] */
 	tok_piece *piece;
 	char *blob;
 	size_t blob_n, blob_cap;

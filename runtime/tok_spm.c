@@ -133,6 +133,7 @@ static void read_piece(lm_tok *t, pb *r, int id)
 	int type = T_NORMAL, wire, f;
 	tok_piece *p;
 	while (s.p < s.end) {
+		const unsigned char *field = s.p;
 		f = pb_key(&s, &wire);
 		if (f == 1 && wire == 2) {
 			pb str = pb_sub(&s);
@@ -143,7 +144,7 @@ static void read_piece(lm_tok *t, pb *r, int id)
 		} else if (f == 3) {
 			uint64_t v = pb_uint(&s, wire);
 			if (v < 1 || v > 6)
-				pb_fail(&s, "piece type is not 1..6");
+				pb_fail_at(&s, field, "piece type is not 1..6");
 			type = (int)v;
 		} else {
 			pb_skip(&s, wire);
@@ -184,7 +185,7 @@ void spm_load(lm_tok *t, const char *path)
 	pb r;
 	tok_spm *m;
 	int n = 0, wire, f, i;
-	const char *norm = "identity";
+	char norm[64] = "identity";
 	size_t charsmap = 0;
 	if (!data)
 		lm_fail(path, "cannot read");
@@ -201,11 +202,12 @@ void spm_load(lm_tok *t, const char *path)
 		} else if ((f == 2 || f == 3) && wire == 2) {
 			pb s = pb_sub(&r);
 			while (s.p < s.end) {
+				const unsigned char *field = s.p;
 				int sf = pb_key(&s, &wire);
 				if (f == 2 && sf == 3) {
 					uint64_t v = pb_uint(&s, wire);
 					if (v != 1 && v != 2)
-						pb_fail(&s, "model_type is not UNIGRAM or BPE");
+						pb_fail_at(&s, field, "model_type is not UNIGRAM or BPE");
 					m->unigram = v == 1;
 				} else if (f == 2 && sf == 35) {
 					m->byte_fallback = pb_uint(&s, wire) != 0;
@@ -213,7 +215,7 @@ void spm_load(lm_tok *t, const char *path)
 					m->ws_suffix = pb_uint(&s, wire) != 0;
 				} else if (f == 3 && sf == 1 && wire == 2) {
 					pb str = pb_sub(&s);
-					norm = strndup((const char *)str.p, str.end - str.p);
+					snprintf(norm, sizeof norm, "%.*s", (int)(str.end - str.p), (const char *)str.p);
 				} else if (f == 3 && sf == 2 && wire == 2) {
 					pb str = pb_sub(&s);
 					charsmap = str.end - str.p;
@@ -237,8 +239,6 @@ void spm_load(lm_tok *t, const char *path)
 	if (charsmap)
 		lm_fail(path, "normalizer '%s' uses a precompiled character map, which is not supported "
 			"(only the identity normalizer is)", norm);
-	if (strcmp(norm, "identity") != 0)
-		free((char *)norm);
 	if (t->unk < 0)
 		lm_fail(path, "no UNKNOWN piece");
 

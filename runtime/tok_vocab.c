@@ -33,7 +33,10 @@ void vocab_grow(lm_tok *t, int n)
 		return;
 	if (n > (1 << 24))
 		lm_fail(t->path, "vocabulary of %d ids is too large", n);
-	t->piece = lm_realloc(t->piece, (size_t)n * sizeof *t->piece);
+	if (n > t->cap) {   /* doubling: ids mostly arrive one at a time */
+		t->cap = n > 2 * t->cap ? n : 2 * t->cap;
+		t->piece = lm_realloc(t->piece, (size_t)t->cap * sizeof *t->piece);
+	}
 	for (i = t->n; i < n; i++) {
 		memset(&t->piece[i], 0, sizeof t->piece[i]);
 		t->piece[i].kind = PK_UNUSED;

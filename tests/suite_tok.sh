@@ -57,8 +57,13 @@ for f in llama3 llama4; do
 done
 
 # ---- crafted streams, the API the run loop uses ----
-$B/test_tok_stream || true
-$B/test_tok_api || true
+# (status 1: failures, already printed; anything else: a crash)
+$B/test_tok_stream
+rc=$?
+[ $rc -le 1 ] || fail stream-cases "test_tok_stream exited with status $rc"
+$B/test_tok_api
+rc=$?
+[ $rc -le 1 ] || fail api "test_tok_api exited with status $rc"
 
 # ---- chat templates: byte for byte against python3-jinja2 ----
 n_ok=0
@@ -67,6 +72,10 @@ for ctx in $T/chat/cases/*.json; do
 	base=${ctx%.json}
 	case_name=$(basename "$base")
 	tpl=$T/templates/${case_name%%.*}.jinja
+	case $case_name in synthetic-*)
+		tpl=$T/chat/synthetic/${case_name#synthetic-}
+		tpl=${tpl%%.*}.jinja ;;
+	esac
 	if [ -f "$base.out" ]; then
 		if $B/test_jinja "$tpl" "$ctx" >$TMP/chat.out 2>$TMP/chat.err && cmp -s $TMP/chat.out "$base.out"; then
 			n_ok=$((n_ok + 1))
@@ -108,6 +117,12 @@ jinja_error method '{{ messages[0].content.zfill(3) }}' "'zfill' (not a str meth
 jinja_error undefined '{{ foo.bar }}' "line 1: 'foo' is undefined"
 jinja_error unclosed '{% if true %}x' "missing {% endif %}"
 jinja_error syntax '{{ 1 + }}' "line 1: unexpected end of tag"
+jinja_error break '{% break %}' "break or continue outside a loop"
+jinja_error macro-args '{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}' "macro 'm' takes 1 arguments, 2 given"
+jinja_error set-attr '{% set d = {} %}{% set d.x = 1 %}' "cannot set the attribute 'x' of a dict"
+jinja_error string '{{ "abc }}' "line 1: unterminated string"
+jinja_error not-callable '{{ messages() }}' "a list is not callable"
+jinja_error add '{{ "a" + 1 }}' "unsupported operands for +: str and int"
 
 # ---- the command lines ----
 CLI=$B/tok_cli
@@ -191,11 +206,24 @@ bad spm-truncated $d "$d/tokenizer.model: byte 1000000: truncated varint (the fi
 d=$(mk spm_varint); printf '\n\377\377\377\377\377\377\377\377\377\377\377' >$d/tokenizer.model
 bad spm-varint $d "$d/tokenizer.model: byte 1: varint longer than 10 bytes"
 d=$(mk spm_type); printf '\n\005\n\001a\030\011' >$d/tokenizer.model
-bad spm-piece-type $d "$d/tokenizer.model: byte 7: piece type is not 1..6"
+bad spm-piece-type $d "$d/tokenizer.model: byte 5: piece type is not 1..6"
 d=$(mk spm_nounk); printf '\n\003\n\001a' >$d/tokenizer.model
 bad spm-no-unk $d "$d/tokenizer.model: no UNKNOWN piece"
 d=$(mk spm_charsmap); { printf '\n\003\n\001a\032\010\n\004nfkc\022\000'; } >$d/tokenizer.model
 bad spm-charsmap-empty-is-fine $d "$d/tokenizer.model: no UNKNOWN piece"
+d=$(mk spm_charsmap2); { printf '\n\003\n\001a\032\011\n\004nfkc\022\001x'; } >$d/tokenizer.model
+bad spm-charsmap $d "$d/tokenizer.model: normalizer 'nfkc' uses a precompiled character map"
+UNK='\n\011\n\005<unk>\030\002'
+d=$(mk spm_dup); printf "$UNK"'\n\003\n\001a\n\003\n\001a' >$d/tokenizer.model
+bad spm-duplicate $d "$d/tokenizer.model: piece 2 ('a') is defined twice"
+d=$(mk spm_badbyte); printf "$UNK"'\n\012\n\006<0xZZ>\030\006' >$d/tokenizer.model
+bad spm-byte-piece $d "$d/tokenizer.model: byte 13: BYTE piece is not <0xXX>"
+d=$(mk spm_nofallback); printf "$UNK"'\n\012\n\006<0x41>\030\006' >$d/tokenizer.model
+bad spm-byte-no-fallback $d "$d/tokenizer.model: piece 1 is a BYTE piece but byte_fallback is off"
+d=$(mk spm_bytes); printf "$UNK"'\n\012\n\006<0x41>\030\006\022\003\230\002\001' >$d/tokenizer.model
+bad spm-missing-bytes $d "$d/tokenizer.model: byte_fallback is on but there is no piece <0x00>"
+d=$(mk spm_word); printf "$UNK"'\022\002\030\003' >$d/tokenizer.model
+bad spm-model-type $d "$d/tokenizer.model: byte 13: model_type is not UNIGRAM or BPE"
 # Truncated at many places, the reader must always say where, never crash.
 n=0
 bad_offsets=""
@@ -232,6 +260,28 @@ bad json-pre-tokenizer $d "$d/tokenizer.json: pre_tokenizer 'Whitespace' is not 
 d=$(mk json_vocab); echo '{"model": {"type": "BPE", "vocab": {"a": -4}}}' >$d/tokenizer.json
 bad json-vocab-id $d "$d/tokenizer.json: model.vocab[\"a\"]: expected an id"
 
+d=$(mk json_norm); echo '{"normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-normalizer $d "$d/tokenizer.json: normalizer 'NFKC' is not supported"
+d=$(mk json_split); echo '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a"}, "behavior": "Removed"}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-split $d "$d/tokenizer.json: pre_tokenizer Split: only behavior Isolated"
+d=$(mk json_regex); echo '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a(b"}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-regex $d "$d/tokenizer.json: pre-tokenizer regex: missing closing parenthesis at offset 3"
+d=$(mk json_inter); echo '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[a&&b]"}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-intersection $d "$d/tokenizer.json: pre-tokenizer regex: only [X&&[^Y]] intersections are supported"
+d=$(mk json_dec); echo '{"decoder": {"type": "CTC"}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-decoder $d "$d/tokenizer.json: decoder 'CTC' is not supported"
+d=$(mk json_strip); echo '{"decoder": {"type": "Sequence", "decoders": [{"type": "Strip", "content": " ", "start": 1, "stop": 0}, {"type": "Fuse"}]}, "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-strip $d "$d/tokenizer.json: decoder Strip: only Strip(' ', N, 0) after Fuse is supported"
+d=$(mk json_added); echo '{"added_tokens": [{"content": "x"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-added $d "$d/tokenizer.json: added_tokens[0]: expected {id, content}"
+d=$(mk json_unk); echo '{"model": {"type": "BPE", "unk_token": "<unk>", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-unk $d "$d/tokenizer.json: model.unk_token '<unk>' is not in the vocabulary"
+d=$(mk config_added); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"added_tokens_decoder": {"x1": {"content": "<x>"}}}' >$d/tokenizer_config.json
+bad config-added $d "$d/tokenizer_config.json: added_tokens_decoder: key 'x1' is not an id"
+d=$(mk special_tokens); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"tokens": {"<x>": "7"}}' >$d/special_tokens.json
+bad special-tokens $d "$d/special_tokens.json: tokens[\"<x>\"]: expected an id"
 d=$(mk config_eos); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
 echo '{"eos_token_id": "x"}' >$d/config.json
 bad config-eos $d "$d/config.json: eos_token_id: expected an int or a list of ints"

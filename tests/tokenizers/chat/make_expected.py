@@ -104,9 +104,26 @@ ERRORS = {
 }
 
 
+# Templates written to pin the interpreter's rules (whitespace control,
+# operators, filters, tests, methods, loops, macros); one context each.
+SYNTHETIC = os.path.join(HERE, "synthetic")
+
+
 def main():
     os.makedirs(CASES, exist_ok=True)
     n = 0
+    for fname in sorted(os.listdir(SYNTHETIC)):
+        name = fname[:-len(".jinja")]
+        template = open(os.path.join(SYNTHETIC, fname)).read()
+        ctx = {"messages": [U("Hello!"), A("Hi."), U("Bye")], "tools": None, "documents": None,
+               "add_generation_prompt": True}
+        base = os.path.join(CASES, "synthetic-%s.default" % name)
+        with open(base + ".json", "w") as f:
+            json.dump(ctx, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+        with open(base + ".out", "w", newline="") as f:
+            f.write(render(template, ctx))
+        n += 1
     for name, toks in TOKENS.items():
         template = open(os.path.join(TEMPLATES, name + ".jinja")).read()
         cases = dict(COMMON)
