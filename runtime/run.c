@@ -182,6 +182,7 @@ typedef struct {
 	float *logits;         /* room for `rows` rows */
 	long rows;
 	const float *last;     /* the logits after the last token fed */
+	long choose;           /* ids [0, choose) may be generated */
 	uint64_t rng;
 	double t_feed, t_gen;  /* seconds spent feeding input, generating */
 	long n_feed, n_gen;    /* tokens fed: the input, and generated ones */
@@ -230,7 +231,7 @@ static long generate(Session *s, long max, int (*stop)(void *, int),
 	double t0 = lm_now();
 	long g;
 	for (g = 0; g < max; g++) {
-		int id = lm_sample(s->last, s->m->vocab, &s->o->samp, &s->rng);
+		int id = lm_sample(s->last, s->choose, &s->o->samp, &s->rng);
 		emit(ctx, id, g);
 		if (stop && stop(ctx, id)) {
 			g++;
@@ -319,10 +320,16 @@ static void reply_emit(void *ctx, int id, long g)
 	fflush(stdout);
 }
 
-/* Generate a reply to what was fed; its text is streamed to stdout. */
-static Reply reply(Session *s, lm_tok *tok, int chat)
+/* Generate a reply to what was fed; its text is streamed to stdout.  The
+ * decoder first sees `ctx` (the prompt of a plain continuation, whose text
+ * is not printed again): a SentencePiece decoder drops the space that
+ * starts a text, and the reply does not start one. */
+static Reply reply(Session *s, lm_tok *tok, int chat, const int *ctx, long nctx)
 {
 	Reply r = {tok, lm_detok_new(tok), chat, NULL, 0};
+	size_t skip;
+	for (long i = 0; i < nctx; i++)
+		lm_detok_push(r.dt, ctx[i], &skip);
 	long max = s->o->gen >= 0 ? s->o->gen : TEXT_MAX_NEW;
 	if (max > s->ctx - s->nhist + 1)
 		max = s->ctx - s->nhist + 1;
@@ -393,8 +400,8 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 			lm_fail(NULL, "--prompt: the text gives no tokens");
 		check_ids(s, ids, n, where);
 		feed(s, ids, n, NULL);
+		Reply r = reply(s, tok, 0, ids, n);
 		free(ids);
-		Reply r = reply(s, tok, 0);
 		free(r.ids);
 		printf("\n");
 		return;
@@ -426,7 +433,7 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 		msgs = lm_realloc(msgs, (nmsg + 2) * sizeof *msgs);
 		msgs[nmsg++] = (lm_chat_msg){"user", line};
 		feed_conversation(s, tok, msgs, nmsg, &seen, where);
-		Reply r = reply(s, tok, 1);
+		Reply r = reply(s, tok, 1, NULL, 0);
 		printf("\n");
 		size_t len;
 		char *text = lm_tok_decode(tok, r.ids, (int)r.n, &len);
@@ -452,7 +459,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	if (o.threads)
 		lm_set_threads((int)o.threads);
 
-	Session s = {.m = m, .o = &o, .rng = o.seed * 0x9E3779B97F4A7C15ull + 1};
+	Session s = {.m = m, .o = &o, .choose = m->vocab,
+	             .rng = o.seed * 0x9E3779B97F4A7C15ull + 1};
 	long n = 0;
 	const char *where = o.weights;
 	int *tok = NULL;
@@ -471,6 +479,10 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		if (!tk)
 			lm_fail(o.weights, "no tokenizer (tokenizer.json, tokenizer.model, tiktoken.model or tokenizer.jsonl) for --prompt or --chat");
 		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
+		/* an embedding padded past the tokenizer's ids (PLaMo pads to a
+		 * multiple of 32 or 64) must not produce an id it cannot print */
+		if (lm_tok_n_vocab(tk) < s.choose)
+			s.choose = lm_tok_n_vocab(tk);
 	}
 
 	double t0 = lm_now();
