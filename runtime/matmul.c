@@ -33,6 +33,7 @@ typedef struct {
 	const float *x;
 	long n;
 	lm_mat W;
+	const float *x2;      /* x in the even/odd layout of rows1_bf16_512, or 0 */
 } Job;
 
 /* ---- widening one element, the portable way ---- */
@@ -96,6 +97,47 @@ AVX512 static inline __m512 load16(const void *p, int dtype, size_t i, __mmask16
 	if (dtype == LM_BF16)
 		return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 	return _mm512_cvtph_ps(h);
+}
+
+/* BF16, one token, four rows at a time.  A 64-byte load holds 32 bf16
+ * weights; as 32-bit lanes, lane k holds weight 2k in its low half and
+ * weight 2k + 1 in its high half, so a shift and a mask turn it into two
+ * vectors of floats (the even and the odd weights) without shuffling.  x
+ * was laid out the same way once for the call (xe: [16 even | 16 odd] per
+ * 32 columns), so each pair of vectors meets its inputs. */
+AVX512 static void rows1_bf16_512(const lm_mat *W, const float *x2, const float *x,
+                                  float *y, long r0, long r1)
+{
+	long cols = W->cols, full = cols & ~31L;
+	const uint16_t *w = W->data;
+	const __m512i hi = _mm512_set1_epi32((int)0xffff0000);
+	long r = r0;
+	for (; r + 4 <= r1; r += 4) {
+		const uint16_t *p[4] = {w + r * W->ld, w + (r + 1) * W->ld,
+		                        w + (r + 2) * W->ld, w + (r + 3) * W->ld};
+		__m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+		               _mm512_setzero_ps(), _mm512_setzero_ps()};
+		for (long c = 0; c < full; c += 32) {
+			__m512 xe = _mm512_loadu_ps(x2 + c), xo = _mm512_loadu_ps(x2 + c + 16);
+			for (int k = 0; k < 4; k++) {
+				__m512i v = _mm512_loadu_si512(p[k] + c);
+				a[k] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, a[k]);
+				a[k] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), xo, a[k]);
+			}
+		}
+		for (int k = 0; k < 4; k++) {
+			float t = _mm512_reduce_add_ps(a[k]);
+			for (long c = full; c < cols; c++)
+				t += widen(w, LM_BF16, (size_t)(r + k) * W->ld + c) * x[c];
+			y[r + k] = t;
+		}
+	}
+	for (; r < r1; r++) {
+		float t = 0;
+		for (long c = 0; c < cols; c++)
+			t += widen(w, LM_BF16, (size_t)r * W->ld + c) * x[c];
+		y[r] = t;
+	}
 }
 
 /* One token, four rows at a time: four independent sums keep the FMA
@@ -219,6 +261,10 @@ __attribute__((constructor)) static void pick_kernels(void)
 static void few(void *ctx, long r0, long r1)
 {
 	const Job *j = ctx;
+	if (j->x2) {
+		rows1_bf16_512(&j->W, j->x2, j->x, j->y, r0, r1);
+		return;
+	}
 	for (long t = 0; t < j->n; t += GROUP) {
 		long g = j->n - t < GROUP ? j->n - t : GROUP;
 		const float *x = j->x + t * j->W.cols;
@@ -275,7 +321,22 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		openblas_set_num_threads(1);
 		once = 1;
 	}
-	Job j = {y, x, n, W};
+	Job j = {y, x, n, W, NULL};
+	if (n == 1 && W.dtype == LM_BF16 && !W.tr && rows_k != rows_c) {
+		static float *x2;
+		static long cap;
+		if (W.cols > cap) {
+			free(x2);
+			cap = W.cols;
+			x2 = lm_alloc_aligned(cap * sizeof(float));
+		}
+		for (long c = 0; c + 32 <= W.cols; c += 32)
+			for (int k = 0; k < 16; k++) {
+				x2[c + k] = x[c + 2 * k];
+				x2[c + 16 + k] = x[c + 2 * k + 1];
+			}
+		j.x2 = x2;
+	}
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
 }
 

@@ -382,6 +382,8 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		for (int tr = 0; tr < 2; tr++) {
 			test_matmul(dtypes[i], tr, 1, 37, 29);
+			test_matmul(dtypes[i], tr, 1, 39, 100);   /* vector blocks and tails */
+			test_matmul(dtypes[i], tr, 3, 21, 70);
 			test_matmul(dtypes[i], tr, 7, 300, 41);
 		}
 	test_embed();
