@@ -215,9 +215,51 @@ AVX512 static void rows_512(const Job *j, long n, const float *x, float *y, long
 	}
 }
 
+/* One token, W stored [in, out]: y[r] = sum_c x[c] W[c, r].  256 outputs
+ * at a time stay in sixteen registers while every input row passes; each
+ * row contributes a 512-byte run, long enough to stream from memory. */
+AVX512 static void cols1_512(const lm_mat *W, const float *x, float *y, long r0, long r1)
+{
+	for (long b = r0; b < r1; b += 256) {
+		long e = b + 256 < r1 ? b + 256 : r1;
+		__m512 acc[16];
+		__mmask16 m[16];
+		int nk = 0;
+		for (int k = 0; k < 16; k++) {
+			long left = e - (b + 16 * k);
+			m[k] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+			acc[k] = _mm512_setzero_ps();
+			nk += m[k] != 0;
+		}
+		if (nk == 16) {
+			for (long c = 0; c < W->cols; c++) {
+				size_t base = (size_t)c * W->ld + b;
+				__m512 xv = _mm512_set1_ps(x[c]);
+				for (int k = 0; k < 16; k++)
+					acc[k] = _mm512_fmadd_ps(load16(W->data, W->dtype, base + 16 * k, 0xffff),
+					                         xv, acc[k]);
+			}
+		} else {
+			for (long c = 0; c < W->cols; c++) {
+				size_t base = (size_t)c * W->ld + b;
+				__m512 xv = _mm512_set1_ps(x[c]);
+				for (int k = 0; k < nk; k++)
+					acc[k] = _mm512_fmadd_ps(load16(W->data, W->dtype, base + 16 * k, m[k]),
+					                         xv, acc[k]);
+			}
+		}
+		for (int k = 0; k < nk; k++)
+			_mm512_mask_storeu_ps(y + b + 16 * k, m[k], acc[k]);
+	}
+}
+
 AVX512 static void cols_512(const Job *j, long n, const float *x, float *y, long r0, long r1)
 {
 	const lm_mat *W = &j->W;
+	if (n == 1) {
+		cols1_512(W, x, y, r0, r1);
+		return;
+	}
 	/* 64 outputs at a time stay in registers while every input passes */
 	for (long b = r0; b < r1; b += 64) {
 		long e = b + 64 < r1 ? b + 64 : r1;

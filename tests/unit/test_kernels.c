@@ -384,6 +384,7 @@ int main(void)
 			test_matmul(dtypes[i], tr, 1, 37, 29);
 			test_matmul(dtypes[i], tr, 1, 39, 100);   /* vector blocks and tails */
 			test_matmul(dtypes[i], tr, 3, 21, 70);
+			test_matmul(dtypes[i], tr, 1, 300, 41);  /* whole 256-output blocks */
 			test_matmul(dtypes[i], tr, 7, 300, 41);
 		}
 	test_embed();
