@@ -25,6 +25,7 @@ enum {
 	FEW = 8,         /* up to this many tokens: the streaming kernels */
 	GROUP = 4,       /* tokens a streaming pass multiplies at once */
 	PANEL = 128,     /* rows of a half-precision weight widened at once */
+	PREFETCH = 1024, /* bytes ahead a streaming kernel asks for */
 };
 
 
@@ -88,6 +89,12 @@ static void cols_c(const Job *j, long n, const float *x, float *y, long r0, long
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
+/* The address of element i of W's storage, for prefetching. */
+static inline const char *at(const lm_mat *W, size_t i)
+{
+	return (const char *)W->data + i * (W->dtype == LM_F32 ? 4 : 2);
+}
+
 /* 16 weights from p + i as float32; m masks a short tail. */
 AVX512 static inline __m512 load16(const void *p, int dtype, size_t i, __mmask16 m)
 {
@@ -120,6 +127,7 @@ AVX512 static void rows1_bf16_512(const lm_mat *W, const float *x2, const float 
 		for (long c = 0; c < full; c += 32) {
 			__m512 xe = _mm512_loadu_ps(x2 + c), xo = _mm512_loadu_ps(x2 + c + 16);
 			for (int k = 0; k < 4; k++) {
+				_mm_prefetch((const char *)(p[k] + c) + PREFETCH, _MM_HINT_T0);
 				__m512i v = _mm512_loadu_si512(p[k] + c);
 				a[k] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), xe, a[k]);
 				a[k] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), xo, a[k]);
@@ -153,6 +161,12 @@ AVX512 static void rows1_512(const lm_mat *W, const float *x, float *y, long r0,
 		long c = 0;
 		for (; c < full; c += 16) {
 			__m512 xv = _mm512_loadu_ps(x + c);
+			if (!(c & 31)) {
+				_mm_prefetch(at(W, b0 + c) + PREFETCH, _MM_HINT_T0);
+				_mm_prefetch(at(W, b1 + c) + PREFETCH, _MM_HINT_T0);
+				_mm_prefetch(at(W, b2 + c) + PREFETCH, _MM_HINT_T0);
+				_mm_prefetch(at(W, b3 + c) + PREFETCH, _MM_HINT_T0);
+			}
 			a0 = _mm512_fmadd_ps(load16(W->data, W->dtype, b0 + c, 0xffff), xv, a0);
 			a1 = _mm512_fmadd_ps(load16(W->data, W->dtype, b1 + c, 0xffff), xv, a1);
 			a2 = _mm512_fmadd_ps(load16(W->data, W->dtype, b2 + c, 0xffff), xv, a2);
@@ -232,9 +246,13 @@ AVX512 static void cols1_512(const lm_mat *W, const float *x, float *y, long r0,
 			nk += m[k] != 0;
 		}
 		if (nk == 16) {
+			size_t run = 256 * (W->dtype == LM_F32 ? 4 : 2);   /* bytes per row */
 			for (long c = 0; c < W->cols; c++) {
 				size_t base = (size_t)c * W->ld + b;
 				__m512 xv = _mm512_set1_ps(x[c]);
+				if (c + 4 < W->cols)
+					for (size_t o = 0; o < run; o += 64)
+						_mm_prefetch(at(W, base + 4 * W->ld) + o, _MM_HINT_T0);
 				for (int k = 0; k < 16; k++)
 					acc[k] = _mm512_fmadd_ps(load16(W->data, W->dtype, base + 16 * k, 0xffff),
 					                         xv, acc[k]);
