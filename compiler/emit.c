@@ -175,9 +175,13 @@ static void ends(Em *e)
 	const Tensor *ht = &p->t[p->head.t];
 	em_mat(e, "embed", p->embed);
 	if (p->head_l2 > 0) {
-		bprintf(&e->bind, "\t/* the head's rows, L2-normalised once: row / (|row| + %g) */\n",
-		        p->head_l2);
-		bprintf(&e->bind, "\thead = lm_ck_mat_f32(ck, ");
+		/* the stored rows stay as they are (in their dtype, mapped); the
+		 * normalisation is one factor per row, applied to the products */
+		if (p->head_tied)
+			bprintf(&e->bind, "\thead = embed;\n");
+		else
+			em_mat(e, "head", p->head);
+		bprintf(&e->bind, "\thead_scale = lm_ck_row_scale(ck, ");
 		em_cstr(&e->bind, ht->name);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, ht);
@@ -239,6 +243,8 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "VOCAB", "%ld", p->vocab);
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
+	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
+	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
 	bput(&out, "\n", 1);

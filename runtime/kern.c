@@ -30,6 +30,13 @@ void lm_add_bias(float *x, const float *b, long n, long dim)
 			x[t * dim + i] += b[i];
 }
 
+void lm_scale_cols(float *x, long n, long dim, const float *s)
+{
+	for (long t = 0; t < n; t++)
+		for (long j = 0; j < dim; j++)
+			x[t * dim + j] *= s[j];
+}
+
 static float silu(float x)
 {
 	return x / (1.0f + expf(-x));

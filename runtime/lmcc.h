@@ -40,15 +40,16 @@ typedef struct lm_ckpt lm_ckpt;  /* an opened checkpoint (runtime/st.c) */
  * lm_ck_mat: the view starting `off` elements into the tensor.
  * lm_ck_vec: the whole tensor converted to float32, plus `add` (a norm
  *            weight stored relative to an offset); owned by the checkpoint.
- * lm_ck_mat_f32: like lm_ck_mat but converted to a float32 copy, rows
- *            L2-normalised (row / (|row| + eps)) when l2_eps > 0. */
+ * lm_ck_row_scale: 1 / (|row| + eps) for each row of a view, in float32
+ *            from double sums: a head whose rows are L2-normalised is the
+ *            stored rows times these, applied to the products. */
 lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
                  long off, int tr, long rows, long cols, long ld);
 const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
                        const long *shape, float add);
-lm_mat lm_ck_mat_f32(lm_ckpt *ck, const char *name, int ndim,
-                     const long *shape, long off, long rows, long cols,
-                     long ld, float l2_eps);
+const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
+                            const long *shape, long off, long rows, long cols,
+                            long ld, float eps);
 /* A name built from a pattern with one %d (expert or layer index). */
 const char *lm_name(const char *pattern, long i);
 
@@ -71,6 +72,8 @@ void lm_embed(float *x, lm_mat E, const int *tok, long n);
 void lm_add(float *y, const float *x, const float *a, long count);
 /* x[t, i] += b[i]  (a bias of dim floats on each of n rows). */
 void lm_add_bias(float *x, const float *b, long n, long dim);
+/* x[t, j] *= s[j] on each of n rows of dim floats. */
+void lm_scale_cols(float *x, long n, long dim, const float *s);
 /* h = silu(g) * u, elementwise. */
 void lm_swiglu(float *h, const float *g, const float *u, long count);
 /* Row r of src (na + nb floats) becomes row r of a (its first na) and of b

@@ -430,27 +430,22 @@ const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
 	return v;
 }
 
-lm_mat lm_ck_mat_f32(lm_ckpt *ck, const char *name, int ndim,
-                     const long *shape, long off, long rows, long cols,
-                     long ld, float l2_eps)
+const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
+                            const long *shape, long off, long rows, long cols,
+                            long ld, float eps)
 {
 	Tensor *t = need(ck, name, ndim, shape);
 	check_view(ck, t, off, 0, rows, cols, ld);
-	float *w = own(ck, (size_t)rows * cols * sizeof(float));
+	float *s = own(ck, rows * sizeof(float));
 	for (long r = 0; r < rows; r++) {
-		float *row = w + r * cols;
 		double ss = 0;
 		for (long c = 0; c < cols; c++) {
-			row[c] = lm_load_f32(t->data, t->dtype, off + r * ld + c);
-			ss += (double)row[c] * row[c];
+			double w = lm_load_f32(t->data, t->dtype, off + r * ld + c);
+			ss += w * w;
 		}
-		if (l2_eps > 0) {
-			double d = sqrt(ss) + l2_eps;
-			for (long c = 0; c < cols; c++)
-				row[c] = (float)(row[c] / d);
-		}
+		s[r] = (float)(1 / (sqrt(ss) + eps));
 	}
-	return (lm_mat){w, LM_F32, 0, rows, cols, cols};
+	return s;
 }
 
 const char *lm_name(const char *pattern, long i)

@@ -36,6 +36,9 @@ static float *x, *xn, *y;
 {{SCRATCH}}
 static lm_mat embed, head;
 static const float *final_norm;
+{{#HEAD_L2}}
+static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of the head */
+{{/HEAD_L2}}
 
 @@ tail
 /* Bind every weight to its tensor in the checkpoint (each shape is
@@ -66,13 +69,23 @@ static void forward(const int *tok, long n, float *logits, int all)
 		long b = n - i < MAXB ? n - i : MAXB;
 		lm_embed(x, embed, tok + i, b);
 {{CALLS}}
-		/* the final norm, then the head: scores for every next token */
+		/* the final norm, then the head: scores for every next token{{#HEAD_L2}}.
+		 * The head's rows are L2-normalised (NormHead): each score is
+		 * scaled by its row's 1 / (|row| + eps), which equals multiplying
+		 * by the normalised row and lets the stored rows be read as they
+		 * are{{/HEAD_L2}} */
 		if (all) {
 			lm_rmsnorm(xn, x, b, DIM, final_norm, 1, {{EPS}});
 			lm_matmul(logits + i * VOCAB, xn, b, head);
+{{#HEAD_L2}}
+			lm_scale_cols(logits + i * VOCAB, b, VOCAB, head_scale);
+{{/HEAD_L2}}
 		} else if (i + b == n) {
 			lm_rmsnorm(xn, x + (b - 1) * DIM, 1, DIM, final_norm, 1, {{EPS}});
 			lm_matmul(logits, xn, 1, head);
+{{#HEAD_L2}}
+			lm_scale_cols(logits, 1, VOCAB, head_scale);
+{{/HEAD_L2}}
 		}
 		pos += b;
 	}

@@ -23,8 +23,10 @@ Each line is a line of the file's opening comment.
  * In both, keys and values pass through a 2-tap causal convolution over
  * time before RoPE: each becomes a learned blend of its own token's and
  * the previous token's, one filter per K/V head.
- * The head's rows are L2-normalised (NormHead), once, when the weights are
- * loaded: the logits are then cosine similarities scaled by |h|.
+ * The head's rows are L2-normalised (NormHead): the logits are cosine
+ * similarities scaled by |h|.  Each row's 1 / |row| is computed once, at
+ * load, and scales that row's score, so the stored rows are read as they
+ * are (in BF16 when the checkpoint is).
 @@ llama4
  * Llama 4 (the text model of Meta's Llama 4 checkpoints) is a decoder-only
  * transformer with mixture-of-experts feed-forward blocks and two kinds of
