@@ -430,22 +430,34 @@ const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
 	return v;
 }
 
+typedef struct {
+	const Tensor *t;
+	long off, cols, ld;
+	float eps, *s;
+} RowScale;
+
+static void row_scale(void *ctx, long r0, long r1)
+{
+	const RowScale *j = ctx;
+	for (long r = r0; r < r1; r++) {
+		double ss = 0;
+		for (long c = 0; c < j->cols; c++) {
+			double w = lm_load_f32(j->t->data, j->t->dtype, j->off + r * j->ld + c);
+			ss += w * w;
+		}
+		j->s[r] = (float)(1 / (sqrt(ss) + j->eps));
+	}
+}
+
 const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
                             const long *shape, long off, long rows, long cols,
                             long ld, float eps)
 {
 	Tensor *t = need(ck, name, ndim, shape);
 	check_view(ck, t, off, 0, rows, cols, ld);
-	float *s = own(ck, rows * sizeof(float));
-	for (long r = 0; r < rows; r++) {
-		double ss = 0;
-		for (long c = 0; c < cols; c++) {
-			double w = lm_load_f32(t->data, t->dtype, off + r * ld + c);
-			ss += w * w;
-		}
-		s[r] = (float)(1 / (sqrt(ss) + eps));
-	}
-	return s;
+	RowScale j = {t, off, cols, ld, eps, own(ck, rows * sizeof(float))};
+	lm_parallel(rows, 64, row_scale, &j);
+	return j.s;
 }
 
 const char *lm_name(const char *pattern, long i)
