@@ -305,18 +305,9 @@ AVX512 static void cols_512(const Job *j, long n, const float *x, float *y, long
 	}
 }
 
+
 typedef void (*Kernel)(const Job *, long, const float *, float *, long, long);
 static Kernel rows_k = rows_c, cols_k = cols_c;
-
-__attribute__((constructor)) static void pick_kernels(void)
-{
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-	    && __builtin_cpu_supports("avx512vl")) {
-		rows_k = rows_512;
-		cols_k = cols_512;
-	}
-}
 
 static void few(void *ctx, long r0, long r1)
 {
@@ -347,6 +338,23 @@ static float *panel_buffer(size_t n)
 	return buf;
 }
 
+/* n weights from p + i into float32 dst. */
+static void widen_run_c(float *dst, const void *p, int dtype, size_t i, long n)
+{
+	for (long k = 0; k < n; k++)
+		dst[k] = widen(p, dtype, i + k);
+}
+
+AVX512 static void widen_run_512(float *dst, const void *p, int dtype, size_t i, long n)
+{
+	for (long k = 0; k < n; k += 16) {
+		__mmask16 m = n - k >= 16 ? 0xffff : (__mmask16)((1u << (n - k)) - 1);
+		_mm512_mask_storeu_ps(dst + k, m, load16(p, dtype, i + k, m));
+	}
+}
+
+static void (*widen_run)(float *, const void *, int, size_t, long) = widen_run_c;
+
 static void many(void *ctx, long r0, long r1)
 {
 	const Job *j = ctx;
@@ -359,16 +367,22 @@ static void many(void *ctx, long r0, long r1)
 		            j->y + r0, ldy);
 		return;
 	}
+	/* Half precision: widen a panel of p outputs to float32 in the
+	 * storage's own orientation (runs stay contiguous), then sgemm. */
 	for (long p0 = r0; p0 < r1; p0 += PANEL) {
 		long p = r1 - p0 < PANEL ? r1 - p0 : PANEL;
 		float *w = panel_buffer((size_t)p * cols);
-		for (long r = 0; r < p; r++)
-			for (long c = 0; c < cols; c++) {
-				size_t i = W->tr ? (size_t)c * W->ld + p0 + r : (size_t)(p0 + r) * W->ld + c;
-				w[r * cols + c] = widen(W->data, W->dtype, i);
-			}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, p, cols, 1.0f,
-		            j->x, cols, w, cols, 0.0f, j->y + p0, ldy);
+		if (W->tr) {
+			for (long c = 0; c < cols; c++)         /* [cols, p] */
+				widen_run(w + c * p, W->data, W->dtype, (size_t)c * W->ld + p0, p);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->n, p, cols, 1.0f,
+			            j->x, cols, w, p, 0.0f, j->y + p0, ldy);
+		} else {
+			for (long r = 0; r < p; r++)            /* [p, cols] */
+				widen_run(w + r * cols, W->data, W->dtype, (size_t)(p0 + r) * W->ld, cols);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, p, cols, 1.0f,
+			            j->x, cols, w, cols, 0.0f, j->y + p0, ldy);
+		}
 	}
 }
 
@@ -403,4 +417,15 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 void lm_set_threads(int n)
 {
 	lm_pool_threads(n);
+}
+
+__attribute__((constructor)) static void pick_kernels(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+	    && __builtin_cpu_supports("avx512vl")) {
+		rows_k = rows_512;
+		cols_k = cols_512;
+		widen_run = widen_run_512;
+	}
 }
