@@ -6,7 +6,8 @@
 # Reports tokens/s for prefill of 128 and 512 tokens and for decoding 32,
 # each as a ratio to this machine's bound (measured first by bench_matmul):
 #   decode bound  = read bandwidth / bytes of the weights a token reads
-#   prefill bound = sgemm's float32 rate / (2 x parameters a token reads)
+#   prefill bound = sgemm's float32 rate / (2 x parameters a token reads,
+#                   the head left out: only the last position needs it)
 # and the llama.cpp figures of the same checkpoints on this machine
 # (BF16, 2 threads, release b10056, from the project's benchmark notes).
 cd "$(dirname "$0")/.." || exit 1
@@ -41,6 +42,7 @@ for m in $names; do
 	cat $d/model.safetensors >/dev/null
 	plan=$(./lmcc plan $d)
 	vocab=$(echo "$plan" | head -1 | sed 's/.*vocab \([0-9]*\),.*/\1/')
+	hidden=$(echo "$plan" | head -1 | sed 's/.*hidden \([0-9]*\),.*/\1/')
 	active=$(echo "$plan" | sed -n 's/.*read per token: \([0-9]*\)).*/\1/p')
 	pp() { $d.bin/$m --tokens $(ids $1 $vocab) -n 1 2>&1 >/dev/null | sed 's/.*prefill [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok.*/\1/'; }
 	p128=$(pp 128)
@@ -48,8 +50,8 @@ for m in $names; do
 	tg=$($d.bin/$m --tokens $(ids 8 $vocab) -n 33 2>&1 >/dev/null | sed 's/.*decode [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok.*/\1/')
 	set -- $(ref $m)
 	awk -v m=$m -v a=$p128 -v b=$p512 -v t=$tg -v bw=$bw -v r=$rate -v act=$active \
-	    -v la="$1" -v lb="$2" -v lt="$3" 'BEGIN {
-		dec = bw * 1e9 / (2 * act); pre = r * 1e9 / (2 * act)
+	    -v la="$1" -v lb="$2" -v lt="$3" -v head=$((vocab * hidden)) 'BEGIN {
+		dec = bw * 1e9 / (2 * act); pre = r * 1e9 / (2 * (act - head))
 		printf "%-12s %10.1f %10.1f %10.2f\n", m, a, b, t
 		printf "%-12s %10.2f %10.2f %10.2f   ratio to the bound (%.0f / %.0f / %.2f tok/s)\n", "", a / pre, b / pre, t / dec, pre, pre, dec
 		printf "%-12s %10s %10s %10s   llama.cpp\n", "", la, lb, lt }'
