@@ -30,10 +30,46 @@ static double uniform(uint64_t *s)
 
 typedef struct { float p; int id; } Cand;
 
+/* Candidates in a strict order: more likely first, lower id on ties. */
+static int before(const Cand *a, const Cand *b)
+{
+	return a->p > b->p || (a->p == b->p && a->id < b->id);
+}
+
 static int by_prob(const void *a, const void *b)
 {
-	float x = ((const Cand *)a)->p, y = ((const Cand *)b)->p;
-	return x < y ? 1 : x > y ? -1 : ((const Cand *)a)->id - ((const Cand *)b)->id;
+	return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+}
+
+/* Move the m first candidates (in that order) to c[0, m), unsorted:
+ * quickselect, median of three. */
+static void select_top(Cand *c, long n, long m)
+{
+	long lo = 0, hi = n - 1;
+	while (hi > lo) {
+		long mid = lo + (hi - lo) / 2;
+		Cand a = c[lo], b = c[mid], d = c[hi], piv;
+		piv = before(&a, &b) ? (before(&b, &d) ? b : before(&a, &d) ? d : a)
+		                     : (before(&a, &d) ? a : before(&b, &d) ? d : b);
+		long i = lo, j = hi;
+		while (i <= j) {
+			while (before(&c[i], &piv))
+				i++;
+			while (before(&piv, &c[j]))
+				j--;
+			if (i <= j) {
+				Cand t = c[i];
+				c[i++] = c[j];
+				c[j--] = t;
+			}
+		}
+		if (m - 1 <= j)
+			hi = j;
+		else if (m - 1 >= i)
+			lo = i;
+		else
+			return;
+	}
 }
 
 int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
@@ -50,18 +86,24 @@ int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 	}
 	long keep = n;
 	if (s->top_k > 0 || s->top_p < 1) {
-		qsort(c, n, sizeof *c, by_prob);
-		if (s->top_k > 0 && s->top_k < keep)
-			keep = s->top_k;
-		if (s->top_p < 1) {
+		/* Only the head of the order matters: sort the first m, and look
+		 * further only when top_p needs more. */
+		long m = s->top_k > 0 && s->top_k < n ? s->top_k : n < 256 ? n : 256;
+		for (;;) {
+			select_top(c, n, m);
+			qsort(c, m, sizeof *c, by_prob);
+			keep = m;
+			if (s->top_p >= 1)
+				break;
 			double acc = 0;
-			for (long i = 0; i < keep; i++) {
+			long i;
+			for (i = 0; i < m && acc < s->top_p; i++)
 				acc += c[i].p / sum;
-				if (acc >= s->top_p) {
-					keep = i + 1;
-					break;
-				}
+			if (acc >= s->top_p || m == n || m == s->top_k) {
+				keep = i;
+				break;
 			}
+			m = m * 4 < n ? m * 4 : n;
 		}
 		sum = 0;
 		for (long i = 0; i < keep; i++)

@@ -6,3 +6,8 @@ if ! make -s tests/bin/test_kernels >tests/tmp/unit.log 2>&1; then
 	exit 0
 fi
 tests/bin/test_kernels || echo "FAIL unit: test_kernels exited $?"
+if make -s tests/bin/test_sample >tests/tmp/unit.log 2>&1; then
+	tests/bin/test_sample || true
+else
+	echo "FAIL unit: test_sample does not build: $(head -c 300 tests/tmp/unit.log)"
+fi

@@ -1,0 +1,114 @@
+/* test_sample: lm_sample against sampling by definition (sort every
+ * candidate, cut by top_k then top_p, draw) with the same generator, over
+ * many draws, distributions and settings; and greedy is the argmax. */
+#include "rt.h"
+#include "sample.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static uint64_t gen = 1;
+
+static double uni(void)
+{
+	gen = gen * 6364136223846793005ull + 1442695040888963407ull;
+	return (gen >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* the generator lm_sample uses (sample.c), to replay its draws */
+static double draw(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return ((*s * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+typedef struct { float p; int id; } C;
+
+static int cmp(const void *a, const void *b)
+{
+	const C *x = a, *y = b;
+	if (x->p != y->p)
+		return x->p > y->p ? -1 : 1;
+	return x->id - y->id;
+}
+
+static int naive(const float *l, long n, const lm_sampler *s, uint64_t *rng)
+{
+	C *c = malloc(n * sizeof *c);
+	float mx = l[0];
+	for (long i = 1; i < n; i++)
+		mx = l[i] > mx ? l[i] : mx;
+	double sum = 0;
+	for (long i = 0; i < n; i++) {
+		c[i].id = (int)i;
+		c[i].p = expf((l[i] - mx) / s->temp);
+		sum += c[i].p;
+	}
+	/* without a cut the draw walks the ids in order (sample.c's
+	 * convention: any fixed order samples the same distribution) */
+	if (s->top_k > 0 || s->top_p < 1)
+		qsort(c, n, sizeof *c, cmp);
+	long keep = s->top_k > 0 && s->top_k < n ? s->top_k : n;
+	if (s->top_p < 1) {
+		double acc = 0;
+		for (long i = 0; i < keep; i++) {
+			acc += c[i].p / sum;
+			if (acc >= s->top_p) {
+				keep = i + 1;
+				break;
+			}
+		}
+	}
+	sum = 0;
+	for (long i = 0; i < keep; i++)
+		sum += c[i].p;
+	double r = draw(rng) * sum, acc = 0;
+	int id = c[keep - 1].id;
+	for (long i = 0; i < keep; i++) {
+		acc += c[i].p;
+		if (r < acc) {
+			id = c[i].id;
+			break;
+		}
+	}
+	free(c);
+	return id;
+}
+
+int main(void)
+{
+	long sizes[3] = {7, 1000, 50000};
+	lm_sampler set[5] = {{1, 1, 0}, {0.7f, 0.9f, 0}, {1.3f, 0.99f, 40}, {0.5f, 1, 3},
+	                     {2, 0.999f, 0}};
+	int bad = 0, draws = 0;
+	for (int si = 0; si < 3; si++) {
+		long n = sizes[si];
+		float *l = malloc(n * sizeof *l);
+		for (int rep = 0; rep < 6; rep++) {
+			for (long i = 0; i < n; i++)   /* flat, peaked, and with ties */
+				l[i] = rep % 3 == 0 ? (float)uni() : rep % 3 == 1 ? (float)(8 * uni() * uni())
+				                                               : (float)floor(4 * uni());
+			for (int k = 0; k < 5; k++) {
+				uint64_t a = 77 + rep, b = 77 + rep;
+				for (int d = 0; d < 20; d++, draws++)
+					bad += lm_sample(l, n, &set[k], &a) != naive(l, n, &set[k], &b);
+			}
+			lm_sampler greedy = {0, 1, 0};
+			uint64_t g = 1;
+			long best = 0;
+			for (long i = 1; i < n; i++)
+				if (l[i] > l[best])
+					best = i;
+			bad += lm_sample(l, n, &greedy, &g) != best;
+		}
+		free(l);
+	}
+	if (bad)
+		printf("FAIL sample: %d of %d draws differ from sampling by definition\n", bad, draws);
+	else
+		printf("PASS sample: %d draws equal sampling by definition (top-k, top-p, ties)\n", draws);
+	return bad != 0;
+}
