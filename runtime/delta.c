@@ -51,31 +51,44 @@ void lm_mul(float *y, const float *x, const float *a, long count)
 		y[i] = x[i] * a[i];
 }
 
+typedef struct {
+	float *out, *state;
+	const float *q, *k, *v, *g, *beta;
+	long n, heads, dk, dv;
+} Delta;
+
+/* Rows [u0, u1) of all the heads' states (row u is row u % dv of head
+ * u / dv), through every token: rows never meet, so threads take rows. */
+static void delta_rows(void *ctx, long u0, long u1)
+{
+	const Delta *d = ctx;
+	long H = d->heads, dk = d->dk, dv = d->dv;
+	for (long u = u0; u < u1; u++) {
+		long h = u / dv, j = u % dv;
+		float *s = d->state + u * dk;
+		for (long t = 0; t < d->n; t++) {
+			long at = t * H + h;
+			const float *qh = d->q + at * dk, *kh = d->k + at * dk, *gh = d->g + at * dk;
+			double recall = 0;           /* (S k)[j], after the decay */
+			for (long i = 0; i < dk; i++) {
+				s[i] *= gh[i];
+				recall += (double)s[i] * kh[i];
+			}
+			float delta = (float)((d->v[at * dv + j] - recall) * d->beta[at]);
+			double o = 0;                /* (S q)[j], after the write */
+			for (long i = 0; i < dk; i++) {
+				s[i] += kh[i] * delta;
+				o += (double)s[i] * qh[i];
+			}
+			d->out[at * dv + j] = (float)o;
+		}
+	}
+}
+
 void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
                     const float *g, const float *beta, long n, long heads,
                     long dk, long dv, float *state)
 {
-	for (long t = 0; t < n; t++)
-		for (long h = 0; h < heads; h++) {
-			long at = t * heads + h;
-			const float *qh = q + at * dk, *kh = k + at * dk, *gh = g + at * dk;
-			const float *vh = v + at * dv;
-			float *oh = out + at * dv;
-			float b = beta[at];
-			for (long j = 0; j < dv; j++) {
-				float *s = state + (h * dv + j) * dk;
-				double recall = 0;           /* (S k)[j], after the decay */
-				for (long i = 0; i < dk; i++) {
-					s[i] *= gh[i];
-					recall += (double)s[i] * kh[i];
-				}
-				float delta = (float)((vh[j] - recall) * b);
-				double o = 0;                /* (S q)[j], after the write */
-				for (long i = 0; i < dk; i++) {
-					s[i] += kh[i] * delta;
-					o += (double)s[i] * qh[i];
-				}
-				oh[j] = (float)o;
-			}
-		}
+	Delta d = {out, state, q, k, v, g, beta, n, heads, dk, dv};
+	lm_parallel(heads * dv, 8, delta_rows, &d);
 }

@@ -21,31 +21,48 @@ static double softplus(double v)
 	return (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
 }
 
+typedef struct {
+	float *y, *state;
+	const float *x, *dt, *B, *C, *a_log, *dt_bias, *d;
+	long n;
+	const lm_ssm_dims *s;
+} Scan;
+
+/* Heads [h0, h1) through every token: heads share nothing but B and C,
+ * which they only read, so threads take heads. */
+static void scan_heads(void *ctx, long h0, long h1)
+{
+	const Scan *j = ctx;
+	const lm_ssm_dims *s = j->s;
+	long H = s->heads, hd = s->hd, N = s->d_state;
+	long per_group = H / s->groups;
+	for (long h = h0; h < h1; h++)
+		for (long t = 0; t < j->n; t++) {
+			double step = softplus((double)j->dt[t * H + h] + j->dt_bias[h]);
+			step = step < s->dt_min ? s->dt_min : step > s->dt_max ? s->dt_max : step;
+			float decay = (float)exp(-exp((double)j->a_log[h]) * step);
+			long g = h / per_group;
+			const float *b = j->B + (t * s->groups + g) * N;
+			const float *c = j->C + (t * s->groups + g) * N;
+			const float *xh = j->x + (t * H + h) * hd;
+			float *yh = j->y + (t * H + h) * hd;
+			for (long p = 0; p < hd; p++) {
+				float *st = j->state + (h * hd + p) * N;
+				float in = (float)(step * xh[p]);
+				double out = 0;
+				for (long k = 0; k < N; k++) {
+					st[k] = decay * st[k] + in * b[k];
+					out += (double)st[k] * c[k];
+				}
+				yh[p] = (float)(out + (double)j->d[h] * xh[p]);
+			}
+		}
+}
+
 void lm_ssm(float *y, const float *x, const float *dt, const float *B,
             const float *C, long n, const lm_ssm_dims *s, const float *a_log,
             const float *dt_bias, const float *d, float *state)
 {
-	long H = s->heads, hd = s->hd, N = s->d_state;
-	long per_group = H / s->groups;
-	for (long t = 0; t < n; t++)
-		for (long h = 0; h < H; h++) {
-			double step = softplus((double)dt[t * H + h] + dt_bias[h]);
-			step = step < s->dt_min ? s->dt_min : step > s->dt_max ? s->dt_max : step;
-			float decay = (float)exp(-exp((double)a_log[h]) * step);
-			long g = h / per_group;
-			const float *b = B + (t * s->groups + g) * N;
-			const float *c = C + (t * s->groups + g) * N;
-			const float *xh = x + (t * H + h) * hd;
-			float *yh = y + (t * H + h) * hd;
-			for (long p = 0; p < hd; p++) {
-				float *st = state + (h * hd + p) * N;
-				float in = (float)(step * xh[p]);
-				double out = 0;
-				for (long j = 0; j < N; j++) {
-					st[j] = decay * st[j] + in * b[j];
-					out += (double)st[j] * c[j];
-				}
-				yh[p] = (float)(out + (double)d[h] * xh[p]);
-			}
-		}
+	Scan j = {y, state, x, dt, B, C, a_log, dt_bias, d, n, s};
+	lm_parallel(s->heads, 1, scan_heads, &j);
 }
