@@ -19,17 +19,25 @@ void bput(Buf *b, const char *s, size_t n)
 	b->s[b->n] = 0;
 }
 
+/* printf into fresh memory. */
+static char *vformat(const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	char *s = lm_alloc(n + 1);
+	vsnprintf(s, n + 1, fmt, again);
+	va_end(again);
+	return s;
+}
+
 void bprintf(Buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	char *s = vformat(fmt, ap);
 	va_end(ap);
-	char *s = lm_alloc(n + 1);
-	va_start(ap, fmt);
-	vsnprintf(s, n + 1, fmt, ap);
-	va_end(ap);
-	bput(b, s, n);
+	bput(b, s, strlen(s));
 	free(s);
 }
 
@@ -45,11 +53,7 @@ void dset(Dict *d, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	char *v = lm_alloc(n + 1);
-	va_start(ap, fmt);
-	vsnprintf(v, n + 1, fmt, ap);
+	char *v = vformat(fmt, ap);
 	va_end(ap);
 	for (int i = 0; i < d->n; i++)
 		if (!strcmp(d->k[i], key)) {
