@@ -178,7 +178,7 @@ typedef struct {
 	const Options *o;
 	long ctx;
 	int *hist;             /* every token fed since the last reset */
-	long nhist;
+	long nhist, caphist;
 	float *logits;         /* room for `rows` rows */
 	long rows;
 	const float *last;     /* the logits after the last token fed */
@@ -201,7 +201,10 @@ static void check_ids(const Session *s, const int *ids, long n, const char *wher
 
 static void remember(Session *s, const int *ids, long n)
 {
-	s->hist = lm_realloc(s->hist, (s->nhist + n) * sizeof(int));
+	if (s->nhist + n > s->caphist) {
+		s->caphist = 2 * (s->nhist + n);
+		s->hist = lm_realloc(s->hist, s->caphist * sizeof(int));
+	}
 	memcpy(s->hist + s->nhist, ids, n * sizeof(int));
 	s->nhist += n;
 }

@@ -74,9 +74,15 @@ static void select_top(Cand *c, long n, long m)
 
 int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 {
+	static Cand *c;          /* reused: this runs once per token */
+	static long cap;
 	if (s->temp <= 0)
 		return lm_argmax(logits, n);
-	Cand *c = lm_alloc(n * sizeof *c);
+	if (n > cap) {
+		free(c);
+		c = lm_alloc(n * sizeof *c);
+		cap = n;
+	}
 	float mx = logits[lm_argmax(logits, n)];
 	double sum = 0;
 	for (long i = 0; i < n; i++) {
@@ -118,6 +124,5 @@ int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 			break;
 		}
 	}
-	free(c);
 	return id;
 }
