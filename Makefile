@@ -2,11 +2,11 @@
 # `make test` runs every test; `make demo` shows the main job end to end.
 CC      ?= gcc
 OPT     ?= -O2
-CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC \
+CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lpthread -lm
 
-RT_SRC  := $(wildcard runtime/*.c)
+RT_SRC  := $(wildcard runtime/*.c runtime/text/*.c)
 RT_OBJ  := $(RT_SRC:%.c=build/%.o)
 CC_SRC  := $(wildcard compiler/*.c)
 CC_OBJ  := $(CC_SRC:%.c=build/%.o)
@@ -29,7 +29,7 @@ deps.stamp:
 	       apt-get install -y -q $$missing; } || exit 1; \
 	fi; touch $@
 
-build/%.o: %.c deps.stamp $(wildcard runtime/*.h compiler/*.h)
+build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -46,7 +46,7 @@ lmcc: $(CC_OBJ) runtime/liblmcc.a
 # static runtime.
 TEST_SRC := $(wildcard tests/unit/*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=tests/bin/%)
-tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h tests/unit/*.h)
+tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h runtime/text/*.h tests/unit/*.h)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Iruntime $< runtime/liblmcc.a $(LDLIBS_RT) -o $@
 

@@ -7,7 +7,7 @@
 #include "plan.h"
 #include "tmpl.h"
 #include "../runtime/rt.h"
-#include "../runtime/tok.h"
+#include "../runtime/text/tok.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include "rt.h"
 #include "npy.h"
 #include "sample.h"
-#include "tok.h"
+#include "text/tok.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * line: prose, code, CJK, emoji, whitespace runs...), shuffled with a fixed
  * seed and repeated up to MB megabytes (default 4), then encoded in
  * documents of about 16 KB, as prompts come. */
-#include "tok.h"
+#include "text/tok.h"
 #include "rt.h"
 
 #include <glob.h>

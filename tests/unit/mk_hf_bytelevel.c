@@ -12,7 +12,7 @@
  * lowest-ranked concatenation first; added_tokens: the special tokens;
  * pre_tokenizer: Split(family regex, Isolated) + ByteLevel(no prefix, no
  * regex); decoder ByteLevel; post_processor: BOS when the family adds it. */
-#include "tok_int.h"
+#include "text/tok_int.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  *
  * tests/suite_tok.sh compares the output byte for byte with renderings
  * made once by Python's jinja2 (tests/tokenizers/chat/make_expected.py). */
-#include "jinja.h"
+#include "text/jinja.h"
 #include "rt.h"
 
 #include <json-c/json.h>

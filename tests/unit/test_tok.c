@@ -12,7 +12,7 @@
  *                   one text whose decoding is known to differ)
  *   stream:NAME     pushing the ids one at a time gives the whole decode,
  *                   and no push ends inside a UTF-8 character */
-#include "tok.h"
+#include "text/tok.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

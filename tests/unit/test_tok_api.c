@@ -2,7 +2,7 @@
  * vocabulary size, BOS as each config says, stop ids, end of turn in chat,
  * chat rendering through the model's own config, and no tokenizer -> NULL.
  * Prints PASS/FAIL lines. */
-#include "tok.h"
+#include "text/tok.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * returns ('|' between pushes, then the flush).  The checks: the whole
  * decode is the text; the pushes and the flush add up to it; no push ends
  * inside a UTF-8 character.  Prints PASS/FAIL lines. */
-#include "tok_int.h"
+#include "text/tok_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* tok_cli: the `lmcc tokenize` / `lmcc detokenize` commands on their own,
  * for the tests (lmcc's main is not needed to run them):
  *   tok_cli tokenize DIR [TEXT]     tok_cli detokenize DIR IDS */
-#include "tok.h"
+#include "text/tok.h"
 
 #include <stdio.h>
 
