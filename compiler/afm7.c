@@ -67,22 +67,16 @@ void read_afm7(Cfg *c, Plan *p)
 		else
 			snprintf(pre, sizeof pre, "model.layers.%d", i);
 		l->mix = MIX_ATTN;
-		a->heads = (int)H;
-		a->kv_heads = (int)KV;
-		a->hd = a->vd = (int)hd;
-		a->scale = 1 / sqrt((double)hd);
+		attn_begin(a, H, KV, hd);
 		a->rope = rope;
 		a->qk = QK_SHARED;
 		a->qk_eps = 1e-5;
-		a->kv_from = -1;
 		l->pre_mix = norm_of(t_vector(p, D, 1, "%s.input_layernorm.weight", pre), eps, 0);
 		l->pre_ffn = norm_of(t_vector(p, D, 1, "%s.post_attention_layernorm.weight", pre), eps, 0);
 		a->qn = vec_of(t_vector(p, hd, 1, "%s.self_attn.q_norm.weight", pre), 0);
 		if (reuse) {
 			a->kv_from = last;
-			a->kn.t = a->kscale.t = a->vscale.t = -1;
 			a->wq = mat_of(p, t_matrix(p, D, D, "%s.self_attn.q_proj.weight", pre));
-			a->wk.t = a->wv.t = -1;
 			p->layers[last].attn.kv_readers++;
 		} else {
 			int qkv = t_matrix(p, (H + 2 * KV) * hd, D, "%s.self_attn.qkv_proj.weight", pre);
@@ -98,8 +92,6 @@ void read_afm7(Cfg *c, Plan *p)
 			a->vscale = vec_of(t_scalar(p, 0.02, 0.05, name), 0);
 		}
 		a->wo = mat_of(p, t_matrix(p, D, D, "%s.self_attn.out_proj.weight", pre));
-		a->bq.t = a->bk.t = a->bv.t = a->bo.t = -1;
-		a->conv_k.t = a->conv_v.t = -1;
 		l->ffn = FFN_MLP;
 		char mlp[80];
 		snprintf(mlp, sizeof mlp, "%s.mlp", pre);

@@ -4,6 +4,7 @@
 #include "../runtime/rt.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 static const struct {
@@ -68,6 +69,20 @@ void plan_begin(Plan *p, long V, long D, int L, const char *embed)
 	p->layers = lm_alloc(L * sizeof(Layer));
 	p->embed = mat_of(p, t_matrix(p, V, D, "%s", embed));
 	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
+}
+
+void attn_begin(Attn *a, long heads, long kv_heads, long hd)
+{
+	memset(a, 0, sizeof *a);
+	a->heads = (int)heads;
+	a->kv_heads = (int)kv_heads;
+	a->hd = a->vd = (int)hd;
+	a->scale = 1 / sqrt((double)hd);
+	a->rope = -1;
+	a->kv_from = -1;
+	a->qn.t = a->kn.t = a->conv_k.t = a->conv_v.t = a->kscale.t = a->vscale.t = -1;
+	a->wq.t = a->wk.t = a->wv.t = a->wo.t = -1;
+	a->bq.t = a->bk.t = a->bv.t = a->bo.t = -1;
 }
 
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix)

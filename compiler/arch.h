@@ -14,6 +14,10 @@ void read_kimi_linear(Cfg *c, Plan *p);
  * [V, D] named embed. */
 void plan_begin(Plan *p, long V, long D, int L, const char *embed);
 /* gate_proj, up_proj, down_proj under prefix: a SwiGLU of width inter. */
+/* An attention block with nothing bound yet: every optional tensor
+ * absent, its own K/V, no rotation, scale hd^-0.5.  Readers then set
+ * what their model has. */
+void attn_begin(Attn *a, long heads, long kv_heads, long hd);
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix);
 int t_scalar(Plan *p, double lo, double hi, const char *name);
 #endif

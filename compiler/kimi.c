@@ -277,12 +277,7 @@ void read_kimi_linear(Cfg *c, Plan *p)
 	if (nmoe)
 		read_moe(c, &moe);
 
-	p->vocab = V;
-	p->hidden = D;
-	p->nl = L;
-	p->layers = lm_alloc(L * sizeof(Layer));
-	p->embed = mat_of(p, t_matrix(p, V, D, "model.embed_tokens.weight"));
-	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
+	plan_begin(p, V, D, L, "model.embed_tokens.weight");
 	p->head_tied = tied;
 	p->head = tied ? p->embed : mat_of(p, t_matrix(p, V, D, "lm_head.weight"));
 	p->ignores = tied ? "model.mtp.*, lm_head.weight" : "model.mtp.*";

@@ -111,22 +111,16 @@ static int rope_of(Cfg *c, Plan *p, int hd)
 	return rope_add(p, ROPE_INTERLEAVED, hd, f, note);
 }
 
-/* The attention of layer i under prefix pre. */
+/* The attention of layer i under prefix pre (after attn_begin). */
 static void attention(Plan *p, Attn *a, const char *pre, int rope, long hd, int bias)
 {
 	long D = p->hidden;
-	a->hd = a->vd = (int)hd;
-	a->scale = 1 / sqrt((double)hd);
 	a->rope = rope;
-	a->qn.t = a->kn.t = -1;
 	a->qk_eps = QK_EPS;
-	a->kv_from = -1;
-	a->conv_k.t = a->conv_v.t = a->kscale.t = a->vscale.t = -1;
 	a->wq = mat_of(p, t_matrix(p, a->heads * hd, D, "%s.q_proj.weight", pre));
 	a->wk = mat_of(p, t_matrix(p, a->kv_heads * hd, D, "%s.k_proj.weight", pre));
 	a->wv = mat_of(p, t_matrix(p, a->kv_heads * hd, D, "%s.v_proj.weight", pre));
 	a->wo = mat_of(p, t_matrix(p, D, a->heads * hd, "%s.o_proj.weight", pre));
-	a->bq.t = a->bk.t = a->bv.t = a->bo.t = -1;
 	if (bias) {
 		a->bq = vec_of(t_vector(p, a->heads * hd, 0, "%s.q_proj.bias", pre), 0);
 		a->bk = vec_of(t_vector(p, a->kv_heads * hd, 0, "%s.k_proj.bias", pre), 0);
@@ -254,8 +248,7 @@ void read_llama4(Cfg *c, Plan *p)
 		char pre[64], sub[96];
 		snprintf(pre, sizeof pre, "language_model.model.layers.%d", i);
 		l->mix = MIX_ATTN;
-		a->heads = (int)H;
-		a->kv_heads = (int)KV;
+		attn_begin(a, H, KV, hd);
 		snprintf(sub, sizeof sub, "%s.self_attn", pre);
 		attention(p, a, sub, rope_on[i] ? rope : -1, hd, bias);
 		if (rope_on[i]) {

@@ -52,15 +52,11 @@ static void attention(Plan *p, Layer *l, const Dims *d, int rope, const char *pr
 {
 	Attn *a = &l->attn;
 	l->mix = MIX_ATTN;
-	a->heads = (int)d->H;
-	a->kv_heads = (int)d->KV;
-	a->hd = a->vd = (int)d->hd;
-	a->scale = 1 / sqrt((double)d->hd);
+	attn_begin(a, d->H, d->KV, d->hd);
 	a->rope = rope;
 	a->qk = QK_PER_HEAD;
 	a->qk_before_rope = 1;
 	a->qk_eps = QK_EPS;
-	a->kv_from = -1;
 	long qs[2] = {d->H, d->hd}, ks[2] = {d->KV, d->hd};
 	a->qn = vec_of(tensor(p, INIT_UNIFORM, 0.9, 1.1, 2, qs, "%s.mixer.q_weight", pre), 0);
 	a->kn = vec_of(tensor(p, INIT_UNIFORM, 0.9, 1.1, 2, ks, "%s.mixer.k_weight", pre), 0);
@@ -69,9 +65,6 @@ static void attention(Plan *p, Layer *l, const Dims *d, int rope, const char *pr
 	a->wk = mat_rows(p, qkv, d->H * d->hd, d->KV * d->hd);
 	a->wv = mat_rows(p, qkv, (d->H + d->KV) * d->hd, d->KV * d->hd);
 	a->wo = mat_of(p, t_matrix(p, d->D, d->H * d->hd, "%s.mixer.o_proj.weight", pre));
-	a->bq.t = a->bk.t = a->bv.t = a->bo.t = -1;
-	a->conv_k.t = a->conv_v.t = -1;
-	a->kscale.t = a->vscale.t = -1;
 }
 
 static void mamba(Plan *p, Layer *l, const Dims *d, const char *pre)
