@@ -414,11 +414,6 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
 }
 
-void lm_set_threads(int n)
-{
-	lm_pool_threads(n);
-}
-
 __attribute__((constructor)) static void pick_kernels(void)
 {
 	__builtin_cpu_init();

@@ -69,7 +69,7 @@ static int started = 1;           /* threads running, the caller included */
 
 /* Use n threads from now on (between jobs only).  Workers are started as
  * needed and never stopped: a smaller count leaves some idle. */
-void lm_pool_threads(int n)
+void lm_set_threads(int n)
 {
 	if (n < 1)
 		n = 1;
@@ -84,7 +84,7 @@ void lm_pool_threads(int n)
 int lm_pool_size(void)
 {
 	if (!P.n)
-		lm_pool_threads((int)sysconf(_SC_NPROCESSORS_ONLN));
+		lm_set_threads((int)sysconf(_SC_NPROCESSORS_ONLN));
 	return P.n;
 }
 

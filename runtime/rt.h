@@ -46,11 +46,10 @@ float lm_f16_to_f32(uint16_t h);
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
 
-/* Threads for the kernels (matmul.c, pool.c). */
+/* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
-void lm_pool_threads(int n);
 
 #endif
