@@ -73,7 +73,7 @@ int cmd_plan(int argc, char **argv)
 	Plan p;
 	load_plan(&p, dir);
 	long params = plan_params(&p), tok, fixed;
-	plan_cache(&p, &tok, &fixed, 0);
+	plan_cache(&p, &tok, &fixed);
 	printf("%s (%s): vocab %ld, hidden %ld, %d layers\n\n", p.title, p.arch,
 	       p.vocab, p.hidden, p.nl);
 	plan_print(&p, stdout, "");

@@ -150,7 +150,7 @@ long plan_active_params(const Plan *p)
 
 /* Float32 bytes each layer's cache adds per token, and what it holds
  * whatever the length. */
-static void layer_cache(const Plan *p, const Layer *l, long ctx, long *tok, long *fixed)
+static void layer_cache(const Layer *l, long *tok, long *fixed)
 {
 	*tok = *fixed = 0;
 	switch (l->mix) {
@@ -180,16 +180,14 @@ static void layer_cache(const Plan *p, const Layer *l, long ctx, long *tok, long
 		          + (long)(l->mamba.d_conv - 1) * l->mamba.heads * l->mamba.hd) * 4;
 		break;
 	}
-	(void)p;
-	(void)ctx;
 }
 
-void plan_cache(const Plan *p, long *per_token, long *fixed, long ctx)
+void plan_cache(const Plan *p, long *per_token, long *fixed)
 {
 	*per_token = *fixed = 0;
 	for (int i = 0; i < p->nl; i++) {
 		long t, f;
-		layer_cache(p, &p->layers[i], ctx, &t, &f);
+		layer_cache(&p->layers[i], &t, &f);
 		*per_token += t;
 		*fixed += f;
 	}
@@ -260,7 +258,7 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 			snprintf(ffn, sizeof ffn, "moe %d of %d%s", l->moe.top_k,
 			         l->moe.experts, l->moe.shared ? " +shared" : "");
 		long tok, fixed;
-		layer_cache(p, l, 0, &tok, &fixed);
+		layer_cache(l, &tok, &fixed);
 		if (l->mix == MIX_ATTN && l->attn.kv_from >= 0)
 			snprintf(cache, sizeof cache, "reads layer %d", l->attn.kv_from);
 		else if (tok) {

@@ -254,7 +254,7 @@ long plan_tensor_numel(const Tensor *t);
 /* The schedule table, each line starting with prefix. */
 void plan_print(const Plan *p, FILE *f, const char *prefix);
 /* Cache bytes per token (growing caches) and fixed state bytes. */
-void plan_cache(const Plan *p, long *per_token, long *fixed, long ctx);
+void plan_cache(const Plan *p, long *per_token, long *fixed);
 void plan_free(Plan *p);
 
 /* arch.c: config.json -> Plan, dispatching on model_type. */
