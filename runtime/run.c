@@ -307,7 +307,7 @@ static void stats(const Session *s, double load)
 	if (s->n_gen)
 		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", s->n_gen,
 		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
-	fprintf(stderr, "\n");
+	fprintf(stderr, "; %s kernels\n", lm_isa_name(lm_isa()));
 }
 
 /* ---- ids in, ids out ---- */
