@@ -46,10 +46,20 @@ float lm_f16_to_f32(uint16_t h);
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
 
+/* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
+/* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
+void lm_qmatmul(float *y, const float *x, long n, lm_mat W);
+/* Row r of W dequantized into dst[W->cols], exactly as MLX's dequantize
+ * computes it: (s * q) + b, each step rounded to float32. */
+void lm_qrow(float *dst, const lm_mat *W, long r);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
+/* The calling thread's own n floats (64-byte aligned), kept and reused
+ * from call to call: a kernel's panel of widened weights (pool.c). */
+float *lm_scratch(size_t n);
 
 #endif
