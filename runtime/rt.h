@@ -53,10 +53,20 @@ enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
 int lm_isa(void);
 const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
 
+/* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
+/* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
+void lm_qmatmul(float *y, const float *x, long n, lm_mat W);
+/* Row r of W dequantized into dst[W->cols], exactly as MLX's dequantize
+ * computes it: (s * q) + b, each step rounded to float32. */
+void lm_qrow(float *dst, const lm_mat *W, long r);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
+/* The calling thread's own n floats (64-byte aligned), kept and reused
+ * from call to call: a kernel's panel of widened weights (pool.c). */
+float *lm_scratch(size_t n);
 
 #endif
