@@ -39,6 +39,12 @@ lm_ckpt *lm_ck_open(const char *dir);
 void lm_ck_close(lm_ckpt *ck);
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
+/* The names of the tensors, in no order: start with *i = 0; NULL ends. */
+const char *lm_ck_next(lm_ckpt *ck, long *i);
+/* Tensors no binding has read and no glob of drops matches: the count,
+ * the first by name and its file. */
+long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
+                  const char **file);
 size_t lm_dtype_size(int dtype);
 float lm_bf16_to_f32(uint16_t h);
 uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
@@ -46,6 +52,13 @@ float lm_f16_to_f32(uint16_t h);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- is this checkpoint the model's? (check.c) ---- */
+/* DIR/config.json agrees with every field m was built from, else lm_fail
+ * naming the first that differs. */
+void lm_check_config(const lm_model *m, const char *dir);
+/* After m->create(ck): every tensor of ck is bound or dropped. */
+void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 
 /* The instruction set of every kernel (isa.c): the best the CPU has, or
  * the one LMCC_ISA=avx512|avx2|portable names (one the CPU lacks, or an
