@@ -94,6 +94,25 @@ float lm_f16_to_f32(uint16_t h)
 	return f;
 }
 
+uint16_t lm_f32_to_f16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	uint16_t sign = (u >> 16) & 0x8000;
+	uint32_t a = u & 0x7fffffff;
+	if (a > 0x7f800000)
+		return sign | 0x7e00;                  /* NaN */
+	if (a >= 0x477ff000)
+		return sign | 0x7c00;                  /* rounds past 65504: inf */
+	if (a < 0x38800000) {
+		/* subnormal: a multiple of 2^-24, rounded to nearest even */
+		float m = rintf(ldexpf(fabsf(f), 24));
+		return sign | (uint16_t)m;
+	}
+	a += 0xfff + ((a >> 13) & 1);
+	return sign | (uint16_t)((a >> 13) - (112 << 10));
+}
+
 float lm_load_f32(const void *p, int dtype, size_t i)
 {
 	uint16_t h;
