@@ -58,7 +58,7 @@ static const char *model_arg(int argc, char **argv, const char *help)
 static void load_plan(Plan *p, const char *dir)
 {
 	char *cfg = config_of(dir);
-	plan_read(p, cfg, dir);
+	plan_read(p, cfg, dir, 1);
 	free(cfg);
 }
 
