@@ -50,8 +50,6 @@ const char *lm_ck_next(lm_ckpt *ck, long *i);
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
                   const char **file);
 size_t lm_dtype_size(int dtype);
-/* The tensor names, one per call (*i starts at 0), NULL at the end. */
-const char *lm_ck_next(lm_ckpt *ck, long *i);
 /* The file holding tensor `name` (or the checkpoint's own, if absent). */
 const char *lm_ck_file(lm_ckpt *ck, const char *name);
 /* Whether MLX's affine mode has this format: 0 yes, 1 not these bits

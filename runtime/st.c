@@ -723,14 +723,6 @@ lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 	                .biases = b->data + r0 * sld * es, .sld = sld};
 }
 
-const char *lm_ck_next(lm_ckpt *ck, long *i)
-{
-	for (; *i < ck->cap; (*i)++)
-		if (ck->t[*i].name)
-			return ck->t[(*i)++].name;
-	return NULL;
-}
-
 const char *lm_ck_file(lm_ckpt *ck, const char *name)
 {
 	Tensor *t = name ? slot(ck, name) : NULL;
