@@ -93,7 +93,7 @@ static Args model_args(int argc, char **argv, const lm_opt *opts, const char *he
 static void load_plan(Plan *p, const char *dir)
 {
 	char *cfg = config_of(dir);
-	plan_read(p, cfg, dir);
+	plan_read(p, cfg, dir, 1);
 	free(cfg);
 }
 
