@@ -192,6 +192,11 @@ static void layer_cache(const Layer *l, long *tok, long *fixed)
 	}
 }
 
+void plan_layer_cache(const Layer *l, long *per_token, long *fixed)
+{
+	layer_cache(l, per_token, fixed);
+}
+
 void plan_cache(const Plan *p, long *per_token, long *fixed)
 {
 	*per_token = *fixed = 0;

@@ -290,6 +290,11 @@ long plan_tensor_numel(const Tensor *t);
 void plan_print(const Plan *p, FILE *f, const char *prefix);
 /* Cache bytes per token (growing caches) and fixed state bytes. */
 void plan_cache(const Plan *p, long *per_token, long *fixed);
+void plan_layer_cache(const Layer *l, long *per_token, long *fixed);
+/* cost.c: `lmcc plan --cost`, per layer and in total, for one token at
+ * context ctx; weights in the dtypes of ck (BF16 without one). */
+typedef struct lm_ckpt lm_ckpt;
+void plan_cost(const Plan *p, long ctx, lm_ckpt *ck, FILE *f);
 void plan_free(Plan *p);
 
 /* arch.c: config.json -> Plan, dispatching on model_type.  With_ckpt: read

@@ -80,6 +80,16 @@ enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
 int lm_isa(void);
 const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
 
+/* DESIGN.md's bound on logits against a reference (golden.c): the worst
+ * row's error relative to its largest |logit|, and the first row whose
+ * argmax differs beyond the bound (-1: none).  Returns 1 when within. */
+#define LM_GOLDEN_BOUND 1e-4
+typedef struct {
+	double worst;
+	long row, bad_argmax;
+} lm_cmp;
+int lm_logits_cmp(const float *got, const float *ref, long N, long V, lm_cmp *c);
+
 /* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
 /* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
 void lm_qmatmul(float *y, const float *x, long n, lm_mat W);
