@@ -5,6 +5,7 @@
  * Nothing from a config or a checkpoint reaches the source as text: names
  * of tensors are built by the compiler from fixed patterns and still go
  * through em_cstr(), numbers are printed from checked values. */
+#include "adapter.h"
 #include "emit.h"
 #include "../runtime/rt.h"
 
@@ -67,6 +68,37 @@ static void name_into(Buf *list, const char *c)
 	bprintf(list, "%s%s", list->n ? ", " : "", c);
 }
 
+/* c.lora (or each expert's, with expert "e") bound to m's adapter. */
+static void lora(Em *e, const char *c, Mat m, const char *expert)
+{
+	const Lora *l = adapter_of(e->p, m);
+	if (!l)
+		return;
+	name_into(&e->adapted, c);
+	e->parts += l->part >= 0;
+	Tensor ta = {.ndim = l->ndim}, tb = {.ndim = l->ndim};
+	memcpy(ta.shape, l->ashape, sizeof l->ashape);
+	memcpy(tb.shape, l->bshape, sizeof l->bshape);
+	bprintf(&e->bind, "\t%s%s%s.lora = lm_lora_of(ad, %s%s%s, ", *expert ? "\t" : "", c,
+	        *expert ? "[e]" : "", c, *expert ? "[e]" : "", "");
+	em_cstr(&e->bind, l->a);
+	bprintf(&e->bind, ", ");
+	em_cstr(&e->bind, l->b);
+	bprintf(&e->bind, ",\n\t\t%s%d, SHAPE(", *expert ? "\t" : "", l->ndim);
+	for (int d = 0; d < l->ndim; d++)
+		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->ashape[d]);
+	bprintf(&e->bind, "), SHAPE(");
+	for (int d = 0; d < l->ndim; d++)
+		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->bshape[d]);
+	bprintf(&e->bind, "), ");
+	if (l->m[0])
+		em_cstr(&e->bind, l->m);
+	else
+		bprintf(&e->bind, "0");
+	bprintf(&e->bind, ", %s, %ld, %s);\n", *expert ? expert : "0", l->row0,
+	        em_flt(e->p->ad->cfg.scale));
+}
+
 void em_mat(Em *e, const char *c, Mat m)
 {
 	const Tensor *t = &e->p->t[m.t];
@@ -76,6 +108,7 @@ void em_mat(Em *e, const char *c, Mat m)
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
 	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
+	lora(e, c, m, "");
 }
 
 void em_matarr(Em *e, const char *c, const MatArr *a)
@@ -97,6 +130,10 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 		em_shape(&e->bind, t);
 		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
 		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
+	}
+	if (adapter_of(e->p, *m)) {
+		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n", a->n);
+		lora(e, c, *m, "e");
 	}
 }
 

@@ -1,6 +1,7 @@
 /* main.c: lmcc's command line.  Each subcommand lives in its own file;
  * this one dispatches and shares the steps they have in common. */
 #define _GNU_SOURCE
+#include "adapter.h"
 #include "build.h"
 #include "cmd.h"
 #include "emit.h"
@@ -55,23 +56,46 @@ static const char *model_arg(int argc, char **argv, const char *help)
 	return argv[1];
 }
 
-static void load_plan(Plan *p, const char *dir)
+/* "--adapter DIR" anywhere after MODEL_DIR, taken out of argv; or NULL. */
+static const char *adapter_arg(int *argc, char **argv)
+{
+	const char *dir = NULL;
+	for (int i = 2; i < *argc; i++) {
+		if (strcmp(argv[i], "--adapter"))
+			continue;
+		if (i + 1 >= *argc)
+			lm_fail(NULL, "%s: --adapter needs a directory", argv[0]);
+		dir = argv[i + 1];
+		memmove(argv + i, argv + i + 2, (*argc - i - 1) * sizeof *argv);
+		*argc -= 2;
+		i--;
+	}
+	return dir;
+}
+
+/* The plan of MODEL_DIR, with the adapter of --adapter laid onto it. */
+static void load_plan(Plan *p, const char *dir, const char *adapter)
 {
 	char *cfg = config_of(dir);
 	plan_read(p, cfg, dir);
 	free(cfg);
+	if (adapter)
+		adapter_read(p, adapter);
 }
 
 int cmd_plan(int argc, char **argv)
 {
 	const char *dir = model_arg(argc, argv,
-		"usage: lmcc plan MODEL_DIR\n"
+		"usage: lmcc plan MODEL_DIR [--adapter ADAPTER_DIR]\n"
 		"Print the layer schedule lmcc derives from MODEL_DIR/config.json, the\n"
-		"parameter count, the weight bytes and the cache sizes.\n");
+		"parameter count, the weight bytes and the cache sizes.  With --adapter\n"
+		"(an mlx-lm LoRA/DoRA adapter directory), also the adapted modules of\n"
+		"each layer, the adapter's rank and scale and its bytes per token.\n");
+	const char *adapter = adapter_arg(&argc, argv);
 	if (argc > 2)
 		lm_fail(NULL, "plan: unexpected argument '%s'", argv[2]);
 	Plan p;
-	load_plan(&p, dir);
+	load_plan(&p, dir, adapter);
 	long params = plan_params(&p), tok, fixed;
 	plan_cache(&p, &tok, &fixed);
 	printf("%s (%s): vocab %ld, hidden %ld, %d layers\n\n", p.title, p.arch,
@@ -83,6 +107,10 @@ int cmd_plan(int argc, char **argv)
 	       tok, fixed);
 	if (p.ignores)
 		printf("not read from the checkpoint: %s\n", p.ignores);
+	if (p.ad) {
+		printf("\n");
+		adapter_print(&p, stdout, "");
+	}
 	plan_free(&p);
 	return 0;
 }
@@ -102,7 +130,8 @@ static char *out_dir(int argc, char **argv, const Plan *p)
 static char *emit_to(int argc, char **argv, Plan *p, char **dir_out)
 {
 	const char *dir = argv[1];
-	load_plan(p, dir);
+	const char *adapter = adapter_arg(&argc, argv);
+	load_plan(p, dir, adapter);
 	char *out = out_dir(argc, argv, p);
 	char *weights = realpath(dir, NULL);
 	char *src = emit_model(p, weights);
@@ -118,8 +147,9 @@ static char *emit_to(int argc, char **argv, Plan *p, char **dir_out)
 int cmd_emit(int argc, char **argv)
 {
 	model_arg(argc, argv,
-		"usage: lmcc emit MODEL_DIR [-o DIR]\n"
-		"Write the model's C source to DIR/model.c (default out/<name>/).\n");
+		"usage: lmcc emit MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
+		"Write the model's C source to DIR/model.c (default out/<name>/);\n"
+		"with --adapter, the products it adapts carry its low-rank updates.\n");
 	Plan p;
 	char *out, *path = emit_to(argc, argv, &p, &out);
 	fprintf(stderr, "lmcc: wrote %s\n", path);
@@ -132,10 +162,12 @@ int cmd_emit(int argc, char **argv)
 int cmd_build(int argc, char **argv)
 {
 	model_arg(argc, argv,
-		"usage: lmcc build MODEL_DIR [-o DIR]\n"
+		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
 		"Write DIR/model.c (default out/<name>/) and compile it with gcc into\n"
 		"DIR/<name>, a program taking the RUN OPTIONS (see its --help) whose\n"
-		"checkpoint defaults to MODEL_DIR.\n");
+		"checkpoint defaults to MODEL_DIR.  With --adapter (an mlx-lm LoRA/DoRA\n"
+		"adapter directory) the program applies it; its --adapter then takes\n"
+		"any adapter of the same structure (modules, rank, scale).\n");
 	double t0 = lm_now();
 	Plan p;
 	char *out, *path = emit_to(argc, argv, &p, &out);
@@ -152,11 +184,13 @@ int cmd_build(int argc, char **argv)
 int cmd_run(int argc, char **argv)
 {
 	const char *dir = model_arg(argc, argv,
-		"usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
+		"usage: lmcc run MODEL_DIR [--adapter ADAPTER_DIR] [RUN OPTIONS]\n"
 		"Generate the model's C, compile it in memory with libtcc and run it;\n"
-		"no file is written.  `lmcc run MODEL_DIR --help` lists the RUN OPTIONS.\n");
+		"no file is written.  --adapter applies an mlx-lm LoRA/DoRA adapter.\n"
+		"`lmcc run MODEL_DIR --help` lists the RUN OPTIONS.\n");
+	const char *adapter = adapter_arg(&argc, argv);
 	Plan p;
-	load_plan(&p, dir);
+	load_plan(&p, dir, adapter);
 	char *weights = realpath(dir, NULL);
 	char *src = emit_model(&p, weights);
 	argv[1] = argv[0];       /* the model sees "run OPTIONS..." */

@@ -52,6 +52,7 @@ typedef struct {
 	long off;
 	int tr;
 	long rows, cols, ld;
+	int lora;           /* 0, or 1 + its adapter's index in Plan.ad (adapter.h) */
 } Mat;
 
 /* A whole tensor read as float32, plus add (norm weights stored relative
@@ -229,6 +230,7 @@ typedef struct {
 	Tensor *t;
 	int nt, tcap;
 	const char *ignores;         /* checkpoint tensors the model does not read */
+	struct Adapter *ad;          /* a LoRA/DoRA adapter on some products, or 0 */
 } Plan;
 
 /* plan.c */

@@ -36,7 +36,18 @@ double lm_now(void);                 /* monotonic seconds */
  * names.  Every header, offset, dtype and shape is checked here; a bad file
  * is lm_fail naming it. */
 lm_ckpt *lm_ck_open(const char *dir);
+/* One safetensors file, checked the same way (an adapter's). */
+lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+/* The tensors' names one by one: *i starts at 0; NULL after the last. */
+const char *lm_ck_next(lm_ckpt *ck, long *i);
+long lm_ck_count(lm_ckpt *ck);
+/* The file a checkpoint's tensor names come from. */
+const char *lm_ck_where(lm_ckpt *ck);
+/* "[a, b, c]" into buf. */
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape);
+/* The first tensor no lm_ck_* binding has asked for, or NULL. */
+const char *lm_ck_unused(lm_ckpt *ck);
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
 size_t lm_dtype_size(int dtype);
@@ -45,6 +56,14 @@ uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
 float lm_f16_to_f32(uint16_t h);
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- adapters (lora.c) ---- */
+/* DIR/adapter_config.json into *a (keys malloc'd), then DIR/adapters.safetensors
+ * opened.  With want, every field must equal want's (a built model's
+ * constants), else lm_fail naming the field. */
+lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want);
+/* After binding: every tensor of the adapter was bound, else lm_fail. */
+void lm_adapter_done(lm_ckpt *ad);
 
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);

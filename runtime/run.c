@@ -22,6 +22,8 @@ static const char usage[] =
 	"Run the model: on token ids or text, write logits, generate, report speed.\n"
 	"\n"
 	"  --weights DIR         checkpoint directory%s%s%s\n"
+	"  --adapter DIR         LoRA/DoRA adapter directory as mlx-lm writes it, of the\n"
+	"                        structure the program was built with (default: that one)\n"
 	"  --tokens LIST|@F.npy  input ids, comma separated, or a 1-D int32/int64 .npy\n"
 	"  --prompt TEXT         input text, through the model's tokenizer\n"
 	"  --chat                apply the model's chat template to the prompt; with no\n"
@@ -113,7 +115,7 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out, *prompt, *system;
+	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system;
 	int chat;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
@@ -122,7 +124,7 @@ typedef struct {
 
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .gen = -1, .samp = {0, 1, 0}};
+	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1, .samp = {0, 1, 0}};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -134,6 +136,8 @@ static Options parse(int argc, char **argv, const lm_model *m)
 #define TAKE() (v ? (i++, v) : (lm_fail(NULL, "%s needs a value", a), v))
 		if (!strcmp(a, "--weights"))
 			o.weights = TAKE();
+		else if (!strcmp(a, "--adapter"))
+			o.adapter = TAKE();
 		else if (!strcmp(a, "--tokens"))
 			o.tokens = TAKE();
 		else if (!strcmp(a, "--prompt"))
@@ -489,8 +493,16 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	}
 
 	double t0 = lm_now();
-	lm_ckpt *ck = lm_ck_open(o.weights);
-	m->create(ck, s.ctx);
+	lm_ckpt *ck = lm_ck_open(o.weights), *ad = NULL;
+	lm_adapter got;
+	if (o.adapter && !m->lora)
+		lm_fail(o.adapter, "--adapter: this program was built without an adapter "
+		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
+	if (m->lora)
+		ad = lm_adapter_open(o.adapter, &got, m->lora);
+	m->create(ck, ad, s.ctx);
+	if (ad)
+		lm_adapter_done(ad);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
 	s.rows = o.logits_out ? (chunk < n ? chunk : n) : 1;
@@ -506,5 +518,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	free(s.hist);
 	lm_tok_free(tk);
 	lm_ck_close(ck);
+	lm_ck_close(ad);
+	if (ad)
+		free((char *)got.keys);
 	return 0;
 }

@@ -30,6 +30,7 @@ enum { MAX_HEADER = 256 << 20, MAX_NDIM = 8, MAX_SHARDS = 4096 };
 typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
+	int used;                    /* asked for by a binding */
 	long shape[MAX_NDIM];
 	long numel;
 	const unsigned char *data;
@@ -272,6 +273,15 @@ static int safe_shard_name(const char *s)
 	return 1;
 }
 
+lm_ckpt *lm_ck_open_file(const char *path)
+{
+	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	ck->where = lm_strdup(path);
+	grow(ck);                    /* a table even for a file of no tensor */
+	add_file(ck, path);
+	return ck;
+}
+
 lm_ckpt *lm_ck_open(const char *dir)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
@@ -343,6 +353,32 @@ void lm_ck_close(lm_ckpt *ck)
 	free(ck);
 }
 
+const char *lm_ck_next(lm_ckpt *ck, long *i)
+{
+	while (*i < ck->cap)
+		if (ck->t[(*i)++].name)
+			return ck->t[*i - 1].name;
+	return NULL;
+}
+
+long lm_ck_count(lm_ckpt *ck)
+{
+	return ck->nt;
+}
+
+const char *lm_ck_where(lm_ckpt *ck)
+{
+	return ck->where;
+}
+
+const char *lm_ck_unused(lm_ckpt *ck)
+{
+	for (long i = 0; i < ck->cap; i++)
+		if (ck->t[i].name && !ck->t[i].used)
+			return ck->t[i].name;
+	return NULL;
+}
+
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)
 {
 	Tensor *t = slot(ck, name);
@@ -355,7 +391,7 @@ int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)
 	return t->dtype < 0 ? -2 : t->dtype;
 }
 
-static void shape_str(char *buf, size_t n, int ndim, const long *shape)
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape)
 {
 	size_t k = snprintf(buf, n, "[");
 	for (int d = 0; d < ndim && k < n; d++)
@@ -377,10 +413,11 @@ static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 	for (int d = 0; same && d < ndim; d++)
 		same = t->shape[d] == shape[d];
 	if (!same) {
-		shape_str(want, sizeof want, ndim, shape);
-		shape_str(got, sizeof got, t->ndim, t->shape);
+		lm_shape_str(want, sizeof want, ndim, shape);
+		lm_shape_str(got, sizeof got, t->ndim, t->shape);
 		lm_fail(ck->files[t->file].path, "tensor '%s': shape %s, expected %s", name, got, want);
 	}
+	t->used = 1;
 	return t;
 }
 

@@ -44,7 +44,7 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
 /* Bind every weight to its tensor in the checkpoint (each shape is
  * checked, nothing is copied but small vectors and derived matrices), then
  * allocate caches for ctx tokens and the scratch buffers. */
-static void create(lm_ckpt *ck, long ctx)
+static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
 {{BIND}}
 	x = lm_floats(MAXB * DIM);
@@ -91,8 +91,9 @@ static void forward(const int *tok, long n, float *logits, int all)
 	}
 }
 
-static const lm_model model = {
-	"{{NAME}}", {{WEIGHTS}}, VOCAB, {{MAX_CTX}}, create, forward, reset,
+{{ADAPTER_DECL}}static const lm_model model = {
+	"{{NAME}}", {{WEIGHTS}}, {{ADAPTER_DIR}}, {{LORA}},
+	VOCAB, {{MAX_CTX}}, create, forward, reset,
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */
