@@ -57,6 +57,13 @@ float lm_f16_to_f32(uint16_t h);
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
 
+/* The instruction set of every kernel (isa.c): the best the CPU has, or
+ * the one LMCC_ISA=avx512|avx2|portable names (one the CPU lacks, or an
+ * unknown name, is lm_fail).  Chosen once, at start-up. */
+enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
+int lm_isa(void);
+const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
+
 /* ---- adapters (lora.c) ---- */
 /* DIR/adapter_config.json into *a (keys malloc'd), then DIR/adapters.safetensors
  * opened.  With want, every field must equal want's (a built model's

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "rt.h"
 #include "npy.h"
+#include "opt.h"
 #include "sample.h"
 #include "text/tok.h"
 
@@ -17,35 +18,61 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] =
-	"usage: %s [RUN OPTIONS]\n"
-	"Run the model: on token ids or text, write logits, generate, report speed.\n"
-	"\n"
-	"  --weights DIR         checkpoint directory%s%s%s\n"
-	"  --adapter DIR         LoRA/DoRA adapter directory as mlx-lm writes it, of the\n"
-	"                        structure the program was built with (default: that one)\n"
-	"  --tokens LIST|@F.npy  input ids, comma separated, or a 1-D int32/int64 .npy\n"
-	"  --prompt TEXT         input text, through the model's tokenizer\n"
-	"  --chat                apply the model's chat template to the prompt; with no\n"
-	"                        --prompt and a terminal on stdin, a conversation\n"
-	"  --system TEXT         a system turn before the prompt (with --chat)\n"
-	"  -n N                  tokens to generate after the input (default 0 for\n"
-	"                        --tokens; for text, until end of text, at most 512)\n"
-	"  --chunk C             feed the input C tokens per forward call\n"
-	"                        (default: all at once; 1 = one at a time)\n"
-	"  --logits-out F.npy    write float32 [N, vocab]: logits at every input position\n"
-	"  --ctx N               context capacity (default: input + generated tokens;\n"
-	"                        4096 for a conversation)\n"
-	"  --temp T              sampling temperature (default 0: greedy)\n"
-	"  --top-p P             nucleus sampling threshold (default 1: off)\n"
-	"  --top-k K             sample among the K most likely (default 0: off)\n"
-	"  --seed S              sampling seed (default 0)\n"
-	"  --threads N           threads for the kernels (default: all cores)\n"
-	"  -h, --help            this text\n"
-	"\n"
-	"With --tokens, generated ids go to stdout, one line, comma separated; with\n"
-	"text, the generated text is streamed to stdout.  Load time and prompt and\n"
-	"generation speed go to stderr.\n";
+/* The RUN OPTIONS (DESIGN.md), with the names mlx-lm's and llama.cpp's
+ * users type as aliases.  A new option is a line here and a case in
+ * parse(). */
+enum {
+	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
+	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_ADAPTER = LM_RUN_ADAPTER,
+};
+const lm_opt lm_run_opts[] = {
+	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
+	                        "was built from; lmcc run: MODEL_DIR)"},
+	{"model", 'm', "DIR", NULL},
+	{"adapter", O_ADAPTER, "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it, of\n"
+	                              "the structure the program was built with (default: that one)"},
+	{"adapter-path", O_ADAPTER, "DIR", NULL},
+	{"tokens", O_TOKENS, "LIST|@F.npy", "input ids, comma separated, or a 1-D int32/int64 .npy"},
+	{"prompt", 'p', "TEXT", "input text, through the model's tokenizer (-: stdin)"},
+	{"file", 'f', "FILE", "the input text from FILE"},
+	{"chat", O_CHAT, NULL, "apply the model's chat template to the prompt; with no\n"
+	                       "prompt and a terminal on stdin, a conversation"},
+	{"system", O_SYSTEM, "TEXT", "a system turn before the prompt (with --chat)"},
+	{"system-prompt", O_SYSTEM, "TEXT", NULL},
+	{"chat-template", O_TEMPLATE, "FILE", "a Jinja chat template instead of the model's"},
+	{"max-tokens", 'n', "N", "tokens to generate after the input (default 0 for\n"
+	                         "--tokens; for text, until end of text, at most 512)"},
+	{"n-predict", 'n', "N", NULL},
+	{"chunk", O_CHUNK, "C", "feed the input C tokens per forward call\n"
+	                        "(default: all at once; 1 = one at a time)"},
+	{"batch-size", O_CHUNK, "C", NULL},
+	{"logits-out", O_LOGITS, "F.npy", "write float32 [N, vocab]: logits at every input position"},
+	{"ctx", 'c', "N", "context capacity (default: input + generated tokens;\n"
+	                  "4096 for text)"},
+	{"ctx-size", 'c', "N", NULL},
+	{"temp", O_TEMP, "T", "sampling temperature (default 0: greedy)"},
+	{"temperature", O_TEMP, "T", NULL},
+	{"top-p", O_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
+	{"top-k", O_TOP_K, "K", "sample among the K most likely (default 0: off)"},
+	{"seed", 's', "S", "sampling seed (default 0)"},
+	{"threads", 't', "N", "threads for the kernels (default: all cores)"},
+	{"version", O_VERSION, NULL, "lmcc's version and the model's"},
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
+
+void lm_run_usage(FILE *f, const char *prog, const char *weights)
+{
+	fprintf(f, "usage: %s [RUN OPTIONS]\n"
+	        "Run the model: on token ids or text, write logits, generate, report speed.\n\n",
+	        prog);
+	lm_opt_help(f, lm_run_opts);
+	if (weights)
+		fprintf(f, "\nThe checkpoint is %s unless --weights names another.\n", weights);
+	fputs("\nWith --tokens, generated ids go to stdout, one line, comma separated; with\n"
+	      "text, the generated text is streamed to stdout.  Load time and prompt and\n"
+	      "generation speed go to stderr.\n", f);
+}
 
 enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096 };
 
@@ -115,63 +142,77 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system;
+	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system, *template;
+	char *prompt_buf;      /* the prompt read from a file or stdin */
 	int chat;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
 } Options;
 
+static char *read_all(FILE *f);
+
+static char *read_prompt(const char *path)
+{
+	if (!strcmp(path, "-"))
+		return read_all(stdin);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		lm_fail(path, "cannot open: %s", strerror(errno));
+	char *text = read_all(f);
+	fclose(f);
+	return text;
+}
+
 static Options parse(int argc, char **argv, const lm_model *m)
 {
 	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1, .samp = {0, 1, 0}};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			const char *w = m->weights;
-			printf(usage, argv[0], w ? " (default: " : "", w ? w : "", w ? ")" : "");
+	lm_optp p;
+	const char *v, *file = NULL;
+	int k;
+	lm_opt_init(&p, argc, argv, lm_run_opts, m->name);
+	while ((k = lm_opt_next(&p, &v)) != -1) {
+		switch (k) {
+		case 'h':
+			lm_run_usage(stdout, argv[0], m->weights);
 			exit(0);
+		case O_VERSION:
+			printf("%s\nmodel %s%s%s\n", lm_version(), m->name,
+			       m->weights ? ", built from " : "", m->weights ? m->weights : "");
+			exit(0);
+		case 'm': o.weights = v; break;
+		case O_ADAPTER: o.adapter = v; break;
+		case O_TOKENS: o.tokens = v; break;
+		case 'p': o.prompt = v; break;
+		case 'f': file = v; break;
+		case O_SYSTEM: o.system = v; break;
+		case O_TEMPLATE: o.template = v; break;
+		case O_CHAT: o.chat = 1; break;
+		case O_LOGITS: o.logits_out = v; break;
+		case 'n': o.gen = parse_long("-n", v, 0, 1L << 24); break;
+		case O_CHUNK: o.chunk = parse_long("--chunk", v, 1, 1L << 24); break;
+		case 'c': o.ctx = parse_long("--ctx", v, 1, 1L << 24); break;
+		case 't': o.threads = parse_long("--threads", v, 1, 1024); break;
+		case O_TEMP: o.samp.temp = (float)parse_double("--temp", v, 0, 1e6); break;
+		case O_TOP_P: o.samp.top_p = (float)parse_double("--top-p", v, 0, 1); break;
+		case O_TOP_K: o.samp.top_k = parse_long("--top-k", v, 0, 1L << 30); break;
+		case 's': o.seed = (uint64_t)parse_long("--seed", v, 0, 0x7fffffffffffffffL); break;
+		default: lm_bug("run option %d has no case", k);
 		}
-#define TAKE() (v ? (i++, v) : (lm_fail(NULL, "%s needs a value", a), v))
-		if (!strcmp(a, "--weights"))
-			o.weights = TAKE();
-		else if (!strcmp(a, "--adapter"))
-			o.adapter = TAKE();
-		else if (!strcmp(a, "--tokens"))
-			o.tokens = TAKE();
-		else if (!strcmp(a, "--prompt"))
-			o.prompt = TAKE();
-		else if (!strcmp(a, "--system"))
-			o.system = TAKE();
-		else if (!strcmp(a, "--chat"))
-			o.chat = 1;
-		else if (!strcmp(a, "--logits-out"))
-			o.logits_out = TAKE();
-		else if (!strcmp(a, "-n"))
-			o.gen = parse_long(a, TAKE(), 0, 1L << 24);
-		else if (!strcmp(a, "--chunk"))
-			o.chunk = parse_long(a, TAKE(), 1, 1L << 24);
-		else if (!strcmp(a, "--ctx"))
-			o.ctx = parse_long(a, TAKE(), 1, 1L << 24);
-		else if (!strcmp(a, "--threads"))
-			o.threads = parse_long(a, TAKE(), 1, 1024);
-		else if (!strcmp(a, "--temp"))
-			o.samp.temp = (float)parse_double(a, TAKE(), 0, 1e6);
-		else if (!strcmp(a, "--top-p"))
-			o.samp.top_p = (float)parse_double(a, TAKE(), 0, 1);
-		else if (!strcmp(a, "--top-k"))
-			o.samp.top_k = parse_long(a, TAKE(), 0, 1L << 30);
-		else if (!strcmp(a, "--seed"))
-			o.seed = (uint64_t)parse_long(a, TAKE(), 0, 0x7fffffffffffffffL);
-		else
-			lm_fail(NULL, "unknown option '%s' (see --help)", a);
-#undef TAKE
 	}
+	if (p.npos)
+		lm_fail(NULL, "%s: unexpected argument '%s' (the checkpoint is --weights DIR)",
+		        m->name, p.pos[0]);
+	if (file && o.prompt)
+		lm_fail(NULL, "-f: give the prompt as --prompt or from a file, not both");
+	if (file || (o.prompt && !strcmp(o.prompt, "-")))
+		o.prompt = o.prompt_buf = read_prompt(file ? file : "-");
 	if (o.tokens && (o.prompt || o.chat))
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
 	if (o.system && !o.chat)
 		lm_fail(NULL, "--system: needs --chat");
+	if (o.template && !o.chat)
+		lm_fail(NULL, "--chat-template: needs --chat");
 	return o;
 }
 
@@ -267,7 +308,7 @@ static void stats(const Session *s, double load)
 	if (s->n_gen)
 		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", s->n_gen,
 		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
-	fprintf(stderr, "\n");
+	fprintf(stderr, "; %s kernels\n", lm_isa_name(lm_isa()));
 }
 
 /* ---- ids in, ids out ---- */
@@ -485,6 +526,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		tk = lm_tok_open(o.weights);
 		if (!tk)
 			lm_fail(o.weights, "no tokenizer (tokenizer.json, tokenizer.model, tiktoken.model or tokenizer.jsonl) for --prompt or --chat");
+		if (o.template)
+			lm_tok_set_chat_template(tk, o.template);
 		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
 		/* an embedding padded past the tokenizer's ids (PLaMo pads to a
 		 * multiple of 32 or 64) must not produce an id it cannot print */
@@ -514,6 +557,7 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		run_text(&s, tk, o.weights);
 	stats(&s, load);
 	free(tok);
+	free(o.prompt_buf);
 	free(s.logits);
 	free(s.hist);
 	lm_tok_free(tk);
