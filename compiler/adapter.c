@@ -29,6 +29,7 @@ enum { MAX_SITES_LAYER = 32 };
 typedef struct {
 	Mat *m;
 	int layer;                 /* -1: the head */
+	MatArr *arr;               /* a stack of experts (m is its m0), or NULL */
 	int experts, top_k;        /* a stack of experts: its count; else 0 */
 	char mod[MAX_TENSOR_NAME];
 	const char *rel;           /* mod relative to its block */
@@ -42,21 +43,21 @@ typedef struct {
 	int n, cap;
 } Sites;
 
-static void add(Sites *v, Mat *m, int layer, int experts, int top_k)
+static void add(Sites *v, Mat *m, int layer, MatArr *arr, int top_k)
 {
 	if (m->t < 0)
 		return;
 	if (v->n == v->cap)
 		v->s = lm_realloc(v->s, (v->cap = v->cap ? 2 * v->cap : 256) * sizeof(Site));
-	v->s[v->n++] = (Site){.m = m, .layer = layer, .experts = experts, .top_k = top_k,
-	                      .part = -1};
+	v->s[v->n++] = (Site){.m = m, .layer = layer, .arr = arr, .experts = arr ? arr->n : 0,
+	                      .top_k = top_k, .part = -1};
 }
 
 static void add_mlp(Sites *v, Mlp *m, int i)
 {
-	add(v, &m->gate, i, 0, 0);
-	add(v, &m->up, i, 0, 0);
-	add(v, &m->down, i, 0, 0);
+	add(v, &m->gate, i, NULL, 0);
+	add(v, &m->up, i, NULL, 0);
+	add(v, &m->down, i, NULL, 0);
 }
 
 /* Every product of layer i. */
@@ -64,28 +65,28 @@ static void layer_sites(Sites *v, Layer *l, int i)
 {
 	switch (l->mix) {
 	case MIX_ATTN:
-		add(v, &l->attn.wq, i, 0, 0);
-		add(v, &l->attn.wk, i, 0, 0);
-		add(v, &l->attn.wv, i, 0, 0);
-		add(v, &l->attn.wo, i, 0, 0);
+		add(v, &l->attn.wq, i, NULL, 0);
+		add(v, &l->attn.wk, i, NULL, 0);
+		add(v, &l->attn.wv, i, NULL, 0);
+		add(v, &l->attn.wo, i, NULL, 0);
 		break;
 	case MIX_MLA:                /* uk, uv: MultiLinear, never wrapped */
-		add(v, &l->mla.wq, i, 0, 0);
-		add(v, &l->mla.wkv, i, 0, 0);
-		add(v, &l->mla.wo, i, 0, 0);
+		add(v, &l->mla.wq, i, NULL, 0);
+		add(v, &l->mla.wkv, i, NULL, 0);
+		add(v, &l->mla.wo, i, NULL, 0);
 		break;
 	case MIX_KDA: {
 		Kda *k = &l->kda;
 		Mat *ms[] = {&k->wq, &k->wk, &k->wv, &k->f_a, &k->f_b, &k->b, &k->g_a, &k->g_b, &k->wo};
 		for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
-			add(v, ms[j], i, 0, 0);
+			add(v, ms[j], i, NULL, 0);
 		break;
 	}
 	case MIX_MAMBA: {
 		Mamba *m = &l->mamba;
 		Mat *ms[] = {&m->in_proj, &m->wb, &m->wc, &m->wdt, &m->dt_proj, &m->out};
 		for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
-			add(v, ms[j], i, 0, 0);
+			add(v, ms[j], i, NULL, 0);
 		break;
 	}
 	}
@@ -93,10 +94,10 @@ static void layer_sites(Sites *v, Layer *l, int i)
 		add_mlp(v, &l->mlp, i);
 	} else {
 		Moe *m = &l->moe;
-		add(v, &m->router, i, 0, 0);
-		add(v, &m->gate.m0, i, m->gate.n, m->top_k);
-		add(v, &m->up.m0, i, m->up.n, m->top_k);
-		add(v, &m->down.m0, i, m->down.n, m->top_k);
+		add(v, &m->router, i, NULL, 0);
+		add(v, &m->gate.m0, i, &m->gate, m->top_k);
+		add(v, &m->up.m0, i, &m->up, m->top_k);
+		add(v, &m->down.m0, i, &m->down, m->top_k);
 		if (m->shared)
 			add_mlp(v, &m->sh, i);
 	}
@@ -257,7 +258,7 @@ void adapter_read(Plan *p, const char *dir)
 		layer_sites(&v, &p->layers[i], i);
 	int nblock = v.n;
 	if (!p->head_tied)
-		add(&v, &p->head, -1, 0, 0);
+		add(&v, &p->head, -1, NULL, 0);
 	for (int j = 0; j < v.n; j++)
 		module_of(p, &v.s[j]);
 	for (int j = 0; j < nblock; j++) {
@@ -419,6 +420,19 @@ void adapter_free(Plan *p)
 	free(p->ad->l);
 	free(p->ad);
 	p->ad = NULL;
+}
+
+void adapter_each(Plan *p, void (*fn)(void *ctx, const Mat *m, const MatArr *arr,
+                                       const Lora *l), void *ctx)
+{
+	Sites v = {0};
+	for (int i = 0; i < p->nl; i++)
+		layer_sites(&v, &p->layers[i], i);
+	add(&v, &p->head, -1, NULL, 0);
+	for (int j = 0; j < v.n; j++)
+		if (adapter_of(p, *v.s[j].m))
+			fn(ctx, v.s[j].m, v.s[j].arr, adapter_of(p, *v.s[j].m));
+	free(v.s);
 }
 
 const Lora *adapter_of(const Plan *p, Mat m)

@@ -37,6 +37,10 @@ void adapter_read(Plan *p, const char *dir);
 void adapter_free(Plan *p);
 /* The adapted modules per layer, with rank and scale, and the bytes. */
 void adapter_print(const Plan *p, FILE *f, const char *prefix);
+/* fn on each adapted product: its view, its stack of experts (m is its
+ * m0) or NULL, and its Lora. */
+void adapter_each(Plan *p, void (*fn)(void *ctx, const Mat *m, const MatArr *arr,
+                                       const Lora *l), void *ctx);
 /* The Lora of an adapted product, or NULL. */
 const Lora *adapter_of(const Plan *p, Mat m);
 #endif

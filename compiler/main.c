@@ -26,6 +26,8 @@ static const char usage[] =
 	"  lmcc build MODEL_DIR [-o DIR]      emit and compile with gcc: DIR/<name>\n"
 	"  lmcc run   MODEL_DIR [RUN OPTIONS] emit, compile in memory with libtcc, run\n"
 	"  lmcc init  CONFIG.json -o DIR      random-weight checkpoint for any config\n"
+	"  lmcc fuse  MODEL_DIR --adapter DIR -o OUT\n"
+	"                                     merge an mlx-lm LoRA/DoRA adapter into the weights\n"
 	"  lmcc tokenize   DIR [TEXT]         the ids of TEXT (or of JSON lines on stdin)\n"
 	"  lmcc detokenize DIR IDS            the text of comma-separated ids\n"
 	"\n"
@@ -237,7 +239,7 @@ int main(int argc, char **argv)
 {
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{"plan", cmd_plan}, {"emit", cmd_emit}, {"build", cmd_build},
-		{"run", cmd_run}, {"init", cmd_init},
+		{"run", cmd_run}, {"init", cmd_init}, {"fuse", cmd_fuse},
 		{"tokenize", lm_tok_cli}, {"detokenize", lm_tok_cli},
 	};
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

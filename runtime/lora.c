@@ -168,8 +168,8 @@ lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
 		if (a->dora != want->dora)
 			differs(cfg, "fine_tune_type", a->dora ? "dora" : "lora", want->dora ? "dora" : "lora");
 		if (a->num_layers != want->num_layers) {
-			snprintf(g, sizeof g, "%ld", a->num_layers);
-			snprintf(w, sizeof w, "%ld", want->num_layers);
+			snprintf(g, sizeof g, a->num_layers ? "%ld" : "all blocks", a->num_layers);
+			snprintf(w, sizeof w, want->num_layers ? "%ld" : "all blocks", want->num_layers);
 			differs(cfg, "num_layers", g, w);
 		}
 		if (a->rank != want->rank) {

@@ -42,6 +42,9 @@ void lm_ck_close(lm_ckpt *ck);
 /* The tensors' names one by one: *i starts at 0; NULL after the last. */
 const char *lm_ck_next(lm_ckpt *ck, long *i);
 long lm_ck_count(lm_ckpt *ck);
+/* A tensor's bytes as stored, its dtype as the header names it ("F32",
+ * "U32", ...) and its size (for tools that copy checkpoints). */
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);
 /* The file a checkpoint's tensor names come from. */
 const char *lm_ck_where(lm_ckpt *ck);
 /* "[a, b, c]" into buf. */

@@ -31,6 +31,8 @@ typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
 	int used;                    /* asked for by a binding */
+	char dtype_name[12];         /* as the header names it */
+	size_t bytes;
 	long shape[MAX_NDIM];
 	long numel;
 	const unsigned char *data;
@@ -250,6 +252,8 @@ static void add_file(lm_ckpt *ck, const char *path)
 		if ((size_t)(e - b) != (size_t)t.numel * esize)
 			lm_fail(path, "tensor '%s': %ld bytes for %ld elements of %s", name, e - b, t.numel, ds);
 		t.data = data + b;
+		t.bytes = (size_t)(e - b);
+		snprintf(t.dtype_name, sizeof t.dtype_name, "%s", ds);
 		if (2 * (ck->nt + 1) > ck->cap)
 			grow(ck);
 		Tensor *s = slot(ck, name);
@@ -364,6 +368,16 @@ const char *lm_ck_next(lm_ckpt *ck, long *i)
 long lm_ck_count(lm_ckpt *ck)
 {
 	return ck->nt;
+}
+
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes)
+{
+	Tensor *t = slot(ck, name);
+	if (!t->name)
+		lm_bug("lm_ck_raw: no tensor '%s'", name);
+	*dtype = t->dtype_name;
+	*bytes = t->bytes;
+	return t->data;
 }
 
 const char *lm_ck_where(lm_ckpt *ck)
