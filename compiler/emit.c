@@ -127,6 +127,38 @@ static void lora_note(Em *e, Buf *out, int layer)
 	e->parts = 0;
 }
 
+/* A comment naming the layer's quantized products by format (list: lines
+ * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
+ * emptied. */
+static void packed(Buf *out, Buf *list)
+{
+	if (!list->n)
+		return;
+	char *s = bdone(list), *save = NULL, last[16] = "";
+	size_t col = 2;
+	bprintf(out, "/*");
+	for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *name = strchr(l, ' '), item[96];
+		*name++ = 0;
+		int fresh = strcmp(last, l) != 0;
+		if (*last)
+			bprintf(out, fresh ? ";" : ",");
+		if (fresh)
+			snprintf(item, sizeof item, " %s: %s", l, name);
+		else
+			snprintf(item, sizeof item, " %s", name);
+		if (col + strlen(item) > 74) {
+			bprintf(out, "\n *");
+			col = 2;
+		}
+		bprintf(out, "%s", item);
+		col += strlen(item) + 1;
+		snprintf(last, sizeof last, "%s", l);
+	}
+	bprintf(out, " */\n");
+	free(s);
+}
+
 static void layer(Em *e, Buf *code, Buf *calls, int i)
 {
 	const Layer *l = &e->p->layers[i];
@@ -169,6 +201,7 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	Buf decls = {0};
 	if (e->adapted.n)
 		lora_note(e, &decls, i);
+	packed(&decls, &e->packed);
 	em_declare(&decls, "lm_mat", "", &e->mats);
 	em_declare(&decls, "const float", "*", &e->vecs);
 	em_declare(&decls, "float", "", &e->scalars);
@@ -235,6 +268,38 @@ static void ends(Em *e)
 	free(bdone(&e->mats));
 }
 
+static void em_cstr_or_0(Buf *b, const char *s)
+{
+	if (s)
+		em_cstr(b, s);
+	else
+		bprintf(b, "0");
+}
+
+/* config.json as the readers saw it: field, value, default; and which
+ * field is the position limit. */
+static const char *config_table(const Plan *p, Buf *b)
+{
+	const char *limit = NULL;
+	for (int i = 0; i < p->ncfg; i++) {
+		const CfgField *f = &p->cfg[i];
+		const char *last = strrchr(f->path, '.');
+		last = last ? last + 1 : f->path;
+		if (f->val && p->max_ctx && !limit
+		    && (!strcmp(last, "max_position_embeddings") || !strcmp(last, "model_max_length")))
+			limit = f->path;
+		bprintf(b, "\t");
+		em_cstr(b, f->path);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->val);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->dflt);
+		bprintf(b, ",\n");
+	}
+	bprintf(b, "\t0\n};");
+	return limit;
+}
+
 char *emit_model(const Plan *p, const char *weights_dir)
 {
 	Em e = {.p = p};
@@ -278,6 +343,14 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
+	for (int j = 0; j < e.nfmt; j++) {
+		char f[16];
+		em_format(f, e.fmt[j].bits, e.fmt[j].group);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
+	}
+	set_trimmed(&d, "FORMATS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
@@ -316,6 +389,17 @@ char *emit_model(const Plan *p, const char *weights_dir)
 		dset(&d, "LORA", "0");
 	}
 	dset(&d, "MAX_CTX", "%ld", p->max_ctx);
+	const char *limit = config_table(p, &b);
+	set_trimmed(&d, "CONFIG", &b);
+	em_cstr_or_0(&b, limit);
+	set_trimmed(&d, "MAX_CTX_FIELD", &b);
+	for (int i = 0; i < p->ndrops; i++) {
+		bprintf(&b, "\t");
+		em_cstr(&b, p->drops[i].glob);
+		bprintf(&b, ",\t/* %s */\n", p->drops[i].why);
+	}
+	set_trimmed(&d, "DROPS", &b);
+	dset(&d, "ARCH", "%s", p->arch);
 	dset(&d, "EPS", "%s", em_flt(p->final.eps));
 	set_trimmed(&d, "BIND", &e.bind);
 	set_trimmed(&d, "ALLOC", &e.alloc);

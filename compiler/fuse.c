@@ -302,7 +302,7 @@ int cmd_fuse(int argc, char **argv)
 	double t0 = lm_now();
 	Plan p;
 	char *cfg = lm_path(dir, "config.json");
-	plan_read(&p, cfg, dir);
+	plan_read(&p, cfg, dir, 1);
 	free(cfg);
 	adapter_read(&p, adapter);
 

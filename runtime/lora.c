@@ -198,9 +198,9 @@ lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
 
 void lm_adapter_done(lm_ckpt *ad)
 {
-	const char *u = lm_ck_unused(ad);
-	if (u)
-		lm_fail(lm_ck_where(ad), "tensor '%s': not an adapter of a module this program was built with", u);
+	const char *first, *file;
+	if (lm_ck_unused(ad, NULL, &first, &file))
+		lm_fail(file, "tensor '%s': not an adapter of a module this program was built with", first);
 }
 
 /* ---- binding ---- */

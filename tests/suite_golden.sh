@@ -1,19 +1,21 @@
 #!/bin/sh
-# Golden cases (DESIGN.md): every case in tests/golden and tests/golden-mlx,
-# through `lmcc build` and through `lmcc run`, with the input fed whole, one
-# token at a time and in chunks of 5, must meet the bound npycmp checks.  A
-# case with an adapter/ (an mlx-lm LoRA adapter) is built and run with
-# --adapter, and its built program given --weights and --adapter too.
-#   sh tests/suite_golden.sh [CASE...]     (default: every case)
+# Golden cases (DESIGN.md): every case in tests/golden (float checkpoints
+# in the released layout) and tests/golden-mlx (what mlx-lm itself saved:
+# quantized, or float in its layout), through `lmcc build` and through
+# `lmcc run`, with the input fed whole, one token at a time and in chunks
+# of 5, must meet the bound npycmp checks.  A case with an adapter/ (an
+# mlx-lm LoRA adapter) is built and run with --adapter, and its built
+# program given --weights and --adapter too.
+#   sh tests/suite_golden.sh [CASE...]     (default: every case of both)
 cd "$(dirname "$0")/.." || exit 1
 make -s tests/bin/npycmp >/dev/null || { echo "FAIL golden: cannot build npycmp"; exit 0; }
 tmp=tests/tmp/golden
 mkdir -p "$tmp"
 cases="$*"
-[ -n "$cases" ] || cases=$(ls tests/golden tests/golden-mlx 2>/dev/null | grep -v :)
+[ -n "$cases" ] || cases=$(ls tests/golden tests/golden-mlx | grep -v ':$')
 for c in $cases; do
 	dir=tests/golden/$c
-	[ -d "$dir" ] || dir=tests/golden-mlx/$c
+	[ -f "$dir/config.json" ] || dir=tests/golden-mlx/$c
 	[ -f "$dir/config.json" ] || continue
 	ad="" given=""
 	if [ -d "$dir/adapter" ]; then
