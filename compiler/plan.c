@@ -1,5 +1,6 @@
 /* plan.c: building plans (tensors, views, RoPE tables) and describing
  * them: the schedule table of `lmcc plan` and of every generated file. */
+#include "adapter.h"
 #include "plan.h"
 #include "../runtime/rt.h"
 
@@ -67,7 +68,7 @@ Mat mat_of(Plan *p, int t)
 	const Tensor *x = &p->t[t];
 	if (x->ndim != 2)
 		lm_bug("mat_of(%s): not 2-D", x->name);
-	return (Mat){t, 0, 0, x->shape[0], x->shape[1], x->shape[1]};
+	return (Mat){.t = t, .rows = x->shape[0], .cols = x->shape[1], .ld = x->shape[1]};
 }
 
 Mat mat_rows(Plan *p, int t, long row0, long rows)
@@ -411,6 +412,7 @@ void plan_drop(Plan *p, const char *glob, const char *why)
 
 void plan_free(Plan *p)
 {
+	adapter_free(p);
 	for (int i = 0; i < p->ncfg; i++) {
 		free(p->cfg[i].path);
 		free(p->cfg[i].val);
