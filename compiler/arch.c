@@ -58,6 +58,7 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir)
 	p->title = archs[i].title;
 	model_name(p->name, sizeof p->name, model_dir);
 	archs[i].read(&c, p);
+	plan_check(p, config_path);
 	cfg_free(&c);
 }
 

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Hostile files and runs (issue 15): configs, checkpoints, resources,
+# concurrent builds and sampling.  Each case once crashed, hung, wrapped
+# or exhausted the machine; now it ends with exit 2 and one line on stderr
+# naming the file (or option) and the limit, in bounded time.
+cd "$(dirname "$0")/.." || exit 1
+T=tests/tmp/hostile
+rm -rf $T
+mkdir -p $T
+G=tests/golden/afm7
+
+# refuse NAME WANT -- command...: exit 2 within 60 s, one stderr line holding WANT
+refuse() {
+	name=$1 want=$2
+	shift 3
+	timeout 60 "$@" >$T/out 2>$T/err </dev/null
+	rc=$?
+	msg=$(head -c 300 $T/err)
+	if [ $rc -eq 2 ] && [ "$(wc -l <$T/err)" -eq 1 ] && grep -qF -- "$want" $T/err; then
+		echo "PASS hostile $name"
+	else
+		echo "FAIL hostile $name: exit $rc, expected 2 and '$want': $msg"
+	fi
+}
+
+# ---- configs ----
+cfgdir() {   # NAME: a directory for a config written to stdin
+	mkdir -p $T/$1 && cat >$T/$1/config.json
+}
+sed 's/"model_type": "afm7"/"model_type": "afm7\\u0000junk"/' $G/config.json | cfgdir nul
+refuse "config string with a NUL" "field 'model_type': the string contains a NUL character" -- ./lmcc plan $T/nul
+{ cat $G/config.json; echo '{"model_type": "llama4"}'; } | cfgdir trailing
+refuse "config with data after the object" "config.json: line" -- ./lmcc plan $T/trailing
+grep -q "data after the JSON object" $T/err || echo "FAIL hostile trailing data: $(cat $T/err)"
+{ cat $G/config.json; printf ' \n\t\n'; } | cfgdir spaces
+./lmcc plan $T/spaces >/dev/null 2>$T/err && echo "PASS hostile white space after the config is fine" ||
+	echo "FAIL hostile white space after the config: $(cat $T/err)"
+# a Llama 4 whose chunked caches take 2^53 bytes per layer, 1024 layers:
+# the sum wrapped to -9223372036854775808 bytes
+python3 - $T/l4big.json <<'PY' 2>/dev/null && cfgdir l4big <$T/l4big.json
+import json, sys
+c = json.load(open("tests/llama4/scout_config.json"))
+t = c.get("text_config", c)
+t.update(hidden_size=64, num_attention_heads=512, num_key_value_heads=512, head_dim=2048,
+         attention_chunk_size=1 << 30, num_hidden_layers=1024, intermediate_size=64,
+         intermediate_size_mlp=64, num_local_experts=1, vocab_size=100)
+t.pop("no_rope_layers", None)
+t.pop("moe_layers", None)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+[ -f $T/l4big/config.json ] &&
+	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
+exit 0
