@@ -36,6 +36,20 @@ static void model_name(char *out, size_t n, const char *dir)
 		snprintf(out, n, "model");
 }
 
+static char *json_text(json_object *v)
+{
+	return v ? lm_strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) : NULL;
+}
+
+/* What the reader saw, for the program to check checkpoints against. */
+static void keep_log(Plan *p, const CfgLog *l)
+{
+	p->cfg = lm_alloc((l->n ? l->n : 1) * sizeof *p->cfg);
+	p->ncfg = l->n;
+	for (int i = 0; i < l->n; i++)
+		p->cfg[i] = (CfgField){lm_strdup(l->path[i]), json_text(l->val[i]), json_text(l->dflt[i])};
+}
+
 void plan_read(Plan *p, const char *config_path, const char *model_dir)
 {
 	Cfg c = cfg_load(config_path);
@@ -59,6 +73,7 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir)
 	model_name(p->name, sizeof p->name, model_dir);
 	archs[i].read(&c, p);
 	plan_check(p, config_path);
+	keep_log(p, c.log);
 	cfg_free(&c);
 }
 

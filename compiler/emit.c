@@ -201,6 +201,38 @@ static void ends(Em *e)
 	free(bdone(&e->mats));
 }
 
+static void em_cstr_or_0(Buf *b, const char *s)
+{
+	if (s)
+		em_cstr(b, s);
+	else
+		bprintf(b, "0");
+}
+
+/* config.json as the readers saw it: field, value, default; and which
+ * field is the position limit. */
+static const char *config_table(const Plan *p, Buf *b)
+{
+	const char *limit = NULL;
+	for (int i = 0; i < p->ncfg; i++) {
+		const CfgField *f = &p->cfg[i];
+		const char *last = strrchr(f->path, '.');
+		last = last ? last + 1 : f->path;
+		if (f->val && p->max_ctx && !limit
+		    && (!strcmp(last, "max_position_embeddings") || !strcmp(last, "model_max_length")))
+			limit = f->path;
+		bprintf(b, "\t");
+		em_cstr(b, f->path);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->val);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->dflt);
+		bprintf(b, ",\n");
+	}
+	bprintf(b, "\t0\n};");
+	return limit;
+}
+
 char *emit_model(const Plan *p, const char *weights_dir)
 {
 	Em e = {.p = p};
@@ -257,6 +289,17 @@ char *emit_model(const Plan *p, const char *weights_dir)
 		bprintf(&b, "0");
 	set_trimmed(&d, "WEIGHTS", &b);
 	dset(&d, "MAX_CTX", "%ld", p->max_ctx);
+	const char *limit = config_table(p, &b);
+	set_trimmed(&d, "CONFIG", &b);
+	em_cstr_or_0(&b, limit);
+	set_trimmed(&d, "MAX_CTX_FIELD", &b);
+	for (int i = 0; i < p->ndrops; i++) {
+		bprintf(&b, "\t");
+		em_cstr(&b, p->drops[i].glob);
+		bprintf(&b, ",\t/* %s */\n", p->drops[i].why);
+	}
+	set_trimmed(&d, "DROPS", &b);
+	dset(&d, "ARCH", "%s", p->arch);
 	dset(&d, "EPS", "%s", em_flt(p->final.eps));
 	set_trimmed(&d, "BIND", &e.bind);
 	set_trimmed(&d, "ALLOC", &e.alloc);

@@ -280,7 +280,10 @@ void read_kimi_linear(Cfg *c, Plan *p)
 	plan_begin(p, V, D, L, "model.embed_tokens.weight");
 	p->head_tied = tied;
 	p->head = tied ? p->embed : mat_of(p, t_matrix(p, V, D, "lm_head.weight"));
-	p->ignores = tied ? "model.mtp.*, lm_head.weight" : "model.mtp.*";
+	/* kimi_linear.py sanitize() */
+	plan_drop(p, "model.mtp*", "the multi-token-prediction head");
+	if (tied)
+		plan_drop(p, "lm_head.weight", "a head tied to the embedding");
 
 	for (int i = 0; i < L; i++) {
 		Layer *l = &p->layers[i];

@@ -48,8 +48,8 @@ enum { NOPE_INTERVAL = 4 };
  * in released configs: either way, only whether it is non-zero matters. */
 static int truthy(Cfg *c, const char *key, int dflt)
 {
-	json_object *v;
-	if (!json_object_object_get_ex(c->obj, key, &v) || !v)
+	json_object *v = cfg_get(c, key);
+	if (!v)
 		return dflt;
 	if (json_object_is_type(v, json_type_boolean))
 		return json_object_get_boolean(v);
@@ -240,7 +240,9 @@ void read_llama4(Cfg *c, Plan *p)
 
 	plan_begin(p, V, D, L, "language_model.model.embed_tokens.weight");
 	p->head = mat_of(p, t_matrix(p, V, D, "language_model.lm_head.weight"));
-	p->ignores = "vision_model.*, multi_modal_projector.*";
+	/* llama4.py sanitize() */
+	plan_drop(p, "*vision_model*", "the vision tower");
+	plan_drop(p, "*multi_modal_projector*", "the multi-modal projector");
 
 	for (int i = 0; i < L; i++) {
 		Layer *l = &p->layers[i];

@@ -11,10 +11,12 @@
 #include "../runtime/text/tok.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: lmcc COMMAND ...\n"
@@ -104,6 +106,28 @@ static const lm_opt help_opts[] = {
 	{0},
 };
 
+/* What the reference drops from the checkpoint, and what of it this
+ * checkpoint holds. */
+static void drops(const Plan *p, const char *dir)
+{
+	char *single = lm_path(dir, "model.safetensors"), *index = lm_path(dir, "model.safetensors.index.json");
+	lm_ckpt *ck = access(single, R_OK) && access(index, R_OK) ? NULL : lm_ck_open(dir);
+	free(single);
+	free(index);
+	for (int d = 0; d < p->ndrops; d++) {
+		printf("%s %s (%s)", d ? "" : "\nthe reference drops:", p->drops[d].why, p->drops[d].glob);
+		long i = 0, n = 0;
+		const char *name;
+		while (ck && (name = lm_ck_next(ck, &i)))
+			if (!fnmatch(p->drops[d].glob, name, 0) && n++ < 3)
+				printf("%s %s", n > 1 ? "," : ":", name);
+		if (n > 3)
+			printf(" and %ld more", n - 3);
+		printf("%s", d + 1 < p->ndrops ? ";" : "\n");
+	}
+	lm_ck_close(ck);
+}
+
 int cmd_plan(int argc, char **argv)
 {
 	Args a = model_args(argc, argv, help_opts,
@@ -121,8 +145,7 @@ int cmd_plan(int argc, char **argv)
 	printf("weight bytes: %ld as BF16, %ld as F32\n", 2 * params, 4 * params);
 	printf("cache (float32): %ld bytes per token, %ld bytes whatever the length\n",
 	       tok, fixed);
-	if (p.ignores)
-		printf("not read from the checkpoint: %s\n", p.ignores);
+	drops(&p, a.dir);
 	plan_free(&p);
 	return 0;
 }

@@ -305,8 +305,21 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 	}
 }
 
+void plan_drop(Plan *p, const char *glob, const char *why)
+{
+	if (p->ndrops == MAX_DROPS)
+		lm_bug("more than %d drops", MAX_DROPS);
+	p->drops[p->ndrops++] = (Drop){glob, why};
+}
+
 void plan_free(Plan *p)
 {
+	for (int i = 0; i < p->ncfg; i++) {
+		free(p->cfg[i].path);
+		free(p->cfg[i].val);
+		free(p->cfg[i].dflt);
+	}
+	free(p->cfg);
 	free(p->layers);
 	free(p->t);
 	memset(p, 0, sizeof *p);

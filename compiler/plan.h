@@ -211,6 +211,20 @@ typedef struct {
 	Norm pre_mix, post_mix, pre_ffn, post_ffn;
 } Layer;
 
+/* A config field as the reader saw it (cfg.h's CfgLog): JSON texts, NULL
+ * for absent. */
+typedef struct {
+	char *path, *val, *dflt;
+} CfgField;
+
+/* Checkpoint tensors the architecture's reference drops before loading
+ * (its sanitize()): a glob (fnmatch) and why.  A checkpoint tensor that
+ * the plan does not read and no drop matches is refused at load. */
+typedef struct {
+	const char *glob, *why;
+} Drop;
+enum { MAX_DROPS = 8 };
+
 typedef struct {
 	const char *arch;            /* model_type: a constant of ours */
 	const char *title;           /* "AFM-7" */
@@ -228,7 +242,10 @@ typedef struct {
 	long max_ctx;                /* the config's position limit, 0 if none */
 	Tensor *t;
 	int nt, tcap;
-	const char *ignores;         /* checkpoint tensors the model does not read */
+	Drop drops[MAX_DROPS];
+	int ndrops;
+	CfgField *cfg;               /* every field of config.json the plan read */
+	int ncfg;
 } Plan;
 
 /* plan.c */
@@ -244,6 +261,7 @@ Mat mat_of(Plan *p, int t);                  /* the whole 2-D tensor */
 Mat mat_rows(Plan *p, int t, long row0, long rows);
 Vec vec_of(int t, double add);
 Norm norm_of(int t, double eps, double add);
+void plan_drop(Plan *p, const char *glob, const char *why);
 int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *note);
 /* inv_freq[j] = theta^(-2j/dims), the unscaled RoPE frequencies. */
 void rope_base(double *inv_freq, int dims, double theta);

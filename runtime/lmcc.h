@@ -264,6 +264,12 @@ typedef struct {
 	 * all != 0, else [vocab] for the last token only. */
 	void (*forward)(const int *tok, long n, float *logits, int all);
 	void (*reset)(void);        /* forget every cache: position 0 again */
+	const char *arch;           /* model_type */
+	const char *max_ctx_field;  /* the config field max_ctx comes from, or 0 */
+	/* config.json as the program was built from it: triples (field,
+	 * value, default), JSON text, 0 for absent; ends with field 0 */
+	const char *const *config;
+	const char *const *drops;   /* globs of tensors the reference drops; 0 ends */
 } lm_model;
 
 /* The command line of a built model (RUN OPTIONS of DESIGN.md). */

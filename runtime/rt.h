@@ -39,12 +39,26 @@ lm_ckpt *lm_ck_open(const char *dir);
 void lm_ck_close(lm_ckpt *ck);
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
+/* The names of the tensors, in no order: start with *i = 0; NULL ends. */
+const char *lm_ck_next(lm_ckpt *ck, long *i);
+/* Tensors no binding has read and no glob of drops matches: the count,
+ * the first by name and its file. */
+long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
+                  const char **file);
 size_t lm_dtype_size(int dtype);
 float lm_bf16_to_f32(uint16_t h);
 uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
 float lm_f16_to_f32(uint16_t h);
+uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- is this checkpoint the model's? (check.c) ---- */
+/* DIR/config.json agrees with every field m was built from, else lm_fail
+ * naming the first that differs. */
+void lm_check_config(const lm_model *m, const char *dir);
+/* After m->create(ck): every tensor of ck is bound or dropped. */
+void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 
 /* The instruction set of every kernel (isa.c): the best the CPU has, or
  * the one LMCC_ISA=avx512|avx2|portable names (one the CPU lacks, or an
@@ -53,10 +67,33 @@ enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
 int lm_isa(void);
 const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
 
+/* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
+/* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
+void lm_qmatmul(float *y, const float *x, long n, lm_mat W);
+/* Row r of W dequantized into dst[W->cols], exactly as MLX's dequantize
+ * computes it: (s * q) + b, each step rounded to float32. */
+void lm_qrow(float *dst, const lm_mat *W, long r);
+
+/* ---- MLX's affine group quantization of one row (affine.c) ---- */
+/* q gets cols * bits / 32 words; scales and biases cols / group floats,
+ * in float32 before the checkpoint's dtype rounds them.  group divides
+ * cols and bits * group is a multiple of 32. */
+void lm_affine_quantize(const float *w, long cols, int bits, int group,
+                        uint32_t *q, float *scales, float *biases);
+/* The integer of input c of a packed row. */
+unsigned lm_affine_q(const uint32_t *row, long c, int bits);
+/* w[c] = scales[g] * q[c] + biases[g], g = c / group, in float32. */
+void lm_affine_dequantize(const uint32_t *q, const float *scales,
+                          const float *biases, long cols, int bits, int group,
+                          float *w);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
+/* The calling thread's own n floats (64-byte aligned), kept and reused
+ * from call to call: a kernel's panel of widened weights (pool.c). */
+float *lm_scratch(size_t n);
 
 #endif

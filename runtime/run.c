@@ -23,7 +23,7 @@
  * parse(). */
 enum {
 	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
-	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION,
+	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_LONG_CTX,
 };
 const lm_opt lm_run_opts[] = {
 	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
@@ -47,6 +47,8 @@ const lm_opt lm_run_opts[] = {
 	{"ctx", 'c', "N", "context capacity (default: input + generated tokens;\n"
 	                  "4096 for text)"},
 	{"ctx-size", 'c', "N", NULL},
+	{"allow-long-ctx", O_LONG_CTX, NULL, "allow a context past the config's position limit\n"
+	                                    "(max_position_embeddings)"},
 	{"temp", O_TEMP, "T", "sampling temperature (default 0: greedy)"},
 	{"temperature", O_TEMP, "T", NULL},
 	{"top-p", O_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
@@ -141,7 +143,7 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 typedef struct {
 	const char *weights, *tokens, *logits_out, *prompt, *system, *template;
 	char *prompt_buf;      /* the prompt read from a file or stdin */
-	int chat;
+	int chat, long_ctx;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
@@ -184,6 +186,7 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		case O_SYSTEM: o.system = v; break;
 		case O_TEMPLATE: o.template = v; break;
 		case O_CHAT: o.chat = 1; break;
+		case O_LONG_CTX: o.long_ctx = 1; break;
 		case O_LOGITS: o.logits_out = v; break;
 		case 'n': o.gen = parse_long("-n", v, 0, 1L << 24); break;
 		case O_CHUNK: o.chunk = parse_long("--chunk", v, 1, 1L << 24); break;
@@ -525,15 +528,24 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		if (o.template)
 			lm_tok_set_chat_template(tk, o.template);
 		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
+		if (!o.ctx && m->max_ctx && m->max_ctx < s.ctx)
+			s.ctx = m->max_ctx;
 		/* an embedding padded past the tokenizer's ids (PLaMo pads to a
 		 * multiple of 32 or 64) must not produce an id it cannot print */
 		if (lm_tok_n_vocab(tk) < s.choose)
 			s.choose = lm_tok_n_vocab(tk);
 	}
 
+	if (m->max_ctx && s.ctx > m->max_ctx && !o.long_ctx)
+		lm_fail(NULL, "--ctx: a context of %ld tokens is past the %ld positions of the "
+		        "model's %s; --allow-long-ctx runs it anyway", s.ctx, m->max_ctx,
+		        m->max_ctx_field ? m->max_ctx_field : "position limit");
+
 	double t0 = lm_now();
+	lm_check_config(m, o.weights);
 	lm_ckpt *ck = lm_ck_open(o.weights);
 	m->create(ck, s.ctx);
+	lm_check_tensors(m, ck);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
 	s.rows = o.logits_out ? (chunk < n ? chunk : n) : 1;

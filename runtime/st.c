@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ enum { MAX_HEADER = 256 << 20, MAX_NDIM = 8, MAX_SHARDS = 4096 };
 typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
+	int used;                    /* bound by the model */
 	long shape[MAX_NDIM];
 	long numel;
 	const unsigned char *data;
@@ -90,6 +92,25 @@ float lm_f16_to_f32(uint16_t h)
 		u = sign | ((exp + 112) << 23) | (man << 13);
 	memcpy(&f, &u, 4);
 	return f;
+}
+
+uint16_t lm_f32_to_f16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	uint16_t sign = (u >> 16) & 0x8000;
+	uint32_t a = u & 0x7fffffff;
+	if (a > 0x7f800000)
+		return sign | 0x7e00;                  /* NaN */
+	if (a >= 0x477ff000)
+		return sign | 0x7c00;                  /* rounds past 65504: inf */
+	if (a < 0x38800000) {
+		/* subnormal: a multiple of 2^-24, rounded to nearest even */
+		float m = rintf(ldexpf(fabsf(f), 24));
+		return sign | (uint16_t)m;
+	}
+	a += 0xfff + ((a >> 13) & 1);
+	return sign | (uint16_t)((a >> 13) - (112 << 10));
 }
 
 float lm_load_f32(const void *p, int dtype, size_t i)
@@ -381,6 +402,7 @@ static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 		shape_str(got, sizeof got, t->ndim, t->shape);
 		lm_fail(ck->files[t->file].path, "tensor '%s': shape %s, expected %s", name, got, want);
 	}
+	t->used = 1;
 	return t;
 }
 
@@ -458,6 +480,36 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
 	RowScale j = {t, off, cols, ld, eps, own(ck, rows * sizeof(float))};
 	lm_parallel(rows, 64, row_scale, &j);
 	return j.s;
+}
+
+const char *lm_ck_next(lm_ckpt *ck, long *i)
+{
+	while (*i < ck->cap && !ck->t[*i].name)
+		++*i;
+	return *i < ck->cap ? ck->t[(*i)++].name : NULL;
+}
+
+long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
+                  const char **file)
+{
+	long n = 0;
+	*first = *file = NULL;
+	for (long i = 0; i < ck->cap; i++) {
+		const Tensor *t = &ck->t[i];
+		if (!t->name || t->used)
+			continue;
+		int k = 0;
+		while (drops && drops[k] && fnmatch(drops[k], t->name, 0))
+			k++;
+		if (drops && drops[k])
+			continue;
+		if (!*first || strcmp(t->name, *first) < 0) {
+			*first = t->name;
+			*file = ck->files[t->file].path;
+		}
+		n++;
+	}
+	return n;
 }
 
 const char *lm_name(const char *pattern, long i)

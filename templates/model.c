@@ -91,8 +91,23 @@ static void forward(const int *tok, long n, float *logits, int all)
 	}
 }
 
+/* The fields of config.json this file was generated from, as JSON text:
+ * field, value, the default the reader takes when it is absent (0: absent).
+ * A checkpoint's config.json must agree on every one of them. */
+static const char *const config[] = {
+{{CONFIG}}
+/* Checkpoint tensors the reference drops (its sanitize()), as globs: any
+ * other tensor create() does not bind is refused. */
+static const char *const drops[] = {
+{{DROPS}}
+	0
+};
+
 static const lm_model model = {
-	"{{NAME}}", {{WEIGHTS}}, VOCAB, {{MAX_CTX}}, create, forward, reset,
+	.name = "{{NAME}}", .arch = "{{ARCH}}", .weights = {{WEIGHTS}},
+	.vocab = VOCAB, .max_ctx = {{MAX_CTX}}, .max_ctx_field = {{MAX_CTX_FIELD}},
+	.config = config, .drops = drops,
+	.create = create, .forward = forward, .reset = reset,
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */
