@@ -50,4 +50,18 @@ json.dump(c, open(sys.argv[1], "w"))
 PY
 [ -f $T/l4big/config.json ] &&
 	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
+
+# ---- sampling ----
+# --top-p 0 read before the candidates; as in mlx-lm it is off, like 1
+a=$(./lmcc run $G --tokens 1,2,3 -n 8 --temp 0.8 --top-p 0 --seed 5 2>$T/err)
+b=$(./lmcc run $G --tokens 1,2,3 -n 8 --temp 0.8 --top-p 1 --seed 5 2>>$T/err)
+[ -n "$a" ] && [ "$a" = "$b" ] && echo "PASS hostile --top-p 0 with a temperature samples as --top-p 1" ||
+	echo "FAIL hostile --top-p 0: '$a' vs '$b' $(head -c 200 $T/err)"
+# NaN weights: every byte of the data 0xFF, a NaN in BF16 and F32 alike
+mkdir -p $T/nan && cp $G/config.json $T/nan/
+hl=$(od -An -tu8 -N8 $G/model.safetensors | tr -d ' ')
+size=$(wc -c <$G/model.safetensors)
+{ head -c $((8 + hl)) $G/model.safetensors; head -c $((size - 8 - hl)) /dev/zero | tr '\0' '\377'; } >$T/nan/model.safetensors
+refuse "NaN weights, greedy" "lmcc: logits: token 0 has a logit of NaN" -- ./lmcc run $T/nan --tokens 1,2,3 -n 4
+refuse "NaN weights, sampling" "the weights hold NaN or infinity" -- ./lmcc run $T/nan --tokens 1,2,3 -n 4 --temp 0.7
 exit 0
