@@ -95,6 +95,38 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 	dfree(&d);
 }
 
+/* A comment naming the layer's quantized products by format (list: lines
+ * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
+ * emptied. */
+static void packed(Buf *out, Buf *list)
+{
+	if (!list->n)
+		return;
+	char *s = bdone(list), *save = NULL, last[16] = "";
+	size_t col = 2;
+	bprintf(out, "/*");
+	for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *name = strchr(l, ' '), item[96];
+		*name++ = 0;
+		int fresh = strcmp(last, l) != 0;
+		if (*last)
+			bprintf(out, fresh ? ";" : ",");
+		if (fresh)
+			snprintf(item, sizeof item, " %s: %s", l, name);
+		else
+			snprintf(item, sizeof item, " %s", name);
+		if (col + strlen(item) > 74) {
+			bprintf(out, "\n *");
+			col = 2;
+		}
+		bprintf(out, "%s", item);
+		col += strlen(item) + 1;
+		snprintf(last, sizeof last, "%s", l);
+	}
+	bprintf(out, " */\n");
+	free(s);
+}
+
 static void layer(Em *e, Buf *code, Buf *calls, int i)
 {
 	const Layer *l = &e->p->layers[i];
@@ -135,6 +167,7 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	free(s);
 
 	Buf decls = {0};
+	packed(&decls, &e->packed);
 	em_declare(&decls, "lm_mat", "", &e->mats);
 	em_declare(&decls, "const float", "*", &e->vecs);
 	em_declare(&decls, "float", "", &e->scalars);
@@ -276,6 +309,14 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
+	for (int j = 0; j < e.nfmt; j++) {
+		char f[16];
+		em_format(f, e.fmt[j].bits, e.fmt[j].group);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
+	}
+	set_trimmed(&d, "FORMATS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
