@@ -51,6 +51,25 @@ PY
 [ -f $T/l4big/config.json ] &&
 	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
 
+# ---- two builds into one directory ----
+# They shared model.c: one could compile the other's model and both exit 0.
+B2=tests/golden/baichuan_m1
+want_a=$(./lmcc run $G --tokens 1,2,3 -n 4 2>/dev/null)
+want_b=$(./lmcc run $B2 --tokens 1,2,3 -n 4 2>/dev/null)
+bad=""
+for round in 1 2 3; do
+	rm -rf $T/shared
+	./lmcc build $G -o $T/shared 2>$T/b1 & p1=$!
+	./lmcc build $B2 -o $T/shared 2>$T/b2 & p2=$!
+	wait $p1 || bad="$bad round $round: afm7 build failed $(cat $T/b1);"
+	wait $p2 || bad="$bad round $round: baichuan build failed $(cat $T/b2);"
+	[ "$($T/shared/afm7 --tokens 1,2,3 -n 4 2>/dev/null)" = "$want_a" ] || bad="$bad round $round: afm7 binary is not afm7;"
+	[ "$($T/shared/baichuan_m1 --tokens 1,2,3 -n 4 2>/dev/null)" = "$want_b" ] || bad="$bad round $round: baichuan_m1 binary is not baichuan_m1;"
+	[ -z "$(ls $T/shared | grep -v '^afm7$\|^baichuan_m1$\|^model.c$')" ] || bad="$bad round $round: left $(ls $T/shared);"
+done
+[ -z "$bad" ] && echo "PASS hostile two concurrent builds into one directory each build their own model" ||
+	echo "FAIL hostile concurrent builds:$bad"
+
 # ---- sampling ----
 # --top-p 0 read before the candidates; as in mlx-lm it is off, like 1
 a=$(./lmcc run $G --tokens 1,2,3 -n 8 --temp 0.8 --top-p 0 --seed 5 2>$T/err)
