@@ -102,26 +102,38 @@ static void packed(Buf *out, Buf *list)
 {
 	if (!list->n)
 		return;
-	char *s = bdone(list), *save = NULL, last[16] = "";
+	char *s = bdone(list);
+	const char *fmts[MAX_FORMATS];
+	int nf = 0;
+	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {    /* in order of first use */
+		int j;
+		for (j = 0; j < nf && strncmp(fmts[j], l, strcspn(l, " ") + 1); j++)
+			;
+		if (j == nf && nf < MAX_FORMATS)
+			fmts[nf++] = l;
+	}
 	size_t col = 2;
 	bprintf(out, "/*");
-	for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char *name = strchr(l, ' '), item[96];
-		*name++ = 0;
-		int fresh = strcmp(last, l) != 0;
-		if (*last)
-			bprintf(out, fresh ? ";" : ",");
-		if (fresh)
-			snprintf(item, sizeof item, " %s: %s", l, name);
-		else
-			snprintf(item, sizeof item, " %s", name);
-		if (col + strlen(item) > 74) {
-			bprintf(out, "\n *");
-			col = 2;
+	for (int j = 0; j < nf; j++) {
+		int k = (int)strcspn(fmts[j], " "), first = 1;
+		for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
+			if (strncmp(l, fmts[j], k + 1))
+				continue;
+			char item[128];
+			int m = (int)strcspn(l + k + 1, "\n");
+			if (first)
+				snprintf(item, sizeof item, " %.*s: %.*s", k, l, m, l + k + 1);
+			else
+				snprintf(item, sizeof item, " %.*s", m, l + k + 1);
+			bprintf(out, "%s", first ? (j ? ";" : "") : ",");
+			if (col + strlen(item) > 74) {
+				bprintf(out, "\n *");
+				col = 2;
+			}
+			bprintf(out, "%s", item);
+			col += strlen(item) + 1;
+			first = 0;
 		}
-		bprintf(out, "%s", item);
-		col += strlen(item) + 1;
-		snprintf(last, sizeof last, "%s", l);
 	}
 	bprintf(out, " */\n");
 	free(s);
@@ -232,6 +244,7 @@ static void ends(Em *e)
 		bprintf(&e->bind, "0");
 	bprintf(&e->bind, ";\n");
 	free(bdone(&e->mats));
+	free(bdone(&e->packed));
 }
 
 static void em_cstr_or_0(Buf *b, const char *s)

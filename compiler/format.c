@@ -90,12 +90,16 @@ static void entry(const Plan *p, json_object *o, const char *path, const char *m
 		lm_fail(p->cfg_file, "field 'quantization%s%s.mode': \"%.20s\" (module '%s'): lmcc reads "
 		        "MLX's affine mode only (mlx-lm also runs mxfp4, nvfp4 and mxfp8)", at, name, mode,
 		        module);
-	/* the global entry's bits are required by the reference; a module's
-	 * entry falls back on affine's defaults; null group_size is 64 */
-	long b = qint(p, o, path, "bits", path ? 4 : -2);
-	long g = qint(p, o, path, "group_size", 64);
-	if (b == -2)
+	/* the reference indexes the global entry's bits and group_size; a
+	 * module's entry falls back on affine's defaults, and null means the
+	 * default too (4 bits, group 64) */
+	json_object *v;
+	if (!path && !json_object_object_get_ex(o, "bits", &v))
 		lm_fail(p->cfg_file, "field 'quantization.bits': missing");
+	if (!path && !json_object_object_get_ex(o, "group_size", &v))
+		lm_fail(p->cfg_file, "field 'quantization.group_size': missing");
+	long b = qint(p, o, path, "bits", 4);
+	long g = qint(p, o, path, "group_size", 64);
 	int bad = lm_q_bad((int)b, (int)g);
 	if (bad == 1)
 		lm_fail(p->cfg_file, "field 'quantization%s%s.bits': %ld (module '%s'): MLX's affine mode "

@@ -171,6 +171,8 @@ int cmd_plan(int argc, char **argv)
 	plan_print(&p, stdout, "");
 	printf("\nparameters: %ld (read per token: %ld)\n", params, plan_active_params(&p));
 	printf("weight bytes: %ld as BF16, %ld as F32\n", 2 * params, 4 * params);
+	printf("weights a token reads: %ld bytes as stored%s\n", plan_read_bytes(&p),
+	       p.t[p.embed.t].esize || p.t[p.embed.t].bits ? "" : " (BF16: no checkpoint beside the config)");
 	printf("cache (float32): %ld bytes per token, %ld bytes whatever the length\n",
 	       tok, fixed);
 	lm_ckpt *ck = open_if_there(a.dir);

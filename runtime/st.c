@@ -493,11 +493,11 @@ static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape
 /* The same, holding floats. */
 static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 {
-	Tensor *t = lookup(ck, name, ndim, shape);
-	if (t->dtype == LM_U32)
+	Tensor *t = slot(ck, name);
+	if (t->name && t->dtype == LM_U32)
 		lm_fail(ck->files[t->file].path, "tensor '%s': dtype U32 (packed quantized), but this "
 		        "tensor is read as floats: its module has no .scales or the config does not quantize it", name);
-	return t;
+	return lookup(ck, name, ndim, shape);
 }
 
 static void *own(lm_ckpt *ck, size_t bytes)
