@@ -282,6 +282,11 @@ int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *n
 /* inv_freq[j] = theta^(-2j/dims), the unscaled RoPE frequencies. */
 void rope_base(double *inv_freq, int dims, double theta);
 
+/* The sizes below saturate at PLAN_SIZE_MAX (2^50: a thousand times the
+ * largest released model); plan_read refuses a config that reaches it, so
+ * that 4 * params and friends never overflow. */
+#define PLAN_SIZE_MAX (1L << 50)
+void plan_check(const Plan *p, const char *config_path);
 long plan_params(const Plan *p);
 long plan_active_params(const Plan *p);   /* read per token */
 /* Bytes of weights a token reads as stored (BF16 when the plan has no
