@@ -47,10 +47,24 @@ double lm_now(void);                 /* monotonic seconds */
 
 /* ---- checkpoints (st.c) ---- */
 /* Open DIR/model.safetensors, or the shards DIR/model.safetensors.index.json
- * names.  Every header, offset, dtype and shape is checked here; a bad file
+ * names, or else every DIR/model*.safetensors (mlx-lm's shards).  Every header, offset, dtype and shape is checked here; a bad file
  * is lm_fail naming it. */
 lm_ckpt *lm_ck_open(const char *dir);
+/* The same, or NULL when dir has no checkpoint files at all. */
+lm_ckpt *lm_ck_try(const char *dir);
+/* One safetensors file, checked the same way (an adapter's). */
+lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+long lm_ck_count(lm_ckpt *ck);
+/* A tensor's bytes as stored, its dtype as the header names it ("F32",
+ * "U32", ...) and its size (for tools that copy checkpoints). */
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);
+/* The file a checkpoint's tensor names come from. */
+const char *lm_ck_where(lm_ckpt *ck);
+/* "[a, b, c]" into buf. */
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape);
+/* Packed quantized words (U32): a tensor's storage, never a product's. */
+enum { LM_U32 = 8 };
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
 /* The names of the tensors, in no order: start with *i = 0; NULL ends. */
@@ -60,12 +74,29 @@ const char *lm_ck_next(lm_ckpt *ck, long *i);
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
                   const char **file);
 size_t lm_dtype_size(int dtype);
+/* The file holding tensor `name` (or the checkpoint's own, if absent). */
+const char *lm_ck_file(lm_ckpt *ck, const char *name);
+/* Whether MLX's affine mode has this format: 0 yes, 1 not these bits
+ * (2, 3, 4, 5, 6, 8), 2 not this group size (32, 64, 128). */
+int lm_q_bad(int bits, int group);
+/* The checks lm_ck_qmat makes, for the compiler: exit 2 naming the file,
+ * the tensor and what is wrong, and `why` (the config's field) if set. */
+void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  int bits, int group, const char *why);
 float lm_bf16_to_f32(uint16_t h);
 uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
 float lm_f16_to_f32(uint16_t h);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- adapters (lora.c) ---- */
+/* DIR/adapter_config.json into *a (keys malloc'd), then DIR/adapters.safetensors
+ * opened.  With want, every field must equal want's (a built model's
+ * constants), else lm_fail naming the field. */
+lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want);
+/* After binding: every tensor of the adapter was bound, else lm_fail. */
+void lm_adapter_done(lm_ckpt *ad);
 
 /* ---- is this checkpoint the model's? (check.c) ---- */
 /* DIR/config.json agrees with every field m was built from, else lm_fail

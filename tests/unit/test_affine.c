@@ -3,6 +3,13 @@
  *
  *   test_affine                 the rule on random and edge-case rows, every
  *                               bits and group size, plus float16 rounding
+ *   test_affine --against SRC OUT
+ *                               what `lmcc quantize SRC -o OUT` wrote: every
+ *                               module stored under its source name and shape
+ *                               against naive() on the source's values
+ *   test_affine --same-layout A B
+ *                               A/model.safetensors holds the tensors of B's,
+ *                               with the same dtypes and shapes, and no other
  *   test_affine CASE_DIR...     MLX-quantized checkpoints: every packed
  *                               module, dequantized and quantized again,
  *                               must give back MLX's integers, scales and
@@ -205,10 +212,32 @@ static float round_to(float f, const char *dtype)
 	return f;
 }
 
+/* Module parameters from a config's quantization (null group: 64). */
+static void params_of(json_object *qc, const char *mod, int *bits, int *group)
+{
+	json_object *e = qc, *o;
+	if (json_object_object_get_ex(qc, mod, &o) && json_object_is_type(o, json_type_object))
+		e = o;
+	*bits = json_object_object_get_ex(e, "bits", &o) ? json_object_get_int(o) : 0;
+	*group = json_object_object_get_ex(e, "group_size", &o) ? json_object_get_int(o) : 0;
+	if (!*group)
+		*group = 64;
+}
+
+/* The module of a tensor named MODULE.scales, or 0. */
+static int module_of(const char *key, char *mod, size_t n)
+{
+	size_t kl = strlen(key);
+	if (kl < 7 || strcmp(key + kl - 7, ".scales"))
+		return 0;
+	snprintf(mod, n, "%.*s", (int)(kl - 7), key);
+	return 1;
+}
+
 static void golden_case(const char *dir)
 {
 	char *cpath = lm_path(dir, "config.json"), *spath = lm_path(dir, "model.safetensors");
-	json_object *cfg = json_object_from_file(cpath), *qc, *o;
+	json_object *cfg = json_object_from_file(cpath), *qc;
 	St st;
 	if (!cfg || !json_object_object_get_ex(cfg, "quantization", &qc) || !st_open(&st, spath)) {
 		printf("FAIL requantize %s: cannot read the case\n", dir);
@@ -218,18 +247,11 @@ static void golden_case(const char *dir)
 	long modules = 0, groups = 0, full = 0, s_same = 0, moved = 0;
 	json_object_object_foreach(st.h, key, val) {
 		(void)val;
-		size_t kl = strlen(key);
-		if (kl < 7 || strcmp(key + kl - 7, ".scales"))
-			continue;
 		char mod[256], name[300];
-		snprintf(mod, sizeof mod, "%.*s", (int)(kl - 7), key);
-		int bits = 0, group = 0;
-		json_object *e = qc;
-		if (json_object_object_get_ex(qc, mod, &o) && json_object_is_type(o, json_type_object))
-			e = o;
-		if (json_object_object_get_ex(e, "bits", &o)) bits = json_object_get_int(o);
-		if (json_object_object_get_ex(e, "group_size", &o)) group = json_object_get_int(o);
-		if (!group) group = 64;
+		if (!module_of(key, mod, sizeof mod))
+			continue;
+		int bits, group;
+		params_of(qc, mod, &bits, &group);
 		const char *wd, *sd, *bd;
 		long ws[8], ss[8], bs[8];
 		int wn, sn, bn;
@@ -294,8 +316,121 @@ static void golden_case(const char *dir)
 	free(spath);
 }
 
+static void against(const char *src_dir, const char *out_dir)
+{
+	char *sp = lm_path(src_dir, "model.safetensors"), *op = lm_path(out_dir, "model.safetensors");
+	char *cp = lm_path(out_dir, "config.json");
+	json_object *cfg = json_object_from_file(cp), *qc;
+	St src, out;
+	if (!cfg || !json_object_object_get_ex(cfg, "quantization", &qc) || !st_open(&src, sp)
+	    || !st_open(&out, op)) {
+		printf("FAIL quantize against the rule: cannot read %s and %s\n", src_dir, out_dir);
+		failed = 1;
+		return;
+	}
+	long checked = 0, other = 0, bad = 0;
+	json_object *mt;
+	int head_l2 = json_object_object_get_ex(cfg, "model_type", &mt)
+	              && !strcmp(json_object_get_string(mt), "baichuan_m1");
+	json_object_object_foreach(out.h, key, val) {
+		(void)val;
+		char mod[256], name[300];
+		if (!module_of(key, mod, sizeof mod))
+			continue;
+		snprintf(name, sizeof name, "%s.weight", mod);
+		const char *wd, *sd, *bd, *fd;
+		long ws[8], ss[8], bs[8], fs[8];
+		int wn, sn, bn, fn;
+		const void *f = st_get(&src, name, &fd, fs, &fn);
+		const uint32_t *q = st_get(&out, name, &wd, ws, &wn);
+		const void *s = st_get(&out, key, &sd, ss, &sn);
+		snprintf(name, sizeof name, "%s.biases", mod);
+		const void *b = st_get(&out, name, &bd, bs, &bn);
+		if (!f || fn != wn || memcmp(fs, ws, (wn - 1) * sizeof(long))) {
+			other++;          /* renamed, stacked or transposed by sanitize */
+			continue;
+		}
+		int bits, group;
+		params_of(qc, mod, &bits, &group);
+		long cols = fs[fn - 1], rows = 1, ng = cols / group;
+		for (int d = 0; d < fn - 1; d++)
+			rows *= fs[d];
+		int ok = ws[wn - 1] == cols * bits / 32 && ss[sn - 1] == ng && !strcmp(wd, "U32");
+		float *w = malloc(cols * 4), *s2 = malloc(ng * 4), *b2 = malloc(ng * 4);
+		uint32_t *q2 = malloc(cols * bits / 8);
+		for (long r = 0; ok && r < rows; r++) {
+			/* the cast to the dtype of the scales comes first */
+			for (long c = 0; c < cols; c++)
+				w[c] = stored(f, fd, r * cols + c);
+			if (head_l2 && !strcmp(mod, "lm_head")) {
+				/* Baichuan-M1's sanitize: rows / (|row| + 1e-7), float32 */
+				double ss = 0;
+				for (long c = 0; c < cols; c++)
+					ss += (double)w[c] * w[c];
+				float norm = (float)sqrt(ss) + 1e-7f;
+				for (long c = 0; c < cols; c++)
+					w[c] = round_to(w[c] / norm, fd);
+			}
+			for (long c = 0; c < cols; c++)
+				w[c] = round_to(w[c], sd);
+			naive(w, (int)cols, bits, group, q2, s2, b2);
+			ok &= !memcmp(q2, q + r * (cols * bits / 32), cols * bits / 8);
+			for (long g = 0; g < ng; g++)
+				ok &= round_to(s2[g], sd) == stored(s, sd, r * ng + g)
+				      && round_to(b2[g], bd) == stored(b, bd, r * ng + g);
+		}
+		if (!ok && bad++ < 3)
+			printf("  %s (%d bits, group %d) differs from the rule\n", mod, bits, group);
+		checked++;
+		free(w); free(s2); free(b2); free(q2);
+	}
+	char what[512];
+	snprintf(what, sizeof what, "quantize %s: %ld modules bit for bit as the rule says (%ld more moved by sanitize)",
+	         out_dir, checked - bad, other);
+	check(checked > 0 && !bad, what);
+	json_object_put(cfg);
+	free(sp); free(op); free(cp);
+}
+
+static void same_layout(const char *a_dir, const char *b_dir)
+{
+	char *ap = lm_path(a_dir, "model.safetensors"), *bp = lm_path(b_dir, "model.safetensors");
+	St a, b;
+	int ok = st_open(&a, ap) && st_open(&b, bp), n = 0;
+	if (ok) {
+		ok = json_object_object_length(a.h) == json_object_object_length(b.h);
+		json_object_object_foreach(b.h, key, val) {
+			(void)val;
+			if (!strcmp(key, "__metadata__"))
+				continue;
+			const char *d1, *d2;
+			long s1[8], s2[8];
+			int n1, n2;
+			int same = st_get(&a, key, &d1, s1, &n1) && st_get(&b, key, &d2, s2, &n2)
+			           && !strcmp(d1, d2) && n1 == n2 && !memcmp(s1, s2, n1 * sizeof(long));
+			if (!same && ok)
+				printf("  %s: not as in %s\n", key, b_dir);
+			ok &= same;
+			n++;
+		}
+	}
+	char what[512];
+	snprintf(what, sizeof what, "quantize %s: the %d tensors of %s, dtypes and shapes", a_dir, n, b_dir);
+	check(ok, what);
+	free(ap);
+	free(bp);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--same-layout")) {
+		same_layout(argv[2], argv[3]);
+		return failed;
+	}
+	if (argc == 4 && !strcmp(argv[1], "--against")) {
+		against(argv[2], argv[3]);
+		return failed;
+	}
 	if (argc == 1)
 		rule_tests();
 	for (int i = 1; i < argc; i++)
