@@ -150,3 +150,4 @@ sed 's/"hidden_size": 64/"hidden_size": 128/; s/"intermediate_size": 48/"interme
 cp tests/golden/llama4/tokens.npy $w/
 ./lmcc init $w/config.json -o $w --seed 3 >/dev/null 2>&1 || echo "FAIL quant: lmcc init $w"
 trip llama4_g128 $w --bits 4 --group 128
+trip llama4_mlx_mixed $w --bits 4 --group 32 --mixed --mlx-experts
