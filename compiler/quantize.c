@@ -1032,6 +1032,9 @@ int cmd_quantize(int argc, char **argv)
 		lm_fail(out, "cannot create a directory beside it: %s", strerror(errno));
 	(void)slash;
 	atexit(cleanup);
+	mode_t mask = umask(0);          /* mkdtemp's 0700 would outlive the rename */
+	umask(mask);
+	chmod(tmp_dir, 0777 & ~mask);
 	char *twin_dir = NULL;
 	Twin tw = {0};
 	if (deq_dir || report) {
