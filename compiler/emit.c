@@ -95,6 +95,50 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 	dfree(&d);
 }
 
+/* A comment naming the layer's quantized products by format (list: lines
+ * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
+ * emptied. */
+static void packed(Buf *out, Buf *list)
+{
+	if (!list->n)
+		return;
+	char *s = bdone(list);
+	const char *fmts[MAX_FORMATS];
+	int nf = 0;
+	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {    /* in order of first use */
+		int j;
+		for (j = 0; j < nf && strncmp(fmts[j], l, strcspn(l, " ") + 1); j++)
+			;
+		if (j == nf && nf < MAX_FORMATS)
+			fmts[nf++] = l;
+	}
+	size_t col = 2;
+	bprintf(out, "/*");
+	for (int j = 0; j < nf; j++) {
+		int k = (int)strcspn(fmts[j], " "), first = 1;
+		for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
+			if (strncmp(l, fmts[j], k + 1))
+				continue;
+			char item[128];
+			int m = (int)strcspn(l + k + 1, "\n");
+			if (first)
+				snprintf(item, sizeof item, " %.*s: %.*s", k, l, m, l + k + 1);
+			else
+				snprintf(item, sizeof item, " %.*s", m, l + k + 1);
+			bprintf(out, "%s", first ? (j ? ";" : "") : ",");
+			if (col + strlen(item) > 74) {
+				bprintf(out, "\n *");
+				col = 2;
+			}
+			bprintf(out, "%s", item);
+			col += strlen(item) + 1;
+			first = 0;
+		}
+	}
+	bprintf(out, " */\n");
+	free(s);
+}
+
 static void layer(Em *e, Buf *code, Buf *calls, int i)
 {
 	const Layer *l = &e->p->layers[i];
@@ -135,6 +179,7 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	free(s);
 
 	Buf decls = {0};
+	packed(&decls, &e->packed);
 	em_declare(&decls, "lm_mat", "", &e->mats);
 	em_declare(&decls, "const float", "*", &e->vecs);
 	em_declare(&decls, "float", "", &e->scalars);
@@ -199,6 +244,7 @@ static void ends(Em *e)
 		bprintf(&e->bind, "0");
 	bprintf(&e->bind, ";\n");
 	free(bdone(&e->mats));
+	free(bdone(&e->packed));
 }
 
 static void em_cstr_or_0(Buf *b, const char *s)
@@ -276,6 +322,14 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
+	for (int j = 0; j < e.nfmt; j++) {
+		char f[16];
+		em_format(f, e.fmt[j].bits, e.fmt[j].group);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
+	}
+	set_trimmed(&d, "FORMATS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);

@@ -127,7 +127,7 @@ int cmd_init(int argc, char **argv)
 		lm_fail(NULL, "init: needs CONFIG.json and -o DIR (see lmcc init --help)");
 
 	Plan p;
-	plan_read(&p, config, dir);
+	plan_read(&p, config, dir, 0);
 	make_dirs(dir);
 	char *cpath = lm_path(dir, "config.json"), *spath = lm_path(dir, "model.safetensors");
 	if (!force && access(spath, F_OK) == 0)

@@ -815,7 +815,7 @@ static float *run_logits(const char *dir, const int *ids, long n, const char *tm
 {
 	Plan p;
 	char *cfg = lm_path(dir, "config.json");
-	plan_read(&p, cfg, dir);
+	plan_read(&p, cfg, dir, 1);
 	char *weights = realpath(dir, NULL);
 	if (!weights)
 		lm_fail(dir, "cannot open: %s", strerror(errno));
@@ -1006,7 +1006,7 @@ int cmd_quantize(int argc, char **argv)
 	double t0 = lm_now();
 	char *cpath = lm_path(dir, "config.json");
 	q.dir = dir;
-	plan_read(&q.p, cpath, dir);
+	plan_read(&q.p, cpath, dir, 1);
 	json_object *cfg = json_object_from_file(cpath);
 	if (!cfg || !json_object_is_type(cfg, json_type_object))
 		lm_fail(cpath, "cannot read the config");

@@ -33,10 +33,14 @@ double lm_now(void);                 /* monotonic seconds */
 
 /* ---- checkpoints (st.c) ---- */
 /* Open DIR/model.safetensors, or the shards DIR/model.safetensors.index.json
- * names.  Every header, offset, dtype and shape is checked here; a bad file
+ * names, or else every DIR/model*.safetensors (mlx-lm's shards).  Every header, offset, dtype and shape is checked here; a bad file
  * is lm_fail naming it. */
 lm_ckpt *lm_ck_open(const char *dir);
+/* The same, or NULL when dir has no checkpoint files at all. */
+lm_ckpt *lm_ck_try(const char *dir);
 void lm_ck_close(lm_ckpt *ck);
+/* Packed quantized words (U32): a tensor's storage, never a product's. */
+enum { LM_U32 = 8 };
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
 /* The names of the tensors, in no order: start with *i = 0; NULL ends. */
@@ -46,6 +50,15 @@ const char *lm_ck_next(lm_ckpt *ck, long *i);
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
                   const char **file);
 size_t lm_dtype_size(int dtype);
+/* The file holding tensor `name` (or the checkpoint's own, if absent). */
+const char *lm_ck_file(lm_ckpt *ck, const char *name);
+/* Whether MLX's affine mode has this format: 0 yes, 1 not these bits
+ * (2, 3, 4, 5, 6, 8), 2 not this group size (32, 64, 128). */
+int lm_q_bad(int bits, int group);
+/* The checks lm_ck_qmat makes, for the compiler: exit 2 naming the file,
+ * the tensor and what is wrong, and `why` (the config's field) if set. */
+void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  int bits, int group, const char *why);
 float lm_bf16_to_f32(uint16_t h);
 uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
 float lm_f16_to_f32(uint16_t h);
@@ -66,6 +79,16 @@ void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
 int lm_isa(void);
 const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
+
+/* DESIGN.md's bound on logits against a reference (golden.c): the worst
+ * row's error relative to its largest |logit|, and the first row whose
+ * argmax differs beyond the bound (-1: none).  Returns 1 when within. */
+#define LM_GOLDEN_BOUND 1e-4
+typedef struct {
+	double worst;
+	long row, bad_argmax;
+} lm_cmp;
+int lm_logits_cmp(const float *got, const float *ref, long N, long V, lm_cmp *c);
 
 /* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
 /* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
