@@ -72,7 +72,14 @@ int lm_session_open(lm_session **out, const lm_model *m, const char *weights_dir
 	s->ctx = ctx;
 	s->weights = lm_strdup(w);
 	s->ck = lm_ck_open(w);
-	m->create(s->ck, ctx);
+	/* a model built with an adapter binds the one it was built with */
+	lm_ckpt *ad = NULL;
+	lm_adapter got;
+	if (m->lora)
+		ad = lm_adapter_open(m->adapter, &got, m->lora);
+	m->create(s->ck, ad, ctx);
+	if (ad)
+		lm_adapter_done(ad);
 	m->reset();               /* a model opened before is at position 0 again */
 	lm_check_tensors(m, s->ck);
 	s->logits = lm_floats((size_t)m->vocab);
