@@ -21,9 +21,9 @@
  * installed as PREFIX/bin/lmcc, in PREFIX/share/lmcc/templates,
  * PREFIX/include/lmcc and PREFIX/lib.  Found relative to the executable,
  * so an installed tree can be moved (or staged under DESTDIR). */
-const Paths *lmcc_paths(void)
+const Install *lmcc_layout(void)
 {
-	static Paths l;
+	static Install l;
 	static char dir[PATH_MAX];
 	if (l.templates)
 		return &l;
@@ -124,7 +124,7 @@ void write_text(const char *path, const char *text)
 
 void compile_gcc(const char *src, const char *exe)
 {
-	const Paths *l = lmcc_paths();
+	const Install *l = lmcc_layout();
 	char *lib = lm_path(l->lib, "liblmcc.a");
 	char *tmp = private_name(exe, "tmp");
 	const char *cc = getenv("CC");
@@ -167,7 +167,7 @@ static void tcc_error(void *opaque, const char *msg)
 
 int run_tcc(const char *src, int argc, char **argv)
 {
-	const Paths *l = lmcc_paths();
+	const Install *l = lmcc_layout();
 	TCCState *s = tcc_new();
 	if (!s)
 		lm_bug("tcc_new failed");

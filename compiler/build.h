@@ -5,8 +5,8 @@
 /* Where the templates, the runtime's headers and its libraries are. */
 typedef struct {
 	char *templates, *include, *lib;
-} Paths;
-const Paths *lmcc_paths(void);
+} Install;
+const Install *lmcc_layout(void);
 void make_dirs(const char *path);
 void write_text(const char *path, const char *text);
 /* gcc -O2 src -> exe, against runtime/liblmcc.a.  Failure is exit 1. */

@@ -72,18 +72,16 @@ int lm_session_open(lm_session **out, const lm_model *m, const char *weights_dir
 	s->ctx = ctx;
 	s->weights = lm_strdup(w);
 	s->ck = lm_ck_open(w);
+	/* a model built with an adapter binds the one it was built with */
 	lm_ckpt *ad = NULL;
 	lm_adapter got;
-	if (m->lora) {
-		if (!m->adapter)
-			lm_fail(NULL, "the model was built with an adapter and knows no directory of it");
+	if (m->lora)
 		ad = lm_adapter_open(m->adapter, &got, m->lora);
-	}
 	m->create(s->ck, ad, ctx);
-	m->reset();               /* a model opened before is at position 0 again */
-	lm_check_tensors(m, s->ck);
 	if (ad)
 		lm_adapter_done(ad);
+	m->reset();               /* a model opened before is at position 0 again */
+	lm_check_tensors(m, s->ck);
 	s->logits = lm_floats((size_t)m->vocab);
 	*out = s;
 	return DONE(st);
