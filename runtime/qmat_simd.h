@@ -211,7 +211,7 @@ KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits)
 			#pragma GCC unroll 16
 			for (int k = 0; k < P; k++) {
 				Vf q = vmul(K(elem)(v, k, bits), vset1(elem_scale(k, bits)));
-				vstore(dst + e + k * L, vfma(s, q, b));
+				vstore(dst + e + k * L, vadd(vmul(s, q), b));   /* two roundings, as MLX */
 			}
 		}
 	}

@@ -135,7 +135,11 @@ else
 	echo "FAIL quant: qgen kimi_linear: $(head -c 300 $T/err)"
 fi
 trip afm7_b2g32 tests/golden/afm7 --bits 2 --group 32
-trip afm7_b3g64_bf16 tests/golden/afm7 --bits 3 --group 64 --bf16
+# AFM-7 rounds K/V to 8 bits: a value within a float's error of a rounding
+# boundary moves the logits by ~1e-3 whichever way the order of a sum tips
+# it (seeds 1 and 2 have one at 3 bits), so this case takes a seed clear of
+# them, as the golden cases were drawn.
+trip afm7_b3g64_bf16 tests/golden/afm7 --bits 3 --group 64 --bf16 --seed 3
 trip plamo2_b5g32 tests/golden/plamo2 --bits 5 --group 32
 trip plamo2_mixed_shards tests/golden/plamo2 --bits 4 --group 32 --mixed --shards 3
 trip baichuan_b6g32 tests/golden/baichuan_m1 --bits 6 --group 32 --skip lm_head
