@@ -9,6 +9,7 @@
 #include "rt.h"
 #include "npy.h"
 #include "sample.h"
+#include "stop.h"
 #include "text/tok.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ static const char usage[] =
 	"  --chat                apply the model's chat template to the prompt; with no\n"
 	"                        --prompt and a terminal on stdin, a conversation\n"
 	"  --system TEXT         a system turn before the prompt (with --chat)\n"
-	"  -n N                  tokens to generate after the input (default 0 for\n"
+	"  -n, --max-tokens N    tokens to generate after the input (default 0 for\n"
 	"                        --tokens; for text, until end of text, at most 512)\n"
 	"  --chunk C             feed the input C tokens per forward call\n"
 	"                        (default: all at once; 1 = one at a time)\n"
@@ -37,6 +38,15 @@ static const char usage[] =
 	"  --temp T              sampling temperature (default 0: greedy)\n"
 	"  --top-p P             nucleus sampling threshold (default 1: off)\n"
 	"  --top-k K             sample among the K most likely (default 0: off)\n"
+	"  --min-p P             keep tokens at least P times as likely as the top one\n"
+	"  --repeat-penalty F    divide the logits (multiply the negative ones) of\n"
+	"                        tokens among the last --repeat-last-n (default 1: off)\n"
+	"  --repeat-last-n N     the window of the three penalties (default 64)\n"
+	"  --presence-penalty F  subtract F from the logit of each token in the window\n"
+	"  --frequency-penalty F subtract F per occurrence in the window\n"
+	"  --logit-bias ID=BIAS  add BIAS to the logit of token ID (repeatable)\n"
+	"  --stop STRING         end the text before STRING, which is not printed\n"
+	"                        (repeatable; with --prompt or --chat)\n"
 	"  --seed S              sampling seed (default 0)\n"
 	"  --threads N           threads for the kernels (default: all cores)\n"
 	"  -h, --help            this text\n"
@@ -118,11 +128,34 @@ typedef struct {
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
+	char **stop;     /* --stop strings */
+	int nstop;
+	int *bias_id;    /* --logit-bias */
+	float *bias;
 } Options;
+
+/* --logit-bias ID=BIAS */
+static void add_bias(Options *o, const char *v)
+{
+	char *eq = strchr(v, '='), id[24];
+	if (!eq || eq == v || (size_t)(eq - v) >= sizeof id)
+		lm_fail(NULL, "--logit-bias: '%s' is not ID=BIAS", v);
+	memcpy(id, v, eq - v);
+	id[eq - v] = 0;
+	int n = o->samp.nbias;
+	o->bias_id = lm_realloc(o->bias_id, (n + 1) * sizeof(int));
+	o->bias = lm_realloc(o->bias, (n + 1) * sizeof(float));
+	o->bias_id[n] = (int)parse_long("--logit-bias", id, 0, 0x7fffffff);
+	o->bias[n] = (float)parse_double("--logit-bias", eq + 1, -1e30, 1e30);
+	o->samp.nbias = n + 1;
+	o->samp.bias_id = o->bias_id;
+	o->samp.bias = o->bias;
+}
 
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .gen = -1, .samp = {0, 1, 0}};
+	Options o = {.weights = m->weights, .gen = -1,
+	             .samp = {.temp = 0, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 64}};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -144,7 +177,7 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			o.chat = 1;
 		else if (!strcmp(a, "--logits-out"))
 			o.logits_out = TAKE();
-		else if (!strcmp(a, "-n"))
+		else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens"))
 			o.gen = parse_long(a, TAKE(), 0, 1L << 24);
 		else if (!strcmp(a, "--chunk"))
 			o.chunk = parse_long(a, TAKE(), 1, 1L << 24);
@@ -158,7 +191,25 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			o.samp.top_p = (float)parse_double(a, TAKE(), 0, 1);
 		else if (!strcmp(a, "--top-k"))
 			o.samp.top_k = parse_long(a, TAKE(), 0, 1L << 30);
-		else if (!strcmp(a, "--seed"))
+		else if (!strcmp(a, "--min-p"))
+			o.samp.min_p = (float)parse_double(a, TAKE(), 0, 1);
+		else if (!strcmp(a, "--repeat-penalty"))
+			o.samp.repeat_penalty = (float)parse_double(a, TAKE(), 1e-6, 1e6);
+		else if (!strcmp(a, "--repeat-last-n"))
+			o.samp.repeat_last_n = parse_long(a, TAKE(), 0, 1L << 24);
+		else if (!strcmp(a, "--presence-penalty"))
+			o.samp.presence_penalty = (float)parse_double(a, TAKE(), -1e6, 1e6);
+		else if (!strcmp(a, "--frequency-penalty"))
+			o.samp.frequency_penalty = (float)parse_double(a, TAKE(), -1e6, 1e6);
+		else if (!strcmp(a, "--logit-bias"))
+			add_bias(&o, TAKE());
+		else if (!strcmp(a, "--stop")) {
+			const char *t = TAKE();
+			if (!*t)
+				lm_fail(NULL, "--stop: the string is empty");
+			o.stop = lm_realloc(o.stop, (o.nstop + 1) * sizeof *o.stop);
+			o.stop[o.nstop++] = (char *)t;
+		} else if (!strcmp(a, "--seed"))
 			o.seed = (uint64_t)parse_long(a, TAKE(), 0, 0x7fffffffffffffffL);
 		else
 			lm_fail(NULL, "unknown option '%s' (see --help)", a);
@@ -168,6 +219,8 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
 	if (o.system && !o.chat)
 		lm_fail(NULL, "--system: needs --chat");
+	if (o.nstop && o.tokens)
+		lm_fail(NULL, "--stop: needs text input (--prompt or --chat)");
 	return o;
 }
 
@@ -234,7 +287,8 @@ static long generate(Session *s, long max, int (*stop)(void *, int),
 	double t0 = lm_now();
 	long g;
 	for (g = 0; g < max; g++) {
-		int id = lm_sample(s->last, s->choose, &s->o->samp, &s->rng);
+		int id = lm_sample_hist(s->last, s->choose, &s->o->samp, s->hist, s->nhist,
+		                        &s->rng);
 		emit(ctx, id, g);
 		if (stop && stop(ctx, id)) {
 			g++;
@@ -301,12 +355,24 @@ typedef struct {
 	int chat;
 	int *ids;          /* this reply's ids, the stop token excluded */
 	long n;
+	lm_stop stop;      /* --stop strings */
+	char *text;        /* the text printed */
+	size_t len;
 } Reply;
 
 static int reply_stop(void *ctx, int id)
 {
 	Reply *r = ctx;
-	return lm_tok_is_eos(r->tok, id, r->chat);
+	return lm_tok_is_eos(r->tok, id, r->chat) || r->stop.hit;
+}
+
+static void reply_print(Reply *r, const char *text, size_t len)
+{
+	fwrite(text, 1, len, stdout);
+	fflush(stdout);
+	r->text = lm_realloc(r->text, r->len + len + 1);
+	memcpy(r->text + r->len, text, len);
+	r->text[r->len += len] = 0;
 }
 
 static void reply_emit(void *ctx, int id, long g)
@@ -319,8 +385,8 @@ static void reply_emit(void *ctx, int id, long g)
 	r->ids[r->n++] = id;
 	size_t len;
 	const char *text = lm_detok_push(r->dt, id, &len);
-	fwrite(text, 1, len, stdout);
-	fflush(stdout);
+	len = lm_stop_push(&r->stop, text, len, &text);
+	reply_print(r, text, len);
 }
 
 /* Generate a reply to what was fed; its text is streamed to stdout.  The
@@ -329,7 +395,9 @@ static void reply_emit(void *ctx, int id, long g)
  * starts a text, and the reply does not start one. */
 static Reply reply(Session *s, lm_tok *tok, int chat, const int *ctx, long nctx)
 {
-	Reply r = {tok, lm_detok_new(tok), chat, NULL, 0};
+	Reply r = {.tok = tok, .dt = lm_detok_new(tok), .chat = chat};
+	lm_stop_init(&r.stop, s->o->stop, s->o->nstop);
+	reply_print(&r, "", 0);
 	size_t skip;
 	for (long i = 0; i < nctx; i++)
 		lm_detok_push(r.dt, ctx[i], &skip);
@@ -339,9 +407,12 @@ static Reply reply(Session *s, lm_tok *tok, int chat, const int *ctx, long nctx)
 	generate(s, max, reply_stop, reply_emit, &r);
 	size_t len;
 	const char *rest = lm_detok_flush(r.dt, &len);
-	fwrite(rest, 1, len, stdout);
-	fflush(stdout);
+	len = lm_stop_push(&r.stop, rest, len, &rest);
+	reply_print(&r, rest, len);
+	len = lm_stop_flush(&r.stop, &rest);
+	reply_print(&r, rest, len);
 	lm_detok_free(r.dt);
+	lm_stop_free(&r.stop);
 	return r;
 }
 
@@ -406,6 +477,7 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 		Reply r = reply(s, tok, 0, ids, n);
 		free(ids);
 		free(r.ids);
+		free(r.text);
 		printf("\n");
 		return;
 	}
@@ -439,10 +511,13 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 		Reply r = reply(s, tok, 1, NULL, 0);
 		printf("\n");
 		size_t len;
+		/* the cache holds the reply's tokens; the conversation, its text
+		 * (the two differ after a stop string: the next turn starts over) */
 		char *text = lm_tok_decode(tok, r.ids, (int)r.n, &len);
-		msgs[nmsg++] = (lm_chat_msg){"assistant", text};
 		seen = lm_realloc(seen, strlen(seen) + len + 1);
 		strcat(seen, text);
+		free(text);
+		msgs[nmsg++] = (lm_chat_msg){"assistant", r.text};
 		free(r.ids);
 	}
 	free(seen);
@@ -502,6 +577,9 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		run_text(&s, tk, o.weights);
 	stats(&s, load);
 	free(tok);
+	free(o.stop);
+	free(o.bias_id);
+	free(o.bias);
 	free(s.logits);
 	free(s.hist);
 	lm_tok_free(tk);
