@@ -19,17 +19,28 @@
 
 /* ---- weights ---------------------------------------------------------- */
 
-enum { LM_F32 = 0, LM_F16 = 1, LM_BF16 = 2 };
+enum { LM_F32 = 0, LM_F16 = 1, LM_BF16 = 2, LM_Q = 3 };
 
 /* W with `rows` outputs and `cols` inputs.  Element (r, c) is stored at
  * data[r * ld + c] when tr == 0 (the usual [out, in] layout of a Linear),
  * or at data[c * ld + r] when tr == 1 ([in, out], as Llama-4's fused
  * experts are stored).  Views of part of a tensor (one of q/k/v in a fused
- * projection, one expert of a stack) are lm_mats too: nothing is copied. */
+ * projection, one expert of a stack) are lm_mats too: nothing is copied.
+ *
+ * dtype LM_Q is MLX's affine group quantization, always [out, in] (tr 0).
+ * Row r is a little-endian bit stream of 32-bit words starting at word
+ * r * ld of data (ld counts words); input c is the unsigned `bits`-bit
+ * integer q at bits [c * bits, (c + 1) * bits) of it, and its weight is
+ *   w = scales[r * sld + g] * q + biases[r * sld + g],   g = c / group,
+ * with scales and biases stored in sdtype (LM_F32, LM_F16 or LM_BF16).
+ * The fields after ld are unused by the float dtypes. */
 typedef struct {
 	const void *data;
 	int dtype, tr;
 	long rows, cols, ld;
+	int bits, group, sdtype;
+	const void *scales, *biases;
+	long sld;
 } lm_mat;
 
 typedef struct lm_ckpt lm_ckpt;  /* an opened checkpoint (runtime/st.c) */
