@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "rt.h"
 #include "npy.h"
+#include "pcache.h"
 #include "sample.h"
 #include "stop.h"
 #include "text/tok.h"
@@ -48,6 +49,8 @@ static const char usage[] =
 	"  --stop STRING         end the text before STRING, which is not printed\n"
 	"                        (repeatable; with --prompt or --chat)\n"
 	"  --seed S              sampling seed (default 0)\n"
+	"  --prompt-cache FILE   continue from the state FILE holds for a prefix of the\n"
+	"                        input, then save the state after the input to FILE\n"
 	"  --threads N           threads for the kernels (default: all cores)\n"
 	"  -h, --help            this text\n"
 	"\n"
@@ -123,7 +126,7 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out, *prompt, *system;
+	const char *weights, *tokens, *logits_out, *prompt, *system, *prompt_cache;
 	int chat;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
@@ -175,6 +178,8 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			o.system = TAKE();
 		else if (!strcmp(a, "--chat"))
 			o.chat = 1;
+		else if (!strcmp(a, "--prompt-cache"))
+			o.prompt_cache = TAKE();
 		else if (!strcmp(a, "--logits-out"))
 			o.logits_out = TAKE();
 		else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens"))
@@ -237,6 +242,7 @@ typedef struct {
 	const float *last;     /* the logits after the last token fed */
 	long choose;           /* ids [0, choose) may be generated */
 	uint64_t rng;
+	lm_fp fp;              /* the model's, for --prompt-cache */
 	double t_feed, t_gen;  /* seconds spent feeding input, generating */
 	long n_feed, n_gen;    /* tokens fed: the input, and generated ones */
 } Session;
@@ -277,6 +283,30 @@ static void feed(Session *s, const int *ids, long n, FILE *out)
 	remember(s, ids, n);
 	s->t_feed += lm_now() - t0;
 	s->n_feed += n;
+}
+
+/* --prompt-cache: continue from the file's state for a prefix of the
+ * prompt; returns how many of its tokens are already held. */
+static long cache_load(Session *s, const int *ids, long n)
+{
+	if (!s->o->prompt_cache)
+		return 0;
+	long k = lm_pcache_load(s->o->prompt_cache, s->fp, s->m->state, s->m->vocab, ids, n,
+	                        s->logits);
+	remember(s, ids, k);
+	if (k == n)
+		s->last = s->logits;
+	fprintf(stderr, "lmcc: %s: %ld of %ld prompt tokens from the prompt cache\n",
+	        s->o->prompt_cache, k, n);
+	return k;
+}
+
+/* --prompt-cache: the state after the prompt, for the next run. */
+static void cache_save(Session *s)
+{
+	if (s->o->prompt_cache)
+		lm_pcache_save(s->o->prompt_cache, s->fp, s->m->state, s->m->vocab, s->hist,
+		               s->nhist, s->last);
 }
 
 /* Generate up to max tokens, each passed to emit(); stop after a token
@@ -332,14 +362,16 @@ static void emit_id(void *ctx, int id, long g)
 static void run_ids(Session *s, const int *tok, long n, const char *where)
 {
 	check_ids(s, tok, n, where);
+	long k = cache_load(s, tok, n);
 	FILE *out = NULL;
-	if (s->o->logits_out) {
-		long shape[2] = {n, s->m->vocab};
+	if (s->o->logits_out) {   /* the rows of the tokens fed */
+		long shape[2] = {n - k, s->m->vocab};
 		out = lm_npy_create_f32(s->o->logits_out, 2, shape);
 	}
-	feed(s, tok, n, out);
+	feed(s, tok + k, n - k, out);
 	if (out && fclose(out))
 		lm_fail(s->o->logits_out, "write error: %s", strerror(errno));
+	cache_save(s);
 	if (s->o->gen > 0) {
 		generate(s, s->o->gen, NULL, emit_id, NULL);
 		printf("\n");
@@ -443,9 +475,13 @@ static void feed_conversation(Session *s, lm_tok *tok, const lm_chat_msg *msgs, 
 		k = 0;
 	}
 	long n;
+	int first = !*seen;
 	int *ids = encode(tok, text + k, 0, &n);
 	check_ids(s, ids, n, where);
-	feed(s, ids, n, NULL);
+	long from = first ? cache_load(s, ids, n) : 0;
+	feed(s, ids + from, n - from, NULL);
+	if (first)
+		cache_save(s);
 	free(ids);
 	free(*seen);
 	*seen = text;
@@ -473,7 +509,9 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 		if (!n)
 			lm_fail(NULL, "--prompt: the text gives no tokens");
 		check_ids(s, ids, n, where);
-		feed(s, ids, n, NULL);
+		long k = cache_load(s, ids, n);
+		feed(s, ids + k, n - k, NULL);
+		cache_save(s);
 		Reply r = reply(s, tok, 0, ids, n);
 		free(ids);
 		free(r.ids);
@@ -551,7 +589,10 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		if (o.ctx && need > o.ctx)
 			lm_fail(NULL, "--ctx: the input (%ld tokens) plus %ld to generate is longer than the context of %ld",
 			        n, o.gen > 0 ? o.gen : 0, o.ctx);
-		s.ctx = o.ctx ? o.ctx : need;
+		/* room for the cached prompt too, which is cut back only after
+		 * it is restored */
+		long cached = o.prompt_cache ? lm_pcache_count(o.prompt_cache) : 0;
+		s.ctx = o.ctx ? o.ctx : need > cached ? need : cached;
 	} else {
 		tk = lm_tok_open(o.weights);
 		if (!tk)
@@ -566,6 +607,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	double t0 = lm_now();
 	lm_ckpt *ck = lm_ck_open(o.weights);
 	m->create(ck, s.ctx);
+	if (o.prompt_cache)
+		s.fp = lm_fingerprint(o.weights, ck);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
 	s.rows = o.logits_out ? (chunk < n ? chunk : n) : 1;

@@ -32,6 +32,7 @@ enum {
  * hence the position of the next one.  x is the residual stream, xn its
  * normalised copy that a block reads, y what a block adds back to x. */
 static long pos;
+static lm_state state;     /* pos and every cache, for saving and restoring */
 static float *x, *xn, *y;
 {{SCRATCH}}
 static lm_mat embed, head;
@@ -46,6 +47,7 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
  * allocate caches for ctx tokens and the scratch buffers. */
 static void create(lm_ckpt *ck, long ctx)
 {
+	state.pos = &pos;
 {{BIND}}
 	x = lm_floats(MAXB * DIM);
 	xn = lm_floats(MAXB * DIM);
@@ -92,7 +94,7 @@ static void forward(const int *tok, long n, float *logits, int all)
 }
 
 static const lm_model model = {
-	"{{NAME}}", {{WEIGHTS}}, VOCAB, {{MAX_CTX}}, create, forward, reset,
+	"{{NAME}}", {{WEIGHTS}}, VOCAB, {{MAX_CTX}}, create, forward, reset, &state,
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */
