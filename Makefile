@@ -4,7 +4,7 @@ CC      ?= gcc
 OPT     ?= -O2
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lpthread -lm
+LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lmicrohttpd -lpthread -lm
 
 RT_SRC  := $(wildcard runtime/*.c runtime/text/*.c)
 RT_OBJ  := $(RT_SRC:%.c=build/%.o)
@@ -15,8 +15,8 @@ all: deps.stamp lmcc runtime/liblmcc.a runtime/liblmcc.so
 
 # Install what a fresh Debian 12 lacks (DESIGN.md): the packages below,
 # with `apt-get update` first when the package lists are empty.
-PKGS = libjson-c-dev libtcc-dev tcc libopenblas-dev libpcre2-dev
-deps.stamp:
+PKGS = libjson-c-dev libtcc-dev tcc libopenblas-dev libpcre2-dev libmicrohttpd-dev
+deps.stamp: Makefile
 	@missing=""; for p in $(PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -28,6 +28,18 @@ deps.stamp:
 	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 	       apt-get install -y -q $$missing; } || exit 1; \
 	fi; touch $@
+
+# The version and the commit a build comes from (lmcc --version); the
+# header changes only when they do.
+VERSION = 0.1.0
+build/version.h: FORCE
+	@mkdir -p build; c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	if [ "$$c" != unknown ] && ! git diff --quiet HEAD 2>/dev/null; then c="$$c-dirty"; fi; \
+	printf '#define LMCC_VERSION "%s"\n#define LMCC_COMMIT "%s"\n' '$(VERSION)' "$$c" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+build/runtime/opt.o: build/version.h
+build/runtime/opt.o: CFLAGS += -Ibuild
+FORCE:
 
 build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
 	@mkdir -p $(dir $@)
@@ -62,7 +74,7 @@ demo: all
 clean:
 	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
 
-.PHONY: all test bench demo clean
+.PHONY: all test bench demo clean FORCE
 
 # Tokenizer encoding speed per format (tests/unit/bench_tok.c), one core.
 T = tests/tokenizers

@@ -68,7 +68,7 @@ void compile_gcc(const char *src, const char *exe)
 		cc = "gcc";
 	const char *argv[] = {
 		cc, "-O2", "-std=gnu11", "-I", rt, "-o", exe, src, lib,
-		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lpthread", "-lm", NULL,
+		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lmicrohttpd", "-lpthread", "-lm", NULL,
 	};
 	pid_t pid = fork();
 	if (pid < 0)

@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "plan.h"
 #include "tmpl.h"
+#include "../runtime/opt.h"
 #include "../runtime/rt.h"
 
 #include <errno.h>
@@ -23,12 +24,18 @@
 static const char help[] =
 	"usage: lmcc init CONFIG.json -o DIR [--seed S] [--dtype f32|bf16] [--force]\n"
 	"Write DIR/config.json and a random-weight DIR/model.safetensors in the\n"
-	"checkpoint layout of the config's architecture.\n"
-	"  -o DIR        the model directory to create\n"
-	"  --seed S      random seed (default 0)\n"
-	"  --dtype T     f32 (default) or bf16; a few small tensors stay f32 in\n"
-	"                bf16 checkpoints, as in the released ones\n"
-	"  --force       replace an existing checkpoint in DIR\n";
+	"checkpoint layout of the config's architecture.\n";
+
+enum { O_DTYPE = LM_OPT_LONG, O_FORCE };
+static const lm_opt opts[] = {
+	{"output", 'o', "DIR", "the model directory to create"},
+	{"seed", 's', "S", "random seed (default 0)"},
+	{"dtype", O_DTYPE, "T", "f32 (default) or bf16; a few small tensors stay f32 in\n"
+	                        "bf16 checkpoints, as in the released ones"},
+	{"force", O_FORCE, NULL, "replace an existing checkpoint in DIR"},
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -104,36 +111,39 @@ static void write_tensor(Out *o, const Tensor *t, int bf16, uint64_t seed)
 
 int cmd_init(int argc, char **argv)
 {
-	const char *config = NULL, *dir = NULL;
+	const char *config = NULL, *dir = NULL, *v;
 	long seed = 0;
-	int bf16 = 0, force = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(help, stdout);
+	int bf16 = 0, force = 0, k;
+	lm_optp op;
+	lm_opt_init(&op, argc, argv, opts, "init");
+	while ((k = lm_opt_next(&op, &v)) != -1) {
+		char *end;
+		switch (k) {
+		case 'h':
+			printf("%s\n", help);
+			lm_opt_help(stdout, opts);
 			return 0;
-		} else if (!strcmp(a, "-o") && v) {
+		case 'o':
 			dir = v;
-			i++;
-		} else if (!strcmp(a, "--seed") && v) {
-			char *end;
+			break;
+		case 's':
 			seed = strtol(v, &end, 10);
 			if (*end || !*v || seed < 0)
 				lm_fail(NULL, "--seed: '%s' is not a non-negative integer", v);
-			i++;
-		} else if (!strcmp(a, "--dtype") && v) {
+			break;
+		case O_DTYPE:
 			if (strcmp(v, "f32") && strcmp(v, "bf16"))
 				lm_fail(NULL, "--dtype: '%s' is not f32 or bf16", v);
 			bf16 = !strcmp(v, "bf16");
-			i++;
-		} else if (!strcmp(a, "--force")) {
+			break;
+		case O_FORCE:
 			force = 1;
-		} else if (a[0] != '-' && !config) {
-			config = a;
-		} else {
-			lm_fail(NULL, "init: unexpected argument '%s' (see lmcc init --help)", a);
+			break;
 		}
 	}
+	if (op.npos > 1)
+		lm_fail(NULL, "init: unexpected argument '%s' (see lmcc init --help)", op.pos[1]);
+	config = op.npos ? op.pos[0] : NULL;
 	if (!config || !dir)
 		lm_fail(NULL, "init: needs CONFIG.json and -o DIR (see lmcc init --help)");
 

@@ -126,8 +126,7 @@ static void (*axpy)(float *, float, const float *, long) = axpy_c;
 
 __attribute__((constructor)) static void pick(void)
 {
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f")) {
+	if (lm_isa() == LM_ISA_AVX512) {
 		dot = dot_512;
 		axpy = axpy_512;
 	}

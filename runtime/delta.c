@@ -131,11 +131,7 @@ void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
                     const float *g, const float *beta, long n, long heads,
                     long dk, long dv, float *state)
 {
-	static int avx512 = -1;
-	if (avx512 < 0) {
-		__builtin_cpu_init();
-		avx512 = __builtin_cpu_supports("avx512f");
-	}
+	int avx512 = lm_isa() == LM_ISA_AVX512;
 	Delta d = {out, state, q, k, v, g, beta, n, heads, dk, dv};
 	lm_parallel(heads * dv, 8, avx512 && dk <= 128 ? delta_rows_512 : delta_rows, &d);
 }

@@ -396,7 +396,7 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		once = 1;
 	}
 	Job j = {y, x, n, W, NULL};
-	if (n == 1 && W.dtype == LM_BF16 && !W.tr && rows_k != rows_c) {
+	if (n == 1 && W.dtype == LM_BF16 && !W.tr && lm_isa() == LM_ISA_AVX512) {
 		static float *x2;
 		static long cap;
 		if (W.cols > cap) {
@@ -416,9 +416,7 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 
 __attribute__((constructor)) static void pick_kernels(void)
 {
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-	    && __builtin_cpu_supports("avx512vl")) {
+	if (lm_isa() == LM_ISA_AVX512) {
 		rows_k = rows_512;
 		cols_k = cols_512;
 		widen_run = widen_run_512;

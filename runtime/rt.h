@@ -51,6 +51,13 @@ uint64_t lm_hash(uint64_t h, const void *p, size_t n);
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
 
+/* The instruction set of every kernel (isa.c): the best the CPU has, or
+ * the one LMCC_ISA=avx512|avx2|portable names (one the CPU lacks, or an
+ * unknown name, is lm_fail).  Chosen once, at start-up. */
+enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
+int lm_isa(void);
+const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut

@@ -8,8 +8,10 @@
 #define _GNU_SOURCE
 #include "rt.h"
 #include "npy.h"
+#include "opt.h"
 #include "pcache.h"
 #include "sample.h"
+#include "serve.h"
 #include "stop.h"
 #include "text/tok.h"
 
@@ -19,44 +21,80 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] =
-	"usage: %s [RUN OPTIONS]\n"
-	"Run the model: on token ids or text, write logits, generate, report speed.\n"
-	"\n"
-	"  --weights DIR         checkpoint directory%s%s%s\n"
-	"  --tokens LIST|@F.npy  input ids, comma separated, or a 1-D int32/int64 .npy\n"
-	"  --prompt TEXT         input text, through the model's tokenizer\n"
-	"  --chat                apply the model's chat template to the prompt; with no\n"
-	"                        --prompt and a terminal on stdin, a conversation\n"
-	"  --system TEXT         a system turn before the prompt (with --chat)\n"
-	"  -n, --max-tokens N    tokens to generate after the input (default 0 for\n"
-	"                        --tokens; for text, until end of text, at most 512)\n"
-	"  --chunk C             feed the input C tokens per forward call\n"
-	"                        (default: all at once; 1 = one at a time)\n"
-	"  --logits-out F.npy    write float32 [N, vocab]: logits at every input position\n"
-	"  --ctx N               context capacity (default: input + generated tokens;\n"
-	"                        4096 for a conversation)\n"
-	"  --temp T              sampling temperature (default 0: greedy)\n"
-	"  --top-p P             nucleus sampling threshold (default 1: off)\n"
-	"  --top-k K             sample among the K most likely (default 0: off)\n"
-	"  --min-p P             keep tokens at least P times as likely as the top one\n"
-	"  --repeat-penalty F    divide the logits (multiply the negative ones) of\n"
-	"                        tokens among the last --repeat-last-n (default 1: off)\n"
-	"  --repeat-last-n N     the window of the three penalties (default 64)\n"
-	"  --presence-penalty F  subtract F from the logit of each token in the window\n"
-	"  --frequency-penalty F subtract F per occurrence in the window\n"
-	"  --logit-bias ID=BIAS  add BIAS to the logit of token ID (repeatable)\n"
-	"  --stop STRING         end the text before STRING, which is not printed\n"
-	"                        (repeatable; with --prompt or --chat)\n"
-	"  --seed S              sampling seed (default 0)\n"
-	"  --prompt-cache FILE   continue from the state FILE holds for a prefix of the\n"
-	"                        input, then save the state after the input to FILE\n"
-	"  --threads N           threads for the kernels (default: all cores)\n"
-	"  -h, --help            this text\n"
-	"\n"
-	"With --tokens, generated ids go to stdout, one line, comma separated; with\n"
-	"text, the generated text is streamed to stdout.  Load time and prompt and\n"
-	"generation speed go to stderr.\n";
+/* The RUN OPTIONS (DESIGN.md), with the names mlx-lm's and llama.cpp's
+ * users type as aliases.  A new option is a line here and a case in
+ * parse(). */
+enum {
+	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
+	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_MIN_P, O_REPEAT, O_REPEAT_N, O_PRESENCE,
+	O_FREQUENCY, O_BIAS, O_STOP, O_PCACHE, O_SERVE, O_HOST, O_PORT, O_PARALLEL,
+	O_CACHE_BYTES, O_API_KEY,
+};
+const lm_opt lm_run_opts[] = {
+	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
+	                        "was built from; lmcc run: MODEL_DIR)"},
+	{"model", 'm', "DIR", NULL},
+	{"tokens", O_TOKENS, "LIST|@F.npy", "input ids, comma separated, or a 1-D int32/int64 .npy"},
+	{"prompt", 'p', "TEXT", "input text, through the model's tokenizer (-: stdin)"},
+	{"file", 'f', "FILE", "the input text from FILE"},
+	{"chat", O_CHAT, NULL, "apply the model's chat template to the prompt; with no\n"
+	                       "prompt and a terminal on stdin, a conversation"},
+	{"system", O_SYSTEM, "TEXT", "a system turn before the prompt (with --chat)"},
+	{"system-prompt", O_SYSTEM, "TEXT", NULL},
+	{"chat-template", O_TEMPLATE, "FILE", "a Jinja chat template instead of the model's"},
+	{"max-tokens", 'n', "N", "tokens to generate after the input (default 0 for\n"
+	                         "--tokens; for text, until end of text, at most 512)"},
+	{"n-predict", 'n', "N", NULL},
+	{"chunk", O_CHUNK, "C", "feed the input C tokens per forward call\n"
+	                        "(default: all at once; 1 = one at a time)"},
+	{"batch-size", O_CHUNK, "C", NULL},
+	{"logits-out", O_LOGITS, "F.npy", "write float32 [N, vocab]: logits at every input position"},
+	{"ctx", 'c', "N", "context capacity (default: input + generated tokens;\n"
+	                  "4096 for text)"},
+	{"ctx-size", 'c', "N", NULL},
+	{"temp", O_TEMP, "T", "sampling temperature (default 0: greedy)"},
+	{"temperature", O_TEMP, "T", NULL},
+	{"top-p", O_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
+	{"top-k", O_TOP_K, "K", "sample among the K most likely (default 0: off)"},
+	{"min-p", O_MIN_P, "P", "keep tokens at least P times as likely as the top one"},
+	{"repeat-penalty", O_REPEAT, "F", "divide the logits (multiply the negative ones) of\n"
+	                                  "tokens among the last --repeat-last-n (default 1: off)"},
+	{"repetition-penalty", O_REPEAT, "F", NULL},
+	{"repeat-last-n", O_REPEAT_N, "N", "the window of the three penalties (default 64)"},
+	{"presence-penalty", O_PRESENCE, "F", "subtract F from the logit of each token in the window"},
+	{"frequency-penalty", O_FREQUENCY, "F", "subtract F per occurrence in the window"},
+	{"logit-bias", O_BIAS, "ID=BIAS", "add BIAS to the logit of token ID (repeatable)"},
+	{"stop", O_STOP, "STRING", "end the text before STRING, which is not printed\n"
+	                           "(repeatable; with --prompt or --chat)"},
+	{"seed", 's', "S", "sampling seed (default 0)"},
+	{"prompt-cache", O_PCACHE, "FILE", "continue from the state FILE holds for a prefix of the\n"
+	                                   "input, then save the state after the input to FILE"},
+	{"serve", O_SERVE, NULL, "serve the OpenAI API over HTTP instead (the options\n"
+	                         "above are the requests' defaults)"},
+	{"host", O_HOST, "H", "--serve: the address to bind (default 127.0.0.1)"},
+	{"port", O_PORT, "P", "--serve: the port (default 8080)"},
+	{"parallel", O_PARALLEL, "N", "--serve: sequences decoded together (default 1)"},
+	{"cache-bytes", O_CACHE_BYTES, "B", "--serve: memory for prompt-cache snapshots\n"
+	                                    "(default 1 GB; suffixes K, M, G)"},
+	{"api-key", O_API_KEY, "KEY", "--serve: require 'Authorization: Bearer KEY'"},
+	{"threads", 't', "N", "threads for the kernels (default: all cores)"},
+	{"version", O_VERSION, NULL, "lmcc's version and the model's"},
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
+
+void lm_run_usage(FILE *f, const char *prog, const char *weights)
+{
+	fprintf(f, "usage: %s [RUN OPTIONS]\n"
+	        "Run the model: on token ids or text, write logits, generate, report speed.\n\n",
+	        prog);
+	lm_opt_help(f, lm_run_opts);
+	if (weights)
+		fprintf(f, "\nThe checkpoint is %s unless --weights names another.\n", weights);
+	fputs("\nWith --tokens, generated ids go to stdout, one line, comma separated; with\n"
+	      "text, the generated text is streamed to stdout.  Load time and prompt and\n"
+	      "generation speed go to stderr.\n", f);
+}
 
 enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096 };
 
@@ -126,7 +164,8 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out, *prompt, *system, *prompt_cache;
+	const char *weights, *tokens, *logits_out, *prompt, *system, *template;
+	char *prompt_buf;      /* the prompt read from a file or stdin */
 	int chat;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
@@ -135,6 +174,9 @@ typedef struct {
 	int nstop;
 	int *bias_id;    /* --logit-bias */
 	float *bias;
+	const char *prompt_cache;
+	int serve;
+	lm_serve_opts so;
 } Options;
 
 /* --logit-bias ID=BIAS */
@@ -155,77 +197,114 @@ static void add_bias(Options *o, const char *v)
 	o->samp.bias = o->bias;
 }
 
+/* A byte count: digits and an optional K, M or G (powers of 1024). */
+static long parse_bytes(const char *opt, const char *v)
+{
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	double mul = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' || *end == 'm' ? 1048576.0
+	             : *end == 'G' || *end == 'g' ? 1073741824.0 : 1;
+	if (end == v || errno || (*end && (mul == 1 || end[1])) || !(x >= 0 && x * mul <= 1e15))
+		lm_fail(NULL, "%s: '%s' is not a byte count (digits, then K, M or G)", opt, v);
+	return (long)(x * mul);
+}
+
+static char *read_all(FILE *f);
+
+static char *read_prompt(const char *path)
+{
+	if (!strcmp(path, "-"))
+		return read_all(stdin);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		lm_fail(path, "cannot open: %s", strerror(errno));
+	char *text = read_all(f);
+	fclose(f);
+	return text;
+}
+
 static Options parse(int argc, char **argv, const lm_model *m)
 {
 	Options o = {.weights = m->weights, .gen = -1,
-	             .samp = {.temp = 0, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 64}};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			const char *w = m->weights;
-			printf(usage, argv[0], w ? " (default: " : "", w ? w : "", w ? ")" : "");
+	             .samp = {.temp = 0, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 64},
+	             .so = {.host = "127.0.0.1", .port = 8080, .parallel = 1,
+	                    .cache_bytes = 1L << 30}};
+	lm_optp p;
+	const char *v, *file = NULL;
+	int k;
+	lm_opt_init(&p, argc, argv, lm_run_opts, m->name);
+	while ((k = lm_opt_next(&p, &v)) != -1) {
+		switch (k) {
+		case 'h':
+			lm_run_usage(stdout, argv[0], m->weights);
 			exit(0);
-		}
-#define TAKE() (v ? (i++, v) : (lm_fail(NULL, "%s needs a value", a), v))
-		if (!strcmp(a, "--weights"))
-			o.weights = TAKE();
-		else if (!strcmp(a, "--tokens"))
-			o.tokens = TAKE();
-		else if (!strcmp(a, "--prompt"))
-			o.prompt = TAKE();
-		else if (!strcmp(a, "--system"))
-			o.system = TAKE();
-		else if (!strcmp(a, "--chat"))
-			o.chat = 1;
-		else if (!strcmp(a, "--prompt-cache"))
-			o.prompt_cache = TAKE();
-		else if (!strcmp(a, "--logits-out"))
-			o.logits_out = TAKE();
-		else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens"))
-			o.gen = parse_long(a, TAKE(), 0, 1L << 24);
-		else if (!strcmp(a, "--chunk"))
-			o.chunk = parse_long(a, TAKE(), 1, 1L << 24);
-		else if (!strcmp(a, "--ctx"))
-			o.ctx = parse_long(a, TAKE(), 1, 1L << 24);
-		else if (!strcmp(a, "--threads"))
-			o.threads = parse_long(a, TAKE(), 1, 1024);
-		else if (!strcmp(a, "--temp"))
-			o.samp.temp = (float)parse_double(a, TAKE(), 0, 1e6);
-		else if (!strcmp(a, "--top-p"))
-			o.samp.top_p = (float)parse_double(a, TAKE(), 0, 1);
-		else if (!strcmp(a, "--top-k"))
-			o.samp.top_k = parse_long(a, TAKE(), 0, 1L << 30);
-		else if (!strcmp(a, "--min-p"))
-			o.samp.min_p = (float)parse_double(a, TAKE(), 0, 1);
-		else if (!strcmp(a, "--repeat-penalty"))
-			o.samp.repeat_penalty = (float)parse_double(a, TAKE(), 1e-6, 1e6);
-		else if (!strcmp(a, "--repeat-last-n"))
-			o.samp.repeat_last_n = parse_long(a, TAKE(), 0, 1L << 24);
-		else if (!strcmp(a, "--presence-penalty"))
-			o.samp.presence_penalty = (float)parse_double(a, TAKE(), -1e6, 1e6);
-		else if (!strcmp(a, "--frequency-penalty"))
-			o.samp.frequency_penalty = (float)parse_double(a, TAKE(), -1e6, 1e6);
-		else if (!strcmp(a, "--logit-bias"))
-			add_bias(&o, TAKE());
-		else if (!strcmp(a, "--stop")) {
-			const char *t = TAKE();
-			if (!*t)
+		case O_VERSION:
+			printf("%s\nmodel %s%s%s\n", lm_version(), m->name,
+			       m->weights ? ", built from " : "", m->weights ? m->weights : "");
+			exit(0);
+		case 'm': o.weights = v; break;
+		case O_TOKENS: o.tokens = v; break;
+		case 'p': o.prompt = v; break;
+		case 'f': file = v; break;
+		case O_SYSTEM: o.system = v; break;
+		case O_TEMPLATE: o.template = v; break;
+		case O_CHAT: o.chat = 1; break;
+		case O_LOGITS: o.logits_out = v; break;
+		case 'n': o.gen = parse_long("-n", v, 0, 1L << 24); break;
+		case O_CHUNK: o.chunk = parse_long("--chunk", v, 1, 1L << 24); break;
+		case 'c': o.ctx = parse_long("--ctx", v, 1, 1L << 24); break;
+		case 't': o.threads = parse_long("--threads", v, 1, 1024); break;
+		case O_TEMP: o.samp.temp = (float)parse_double("--temp", v, 0, 1e6); break;
+		case O_TOP_P: o.samp.top_p = (float)parse_double("--top-p", v, 0, 1); break;
+		case O_TOP_K: o.samp.top_k = parse_long("--top-k", v, 0, 1L << 30); break;
+		case 's': o.seed = (uint64_t)parse_long("--seed", v, 0, 0x7fffffffffffffffL); break;
+		case O_MIN_P: o.samp.min_p = (float)parse_double("--min-p", v, 0, 1); break;
+		case O_REPEAT:
+			o.samp.repeat_penalty = (float)parse_double("--repeat-penalty", v, 1e-6, 1e6);
+			break;
+		case O_REPEAT_N: o.samp.repeat_last_n = parse_long("--repeat-last-n", v, 0, 1L << 24); break;
+		case O_PRESENCE:
+			o.samp.presence_penalty = (float)parse_double("--presence-penalty", v, -1e6, 1e6);
+			break;
+		case O_FREQUENCY:
+			o.samp.frequency_penalty = (float)parse_double("--frequency-penalty", v, -1e6, 1e6);
+			break;
+		case O_BIAS: add_bias(&o, v); break;
+		case O_STOP:
+			if (!*v)
 				lm_fail(NULL, "--stop: the string is empty");
 			o.stop = lm_realloc(o.stop, (o.nstop + 1) * sizeof *o.stop);
-			o.stop[o.nstop++] = (char *)t;
-		} else if (!strcmp(a, "--seed"))
-			o.seed = (uint64_t)parse_long(a, TAKE(), 0, 0x7fffffffffffffffL);
-		else
-			lm_fail(NULL, "unknown option '%s' (see --help)", a);
-#undef TAKE
+			o.stop[o.nstop++] = (char *)v;
+			break;
+		case O_PCACHE: o.prompt_cache = v; break;
+		case O_SERVE: o.serve = 1; break;
+		case O_HOST: o.so.host = v; break;
+		case O_PORT: o.so.port = (int)parse_long("--port", v, 0, 65535); break;
+		case O_PARALLEL: o.so.parallel = (int)parse_long("--parallel", v, 1, 64); break;
+		case O_CACHE_BYTES: o.so.cache_bytes = parse_bytes("--cache-bytes", v); break;
+		case O_API_KEY: o.so.api_key = v; break;
+		default: lm_bug("run option %d has no case", k);
+		}
 	}
+	if (p.npos)
+		lm_fail(NULL, "%s: unexpected argument '%s' (the checkpoint is --weights DIR)",
+		        m->name, p.pos[0]);
+	if (file && o.prompt)
+		lm_fail(NULL, "-f: give the prompt as --prompt or from a file, not both");
+	if (file || (o.prompt && !strcmp(o.prompt, "-")))
+		o.prompt = o.prompt_buf = read_prompt(file ? file : "-");
 	if (o.tokens && (o.prompt || o.chat))
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
 	if (o.system && !o.chat)
 		lm_fail(NULL, "--system: needs --chat");
+	if (o.template && !o.chat && !o.serve)
+		lm_fail(NULL, "--chat-template: needs --chat");
 	if (o.nstop && o.tokens)
 		lm_fail(NULL, "--stop: needs text input (--prompt or --chat)");
+	if (o.serve && (o.tokens || o.prompt || o.chat || o.logits_out || o.prompt_cache))
+		lm_fail(NULL, "--serve: takes its input from HTTP requests, not --tokens, "
+		        "--prompt, --chat, --logits-out or --prompt-cache");
 	return o;
 }
 
@@ -347,7 +426,7 @@ static void stats(const Session *s, double load)
 	if (s->n_gen)
 		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", s->n_gen,
 		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
-	fprintf(stderr, "\n");
+	fprintf(stderr, "; %s kernels\n", lm_isa_name(lm_isa()));
 }
 
 /* ---- ids in, ids out ---- */
@@ -570,6 +649,18 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	Options o = parse(argc, argv, m);
 	if (!o.weights)
 		lm_fail(NULL, "no checkpoint: give --weights DIR");
+	if (o.serve) {
+		o.so.weights = o.weights;
+		o.so.template = o.template;
+		o.so.ctx = o.ctx;
+		o.so.threads = o.threads;
+		o.so.samp = o.samp;
+		o.so.seed = o.seed;
+		o.so.gen = o.gen;
+		o.so.stop = o.stop;
+		o.so.nstop = o.nstop;
+		return lm_serve(m, &o.so);
+	}
 	if (!o.tokens && !o.prompt && !o.chat)
 		lm_fail(NULL, "no input: give --tokens LIST, --tokens @F.npy, --prompt TEXT or --chat");
 	if (o.threads)
@@ -597,6 +688,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		tk = lm_tok_open(o.weights);
 		if (!tk)
 			lm_fail(o.weights, "no tokenizer (tokenizer.json, tokenizer.model, tiktoken.model or tokenizer.jsonl) for --prompt or --chat");
+		if (o.template)
+			lm_tok_set_chat_template(tk, o.template);
 		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
 		/* an embedding padded past the tokenizer's ids (PLaMo pads to a
 		 * multiple of 32 or 64) must not produce an id it cannot print */
@@ -623,6 +716,7 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	free(o.stop);
 	free(o.bias_id);
 	free(o.bias);
+	free(o.prompt_buf);
 	free(s.logits);
 	free(s.hist);
 	lm_tok_free(tk);
