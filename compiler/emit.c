@@ -95,6 +95,50 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 	dfree(&d);
 }
 
+/* A comment naming the layer's quantized products by format (list: lines
+ * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
+ * emptied. */
+static void packed(Buf *out, Buf *list)
+{
+	if (!list->n)
+		return;
+	char *s = bdone(list);
+	const char *fmts[MAX_FORMATS];
+	int nf = 0;
+	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {    /* in order of first use */
+		int j;
+		for (j = 0; j < nf && strncmp(fmts[j], l, strcspn(l, " ") + 1); j++)
+			;
+		if (j == nf && nf < MAX_FORMATS)
+			fmts[nf++] = l;
+	}
+	size_t col = 2;
+	bprintf(out, "/*");
+	for (int j = 0; j < nf; j++) {
+		int k = (int)strcspn(fmts[j], " "), first = 1;
+		for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
+			if (strncmp(l, fmts[j], k + 1))
+				continue;
+			char item[128];
+			int m = (int)strcspn(l + k + 1, "\n");
+			if (first)
+				snprintf(item, sizeof item, " %.*s: %.*s", k, l, m, l + k + 1);
+			else
+				snprintf(item, sizeof item, " %.*s", m, l + k + 1);
+			bprintf(out, "%s", first ? (j ? ";" : "") : ",");
+			if (col + strlen(item) > 74) {
+				bprintf(out, "\n *");
+				col = 2;
+			}
+			bprintf(out, "%s", item);
+			col += strlen(item) + 1;
+			first = 0;
+		}
+	}
+	bprintf(out, " */\n");
+	free(s);
+}
+
 static void layer(Em *e, Buf *code, Buf *calls, int i)
 {
 	const Layer *l = &e->p->layers[i];
@@ -135,6 +179,7 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	free(s);
 
 	Buf decls = {0};
+	packed(&decls, &e->packed);
 	em_declare(&decls, "lm_mat", "", &e->mats);
 	em_declare(&decls, "const float", "*", &e->vecs);
 	em_declare(&decls, "float", "", &e->scalars);
@@ -199,6 +244,39 @@ static void ends(Em *e)
 		bprintf(&e->bind, "0");
 	bprintf(&e->bind, ";\n");
 	free(bdone(&e->mats));
+	free(bdone(&e->packed));
+}
+
+static void em_cstr_or_0(Buf *b, const char *s)
+{
+	if (s)
+		em_cstr(b, s);
+	else
+		bprintf(b, "0");
+}
+
+/* config.json as the readers saw it: field, value, default; and which
+ * field is the position limit. */
+static const char *config_table(const Plan *p, Buf *b)
+{
+	const char *limit = NULL;
+	for (int i = 0; i < p->ncfg; i++) {
+		const CfgField *f = &p->cfg[i];
+		const char *last = strrchr(f->path, '.');
+		last = last ? last + 1 : f->path;
+		if (f->val && p->max_ctx && !limit
+		    && (!strcmp(last, "max_position_embeddings") || !strcmp(last, "model_max_length")))
+			limit = f->path;
+		bprintf(b, "\t");
+		em_cstr(b, f->path);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->val);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->dflt);
+		bprintf(b, ",\n");
+	}
+	bprintf(b, "\t0\n};");
+	return limit;
 }
 
 char *emit_model(const Plan *p, const char *weights_dir)
@@ -244,6 +322,14 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
+	for (int j = 0; j < e.nfmt; j++) {
+		char f[16];
+		em_format(f, e.fmt[j].bits, e.fmt[j].group);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
+	}
+	set_trimmed(&d, "FORMATS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
@@ -257,6 +343,17 @@ char *emit_model(const Plan *p, const char *weights_dir)
 		bprintf(&b, "0");
 	set_trimmed(&d, "WEIGHTS", &b);
 	dset(&d, "MAX_CTX", "%ld", p->max_ctx);
+	const char *limit = config_table(p, &b);
+	set_trimmed(&d, "CONFIG", &b);
+	em_cstr_or_0(&b, limit);
+	set_trimmed(&d, "MAX_CTX_FIELD", &b);
+	for (int i = 0; i < p->ndrops; i++) {
+		bprintf(&b, "\t");
+		em_cstr(&b, p->drops[i].glob);
+		bprintf(&b, ",\t/* %s */\n", p->drops[i].why);
+	}
+	set_trimmed(&d, "DROPS", &b);
+	dset(&d, "ARCH", "%s", p->arch);
 	dset(&d, "EPS", "%s", em_flt(p->final.eps));
 	set_trimmed(&d, "BIND", &e.bind);
 	set_trimmed(&d, "ALLOC", &e.alloc);

@@ -10,6 +10,7 @@
 #include "build.h"
 #include "cmd.h"
 #include "plan.h"
+#include "stw.h"
 #include "tmpl.h"
 #include "../runtime/opt.h"
 #include "../runtime/rt.h"
@@ -53,25 +54,7 @@ static uint64_t name_hash(const char *s)
 	return h;
 }
 
-typedef struct {
-	FILE *f;
-	const char *path;
-	double t0, last;
-	long done, total;
-} Out;
-
-static void progress(Out *o, long bytes)
-{
-	o->done += bytes;
-	double now = lm_now();
-	if (now - o->last > 1.0) {
-		fprintf(stderr, "lmcc: init: %.2f of %.2f GB (%.0f%%)\r", o->done / 1e9,
-		        o->total / 1e9, 100.0 * o->done / o->total);
-		o->last = now;
-	}
-}
-
-static void write_tensor(Out *o, const Tensor *t, int bf16, uint64_t seed)
+static void write_tensor(Stw *o, const Tensor *t, int bf16, uint64_t seed)
 {
 	enum { CHUNK = 1 << 16 };
 	static float v[CHUNK];
@@ -95,17 +78,13 @@ static void write_tensor(Out *o, const Tensor *t, int bf16, uint64_t seed)
 				break;
 			}
 		}
-		size_t w;
 		if (bf16) {
 			for (long j = 0; j < m; j++)
 				h[j] = lm_f32_to_bf16(v[j]);
-			w = fwrite(h, 2, m, o->f);
+			stw_write(o, h, 2 * m);
 		} else {
-			w = fwrite(v, 4, m, o->f);
+			stw_write(o, v, 4 * m);
 		}
-		if (w != (size_t)m)
-			lm_fail(o->path, "write error: %s", strerror(errno));
-		progress(o, m * (bf16 ? 2 : 4));
 	}
 }
 
@@ -148,7 +127,7 @@ int cmd_init(int argc, char **argv)
 		lm_fail(NULL, "init: needs CONFIG.json and -o DIR (see lmcc init --help)");
 
 	Plan p;
-	plan_read(&p, config, dir);
+	plan_read(&p, config, dir, 0);
 	make_dirs(dir);
 	char *cpath = lm_path(dir, "config.json"), *spath = lm_path(dir, "model.safetensors");
 	if (!force && access(spath, F_OK) == 0)
@@ -166,46 +145,26 @@ int cmd_init(int argc, char **argv)
 	free(rd);
 	free(ctext);
 
-	/* the header: every tensor, its dtype, shape and place in the data */
-	Buf h = {0};
-	long off = 0;
-	bprintf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+	StwTensor *st = lm_alloc(p.nt * sizeof *st);
+	long total = 0;
 	for (int i = 0; i < p.nt; i++) {
 		const Tensor *t = &p.t[i];
-		int half = bf16 && !t->keep_f32;
-		long bytes = plan_tensor_numel(t) * (half ? 2 : 4);
-		bprintf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->name, half ? "BF16" : "F32");
-		for (int d = 0; d < t->ndim; d++)
-			bprintf(&h, "%s%ld", d ? "," : "", t->shape[d]);
-		bprintf(&h, "],\"data_offsets\":[%ld,%ld]}", off, off + bytes);
-		off += bytes;
+		snprintf(st[i].name, sizeof st[i].name, "%s", t->name);
+		st[i].dtype = bf16 && !t->keep_f32 ? "BF16" : "F32";
+		st[i].ndim = t->ndim;
+		memcpy(st[i].shape, t->shape, sizeof t->shape);
+		total += stw_bytes(&st[i]);
 	}
-	bprintf(&h, "}");
-	while (h.n % 8)
-		bput(&h, " ", 1);
-
-	char *tmp = lm_path(dir, "model.safetensors.partial");
-	Out o = {fopen(tmp, "wb"), tmp, lm_now(), 0, 0, off};
-	o.last = o.t0;
-	if (!o.f)
-		lm_fail(tmp, "cannot create: %s", strerror(errno));
-	unsigned char len[8];
-	for (int i = 0; i < 8; i++)
-		len[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-	if (fwrite(len, 1, 8, o.f) != 8 || fwrite(h.s, 1, h.n, o.f) != h.n)
-		lm_fail(tmp, "write error: %s", strerror(errno));
+	Progress prog;
+	progress_start(&prog, "init", total);
+	Stw *o = stw_create(spath, "pt", st, p.nt, &prog);
 	for (int i = 0; i < p.nt; i++)
-		write_tensor(&o, &p.t[i], bf16 && !p.t[i].keep_f32, (uint64_t)seed);
-	if (fclose(o.f))
-		lm_fail(tmp, "write error: %s", strerror(errno));
-	if (rename(tmp, spath))
-		lm_fail(spath, "cannot rename %s: %s", tmp, strerror(errno));
-	if (o.last > o.t0)
-		fputc('\n', stderr);     /* after the progress line */
+		write_tensor(o, &p.t[i], bf16 && !p.t[i].keep_f32, (uint64_t)seed);
+	long size = stw_close(o);
+	progress_end(&prog);
 	fprintf(stderr, "lmcc: init: wrote %s: %d tensors, %ld parameters, %.3f GB in %.1f s\n",
-	        spath, p.nt, plan_params(&p), (8 + h.n + off) / 1e9, lm_now() - o.t0);
-	free(h.s);
-	free(tmp);
+	        spath, p.nt, plan_params(&p), size / 1e9, lm_now() - prog.t0);
+	free(st);
 	free(cpath);
 	free(spath);
 	plan_free(&p);

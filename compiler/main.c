@@ -11,10 +11,12 @@
 #include "../runtime/text/tok.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: lmcc COMMAND ...\n"
@@ -27,6 +29,7 @@ static const char usage[] =
 	"  lmcc serve MODEL_DIR [RUN OPTIONS] the same, serving the OpenAI API over HTTP\n"
 	"             [--host H] [--port P] [--api-key KEY] [--cache-bytes B]\n"
 	"  lmcc init  CONFIG.json -o DIR      random-weight checkpoint for any config\n"
+	"  lmcc quantize MODEL_DIR -o OUT     MLX's quantized format, as mlx_lm.convert -q\n"
 	"  lmcc tokenize   DIR [TEXT]         the ids of TEXT (or of JSON lines on stdin)\n"
 	"  lmcc detokenize DIR IDS            the text of comma-separated ids\n"
 	"\n"
@@ -92,7 +95,7 @@ static Args model_args(int argc, char **argv, const lm_opt *opts, const char *he
 static void load_plan(Plan *p, const char *dir)
 {
 	char *cfg = config_of(dir);
-	plan_read(p, cfg, dir);
+	plan_read(p, cfg, dir, 1);
 	free(cfg);
 }
 
@@ -101,17 +104,66 @@ static void no_opt(int key, const char *val)
 	lm_bug("option %d has no case", key);
 }
 
-static const lm_opt help_opts[] = {
+enum { O_COST = LM_OPT_LONG };
+static const lm_opt plan_opts[] = {
+	{"cost", O_COST, NULL, "per layer: the operations and weight bytes of one token,\n"
+	                       "and the cache, at the context of --ctx"},
+	{"ctx", 'c', "N", "the context length for --cost (default 4096, or the\n"
+	                  "config's position limit when smaller)"},
+	{"ctx-size", 'c', "N", NULL},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
+static int plan_cost_on;
+static long plan_ctx;
+
+static void plan_opt(int key, const char *val)
+{
+	char *end;
+	if (key == O_COST) {
+		plan_cost_on = 1;
+		return;
+	}
+	plan_ctx = strtol(val, &end, 10);
+	if (!*val || *end || plan_ctx < 1 || plan_ctx > 1L << 30)
+		lm_fail(NULL, "--ctx: '%s' is not an integer in [1, 2^30]", val);
+}
+
+/* The checkpoint of dir, or NULL when it has none. */
+static lm_ckpt *open_if_there(const char *dir)
+{
+	char *single = lm_path(dir, "model.safetensors"), *index = lm_path(dir, "model.safetensors.index.json");
+	struct stat st;
+	lm_ckpt *ck = stat(dir, &st) || !S_ISDIR(st.st_mode) || (access(single, R_OK) && access(index, R_OK))
+	              ? NULL : lm_ck_open(dir);
+	free(single);
+	free(index);
+	return ck;
+}
+
+/* What the reference drops from the checkpoint, and what of it this
+ * checkpoint holds. */
+static void drops(const Plan *p, lm_ckpt *ck)
+{
+	for (int d = 0; d < p->ndrops; d++) {
+		printf("%s %s (%s)", d ? "" : "\nthe reference drops:", p->drops[d].why, p->drops[d].glob);
+		long i = 0, n = 0;
+		const char *name;
+		while (ck && (name = lm_ck_next(ck, &i)))
+			if (!fnmatch(p->drops[d].glob, name, 0) && n++ < 3)
+				printf("%s %s", n > 1 ? "," : ":", name);
+		if (n > 3)
+			printf(" and %ld more", n - 3);
+		printf("%s", d + 1 < p->ndrops ? ";" : "\n");
+	}
+}
 
 int cmd_plan(int argc, char **argv)
 {
-	Args a = model_args(argc, argv, help_opts,
-		"usage: lmcc plan MODEL_DIR\n"
+	Args a = model_args(argc, argv, plan_opts,
+		"usage: lmcc plan MODEL_DIR [--cost [--ctx N]]\n"
 		"Print the layer schedule lmcc derives from MODEL_DIR/config.json, the\n"
-		"parameter count, the weight bytes and the cache sizes.\n", no_opt);
+		"parameter count, the weight bytes and the cache sizes.\n", plan_opt);
 	Plan p;
 	load_plan(&p, a.dir);
 	long params = plan_params(&p), tok, fixed;
@@ -121,10 +173,20 @@ int cmd_plan(int argc, char **argv)
 	plan_print(&p, stdout, "");
 	printf("\nparameters: %ld (read per token: %ld)\n", params, plan_active_params(&p));
 	printf("weight bytes: %ld as BF16, %ld as F32\n", 2 * params, 4 * params);
+	printf("weights a token reads: %ld bytes as stored%s\n", plan_read_bytes(&p),
+	       p.t[p.embed.t].esize || p.t[p.embed.t].bits ? "" : " (BF16: no checkpoint beside the config)");
 	printf("cache (float32): %ld bytes per token, %ld bytes whatever the length\n",
 	       tok, fixed);
-	if (p.ignores)
-		printf("not read from the checkpoint: %s\n", p.ignores);
+	lm_ckpt *ck = open_if_there(a.dir);
+	drops(&p, ck);
+	if (plan_cost_on) {
+		long ctx = plan_ctx ? plan_ctx : 4096;
+		if (!plan_ctx && p.max_ctx && p.max_ctx < ctx)
+			ctx = p.max_ctx;
+		printf("\n");
+		plan_cost(&p, ctx, ck, stdout);
+	}
+	lm_ck_close(ck);
 	plan_free(&p);
 	return 0;
 }
@@ -227,7 +289,7 @@ int main(int argc, char **argv)
 {
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{"plan", cmd_plan}, {"emit", cmd_emit}, {"build", cmd_build},
-		{"run", cmd_run}, {"serve", cmd_serve}, {"init", cmd_init},
+		{"run", cmd_run}, {"serve", cmd_serve}, {"init", cmd_init}, {"quantize", cmd_quantize},
 		{"tokenize", lm_tok_cli}, {"detokenize", lm_tok_cli},
 	};
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

@@ -26,6 +26,7 @@ static int vtensor(Plan *p, InitKind init, double lo, double hi, int ndim,
 	t->ndim = ndim;
 	memcpy(t->shape, shape, ndim * sizeof(long));
 	t->fan_in = ndim ? shape[ndim - 1] : 1;
+	format_tensor(p, t);
 	return p->nt++;
 }
 
@@ -77,6 +78,15 @@ Mat mat_rows(Plan *p, int t, long row0, long rows)
 	m.off = row0 * m.ld;
 	m.rows = rows;
 	return m;
+}
+
+MatArr mat_stack(Plan *p, int t)
+{
+	const Tensor *x = &p->t[t];
+	if (x->ndim != 3)
+		lm_bug("mat_stack(%s): not 3-D", x->name);
+	long out = x->shape[1], in = x->shape[2];
+	return (MatArr){.n = (int)x->shape[0], .m0 = {t, 0, 0, out, in, in}, .stride = out * in};
 }
 
 Vec vec_of(int t, double add)
@@ -182,6 +192,11 @@ static void layer_cache(const Layer *l, long *tok, long *fixed)
 	}
 }
 
+void plan_layer_cache(const Layer *l, long *per_token, long *fixed)
+{
+	layer_cache(l, per_token, fixed);
+}
+
 void plan_cache(const Plan *p, long *per_token, long *fixed)
 {
 	*per_token = *fixed = 0;
@@ -244,10 +259,118 @@ static void bytes_str(char *s, size_t n, long b)
 		snprintf(s, n, "%ld B", b);
 }
 
+/* ---- what a token reads ---- */
+
+/* Stored bytes of a view (BF16 when the plan has no checkpoint). */
+static long mat_bytes(const Plan *p, const Mat *m)
+{
+	if (m->t < 0)
+		return 0;
+	const Tensor *t = &p->t[m->t];
+	long n = m->rows * m->cols;
+	if (t->bits)
+		return n * t->bits / 8 + 2 * (n / t->group) * t->ssize;
+	return n * (t->esize ? t->esize : 2);
+}
+
+/* A short name of a view's storage: "q4/64", "bf16", "f32". */
+static const char *mat_format(const Plan *p, const Mat *m, char *buf, size_t n)
+{
+	const Tensor *t = &p->t[m->t];
+	if (t->bits)
+		snprintf(buf, n, "q%d/%d", t->bits, t->group);
+	else
+		snprintf(buf, n, "%s", t->esize == 4 ? "f32" : t->esize == 2 ? "bf16" : "-");
+	return buf;
+}
+
+typedef struct {
+	long bytes;
+	char fmts[40];
+} Reads;
+
+/* Add `count` reads of m: its bytes, its format among the layer's. */
+static void reads(const Plan *p, Reads *r, const Mat *m, long count)
+{
+	char f[16];
+	if (m->t < 0)
+		return;
+	r->bytes += count * mat_bytes(p, m);
+	mat_format(p, m, f, sizeof f);
+	const char *s = r->fmts;
+	size_t n = strlen(f);
+	while ((s = strstr(s, f)) && ((s > r->fmts && s[-1] != ' ') || (s[n] && s[n] != ' ')))
+		s++;
+	if (!s) {
+		size_t k = strlen(r->fmts);
+		snprintf(r->fmts + k, sizeof r->fmts - k, "%s%s", k ? " " : "", f);
+	}
+}
+
+/* The weights one token reads in layer l (only the experts it is routed
+ * to; norms and other vectors, small and read as float32, left out). */
+static Reads layer_reads(const Plan *p, const Layer *l)
+{
+	Reads r = {0};
+	switch (l->mix) {
+	case MIX_ATTN:
+		reads(p, &r, &l->attn.wq, 1);
+		reads(p, &r, &l->attn.wk, 1);
+		reads(p, &r, &l->attn.wv, 1);
+		reads(p, &r, &l->attn.wo, 1);
+		break;
+	case MIX_MLA:
+		reads(p, &r, &l->mla.wq, 1);
+		reads(p, &r, &l->mla.wkv, 1);
+		reads(p, &r, &l->mla.wo, 1);
+		reads(p, &r, &l->mla.uk.m0, l->mla.uk.n);
+		reads(p, &r, &l->mla.uv.m0, l->mla.uv.n);
+		break;
+	case MIX_KDA: {
+		const Kda *k = &l->kda;
+		const Mat *m[] = {&k->wq, &k->wk, &k->wv, &k->f_a, &k->f_b, &k->b, &k->g_a, &k->g_b, &k->wo};
+		for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+			reads(p, &r, m[i], 1);
+		break;
+	}
+	case MIX_MAMBA: {
+		const Mamba *a = &l->mamba;
+		const Mat *m[] = {&a->in_proj, &a->wb, &a->wc, &a->wdt, &a->dt_proj, &a->out};
+		for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+			reads(p, &r, m[i], 1);
+		break;
+	}
+	}
+	const Mlp *mlp = l->ffn == FFN_MLP ? &l->mlp : l->moe.shared ? &l->moe.sh : NULL;
+	if (mlp) {
+		reads(p, &r, &mlp->gate, 1);
+		reads(p, &r, &mlp->up, 1);
+		reads(p, &r, &mlp->down, 1);
+	}
+	if (l->ffn == FFN_MOE) {
+		reads(p, &r, &l->moe.router, 1);
+		reads(p, &r, &l->moe.gate.m0, l->moe.top_k);
+		reads(p, &r, &l->moe.up.m0, l->moe.top_k);
+		reads(p, &r, &l->moe.down.m0, l->moe.top_k);
+	}
+	return r;
+}
+
+long plan_read_bytes(const Plan *p)
+{
+	long n = 0;
+	for (int i = 0; i < p->nl; i++)
+		n += layer_reads(p, &p->layers[i]).bytes;
+	Mat row = p->embed;
+	row.rows = 1;
+	n += mat_bytes(p, &p->head) + (p->head.t == p->embed.t ? 0 : mat_bytes(p, &row));
+	return n;
+}
+
 void plan_print(const Plan *p, FILE *f, const char *pre)
 {
-	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-20s %s\n", pre, "layer", "mixer",
-	        "mask", "heads/kv x hd", "feed-forward", "cache (float32)");
+	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, "layer", "mixer",
+	        "mask", "heads/kv x hd", "feed-forward", "weights", "read/token", "cache (float32)");
 	for (int i = 0; i < p->nl; i++) {
 		const Layer *l = &p->layers[i];
 		char mix[64], mask[32], heads[48], ffn[48], cache[96], a[32];
@@ -272,13 +395,28 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 			size_t k = strlen(cache);
 			snprintf(cache + k, sizeof cache - k, ", read by %d more", l->attn.kv_readers);
 		}
-		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %s\n", pre, i, mix, mask,
-		        heads, ffn, cache);
+		Reads r = layer_reads(p, l);
+		bytes_str(a, sizeof a, r.bytes);
+		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, i, mix, mask,
+		        heads, ffn, r.fmts, a, cache);
 	}
+}
+
+void plan_drop(Plan *p, const char *glob, const char *why)
+{
+	if (p->ndrops == MAX_DROPS)
+		lm_bug("more than %d drops", MAX_DROPS);
+	p->drops[p->ndrops++] = (Drop){glob, why};
 }
 
 void plan_free(Plan *p)
 {
+	for (int i = 0; i < p->ncfg; i++) {
+		free(p->cfg[i].path);
+		free(p->cfg[i].val);
+		free(p->cfg[i].dflt);
+	}
+	free(p->cfg);
 	free(p->layers);
 	free(p->t);
 	memset(p, 0, sizeof *p);

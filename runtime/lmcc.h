@@ -61,6 +61,13 @@ const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
 const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
                             const long *shape, long off, long rows, long cols,
                             long ld, float eps);
+/* lm_ck_qmat: a quantized module, the LM_Q view of rows x cols starting
+ *            `off` elements into its logical [..., out, in] weight `shape`
+ *            (whole rows).  `path` names the module: its tensors are
+ *            path.weight (U32 [..., out, in * bits / 32]), path.scales and
+ *            path.biases ([..., out, in / group]), all checked. */
+lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  long off, long rows, long cols, int bits, int group);
 /* A name built from a pattern with one %d (expert or layer index). */
 const char *lm_name(const char *pattern, long i);
 
@@ -282,6 +289,12 @@ typedef struct {
 	void (*forward)(const int *tok, long n, float *logits, int all);
 	void (*reset)(void);        /* forget every cache: position 0 again */
 	lm_state *state;            /* filled by create() */
+	const char *arch;           /* model_type */
+	const char *max_ctx_field;  /* the config field max_ctx comes from, or 0 */
+	/* config.json as the program was built from it: triples (field,
+	 * value, default), JSON text, 0 for absent; ends with field 0 */
+	const char *const *config;
+	const char *const *drops;   /* globs of tensors the reference drops; 0 ends */
 } lm_model;
 
 /* The command line of a built model (RUN OPTIONS of DESIGN.md). */

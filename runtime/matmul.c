@@ -395,6 +395,10 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		openblas_set_num_threads(1);
 		once = 1;
 	}
+	if (W.dtype == LM_Q) {
+		lm_qmatmul(y, x, n, W);
+		return;
+	}
 	Job j = {y, x, n, W, NULL};
 	if (n == 1 && W.dtype == LM_BF16 && !W.tr && lm_isa() == LM_ISA_AVX512) {
 		static float *x2;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* The RUN OPTIONS (DESIGN.md), with the names mlx-lm's and llama.cpp's
@@ -28,7 +29,7 @@ enum {
 	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
 	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_MIN_P, O_REPEAT, O_REPEAT_N, O_PRESENCE,
 	O_FREQUENCY, O_BIAS, O_STOP, O_PCACHE, O_SERVE, O_HOST, O_PORT, O_PARALLEL,
-	O_CACHE_BYTES, O_API_KEY,
+	O_CACHE_BYTES, O_API_KEY, O_LONG_CTX, O_CHECK,
 };
 const lm_opt lm_run_opts[] = {
 	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
@@ -52,6 +53,8 @@ const lm_opt lm_run_opts[] = {
 	{"ctx", 'c', "N", "context capacity (default: input + generated tokens;\n"
 	                  "4096 for text)"},
 	{"ctx-size", 'c', "N", NULL},
+	{"allow-long-ctx", O_LONG_CTX, NULL, "allow a context past the config's position limit\n"
+	                                    "(max_position_embeddings)"},
 	{"temp", O_TEMP, "T", "sampling temperature (default 0: greedy)"},
 	{"temperature", O_TEMP, "T", NULL},
 	{"top-p", O_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
@@ -78,6 +81,9 @@ const lm_opt lm_run_opts[] = {
 	                                    "(default 1 GB; suffixes K, M, G)"},
 	{"api-key", O_API_KEY, "KEY", "--serve: require 'Authorization: Bearer KEY'"},
 	{"threads", 't', "N", "threads for the kernels (default: all cores)"},
+	{"check", O_CHECK, "CASE_DIR", "run a golden case (config.json, model.safetensors,\n"
+	                              "tokens.npy, logits.npy): the worst row's error against\n"
+	                              "the bound 1e-4 of its largest logit; exit 0 within, 1 not"},
 	{"version", O_VERSION, NULL, "lmcc's version and the model's"},
 	{"help", 'h', NULL, "this text"},
 	{0},
@@ -96,7 +102,7 @@ void lm_run_usage(FILE *f, const char *prog, const char *weights)
 	      "generation speed go to stderr.\n", f);
 }
 
-enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096 };
+enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096, PIECE = 256 };
 
 static long parse_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -166,7 +172,9 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 typedef struct {
 	const char *weights, *tokens, *logits_out, *prompt, *system, *template;
 	char *prompt_buf;      /* the prompt read from a file or stdin */
-	int chat;
+	const char *check;     /* a golden case directory */
+	char *check_tokens;
+	int chat, long_ctx;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
@@ -250,6 +258,8 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		case O_SYSTEM: o.system = v; break;
 		case O_TEMPLATE: o.template = v; break;
 		case O_CHAT: o.chat = 1; break;
+		case O_LONG_CTX: o.long_ctx = 1; break;
+		case O_CHECK: o.check = v; break;
 		case O_LOGITS: o.logits_out = v; break;
 		case 'n': o.gen = parse_long("-n", v, 0, 1L << 24); break;
 		case O_CHUNK: o.chunk = parse_long("--chunk", v, 1, 1L << 24); break;
@@ -290,6 +300,18 @@ static Options parse(int argc, char **argv, const lm_model *m)
 	if (p.npos)
 		lm_fail(NULL, "%s: unexpected argument '%s' (the checkpoint is --weights DIR)",
 		        m->name, p.pos[0]);
+	if (o.check) {
+		if (o.tokens || o.prompt || file || o.chat || o.logits_out || o.gen >= 0)
+			lm_fail(NULL, "--check: the case gives the input and the logits; no --tokens, "
+			        "--prompt, --chat, --logits-out or -n with it");
+		char *t = lm_path(o.check, "tokens.npy");
+		o.check_tokens = lm_alloc(strlen(t) + 2);
+		o.check_tokens[0] = '@';
+		strcpy(o.check_tokens + 1, t);
+		free(t);
+		o.weights = o.check;
+		o.tokens = o.check_tokens;
+	}
 	if (file && o.prompt)
 		lm_fail(NULL, "-f: give the prompt as --prompt or from a file, not both");
 	if (file || (o.prompt && !strcmp(o.prompt, "-")))
@@ -348,17 +370,39 @@ static void remember(Session *s, const int *ids, long n)
 }
 
 /* Feed n tokens in calls of --chunk; with out, write every row's logits. */
+/* Seconds of prefill after which a terminal shows its progress. */
+static double progress_after(void)
+{
+	const char *e = getenv("LMCC_PROGRESS_AFTER");
+	return e && *e ? atof(e) : 2.0;
+}
+
 static void feed(Session *s, const int *ids, long n, FILE *out)
 {
 	long chunk = s->o->chunk ? s->o->chunk : n;
-	double t0 = lm_now();
+	double t0 = lm_now(), after = -1;
+	/* on a terminal, a long input goes in pieces (the result does not
+	 * depend on how it is cut) so that its progress can be shown */
+	if (!s->o->chunk && n > PIECE && isatty(2)) {
+		chunk = PIECE;
+		after = progress_after();
+	}
+	int shown = 0;
 	for (long i = 0; i < n; i += chunk) {
 		long c = n - i < chunk ? n - i : chunk;
 		s->m->forward(ids + i, c, s->logits, out != NULL);
 		if (out && fwrite(s->logits, sizeof(float) * s->m->vocab, c, out) != (size_t)c)
 			lm_fail(s->o->logits_out, "write error: %s", strerror(errno));
 		s->last = out ? s->logits + (c - 1) * s->m->vocab : s->logits;
+		double t = lm_now() - t0;
+		if (after >= 0 && t > after && i + c < n) {
+			fprintf(stderr, "\rlmcc: %s: prefill %ld of %ld tokens, %.1f s, %.1f tok/s",
+			        s->m->name, i + c, n, t, (i + c) / t);
+			shown = 1;
+		}
 	}
+	if (shown)
+		fprintf(stderr, "\r\033[K");
 	remember(s, ids, n);
 	s->t_feed += lm_now() - t0;
 	s->n_feed += n;
@@ -426,7 +470,10 @@ static void stats(const Session *s, double load)
 	if (s->n_gen)
 		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", s->n_gen,
 		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
-	fprintf(stderr, "; %s kernels\n", lm_isa_name(lm_isa()));
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "; peak memory %.1f MB; %s kernels\n", ru.ru_maxrss / 1024.0,
+	        lm_isa_name(lm_isa()));
 }
 
 /* ---- ids in, ids out ---- */
@@ -436,6 +483,32 @@ static void emit_id(void *ctx, int id, long g)
 	(void)ctx;
 	printf("%s%d", g ? "," : "", id);
 	fflush(stdout);
+}
+
+/* --check: the logits of the case's tokens against its logits.npy. */
+static int check_case(Session *s, const int *tok, long n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out)
+		lm_bug("open_memstream: %s", strerror(errno));
+	feed(s, tok, n, out);
+	fclose(out);
+	char *path = lm_path(s->o->check, "logits.npy");
+	lm_npy ref = lm_npy_read(path);
+	if (ref.type != LM_NPY_F32 || ref.ndim != 2 || ref.shape[0] != n || ref.shape[1] != s->m->vocab)
+		lm_fail(path, "expected float32 [%ld, %ld]: the logits of tokens.npy", n, s->m->vocab);
+	lm_cmp c;
+	int ok = lm_logits_cmp((const float *)buf, ref.data, n, s->m->vocab, &c);
+	printf("%s: %s: max relative error %.3g (row %ld)%s%s, bound %g: %s\n", s->m->name,
+	       s->o->check, c.worst, c.row, c.bad_argmax >= 0 ? "; argmax differs at row " : "",
+	       c.bad_argmax >= 0 ? lm_name("%ld", c.bad_argmax) : "", LM_GOLDEN_BOUND,
+	       ok ? "pass" : "FAIL");
+	free(ref.data);
+	free(path);
+	free(buf);
+	return ok ? 0 : 1;
 }
 
 static void run_ids(Session *s, const int *tok, long n, const char *where)
@@ -691,23 +764,36 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		if (o.template)
 			lm_tok_set_chat_template(tk, o.template);
 		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
+		if (!o.ctx && m->max_ctx && m->max_ctx < s.ctx)
+			s.ctx = m->max_ctx;
 		/* an embedding padded past the tokenizer's ids (PLaMo pads to a
 		 * multiple of 32 or 64) must not produce an id it cannot print */
 		if (lm_tok_n_vocab(tk) < s.choose)
 			s.choose = lm_tok_n_vocab(tk);
 	}
 
+	if (m->max_ctx && s.ctx > m->max_ctx && !o.long_ctx)
+		lm_fail(NULL, "--ctx: a context of %ld tokens is past the %ld positions of the "
+		        "model's %s; --allow-long-ctx runs it anyway", s.ctx, m->max_ctx,
+		        m->max_ctx_field ? m->max_ctx_field : "position limit");
+
 	double t0 = lm_now();
+	lm_check_config(m, o.weights);
 	lm_ckpt *ck = lm_ck_open(o.weights);
 	m->create(ck, s.ctx);
+	lm_check_tensors(m, ck);
 	if (o.prompt_cache)
 		s.fp = lm_fingerprint(o.weights, ck);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
-	s.rows = o.logits_out ? (chunk < n ? chunk : n) : 1;
+	s.rows = o.logits_out || o.check ? (chunk < n ? chunk : n) : 1;
 	s.logits = lm_floats((size_t)m->vocab * s.rows);
 
-	if (o.tokens)
+	int rc = 0;
+	if (o.check) {
+		check_ids(&s, tok, n, where);
+		rc = check_case(&s, tok, n);
+	} else if (o.tokens)
 		run_ids(&s, tok, n, where);
 	else
 		run_text(&s, tk, o.weights);
@@ -717,9 +803,10 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	free(o.bias_id);
 	free(o.bias);
 	free(o.prompt_buf);
+	free(o.check_tokens);
 	free(s.logits);
 	free(s.hist);
 	lm_tok_free(tk);
 	lm_ck_close(ck);
-	return 0;
+	return rc;
 }

@@ -328,6 +328,7 @@ int lm_serve(const lm_model *m, const lm_serve_opts *o)
 	double t0 = lm_now();
 	lm_ckpt *ck = lm_ck_open(o->weights);
 	m->create(ck, srv.ctx);
+	lm_check_tensors(m, ck);
 	double load = lm_now() - t0;
 
 	/* SIGINT and SIGTERM are taken by sigwait below, in no other thread */

@@ -1,16 +1,19 @@
 #!/bin/sh
-# Golden cases (DESIGN.md): every case in tests/golden, through `lmcc build`
-# and through `lmcc run`, with the input fed whole, one token at a time and
-# in chunks of 5, must meet the bound npycmp checks.
-#   sh tests/suite_golden.sh [CASE...]     (default: every case)
+# Golden cases (DESIGN.md): every case in tests/golden (float checkpoints
+# in the released layout) and tests/golden-mlx (what mlx-lm itself saved:
+# quantized, or float in its layout), through `lmcc build` and through
+# `lmcc run`, with the input fed whole, one token at a time and in chunks
+# of 5, must meet the bound npycmp checks.
+#   sh tests/suite_golden.sh [CASE...]     (default: every case of both)
 cd "$(dirname "$0")/.." || exit 1
 make -s tests/bin/npycmp >/dev/null || { echo "FAIL golden: cannot build npycmp"; exit 0; }
 tmp=tests/tmp/golden
 mkdir -p "$tmp"
 cases="$*"
-[ -n "$cases" ] || cases=$(ls tests/golden)
+[ -n "$cases" ] || cases=$(ls tests/golden tests/golden-mlx | grep -v ':$')
 for c in $cases; do
 	dir=tests/golden/$c
+	[ -f "$dir/config.json" ] || dir=tests/golden-mlx/$c
 	[ -f "$dir/config.json" ] || continue
 	if ! ./lmcc build "$dir" -o "$tmp/$c" 2>"$tmp/$c.err"; then
 		echo "FAIL golden $c build: $(head -c 300 "$tmp/$c.err")"

@@ -80,6 +80,23 @@ else
 	echo "FAIL text --chat-template: expected prefill $n tokens: $(head -c 200 $T/err)"
 fi
 
+# generation_config.json's eos_token_id replaces config.json's (mlx-lm's
+# load_config): the fourth id of a sampled run becomes the stop
+P="Hello, world. Tell me a story"
+g=$(./lmcc run $T/afm --tokens $(./lmcc tokenize $T/afm "$P" --bos) -n 8 --temp 50 --seed 5 2>/dev/null)
+stop=$(echo "$g" | cut -d, -f4)
+first=$(echo "$g" | cut -d, -f1-3)
+full=$(./lmcc run $T/afm -p "$P" -n 8 --temp 50 --seed 5 2>/dev/null)
+printf '{"eos_token_id": [%s]}' "$stop" >$T/afm/generation_config.json
+cut3=$(./lmcc run $T/afm -p "$P" -n 8 --temp 50 --seed 5 2>$T/err)
+rm $T/afm/generation_config.json
+want=" $(./lmcc detokenize $T/afm "$first")"
+if [ -n "$stop" ] && [ "$cut3" = "$want" ] && [ "$full" != "$cut3" ]; then
+	echo "PASS text generation_config.json's eos_token_id stops generation ('$cut3')"
+else
+	echo "FAIL text generation_config.json eos $stop: '$cut3', expected '$want' (without: '$full') $(head -c 200 $T/err)"
+fi
+
 # a conversation on a terminal: two turns keep the cache between them
 if command -v script >/dev/null 2>&1; then
 	printf 'Hi there\n' | script -q -c "./lmcc run $T/afm --chat -n 6" /dev/null >$T/one 2>&1

@@ -267,10 +267,20 @@ void config_load(lm_tok *t)
 	/* Stop ids: config.json, or the assets' copy of it. */
 	if (!cf && st)
 		ids_src = get(st, "config_json");
+	/* generation_config.json's eos_token_id replaces config.json's, when
+	 * it is there and not 0 or [] (utils.py load_config) */
+	struct json_object *gen = load_in(t, "generation_config.json");
+	struct json_object *eos_src = gen ? get(gen, "eos_token_id") : NULL;
+	char *gen_path = lm_path(t->dir, "generation_config.json");
+	if (eos_src && (json_object_is_type(eos_src, json_type_int) ? !json_object_get_int64(eos_src)
+	                : json_object_is_type(eos_src, json_type_array) && !json_object_array_length(eos_src)))
+		eos_src = NULL;
+	if (eos_src && !ids_src)
+		add_ids(t, gen_path, eos_src, &t->eos);
 	if (ids_src) {
 		const char *f = cf ? cf_path : st_path;
 		struct json_object *v = get(ids_src, "bos_token_id"), *txt = get(ids_src, "text_config");
-		add_ids(t, f, get(ids_src, "eos_token_id"), &t->eos);
+		add_ids(t, eos_src ? gen_path : f, eos_src ? eos_src : get(ids_src, "eos_token_id"), &t->eos);
 		if (txt)
 			add_ids(t, f, get(txt, "eos_token_id"), &t->eos);
 		if (!v && txt)
@@ -305,6 +315,9 @@ void config_load(lm_tok *t)
 
 	free(st_path);
 	free(cf_path);
+	free(gen_path);
+	if (gen)
+		json_object_put(gen);
 	if (st)
 		json_object_put(st);
 	if (tc)
