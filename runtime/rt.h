@@ -7,6 +7,7 @@
 #ifndef LM_RT_H
 #define LM_RT_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,20 @@
  * (and, in MESSAGE, the field); it may be NULL. */
 void lm_fail(const char *where, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
+/* Within an lm_catch (per thread), lm_fail does not exit: it writes its
+ * line to c->msg and returns through longjmp to c->jb.  For the server,
+ * where a request's bad input (a chat template that raises, a render over
+ * its limits) must end the request, not the program.  What the failing
+ * code had allocated is lost.  Use:
+ *   if (setjmp(c.jb) == 0) { lm_catch_begin(&c); ...; lm_catch_end(&c); }
+ *   else { lm_catch_end(&c); ... c.msg ... } */
+typedef struct lm_catch {
+	jmp_buf jb;
+	char msg[512];
+	struct lm_catch *prev;
+} lm_catch;
+void lm_catch_begin(lm_catch *c);
+void lm_catch_end(lm_catch *c);
 /* Internal error: "lmcc: internal error: ...", exit 1. */
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

@@ -112,8 +112,17 @@ static enum MHD_Result complete(struct MHD_Connection *c, int chat, const Conn *
 	j->refs = 2;           /* this thread's and the worker's */
 	int status = 400;
 	char *err = NULL;
+	volatile int ok = 0;
+	lm_catch fail;
 	pthread_mutex_lock(&tok_mu);
-	int ok = api_parse(&srv, tok, chat, k->body ? k->body : "", k->len, j, &status, &err);
+	if (setjmp(fail.jb) == 0) {
+		lm_catch_begin(&fail);
+		ok = api_parse(&srv, tok, chat, k->body ? k->body : "", k->len, j, &status, &err);
+		lm_catch_end(&fail);
+	} else {   /* the template or the tokenizer refused the request */
+		lm_catch_end(&fail);
+		err = api_error(fail.msg, "invalid_request_error", NULL, NULL);
+	}
 	pthread_mutex_unlock(&tok_mu);
 	if (!ok) {
 		pthread_mutex_lock(&srv.mu);

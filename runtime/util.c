@@ -9,9 +9,33 @@
 #include <string.h>
 #include <time.h>
 
+static __thread lm_catch *catcher;
+
+void lm_catch_begin(lm_catch *c)
+{
+	c->prev = catcher;
+	catcher = c;
+}
+
+void lm_catch_end(lm_catch *c)
+{
+	catcher = c->prev;
+}
+
 void lm_fail(const char *where, const char *fmt, ...)
 {
 	va_list ap;
+	if (catcher) {
+		lm_catch *c = catcher;
+		int k = where ? snprintf(c->msg, sizeof c->msg, "%s: ", where) : 0;
+		if (k >= (int)sizeof c->msg)
+			k = sizeof c->msg - 1;
+		va_start(ap, fmt);
+		vsnprintf(c->msg + k, sizeof c->msg - k, fmt, ap);
+		va_end(ap);
+		catcher = c->prev;
+		longjmp(c->jb, 1);
+	}
 	fflush(stdout);
 	fputs("lmcc: ", stderr);
 	if (where)

@@ -24,6 +24,7 @@ cp $K/templates/afm7.jinja $T/afm/chat_template.jinja
 start() {
 	name=$1
 	shift
+	: >$T/$name.log
 	./lmcc serve "$@" --port 0 >$T/$name.log 2>&1 &
 	SPID=$!
 	PIDS="$PIDS $SPID"
@@ -268,6 +269,7 @@ fi
 
 # a built program serves the same with --serve
 ./lmcc build $T/afm -o $T/afm.bin >/dev/null 2>&1 || echo "FAIL serve: build afm"
+: >$T/built.log
 $T/afm.bin/afm --serve --port 0 --api-key $KEY >$T/built.log 2>&1 &
 BPID=$!
 PIDS="$PIDS $BPID"
@@ -283,6 +285,22 @@ if [ "$code" = 200 ] && [ "$($J choices.0.message.content $T/built)" = "$want" ]
 else
 	echo "FAIL serve built --serve: $code $(head -c 200 $T/built) $(head -c 200 $T/built.log)"
 fi
+
+# a chat template that raises ends the request with a 400, not the server
+main_u=$U main_pid=$SPID
+printf '%s' '{% if messages[0].role == "assistant" %}{{ raise_exception("roles must start with user") }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}' >$T/raise.jinja
+start raise $T/afm --chat-template $T/raise.jinja
+if [ -n "$U" ]; then
+	code=$(curl -s -m 10 -o $T/raise -w '%{http_code}' -d '{"messages":[{"role":"assistant","content":"x"}]}' $U/v1/chat/completions)
+	code2=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -d '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}' $U/v1/chat/completions)
+	if [ "$code$code2" = 400200 ] && grep -q "roles must start with user" $T/raise; then
+		echo "PASS serve a template's raise_exception is a 400 and the server goes on"
+	else
+		echo "FAIL serve raising template: $code $code2 $(head -c 200 $T/raise) $(tail -c 200 $T/raise.log)"
+	fi
+	kill $SPID
+fi
+U=$main_u SPID=$main_pid
 
 # SIGINT stops it cleanly
 kill -INT $SPID
