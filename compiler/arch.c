@@ -74,6 +74,7 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir, int with
 	format_begin(p, c.root, config_path, with_ckpt ? model_dir : NULL);
 	archs[i].read(&c, p);
 	format_end(p);
+	plan_check(p, config_path);
 	keep_log(p, c.log);
 	cfg_free(&c);
 }

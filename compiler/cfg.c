@@ -26,6 +26,17 @@ Cfg cfg_load(const char *path)
 		lm_fail(path, "line %zu: not valid JSON: %s", line,
 		        json_tokener_error_desc(e == json_tokener_success ? json_tokener_error_parse_eof : e));
 	}
+	/* json-c stops at the end of the first value: what follows, other
+	 * than white space, is not part of the config and must not be ignored */
+	size_t end = json_tokener_get_parse_end(tok), line = 1;
+	for (size_t i = 0; i < end && i < len; i++)
+		line += text[i] == '\n';
+	for (; end < len; end++) {
+		if (text[end] == '\n')
+			line++;
+		else if (!strchr(" \t\r", text[end]))
+			lm_fail(path, "line %zu: data after the JSON object", line);
+	}
 	json_tokener_free(tok);
 	free(text);
 	if (!json_object_is_type(root, json_type_object))
@@ -223,6 +234,9 @@ const char *cfg_str(Cfg *c, const char *key, const char *dflt)
 		return dflt;
 	if (!json_object_is_type(v, json_type_string))
 		cfg_error(c, key, "expected a string, got %s", shown(v));
+	/* "afm7\u0000..." would read as its prefix */
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		cfg_error(c, key, "the string contains a NUL character");
 	return json_object_get_string(v);
 }
 

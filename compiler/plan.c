@@ -1,5 +1,6 @@
 /* plan.c: building plans (tensors, views, RoPE tables) and describing
  * them: the schedule table of `lmcc plan` and of every generated file. */
+#include "adapter.h"
 #include "plan.h"
 #include "../runtime/rt.h"
 
@@ -67,7 +68,7 @@ Mat mat_of(Plan *p, int t)
 	const Tensor *x = &p->t[t];
 	if (x->ndim != 2)
 		lm_bug("mat_of(%s): not 2-D", x->name);
-	return (Mat){t, 0, 0, x->shape[0], x->shape[1], x->shape[1]};
+	return (Mat){.t = t, .rows = x->shape[0], .cols = x->shape[1], .ld = x->shape[1]};
 }
 
 Mat mat_rows(Plan *p, int t, long row0, long rows)
@@ -123,11 +124,26 @@ int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *n
 	return p->nropes++;
 }
 
+/* Sizes are products of config fields: they saturate at PLAN_SIZE_MAX
+ * rather than wrap, and plan_check refuses a plan that reaches it. */
+static long smul(long a, long b)
+{
+	long r;
+	if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r) || r > PLAN_SIZE_MAX)
+		return PLAN_SIZE_MAX;
+	return r;
+}
+
+static long sadd(long a, long b)   /* both in [0, PLAN_SIZE_MAX]: no wrap */
+{
+	return a + b > PLAN_SIZE_MAX ? PLAN_SIZE_MAX : a + b;
+}
+
 long plan_tensor_numel(const Tensor *t)
 {
 	long n = 1;
 	for (int d = 0; d < t->ndim; d++)
-		n *= t->shape[d];
+		n = smul(n, t->shape[d]);
 	return n;
 }
 
@@ -135,7 +151,7 @@ long plan_params(const Plan *p)
 {
 	long n = 0;
 	for (int i = 0; i < p->nt; i++)
-		n += plan_tensor_numel(&p->t[i]);
+		n = sadd(n, plan_tensor_numel(&p->t[i]));
 	return n;
 }
 
@@ -149,12 +165,12 @@ long plan_active_params(const Plan *p)
 		const Moe *m = &p->layers[i].moe;
 		if (p->layers[i].ffn != FFN_MOE)
 			continue;
-		long per = m->gate.m0.rows * m->gate.m0.cols + m->up.m0.rows * m->up.m0.cols
-		           + m->down.m0.rows * m->down.m0.cols;
-		n -= (long)(m->experts - m->top_k) * per;
+		long per = sadd(sadd(smul(m->gate.m0.rows, m->gate.m0.cols), smul(m->up.m0.rows, m->up.m0.cols)),
+		                smul(m->down.m0.rows, m->down.m0.cols));
+		n -= smul(m->experts - m->top_k, per);
 	}
 	if (p->head.t != p->embed.t)
-		n -= p->vocab * p->hidden - p->hidden;
+		n -= smul(p->vocab, p->hidden) - p->hidden;
 	return n;
 }
 
@@ -166,29 +182,31 @@ static void layer_cache(const Layer *l, long *tok, long *fixed)
 	switch (l->mix) {
 	case MIX_ATTN: {
 		const Attn *a = &l->attn;
-		long per = (long)a->kv_heads * (a->hd + a->vd) * 4;
+		long per = smul(smul(a->kv_heads, (long)a->hd + a->vd), 4);
 		long bound = a->window ? a->window : a->chunk;
 		if (a->kv_from >= 0)
 			break;
 		if (bound)
-			*fixed = per * bound;
+			*fixed = smul(per, bound);
 		else
 			*tok = per;
 		if (a->kv_conv)
-			*fixed += (long)(a->kv_conv - 1) * a->kv_heads * (a->hd + a->vd) * 4;
+			*fixed = sadd(*fixed, smul(a->kv_conv - 1, per));
 		break;
 	}
 	case MIX_MLA:
-		*tok = (long)(l->mla.lora + l->mla.rope_dim) * 4;
+		*tok = smul((long)l->mla.lora + l->mla.rope_dim, 4);
 		break;
-	case MIX_KDA:
-		*fixed = ((long)l->kda.heads * l->kda.hd * l->kda.hd
-		          + 3L * (l->kda.conv - 1) * l->kda.heads * l->kda.hd) * 4;
+	case MIX_KDA: {
+		long hd = l->kda.hd, heads = l->kda.heads;
+		*fixed = smul(sadd(smul(smul(heads, hd), hd), smul(smul(3, l->kda.conv - 1), smul(heads, hd))), 4);
 		break;
-	case MIX_MAMBA:
-		*fixed = ((long)l->mamba.heads * l->mamba.hd * l->mamba.d_state
-		          + (long)(l->mamba.d_conv - 1) * l->mamba.heads * l->mamba.hd) * 4;
+	}
+	case MIX_MAMBA: {
+		long hh = smul(l->mamba.heads, l->mamba.hd);
+		*fixed = smul(sadd(smul(hh, l->mamba.d_state), smul(l->mamba.d_conv - 1, hh)), 4);
 		break;
+	}
 	}
 }
 
@@ -203,9 +221,20 @@ void plan_cache(const Plan *p, long *per_token, long *fixed)
 	for (int i = 0; i < p->nl; i++) {
 		long t, f;
 		layer_cache(&p->layers[i], &t, &f);
-		*per_token += t;
-		*fixed += f;
+		*per_token = sadd(*per_token, t);
+		*fixed = sadd(*fixed, f);
 	}
+}
+
+void plan_check(const Plan *p, const char *config_path)
+{
+	long tok, fixed, params = plan_params(p);
+	plan_cache(p, &tok, &fixed);
+	if (params >= PLAN_SIZE_MAX)
+		lm_fail(config_path, "the model would have 2^50 parameters or more");
+	if (tok >= PLAN_SIZE_MAX || fixed >= PLAN_SIZE_MAX)
+		lm_fail(config_path, "the model's cache would take 2^50 bytes or more (%s)",
+		        tok >= PLAN_SIZE_MAX ? "per token" : "whatever the length");
 }
 
 static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
@@ -411,6 +440,7 @@ void plan_drop(Plan *p, const char *glob, const char *why)
 
 void plan_free(Plan *p)
 {
+	adapter_free(p);
 	for (int i = 0; i < p->ncfg; i++) {
 		free(p->cfg[i].path);
 		free(p->cfg[i].val);

@@ -59,6 +59,7 @@ typedef struct {
 	long off;
 	int tr;
 	long rows, cols, ld;
+	int lora;           /* 0, or 1 + its adapter's index in Plan.ad (adapter.h) */
 } Mat;
 
 /* A whole tensor read as float32, plus add (norm weights stored relative
@@ -249,6 +250,7 @@ typedef struct {
 	long max_ctx;                /* the config's position limit, 0 if none */
 	Tensor *t;
 	int nt, tcap;
+	struct Adapter *ad;          /* a LoRA/DoRA adapter on some products, or 0 */
 	Drop drops[MAX_DROPS];
 	int ndrops;
 	CfgField *cfg;               /* every field of config.json the plan read */
@@ -280,6 +282,11 @@ int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *n
 /* inv_freq[j] = theta^(-2j/dims), the unscaled RoPE frequencies. */
 void rope_base(double *inv_freq, int dims, double theta);
 
+/* The sizes below saturate at PLAN_SIZE_MAX (2^50: a thousand times the
+ * largest released model); plan_read refuses a config that reaches it, so
+ * that 4 * params and friends never overflow. */
+#define PLAN_SIZE_MAX (1L << 50)
+void plan_check(const Plan *p, const char *config_path);
 long plan_params(const Plan *p);
 long plan_active_params(const Plan *p);   /* read per token */
 /* Bytes of weights a token reads as stored (BF16 when the plan has no

@@ -416,6 +416,8 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		j.x2 = x2;
 	}
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+	if (W.lora)
+		lm_lora(y, x, n, W.lora);
 }
 
 __attribute__((constructor)) static void pick_kernels(void)

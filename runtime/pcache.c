@@ -2,6 +2,7 @@
  *
  * Layout, little-endian:
  *   "LMCCPC\r\n", u32 version, u32 0, u64 config hash, u64 weights hash,
+ *   u64 adapter hash (0: none),
  *   i64 vocab, i64 n, i32 ids[n] (then zeros to a multiple of 8 bytes),
  *   f32 logits[vocab], i64 bytes, the state snapshot (state.c).
  * The snapshot checks itself against the model on restore; everything
@@ -20,13 +21,13 @@
 enum { VERSION = 1 };
 static const char MAGIC[8] = "LMCCPC\r\n";
 
-lm_fp lm_fingerprint(const char *dir, const lm_ckpt *ck)
+lm_fp lm_fingerprint(const char *dir, const lm_ckpt *ck, const lm_ckpt *ad)
 {
 	char *path = lm_path(dir, "config.json");
 	size_t len = 0;
 	char *cfg = lm_read_file(path, &len);
 	lm_fp fp = {lm_hash(0xcbf29ce484222325ull, cfg ? cfg : "", len),
-	            lm_ck_fingerprint(ck)};
+	            lm_ck_fingerprint(ck), ad ? lm_ck_fingerprint(ad) : 0};
 	free(cfg);
 	free(path);
 	return fp;
@@ -67,10 +68,14 @@ long lm_pcache_load(const char *path, lm_fp fp, lm_state *s, long vocab,
 	if (ver != VERSION)
 		lm_fail(path, "prompt cache version %u; this lmcc reads version %d", ver, VERSION);
 	uint64_t cfg = (uint64_t)rd64(&r, "fingerprint"), w = (uint64_t)rd64(&r, "fingerprint");
+	uint64_t ad = (uint64_t)rd64(&r, "fingerprint");
 	if (cfg != fp.config)
 		lm_fail(path, "prompt cache of another model: its config.json differs");
 	if (w != fp.weights)
 		lm_fail(path, "prompt cache of another model: its weights differ");
+	if (ad != fp.adapter)
+		lm_fail(path, "prompt cache of another model: %s", !ad ? "it was made without an adapter"
+		        : !fp.adapter ? "it was made with an adapter" : "its adapter differs");
 	if (rd64(&r, "vocab") != vocab)
 		lm_fail(path, "prompt cache: vocab does not match the model's %ld", vocab);
 	int64_t nc = rd64(&r, "token count");
@@ -108,10 +113,10 @@ long lm_pcache_load(const char *path, lm_fp fp, lm_state *s, long vocab,
 long lm_pcache_count(const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	unsigned char h[48];
+	unsigned char h[56];
 	int64_t n = 0;
 	if (f && fread(h, 1, sizeof h, f) == sizeof h && !memcmp(h, MAGIC, 8))
-		memcpy(&n, h + 40, 8);
+		memcpy(&n, h + 48, 8);
 	if (f)
 		fclose(f);
 	return n > 0 && n < (1L << 30) ? (long)n : 0;
@@ -142,6 +147,7 @@ void lm_pcache_save(const char *path, lm_fp fp, const lm_state *s, long vocab,
 	wr(f, ver, 8, tmp);
 	wr64(f, (int64_t)fp.config, tmp);
 	wr64(f, (int64_t)fp.weights, tmp);
+	wr64(f, (int64_t)fp.adapter, tmp);
 	wr64(f, vocab, tmp);
 	wr64(f, n, tmp);
 	for (long i = 0; i < n; i++) {

@@ -9,10 +9,11 @@
 #include <stdint.h>
 #include "lmcc.h"
 
-typedef struct { uint64_t config, weights; } lm_fp;
+typedef struct { uint64_t config, weights, adapter; } lm_fp;
 
-/* config.json's bytes and the checkpoint's lm_ck_fingerprint. */
-lm_fp lm_fingerprint(const char *dir, const lm_ckpt *ck);
+/* config.json's bytes, the checkpoint's lm_ck_fingerprint and the
+ * adapter's (0 without one). */
+lm_fp lm_fingerprint(const char *dir, const lm_ckpt *ck, const lm_ckpt *ad);
 /* Continue from FILE if it exists: returns how many of tok[0, n) the
  * model's state now holds (0 when the file is absent or shares no usable
  * prefix: the state is then reset); when that is all n, *last gets the

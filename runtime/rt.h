@@ -53,7 +53,17 @@ double lm_now(void);                 /* monotonic seconds */
 lm_ckpt *lm_ck_open(const char *dir);
 /* The same, or NULL when dir has no checkpoint files at all. */
 lm_ckpt *lm_ck_try(const char *dir);
+/* One safetensors file, checked the same way (an adapter's). */
+lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+long lm_ck_count(lm_ckpt *ck);
+/* A tensor's bytes as stored, its dtype as the header names it ("F32",
+ * "U32", ...) and its size (for tools that copy checkpoints). */
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);
+/* The file a checkpoint's tensor names come from. */
+const char *lm_ck_where(lm_ckpt *ck);
+/* "[a, b, c]" into buf. */
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape);
 /* Packed quantized words (U32): a tensor's storage, never a product's. */
 enum { LM_U32 = 8 };
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
@@ -85,6 +95,14 @@ uint64_t lm_hash(uint64_t h, const void *p, size_t n);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- adapters (lora.c) ---- */
+/* DIR/adapter_config.json into *a (keys malloc'd), then DIR/adapters.safetensors
+ * opened.  With want, every field must equal want's (a built model's
+ * constants), else lm_fail naming the field. */
+lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want);
+/* After binding: every tensor of the adapter was bound, else lm_fail. */
+void lm_adapter_done(lm_ckpt *ad);
 
 /* ---- is this checkpoint the model's? (check.c) ---- */
 /* DIR/config.json agrees with every field m was built from, else lm_fail

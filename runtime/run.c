@@ -30,11 +30,15 @@ enum {
 	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_MIN_P, O_REPEAT, O_REPEAT_N, O_PRESENCE,
 	O_FREQUENCY, O_BIAS, O_STOP, O_PCACHE, O_SERVE, O_HOST, O_PORT, O_PARALLEL,
 	O_CACHE_BYTES, O_API_KEY, O_LONG_CTX, O_CHECK,
+	O_ADAPTER = LM_RUN_ADAPTER,
 };
 const lm_opt lm_run_opts[] = {
 	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
 	                        "was built from; lmcc run: MODEL_DIR)"},
 	{"model", 'm', "DIR", NULL},
+	{"adapter", O_ADAPTER, "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it, of\n"
+	                              "the structure the program was built with (default: that one)"},
+	{"adapter-path", O_ADAPTER, "DIR", NULL},
 	{"tokens", O_TOKENS, "LIST|@F.npy", "input ids, comma separated, or a 1-D int32/int64 .npy"},
 	{"prompt", 'p', "TEXT", "input text, through the model's tokenizer (-: stdin)"},
 	{"file", 'f', "FILE", "the input text from FILE"},
@@ -170,7 +174,7 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out, *prompt, *system, *template;
+	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system, *template;
 	char *prompt_buf;      /* the prompt read from a file or stdin */
 	const char *check;     /* a golden case directory */
 	char *check_tokens;
@@ -234,7 +238,7 @@ static char *read_prompt(const char *path)
 
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .gen = -1,
+	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1,
 	             .samp = {.temp = 0, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 64},
 	             .so = {.host = "127.0.0.1", .port = 8080, .parallel = 1,
 	                    .cache_bytes = 1L << 30}};
@@ -252,6 +256,7 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			       m->weights ? ", built from " : "", m->weights ? m->weights : "");
 			exit(0);
 		case 'm': o.weights = v; break;
+		case O_ADAPTER: o.adapter = v; break;
 		case O_TOKENS: o.tokens = v; break;
 		case 'p': o.prompt = v; break;
 		case 'f': file = v; break;
@@ -717,6 +722,22 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 	free(msgs);
 }
 
+lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, long ctx,
+                 lm_ckpt **ad, lm_adapter *got)
+{
+	lm_check_config(m, weights);
+	lm_ckpt *ck = lm_ck_open(weights);
+	*ad = NULL;
+	if (adapter && !m->lora)
+		lm_fail(adapter, "--adapter: this program was built without an adapter "
+		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
+	if (m->lora)
+		*ad = lm_adapter_open(adapter, got, m->lora);
+	m->create(ck, *ad, ctx);
+	lm_check_tensors(m, ck);
+	return ck;
+}
+
 int lm_main(int argc, char **argv, const lm_model *m)
 {
 	Options o = parse(argc, argv, m);
@@ -724,6 +745,7 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		lm_fail(NULL, "no checkpoint: give --weights DIR");
 	if (o.serve) {
 		o.so.weights = o.weights;
+		o.so.adapter = o.adapter;
 		o.so.template = o.template;
 		o.so.ctx = o.ctx;
 		o.so.threads = o.threads;
@@ -778,12 +800,13 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		        m->max_ctx_field ? m->max_ctx_field : "position limit");
 
 	double t0 = lm_now();
-	lm_check_config(m, o.weights);
-	lm_ckpt *ck = lm_ck_open(o.weights);
-	m->create(ck, s.ctx);
-	lm_check_tensors(m, ck);
+	lm_ckpt *ad;
+	lm_adapter got;
+	lm_ckpt *ck = lm_load(m, o.weights, o.adapter, s.ctx, &ad, &got);
 	if (o.prompt_cache)
-		s.fp = lm_fingerprint(o.weights, ck);
+		s.fp = lm_fingerprint(o.weights, ck, ad);
+	if (ad)
+		lm_adapter_done(ad);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
 	s.rows = o.logits_out || o.check ? (chunk < n ? chunk : n) : 1;
@@ -808,5 +831,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	free(s.hist);
 	lm_tok_free(tk);
 	lm_ck_close(ck);
+	lm_ck_close(ad);
+	if (ad)
+		free((char *)got.keys);
 	return rc;
 }

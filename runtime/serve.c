@@ -335,9 +335,11 @@ int lm_serve(const lm_model *m, const lm_serve_opts *o)
 	pthread_mutex_init(&srv.mu, NULL);
 	pthread_cond_init(&srv.cv, NULL);
 	double t0 = lm_now();
-	lm_ckpt *ck = lm_ck_open(o->weights);
-	m->create(ck, srv.ctx);
-	lm_check_tensors(m, ck);
+	lm_ckpt *ad;
+	lm_adapter got;
+	lm_ckpt *ck = lm_load(m, o->weights, o->adapter, srv.ctx, &ad, &got);
+	if (ad)
+		lm_adapter_done(ad);
 	double load = lm_now() - t0;
 
 	/* SIGINT and SIGTERM are taken by sigwait below, in no other thread */
@@ -381,5 +383,8 @@ int lm_serve(const lm_model *m, const lm_serve_opts *o)
 	        srv.gen_tokens);
 	lm_tok_free(tok);
 	lm_ck_close(ck);
+	lm_ck_close(ad);
+	if (ad)
+		free((char *)got.keys);
 	return 0;
 }

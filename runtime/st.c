@@ -33,6 +33,8 @@ typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
 	int used;                    /* bound by the model */
+	char dtype_name[12];         /* as the header names it */
+	size_t bytes;
 	long shape[MAX_NDIM];
 	long numel;
 	const unsigned char *data;
@@ -279,6 +281,8 @@ static void add_file(lm_ckpt *ck, const char *path)
 		if ((size_t)(e - b) != (size_t)t.numel * esize)
 			lm_fail(path, "tensor '%s': %ld bytes for %ld elements of %s", name, e - b, t.numel, ds);
 		t.data = data + b;
+		t.bytes = (size_t)(e - b);
+		snprintf(t.dtype_name, sizeof t.dtype_name, "%s", ds);
 		if (2 * (ck->nt + 1) > ck->cap)
 			grow(ck);
 		Tensor *s = slot(ck, name);
@@ -347,6 +351,15 @@ static lm_ckpt *open_glob(lm_ckpt *ck, const char *dir)
 		free(names[i]);
 	}
 	free(names);
+	return ck;
+}
+
+lm_ckpt *lm_ck_open_file(const char *path)
+{
+	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	ck->where = lm_strdup(path);
+	grow(ck);                    /* a table even for a file of no tensor */
+	add_file(ck, path);
 	return ck;
 }
 
@@ -459,7 +472,7 @@ int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)
 	return t->dtype < 0 ? -2 : t->dtype;
 }
 
-static void shape_str(char *buf, size_t n, int ndim, const long *shape)
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape)
 {
 	size_t k = snprintf(buf, n, "[");
 	for (int d = 0; d < ndim && k < n; d++)
@@ -482,8 +495,8 @@ static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape
 	for (int d = 0; same && d < ndim; d++)
 		same = t->shape[d] == shape[d];
 	if (!same) {
-		shape_str(want, sizeof want, ndim, shape);
-		shape_str(got, sizeof got, t->ndim, t->shape);
+		lm_shape_str(want, sizeof want, ndim, shape);
+		lm_shape_str(got, sizeof got, t->ndim, t->shape);
 		lm_fail(ck->files[t->file].path, "tensor '%s': shape %s, expected %s", name, got, want);
 	}
 	t->used = 1;
@@ -588,6 +601,26 @@ const char *lm_ck_next(lm_ckpt *ck, long *i)
 	while (*i < ck->cap && !ck->t[*i].name)
 		++*i;
 	return *i < ck->cap ? ck->t[(*i)++].name : NULL;
+}
+
+long lm_ck_count(lm_ckpt *ck)
+{
+	return ck->nt;
+}
+
+const char *lm_ck_where(lm_ckpt *ck)
+{
+	return ck->where;
+}
+
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes)
+{
+	Tensor *t = slot(ck, name);
+	if (!t->name)
+		lm_bug("lm_ck_raw: no tensor '%s'", name);
+	*dtype = t->dtype_name;
+	*bytes = t->bytes;
+	return t->data;
 }
 
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,

@@ -326,6 +326,22 @@ d=$(mk json_strip); echo '{"decoder": {"type": "Sequence", "decoders": [{"type":
 bad json-strip $d "$d/tokenizer.json: decoder Strip: only Strip(' ', N, 0) after Fuse is supported"
 d=$(mk json_added); echo '{"added_tokens": [{"content": "x"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
 bad json-added $d "$d/tokenizer.json: added_tokens[0]: expected {id, content}"
+# ids past the table, and a pattern that is not UTF-8: refused, never a
+# wild write or a read of uninitialised memory
+d=$(mk json_added_id); echo '{"added_tokens": [{"id": 2147483647, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-added-id $d "$d/tokenizer.json: added_tokens[0]: id 2147483647 is not in [0, 2^24)"
+d=$(mk json_added_big); echo '{"added_tokens": [{"id": 1099511627776, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-added-id-2^40 $d "$d/tokenizer.json: added_tokens[0]: id 1099511627776 is not in [0, 2^24)"
+d=$(mk json_vocab_big); echo '{"model": {"type": "BPE", "vocab": {"a": 4294967296}}}' >$d/tokenizer.json
+bad json-vocab-id-2^32 $d "$d/tokenizer.json: model.vocab[\"a\"]: expected an id below 2^24"
+d=$(mk json_regex_utf8); printf '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a\377\300(b"}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {"a": 0}}}\n' >$d/tokenizer.json
+bad json-regex-utf8 $d "$d/tokenizer.json: pre-tokenizer regex is not valid UTF-8"
+d=$(mk special_id); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"tokens": {"<x>": 2147483647}}' >$d/special_tokens.json
+bad special-tokens-id $d "$d/special_tokens.json: tokens[\"<x>\"]: expected an id below 2^24"
+d=$(mk config_eos_id); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"eos_token_id": [1, 2147483648]}' >$d/config.json
+bad config-eos-id $d "$d/config.json: eos_token_id[1]: 2147483648 is not a token id"
 d=$(mk json_unk); echo '{"model": {"type": "BPE", "unk_token": "<unk>", "vocab": {"a": 0}}}' >$d/tokenizer.json
 bad json-unk $d "$d/tokenizer.json: model.unk_token '<unk>' is not in the vocabulary"
 d=$(mk config_added); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
