@@ -93,3 +93,18 @@ head -c 100 $T/s.bin >$T/cut.bin
 expect "a truncated cache" "truncated" ./lmcc run $T/s1 --tokens 1,2,3 --prompt-cache $T/cut.bin
 printf 'not a cache at all, just text' >$T/junk.bin
 expect "a file that is no cache" "not an lmcc prompt cache" ./lmcc run $T/s1 --tokens 1 --prompt-cache $T/junk.bin
+
+# an adapter is part of the model: its cache continues exactly, and is
+# refused without the adapter
+d=tests/golden-mlx/afm7_lora
+ids=$(npyids $d/tokens.npy)
+head=$(echo "$ids" | cut -d, -f1-7)
+rm -f $T/a.bin
+./lmcc run $d --adapter $d/adapter --tokens $head --prompt-cache $T/a.bin >/dev/null 2>&1
+./lmcc run $d --adapter $d/adapter --tokens $ids --prompt-cache $T/a.bin --logits-out $T/a.npy --chunk 7 2>$T/err >/dev/null
+if grep -q "7 of 16 prompt tokens" $T/err && g=$(tests/bin/npycmp $T/a.npy $d/logits.npy --from 7); then
+	echo "PASS pcache afm7 with a LoRA adapter: continuing from the cache meets the reference ($g)"
+else
+	echo "FAIL pcache adapter: $(head -c 300 $T/err) $g"
+fi
+expect "a cache made with an adapter, used without" "made with an adapter" ./lmcc run $d --tokens $ids --prompt-cache $T/a.bin
