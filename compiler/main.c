@@ -276,9 +276,17 @@ int cmd_run(int argc, char **argv)
 		if (k == LM_RUN_ADAPTER)
 			adapter = v;
 		else if (k == 'h') {
-			printf("usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
-			       "Generate the model's C, compile it in memory with libtcc and run it;\n"
-			       "no file is written.\n\nRUN OPTIONS:\n");
+			if (!strcmp(argv[0], "serve"))
+				printf("usage: lmcc serve MODEL_DIR [--host H] [--port P] [--api-key KEY]\n"
+				       "                  [--cache-bytes B] [RUN OPTIONS]\n"
+				       "Compile the model in memory as lmcc run does and serve the OpenAI API\n"
+				       "over HTTP (/v1/chat/completions, /v1/completions, /v1/models, /health,\n"
+				       "/metrics) until SIGINT or SIGTERM; the RUN OPTIONS set the requests'\n"
+				       "defaults.\n\nOPTIONS:\n");
+			else
+				printf("usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
+				       "Generate the model's C, compile it in memory with libtcc and run it;\n"
+				       "no file is written.\n\nRUN OPTIONS:\n");
 			lm_opt_help(stdout, lm_run_opts);
 			return 0;
 		}
