@@ -17,22 +17,21 @@
  * (and, in MESSAGE, the field); it may be NULL. */
 void lm_fail(const char *where, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
-/* Within an lm_catch (per thread), lm_fail does not exit: it writes its
- * line to c->msg and returns through longjmp to c->jb.  For the server,
- * where a request's bad input (a chat template that raises, a render over
- * its limits) must end the request, not the program.  What the failing
- * code had allocated is lost.  Use:
- *   if (setjmp(c.jb) == 0) { lm_catch_begin(&c); ...; lm_catch_end(&c); }
- *   else { lm_catch_end(&c); ... c.msg ... } */
-typedef struct lm_catch {
-	jmp_buf jb;
-	char msg[512];
-	struct lm_catch *prev;
-} lm_catch;
-void lm_catch_begin(lm_catch *c);
-void lm_catch_end(lm_catch *c);
 /* Internal error: "lmcc: internal error: ...", exit 1. */
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* For the C API: between lm_err_push(e) and lm_err_pop(e), lm_fail and
+ * lm_bug of this thread store the message (without "lmcc: ") and its exit
+ * status in e and longjmp to e->jb (then e is already popped) instead of
+ * exiting.  What the failed call had allocated is not freed. */
+typedef struct lm_err {
+	jmp_buf jb;
+	int code;                    /* 2: bad input, 1: internal */
+	char msg[512];
+	struct lm_err *prev;
+} lm_err;
+void lm_err_push(lm_err *e);
+void lm_err_pop(lm_err *e);
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
 void *lm_realloc(void *p, size_t n);

@@ -113,15 +113,16 @@ static enum MHD_Result complete(struct MHD_Connection *c, int chat, const Conn *
 	int status = 400;
 	char *err = NULL;
 	volatile int ok = 0;
-	lm_catch fail;
+	lm_err fail;
 	pthread_mutex_lock(&tok_mu);
 	if (setjmp(fail.jb) == 0) {
-		lm_catch_begin(&fail);
+		lm_err_push(&fail);
 		ok = api_parse(&srv, tok, chat, k->body ? k->body : "", k->len, j, &status, &err);
-		lm_catch_end(&fail);
+		lm_err_pop(&fail);
 	} else {   /* the template or the tokenizer refused the request */
-		lm_catch_end(&fail);
-		err = api_error(fail.msg, "invalid_request_error", NULL, NULL);
+		status = fail.code == 2 ? 400 : 500;
+		err = api_error(fail.msg, fail.code == 2 ? "invalid_request_error" : "server_error",
+		                NULL, NULL);
 	}
 	pthread_mutex_unlock(&tok_mu);
 	if (!ok) {

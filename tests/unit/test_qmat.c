@@ -97,7 +97,7 @@ static Q make(int bits, int group, int sdtype, long rows, long cols, long off,
 		put(q.biases, sdtype, i, -st * mid * (1 + 0.3 * uni()));
 	}
 	q.W = (lm_mat){q.words + off * ld, LM_Q, 0, rows, cols, ld, bits, group, sdtype,
-	               q.scales + off * sld * es, q.biases + off * sld * es, sld};
+	               q.scales + off * sld * es, q.biases + off * sld * es, sld, 0};
 	return q;
 }
 
