@@ -55,7 +55,8 @@ cd $R
 
 # the man page names every option of every command's --help
 miss=""
-for c in run plan build init; do
+for c in $(./lmcc --help | sed -n 's/^  lmcc \([a-z]*\) .*/\1/p' | sort -u); do
+	grep -q "^\.B lmcc $c" docs/lmcc.1 || miss="$miss command:$c"
 	for o in $(./lmcc $c --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
 		grep -q -- "$(echo "$o" | sed 's/-/\\\\-/g')" docs/lmcc.1 || miss="$miss $c:$o"
 	done
