@@ -4,7 +4,7 @@ CC      ?= gcc
 OPT     ?= -O2
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lpthread -lm
+LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lmicrohttpd -lpthread -lm
 
 RT_SRC  := $(wildcard runtime/*.c runtime/text/*.c)
 RT_OBJ  := $(RT_SRC:%.c=build/%.o)
@@ -15,8 +15,8 @@ all: deps.stamp lmcc runtime/liblmcc.a runtime/liblmcc.so
 
 # Install what a fresh Debian 12 lacks (DESIGN.md): the packages below,
 # with `apt-get update` first when the package lists are empty.
-PKGS = libjson-c-dev libtcc-dev tcc libopenblas-dev libpcre2-dev
-deps.stamp:
+PKGS = libjson-c-dev libtcc-dev tcc libopenblas-dev libpcre2-dev libmicrohttpd-dev
+deps.stamp: Makefile
 	@missing=""; for p in $(PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

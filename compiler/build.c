@@ -134,7 +134,7 @@ void compile_gcc(const char *src, const char *exe)
 		src = kept_copy;
 	const char *argv[] = {
 		cc, "-O2", "-std=gnu11", "-I", l->include, "-o", tmp, src, lib,
-		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lpthread", "-lm", NULL,
+		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lmicrohttpd", "-lpthread", "-lm", NULL,
 	};
 	pid_t pid = fork();
 	if (pid < 0)

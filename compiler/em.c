@@ -285,6 +285,15 @@ void em_state(Em *e, const char *P, const char *name, long count, const char *wh
 	bprintf(&e->decl, "static float *%s_%s;   /* %s */\n", P, name, what);
 	bprintf(&e->alloc, "\t%s_%s = lm_floats(%ld);\n", P, name, count);
 	bprintf(&e->reset, "\tlm_zero(%s_%s, %ld);\n", P, name, count);
+	bprintf(&e->alloc, "\tlm_state_floats(&state, %s_%s, %ld);\n", P, name, count);
+}
+
+void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim)
+{
+	bprintf(&e->decl, "static lm_kv %s_kv;\n", P);
+	bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, %s, %s, %ld, %ld);\n", P, kind, cap, kdim, vdim);
+	bprintf(&e->alloc, "\tlm_state_kv(&state, &%s_kv);\n", P);
+	bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
 }
 
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)

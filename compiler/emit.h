@@ -51,6 +51,9 @@ void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a);
 /* A float state P_name of count floats a layer carries across calls:
  * allocated in create(), zeroed by reset(); `what` is its comment. */
 void em_state(Em *e, const char *P, const char *name, long count, const char *what);
+/* The K/V cache P_kv of a layer (kind: LM_KV_..., cap: a C expression in
+ * ctx): declared, initialised in create(), registered as state, reset. */
+void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim);
 /* Only declare c (static const float *); the caller writes its binding. */
 void em_decl_vec(Em *e, const char *c);
 /* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */

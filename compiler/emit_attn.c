@@ -182,14 +182,12 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 
 	if (own) {
 		long cap = a->window ? a->window : a->chunk;
-		bprintf(&e->decl, "static lm_kv %s_kv;\n", P);
-		if (cap)     /* a ring never longer than the context */
-			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_RING, ctx < %ld ? ctx : %ld, %ld, %ld);\n",
-			        P, cap, cap, kvd, kvv);
+		char ring[64];   /* a ring never longer than the context */
+		snprintf(ring, sizeof ring, "ctx < %ld ? ctx : %ld", cap, cap);
+		if (cap)
+			em_kv(e, P, "LM_KV_RING", ring, kvd, kvv);
 		else
-			bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_FULL, ctx, %ld, %ld);\n",
-			        P, kvd, kvv);
-		bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
+			em_kv(e, P, "LM_KV_FULL", "ctx", kvd, kvv);
 		dset(&d, "CACHE", "%s_kv", P);
 	} else {
 		dset(&d, "CACHE", "l%d_kv", a->kv_from);

@@ -25,9 +25,7 @@ void emit_mla(Em *e, Buf *body, int i, const Mla *m)
 	em_pvec(e, P, "kv_norm", m->kv_norm.w);
 	em_pmatarr(e, P, "uk", &m->uk);
 	em_pmatarr(e, P, "uv", &m->uv);
-	bprintf(&e->decl, "static lm_kv %s_kv;   /* [ctx, %ld]: latent, k_pe */\n", P, kvd);
-	bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, LM_KV_LATENT, ctx, %ld, %d);\n", P, kvd, m->lora);
-	bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
+	em_kv(e, P, "LM_KV_LATENT", "ctx", kvd, m->lora);
 
 	int recurrent = 0;
 	for (int j = 0; j < e->p->nl; j++)

@@ -27,6 +27,8 @@ static const char usage[] =
 	"  lmcc emit  MODEL_DIR [-o DIR]      write the C source (default out/<name>/)\n"
 	"  lmcc build MODEL_DIR [-o DIR]      emit and compile with gcc: DIR/<name>\n"
 	"  lmcc run   MODEL_DIR [RUN OPTIONS] emit, compile in memory with libtcc, run\n"
+	"  lmcc serve MODEL_DIR [RUN OPTIONS] the same, serving the OpenAI API over HTTP\n"
+	"             [--host H] [--port P] [--api-key KEY] [--cache-bytes B]\n"
 	"  lmcc init  CONFIG.json -o DIR      random-weight checkpoint for any config\n"
 	"  lmcc fuse  MODEL_DIR --adapter DIR -o OUT\n"
 	"                                     merge an mlx-lm LoRA/DoRA adapter into the weights\n"
@@ -274,9 +276,17 @@ int cmd_run(int argc, char **argv)
 		if (k == LM_RUN_ADAPTER)
 			adapter = v;
 		else if (k == 'h') {
-			printf("usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
-			       "Generate the model's C, compile it in memory with libtcc and run it;\n"
-			       "no file is written.\n\nRUN OPTIONS:\n");
+			if (!strcmp(argv[0], "serve"))
+				printf("usage: lmcc serve MODEL_DIR [--host H] [--port P] [--api-key KEY]\n"
+				       "                  [--cache-bytes B] [RUN OPTIONS]\n"
+				       "Compile the model in memory as lmcc run does and serve the OpenAI API\n"
+				       "over HTTP (/v1/chat/completions, /v1/completions, /v1/models, /health,\n"
+				       "/metrics) until SIGINT or SIGTERM; the RUN OPTIONS set the requests'\n"
+				       "defaults.\n\nOPTIONS:\n");
+			else
+				printf("usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
+				       "Generate the model's C, compile it in memory with libtcc and run it;\n"
+				       "no file is written.\n\nRUN OPTIONS:\n");
 			lm_opt_help(stdout, lm_run_opts);
 			return 0;
 		}
@@ -297,11 +307,22 @@ int cmd_run(int argc, char **argv)
 	return rc;
 }
 
+/* `lmcc serve MODEL_DIR ...` is `lmcc run MODEL_DIR ... --serve`. */
+static int cmd_serve(int argc, char **argv)
+{
+	char **av = lm_alloc((argc + 2) * sizeof *av);
+	memcpy(av, argv, argc * sizeof *av);
+	av[argc] = "--serve";
+	int rc = cmd_run(argc + 1, av);
+	free(av);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{"plan", cmd_plan}, {"emit", cmd_emit}, {"build", cmd_build},
-		{"run", cmd_run}, {"init", cmd_init}, {"quantize", cmd_quantize},
+		{"run", cmd_run}, {"serve", cmd_serve}, {"init", cmd_init}, {"quantize", cmd_quantize},
 		{"fuse", cmd_fuse},
 		{"tokenize", lm_tok_cli}, {"detokenize", lm_tok_cli},
 	};

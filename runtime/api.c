@@ -138,7 +138,7 @@ int lm_session_sample(lm_session *s, float temp, float top_p, long top_k,
 		lm_fail(NULL, "sample: nothing fed yet");
 	if (!(top_p > 0 && top_p <= 1) || top_k < 0 || !(temp >= 0 && temp <= 1e6))
 		lm_fail(NULL, "sample: temp %g, top_p %g or top_k %ld out of range", temp, top_p, top_k);
-	lm_sampler sm = {temp, top_p, top_k};
+	lm_sampler sm = {.temp = temp, .top_p = top_p, .top_k = top_k};
 	*id = lm_sample(s->logits, s->m->vocab, &sm, rng);
 	return DONE(st);
 }

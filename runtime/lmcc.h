@@ -285,6 +285,23 @@ void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
             const lm_mat *up, const lm_mat *down, const int *idx,
             const float *w, long top_k, int scale_input);
 
+/* ---- the model's state ------------------------------------------------------- */
+
+/* Everything a model carries from one call to the next: its position, its
+ * K/V caches and its other states (convolution inputs, SSM and delta-rule
+ * states), each registered once by create().  The runtime saves, restores
+ * and cuts back this state (runtime/state.c) without knowing which
+ * architecture it belongs to. */
+typedef struct {
+	long *pos;                 /* tokens seen */
+	lm_kv **kv;
+	int nkv, nf;
+	float **f;                 /* nf states of n[i] floats */
+	long *n;
+} lm_state;
+void lm_state_kv(lm_state *s, lm_kv *c);
+void lm_state_floats(lm_state *s, float *f, long n);
+
 /* ---- the model and the run loop -------------------------------------------- */
 
 /* What a generated model gives the run loop (runtime/run.c). */
@@ -302,6 +319,7 @@ typedef struct {
 	 * all != 0, else [vocab] for the last token only. */
 	void (*forward)(const int *tok, long n, float *logits, int all);
 	void (*reset)(void);        /* forget every cache: position 0 again */
+	lm_state *state;            /* filled by create() */
 	const char *arch;           /* model_type */
 	const char *max_ctx_field;  /* the config field max_ctx comes from, or 0 */
 	/* config.json as the program was built from it: triples (field,

@@ -86,6 +86,11 @@ void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 float lm_bf16_to_f32(uint16_t h);
 uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
 float lm_f16_to_f32(uint16_t h);
+/* What identifies the weights: a hash of every file's header and of
+ * samples of its data (for prompt caches, runtime/pcache.c). */
+uint64_t lm_ck_fingerprint(const lm_ckpt *ck);
+/* FNV-1a of n bytes, continuing from h (0xcbf29ce484222325 to start). */
+uint64_t lm_hash(uint64_t h, const void *p, size_t n);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);

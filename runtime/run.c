@@ -9,7 +9,10 @@
 #include "rt.h"
 #include "npy.h"
 #include "opt.h"
+#include "pcache.h"
 #include "sample.h"
+#include "serve.h"
+#include "stop.h"
 #include "text/tok.h"
 
 #include <errno.h>
@@ -24,7 +27,9 @@
  * parse(). */
 enum {
 	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
-	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_LONG_CTX, O_CHECK,
+	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_MIN_P, O_REPEAT, O_REPEAT_N, O_PRESENCE,
+	O_FREQUENCY, O_BIAS, O_STOP, O_PCACHE, O_SERVE, O_HOST, O_PORT, O_PARALLEL,
+	O_CACHE_BYTES, O_API_KEY, O_LONG_CTX, O_CHECK,
 	O_ADAPTER = LM_RUN_ADAPTER,
 };
 const lm_opt lm_run_opts[] = {
@@ -58,7 +63,27 @@ const lm_opt lm_run_opts[] = {
 	{"temperature", O_TEMP, "T", NULL},
 	{"top-p", O_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
 	{"top-k", O_TOP_K, "K", "sample among the K most likely (default 0: off)"},
+	{"min-p", O_MIN_P, "P", "keep tokens at least P times as likely as the top one"},
+	{"repeat-penalty", O_REPEAT, "F", "divide the logits (multiply the negative ones) of\n"
+	                                  "tokens among the last --repeat-last-n (default 1: off)"},
+	{"repetition-penalty", O_REPEAT, "F", NULL},
+	{"repeat-last-n", O_REPEAT_N, "N", "the window of the three penalties (default 64)"},
+	{"presence-penalty", O_PRESENCE, "F", "subtract F from the logit of each token in the window"},
+	{"frequency-penalty", O_FREQUENCY, "F", "subtract F per occurrence in the window"},
+	{"logit-bias", O_BIAS, "ID=BIAS", "add BIAS to the logit of token ID (repeatable)"},
+	{"stop", O_STOP, "STRING", "end the text before STRING, which is not printed\n"
+	                           "(repeatable; with --prompt or --chat)"},
 	{"seed", 's', "S", "sampling seed (default 0)"},
+	{"prompt-cache", O_PCACHE, "FILE", "continue from the state FILE holds for a prefix of the\n"
+	                                   "input, then save the state after the input to FILE"},
+	{"serve", O_SERVE, NULL, "serve the OpenAI API over HTTP instead (the options\n"
+	                         "above are the requests' defaults)"},
+	{"host", O_HOST, "H", "--serve: the address to bind (default 127.0.0.1)"},
+	{"port", O_PORT, "P", "--serve: the port (default 8080)"},
+	{"parallel", O_PARALLEL, "N", "--serve: sequences decoded together (default 1)"},
+	{"cache-bytes", O_CACHE_BYTES, "B", "--serve: memory for prompt-cache snapshots\n"
+	                                    "(default 1 GB; suffixes K, M, G)"},
+	{"api-key", O_API_KEY, "KEY", "--serve: require 'Authorization: Bearer KEY'"},
 	{"threads", 't', "N", "threads for the kernels (default: all cores)"},
 	{"check", O_CHECK, "CASE_DIR", "run a golden case (config.json, model.safetensors,\n"
 	                              "tokens.npy, logits.npy): the worst row's error against\n"
@@ -157,7 +182,45 @@ typedef struct {
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
+	char **stop;     /* --stop strings */
+	int nstop;
+	int *bias_id;    /* --logit-bias */
+	float *bias;
+	const char *prompt_cache;
+	int serve;
+	lm_serve_opts so;
 } Options;
+
+/* --logit-bias ID=BIAS */
+static void add_bias(Options *o, const char *v)
+{
+	char *eq = strchr(v, '='), id[24];
+	if (!eq || eq == v || (size_t)(eq - v) >= sizeof id)
+		lm_fail(NULL, "--logit-bias: '%s' is not ID=BIAS", v);
+	memcpy(id, v, eq - v);
+	id[eq - v] = 0;
+	int n = o->samp.nbias;
+	o->bias_id = lm_realloc(o->bias_id, (n + 1) * sizeof(int));
+	o->bias = lm_realloc(o->bias, (n + 1) * sizeof(float));
+	o->bias_id[n] = (int)parse_long("--logit-bias", id, 0, 0x7fffffff);
+	o->bias[n] = (float)parse_double("--logit-bias", eq + 1, -1e30, 1e30);
+	o->samp.nbias = n + 1;
+	o->samp.bias_id = o->bias_id;
+	o->samp.bias = o->bias;
+}
+
+/* A byte count: digits and an optional K, M or G (powers of 1024). */
+static long parse_bytes(const char *opt, const char *v)
+{
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	double mul = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' || *end == 'm' ? 1048576.0
+	             : *end == 'G' || *end == 'g' ? 1073741824.0 : 1;
+	if (end == v || errno || (*end && (mul == 1 || end[1])) || !(x >= 0 && x * mul <= 1e15))
+		lm_fail(NULL, "%s: '%s' is not a byte count (digits, then K, M or G)", opt, v);
+	return (long)(x * mul);
+}
 
 static char *read_all(FILE *f);
 
@@ -175,7 +238,10 @@ static char *read_prompt(const char *path)
 
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1, .samp = {0, 1, 0}};
+	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1,
+	             .samp = {.temp = 0, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 64},
+	             .so = {.host = "127.0.0.1", .port = 8080, .parallel = 1,
+	                    .cache_bytes = 1L << 30}};
 	lm_optp p;
 	const char *v, *file = NULL;
 	int k;
@@ -208,6 +274,31 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		case O_TOP_P: o.samp.top_p = (float)parse_double("--top-p", v, 0, 1); break;
 		case O_TOP_K: o.samp.top_k = parse_long("--top-k", v, 0, 1L << 30); break;
 		case 's': o.seed = (uint64_t)parse_long("--seed", v, 0, 0x7fffffffffffffffL); break;
+		case O_MIN_P: o.samp.min_p = (float)parse_double("--min-p", v, 0, 1); break;
+		case O_REPEAT:
+			o.samp.repeat_penalty = (float)parse_double("--repeat-penalty", v, 1e-6, 1e6);
+			break;
+		case O_REPEAT_N: o.samp.repeat_last_n = parse_long("--repeat-last-n", v, 0, 1L << 24); break;
+		case O_PRESENCE:
+			o.samp.presence_penalty = (float)parse_double("--presence-penalty", v, -1e6, 1e6);
+			break;
+		case O_FREQUENCY:
+			o.samp.frequency_penalty = (float)parse_double("--frequency-penalty", v, -1e6, 1e6);
+			break;
+		case O_BIAS: add_bias(&o, v); break;
+		case O_STOP:
+			if (!*v)
+				lm_fail(NULL, "--stop: the string is empty");
+			o.stop = lm_realloc(o.stop, (o.nstop + 1) * sizeof *o.stop);
+			o.stop[o.nstop++] = (char *)v;
+			break;
+		case O_PCACHE: o.prompt_cache = v; break;
+		case O_SERVE: o.serve = 1; break;
+		case O_HOST: o.so.host = v; break;
+		case O_PORT: o.so.port = (int)parse_long("--port", v, 0, 65535); break;
+		case O_PARALLEL: o.so.parallel = (int)parse_long("--parallel", v, 1, 64); break;
+		case O_CACHE_BYTES: o.so.cache_bytes = parse_bytes("--cache-bytes", v); break;
+		case O_API_KEY: o.so.api_key = v; break;
 		default: lm_bug("run option %d has no case", k);
 		}
 	}
@@ -234,8 +325,13 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
 	if (o.system && !o.chat)
 		lm_fail(NULL, "--system: needs --chat");
-	if (o.template && !o.chat)
+	if (o.template && !o.chat && !o.serve)
 		lm_fail(NULL, "--chat-template: needs --chat");
+	if (o.nstop && o.tokens)
+		lm_fail(NULL, "--stop: needs text input (--prompt or --chat)");
+	if (o.serve && (o.tokens || o.prompt || o.chat || o.logits_out || o.prompt_cache))
+		lm_fail(NULL, "--serve: takes its input from HTTP requests, not --tokens, "
+		        "--prompt, --chat, --logits-out or --prompt-cache");
 	return o;
 }
 
@@ -252,6 +348,7 @@ typedef struct {
 	const float *last;     /* the logits after the last token fed */
 	long choose;           /* ids [0, choose) may be generated */
 	uint64_t rng;
+	lm_fp fp;              /* the model's, for --prompt-cache */
 	double t_feed, t_gen;  /* seconds spent feeding input, generating */
 	long n_feed, n_gen;    /* tokens fed: the input, and generated ones */
 } Session;
@@ -316,6 +413,30 @@ static void feed(Session *s, const int *ids, long n, FILE *out)
 	s->n_feed += n;
 }
 
+/* --prompt-cache: continue from the file's state for a prefix of the
+ * prompt; returns how many of its tokens are already held. */
+static long cache_load(Session *s, const int *ids, long n)
+{
+	if (!s->o->prompt_cache)
+		return 0;
+	long k = lm_pcache_load(s->o->prompt_cache, s->fp, s->m->state, s->m->vocab, ids, n,
+	                        s->logits);
+	remember(s, ids, k);
+	if (k == n)
+		s->last = s->logits;
+	fprintf(stderr, "lmcc: %s: %ld of %ld prompt tokens from the prompt cache\n",
+	        s->o->prompt_cache, k, n);
+	return k;
+}
+
+/* --prompt-cache: the state after the prompt, for the next run. */
+static void cache_save(Session *s)
+{
+	if (s->o->prompt_cache)
+		lm_pcache_save(s->o->prompt_cache, s->fp, s->m->state, s->m->vocab, s->hist,
+		               s->nhist, s->last);
+}
+
 /* Generate up to max tokens, each passed to emit(); stop after a token
  * stop() accepts, which is not fed.  Returns the count generated. */
 static long generate(Session *s, long max, int (*stop)(void *, int),
@@ -324,7 +445,8 @@ static long generate(Session *s, long max, int (*stop)(void *, int),
 	double t0 = lm_now();
 	long g;
 	for (g = 0; g < max; g++) {
-		int id = lm_sample(s->last, s->choose, &s->o->samp, &s->rng);
+		int id = lm_sample_hist(s->last, s->choose, &s->o->samp, s->hist, s->nhist,
+		                        &s->rng);
 		emit(ctx, id, g);
 		if (stop && stop(ctx, id)) {
 			g++;
@@ -397,14 +519,16 @@ static int check_case(Session *s, const int *tok, long n)
 static void run_ids(Session *s, const int *tok, long n, const char *where)
 {
 	check_ids(s, tok, n, where);
+	long k = cache_load(s, tok, n);
 	FILE *out = NULL;
-	if (s->o->logits_out) {
-		long shape[2] = {n, s->m->vocab};
+	if (s->o->logits_out) {   /* the rows of the tokens fed */
+		long shape[2] = {n - k, s->m->vocab};
 		out = lm_npy_create_f32(s->o->logits_out, 2, shape);
 	}
-	feed(s, tok, n, out);
+	feed(s, tok + k, n - k, out);
 	if (out && fclose(out))
 		lm_fail(s->o->logits_out, "write error: %s", strerror(errno));
+	cache_save(s);
 	if (s->o->gen > 0) {
 		generate(s, s->o->gen, NULL, emit_id, NULL);
 		printf("\n");
@@ -420,12 +544,24 @@ typedef struct {
 	int chat;
 	int *ids;          /* this reply's ids, the stop token excluded */
 	long n;
+	lm_stop stop;      /* --stop strings */
+	char *text;        /* the text printed */
+	size_t len;
 } Reply;
 
 static int reply_stop(void *ctx, int id)
 {
 	Reply *r = ctx;
-	return lm_tok_is_eos(r->tok, id, r->chat);
+	return lm_tok_is_eos(r->tok, id, r->chat) || r->stop.hit;
+}
+
+static void reply_print(Reply *r, const char *text, size_t len)
+{
+	fwrite(text, 1, len, stdout);
+	fflush(stdout);
+	r->text = lm_realloc(r->text, r->len + len + 1);
+	memcpy(r->text + r->len, text, len);
+	r->text[r->len += len] = 0;
 }
 
 static void reply_emit(void *ctx, int id, long g)
@@ -438,8 +574,8 @@ static void reply_emit(void *ctx, int id, long g)
 	r->ids[r->n++] = id;
 	size_t len;
 	const char *text = lm_detok_push(r->dt, id, &len);
-	fwrite(text, 1, len, stdout);
-	fflush(stdout);
+	len = lm_stop_push(&r->stop, text, len, &text);
+	reply_print(r, text, len);
 }
 
 /* Generate a reply to what was fed; its text is streamed to stdout.  The
@@ -448,7 +584,9 @@ static void reply_emit(void *ctx, int id, long g)
  * starts a text, and the reply does not start one. */
 static Reply reply(Session *s, lm_tok *tok, int chat, const int *ctx, long nctx)
 {
-	Reply r = {tok, lm_detok_new(tok), chat, NULL, 0};
+	Reply r = {.tok = tok, .dt = lm_detok_new(tok), .chat = chat};
+	lm_stop_init(&r.stop, s->o->stop, s->o->nstop);
+	reply_print(&r, "", 0);
 	size_t skip;
 	for (long i = 0; i < nctx; i++)
 		lm_detok_push(r.dt, ctx[i], &skip);
@@ -458,9 +596,12 @@ static Reply reply(Session *s, lm_tok *tok, int chat, const int *ctx, long nctx)
 	generate(s, max, reply_stop, reply_emit, &r);
 	size_t len;
 	const char *rest = lm_detok_flush(r.dt, &len);
-	fwrite(rest, 1, len, stdout);
-	fflush(stdout);
+	len = lm_stop_push(&r.stop, rest, len, &rest);
+	reply_print(&r, rest, len);
+	len = lm_stop_flush(&r.stop, &rest);
+	reply_print(&r, rest, len);
 	lm_detok_free(r.dt);
+	lm_stop_free(&r.stop);
 	return r;
 }
 
@@ -491,9 +632,13 @@ static void feed_conversation(Session *s, lm_tok *tok, const lm_chat_msg *msgs, 
 		k = 0;
 	}
 	long n;
+	int first = !*seen;
 	int *ids = encode(tok, text + k, 0, &n);
 	check_ids(s, ids, n, where);
-	feed(s, ids, n, NULL);
+	long from = first ? cache_load(s, ids, n) : 0;
+	feed(s, ids + from, n - from, NULL);
+	if (first)
+		cache_save(s);
 	free(ids);
 	free(*seen);
 	*seen = text;
@@ -521,10 +666,13 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 		if (!n)
 			lm_fail(NULL, "--prompt: the text gives no tokens");
 		check_ids(s, ids, n, where);
-		feed(s, ids, n, NULL);
+		long k = cache_load(s, ids, n);
+		feed(s, ids + k, n - k, NULL);
+		cache_save(s);
 		Reply r = reply(s, tok, 0, ids, n);
 		free(ids);
 		free(r.ids);
+		free(r.text);
 		printf("\n");
 		return;
 	}
@@ -558,10 +706,13 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 		Reply r = reply(s, tok, 1, NULL, 0);
 		printf("\n");
 		size_t len;
+		/* the cache holds the reply's tokens; the conversation, its text
+		 * (the two differ after a stop string: the next turn starts over) */
 		char *text = lm_tok_decode(tok, r.ids, (int)r.n, &len);
-		msgs[nmsg++] = (lm_chat_msg){"assistant", text};
 		seen = lm_realloc(seen, strlen(seen) + len + 1);
 		strcat(seen, text);
+		free(text);
+		msgs[nmsg++] = (lm_chat_msg){"assistant", r.text};
 		free(r.ids);
 	}
 	free(seen);
@@ -571,11 +722,40 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 	free(msgs);
 }
 
+lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, long ctx,
+                 lm_ckpt **ad, lm_adapter *got)
+{
+	lm_check_config(m, weights);
+	lm_ckpt *ck = lm_ck_open(weights);
+	*ad = NULL;
+	if (adapter && !m->lora)
+		lm_fail(adapter, "--adapter: this program was built without an adapter "
+		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
+	if (m->lora)
+		*ad = lm_adapter_open(adapter, got, m->lora);
+	m->create(ck, *ad, ctx);
+	lm_check_tensors(m, ck);
+	return ck;
+}
+
 int lm_main(int argc, char **argv, const lm_model *m)
 {
 	Options o = parse(argc, argv, m);
 	if (!o.weights)
 		lm_fail(NULL, "no checkpoint: give --weights DIR");
+	if (o.serve) {
+		o.so.weights = o.weights;
+		o.so.adapter = o.adapter;
+		o.so.template = o.template;
+		o.so.ctx = o.ctx;
+		o.so.threads = o.threads;
+		o.so.samp = o.samp;
+		o.so.seed = o.seed;
+		o.so.gen = o.gen;
+		o.so.stop = o.stop;
+		o.so.nstop = o.nstop;
+		return lm_serve(m, &o.so);
+	}
 	if (!o.tokens && !o.prompt && !o.chat)
 		lm_fail(NULL, "no input: give --tokens LIST, --tokens @F.npy, --prompt TEXT or --chat");
 	if (o.threads)
@@ -595,7 +775,10 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		if (o.ctx && need > o.ctx)
 			lm_fail(NULL, "--ctx: the input (%ld tokens) plus %ld to generate is longer than the context of %ld",
 			        n, o.gen > 0 ? o.gen : 0, o.ctx);
-		s.ctx = o.ctx ? o.ctx : need;
+		/* room for the cached prompt too, which is cut back only after
+		 * it is restored */
+		long cached = o.prompt_cache ? lm_pcache_count(o.prompt_cache) : 0;
+		s.ctx = o.ctx ? o.ctx : need > cached ? need : cached;
 	} else {
 		tk = lm_tok_open(o.weights);
 		if (!tk)
@@ -617,16 +800,11 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		        m->max_ctx_field ? m->max_ctx_field : "position limit");
 
 	double t0 = lm_now();
-	lm_check_config(m, o.weights);
-	lm_ckpt *ck = lm_ck_open(o.weights), *ad = NULL;
+	lm_ckpt *ad;
 	lm_adapter got;
-	if (o.adapter && !m->lora)
-		lm_fail(o.adapter, "--adapter: this program was built without an adapter "
-		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
-	if (m->lora)
-		ad = lm_adapter_open(o.adapter, &got, m->lora);
-	m->create(ck, ad, s.ctx);
-	lm_check_tensors(m, ck);
+	lm_ckpt *ck = lm_load(m, o.weights, o.adapter, s.ctx, &ad, &got);
+	if (o.prompt_cache)
+		s.fp = lm_fingerprint(o.weights, ck, ad);
 	if (ad)
 		lm_adapter_done(ad);
 	double load = lm_now() - t0;
@@ -644,6 +822,9 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		run_text(&s, tk, o.weights);
 	stats(&s, load);
 	free(tok);
+	free(o.stop);
+	free(o.bias_id);
+	free(o.bias);
 	free(o.prompt_buf);
 	free(o.check_tokens);
 	free(s.logits);

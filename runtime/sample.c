@@ -3,12 +3,15 @@
  * Greedy by default.  With a temperature, the distribution softmax(l / T)
  * is cut to the top_k most likely tokens and then to the smallest set whose
  * probability reaches top_p, and a token is drawn from what is left, with a
- * seeded generator so that a run can be repeated. */
+ * seeded generator so that a run can be repeated.  lm_sample_hist first
+ * applies the penalties and biases of mlx-lm's logits processors and its
+ * min_p cut to a copy of the logits. */
 #include "rt.h"
 #include "sample.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 int lm_argmax(const float *x, long n)
 {
@@ -140,4 +143,60 @@ int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 		}
 	}
 	return id;
+}
+
+static int processed(const lm_sampler *s)
+{
+	return s->nbias || s->repeat_penalty != 1 || s->presence_penalty != 0
+	       || s->frequency_penalty != 0 || s->min_p > 0;
+}
+
+int lm_sample_hist(const float *logits, long n, const lm_sampler *s,
+                   const int *hist, long nhist, uint64_t *rng)
+{
+	static float *l;         /* reused, like lm_sample's candidates */
+	static unsigned *seen;   /* seen[id] == mark: id already penalised */
+	static unsigned mark;
+	static long cap;
+	if (!processed(s))
+		return lm_sample(logits, n, s, rng);
+	if (n > cap) {
+		free(l);
+		free(seen);
+		l = lm_alloc(n * sizeof *l);
+		seen = lm_alloc(n * sizeof *seen);
+		cap = n;
+		mark = 0;
+	}
+	memcpy(l, logits, n * sizeof *l);
+	for (int i = 0; i < s->nbias; i++)
+		if (s->bias_id[i] >= 0 && s->bias_id[i] < n)
+			l[s->bias_id[i]] += s->bias[i];
+	long from = nhist > s->repeat_last_n ? nhist - s->repeat_last_n : 0;
+	if (s->repeat_penalty != 1 || s->presence_penalty != 0) {
+		if (++mark == 0) {   /* wrapped: start the marks afresh */
+			memset(seen, 0, n * sizeof *seen);
+			mark = 1;
+		}
+		for (long i = from; i < nhist; i++) {
+			int id = hist[i];
+			if (id < 0 || id >= n || seen[id] == mark)
+				continue;
+			seen[id] = mark;
+			if (s->repeat_penalty != 1)
+				l[id] = l[id] < 0 ? l[id] * s->repeat_penalty : l[id] / s->repeat_penalty;
+			l[id] -= s->presence_penalty;
+		}
+	}
+	if (s->frequency_penalty != 0)
+		for (long i = from; i < nhist; i++)
+			if (hist[i] >= 0 && hist[i] < n)
+				l[hist[i]] -= s->frequency_penalty;
+	if (s->min_p > 0 && s->temp > 0) {
+		float floor = l[lm_argmax(l, n)] + logf(s->min_p);
+		for (long i = 0; i < n; i++)
+			if (l[i] < floor)
+				l[i] = -INFINITY;
+	}
+	return lm_sample(l, n, s, rng);
 }

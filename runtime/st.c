@@ -653,6 +653,34 @@ const char *lm_name(const char *pattern, long i)
 	return buf;
 }
 
+/* FNV-1a, 64 bits: a fingerprint, not a defence against forgery. */
+uint64_t lm_hash(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t lm_ck_fingerprint(const lm_ckpt *ck)
+{
+	/* every header (names, dtypes, shapes, offsets) and 16 samples of 4
+	 * KB of each file's data: weights that differ only in their values
+	 * (another seed of lmcc init) differ there */
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (int i = 0; i < ck->nfiles; i++) {
+		const File *f = &ck->files[i];
+		uint64_t hlen = 0;
+		for (int j = 7; j >= 0; j--)
+			hlen = hlen << 8 | f->map[j];
+		h = lm_hash(h, f->map, 8 + hlen);
+		size_t data = f->size - 8 - hlen, piece = data < 4096 ? data : 4096;
+		for (int s = 0; s < 16 && piece; s++)
+			h = lm_hash(h, f->map + 8 + hlen + (data - piece) / 15 * s, piece);
+	}
+	return h;
+}
+
 /* ---- quantized modules (MLX's affine group format, lm_mat LM_Q) ---- */
 
 int lm_q_bad(int bits, int group)

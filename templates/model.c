@@ -52,6 +52,7 @@ enum {
  * hence the position of the next one.  x is the residual stream, xn its
  * normalised copy that a block reads, y what a block adds back to x. */
 static long pos;
+static lm_state state;     /* pos and every cache, for saving and restoring */
 static float *x, *xn, *y;
 {{SCRATCH}}
 static lm_mat embed, head;
@@ -66,6 +67,7 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
  * allocate caches for ctx tokens and the scratch buffers. */
 static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
+	state.pos = &pos;
 {{BIND}}
 	x = lm_floats(MAXB * DIM);
 	xn = lm_floats(MAXB * DIM);
@@ -129,6 +131,7 @@ static const char *const drops[] = {
 	.vocab = VOCAB, .max_ctx = {{MAX_CTX}}, .max_ctx_field = {{MAX_CTX_FIELD}},
 	.config = config, .drops = drops,
 	.create = create, .forward = forward, .reset = reset,
+	.state = &state,
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */

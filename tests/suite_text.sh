@@ -135,3 +135,33 @@ expect "--chat-template that does not exist" "nothere.jinja" ./lmcc run $T/afm -
 expect "-f that does not exist" "nothere.txt" ./lmcc run $T/afm -f $T/nothere.txt
 expect "--tokens with --prompt" "not both" ./lmcc run $T/afm --prompt hi --tokens 1
 expect "a prompt longer than --ctx" "--ctx" ./lmcc run $T/afm --prompt "a b c d e f g h i j" --ctx 4
+expect "--stop with --tokens" "--stop" ./lmcc run $T/afm --tokens 1,2 --stop x
+expect "--logit-bias without =" "--logit-bias" ./lmcc run $T/afm --tokens 1,2 --logit-bias 5
+
+# a stop string that straddles two tokens of the greedy reply: the text
+# ends just before its first occurrence and no part of it is printed
+p="Hello, world. Tell me a story"
+ids=$(./lmcc tokenize $T/afm "$p" --bos)
+gen=$(./lmcc run $T/afm --tokens $ids -n 12 2>/dev/null)
+full=$(./lmcc run $T/afm --prompt "$p" -n 12 2>/dev/null)
+before=$(./lmcc detokenize $T/afm $ids)
+g3=$(echo "$gen" | cut -d, -f1-3)
+t3=$(./lmcc detokenize $T/afm $ids,$g3)
+t3=${t3#"$before"}
+rest=${full#"$t3"}
+stop="$(printf %s "$t3" | tail -c 2)$(printf %s "$rest" | head -c 2)"
+want=${full%%"$stop"*}
+got=$(./lmcc run $T/afm --prompt "$p" --max-tokens 12 --stop "$stop" --stop "never in it" 2>$T/err)
+if [ ${#rest} -ge 2 ] && [ ${#t3} -ge 2 ] && [ "$got" = "$want" ] && [ "$got" != "$full" ]; then
+	echo "PASS text --stop '$stop' across a token boundary ends the text before it"
+else
+	echo "FAIL text --stop '$stop': got '$got', want '$want' (full '$full') $(head -c 200 $T/err)"
+fi
+
+# a large logit bias makes the biased id the greedy choice every time
+got=$(./lmcc run $T/afm --tokens $ids -n 5 --logit-bias 1234=1000 --repeat-penalty 1.5 2>$T/err)
+if [ "$got" = "1234,1234,1234,1234,1234" ]; then
+	echo "PASS text --logit-bias 1234=1000 makes 1234 the greedy choice"
+else
+	echo "FAIL text --logit-bias: got '$got' $(head -c 200 $T/err)"
+fi

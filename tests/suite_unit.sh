@@ -11,6 +11,11 @@ if make -s tests/bin/test_sample >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_sample does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+if make -s tests/bin/test_stop >tests/tmp/unit.log 2>&1; then
+	tests/bin/test_stop || true
+else
+	echo "FAIL unit: test_stop does not build: $(head -c 300 tests/tmp/unit.log)"
+fi
 # Quantized products on every instruction set this CPU can run.
 if make -s tests/bin/test_qmat >tests/tmp/unit.log 2>&1; then
 	flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)

@@ -1,31 +1,56 @@
 /* npycmp: does a logits file meet DESIGN.md's golden bound?
  *
- *   npycmp GOT.npy REF.npy
+ *   npycmp GOT.npy REF.npy [--from R] [--exact]
  *
  * Passes when both are float32 [N, V] and meet the bound of
- * runtime/golden.c (as a built program's --check does).  Prints the worst
- * row's ratio either way; exit 0 iff pass. */
+ * runtime/golden.c (as a built program's --check does).  With --from,
+ * GOT's rows are compared with REF's rows from R on (GOT may have fewer
+ * rows); with --exact every value must be equal bit for bit.  Prints the
+ * worst row's ratio (or the count of values that differ) either way; exit
+ * 0 iff pass. */
 #include "rt.h"
 #include "npy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: npycmp GOT.npy REF.npy\n");
+	long from = 0;
+	int exact = 0, bad = argc < 3;
+	for (int i = 3; i < argc && !bad; i++) {
+		if (!strcmp(argv[i], "--exact"))
+			exact = 1;
+		else if (!strcmp(argv[i], "--from") && i + 1 < argc)
+			from = atol(argv[++i]);
+		else
+			bad = 1;
+	}
+	if (bad) {
+		fprintf(stderr, "usage: npycmp GOT.npy REF.npy [--from R] [--exact]\n");
 		return 2;
 	}
 	lm_npy g = lm_npy_read(argv[1]), r = lm_npy_read(argv[2]);
 	if (g.type != LM_NPY_F32 || r.type != LM_NPY_F32 || g.ndim != 2 || r.ndim != 2
-	    || g.shape[0] != r.shape[0] || g.shape[1] != r.shape[1]) {
+	    || from < 0 || (from ? g.shape[0] + from > r.shape[0] : g.shape[0] != r.shape[0])
+	    || g.shape[1] != r.shape[1]) {
 		printf("shape mismatch: got %ldx%ld, reference %ldx%ld\n",
 		       g.shape[0], g.shape[1], r.shape[0], r.shape[1]);
 		return 1;
 	}
+	long N = g.shape[0], V = r.shape[1];
+	const float *x = g.data, *ref = (const float *)r.data + from * V;
+	if (exact) {
+		long diff = 0;
+		for (long i = 0; i < N * V; i++)
+			diff += memcmp(x + i, ref + i, sizeof(float)) != 0;
+		printf("%ld of %ld values differ\n", diff, N * V);
+		return diff != 0;
+	}
 	lm_cmp c;
-	int ok = lm_logits_cmp(g.data, r.data, r.shape[0], r.shape[1], &c);
+	int ok = lm_logits_cmp(x, ref, N, V, &c);
 	printf("max relative error %.3g (row %ld)", c.worst, c.row);
 	if (c.bad_argmax >= 0)
 		printf("; argmax differs at row %ld", c.bad_argmax);

@@ -78,11 +78,90 @@ static int naive(const float *l, long n, const lm_sampler *s, uint64_t *rng)
 	return id;
 }
 
+/* The logit processors by definition: count each id's occurrences in the
+ * window, then bias, penalise, and cut by min_p. */
+static int naive_hist(const float *l0, long n, const lm_sampler *s, const int *h,
+                      long nh, uint64_t *rng)
+{
+	float *l = malloc(n * sizeof *l);
+	long *cnt = calloc(n, sizeof *cnt);
+	for (long i = 0; i < n; i++)
+		l[i] = l0[i];
+	for (int i = 0; i < s->nbias; i++)
+		l[s->bias_id[i]] += s->bias[i];
+	for (long i = nh - s->repeat_last_n < 0 ? 0 : nh - s->repeat_last_n; i < nh; i++)
+		cnt[h[i]]++;
+	for (long i = 0; i < n; i++) {
+		if (!cnt[i])
+			continue;
+		l[i] = l[i] < 0 ? l[i] * s->repeat_penalty : l[i] / s->repeat_penalty;
+		l[i] -= s->presence_penalty + s->frequency_penalty * cnt[i];
+	}
+	float mx = l[0];
+	for (long i = 1; i < n; i++)
+		mx = l[i] > mx ? l[i] : mx;
+	if (s->min_p > 0 && s->temp > 0)
+		for (long i = 0; i < n; i++)
+			if (expf(l[i] - mx) < s->min_p)
+				l[i] = -INFINITY;
+	int id;
+	if (s->temp <= 0) {
+		id = 0;
+		for (long i = 1; i < n; i++)
+			if (l[i] > l[id])
+				id = (int)i;
+	} else {
+		id = naive(l, n, s, rng);
+	}
+	free(l);
+	free(cnt);
+	return id;
+}
+
+/* Penalties, biases and min_p over histories with repeats, greedy and
+ * sampled: returns the count of draws that differ. */
+static int processors(int *draws)
+{
+	enum { N = 300, H = 90 };
+	float l[N];
+	int h[H], bid[3] = {5, 17, 299};
+	float bv[3] = {4.5f, -100, 0.25f};
+	lm_sampler set[6] = {
+		{.temp = 0, .top_p = 1, .repeat_penalty = 1.3f, .repeat_last_n = 20},
+		{.temp = 0.8f, .top_p = 1, .repeat_penalty = 1.1f, .repeat_last_n = 64,
+		 .presence_penalty = 0.5f, .frequency_penalty = 0.25f},
+		{.temp = 1, .top_p = 1, .min_p = 0.1f, .repeat_penalty = 1, .repeat_last_n = 64},
+		{.temp = 0.7f, .top_p = 0.9f, .top_k = 40, .min_p = 0.05f, .repeat_penalty = 0.8f,
+		 .repeat_last_n = 7, .frequency_penalty = -0.5f},
+		{.temp = 1.5f, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 0,
+		 .presence_penalty = 2, .nbias = 3, .bias_id = bid, .bias = bv},
+		{.temp = 0, .top_p = 1, .repeat_penalty = 1, .repeat_last_n = 64,
+		 .nbias = 3, .bias_id = bid, .bias = bv},
+	};
+	int bad = 0;
+	for (int rep = 0; rep < 20; rep++) {
+		for (long i = 0; i < N; i++)   /* logits of both signs */
+			l[i] = (float)(6 * uni() * uni() - 2);
+		for (long i = 0; i < H; i++)   /* few distinct ids: many repeats */
+			h[i] = (int)(uni() * (rep % 2 ? 12 : N));
+		for (int k = 0; k < 6; k++) {
+			uint64_t a = 5 + rep, b = 5 + rep;
+			for (int d = 0; d < 10; d++, (*draws)++) {
+				long nh = (d * 13) % H;
+				bad += lm_sample_hist(l, N, &set[k], h, nh, &a)
+				       != naive_hist(l, N, &set[k], h, nh, &b);
+			}
+		}
+	}
+	return bad;
+}
+
 int main(void)
 {
 	long sizes[3] = {7, 1000, 50000};
-	lm_sampler set[5] = {{1, 1, 0}, {0.7f, 0.9f, 0}, {1.3f, 0.99f, 40}, {0.5f, 1, 3},
-	                     {2, 0.999f, 0}};
+#define S(t, p, k) {.temp = t, .top_p = p, .top_k = k}
+	lm_sampler set[5] = {S(1, 1, 0), S(0.7f, 0.9f, 0), S(1.3f, 0.99f, 40), S(0.5f, 1, 3),
+	                     S(2, 0.999f, 0)};
 	int bad = 0, draws = 0;
 	for (int si = 0; si < 3; si++) {
 		long n = sizes[si];
@@ -96,7 +175,7 @@ int main(void)
 				for (int d = 0; d < 20; d++, draws++)
 					bad += lm_sample(l, n, &set[k], &a) != naive(l, n, &set[k], &b);
 			}
-			lm_sampler greedy = {0, 1, 0};
+			lm_sampler greedy = S(0, 1, 0);
 			uint64_t g = 1;
 			long best = 0;
 			for (long i = 1; i < n; i++)
@@ -106,6 +185,14 @@ int main(void)
 		}
 		free(l);
 	}
+	int pdraws = 0, pbad = processors(&pdraws);
+	if (pbad)
+		printf("FAIL sample: %d of %d draws with penalties, biases or min_p differ from "
+		       "their definition\n", pbad, pdraws);
+	else
+		printf("PASS sample: %d draws with repetition/presence/frequency penalties, logit "
+		       "bias and min_p equal their definition\n", pdraws);
+	bad += pbad;
 	if (bad)
 		printf("FAIL sample: %d of %d draws differ from sampling by definition\n", bad, draws);
 	else
