@@ -4,6 +4,7 @@
 # in chunks of 5, must meet the bound npycmp checks.
 #   sh tests/suite_golden.sh [CASE...]     (default: every case)
 cd "$(dirname "$0")/.." || exit 1
+. tests/golden_lib.sh
 make -s tests/bin/npycmp >/dev/null || { echo "FAIL golden: cannot build npycmp"; exit 0; }
 tmp=tests/tmp/golden
 mkdir -p "$tmp"
@@ -21,20 +22,8 @@ for c in $cases; do
 			opt=""
 			[ $chunk = whole ] || opt="--chunk $chunk"
 			out="$tmp/$c.$path.$chunk.npy"
-			rm -f "$out"
-			if [ $path = build ]; then
-				"$tmp/$c/$c" --tokens @$dir/tokens.npy --logits-out "$out" $opt 2>"$tmp/$c.err"
-			else
-				./lmcc run "$dir" --tokens @$dir/tokens.npy --logits-out "$out" $opt 2>"$tmp/$c.err"
-			fi
-			name="golden $c $path chunk=$chunk"
-			if [ ! -f "$out" ]; then
-				echo "FAIL $name: $(head -c 300 "$tmp/$c.err")"
-			elif r=$(tests/bin/npycmp "$out" "$dir/logits.npy"); then
-				echo "PASS $name: $r"
-			else
-				echo "FAIL $name: $r"
-			fi
+			golden_feed $path "$dir" "$tmp/$c/$c" "$out" $opt
+			golden_check "golden $c $path chunk=$chunk" "$out" "$dir"
 		done
 	done
 done

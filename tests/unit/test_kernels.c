@@ -3,7 +3,10 @@
  * generated code uses.  One PASS/FAIL line per check.
  *
  * The naive versions are written from the definitions in lmcc.h, not from
- * the kernels, so a kernel that drifts from its contract fails here. */
+ * the kernels, so a kernel that drifts from its contract fails here.  The
+ * kernels tested are those of the instruction set lm_isa() chose
+ * (LMCC_ISA forces one; tests/suite_unit.sh runs every one the CPU has),
+ * named in every line. */
 #include "rt.h"
 
 #include <math.h>
@@ -42,10 +45,11 @@ static void check(const char *name, const float *a, const double *b, long n, dou
 			mb = fabs(b[i]);
 	}
 	double rel = md / mb;
+	const char *isa = lm_isa_name(lm_isa());
 	if (rel <= tol) {
-		printf("PASS kernel %s (rel %.2g)\n", name, rel);
+		printf("PASS kernel[%s] %s (rel %.2g)\n", isa, name, rel);
 	} else {
-		printf("FAIL kernel %s: relative error %.3g > %.1g\n", name, rel, tol);
+		printf("FAIL kernel[%s] %s: relative error %.3g > %.1g\n", isa, name, rel, tol);
 		failures++;
 	}
 }
@@ -95,6 +99,55 @@ static void test_matmul(int dtype, int tr, long n, long rows, long cols)
 	free(x);
 	free(y);
 	free(ref);
+}
+
+/* Every finite half through the widening of each regime: one token (the
+ * streaming kernels, whole vectors and the scalar tail) and 12 tokens
+ * (prefill's widened panels), W [4096, 16] times one-hot inputs, so each
+ * output is one weight exactly.  Then infinities and NaNs, one per row. */
+static void test_f16_values(void)
+{
+	long rows = 4096, cols = 16;
+	uint16_t *h = lm_alloc(rows * cols * 2);
+	for (long i = 0; i < rows * cols; i++)
+		h[i] = (uint16_t)i;
+	for (long i = 0; i < rows * cols; i++)    /* finite values only: 0 inf = NaN */
+		h[i] = (i & 0x7c00) == 0x7c00 ? 0 : (uint16_t)i;
+	float *x = lm_floats(12 * cols), *y = lm_floats(12 * rows);
+	int bad = 0;
+	/* one token with each one-hot input, then 12 tokens at once */
+	for (long k = 0; k <= cols && !bad; k++) {
+		long n = k < cols ? 1 : 12;
+		memset(x, 0, 12 * cols * sizeof(float));
+		for (long t = 0; t < n; t++)
+			x[t * cols + (k < cols ? k : t)] = 1;
+		lm_matmul(y, x, n, (lm_mat){h, LM_F16, 0, rows, cols, cols});
+		for (long t = 0; t < n && !bad; t++)
+			for (long r = 0; r < rows && !bad; r++) {
+				uint16_t v = h[r * cols + (k < cols ? k : t)];
+				if (y[t * rows + r] != lm_f16_to_f32(v)) {
+					printf("FAIL kernel[%s] f16 widening (n=%ld): 0x%04x gives %g, not %g\n",
+					       lm_isa_name(lm_isa()), n, v, y[t * rows + r], lm_f16_to_f32(v));
+					bad = 1;
+				}
+			}
+	}
+	uint16_t special[4] = {0x7c00, 0xfc00, 0x7e00, 0xfd01};
+	float one = 1, out[4];
+	lm_matmul(out, &one, 1, (lm_mat){special, LM_F16, 0, 4, 1, 1});
+	if (!bad && !(isinf(out[0]) && out[0] > 0 && isinf(out[1]) && out[1] < 0 && isnan(out[2])
+	              && isnan(out[3]))) {
+		printf("FAIL kernel[%s] f16 widening: inf, -inf, NaN, NaN give %g %g %g %g\n",
+		       lm_isa_name(lm_isa()), out[0], out[1], out[2], out[3]);
+		bad = 1;
+	}
+	if (!bad)
+		printf("PASS kernel[%s] f16 widening: every finite half, infinities, NaNs\n",
+		       lm_isa_name(lm_isa()));
+	failures += bad;
+	free(h);
+	free(x);
+	free(y);
 }
 
 static void test_embed(void)
@@ -309,7 +362,8 @@ static void test_route_grouped(void)
 		ref[k] = s[want[k]] / sum * 2.5;
 	}
 	if (!ok) {
-		printf("FAIL kernel route grouped: chose %d %d %d, expected 6 4 5\n", idx[0], idx[1], idx[2]);
+		printf("FAIL kernel[%s] route grouped: chose %d %d %d, expected 6 4 5\n",
+		       lm_isa_name(lm_isa()), idx[0], idx[1], idx[2]);
 		failures++;
 	} else {
 		check("route grouped: groups, bias, renorm, scaling", w, ref, 3, 1e-6);
@@ -318,7 +372,8 @@ static void test_route_grouped(void)
 	lm_route(logits, 1, &top1, 0, idx, w);
 	double r1 = 1 / (1 + exp(-2.0));
 	if (idx[0] != 1) {
-		printf("FAIL kernel route top-1: chose %d, expected 1\n", idx[0]);
+		printf("FAIL kernel[%s] route top-1: chose %d, expected 1\n", lm_isa_name(lm_isa()),
+		       idx[0]);
 		failures++;
 	} else {
 		check("route top-1 sigmoid", w, &r1, 1, 1e-6);
@@ -379,14 +434,30 @@ int main(void)
 {
 	lm_set_threads(1);
 	int dtypes[3] = {LM_F32, LM_BF16, LM_F16};
-	for (int i = 0; i < 3; i++)
-		for (int tr = 0; tr < 2; tr++) {
-			test_matmul(dtypes[i], tr, 1, 37, 29);
-			test_matmul(dtypes[i], tr, 1, 39, 100);   /* vector blocks and tails */
-			test_matmul(dtypes[i], tr, 3, 21, 70);
-			test_matmul(dtypes[i], tr, 1, 300, 41);  /* whole 256-output blocks */
-			test_matmul(dtypes[i], tr, 7, 300, 41);
-		}
+	for (int th = 1; th <= 2; th++) {
+		lm_set_threads(th);              /* shares cut at multiples of 16 */
+		for (int i = 0; i < 3; i++)
+			for (int tr = 0; tr < 2; tr++) {
+				if (th == 2) {
+					test_matmul(dtypes[i], tr, 1, 4099, 19);  /* blocks of 4096 and a tail */
+					test_matmul(dtypes[i], tr, 2, 203, 67);
+					continue;
+				}
+				test_matmul(dtypes[i], tr, 1, 37, 29);
+				test_matmul(dtypes[i], tr, 1, 39, 100);   /* vector blocks and tails */
+				test_matmul(dtypes[i], tr, 1, 45, 96);    /* whole vectors only */
+				test_matmul(dtypes[i], tr, 2, 21, 70);    /* every token count... */
+				test_matmul(dtypes[i], tr, 3, 21, 70);
+				test_matmul(dtypes[i], tr, 4, 21, 70);
+				test_matmul(dtypes[i], tr, 5, 23, 48);    /* ...a group and one more */
+				test_matmul(dtypes[i], tr, 1, 300, 41);   /* whole 256-output blocks */
+				test_matmul(dtypes[i], tr, 7, 300, 41);
+				test_matmul(dtypes[i], tr, 8, 19, 33);    /* the last streamed count */
+				test_matmul(dtypes[i], tr, 12, 150, 40);  /* prefill: panels and a tail */
+			}
+	}
+	lm_set_threads(1);
+	test_f16_values();
 	test_embed();
 	float *w = randv(3 * 10);
 	test_rmsnorm(NULL, 1, "rmsnorm without weight");
