@@ -300,9 +300,9 @@ static void naive_attention(double *out, const float *q, long n, long pos,
 
 /* Feed N tokens in calls of `chunk` through a cache of the given kind and
  * capacity; every call's output must match the definition. */
-static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *what)
+static void test_attend_hd(int kind, long cap, lm_mask m, long chunk, const char *what, long hd)
 {
-	long N = 23, heads = 4, kvh = 2, hd = 6;
+	long N = 23, heads = 4, kvh = 2;
 	float *Q = randv(N * heads * hd), *K = randv(N * kvh * hd), *V = randv(N * kvh * hd);
 	float *out = lm_floats(N * heads * hd);
 	double *ref = lm_alloc(N * heads * hd * sizeof(double));
@@ -316,7 +316,7 @@ static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *w
 		                kvh, hd, 0.4f, m);
 	}
 	char name[120];
-	snprintf(name, sizeof name, "attend %s, calls of %ld", what, chunk);
+	snprintf(name, sizeof name, "attend %s, calls of %ld, head %ld", what, chunk, hd);
 	check(name, out, ref, N * heads * hd, 1e-5);
 	/* A reader of the same cache (KV reuse) sees what the last call saw. */
 	if (kind == LM_KV_FULL && chunk == 5) {
@@ -336,6 +336,94 @@ static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *w
 	free(c.k);
 	free(c.v);
 	free(c.pos);
+}
+
+/* ---- recurrent layers ---- */
+
+/* The gated delta rule by its definition in lmcc.h, in double, over the
+ * tokens of two calls (the state carries). */
+static void test_gated_delta(long heads, long dk, long dv, int threads)
+{
+	long n = 5, cut = 2;
+	float *q = randv(n * heads * dk), *k = randv(n * heads * dk), *v = randv(n * heads * dv);
+	float *g = randv(n * heads * dk), *beta = randv(n * heads);
+	for (long i = 0; i < n * heads * dk; i++) {
+		g[i] = 0.75f + 0.25f * g[i];             /* gates in (0.5, 1] */
+		k[i] *= 0.2f;                            /* a key of norm about 1 */
+	}
+	for (long i = 0; i < n * heads; i++)
+		beta[i] = 0.5f + 0.5f * beta[i];
+	float *out = lm_floats(n * heads * dv), *state = lm_floats(heads * dv * dk);
+	double *S = lm_alloc(heads * dv * dk * sizeof(double)), *ref = lm_alloc(n * heads * dv * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < heads; h++) {
+			long at = t * heads + h;
+			double *Sh = S + h * dv * dk;
+			for (long j = 0; j < dv; j++) {
+				double sk = 0, o = 0;
+				for (long i = 0; i < dk; i++) {
+					Sh[j * dk + i] *= g[at * dk + i];
+					sk += Sh[j * dk + i] * k[at * dk + i];
+				}
+				for (long i = 0; i < dk; i++) {
+					Sh[j * dk + i] += beta[at] * (v[at * dv + j] - sk) * k[at * dk + i];
+					o += Sh[j * dk + i] * q[at * dk + i];
+				}
+				ref[at * dv + j] = o;
+			}
+		}
+	lm_set_threads(threads);
+	lm_gated_delta(out, q, k, v, g, beta, cut, heads, dk, dv, state);
+	lm_gated_delta(out + cut * heads * dv, q + cut * heads * dk, k + cut * heads * dk,
+	               v + cut * heads * dv, g + cut * heads * dk, beta + cut * heads, n - cut,
+	               heads, dk, dv, state);
+	lm_set_threads(1);
+	char name[100];
+	snprintf(name, sizeof name, "gated delta %ld heads dk=%ld dv=%ld, two calls, %d threads",
+	         heads, dk, dv, threads);
+	check(name, out, ref, n * heads * dv, 1e-5);
+	free(q), free(k), free(v), free(g), free(beta), free(out), free(state), free(S), free(ref);
+}
+
+/* The selective scan by its definition in lmcc.h, in double, one call
+ * (tests/bin/ssm checks the closed form over two calls on small shapes). */
+static void test_ssm(long heads, long hd, long N, long groups)
+{
+	long n = 4;
+	lm_ssm_dims dims = {heads, hd, N, groups, 0.01f, 5.0f};
+	float *x = randv(n * heads * hd), *dt = randv(n * heads), *B = randv(n * groups * N);
+	float *C = randv(n * groups * N), *a_log = randv(heads), *dtb = randv(heads), *d = randv(heads);
+	float *y = lm_floats(n * heads * hd), *state = lm_floats(heads * hd * N);
+	double *S = lm_alloc(heads * hd * N * sizeof(double)), *ref = lm_alloc(n * heads * hd * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < heads; h++) {
+			double v = (double)dt[t * heads + h] + dtb[h];
+			double step = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+			step = step < 0.01 ? 0.01 : step > 5 ? 5 : step;
+			double a = exp(-exp((double)a_log[h]) * step);
+			long gr = h / (heads / groups);
+			for (long p = 0; p < hd; p++) {
+				double xv = x[(t * heads + h) * hd + p], o = 0;
+				for (long i = 0; i < N; i++) {
+					double *st = S + (h * hd + p) * N + i;
+					*st = a * *st + step * xv * B[(t * groups + gr) * N + i];
+					o += *st * C[(t * groups + gr) * N + i];
+				}
+				ref[(t * heads + h) * hd + p] = o + d[h] * xv;
+			}
+		}
+	lm_ssm(y, x, dt, B, C, n, &dims, a_log, dtb, d, state);
+	char name[100];
+	snprintf(name, sizeof name, "selective scan %ld heads hd=%ld d_state=%ld %ld groups",
+	         heads, hd, N, groups);
+	check(name, y, ref, n * heads * hd, 1e-5);
+	free(x), free(dt), free(B), free(C), free(a_log), free(dtb), free(d), free(y), free(state);
+	free(S), free(ref);
+}
+
+static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *what)
+{
+	test_attend_hd(kind, cap, m, chunk, what, 6);
 }
 
 /* ---- experts ---- */
@@ -477,6 +565,15 @@ int main(void)
 		test_attend(LM_KV_RING, 6, (lm_mask){0, 6}, chunks[i], "chunk 6, ring of 6");
 		test_attend(LM_KV_FULL, 0, (lm_mask){7, 0}, chunks[i], "window 7, full cache");
 	}
+	test_attend_hd(LM_KV_FULL, 0, (lm_mask){0, 0}, 5, "causal, full cache", 128);
+	test_attend_hd(LM_KV_RING, 6, (lm_mask){0, 6}, 1, "chunk 6, ring of 6", 77);
+	test_gated_delta(3, 128, 24, 1);     /* AVX-512 keeps these rows in registers */
+	test_gated_delta(2, 64, 40, 2);
+	test_gated_delta(2, 133, 17, 2);     /* longer rows, tails */
+	test_gated_delta(4, 5, 3, 1);
+	test_ssm(4, 8, 64, 2);
+	test_ssm(3, 5, 67, 1);
+	test_ssm(2, 3, 5, 2);
 	test_route_grouped();
 	test_moe(0);
 	test_moe(1);
