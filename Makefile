@@ -33,6 +33,18 @@ deps.stamp:
 	       apt-get install -y -q $$missing; } || exit 1; \
 	fi; touch $@
 
+# The version and the commit a build comes from (lmcc --version); the
+# header changes only when they do.
+VERSION = 0.1.0
+build/version.h: FORCE
+	@mkdir -p build; c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	if [ "$$c" != unknown ] && ! git diff --quiet HEAD 2>/dev/null; then c="$$c-dirty"; fi; \
+	printf '#define LMCC_VERSION "%s"\n#define LMCC_COMMIT "%s"\n' '$(VERSION)' "$$c" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+build/runtime/opt.o: build/version.h
+build/runtime/opt.o: CFLAGS += -Ibuild
+FORCE:
+
 build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -71,7 +83,7 @@ demo: all
 clean:
 	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
 
-.PHONY: all test test-portable bench demo clean
+.PHONY: all test test-portable bench demo clean FORCE
 
 # Tokenizer encoding speed per format (tests/unit/bench_tok.c), one core.
 T = tests/tokenizers

@@ -36,7 +36,21 @@ static void model_name(char *out, size_t n, const char *dir)
 		snprintf(out, n, "model");
 }
 
-void plan_read(Plan *p, const char *config_path, const char *model_dir)
+static char *json_text(json_object *v)
+{
+	return v ? lm_strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) : NULL;
+}
+
+/* What the reader saw, for the program to check checkpoints against. */
+static void keep_log(Plan *p, const CfgLog *l)
+{
+	p->cfg = lm_alloc((l->n ? l->n : 1) * sizeof *p->cfg);
+	p->ncfg = l->n;
+	for (int i = 0; i < l->n; i++)
+		p->cfg[i] = (CfgField){lm_strdup(l->path[i]), json_text(l->val[i]), json_text(l->dflt[i])};
+}
+
+void plan_read(Plan *p, const char *config_path, const char *model_dir, int with_ckpt)
 {
 	Cfg c = cfg_load(config_path);
 	memset(p, 0, sizeof *p);
@@ -57,7 +71,11 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir)
 	p->arch = archs[i].type;
 	p->title = archs[i].title;
 	model_name(p->name, sizeof p->name, model_dir);
+	format_begin(p, c.root, config_path, with_ckpt ? model_dir : NULL);
 	archs[i].read(&c, p);
+	format_end(p);
+	plan_check(p, config_path);
+	keep_log(p, c.log);
 	cfg_free(&c);
 }
 
@@ -92,6 +110,19 @@ Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix)
 	m.up = mat_of(p, t_matrix(p, inter, dim, "%s.up_proj.weight", prefix));
 	m.down = mat_of(p, t_matrix(p, dim, inter, "%s.down_proj.weight", prefix));
 	return m;
+}
+
+/* A depthwise conv of C channels and K taps: [C, 1, K] as released, or
+ * [C, K, 1] with MLX's axes (what mlx-lm's sanitize makes of it and
+ * saves), whichever the checkpoint holds.  The two orders of the same
+ * bytes read alike. */
+int t_conv(Plan *p, long C, long K, const char *name)
+{
+	long hf[3] = {C, 1, K}, mlx[3] = {C, K, 1}, got[8];
+	int mx = format_shape(p, name, got) == 3 && got[0] == C && got[1] == K && got[2] == 1;
+	int t = tensor(p, INIT_MATRIX, 0, 0, 3, mx ? mlx : hf, "%s", name);
+	p->t[t].fan_in = K;
+	return t;
 }
 
 /* A scalar tensor (shape []), e.g. a quantisation scale. */

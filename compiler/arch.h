@@ -20,4 +20,7 @@ void plan_begin(Plan *p, long V, long D, int L, const char *embed);
 void attn_begin(Attn *a, long heads, long kv_heads, long hd);
 Mlp mlp_swiglu(Plan *p, long dim, long inter, const char *prefix);
 int t_scalar(Plan *p, double lo, double hi, const char *name);
+/* A depthwise conv [C, 1, K], or [C, K, 1] when the checkpoint has MLX's
+ * axes; fan-in K either way. */
+int t_conv(Plan *p, long C, long K, const char *name);
 #endif

@@ -51,7 +51,16 @@ void read_baichuan_m1(Cfg *c, Plan *p)
 	plan_begin(p, V, D, L, "model.embed_tokens.weight");
 	p->head_tied = tied;
 	p->head = tied ? p->embed : mat_of(p, t_matrix(p, V, D, "lm_head.weight"));
-	p->head_l2 = 1e-7;       /* NormHead: row / (|row| + 1e-7), as sanitize does */
+	/* NormHead: row / (|row| + 1e-7), as sanitize does on every load, of
+	 * an mlx-lm-saved head too (already normalised once: the reference
+	 * normalises again).  A quantized head was normalised before it was
+	 * quantized, and sanitize leaves it alone (it sees lm_head.scales). */
+	const Tensor *ht = &p->t[p->head.t];
+	p->head_l2 = ht->bits ? 0 : 1e-7;
+	if (tied && ht->bits)
+		lm_fail(p->cfg_file, "field 'tie_word_embeddings': true with a quantized embedding: "
+		        "the reference has no head then, and lmcc's NormHead of the embedding "
+		        "needs its float rows");
 
 	for (int i = 0; i < L; i++) {
 		Layer *l = &p->layers[i];

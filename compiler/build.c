@@ -49,25 +49,69 @@ void make_dirs(const char *path)
 	free(p);
 }
 
+/* PATH.<pid>.SUFFIX: a name no other lmcc shares. */
+static char *private_name(const char *path, const char *suffix)
+{
+	size_t n = strlen(path) + 48;
+	char *p = lm_alloc(n);
+	snprintf(p, n, "%s.%ld.%s", path, (long)getpid(), suffix);
+	return p;
+}
+
+/* Two `lmcc build` into one directory must not compile each other's
+ * model.c: write_text replaces PATH whole by a rename, and keeps a private
+ * hard link to what it wrote, which compile_gcc compiles instead of PATH.
+ * The link goes at exit, whatever the way out. */
+static char *kept_path, *kept_copy;
+
+static void drop_kept(void)
+{
+	if (kept_copy)
+		unlink(kept_copy);
+}
+
 void write_text(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
+	char *tmp = private_name(path, "tmp");
+	FILE *f = fopen(tmp, "w");
 	if (!f)
 		lm_fail(path, "cannot create: %s", strerror(errno));
 	fputs(text, f);
-	if (fclose(f))
+	if (fclose(f)) {
+		unlink(tmp);
 		lm_fail(path, "write error: %s", strerror(errno));
+	}
+	if (!kept_copy)
+		atexit(drop_kept);
+	else
+		unlink(kept_copy);
+	free(kept_path);
+	free(kept_copy);
+	kept_path = lm_strdup(path);
+	kept_copy = private_name(path, "c");
+	if (link(tmp, kept_copy)) {
+		free(kept_copy);
+		kept_copy = NULL;
+	}
+	if (rename(tmp, path)) {
+		unlink(tmp);
+		lm_fail(path, "cannot replace: %s", strerror(errno));
+	}
+	free(tmp);
 }
 
 void compile_gcc(const char *src, const char *exe)
 {
 	char *rt = lm_path(lmcc_home(), "runtime");
 	char *lib = lm_path(rt, "liblmcc.a");
+	char *tmp = private_name(exe, "tmp");
 	const char *cc = getenv("CC");
 	if (!cc || !*cc)
 		cc = "gcc";
+	if (kept_copy && !strcmp(kept_path, src))
+		src = kept_copy;
 	const char *argv[] = {
-		cc, "-O2", "-std=gnu11", "-I", rt, "-o", exe, src, lib,
+		cc, "-O2", "-std=gnu11", "-I", rt, "-o", tmp, src, lib,
 		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lpthread", "-lm", NULL,
 	};
 	pid_t pid = fork();
@@ -81,8 +125,15 @@ void compile_gcc(const char *src, const char *exe)
 	int st;
 	if (waitpid(pid, &st, 0) < 0)
 		lm_bug("waitpid: %s", strerror(errno));
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		unlink(tmp);
 		lm_bug("%s failed on %s", cc, src);
+	}
+	if (rename(tmp, exe)) {
+		unlink(tmp);
+		lm_fail(exe, "cannot replace: %s", strerror(errno));
+	}
+	free(tmp);
 	free(lib);
 	free(rt);
 }

@@ -26,17 +26,59 @@ Cfg cfg_load(const char *path)
 		lm_fail(path, "line %zu: not valid JSON: %s", line,
 		        json_tokener_error_desc(e == json_tokener_success ? json_tokener_error_parse_eof : e));
 	}
+	/* json-c stops at the end of the first value: what follows, other
+	 * than white space, is not part of the config and must not be ignored */
+	size_t end = json_tokener_get_parse_end(tok), line = 1;
+	for (size_t i = 0; i < end && i < len; i++)
+		line += text[i] == '\n';
+	for (; end < len; end++) {
+		if (text[end] == '\n')
+			line++;
+		else if (!strchr(" \t\r", text[end]))
+			lm_fail(path, "line %zu: data after the JSON object", line);
+	}
 	json_tokener_free(tok);
 	free(text);
 	if (!json_object_is_type(root, json_type_object))
 		lm_fail(path, "not a JSON object");
-	Cfg c = {.file = path, .root = root, .obj = root};
+	Cfg c = {.file = path, .log = lm_alloc(sizeof(CfgLog)), .root = root, .obj = root};
 	return c;
 }
 
 void cfg_free(Cfg *c)
 {
+	for (int i = 0; i < c->log->n; i++) {
+		free(c->log->path[i]);
+		json_object_put(c->log->val[i]);
+		json_object_put(c->log->dflt[i]);
+	}
+	free(c->log->path);
+	free(c->log->val);
+	free(c->log->dflt);
+	free(c->log);
 	json_object_put(c->root);
+}
+
+/* Log a read of key (value v) whose default is dflt (owned here). */
+static void log_read(Cfg *c, const char *key, json_object *v, json_object *dflt)
+{
+	CfgLog *l = c->log;
+	char path[192];
+	snprintf(path, sizeof path, "%s%s", c->prefix, key);
+	for (int i = 0; i < l->n; i++)
+		if (!strcmp(l->path[i], path)) {
+			json_object_put(dflt);
+			return;
+		}
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->path = lm_realloc(l->path, l->cap * sizeof *l->path);
+		l->val = lm_realloc(l->val, l->cap * sizeof *l->val);
+		l->dflt = lm_realloc(l->dflt, l->cap * sizeof *l->dflt);
+	}
+	l->path[l->n] = lm_strdup(path);
+	l->dflt[l->n] = dflt;
+	l->val[l->n++] = json_object_get(v);
 }
 
 void cfg_error(Cfg *c, const char *key, const char *fmt, ...)
@@ -49,12 +91,31 @@ void cfg_error(Cfg *c, const char *key, const char *fmt, ...)
 	lm_fail(c->file, "field '%s%s': %s", c->prefix, key, msg);
 }
 
-static json_object *get(Cfg *c, const char *key)
+/* Every read of a field comes here, and is logged; an object entered is
+ * not (the fields read inside it are), unless it is absent. */
+static json_object *peek(Cfg *c, const char *key)
 {
 	json_object *v;
 	if (!json_object_object_get_ex(c->obj, key, &v))
 		return NULL;
 	return v;     /* NULL too when the value is JSON null */
+}
+
+static json_object *get_or(Cfg *c, const char *key, json_object *dflt)
+{
+	json_object *v = peek(c, key);
+	log_read(c, key, v, dflt);
+	return v;
+}
+
+static json_object *get(Cfg *c, const char *key)
+{
+	return get_or(c, key, NULL);
+}
+
+json_object *cfg_get(Cfg *c, const char *key)
+{
+	return get(c, key);
 }
 
 /* A short rendering of a bad value for the message. */
@@ -68,14 +129,15 @@ static const char *shown(json_object *v)
 
 const char *cfg_shown(Cfg *c, const char *key)
 {
-	json_object *v = get(c, key);
+	json_object *v = peek(c, key);
 	return v ? shown(v) : "null";
 }
 
 int cfg_enter(Cfg *c, const char *key, int required)
 {
-	json_object *v = get(c, key);
+	json_object *v = peek(c, key);
 	if (!v) {
+		log_read(c, key, v, NULL);
 		if (required)
 			cfg_error(c, key, "missing");
 		return 0;
@@ -124,7 +186,7 @@ static int as_long(json_object *v, long *out)
 
 long cfg_int(Cfg *c, const char *key, long lo, long hi, long dflt)
 {
-	json_object *v = get(c, key);
+	json_object *v = get_or(c, key, dflt == CFG_REQ ? NULL : json_object_new_int64(dflt));
 	long x;
 	if (!v) {
 		if (dflt == CFG_REQ)
@@ -138,7 +200,7 @@ long cfg_int(Cfg *c, const char *key, long lo, long hi, long dflt)
 
 double cfg_num(Cfg *c, const char *key, double lo, double hi, double dflt)
 {
-	json_object *v = get(c, key);
+	json_object *v = get_or(c, key, dflt == CFG_REQ_NUM ? NULL : json_object_new_double(dflt));
 	if (!v) {
 		if (dflt == CFG_REQ_NUM)
 			cfg_error(c, key, "missing");
@@ -154,7 +216,7 @@ double cfg_num(Cfg *c, const char *key, double lo, double hi, double dflt)
 
 int cfg_bool(Cfg *c, const char *key, int dflt)
 {
-	json_object *v = get(c, key);
+	json_object *v = get_or(c, key, json_object_new_boolean(dflt));
 	long x;
 	if (!v)
 		return dflt;
@@ -167,11 +229,14 @@ int cfg_bool(Cfg *c, const char *key, int dflt)
 
 const char *cfg_str(Cfg *c, const char *key, const char *dflt)
 {
-	json_object *v = get(c, key);
+	json_object *v = get_or(c, key, dflt ? json_object_new_string(dflt) : NULL);
 	if (!v)
 		return dflt;
 	if (!json_object_is_type(v, json_type_string))
 		cfg_error(c, key, "expected a string, got %s", shown(v));
+	/* "afm7\u0000..." would read as its prefix */
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		cfg_error(c, key, "the string contains a NUL character");
 	return json_object_get_string(v);
 }
 

@@ -13,8 +13,19 @@
 #define CFG_REQ LONG_MIN        /* no default: the field must be present */
 #define CFG_REQ_NUM (-1e308)
 
+/* Every field a reader looked at, in the order first read, with the value
+ * it saw and the default it would take in its place (NULL: absent, no
+ * default): what a program built from the config bakes in, and what a
+ * checkpoint's config must repeat (runtime/run.c). */
+typedef struct {
+	char **path;                /* "text_config.head_dim" */
+	json_object **val, **dflt;
+	int n, cap;
+} CfgLog;
+
 typedef struct {
 	const char *file;           /* for messages */
+	CfgLog *log;                /* shared by the copies of a Cfg */
 	json_object *root;
 	json_object *obj;           /* the object fields are read from */
 	char prefix[64];            /* "text_config." when inside it */
@@ -26,6 +37,9 @@ void cfg_free(Cfg *c);
 int cfg_enter(Cfg *c, const char *key, int required);
 
 int cfg_has(Cfg *c, const char *key);
+/* The raw value (NULL when absent or null), for a reader that checks its
+ * type itself; it is logged like the others. */
+json_object *cfg_get(Cfg *c, const char *key);
 long cfg_int(Cfg *c, const char *key, long lo, long hi, long dflt);
 double cfg_num(Cfg *c, const char *key, double lo, double hi, double dflt);
 int cfg_bool(Cfg *c, const char *key, int dflt);

@@ -5,6 +5,7 @@
  * Nothing from a config or a checkpoint reaches the source as text: names
  * of tensors are built by the compiler from fixed patterns and still go
  * through em_cstr(), numbers are printed from checked values. */
+#include "adapter.h"
 #include "emit.h"
 #include "../runtime/rt.h"
 
@@ -67,15 +68,103 @@ static void name_into(Buf *list, const char *c)
 	bprintf(list, "%s%s", list->n ? ", " : "", c);
 }
 
+/* c.lora (or each expert's, with expert "e") bound to m's adapter. */
+static void lora(Em *e, const char *c, Mat m, const char *expert)
+{
+	const Lora *l = adapter_of(e->p, m);
+	if (!l)
+		return;
+	name_into(&e->adapted, c);
+	e->parts += l->part >= 0;
+	bprintf(&e->bind, "\t%s%s%s.lora = lm_lora_of(ad, %s%s%s, ", *expert ? "\t" : "", c,
+	        *expert ? "[e]" : "", c, *expert ? "[e]" : "", "");
+	em_cstr(&e->bind, l->a);
+	bprintf(&e->bind, ", ");
+	em_cstr(&e->bind, l->b);
+	bprintf(&e->bind, ",\n\t\t%s%d, SHAPE(", *expert ? "\t" : "", l->ndim);
+	for (int d = 0; d < l->ndim; d++)
+		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->ashape[d]);
+	bprintf(&e->bind, "), SHAPE(");
+	for (int d = 0; d < l->ndim; d++)
+		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->bshape[d]);
+	bprintf(&e->bind, "), ");
+	if (l->m[0])
+		em_cstr(&e->bind, l->m);
+	else
+		bprintf(&e->bind, "0");
+	bprintf(&e->bind, ", %s, %ld, %s);\n", *expert ? expert : "0", l->row0,
+	        em_flt(e->p->ad->cfg.scale));
+}
+
+const char *em_format(char *buf, int bits, int group)
+{
+	snprintf(buf, 16, "Q%dG%d", bits, group);
+	return buf;
+}
+
+/* A quantized tensor's format, counted; its name for the constants. */
+static const char *use_format(Em *e, const Tensor *t, long mats, char *buf)
+{
+	int i;
+	for (i = 0; i < e->nfmt && (e->fmt[i].bits != t->bits || e->fmt[i].group != t->group); i++)
+		;
+	if (i == e->nfmt) {
+		if (i == MAX_FORMATS)
+			lm_bug("more than %d quantized formats", MAX_FORMATS);
+		e->fmt[e->nfmt++] = (typeof(e->fmt[0])){t->bits, t->group, 0};
+	}
+	e->fmt[i].mats += mats;
+	return em_format(buf, t->bits, t->group);
+}
+
+/* The module path of a quantized "<path>.weight" tensor, as a C string. */
+static void module_path(Buf *b, const char *weight)
+{
+	char path[MAX_TENSOR_NAME];
+	snprintf(path, sizeof path, "%.*s", (int)(strlen(weight) - 7), weight);
+	em_cstr(b, path);
+}
+
+/* A quantized view is whole rows of its [..., out, in] tensor. */
+static void check_rows(const Tensor *t, const Mat *m)
+{
+	long in = t->shape[t->ndim - 1];
+	if (m->tr || m->cols != in || m->ld != in || m->off % in)
+		lm_fail(NULL, "tensor '%s' is quantized, but lmcc reads it as a view that is not whole "
+		        "rows of [out, in] (a layout mlx-lm does not write)", t->name);
+}
+
+static void experts_lora(Em *e, const char *c, const MatArr *a)
+{
+	if (adapter_of(e->p, a->m0)) {
+		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n", a->n);
+		lora(e, c, a->m0, "e");
+	}
+}
+
 void em_mat(Em *e, const char *c, Mat m)
 {
 	const Tensor *t = &e->p->t[m.t];
 	name_into(&e->mats, c);
+	if (t->bits) {
+		char f[16];
+		check_rows(t, &m);
+		use_format(e, t, 1, f);
+		bprintf(&e->packed, "%s %s\n", f, c);
+		bprintf(&e->bind, "\t%s = lm_ck_qmat(ck, ", c);
+		module_path(&e->bind, t->name);
+		bprintf(&e->bind, ", ");
+		em_shape(&e->bind, t);
+		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP);\n", m.off, m.rows, m.cols, f, f);
+		lora(e, c, m, "");
+		return;
+	}
 	bprintf(&e->bind, "\t%s = lm_ck_mat(ck, ", c);
 	em_cstr(&e->bind, t->name);
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
 	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
+	lora(e, c, m, "");
 }
 
 void em_matarr(Em *e, const char *c, const MatArr *a)
@@ -83,6 +172,35 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 	const Tensor *t = &e->p->t[a->m0.t];
 	const Mat *m = &a->m0;
 	bprintf(&e->decl, "static lm_mat %s[%d];\n", c, a->n);
+	if (t->bits) {
+		char f[16];
+		check_rows(t, m);
+		/* experts of their own tensors follow each other in the plan */
+		for (int i = a->m0.t; a->pattern[0] && i < a->m0.t + a->n; i++)
+			if (e->p->t[i].bits != t->bits || e->p->t[i].group != t->group)
+				lm_fail(NULL, "tensor '%s': the experts of one stack are quantized in more "
+				        "than one format", e->p->t[i].name);
+		use_format(e, t, a->n, f);
+		bprintf(&e->packed, "%s %s[]\n", f, c);
+		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_qmat(ck, ", a->n, c);
+		if (a->pattern[0]) {
+			char pat[MAX_TENSOR_NAME];
+			snprintf(pat, sizeof pat, "%.*s", (int)(strlen(a->pattern) - 7), a->pattern);
+			bprintf(&e->bind, "lm_name(");
+			em_cstr(&e->bind, pat);
+			bprintf(&e->bind, ", e), ");
+			em_shape(&e->bind, t);
+			bprintf(&e->bind, ",\n\t\t                  %ld, ", m->off);
+		} else {
+			module_path(&e->bind, t->name);
+			bprintf(&e->bind, ", ");
+			em_shape(&e->bind, t);
+			bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, ", m->off, a->stride);
+		}
+		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP);\n", m->rows, m->cols, f, f);
+		experts_lora(e, c, a);
+		return;
+	}
 	bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_mat(ck, ", a->n, c);
 	if (a->pattern[0]) {
 		bprintf(&e->bind, "lm_name(");
@@ -98,11 +216,14 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
 		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
 	}
+	experts_lora(e, c, a);
 }
 
 void em_vec_expr(Em *e, Vec v)
 {
 	const Tensor *t = &e->p->t[v.t];
+	if (t->bits)
+		lm_fail(NULL, "tensor '%s' is quantized, but it is a vector lmcc reads as floats", t->name);
 	bprintf(&e->bind, "lm_ck_vec(ck, ");
 	em_cstr(&e->bind, t->name);
 	bprintf(&e->bind, ", ");

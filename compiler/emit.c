@@ -8,6 +8,7 @@
  *
  * What blocks register (weights, states, scratch) is kept by em.c. */
 #define _GNU_SOURCE
+#include "adapter.h"
 #include "emit.h"
 #include "../runtime/rt.h"
 
@@ -95,6 +96,81 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 	dfree(&d);
 }
 
+/* What an adapter does, the first time a layer has one; then only which
+ * of the layer's weights carry one. */
+static void lora_note(Em *e, Buf *out, int layer)
+{
+	char *names = bdone(&e->adapted);
+	const Adapter *ad = e->p->ad;
+	Dict d = {0};
+	Buf w = {0};           /* the names, wrapped as comment lines */
+	size_t col = 40;
+	for (char *c = strtok(names, ", "); c; c = strtok(NULL, ", ")) {
+		if (w.n)
+			bprintf(&w, col + strlen(c) > 70 ? ",\n * " : ", ");
+		col = col + strlen(c) > 70 ? 3 : col + 2;
+		bprintf(&w, "%s", c);
+		col += strlen(c);
+	}
+	set_trimmed(&d, "NAMES", &w);
+	dset(&d, "KIND", "%s", ad->cfg.dora ? "DoRA" : "LoRA");
+	dset(&d, "DORA", "%d", ad->cfg.dora);
+	dset(&d, "RANK", "%ld", ad->cfg.rank);
+	dset(&d, "SCALE", "%g", ad->cfg.scale);
+	dset(&d, "PARTS", "%d", e->parts > 0);
+	dset(&d, "FIRST", "%d", e->explained - 1);
+	tmpl(out, "lora.c", e->explained ? "again" : "first", &d);
+	dfree(&d);
+	free(names);
+	if (!e->explained)
+		e->explained = layer + 1;
+	e->parts = 0;
+}
+
+/* A comment naming the layer's quantized products by format (list: lines
+ * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
+ * emptied. */
+static void packed(Buf *out, Buf *list)
+{
+	if (!list->n)
+		return;
+	char *s = bdone(list);
+	const char *fmts[MAX_FORMATS];
+	int nf = 0;
+	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {    /* in order of first use */
+		int j;
+		for (j = 0; j < nf && strncmp(fmts[j], l, strcspn(l, " ") + 1); j++)
+			;
+		if (j == nf && nf < MAX_FORMATS)
+			fmts[nf++] = l;
+	}
+	size_t col = 2;
+	bprintf(out, "/*");
+	for (int j = 0; j < nf; j++) {
+		int k = (int)strcspn(fmts[j], " "), first = 1;
+		for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
+			if (strncmp(l, fmts[j], k + 1))
+				continue;
+			char item[128];
+			int m = (int)strcspn(l + k + 1, "\n");
+			if (first)
+				snprintf(item, sizeof item, " %.*s: %.*s", k, l, m, l + k + 1);
+			else
+				snprintf(item, sizeof item, " %.*s", m, l + k + 1);
+			bprintf(out, "%s", first ? (j ? ";" : "") : ",");
+			if (col + strlen(item) > 74) {
+				bprintf(out, "\n *");
+				col = 2;
+			}
+			bprintf(out, "%s", item);
+			col += strlen(item) + 1;
+			first = 0;
+		}
+	}
+	bprintf(out, " */\n");
+	free(s);
+}
+
 static void layer(Em *e, Buf *code, Buf *calls, int i)
 {
 	const Layer *l = &e->p->layers[i];
@@ -135,6 +211,9 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	free(s);
 
 	Buf decls = {0};
+	if (e->adapted.n)
+		lora_note(e, &decls, i);
+	packed(&decls, &e->packed);
 	em_declare(&decls, "lm_mat", "", &e->mats);
 	em_declare(&decls, "const float", "*", &e->vecs);
 	em_declare(&decls, "float", "", &e->scalars);
@@ -199,6 +278,39 @@ static void ends(Em *e)
 		bprintf(&e->bind, "0");
 	bprintf(&e->bind, ";\n");
 	free(bdone(&e->mats));
+	free(bdone(&e->packed));
+}
+
+static void em_cstr_or_0(Buf *b, const char *s)
+{
+	if (s)
+		em_cstr(b, s);
+	else
+		bprintf(b, "0");
+}
+
+/* config.json as the readers saw it: field, value, default; and which
+ * field is the position limit. */
+static const char *config_table(const Plan *p, Buf *b)
+{
+	const char *limit = NULL;
+	for (int i = 0; i < p->ncfg; i++) {
+		const CfgField *f = &p->cfg[i];
+		const char *last = strrchr(f->path, '.');
+		last = last ? last + 1 : f->path;
+		if (f->val && p->max_ctx && !limit
+		    && (!strcmp(last, "max_position_embeddings") || !strcmp(last, "model_max_length")))
+			limit = f->path;
+		bprintf(b, "\t");
+		em_cstr(b, f->path);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->val);
+		bprintf(b, ", ");
+		em_cstr_or_0(b, f->dflt);
+		bprintf(b, ",\n");
+	}
+	bprintf(b, "\t0\n};");
+	return limit;
 }
 
 char *emit_model(const Plan *p, const char *weights_dir)
@@ -244,6 +356,14 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
+	for (int j = 0; j < e.nfmt; j++) {
+		char f[16];
+		em_format(f, e.fmt[j].bits, e.fmt[j].group);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
+	}
+	set_trimmed(&d, "FORMATS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
@@ -256,7 +376,43 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	else
 		bprintf(&b, "0");
 	set_trimmed(&d, "WEIGHTS", &b);
+	if (p->ad) {
+		Dict a = {0};
+		em_cstr(&b, p->ad->dir);
+		set_trimmed(&d, "ADAPTER_DIR", &b);
+		if (p->ad->cfg.keys)
+			em_cstr(&b, p->ad->cfg.keys);
+		else
+			bprintf(&b, "0");
+		set_trimmed(&a, "KEYS", &b);
+		dset(&a, "DORA", "%d", p->ad->cfg.dora);
+		dset(&a, "NUM_LAYERS", "%ld", p->ad->cfg.num_layers);
+		dset(&a, "RANK", "%ld", p->ad->cfg.rank);
+		dset(&a, "SCALE", "%s", em_flt(p->ad->cfg.scale));
+		dset(&a, "TENSORS", "%ld", p->ad->cfg.tensors);
+		tmpl(&b, "lora.c", "constants", &a);
+		dfree(&a);
+		char *decl = bdone(&b);
+		dset(&d, "ADAPTER_DECL", "%s", decl);     /* with its blank line */
+		free(decl);
+		dset(&d, "LORA", "&adapter");
+	} else {
+		dset(&d, "ADAPTER_DECL", "%s", "");
+		dset(&d, "ADAPTER_DIR", "0");
+		dset(&d, "LORA", "0");
+	}
 	dset(&d, "MAX_CTX", "%ld", p->max_ctx);
+	const char *limit = config_table(p, &b);
+	set_trimmed(&d, "CONFIG", &b);
+	em_cstr_or_0(&b, limit);
+	set_trimmed(&d, "MAX_CTX_FIELD", &b);
+	for (int i = 0; i < p->ndrops; i++) {
+		bprintf(&b, "\t");
+		em_cstr(&b, p->drops[i].glob);
+		bprintf(&b, ",\t/* %s */\n", p->drops[i].why);
+	}
+	set_trimmed(&d, "DROPS", &b);
+	dset(&d, "ARCH", "%s", p->arch);
 	dset(&d, "EPS", "%s", em_flt(p->final.eps));
 	set_trimmed(&d, "BIND", &e.bind);
 	set_trimmed(&d, "ALLOC", &e.alloc);

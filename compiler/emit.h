@@ -14,7 +14,7 @@
  * program defaults to (0: none). */
 char *emit_model(const Plan *p, const char *weights_dir);
 
-enum { MAX_SCRATCH = 32 };
+enum { MAX_SCRATCH = 32, MAX_FORMATS = 16 };
 
 typedef struct {
 	const Plan *p;
@@ -23,7 +23,19 @@ typedef struct {
 	Buf bind, alloc, reset;   /* bodies of create() and reset() */
 	struct { char name[16], what[80]; long width; int ints; } scratch[MAX_SCRATCH];
 	int nscratch;
+	Buf adapted;              /* the current layer's weights with an adapter */
+	int parts;                /* ... of which parts of a fused module */
+	int explained;            /* 1 + the layer where LoRA's comment is, or 0 */
+	/* the quantized formats bound so far, and the current layer's packed
+	 * products, "FORMAT name" each */
+	struct { int bits, group; long mats; } fmt[MAX_FORMATS];
+	int nfmt;
+	Buf packed;
 } Em;
+
+/* The constants naming a quantized format in generated code: Q4G64_BITS,
+ * Q4G64_GROUP (buf of at least 16). */
+const char *em_format(char *buf, int bits, int group);
 
 /* A weight the generated code names c, bound to its view in create(). */
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */

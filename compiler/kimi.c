@@ -23,7 +23,10 @@
  *     q_conv1d.weight [C, 1, K], A_log [1, 1, H, 1], dt_bias [H * D];
  *     A_log, dt_bias and the correction bias stay F32 in BF16 releases;
  *     model.mtp.* (multi-token prediction) is not read, nor lm_head.weight
- *     when the embeddings are tied. */
+ *     when the embeddings are tied;
+ *   - in mlx-lm's layout (compiler/layout.c) block_sparse_moe is mlp, the
+ *     experts are stacked, the convs have MLX's axes and kv_b_proj is
+ *     split per head into embed_q and unembed_out. */
 #include "arch.h"
 #include "../runtime/rt.h"
 
@@ -78,7 +81,7 @@ static MatArr experts(Plan *p, long n, long rows, long cols, const char *pattern
 static void kda_layer(Plan *p, Kda *k, const KdaCfg *c, double eps, const char *pre)
 {
 	long D = p->hidden, HD = c->heads * c->hd;
-	long conv[3] = {HD, 1, c->conv}, alog[4] = {1, 1, c->heads, 1};
+	long alog[4] = {1, 1, c->heads, 1};
 	char name[MAX_TENSOR_NAME];
 	k->heads = (int)c->heads;
 	k->hd = (int)c->hd;
@@ -89,10 +92,12 @@ static void kda_layer(Plan *p, Kda *k, const KdaCfg *c, double eps, const char *
 	k->wq = mat_of(p, t_matrix(p, HD, D, "%s.q_proj.weight", pre));
 	k->wk = mat_of(p, t_matrix(p, HD, D, "%s.k_proj.weight", pre));
 	k->wv = mat_of(p, t_matrix(p, HD, D, "%s.v_proj.weight", pre));
-	/* depthwise filters: fan-in is the taps (INIT_MATRIX uses the last dim) */
-	k->q_conv = vec_of(tensor(p, INIT_MATRIX, 0, 0, 3, conv, "%s.q_conv1d.weight", pre), 0);
-	k->k_conv = vec_of(tensor(p, INIT_MATRIX, 0, 0, 3, conv, "%s.k_conv1d.weight", pre), 0);
-	k->v_conv = vec_of(tensor(p, INIT_MATRIX, 0, 0, 3, conv, "%s.v_conv1d.weight", pre), 0);
+	plan_name(p, name, sizeof name, 0, "%s.q_conv1d.weight", pre);
+	k->q_conv = vec_of(t_conv(p, HD, c->conv, name), 0);
+	plan_name(p, name, sizeof name, 0, "%s.k_conv1d.weight", pre);
+	k->k_conv = vec_of(t_conv(p, HD, c->conv, name), 0);
+	plan_name(p, name, sizeof name, 0, "%s.v_conv1d.weight", pre);
+	k->v_conv = vec_of(t_conv(p, HD, c->conv, name), 0);
 	k->f_a = mat_of(p, t_matrix(p, c->hd, D, "%s.f_a_proj.weight", pre));
 	k->f_b = mat_of(p, t_matrix(p, HD, c->hd, "%s.f_b_proj.weight", pre));
 	k->b = mat_of(p, t_matrix(p, c->heads, D, "%s.b_proj.weight", pre));
@@ -122,6 +127,19 @@ static void mla_layer(Plan *p, Mla *m, const MlaCfg *c, double eps, const char *
 	m->wq = mat_of(p, t_matrix(p, H * qd, D, "%s.q_proj.weight", pre));
 	m->wkv = mat_of(p, t_matrix(p, c->lora + c->rope, D, "%s.kv_a_proj_with_mqa.weight", pre));
 	m->kv_norm = norm_of(t_vector(p, c->lora, 1, "%s.kv_a_layernorm.weight", pre), eps, 0);
+	if (p->layout == LAYOUT_MLX) {
+		/* mlx-lm's sanitize split kv_b_proj per head: embed_q [H, lora,
+		 * nope], the key up-projection transposed, and unembed_out
+		 * [H, vd, lora] */
+		char n[MAX_TENSOR_NAME];
+		long uq[3] = {H, c->lora, c->nope}, uo[3] = {H, c->vd, c->lora};
+		plan_name(p, n, sizeof n, 0, "%s.kv_b_proj.weight", pre);
+		m->uk = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, uq, "%s", n));
+		plan_name(p, n, sizeof n, 1, "%s.kv_b_proj.weight", pre);
+		m->uv = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, uo, "%s", n));
+		m->wo = mat_of(p, t_matrix(p, D, H * c->vd, "%s.o_proj.weight", pre));
+		return;
+	}
 	/* kv_b_proj: per head nope rows of the key up-projection, then vd rows
 	 * of the value up-projection, each row over the latent */
 	int kvb = t_matrix(p, H * (c->nope + c->vd), c->lora, "%s.kv_b_proj.weight", pre);
@@ -146,18 +164,32 @@ static void moe_layer(Plan *p, Moe *m, const MoeCfg *c, const char *pre)
 	m->topk_group = (int)c->topk_group;
 	m->renorm = c->renorm;
 	m->scaling = c->scaling;
-	m->router = mat_of(p, t_matrix(p, E, D, "%s.gate.weight", pre));
-	snprintf(name, sizeof name, "%s.gate.e_score_correction_bias", pre);
+	plan_name(p, name, sizeof name, 0, "%s.gate.weight", pre);
+	m->router = mat_of(p, t_matrix(p, E, D, "%s", name));
+	plan_name(p, name, sizeof name, 0, "%s.gate.e_score_correction_bias", pre);
 	m->bias = vec_of(t_f32(p, -0.1, 0.1, 1, &E, name), 0);
-	snprintf(pat, sizeof pat, "%s.experts.%%ld.w1.weight", pre);
-	m->gate = experts(p, E, c->inter, D, pat);
-	snprintf(pat, sizeof pat, "%s.experts.%%ld.w3.weight", pre);
-	m->up = experts(p, E, c->inter, D, pat);
-	snprintf(pat, sizeof pat, "%s.experts.%%ld.w2.weight", pre);
-	m->down = experts(p, E, D, c->inter, pat);
+	if (p->layout == LAYOUT_MLX) {
+		/* stacked by mlx-lm's sanitize: [E, out, in] each */
+		long gs[3] = {E, c->inter, D}, ds[3] = {E, D, c->inter};
+		plan_name(p, name, sizeof name, 0, "%s.experts.0.w1.weight", pre);
+		m->gate = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, gs, "%s", name));
+		plan_name(p, name, sizeof name, 0, "%s.experts.0.w3.weight", pre);
+		m->up = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, gs, "%s", name));
+		plan_name(p, name, sizeof name, 0, "%s.experts.0.w2.weight", pre);
+		m->down = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, ds, "%s", name));
+	} else {
+		snprintf(pat, sizeof pat, "%s.experts.%%ld.w1.weight", pre);
+		m->gate = experts(p, E, c->inter, D, pat);
+		snprintf(pat, sizeof pat, "%s.experts.%%ld.w3.weight", pre);
+		m->up = experts(p, E, c->inter, D, pat);
+		snprintf(pat, sizeof pat, "%s.experts.%%ld.w2.weight", pre);
+		m->down = experts(p, E, D, c->inter, pat);
+	}
 	m->shared = c->shared > 0;
 	if (m->shared) {
-		snprintf(name, sizeof name, "%s.shared_experts", pre);
+		/* the three names move together: map one, keep its prefix */
+		plan_name(p, name, sizeof name, 0, "%s.shared_experts.gate_proj.weight", pre);
+		name[strlen(name) - strlen(".gate_proj.weight")] = 0;
 		m->sh = mlp_swiglu(p, D, c->inter * c->shared, name);
 	}
 }
@@ -280,7 +312,10 @@ void read_kimi_linear(Cfg *c, Plan *p)
 	plan_begin(p, V, D, L, "model.embed_tokens.weight");
 	p->head_tied = tied;
 	p->head = tied ? p->embed : mat_of(p, t_matrix(p, V, D, "lm_head.weight"));
-	p->ignores = tied ? "model.mtp.*, lm_head.weight" : "model.mtp.*";
+	/* kimi_linear.py sanitize() */
+	plan_drop(p, "model.mtp*", "the multi-token-prediction head");
+	if (tied)
+		plan_drop(p, "lm_head.weight", "a head tied to the embedding");
 
 	for (int i = 0; i < L; i++) {
 		Layer *l = &p->layers[i];

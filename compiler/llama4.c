@@ -25,6 +25,9 @@
  * a shared expert.  The experts are read in place from the checkpoint's
  * fused tensors, stored [in, out]: gate_up_proj [E, hidden, 2 * I] (gate
  * the first I outputs, up the next I) and down_proj [E, I, hidden].
+ * In mlx-lm's layout (compiler/layout.c) the experts are split and
+ * transposed: experts.gate_proj / up_proj [E, I, hidden], down_proj
+ * [E, hidden, I], each an ordinary [out, in] stack.
  * The head is always language_model.lm_head: the reference never ties it. */
 #include "arch.h"
 #include "../runtime/rt.h"
@@ -48,8 +51,8 @@ enum { NOPE_INTERVAL = 4 };
  * in released configs: either way, only whether it is non-zero matters. */
 static int truthy(Cfg *c, const char *key, int dflt)
 {
-	json_object *v;
-	if (!json_object_object_get_ex(c->obj, key, &v) || !v)
+	json_object *v = cfg_get(c, key);
+	if (!v)
 		return dflt;
 	if (json_object_is_type(v, json_type_boolean))
 		return json_object_get_boolean(v);
@@ -145,14 +148,27 @@ static Moe moe(Plan *p, int E, long I, const char *pre)
 	         .groups = 1, .topk_group = 1, .scaling = 1, .shared = 1};
 	m.router = mat_of(p, t_matrix(p, E, D, "%s.router.weight", pre));
 	m.bias.t = -1;
-	long gu_shape[3] = {E, D, 2 * I}, d_shape[3] = {E, I, D};
-	int gu = tensor(p, INIT_MATRIX, 0, 0, 3, gu_shape, "%s.experts.gate_up_proj", pre);
-	int dn = tensor(p, INIT_MATRIX, 0, 0, 3, d_shape, "%s.experts.down_proj", pre);
-	p->t[gu].fan_in = D;          /* stored [in, out]: the inputs are not last */
-	p->t[dn].fan_in = I;
-	m.gate = experts_in_place(gu, E, D, 2 * I, 0, I);
-	m.up = experts_in_place(gu, E, D, 2 * I, I, I);
-	m.down = experts_in_place(dn, E, I, D, 0, D);
+	if (p->layout == LAYOUT_MLX) {
+		/* mlx-lm's sanitize split gate_up_proj and transposed the
+		 * experts: [E, out, in] each */
+		long gs[3] = {E, I, D}, ds[3] = {E, D, I};
+		char n[MAX_TENSOR_NAME];
+		plan_name(p, n, sizeof n, 0, "%s.experts.gate_up_proj", pre);
+		m.gate = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, gs, "%s", n));
+		plan_name(p, n, sizeof n, 1, "%s.experts.gate_up_proj", pre);
+		m.up = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, gs, "%s", n));
+		plan_name(p, n, sizeof n, 0, "%s.experts.down_proj", pre);
+		m.down = mat_stack(p, tensor(p, INIT_MATRIX, 0, 0, 3, ds, "%s", n));
+	} else {
+		long gu_shape[3] = {E, D, 2 * I}, d_shape[3] = {E, I, D};
+		int gu = tensor(p, INIT_MATRIX, 0, 0, 3, gu_shape, "%s.experts.gate_up_proj", pre);
+		int dn = tensor(p, INIT_MATRIX, 0, 0, 3, d_shape, "%s.experts.down_proj", pre);
+		p->t[gu].fan_in = D;          /* stored [in, out]: the inputs are not last */
+		p->t[dn].fan_in = I;
+		m.gate = experts_in_place(gu, E, D, 2 * I, 0, I);
+		m.up = experts_in_place(gu, E, D, 2 * I, I, I);
+		m.down = experts_in_place(dn, E, I, D, 0, D);
+	}
 	char sh[128];
 	snprintf(sh, sizeof sh, "%s.shared_expert", pre);
 	m.sh = mlp_swiglu(p, D, I, sh);
@@ -240,7 +256,9 @@ void read_llama4(Cfg *c, Plan *p)
 
 	plan_begin(p, V, D, L, "language_model.model.embed_tokens.weight");
 	p->head = mat_of(p, t_matrix(p, V, D, "language_model.lm_head.weight"));
-	p->ignores = "vision_model.*, multi_modal_projector.*";
+	/* llama4.py sanitize() */
+	plan_drop(p, "*vision_model*", "the vision tower");
+	plan_drop(p, "*multi_modal_projector*", "the multi-modal projector");
 
 	for (int i = 0; i < L; i++) {
 		Layer *l = &p->layers[i];

@@ -1,19 +1,23 @@
 /* main.c: lmcc's command line.  Each subcommand lives in its own file;
  * this one dispatches and shares the steps they have in common. */
 #define _GNU_SOURCE
+#include "adapter.h"
 #include "build.h"
 #include "cmd.h"
 #include "emit.h"
 #include "plan.h"
 #include "tmpl.h"
+#include "../runtime/opt.h"
 #include "../runtime/rt.h"
 #include "../runtime/text/tok.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"usage: lmcc COMMAND ...\n"
@@ -24,12 +28,16 @@ static const char usage[] =
 	"  lmcc build MODEL_DIR [-o DIR]      emit and compile with gcc: DIR/<name>\n"
 	"  lmcc run   MODEL_DIR [RUN OPTIONS] emit, compile in memory with libtcc, run\n"
 	"  lmcc init  CONFIG.json -o DIR      random-weight checkpoint for any config\n"
+	"  lmcc fuse  MODEL_DIR --adapter DIR -o OUT\n"
+	"                                     merge an mlx-lm LoRA/DoRA adapter into the weights\n"
+	"  lmcc quantize MODEL_DIR -o OUT     MLX's quantized format, as mlx_lm.convert -q\n"
 	"  lmcc tokenize   DIR [TEXT]         the ids of TEXT (or of JSON lines on stdin)\n"
 	"  lmcc detokenize DIR IDS            the text of comma-separated ids\n"
 	"\n"
 	"MODEL_DIR holds config.json and the checkpoint (model.safetensors or\n"
 	"shards with model.safetensors.index.json).  `lmcc COMMAND --help` tells\n"
-	"more; `lmcc run MODEL_DIR --help` lists the RUN OPTIONS.\n";
+	"more; `lmcc run --help` lists the RUN OPTIONS.  `lmcc --version`: the\n"
+	"version and the commit lmcc was built from.\n";
 
 /* The config of a model directory (or a config file named directly). */
 static char *config_of(const char *dir)
@@ -45,33 +53,132 @@ static char *config_of(const char *dir)
 	return c;
 }
 
-/* argv[1] as MODEL_DIR, or help. */
-static const char *model_arg(int argc, char **argv, const char *help)
+/* A subcommand's command line: its options (each table ends with -h),
+ * and one MODEL_DIR among them.  Prints the help and exits on -h. */
+typedef struct {
+	const char *dir, *out, *adapter;
+} Args;
+
+#define ADAPTER_OPT {"adapter", 'a', "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it"}, \
+	{"adapter-path", 'a', "DIR", NULL}
+
+static const lm_opt out_opts[] = {
+	{"output", 'o', "DIR", "where to write (default out/<name>/)"},
+	ADAPTER_OPT,
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
+
+static Args model_args(int argc, char **argv, const lm_opt *opts, const char *help,
+                       void (*opt)(int key, const char *val))
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(help, argc < 2 ? stderr : stdout);
-		exit(argc < 2 ? 2 : 0);
+	Args a = {0};
+	lm_optp p;
+	const char *v;
+	int k;
+	lm_opt_init(&p, argc, argv, opts, argv[0]);
+	while ((k = lm_opt_next(&p, &v)) != -1) {
+		if (k == 'h') {
+			printf("%s\n", help);
+			lm_opt_help(stdout, opts);
+			exit(0);
+		} else if (k == 'o') {
+			a.out = v;
+		} else if (k == 'a') {
+			a.adapter = v;
+		} else {
+			opt(k, v);
+		}
 	}
-	return argv[1];
+	if (p.npos == 0)
+		lm_fail(NULL, "%s: needs MODEL_DIR (see lmcc %s --help)", argv[0], argv[0]);
+	if (p.npos > 1)
+		lm_fail(NULL, "%s: unexpected argument '%s' (see lmcc %s --help)", argv[0],
+		        p.pos[1], argv[0]);
+	a.dir = p.pos[0];
+	return a;
 }
 
-static void load_plan(Plan *p, const char *dir)
+/* The plan of MODEL_DIR, with the adapter of --adapter laid onto it. */
+static void load_plan(Plan *p, const char *dir, const char *adapter)
 {
 	char *cfg = config_of(dir);
-	plan_read(p, cfg, dir);
+	plan_read(p, cfg, dir, 1);
 	free(cfg);
+	if (adapter)
+		adapter_read(p, adapter);
+}
+
+static void no_opt(int key, const char *val)
+{
+	lm_bug("option %d has no case", key);
+}
+
+enum { O_COST = LM_OPT_LONG };
+static const lm_opt plan_opts[] = {
+	ADAPTER_OPT,
+	{"cost", O_COST, NULL, "per layer: the operations and weight bytes of one token,\n"
+	                       "and the cache, at the context of --ctx"},
+	{"ctx", 'c', "N", "the context length for --cost (default 4096, or the\n"
+	                  "config's position limit when smaller)"},
+	{"ctx-size", 'c', "N", NULL},
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
+static int plan_cost_on;
+static long plan_ctx;
+
+static void plan_opt(int key, const char *val)
+{
+	char *end;
+	if (key == O_COST) {
+		plan_cost_on = 1;
+		return;
+	}
+	plan_ctx = strtol(val, &end, 10);
+	if (!*val || *end || plan_ctx < 1 || plan_ctx > 1L << 30)
+		lm_fail(NULL, "--ctx: '%s' is not an integer in [1, 2^30]", val);
+}
+
+/* The checkpoint of dir, or NULL when it has none. */
+static lm_ckpt *open_if_there(const char *dir)
+{
+	char *single = lm_path(dir, "model.safetensors"), *index = lm_path(dir, "model.safetensors.index.json");
+	struct stat st;
+	lm_ckpt *ck = stat(dir, &st) || !S_ISDIR(st.st_mode) || (access(single, R_OK) && access(index, R_OK))
+	              ? NULL : lm_ck_open(dir);
+	free(single);
+	free(index);
+	return ck;
+}
+
+/* What the reference drops from the checkpoint, and what of it this
+ * checkpoint holds. */
+static void drops(const Plan *p, lm_ckpt *ck)
+{
+	for (int d = 0; d < p->ndrops; d++) {
+		printf("%s %s (%s)", d ? "" : "\nthe reference drops:", p->drops[d].why, p->drops[d].glob);
+		long i = 0, n = 0;
+		const char *name;
+		while (ck && (name = lm_ck_next(ck, &i)))
+			if (!fnmatch(p->drops[d].glob, name, 0) && n++ < 3)
+				printf("%s %s", n > 1 ? "," : ":", name);
+		if (n > 3)
+			printf(" and %ld more", n - 3);
+		printf("%s", d + 1 < p->ndrops ? ";" : "\n");
+	}
 }
 
 int cmd_plan(int argc, char **argv)
 {
-	const char *dir = model_arg(argc, argv,
-		"usage: lmcc plan MODEL_DIR\n"
+	Args a = model_args(argc, argv, plan_opts,
+		"usage: lmcc plan MODEL_DIR [--cost [--ctx N]] [--adapter ADAPTER_DIR]\n"
 		"Print the layer schedule lmcc derives from MODEL_DIR/config.json, the\n"
-		"parameter count, the weight bytes and the cache sizes.\n");
-	if (argc > 2)
-		lm_fail(NULL, "plan: unexpected argument '%s'", argv[2]);
+		"parameter count, the weight bytes and the cache sizes.  With --adapter,\n"
+		"also the modules it adapts in each layer, its rank and scale, and the\n"
+		"bytes of it a token reads.\n", plan_opt);
 	Plan p;
-	load_plan(&p, dir);
+	load_plan(&p, a.dir, a.adapter);
 	long params = plan_params(&p), tok, fixed;
 	plan_cache(&p, &tok, &fixed);
 	printf("%s (%s): vocab %ld, hidden %ld, %d layers\n\n", p.title, p.arch,
@@ -79,32 +186,34 @@ int cmd_plan(int argc, char **argv)
 	plan_print(&p, stdout, "");
 	printf("\nparameters: %ld (read per token: %ld)\n", params, plan_active_params(&p));
 	printf("weight bytes: %ld as BF16, %ld as F32\n", 2 * params, 4 * params);
+	printf("weights a token reads: %ld bytes as stored%s\n", plan_read_bytes(&p),
+	       p.t[p.embed.t].esize || p.t[p.embed.t].bits ? "" : " (BF16: no checkpoint beside the config)");
 	printf("cache (float32): %ld bytes per token, %ld bytes whatever the length\n",
 	       tok, fixed);
-	if (p.ignores)
-		printf("not read from the checkpoint: %s\n", p.ignores);
+	lm_ckpt *ck = open_if_there(a.dir);
+	drops(&p, ck);
+	if (plan_cost_on) {
+		long ctx = plan_ctx ? plan_ctx : 4096;
+		if (!plan_ctx && p.max_ctx && p.max_ctx < ctx)
+			ctx = p.max_ctx;
+		printf("\n");
+		plan_cost(&p, ctx, ck, stdout);
+	}
+	lm_ck_close(ck);
+	if (p.ad) {
+		printf("\n");
+		adapter_print(&p, stdout, "");
+	}
 	plan_free(&p);
 	return 0;
 }
 
-/* -o DIR after MODEL_DIR, or out/<name>. */
-static char *out_dir(int argc, char **argv, const Plan *p)
+/* Emit a.dir into OUT/model.c (OUT: -o, or out/<name>); the path of the file. */
+static char *emit_to(Args a, Plan *p, char **dir_out)
 {
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc && i + 2 == argc)
-			return lm_strdup(argv[i + 1]);
-		lm_fail(NULL, "%s: unexpected argument '%s'", argv[0], argv[i]);
-	}
-	return lm_path("out", p->name);
-}
-
-/* Emit MODEL_DIR into OUT/model.c; the path of the file. */
-static char *emit_to(int argc, char **argv, Plan *p, char **dir_out)
-{
-	const char *dir = argv[1];
-	load_plan(p, dir);
-	char *out = out_dir(argc, argv, p);
-	char *weights = realpath(dir, NULL);
+	load_plan(p, a.dir, a.adapter);
+	char *out = a.out ? lm_strdup(a.out) : lm_path("out", p->name);
+	char *weights = realpath(a.dir, NULL);
 	char *src = emit_model(p, weights);
 	make_dirs(out);
 	char *path = lm_path(out, "model.c");
@@ -117,11 +226,12 @@ static char *emit_to(int argc, char **argv, Plan *p, char **dir_out)
 
 int cmd_emit(int argc, char **argv)
 {
-	model_arg(argc, argv,
-		"usage: lmcc emit MODEL_DIR [-o DIR]\n"
-		"Write the model's C source to DIR/model.c (default out/<name>/).\n");
+	Args a = model_args(argc, argv, out_opts,
+		"usage: lmcc emit MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
+		"Write the model's C source to DIR/model.c (default out/<name>/); with\n"
+		"--adapter, the products it adapts carry its low-rank updates.\n", no_opt);
 	Plan p;
-	char *out, *path = emit_to(argc, argv, &p, &out);
+	char *out, *path = emit_to(a, &p, &out);
 	fprintf(stderr, "lmcc: wrote %s\n", path);
 	free(path);
 	free(out);
@@ -131,14 +241,16 @@ int cmd_emit(int argc, char **argv)
 
 int cmd_build(int argc, char **argv)
 {
-	model_arg(argc, argv,
-		"usage: lmcc build MODEL_DIR [-o DIR]\n"
+	Args a = model_args(argc, argv, out_opts,
+		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
 		"Write DIR/model.c (default out/<name>/) and compile it with gcc into\n"
 		"DIR/<name>, a program taking the RUN OPTIONS (see its --help) whose\n"
-		"checkpoint defaults to MODEL_DIR.\n");
+		"checkpoint defaults to MODEL_DIR.  With --adapter the program applies\n"
+		"that adapter by default, and its own --adapter takes any adapter of\n"
+		"the same structure (modules, rank, scale).\n", no_opt);
 	double t0 = lm_now();
 	Plan p;
-	char *out, *path = emit_to(argc, argv, &p, &out);
+	char *out, *path = emit_to(a, &p, &out);
 	char *exe = lm_path(out, p.name);
 	compile_gcc(path, exe);
 	fprintf(stderr, "lmcc: built %s in %.2f s\n", exe, lm_now() - t0);
@@ -149,18 +261,36 @@ int cmd_build(int argc, char **argv)
 	return 0;
 }
 
+/* `lmcc run` takes the RUN OPTIONS anywhere around MODEL_DIR: one pass
+ * finds MODEL_DIR (getopt moves it to the end), the model parses the rest. */
 int cmd_run(int argc, char **argv)
 {
-	const char *dir = model_arg(argc, argv,
-		"usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
-		"Generate the model's C, compile it in memory with libtcc and run it;\n"
-		"no file is written.  `lmcc run MODEL_DIR --help` lists the RUN OPTIONS.\n");
+	lm_optp o;
+	const char *v;
+	int k;
+	const char *adapter = NULL;
+	lm_opt_init(&o, argc, argv, lm_run_opts, "run");
+	while ((k = lm_opt_next(&o, &v)) != -1)
+		if (k == LM_RUN_ADAPTER)
+			adapter = v;
+		else if (k == 'h') {
+			printf("usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
+			       "Generate the model's C, compile it in memory with libtcc and run it;\n"
+			       "no file is written.\n\nRUN OPTIONS:\n");
+			lm_opt_help(stdout, lm_run_opts);
+			return 0;
+		}
+	if (o.npos == 0)
+		lm_fail(NULL, "run: needs MODEL_DIR (see lmcc run --help)");
+	if (o.npos > 1)
+		lm_fail(NULL, "run: unexpected argument '%s' (see lmcc run --help)", o.pos[1]);
+	const char *dir = o.pos[0];
 	Plan p;
-	load_plan(&p, dir);
+	load_plan(&p, dir, adapter);
 	char *weights = realpath(dir, NULL);
 	char *src = emit_model(&p, weights);
-	argv[1] = argv[0];       /* the model sees "run OPTIONS..." */
-	int rc = run_tcc(src, argc - 1, argv + 1);
+	argv[argc - 1] = NULL;   /* the model sees "run OPTIONS..." */
+	int rc = run_tcc(src, argc - 1, argv);
 	free(src);
 	free(weights);
 	plan_free(&p);
@@ -171,18 +301,29 @@ int main(int argc, char **argv)
 {
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{"plan", cmd_plan}, {"emit", cmd_emit}, {"build", cmd_build},
-		{"run", cmd_run}, {"init", cmd_init},
+		{"run", cmd_run}, {"init", cmd_init}, {"quantize", cmd_quantize},
+		{"fuse", cmd_fuse},
 		{"tokenize", lm_tok_cli}, {"detokenize", lm_tok_cli},
 	};
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s\n", lm_version());
+		return 0;
+	}
 	char *tdir = lm_path(lmcc_home(), "templates");
 	tmpl_dir(tdir);
 	free(tdir);
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+	size_t i, n = sizeof cmds / sizeof cmds[0];
+	for (i = 0; i < n; i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	lm_fail(NULL, "unknown command '%s' (see lmcc --help)", argv[1]);
+	const char *best = NULL;
+	for (i = 0; i < n && !best; i++)
+		if (!strncmp(argv[1], cmds[i].name, 2))
+			best = cmds[i].name;
+	lm_fail(NULL, "unknown command '%s'%s%s%s (see lmcc --help)", argv[1],
+	        best ? "; did you mean " : "", best ? best : "", best ? "?" : "");
 }

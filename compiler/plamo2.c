@@ -12,7 +12,9 @@
  *   - attention layers: fused qkv_proj; q and k are RMS-normalised without
  *     weight (eps 1e-6, whatever rms_norm_eps says) and then multiplied by
  *     a weight per head, before RoPE (rotate-half, base 10000);
- *   - attention_window_size is not applied (see templates/overview.c). */
+ *   - attention_window_size is not applied (see templates/overview.c);
+ *   - mlx-lm saves conv1d with MLX's axes, [C, K, 1] (its sanitize moves
+ *     them whenever the last is not 1): either is read. */
 #include "arch.h"
 
 #include <math.h>
@@ -79,8 +81,9 @@ static void mamba(Plan *p, Layer *l, const Dims *d, const char *pre)
 	m->d_conv = (int)d->conv;
 	m->in_proj = mat_of(p, t_matrix(p, 2 * I, d->D, "%s.mixer.in_proj.weight", pre));
 	m->zx_by_head = 1;
-	long cs[3] = {I, 1, d->conv};
-	m->conv = vec_of(tensor(p, INIT_MATRIX, 0, 0, 3, cs, "%s.mixer.conv1d.weight", pre), 0);
+	char name[MAX_TENSOR_NAME];
+	snprintf(name, sizeof name, "%s.mixer.conv1d.weight", pre);
+	m->conv = vec_of(t_conv(p, I, d->conv, name), 0);
 	/* bcdt_proj's rows: B, then C, then the input of dt */
 	int bcdt = t_matrix(p, 2 * d->ds + d->dt_dim, I, "%s.mixer.bcdt_proj.weight", pre);
 	m->wb = mat_rows(p, bcdt, 0, d->ds);

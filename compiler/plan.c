@@ -1,5 +1,6 @@
 /* plan.c: building plans (tensors, views, RoPE tables) and describing
  * them: the schedule table of `lmcc plan` and of every generated file. */
+#include "adapter.h"
 #include "plan.h"
 #include "../runtime/rt.h"
 
@@ -26,6 +27,7 @@ static int vtensor(Plan *p, InitKind init, double lo, double hi, int ndim,
 	t->ndim = ndim;
 	memcpy(t->shape, shape, ndim * sizeof(long));
 	t->fan_in = ndim ? shape[ndim - 1] : 1;
+	format_tensor(p, t);
 	return p->nt++;
 }
 
@@ -66,7 +68,7 @@ Mat mat_of(Plan *p, int t)
 	const Tensor *x = &p->t[t];
 	if (x->ndim != 2)
 		lm_bug("mat_of(%s): not 2-D", x->name);
-	return (Mat){t, 0, 0, x->shape[0], x->shape[1], x->shape[1]};
+	return (Mat){.t = t, .rows = x->shape[0], .cols = x->shape[1], .ld = x->shape[1]};
 }
 
 Mat mat_rows(Plan *p, int t, long row0, long rows)
@@ -77,6 +79,15 @@ Mat mat_rows(Plan *p, int t, long row0, long rows)
 	m.off = row0 * m.ld;
 	m.rows = rows;
 	return m;
+}
+
+MatArr mat_stack(Plan *p, int t)
+{
+	const Tensor *x = &p->t[t];
+	if (x->ndim != 3)
+		lm_bug("mat_stack(%s): not 3-D", x->name);
+	long out = x->shape[1], in = x->shape[2];
+	return (MatArr){.n = (int)x->shape[0], .m0 = {t, 0, 0, out, in, in}, .stride = out * in};
 }
 
 Vec vec_of(int t, double add)
@@ -113,11 +124,26 @@ int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *n
 	return p->nropes++;
 }
 
+/* Sizes are products of config fields: they saturate at PLAN_SIZE_MAX
+ * rather than wrap, and plan_check refuses a plan that reaches it. */
+static long smul(long a, long b)
+{
+	long r;
+	if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r) || r > PLAN_SIZE_MAX)
+		return PLAN_SIZE_MAX;
+	return r;
+}
+
+static long sadd(long a, long b)   /* both in [0, PLAN_SIZE_MAX]: no wrap */
+{
+	return a + b > PLAN_SIZE_MAX ? PLAN_SIZE_MAX : a + b;
+}
+
 long plan_tensor_numel(const Tensor *t)
 {
 	long n = 1;
 	for (int d = 0; d < t->ndim; d++)
-		n *= t->shape[d];
+		n = smul(n, t->shape[d]);
 	return n;
 }
 
@@ -125,7 +151,7 @@ long plan_params(const Plan *p)
 {
 	long n = 0;
 	for (int i = 0; i < p->nt; i++)
-		n += plan_tensor_numel(&p->t[i]);
+		n = sadd(n, plan_tensor_numel(&p->t[i]));
 	return n;
 }
 
@@ -139,12 +165,12 @@ long plan_active_params(const Plan *p)
 		const Moe *m = &p->layers[i].moe;
 		if (p->layers[i].ffn != FFN_MOE)
 			continue;
-		long per = m->gate.m0.rows * m->gate.m0.cols + m->up.m0.rows * m->up.m0.cols
-		           + m->down.m0.rows * m->down.m0.cols;
-		n -= (long)(m->experts - m->top_k) * per;
+		long per = sadd(sadd(smul(m->gate.m0.rows, m->gate.m0.cols), smul(m->up.m0.rows, m->up.m0.cols)),
+		                smul(m->down.m0.rows, m->down.m0.cols));
+		n -= smul(m->experts - m->top_k, per);
 	}
 	if (p->head.t != p->embed.t)
-		n -= p->vocab * p->hidden - p->hidden;
+		n -= smul(p->vocab, p->hidden) - p->hidden;
 	return n;
 }
 
@@ -156,30 +182,37 @@ static void layer_cache(const Layer *l, long *tok, long *fixed)
 	switch (l->mix) {
 	case MIX_ATTN: {
 		const Attn *a = &l->attn;
-		long per = (long)a->kv_heads * (a->hd + a->vd) * 4;
+		long per = smul(smul(a->kv_heads, (long)a->hd + a->vd), 4);
 		long bound = a->window ? a->window : a->chunk;
 		if (a->kv_from >= 0)
 			break;
 		if (bound)
-			*fixed = per * bound;
+			*fixed = smul(per, bound);
 		else
 			*tok = per;
 		if (a->kv_conv)
-			*fixed += (long)(a->kv_conv - 1) * a->kv_heads * (a->hd + a->vd) * 4;
+			*fixed = sadd(*fixed, smul(a->kv_conv - 1, per));
 		break;
 	}
 	case MIX_MLA:
-		*tok = (long)(l->mla.lora + l->mla.rope_dim) * 4;
+		*tok = smul((long)l->mla.lora + l->mla.rope_dim, 4);
 		break;
-	case MIX_KDA:
-		*fixed = ((long)l->kda.heads * l->kda.hd * l->kda.hd
-		          + 3L * (l->kda.conv - 1) * l->kda.heads * l->kda.hd) * 4;
-		break;
-	case MIX_MAMBA:
-		*fixed = ((long)l->mamba.heads * l->mamba.hd * l->mamba.d_state
-		          + (long)(l->mamba.d_conv - 1) * l->mamba.heads * l->mamba.hd) * 4;
+	case MIX_KDA: {
+		long hd = l->kda.hd, heads = l->kda.heads;
+		*fixed = smul(sadd(smul(smul(heads, hd), hd), smul(smul(3, l->kda.conv - 1), smul(heads, hd))), 4);
 		break;
 	}
+	case MIX_MAMBA: {
+		long hh = smul(l->mamba.heads, l->mamba.hd);
+		*fixed = smul(sadd(smul(hh, l->mamba.d_state), smul(l->mamba.d_conv - 1, hh)), 4);
+		break;
+	}
+	}
+}
+
+void plan_layer_cache(const Layer *l, long *per_token, long *fixed)
+{
+	layer_cache(l, per_token, fixed);
 }
 
 void plan_cache(const Plan *p, long *per_token, long *fixed)
@@ -188,9 +221,20 @@ void plan_cache(const Plan *p, long *per_token, long *fixed)
 	for (int i = 0; i < p->nl; i++) {
 		long t, f;
 		layer_cache(&p->layers[i], &t, &f);
-		*per_token += t;
-		*fixed += f;
+		*per_token = sadd(*per_token, t);
+		*fixed = sadd(*fixed, f);
 	}
+}
+
+void plan_check(const Plan *p, const char *config_path)
+{
+	long tok, fixed, params = plan_params(p);
+	plan_cache(p, &tok, &fixed);
+	if (params >= PLAN_SIZE_MAX)
+		lm_fail(config_path, "the model would have 2^50 parameters or more");
+	if (tok >= PLAN_SIZE_MAX || fixed >= PLAN_SIZE_MAX)
+		lm_fail(config_path, "the model's cache would take 2^50 bytes or more (%s)",
+		        tok >= PLAN_SIZE_MAX ? "per token" : "whatever the length");
 }
 
 static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
@@ -244,10 +288,118 @@ static void bytes_str(char *s, size_t n, long b)
 		snprintf(s, n, "%ld B", b);
 }
 
+/* ---- what a token reads ---- */
+
+/* Stored bytes of a view (BF16 when the plan has no checkpoint). */
+static long mat_bytes(const Plan *p, const Mat *m)
+{
+	if (m->t < 0)
+		return 0;
+	const Tensor *t = &p->t[m->t];
+	long n = m->rows * m->cols;
+	if (t->bits)
+		return n * t->bits / 8 + 2 * (n / t->group) * t->ssize;
+	return n * (t->esize ? t->esize : 2);
+}
+
+/* A short name of a view's storage: "q4/64", "bf16", "f32". */
+static const char *mat_format(const Plan *p, const Mat *m, char *buf, size_t n)
+{
+	const Tensor *t = &p->t[m->t];
+	if (t->bits)
+		snprintf(buf, n, "q%d/%d", t->bits, t->group);
+	else
+		snprintf(buf, n, "%s", t->esize == 4 ? "f32" : t->esize == 2 ? "bf16" : "-");
+	return buf;
+}
+
+typedef struct {
+	long bytes;
+	char fmts[40];
+} Reads;
+
+/* Add `count` reads of m: its bytes, its format among the layer's. */
+static void reads(const Plan *p, Reads *r, const Mat *m, long count)
+{
+	char f[16];
+	if (m->t < 0)
+		return;
+	r->bytes += count * mat_bytes(p, m);
+	mat_format(p, m, f, sizeof f);
+	const char *s = r->fmts;
+	size_t n = strlen(f);
+	while ((s = strstr(s, f)) && ((s > r->fmts && s[-1] != ' ') || (s[n] && s[n] != ' ')))
+		s++;
+	if (!s) {
+		size_t k = strlen(r->fmts);
+		snprintf(r->fmts + k, sizeof r->fmts - k, "%s%s", k ? " " : "", f);
+	}
+}
+
+/* The weights one token reads in layer l (only the experts it is routed
+ * to; norms and other vectors, small and read as float32, left out). */
+static Reads layer_reads(const Plan *p, const Layer *l)
+{
+	Reads r = {0};
+	switch (l->mix) {
+	case MIX_ATTN:
+		reads(p, &r, &l->attn.wq, 1);
+		reads(p, &r, &l->attn.wk, 1);
+		reads(p, &r, &l->attn.wv, 1);
+		reads(p, &r, &l->attn.wo, 1);
+		break;
+	case MIX_MLA:
+		reads(p, &r, &l->mla.wq, 1);
+		reads(p, &r, &l->mla.wkv, 1);
+		reads(p, &r, &l->mla.wo, 1);
+		reads(p, &r, &l->mla.uk.m0, l->mla.uk.n);
+		reads(p, &r, &l->mla.uv.m0, l->mla.uv.n);
+		break;
+	case MIX_KDA: {
+		const Kda *k = &l->kda;
+		const Mat *m[] = {&k->wq, &k->wk, &k->wv, &k->f_a, &k->f_b, &k->b, &k->g_a, &k->g_b, &k->wo};
+		for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+			reads(p, &r, m[i], 1);
+		break;
+	}
+	case MIX_MAMBA: {
+		const Mamba *a = &l->mamba;
+		const Mat *m[] = {&a->in_proj, &a->wb, &a->wc, &a->wdt, &a->dt_proj, &a->out};
+		for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+			reads(p, &r, m[i], 1);
+		break;
+	}
+	}
+	const Mlp *mlp = l->ffn == FFN_MLP ? &l->mlp : l->moe.shared ? &l->moe.sh : NULL;
+	if (mlp) {
+		reads(p, &r, &mlp->gate, 1);
+		reads(p, &r, &mlp->up, 1);
+		reads(p, &r, &mlp->down, 1);
+	}
+	if (l->ffn == FFN_MOE) {
+		reads(p, &r, &l->moe.router, 1);
+		reads(p, &r, &l->moe.gate.m0, l->moe.top_k);
+		reads(p, &r, &l->moe.up.m0, l->moe.top_k);
+		reads(p, &r, &l->moe.down.m0, l->moe.top_k);
+	}
+	return r;
+}
+
+long plan_read_bytes(const Plan *p)
+{
+	long n = 0;
+	for (int i = 0; i < p->nl; i++)
+		n += layer_reads(p, &p->layers[i]).bytes;
+	Mat row = p->embed;
+	row.rows = 1;
+	n += mat_bytes(p, &p->head) + (p->head.t == p->embed.t ? 0 : mat_bytes(p, &row));
+	return n;
+}
+
 void plan_print(const Plan *p, FILE *f, const char *pre)
 {
-	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-20s %s\n", pre, "layer", "mixer",
-	        "mask", "heads/kv x hd", "feed-forward", "cache (float32)");
+	fprintf(f, "%s%-5s  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, "layer", "mixer",
+	        "mask", "heads/kv x hd", "feed-forward", "weights", "read/token", "cache (float32)");
 	for (int i = 0; i < p->nl; i++) {
 		const Layer *l = &p->layers[i];
 		char mix[64], mask[32], heads[48], ffn[48], cache[96], a[32];
@@ -272,13 +424,29 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 			size_t k = strlen(cache);
 			snprintf(cache + k, sizeof cache - k, ", read by %d more", l->attn.kv_readers);
 		}
-		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %s\n", pre, i, mix, mask,
-		        heads, ffn, cache);
+		Reads r = layer_reads(p, l);
+		bytes_str(a, sizeof a, r.bytes);
+		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, i, mix, mask,
+		        heads, ffn, r.fmts, a, cache);
 	}
+}
+
+void plan_drop(Plan *p, const char *glob, const char *why)
+{
+	if (p->ndrops == MAX_DROPS)
+		lm_bug("more than %d drops", MAX_DROPS);
+	p->drops[p->ndrops++] = (Drop){glob, why};
 }
 
 void plan_free(Plan *p)
 {
+	adapter_free(p);
+	for (int i = 0; i < p->ncfg; i++) {
+		free(p->cfg[i].path);
+		free(p->cfg[i].val);
+		free(p->cfg[i].dflt);
+	}
+	free(p->cfg);
 	free(p->layers);
 	free(p->t);
 	memset(p, 0, sizeof *p);

@@ -16,6 +16,8 @@
 #define PLAN_H
 #include <stdio.h>
 
+#include "layout.h"
+
 enum {
 	MAX_LAYERS = 1024,
 	MAX_DIM = 1 << 16,          /* hidden size, head dims, state sizes */
@@ -42,6 +44,11 @@ typedef struct {
 	double lo, hi;
 	long fan_in;
 	int keep_f32;       /* F32 even in a BF16 checkpoint, as releases do */
+	/* As stored, when the plan was read beside a checkpoint (format.c):
+	 * esize bytes per element (0: not known, or quantized), or MLX's
+	 * affine group quantization with bits > 0 per weight, one scale and
+	 * one bias of ssize bytes per group of `group` weights of a row. */
+	int esize, bits, group, ssize;
 } Tensor;
 
 /* A matrix view of tensor t (see lm_mat in runtime/lmcc.h): rows outputs,
@@ -52,6 +59,7 @@ typedef struct {
 	long off;
 	int tr;
 	long rows, cols, ld;
+	int lora;           /* 0, or 1 + its adapter's index in Plan.ad (adapter.h) */
 } Mat;
 
 /* A whole tensor read as float32, plus add (norm weights stored relative
@@ -211,6 +219,20 @@ typedef struct {
 	Norm pre_mix, post_mix, pre_ffn, post_ffn;
 } Layer;
 
+/* A config field as the reader saw it (cfg.h's CfgLog): JSON texts, NULL
+ * for absent. */
+typedef struct {
+	char *path, *val, *dflt;
+} CfgField;
+
+/* Checkpoint tensors the architecture's reference drops before loading
+ * (its sanitize()): a glob (fnmatch) and why.  A checkpoint tensor that
+ * the plan does not read and no drop matches is refused at load. */
+typedef struct {
+	const char *glob, *why;
+} Drop;
+enum { MAX_DROPS = 8 };
+
 typedef struct {
 	const char *arch;            /* model_type: a constant of ours */
 	const char *title;           /* "AFM-7" */
@@ -228,7 +250,16 @@ typedef struct {
 	long max_ctx;                /* the config's position limit, 0 if none */
 	Tensor *t;
 	int nt, tcap;
-	const char *ignores;         /* checkpoint tensors the model does not read */
+	struct Adapter *ad;          /* a LoRA/DoRA adapter on some products, or 0 */
+	Drop drops[MAX_DROPS];
+	int ndrops;
+	CfgField *cfg;               /* every field of config.json the plan read */
+	int ncfg;
+	/* the checkpoint beside the config, while the plan is read (format.c) */
+	Layout layout;               /* HF unless the files are mlx-lm's */
+	struct lm_ckpt *ck;          /* NULL: none (lmcc init) */
+	struct json_object *quant;   /* config.json's `quantization`, or NULL */
+	const char *cfg_file;
 } Plan;
 
 /* plan.c */
@@ -242,22 +273,51 @@ int t_vector(Plan *p, long n, double init, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 Mat mat_of(Plan *p, int t);                  /* the whole 2-D tensor */
 Mat mat_rows(Plan *p, int t, long row0, long rows);
+/* One matrix [out, in] per expert of a stacked [E, out, in] tensor. */
+MatArr mat_stack(Plan *p, int t);
 Vec vec_of(int t, double add);
 Norm norm_of(int t, double eps, double add);
+void plan_drop(Plan *p, const char *glob, const char *why);
 int rope_add(Plan *p, int style, int dims, const double *inv_freq, const char *note);
 /* inv_freq[j] = theta^(-2j/dims), the unscaled RoPE frequencies. */
 void rope_base(double *inv_freq, int dims, double theta);
 
+/* The sizes below saturate at PLAN_SIZE_MAX (2^50: a thousand times the
+ * largest released model); plan_read refuses a config that reaches it, so
+ * that 4 * params and friends never overflow. */
+#define PLAN_SIZE_MAX (1L << 50)
+void plan_check(const Plan *p, const char *config_path);
 long plan_params(const Plan *p);
 long plan_active_params(const Plan *p);   /* read per token */
+/* Bytes of weights a token reads as stored (BF16 when the plan has no
+ * checkpoint): the layers' matrices, one embedding row and the head. */
+long plan_read_bytes(const Plan *p);
 long plan_tensor_numel(const Tensor *t);
 /* The schedule table, each line starting with prefix. */
 void plan_print(const Plan *p, FILE *f, const char *prefix);
 /* Cache bytes per token (growing caches) and fixed state bytes. */
 void plan_cache(const Plan *p, long *per_token, long *fixed);
+void plan_layer_cache(const Layer *l, long *per_token, long *fixed);
+/* cost.c: `lmcc plan --cost`, per layer and in total, for one token at
+ * context ctx; weights in the dtypes of ck (BF16 without one). */
+typedef struct lm_ckpt lm_ckpt;
+void plan_cost(const Plan *p, long ctx, lm_ckpt *ck, FILE *f);
 void plan_free(Plan *p);
 
-/* arch.c: config.json -> Plan, dispatching on model_type. */
-void plan_read(Plan *p, const char *config_path, const char *model_dir);
+/* arch.c: config.json -> Plan, dispatching on model_type.  With_ckpt: read
+ * the checkpoint in model_dir (if any) for its layout and formats. */
+void plan_read(Plan *p, const char *config_path, const char *model_dir, int with_ckpt);
+
+/* format.c: the storage of the plan's tensors (see Tensor), from the
+ * checkpoint in dir (none: HF layout, formats unknown). */
+void format_begin(Plan *p, struct json_object *root, const char *cfg_file, const char *dir);
+void format_tensor(Plan *p, Tensor *t);
+void format_end(Plan *p);
+/* The stored shape of a tensor of the checkpoint: its ndim, or -1. */
+int format_shape(const Plan *p, const char *name, long *shape);
+/* The name of a tensor in the checkpoint's layout, from its Hugging Face
+ * name (printf-style) and the part of it (layout_name). */
+void plan_name(const Plan *p, char *out, size_t n, int part, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #endif

@@ -12,9 +12,12 @@
 void lm_embed(float *x, lm_mat E, const int *tok, long n)
 {
 	for (long t = 0; t < n; t++)
-		for (long i = 0; i < E.cols; i++)
-			x[t * E.cols + i] = lm_load_f32(E.data, E.dtype,
-			                                (size_t)tok[t] * E.ld + i);
+		if (E.dtype == LM_Q)
+			lm_qrow(x + t * E.cols, &E, tok[t]);
+		else
+			for (long i = 0; i < E.cols; i++)
+				x[t * E.cols + i] = lm_load_f32(E.data, E.dtype,
+				                                (size_t)tok[t] * E.ld + i);
 }
 
 void lm_add(float *y, const float *x, const float *a, long count)

@@ -19,17 +19,29 @@
 
 /* ---- weights ---------------------------------------------------------- */
 
-enum { LM_F32 = 0, LM_F16 = 1, LM_BF16 = 2 };
+enum { LM_F32 = 0, LM_F16 = 1, LM_BF16 = 2, LM_Q = 3 };
 
 /* W with `rows` outputs and `cols` inputs.  Element (r, c) is stored at
  * data[r * ld + c] when tr == 0 (the usual [out, in] layout of a Linear),
  * or at data[c * ld + r] when tr == 1 ([in, out], as Llama-4's fused
  * experts are stored).  Views of part of a tensor (one of q/k/v in a fused
- * projection, one expert of a stack) are lm_mats too: nothing is copied. */
+ * projection, one expert of a stack) are lm_mats too: nothing is copied.
+ *
+ * dtype LM_Q is MLX's affine group quantization, always [out, in] (tr 0).
+ * Row r is a little-endian bit stream of 32-bit words starting at word
+ * r * ld of data (ld counts words); input c is the unsigned `bits`-bit
+ * integer q at bits [c * bits, (c + 1) * bits) of it, and its weight is
+ *   w = scales[r * sld + g] * q + biases[r * sld + g],   g = c / group,
+ * with scales and biases stored in sdtype (LM_F32, LM_F16 or LM_BF16).
+ * The fields after ld are unused by the float dtypes. */
 typedef struct {
 	const void *data;
 	int dtype, tr;
 	long rows, cols, ld;
+	int bits, group, sdtype;
+	const void *scales, *biases;
+	long sld;
+	const struct lm_lora *lora;   /* a low-rank adapter on the product, or 0 */
 } lm_mat;
 
 typedef struct lm_ckpt lm_ckpt;  /* an opened checkpoint (runtime/st.c) */
@@ -50,8 +62,42 @@ const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
 const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
                             const long *shape, long off, long rows, long cols,
                             long ld, float eps);
+/* lm_ck_qmat: a quantized module, the LM_Q view of rows x cols starting
+ *            `off` elements into its logical [..., out, in] weight `shape`
+ *            (whole rows).  `path` names the module: its tensors are
+ *            path.weight (U32 [..., out, in * bits / 32]), path.scales and
+ *            path.biases ([..., out, in / group]), all checked. */
+lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  long off, long rows, long cols, int bits, int group);
 /* A name built from a pattern with one %d (expert or layer index). */
 const char *lm_name(const char *pattern, long i);
+
+/* ---- low-rank adapters (lora.c) ----------------------------------------- */
+
+/* An adapter as mlx-lm trains it (adapter_config.json beside
+ * adapters.safetensors): which blocks and modules carry one, its rank and
+ * scale.  A generated model that was built with an adapter holds these as
+ * constants, and refuses an adapter directory that differs. */
+typedef struct {
+	int dora;           /* fine_tune_type "dora" (else "lora") */
+	long num_layers;    /* the last num_layers blocks; <= 0: all of them */
+	long rank;
+	float scale;        /* multiplies the low-rank product as it is */
+	const char *keys;   /* lora_parameters.keys sorted, ","-joined; 0: default */
+	long tensors;       /* how many tensors adapters.safetensors holds */
+} lm_adapter;
+
+/* The adapter of one product W (bound just before): y = W x becomes
+ * y + scale * (x A) B, A [in, rank] and B [rank, out] (a stack of experts
+ * stores them [E, rank, in] and [E, out, rank]: ndim 3, this expert's).  W
+ * may be a view of rows row0.. of the adapted module (q of a fused qkv).
+ * m: DoRA's magnitude tensor [out], or 0.  The adapter's tensors are
+ * checked like weights and converted to float32 copies the adapter owns. */
+const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
+                                 int ndim, const long *ashape, const long *bshape,
+                                 const char *m, long expert, long row0, float scale);
+/* y[n, W.rows] += W's adapter applied to x[n, W.cols] (lm_matmul calls it). */
+void lm_lora(float *y, const float *x, long n, const struct lm_lora *l);
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -245,14 +291,23 @@ void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
 typedef struct {
 	const char *name;           /* base name of the model directory */
 	const char *weights;        /* checkpoint directory baked in at build, or 0 */
+	const char *adapter;        /* adapter directory baked in at build, or 0 */
+	const lm_adapter *lora;     /* the adapter's structure it was built for, or 0 */
 	long vocab;
 	long max_ctx;               /* the config's position limit, 0 if none */
-	/* Bind every weight, allocate caches and scratch for ctx tokens. */
-	void (*create)(lm_ckpt *ck, long ctx);
+	/* Bind every weight (and the adapter's tensors from ad, when built
+	 * with one), allocate caches and scratch for ctx tokens. */
+	void (*create)(lm_ckpt *ck, lm_ckpt *ad, long ctx);
 	/* Run n tokens at the current position.  logits gets [n, vocab] when
 	 * all != 0, else [vocab] for the last token only. */
 	void (*forward)(const int *tok, long n, float *logits, int all);
 	void (*reset)(void);        /* forget every cache: position 0 again */
+	const char *arch;           /* model_type */
+	const char *max_ctx_field;  /* the config field max_ctx comes from, or 0 */
+	/* config.json as the program was built from it: triples (field,
+	 * value, default), JSON text, 0 for absent; ends with field 0 */
+	const char *const *config;
+	const char *const *drops;   /* globs of tensors the reference drops; 0 ends */
 } lm_model;
 
 /* The command line of a built model (RUN OPTIONS of DESIGN.md). */

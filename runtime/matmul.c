@@ -131,8 +131,14 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		openblas_set_num_threads(1);
 		once = 1;
 	}
+	if (W.dtype == LM_Q) {
+		lm_qmatmul(y, x, n, W);
+		return;
+	}
 	Job j = {y, x, NULL, n, W, kernels()};
 	if (n <= FEW && W.dtype == LM_BF16 && !W.tr && j.k->pair)
 		j.x2 = pairs(x, n, W.cols, j.k->pair);
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+	if (W.lora)
+		lm_lora(y, x, n, W.lora);
 }

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 enum { MAX_THREADS = 64, SPINS = 200000 };
@@ -113,4 +114,16 @@ void lm_parallel(long total, long align, Job fn, void *ctx)
 		fn(ctx, lo, hi);
 	while (atomic_load_explicit(&P.pending, memory_order_acquire) > 0)
 		;
+}
+
+float *lm_scratch(size_t n)
+{
+	static __thread float *buf;
+	static __thread size_t cap;
+	if (n > cap) {
+		free(buf);
+		buf = lm_alloc_aligned(n * sizeof(float));
+		cap = n;
+	}
+	return buf;
 }

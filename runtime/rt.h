@@ -33,18 +33,63 @@ double lm_now(void);                 /* monotonic seconds */
 
 /* ---- checkpoints (st.c) ---- */
 /* Open DIR/model.safetensors, or the shards DIR/model.safetensors.index.json
- * names.  Every header, offset, dtype and shape is checked here; a bad file
+ * names, or else every DIR/model*.safetensors (mlx-lm's shards).  Every header, offset, dtype and shape is checked here; a bad file
  * is lm_fail naming it. */
 lm_ckpt *lm_ck_open(const char *dir);
+/* The same, or NULL when dir has no checkpoint files at all. */
+lm_ckpt *lm_ck_try(const char *dir);
+/* One safetensors file, checked the same way (an adapter's). */
+lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+long lm_ck_count(lm_ckpt *ck);
+/* A tensor's bytes as stored, its dtype as the header names it ("F32",
+ * "U32", ...) and its size (for tools that copy checkpoints). */
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);
+/* The file a checkpoint's tensor names come from. */
+const char *lm_ck_where(lm_ckpt *ck);
+/* "[a, b, c]" into buf. */
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape);
+/* Packed quantized words (U32): a tensor's storage, never a product's. */
+enum { LM_U32 = 8 };
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
+/* The names of the tensors, in no order: start with *i = 0; NULL ends. */
+const char *lm_ck_next(lm_ckpt *ck, long *i);
+/* Tensors no binding has read and no glob of drops matches: the count,
+ * the first by name and its file. */
+long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
+                  const char **file);
 size_t lm_dtype_size(int dtype);
+/* The file holding tensor `name` (or the checkpoint's own, if absent). */
+const char *lm_ck_file(lm_ckpt *ck, const char *name);
+/* Whether MLX's affine mode has this format: 0 yes, 1 not these bits
+ * (2, 3, 4, 5, 6, 8), 2 not this group size (32, 64, 128). */
+int lm_q_bad(int bits, int group);
+/* The checks lm_ck_qmat makes, for the compiler: exit 2 naming the file,
+ * the tensor and what is wrong, and `why` (the config's field) if set. */
+void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  int bits, int group, const char *why);
 float lm_bf16_to_f32(uint16_t h);
 uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
 float lm_f16_to_f32(uint16_t h);
+uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- adapters (lora.c) ---- */
+/* DIR/adapter_config.json into *a (keys malloc'd), then DIR/adapters.safetensors
+ * opened.  With want, every field must equal want's (a built model's
+ * constants), else lm_fail naming the field. */
+lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want);
+/* After binding: every tensor of the adapter was bound, else lm_fail. */
+void lm_adapter_done(lm_ckpt *ad);
+
+/* ---- is this checkpoint the model's? (check.c) ---- */
+/* DIR/config.json agrees with every field m was built from, else lm_fail
+ * naming the first that differs. */
+void lm_check_config(const lm_model *m, const char *dir);
+/* After m->create(ck): every tensor of ck is bound or dropped. */
+void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 
 /* The instruction set of every kernel (isa.c): the best the CPU has, or
  * the one LMCC_ISA=avx512|avx2|portable names (one the CPU lacks, or an
@@ -53,10 +98,43 @@ enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
 int lm_isa(void);
 const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
 
+/* DESIGN.md's bound on logits against a reference (golden.c): the worst
+ * row's error relative to its largest |logit|, and the first row whose
+ * argmax differs beyond the bound (-1: none).  Returns 1 when within. */
+#define LM_GOLDEN_BOUND 1e-4
+typedef struct {
+	double worst;
+	long row, bad_argmax;
+} lm_cmp;
+int lm_logits_cmp(const float *got, const float *ref, long N, long V, lm_cmp *c);
+
+/* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
+/* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
+void lm_qmatmul(float *y, const float *x, long n, lm_mat W);
+/* Row r of W dequantized into dst[W->cols], exactly as MLX's dequantize
+ * computes it: (s * q) + b, each step rounded to float32. */
+void lm_qrow(float *dst, const lm_mat *W, long r);
+
+/* ---- MLX's affine group quantization of one row (affine.c) ---- */
+/* q gets cols * bits / 32 words; scales and biases cols / group floats,
+ * in float32 before the checkpoint's dtype rounds them.  group divides
+ * cols and bits * group is a multiple of 32. */
+void lm_affine_quantize(const float *w, long cols, int bits, int group,
+                        uint32_t *q, float *scales, float *biases);
+/* The integer of input c of a packed row. */
+unsigned lm_affine_q(const uint32_t *row, long c, int bits);
+/* w[c] = scales[g] * q[c] + biases[g], g = c / group, in float32. */
+void lm_affine_dequantize(const uint32_t *q, const float *scales,
+                          const float *biases, long cols, int bits, int group,
+                          float *w);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
+/* The calling thread's own n floats (64-byte aligned), kept and reused
+ * from call to call: a kernel's panel of widened weights (pool.c). */
+float *lm_scratch(size_t n);
 
 #endif

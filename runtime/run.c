@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "rt.h"
 #include "npy.h"
+#include "opt.h"
 #include "sample.h"
 #include "text/tok.h"
 
@@ -15,37 +16,72 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-static const char usage[] =
-	"usage: %s [RUN OPTIONS]\n"
-	"Run the model: on token ids or text, write logits, generate, report speed.\n"
-	"\n"
-	"  --weights DIR         checkpoint directory%s%s%s\n"
-	"  --tokens LIST|@F.npy  input ids, comma separated, or a 1-D int32/int64 .npy\n"
-	"  --prompt TEXT         input text, through the model's tokenizer\n"
-	"  --chat                apply the model's chat template to the prompt; with no\n"
-	"                        --prompt and a terminal on stdin, a conversation\n"
-	"  --system TEXT         a system turn before the prompt (with --chat)\n"
-	"  -n N                  tokens to generate after the input (default 0 for\n"
-	"                        --tokens; for text, until end of text, at most 512)\n"
-	"  --chunk C             feed the input C tokens per forward call\n"
-	"                        (default: all at once; 1 = one at a time)\n"
-	"  --logits-out F.npy    write float32 [N, vocab]: logits at every input position\n"
-	"  --ctx N               context capacity (default: input + generated tokens;\n"
-	"                        4096 for a conversation)\n"
-	"  --temp T              sampling temperature (default 0: greedy)\n"
-	"  --top-p P             nucleus sampling threshold (default 1: off)\n"
-	"  --top-k K             sample among the K most likely (default 0: off)\n"
-	"  --seed S              sampling seed (default 0)\n"
-	"  --threads N           threads for the kernels (default: all cores)\n"
-	"  -h, --help            this text\n"
-	"\n"
-	"With --tokens, generated ids go to stdout, one line, comma separated; with\n"
-	"text, the generated text is streamed to stdout.  Load time and prompt and\n"
-	"generation speed go to stderr.\n";
+/* The RUN OPTIONS (DESIGN.md), with the names mlx-lm's and llama.cpp's
+ * users type as aliases.  A new option is a line here and a case in
+ * parse(). */
+enum {
+	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
+	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_LONG_CTX, O_CHECK,
+	O_ADAPTER = LM_RUN_ADAPTER,
+};
+const lm_opt lm_run_opts[] = {
+	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
+	                        "was built from; lmcc run: MODEL_DIR)"},
+	{"model", 'm', "DIR", NULL},
+	{"adapter", O_ADAPTER, "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it, of\n"
+	                              "the structure the program was built with (default: that one)"},
+	{"adapter-path", O_ADAPTER, "DIR", NULL},
+	{"tokens", O_TOKENS, "LIST|@F.npy", "input ids, comma separated, or a 1-D int32/int64 .npy"},
+	{"prompt", 'p', "TEXT", "input text, through the model's tokenizer (-: stdin)"},
+	{"file", 'f', "FILE", "the input text from FILE"},
+	{"chat", O_CHAT, NULL, "apply the model's chat template to the prompt; with no\n"
+	                       "prompt and a terminal on stdin, a conversation"},
+	{"system", O_SYSTEM, "TEXT", "a system turn before the prompt (with --chat)"},
+	{"system-prompt", O_SYSTEM, "TEXT", NULL},
+	{"chat-template", O_TEMPLATE, "FILE", "a Jinja chat template instead of the model's"},
+	{"max-tokens", 'n', "N", "tokens to generate after the input (default 0 for\n"
+	                         "--tokens; for text, until end of text, at most 512)"},
+	{"n-predict", 'n', "N", NULL},
+	{"chunk", O_CHUNK, "C", "feed the input C tokens per forward call\n"
+	                        "(default: all at once; 1 = one at a time)"},
+	{"batch-size", O_CHUNK, "C", NULL},
+	{"logits-out", O_LOGITS, "F.npy", "write float32 [N, vocab]: logits at every input position"},
+	{"ctx", 'c', "N", "context capacity (default: input + generated tokens;\n"
+	                  "4096 for text)"},
+	{"ctx-size", 'c', "N", NULL},
+	{"allow-long-ctx", O_LONG_CTX, NULL, "allow a context past the config's position limit\n"
+	                                    "(max_position_embeddings)"},
+	{"temp", O_TEMP, "T", "sampling temperature (default 0: greedy)"},
+	{"temperature", O_TEMP, "T", NULL},
+	{"top-p", O_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
+	{"top-k", O_TOP_K, "K", "sample among the K most likely (default 0: off)"},
+	{"seed", 's', "S", "sampling seed (default 0)"},
+	{"threads", 't', "N", "threads for the kernels (default: all cores)"},
+	{"check", O_CHECK, "CASE_DIR", "run a golden case (config.json, model.safetensors,\n"
+	                              "tokens.npy, logits.npy): the worst row's error against\n"
+	                              "the bound 1e-4 of its largest logit; exit 0 within, 1 not"},
+	{"version", O_VERSION, NULL, "lmcc's version and the model's"},
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
 
-enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096 };
+void lm_run_usage(FILE *f, const char *prog, const char *weights)
+{
+	fprintf(f, "usage: %s [RUN OPTIONS]\n"
+	        "Run the model: on token ids or text, write logits, generate, report speed.\n\n",
+	        prog);
+	lm_opt_help(f, lm_run_opts);
+	if (weights)
+		fprintf(f, "\nThe checkpoint is %s unless --weights names another.\n", weights);
+	fputs("\nWith --tokens, generated ids go to stdout, one line, comma separated; with\n"
+	      "text, the generated text is streamed to stdout.  Load time and prompt and\n"
+	      "generation speed go to stderr.\n", f);
+}
+
+enum { TEXT_MAX_NEW = 512, CHAT_CTX = 4096, PIECE = 256 };
 
 static long parse_long(const char *opt, const char *s, long lo, long hi)
 {
@@ -113,61 +149,93 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out, *prompt, *system;
-	int chat;
+	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system, *template;
+	char *prompt_buf;      /* the prompt read from a file or stdin */
+	const char *check;     /* a golden case directory */
+	char *check_tokens;
+	int chat, long_ctx;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
 	lm_sampler samp;
 	uint64_t seed;
 } Options;
 
+static char *read_all(FILE *f);
+
+static char *read_prompt(const char *path)
+{
+	if (!strcmp(path, "-"))
+		return read_all(stdin);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		lm_fail(path, "cannot open: %s", strerror(errno));
+	char *text = read_all(f);
+	fclose(f);
+	return text;
+}
+
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .gen = -1, .samp = {0, 1, 0}};
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			const char *w = m->weights;
-			printf(usage, argv[0], w ? " (default: " : "", w ? w : "", w ? ")" : "");
+	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1, .samp = {0, 1, 0}};
+	lm_optp p;
+	const char *v, *file = NULL;
+	int k;
+	lm_opt_init(&p, argc, argv, lm_run_opts, m->name);
+	while ((k = lm_opt_next(&p, &v)) != -1) {
+		switch (k) {
+		case 'h':
+			lm_run_usage(stdout, argv[0], m->weights);
 			exit(0);
+		case O_VERSION:
+			printf("%s\nmodel %s%s%s\n", lm_version(), m->name,
+			       m->weights ? ", built from " : "", m->weights ? m->weights : "");
+			exit(0);
+		case 'm': o.weights = v; break;
+		case O_ADAPTER: o.adapter = v; break;
+		case O_TOKENS: o.tokens = v; break;
+		case 'p': o.prompt = v; break;
+		case 'f': file = v; break;
+		case O_SYSTEM: o.system = v; break;
+		case O_TEMPLATE: o.template = v; break;
+		case O_CHAT: o.chat = 1; break;
+		case O_LONG_CTX: o.long_ctx = 1; break;
+		case O_CHECK: o.check = v; break;
+		case O_LOGITS: o.logits_out = v; break;
+		case 'n': o.gen = parse_long("-n", v, 0, 1L << 24); break;
+		case O_CHUNK: o.chunk = parse_long("--chunk", v, 1, 1L << 24); break;
+		case 'c': o.ctx = parse_long("--ctx", v, 1, 1L << 24); break;
+		case 't': o.threads = parse_long("--threads", v, 1, 1024); break;
+		case O_TEMP: o.samp.temp = (float)parse_double("--temp", v, 0, 1e6); break;
+		case O_TOP_P: o.samp.top_p = (float)parse_double("--top-p", v, 0, 1); break;
+		case O_TOP_K: o.samp.top_k = parse_long("--top-k", v, 0, 1L << 30); break;
+		case 's': o.seed = (uint64_t)parse_long("--seed", v, 0, 0x7fffffffffffffffL); break;
+		default: lm_bug("run option %d has no case", k);
 		}
-#define TAKE() (v ? (i++, v) : (lm_fail(NULL, "%s needs a value", a), v))
-		if (!strcmp(a, "--weights"))
-			o.weights = TAKE();
-		else if (!strcmp(a, "--tokens"))
-			o.tokens = TAKE();
-		else if (!strcmp(a, "--prompt"))
-			o.prompt = TAKE();
-		else if (!strcmp(a, "--system"))
-			o.system = TAKE();
-		else if (!strcmp(a, "--chat"))
-			o.chat = 1;
-		else if (!strcmp(a, "--logits-out"))
-			o.logits_out = TAKE();
-		else if (!strcmp(a, "-n"))
-			o.gen = parse_long(a, TAKE(), 0, 1L << 24);
-		else if (!strcmp(a, "--chunk"))
-			o.chunk = parse_long(a, TAKE(), 1, 1L << 24);
-		else if (!strcmp(a, "--ctx"))
-			o.ctx = parse_long(a, TAKE(), 1, 1L << 24);
-		else if (!strcmp(a, "--threads"))
-			o.threads = parse_long(a, TAKE(), 1, 1024);
-		else if (!strcmp(a, "--temp"))
-			o.samp.temp = (float)parse_double(a, TAKE(), 0, 1e6);
-		else if (!strcmp(a, "--top-p"))
-			o.samp.top_p = (float)parse_double(a, TAKE(), 0, 1);
-		else if (!strcmp(a, "--top-k"))
-			o.samp.top_k = parse_long(a, TAKE(), 0, 1L << 30);
-		else if (!strcmp(a, "--seed"))
-			o.seed = (uint64_t)parse_long(a, TAKE(), 0, 0x7fffffffffffffffL);
-		else
-			lm_fail(NULL, "unknown option '%s' (see --help)", a);
-#undef TAKE
 	}
+	if (p.npos)
+		lm_fail(NULL, "%s: unexpected argument '%s' (the checkpoint is --weights DIR)",
+		        m->name, p.pos[0]);
+	if (o.check) {
+		if (o.tokens || o.prompt || file || o.chat || o.logits_out || o.gen >= 0)
+			lm_fail(NULL, "--check: the case gives the input and the logits; no --tokens, "
+			        "--prompt, --chat, --logits-out or -n with it");
+		char *t = lm_path(o.check, "tokens.npy");
+		o.check_tokens = lm_alloc(strlen(t) + 2);
+		o.check_tokens[0] = '@';
+		strcpy(o.check_tokens + 1, t);
+		free(t);
+		o.weights = o.check;
+		o.tokens = o.check_tokens;
+	}
+	if (file && o.prompt)
+		lm_fail(NULL, "-f: give the prompt as --prompt or from a file, not both");
+	if (file || (o.prompt && !strcmp(o.prompt, "-")))
+		o.prompt = o.prompt_buf = read_prompt(file ? file : "-");
 	if (o.tokens && (o.prompt || o.chat))
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
 	if (o.system && !o.chat)
 		lm_fail(NULL, "--system: needs --chat");
+	if (o.template && !o.chat)
+		lm_fail(NULL, "--chat-template: needs --chat");
 	return o;
 }
 
@@ -210,17 +278,39 @@ static void remember(Session *s, const int *ids, long n)
 }
 
 /* Feed n tokens in calls of --chunk; with out, write every row's logits. */
+/* Seconds of prefill after which a terminal shows its progress. */
+static double progress_after(void)
+{
+	const char *e = getenv("LMCC_PROGRESS_AFTER");
+	return e && *e ? atof(e) : 2.0;
+}
+
 static void feed(Session *s, const int *ids, long n, FILE *out)
 {
 	long chunk = s->o->chunk ? s->o->chunk : n;
-	double t0 = lm_now();
+	double t0 = lm_now(), after = -1;
+	/* on a terminal, a long input goes in pieces (the result does not
+	 * depend on how it is cut) so that its progress can be shown */
+	if (!s->o->chunk && n > PIECE && isatty(2)) {
+		chunk = PIECE;
+		after = progress_after();
+	}
+	int shown = 0;
 	for (long i = 0; i < n; i += chunk) {
 		long c = n - i < chunk ? n - i : chunk;
 		s->m->forward(ids + i, c, s->logits, out != NULL);
 		if (out && fwrite(s->logits, sizeof(float) * s->m->vocab, c, out) != (size_t)c)
 			lm_fail(s->o->logits_out, "write error: %s", strerror(errno));
 		s->last = out ? s->logits + (c - 1) * s->m->vocab : s->logits;
+		double t = lm_now() - t0;
+		if (after >= 0 && t > after && i + c < n) {
+			fprintf(stderr, "\rlmcc: %s: prefill %ld of %ld tokens, %.1f s, %.1f tok/s",
+			        s->m->name, i + c, n, t, (i + c) / t);
+			shown = 1;
+		}
 	}
+	if (shown)
+		fprintf(stderr, "\r\033[K");
 	remember(s, ids, n);
 	s->t_feed += lm_now() - t0;
 	s->n_feed += n;
@@ -263,7 +353,10 @@ static void stats(const Session *s, double load)
 	if (s->n_gen)
 		fprintf(stderr, "; decode %ld tokens in %.3f s (%.1f tok/s)", s->n_gen,
 		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
-	fprintf(stderr, "; %s kernels\n", lm_isa_name(lm_isa()));
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "; peak memory %.1f MB; %s kernels\n", ru.ru_maxrss / 1024.0,
+	        lm_isa_name(lm_isa()));
 }
 
 /* ---- ids in, ids out ---- */
@@ -273,6 +366,32 @@ static void emit_id(void *ctx, int id, long g)
 	(void)ctx;
 	printf("%s%d", g ? "," : "", id);
 	fflush(stdout);
+}
+
+/* --check: the logits of the case's tokens against its logits.npy. */
+static int check_case(Session *s, const int *tok, long n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out)
+		lm_bug("open_memstream: %s", strerror(errno));
+	feed(s, tok, n, out);
+	fclose(out);
+	char *path = lm_path(s->o->check, "logits.npy");
+	lm_npy ref = lm_npy_read(path);
+	if (ref.type != LM_NPY_F32 || ref.ndim != 2 || ref.shape[0] != n || ref.shape[1] != s->m->vocab)
+		lm_fail(path, "expected float32 [%ld, %ld]: the logits of tokens.npy", n, s->m->vocab);
+	lm_cmp c;
+	int ok = lm_logits_cmp((const float *)buf, ref.data, n, s->m->vocab, &c);
+	printf("%s: %s: max relative error %.3g (row %ld)%s%s, bound %g: %s\n", s->m->name,
+	       s->o->check, c.worst, c.row, c.bad_argmax >= 0 ? "; argmax differs at row " : "",
+	       c.bad_argmax >= 0 ? lm_name("%ld", c.bad_argmax) : "", LM_GOLDEN_BOUND,
+	       ok ? "pass" : "FAIL");
+	free(ref.data);
+	free(path);
+	free(buf);
+	return ok ? 0 : 1;
 }
 
 static void run_ids(Session *s, const int *tok, long n, const char *where)
@@ -481,30 +600,58 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		tk = lm_tok_open(o.weights);
 		if (!tk)
 			lm_fail(o.weights, "no tokenizer (tokenizer.json, tokenizer.model, tiktoken.model or tokenizer.jsonl) for --prompt or --chat");
+		if (o.template)
+			lm_tok_set_chat_template(tk, o.template);
 		s.ctx = o.ctx ? o.ctx : CHAT_CTX;
+		if (!o.ctx && m->max_ctx && m->max_ctx < s.ctx)
+			s.ctx = m->max_ctx;
 		/* an embedding padded past the tokenizer's ids (PLaMo pads to a
 		 * multiple of 32 or 64) must not produce an id it cannot print */
 		if (lm_tok_n_vocab(tk) < s.choose)
 			s.choose = lm_tok_n_vocab(tk);
 	}
 
+	if (m->max_ctx && s.ctx > m->max_ctx && !o.long_ctx)
+		lm_fail(NULL, "--ctx: a context of %ld tokens is past the %ld positions of the "
+		        "model's %s; --allow-long-ctx runs it anyway", s.ctx, m->max_ctx,
+		        m->max_ctx_field ? m->max_ctx_field : "position limit");
+
 	double t0 = lm_now();
-	lm_ckpt *ck = lm_ck_open(o.weights);
-	m->create(ck, s.ctx);
+	lm_check_config(m, o.weights);
+	lm_ckpt *ck = lm_ck_open(o.weights), *ad = NULL;
+	lm_adapter got;
+	if (o.adapter && !m->lora)
+		lm_fail(o.adapter, "--adapter: this program was built without an adapter "
+		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
+	if (m->lora)
+		ad = lm_adapter_open(o.adapter, &got, m->lora);
+	m->create(ck, ad, s.ctx);
+	lm_check_tensors(m, ck);
+	if (ad)
+		lm_adapter_done(ad);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
-	s.rows = o.logits_out ? (chunk < n ? chunk : n) : 1;
+	s.rows = o.logits_out || o.check ? (chunk < n ? chunk : n) : 1;
 	s.logits = lm_floats((size_t)m->vocab * s.rows);
 
-	if (o.tokens)
+	int rc = 0;
+	if (o.check) {
+		check_ids(&s, tok, n, where);
+		rc = check_case(&s, tok, n);
+	} else if (o.tokens)
 		run_ids(&s, tok, n, where);
 	else
 		run_text(&s, tk, o.weights);
 	stats(&s, load);
 	free(tok);
+	free(o.prompt_buf);
+	free(o.check_tokens);
 	free(s.logits);
 	free(s.hist);
 	lm_tok_free(tk);
 	lm_ck_close(ck);
-	return 0;
+	lm_ck_close(ad);
+	if (ad)
+		free((char *)got.keys);
+	return rc;
 }

@@ -72,10 +72,22 @@ static void select_top(Cand *c, long n, long m)
 	}
 }
 
+/* NaN weights would make argmax return token 0 and sampling draw from
+ * garbage, silently: a NaN or +inf logit stops the run (-inf is a token
+ * ruled out). */
+static void check_finite(const float *x, long n)
+{
+	for (long i = 0; i < n; i++)
+		if (isnan(x[i]) || x[i] == INFINITY)
+			lm_fail("logits", "token %ld has a logit of %s: the weights hold NaN or infinity, "
+			        "or the computation overflows float32", i, isnan(x[i]) ? "NaN" : "+inf");
+}
+
 int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 {
 	static Cand *c;          /* reused: this runs once per token */
 	static long cap;
+	check_finite(logits, n);
 	if (s->temp <= 0)
 		return lm_argmax(logits, n);
 	if (n > cap) {
@@ -91,7 +103,10 @@ int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 		sum += c[i].p;
 	}
 	long keep = n;
-	if (s->top_k > 0 || s->top_p < 1) {
+	/* top_p 0, as mlx-lm's default, is off like 1: the empty set is no
+	 * choice */
+	float top_p = s->top_p > 0 && s->top_p < 1 ? s->top_p : 1;
+	if (s->top_k > 0 || top_p < 1) {
 		/* Only the head of the order matters: sort the first m, and look
 		 * further only when top_p needs more. */
 		long m = s->top_k > 0 && s->top_k < n ? s->top_k : n < 256 ? n : 256;
@@ -99,13 +114,13 @@ int lm_sample(const float *logits, long n, const lm_sampler *s, uint64_t *rng)
 			select_top(c, n, m);
 			qsort(c, m, sizeof *c, by_prob);
 			keep = m;
-			if (s->top_p >= 1)
+			if (top_p >= 1)
 				break;
 			double acc = 0;
 			long i;
-			for (i = 0; i < m && acc < s->top_p; i++)
+			for (i = 0; i < m && acc < top_p; i++)
 				acc += c[i].p / sum;
-			if (acc >= s->top_p || m == n || m == s->top_k) {
+			if (acc >= top_p || m == n || m == s->top_k) {
 				keep = i;
 				break;
 			}

@@ -13,8 +13,10 @@
 #define _GNU_SOURCE
 #include "rt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +32,9 @@ enum { MAX_HEADER = 256 << 20, MAX_NDIM = 8, MAX_SHARDS = 4096 };
 typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
+	int used;                    /* bound by the model */
+	char dtype_name[12];         /* as the header names it */
+	size_t bytes;
 	long shape[MAX_NDIM];
 	long numel;
 	const unsigned char *data;
@@ -53,7 +58,13 @@ struct lm_ckpt {
 
 size_t lm_dtype_size(int dtype)
 {
-	return dtype == LM_F32 ? 4 : 2;
+	return dtype == LM_F32 || dtype == LM_U32 ? 4 : 2;
+}
+
+static const char *dtype_name(int dtype)
+{
+	static const char *n[] = {"F32", "F16", "BF16", "?", "?", "?", "?", "?", "U32"};
+	return dtype >= 0 && dtype <= LM_U32 ? n[dtype] : "not F32, F16, BF16 or U32";
 }
 
 float lm_bf16_to_f32(uint16_t h)
@@ -90,6 +101,25 @@ float lm_f16_to_f32(uint16_t h)
 		u = sign | ((exp + 112) << 23) | (man << 13);
 	memcpy(&f, &u, 4);
 	return f;
+}
+
+uint16_t lm_f32_to_f16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	uint16_t sign = (u >> 16) & 0x8000;
+	uint32_t a = u & 0x7fffffff;
+	if (a > 0x7f800000)
+		return sign | 0x7e00;                  /* NaN */
+	if (a >= 0x477ff000)
+		return sign | 0x7c00;                  /* rounds past 65504: inf */
+	if (a < 0x38800000) {
+		/* subnormal: a multiple of 2^-24, rounded to nearest even */
+		float m = rintf(ldexpf(fabsf(f), 24));
+		return sign | (uint16_t)m;
+	}
+	a += 0xfff + ((a >> 13) & 1);
+	return sign | (uint16_t)((a >> 13) - (112 << 10));
 }
 
 float lm_load_f32(const void *p, int dtype, size_t i)
@@ -140,13 +170,15 @@ static int parse_dtype(const char *s)
 		return LM_F16;
 	if (!strcmp(s, "BF16"))
 		return LM_BF16;
+	if (!strcmp(s, "U32"))
+		return LM_U32;
 	return -1;
 }
 
 static size_t other_dtype_size(const char *s)
 {
 	static const struct { const char *n; size_t sz; } k[] = {
-		{"F64", 8}, {"I64", 8}, {"U64", 8}, {"I32", 4}, {"U32", 4},
+		{"F64", 8}, {"I64", 8}, {"U64", 8}, {"I32", 4},
 		{"I16", 2}, {"U16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1},
 		{"F8_E4M3", 1}, {"F8_E5M2", 1},
 	};
@@ -249,6 +281,8 @@ static void add_file(lm_ckpt *ck, const char *path)
 		if ((size_t)(e - b) != (size_t)t.numel * esize)
 			lm_fail(path, "tensor '%s': %ld bytes for %ld elements of %s", name, e - b, t.numel, ds);
 		t.data = data + b;
+		t.bytes = (size_t)(e - b);
+		snprintf(t.dtype_name, sizeof t.dtype_name, "%s", ds);
 		if (2 * (ck->nt + 1) > ck->cap)
 			grow(ck);
 		Tensor *s = slot(ck, name);
@@ -272,6 +306,87 @@ static int safe_shard_name(const char *s)
 	return 1;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Shards without an index, as mlx-lm finds them: every model*.safetensors
+ * of the directory, in name order; their count. */
+static int shard_names(const char *dir, char ***out)
+{
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	int n = 0;
+	if (!d)
+		lm_fail(dir, "cannot open: %s", strerror(errno));
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, "model", 5) || len < 17
+		    || strcmp(e->d_name + len - 12, ".safetensors"))
+			continue;
+		if (n >= MAX_SHARDS)
+			lm_fail(dir, "more than %d model*.safetensors files", MAX_SHARDS);
+		names = lm_realloc(names, (n + 1) * sizeof *names);
+		names[n++] = lm_strdup(e->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof *names, by_name);
+	*out = names;
+	return n;
+}
+
+static lm_ckpt *open_glob(lm_ckpt *ck, const char *dir)
+{
+	char **names;
+	int n = shard_names(dir, &names);
+	if (!n)
+		lm_fail(dir, "no model.safetensors, no model.safetensors.index.json and no model*.safetensors shards");
+	ck->where = lm_path(dir, names[0]);
+	for (int i = 0; i < n; i++) {
+		char *p = lm_path(dir, names[i]);
+		add_file(ck, p);
+		free(p);
+		free(names[i]);
+	}
+	free(names);
+	return ck;
+}
+
+lm_ckpt *lm_ck_open_file(const char *path)
+{
+	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	ck->where = lm_strdup(path);
+	grow(ck);                    /* a table even for a file of no tensor */
+	add_file(ck, path);
+	return ck;
+}
+
+lm_ckpt *lm_ck_try(const char *dir)
+{
+	static const char *const files[] = {"model.safetensors", "model.safetensors.index.json"};
+	struct stat st;
+	int found = 0;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return NULL;
+	for (int i = 0; i < 2 && !found; i++) {
+		char *f = lm_path(dir, files[i]);
+		found = access(f, F_OK) == 0;
+		free(f);
+	}
+	if (!found) {
+		char **names;
+		int n = shard_names(dir, &names);
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		if (!n)
+			return NULL;
+	}
+	return lm_ck_open(dir);
+}
+
 lm_ckpt *lm_ck_open(const char *dir)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
@@ -286,8 +401,10 @@ lm_ckpt *lm_ck_open(const char *dir)
 	free(single);
 	size_t len;
 	char *text = lm_read_file(index, &len);
-	if (!text)
-		lm_fail(dir, "no model.safetensors and no model.safetensors.index.json");
+	if (!text) {
+		free(index);
+		return open_glob(ck, dir);
+	}
 	ck->where = index;
 	json_object *root = json_tokener_parse(text), *map;
 	free(text);
@@ -355,7 +472,7 @@ int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)
 	return t->dtype < 0 ? -2 : t->dtype;
 }
 
-static void shape_str(char *buf, size_t n, int ndim, const long *shape)
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape)
 {
 	size_t k = snprintf(buf, n, "[");
 	for (int d = 0; d < ndim && k < n; d++)
@@ -364,24 +481,36 @@ static void shape_str(char *buf, size_t n, int ndim, const long *shape)
 		snprintf(buf + k, n - k, "]");
 }
 
-/* The tensor the model needs, with exactly this shape. */
-static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
+/* The tensor the model needs, with exactly this shape, in any dtype
+ * lmcc reads. */
+static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 {
 	Tensor *t = slot(ck, name);
 	char want[256], got[256];
 	if (!t->name)
 		lm_fail(ck->where, "tensor '%s' is missing", name);
 	if (t->dtype < 0)
-		lm_fail(ck->files[t->file].path, "tensor '%s': dtype is not F32, F16 or BF16", name);
+		lm_fail(ck->files[t->file].path, "tensor '%s': dtype is not F32, F16 or BF16 (nor U32, packed)", name);
 	int same = t->ndim == ndim;
 	for (int d = 0; same && d < ndim; d++)
 		same = t->shape[d] == shape[d];
 	if (!same) {
-		shape_str(want, sizeof want, ndim, shape);
-		shape_str(got, sizeof got, t->ndim, t->shape);
+		lm_shape_str(want, sizeof want, ndim, shape);
+		lm_shape_str(got, sizeof got, t->ndim, t->shape);
 		lm_fail(ck->files[t->file].path, "tensor '%s': shape %s, expected %s", name, got, want);
 	}
+	t->used = 1;
 	return t;
+}
+
+/* The same, holding floats. */
+static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
+{
+	Tensor *t = slot(ck, name);
+	if (t->name && t->dtype == LM_U32)
+		lm_fail(ck->files[t->file].path, "tensor '%s': dtype U32 (packed quantized), but this "
+		        "tensor is read as floats: its module has no .scales or the config does not quantize it", name);
+	return lookup(ck, name, ndim, shape);
 }
 
 static void *own(lm_ckpt *ck, size_t bytes)
@@ -390,6 +519,19 @@ static void *own(lm_ckpt *ck, size_t bytes)
 	ck->owned = lm_realloc(ck->owned, (ck->nowned + 1) * sizeof(void *));
 	ck->owned[ck->nowned++] = p;
 	return p;
+}
+
+/* A header whose length is not a multiple of the element size leaves the
+ * data misaligned: then the tensor is copied, once for all the views of
+ * it (the experts of a stack). */
+static void align_data(lm_ckpt *ck, Tensor *t)
+{
+	size_t es = lm_dtype_size(t->dtype);
+	if ((uintptr_t)t->data % es) {
+		unsigned char *c = own(ck, t->numel * es);
+		memcpy(c, t->data, t->numel * es);
+		t->data = c;
+	}
 }
 
 /* The last element a view touches must lie inside the tensor. */
@@ -409,15 +551,9 @@ lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
 	Tensor *t = need(ck, name, ndim, shape);
 	check_view(ck, t, off, tr, rows, cols, ld);
 	size_t es = lm_dtype_size(t->dtype);
-	if ((uintptr_t)t->data % es) {
-		/* A header whose length is not a multiple of the element size
-		 * leaves the data misaligned: copy the tensor, once for all
-		 * the views of it (the experts of a stack). */
-		unsigned char *c = own(ck, t->numel * es);
-		memcpy(c, t->data, t->numel * es);
-		t->data = c;
-	}
-	return (lm_mat){t->data + off * es, t->dtype, tr, rows, cols, ld};
+	align_data(ck, t);
+	return (lm_mat){.data = t->data + off * es, .dtype = t->dtype, .tr = tr,
+	                .rows = rows, .cols = cols, .ld = ld};
 }
 
 const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
@@ -460,9 +596,168 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
 	return j.s;
 }
 
+const char *lm_ck_next(lm_ckpt *ck, long *i)
+{
+	while (*i < ck->cap && !ck->t[*i].name)
+		++*i;
+	return *i < ck->cap ? ck->t[(*i)++].name : NULL;
+}
+
+long lm_ck_count(lm_ckpt *ck)
+{
+	return ck->nt;
+}
+
+const char *lm_ck_where(lm_ckpt *ck)
+{
+	return ck->where;
+}
+
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes)
+{
+	Tensor *t = slot(ck, name);
+	if (!t->name)
+		lm_bug("lm_ck_raw: no tensor '%s'", name);
+	*dtype = t->dtype_name;
+	*bytes = t->bytes;
+	return t->data;
+}
+
+long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
+                  const char **file)
+{
+	long n = 0;
+	*first = *file = NULL;
+	for (long i = 0; i < ck->cap; i++) {
+		const Tensor *t = &ck->t[i];
+		if (!t->name || t->used)
+			continue;
+		int k = 0;
+		while (drops && drops[k] && fnmatch(drops[k], t->name, 0))
+			k++;
+		if (drops && drops[k])
+			continue;
+		if (!*first || strcmp(t->name, *first) < 0) {
+			*first = t->name;
+			*file = ck->files[t->file].path;
+		}
+		n++;
+	}
+	return n;
+}
+
 const char *lm_name(const char *pattern, long i)
 {
 	static char buf[512];
 	snprintf(buf, sizeof buf, pattern, i);
 	return buf;
+}
+
+/* ---- quantized modules (MLX's affine group format, lm_mat LM_Q) ---- */
+
+int lm_q_bad(int bits, int group)
+{
+	if (bits < 2 || bits > 8 || bits == 7)
+		return 1;
+	if (group != 32 && group != 64 && group != 128)
+		return 2;
+	return 0;
+}
+
+/* "<path>.<field>" in buf. */
+static const char *field(char *buf, size_t n, const char *path, const char *f)
+{
+	if ((size_t)snprintf(buf, n, "%s.%s", path, f) >= n)
+		lm_bug("tensor name too long: %s", path);
+	return buf;
+}
+
+/* The module's three tensors, with every shape and dtype as the format
+ * requires for a logical [..., out, in] weight of `bits` bits in groups
+ * of `group`: weight U32 [..., out, in * bits / 32], scales and biases
+ * [..., out, in / group] in one float dtype. */
+static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                     int bits, int group, const char *why, Tensor **w, Tensor **s,
+                     Tensor **b)
+{
+	const char *sep = why ? " (" : "", *end = why ? ")" : "";
+	why = why ? why : "";
+	char wn[320], sn[320], bn[320];
+	long in = shape[ndim - 1], ps[MAX_NDIM];
+	field(wn, sizeof wn, path, "weight");
+	field(sn, sizeof sn, path, "scales");
+	field(bn, sizeof bn, path, "biases");
+	if (ndim < 2 || ndim > MAX_NDIM)
+		lm_bug("quantized '%s' of %d dimensions", path, ndim);
+	if (lm_q_bad(bits, group))
+		lm_bug("quantized '%s': %d bits, group %d", path, bits, group);
+	Tensor *t = slot(ck, wn);
+	if (!t->name)
+		lm_fail(ck->where, "tensor '%s' is missing", wn);
+	if (t->dtype != LM_U32)
+		lm_fail(ck->files[t->file].path, "tensor '%s': dtype %s, but a quantized module's "
+		        "weight is U32 (%d-bit values packed in 32-bit words)%s%s%s", wn,
+		        dtype_name(t->dtype), bits, sep, why, end);
+	if (!slot(ck, sn)->name)
+		lm_fail(ck->where, "tensor '%s' is missing: module '%s' is quantized (%d bits, group %d) "
+		        "and needs scales and biases%s%s%s", sn, path, bits, group, sep, why, end);
+	if (in * bits % 32)
+		lm_fail(ck->files[t->file].path, "tensor '%s': %ld inputs of %d bits do not fill whole "
+		        "32-bit words%s%s%s", wn, in, bits, sep, why, end);
+	if (in % group)
+		lm_fail(ck->files[t->file].path, "tensor '%s': %ld inputs are not a multiple of the "
+		        "group size %d%s%s%s", wn, in, group, sep, why, end);
+	memcpy(ps, shape, ndim * sizeof(long));
+	ps[ndim - 1] = in * bits / 32;
+	if (t->ndim == ndim && t->shape[ndim - 1] != ps[ndim - 1]) {
+		long got = t->shape[ndim - 1];
+		char other[64] = "";
+		if (got * 32 % in == 0)
+			snprintf(other, sizeof other, ": packed at %ld bits", got * 32 / in);
+		lm_fail(ck->files[t->file].path, "tensor '%s': shape[-1] is %ld words per row, but %ld "
+		        "inputs at %d bits take %ld%s%s%s%s", wn, got, in, bits, ps[ndim - 1], other,
+		        sep, why, end);
+	}
+	*w = lookup(ck, wn, ndim, ps);
+	ps[ndim - 1] = in / group;
+	*s = need(ck, sn, ndim, ps);
+	*b = need(ck, bn, ndim, ps);
+	if ((*b)->dtype != (*s)->dtype)
+		lm_fail(ck->files[(*b)->file].path, "tensor '%s': dtype %s, but its scales are %s",
+		        bn, dtype_name((*b)->dtype), dtype_name((*s)->dtype));
+}
+
+void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  int bits, int group, const char *why)
+{
+	Tensor *w, *s, *b;
+	qtensors(ck, path, ndim, shape, bits, group, why, &w, &s, &b);
+}
+
+lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
+                  long off, long rows, long cols, int bits, int group)
+{
+	Tensor *w, *s, *b;
+	qtensors(ck, path, ndim, shape, bits, group, NULL, &w, &s, &b);
+	long in = shape[ndim - 1], total = 1;
+	for (int d = 0; d < ndim - 1; d++)
+		total *= shape[d];
+	if (cols != in || off % in || rows < 1 || off / in + rows > total)
+		lm_bug("view of quantized '%s' out of bounds (off %ld, %ldx%ld of [%ld, %ld])",
+		       path, off, rows, cols, total, in);
+	align_data(ck, w);
+	align_data(ck, s);
+	align_data(ck, b);
+	long r0 = off / in, ld = in * bits / 32, sld = in / group;
+	size_t es = lm_dtype_size(s->dtype);
+	return (lm_mat){.data = w->data + r0 * ld * 4, .dtype = LM_Q, .tr = 0, .rows = rows,
+	                .cols = cols, .ld = ld, .bits = bits, .group = group,
+	                .sdtype = s->dtype, .scales = s->data + r0 * sld * es,
+	                .biases = b->data + r0 * sld * es, .sld = sld};
+}
+
+const char *lm_ck_file(lm_ckpt *ck, const char *name)
+{
+	Tensor *t = name ? slot(ck, name) : NULL;
+	return t && t->name ? ck->files[t->file].path : ck->where;
 }

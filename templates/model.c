@@ -27,6 +27,26 @@ enum {
 };
 
 #define SHAPE(...) ((const long[]){__VA_ARGS__})
+{{#FORMATS}}
+
+/* Quantized weights: MLX's affine group quantization, as mlx-lm saves it.
+ * A quantized matrix W [out, in] is three tensors of the checkpoint:
+ *   weight          uint32 [out, in * bits / 32]: row r's integers q in
+ *                   [0, 2^bits), `bits` bits each, packed LSB-first into
+ *                   one little-endian stream of 32-bit words;
+ *   scales, biases  [out, in / group]: for each group of `group`
+ *                   consecutive inputs of a row, one scale s and one bias b;
+ * and W[r][c] = s * q + b.  A product never unpacks W into floats: within
+ * a group, sum_c W[r][c] x[c] = s * (q . x) + b * sum(x), so decoding reads
+ * just the packed words and a scale and a bias per group, and sum(x) is
+ * computed once per token for every row.  The arithmetic stays float32:
+ * the result is MLX's dequantize-then-multiply up to the order of the sums.
+ * The formats of this checkpoint (bits, group size), which each binding in
+ * create() names: */
+enum {
+{{FORMATS}}
+};
+{{/FORMATS}}
 
 /* The state every layer shares.  pos is the number of tokens seen so far,
  * hence the position of the next one.  x is the residual stream, xn its
@@ -44,7 +64,7 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
 /* Bind every weight to its tensor in the checkpoint (each shape is
  * checked, nothing is copied but small vectors and derived matrices), then
  * allocate caches for ctx tokens and the scratch buffers. */
-static void create(lm_ckpt *ck, long ctx)
+static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
 {{BIND}}
 	x = lm_floats(MAXB * DIM);
@@ -91,8 +111,24 @@ static void forward(const int *tok, long n, float *logits, int all)
 	}
 }
 
-static const lm_model model = {
-	"{{NAME}}", {{WEIGHTS}}, VOCAB, {{MAX_CTX}}, create, forward, reset,
+/* The fields of config.json this file was generated from, as JSON text:
+ * field, value, the default the reader takes when it is absent (0: absent).
+ * A checkpoint's config.json must agree on every one of them. */
+static const char *const config[] = {
+{{CONFIG}}
+/* Checkpoint tensors the reference drops (its sanitize()), as globs: any
+ * other tensor create() does not bind is refused. */
+static const char *const drops[] = {
+{{DROPS}}
+	0
+};
+
+{{ADAPTER_DECL}}static const lm_model model = {
+	.name = "{{NAME}}", .arch = "{{ARCH}}", .weights = {{WEIGHTS}},
+	.adapter = {{ADAPTER_DIR}}, .lora = {{LORA}},
+	.vocab = VOCAB, .max_ctx = {{MAX_CTX}}, .max_ctx_field = {{MAX_CTX_FIELD}},
+	.config = config, .drops = drops,
+	.create = create, .forward = forward, .reset = reset,
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */

@@ -125,6 +125,38 @@ expect "option without its value" "--chunk" "needs a value" -- $T/bin/afm7 --tok
 expect "token file not .npy" "config.json" "not a .npy" -- $T/bin/afm7 --tokens @$G/config.json
 expect "token file of floats" "logits.npy" "1-D int32 or int64" -- $T/bin/afm7 --tokens @$G/logits.npy
 
+# the command line as people type it: --opt=value, -n5, options before
+# MODEL_DIR, the names of mlx-lm and llama.cpp
+same_ids() {
+	name=$1
+	shift
+	got=$("$@" 2>$T/err)
+	want=$($T/bin/afm7 --tokens 1,2,3 -n 5 2>/dev/null)
+	if [ -n "$want" ] && [ "$got" = "$want" ]; then
+		echo "PASS cli $name"
+	else
+		echo "FAIL cli $name: '$got', expected '$want': $(head -c 200 $T/err)"
+	fi
+}
+same_ids "--opt=value, -n5 and options before MODEL_DIR (lmcc run)" ./lmcc run --tokens=1,2,3 -n5 $G
+same_ids "aliases -m, --max-tokens, -c, -s, -t (built)" $T/bin/afm7 -m $G --tokens 1,2,3 --max-tokens 5 -c 64 -s 1 -t 1
+same_ids "aliases --model, --ctx-size, --n-predict, --seed= (lmcc run)" ./lmcc run $G --model=$G --tokens 1,2,3 --n-predict=5 --ctx-size 9 --seed=3
+expect "misspelt option suggests the closest" "--tokns" "did you mean --tokens?" -- ./lmcc run $G --tokns 1
+expect "misspelt option suggests the closest (built)" "--temprature" "did you mean --temperature?" -- $T/bin/afm7 --tokens 1 --temprature 1
+expect "misspelt subcommand option" "--outptu" "did you mean --output?" -- ./lmcc build $G --outptu x
+expect "misspelt command" "bulid" "did you mean build?" -- ./lmcc bulid $G
+expect "flag given a value" "--chat" "takes no value" -- ./lmcc run $G --chat=yes
+expect "stray argument to a built binary" "$G" "unexpected argument" -- $T/bin/afm7 $G --tokens 1
+expect "two model directories" "run" "unexpected argument" -- ./lmcc run $G $G --tokens 1
+v=$(./lmcc --version)
+vb=$($T/bin/afm7 --version)
+if echo "$v" | grep -Eq '^lmcc [0-9]+\.[0-9]+\.[0-9]+ \(commit [0-9a-f]{7,}' && echo "$vb" | grep -qF "$v" \
+   && echo "$vb" | grep -q "golden/afm7"; then
+	echo "PASS cli --version names the version, the commit and a binary's model ($v)"
+else
+	echo "FAIL cli --version: '$v' / '$vb'"
+fi
+
 # good input
 if ./lmcc run $G --help | grep -q -- "--logits-out"; then echo "PASS cli lmcc run --help lists the run options"; else echo "FAIL cli lmcc run --help"; fi
 for c in plan emit build run init; do

@@ -1,19 +1,29 @@
 #!/bin/sh
-# Golden cases (DESIGN.md): every case in tests/golden, through `lmcc build`
-# and through `lmcc run`, with the input fed whole, one token at a time and
-# in chunks of 5, must meet the bound npycmp checks.
-#   sh tests/suite_golden.sh [CASE...]     (default: every case)
+# Golden cases (DESIGN.md): every case in tests/golden (float checkpoints
+# in the released layout) and tests/golden-mlx (what mlx-lm itself saved:
+# quantized, or float in its layout), through `lmcc build` and through
+# `lmcc run`, with the input fed whole, one token at a time and in chunks
+# of 5, must meet the bound npycmp checks.  A case with an adapter/ (an
+# mlx-lm LoRA adapter) is built and run with --adapter, and its built
+# program given --weights and --adapter too.
+#   sh tests/suite_golden.sh [CASE...]     (default: every case of both)
 cd "$(dirname "$0")/.." || exit 1
 . tests/golden_lib.sh
 make -s tests/bin/npycmp >/dev/null || { echo "FAIL golden: cannot build npycmp"; exit 0; }
 tmp=tests/tmp/golden
 mkdir -p "$tmp"
 cases="$*"
-[ -n "$cases" ] || cases=$(ls tests/golden)
+[ -n "$cases" ] || cases=$(ls tests/golden tests/golden-mlx | grep -v ':$')
 for c in $cases; do
 	dir=tests/golden/$c
+	[ -f "$dir/config.json" ] || dir=tests/golden-mlx/$c
 	[ -f "$dir/config.json" ] || continue
-	if ! ./lmcc build "$dir" -o "$tmp/$c" 2>"$tmp/$c.err"; then
+	ad="" given=""
+	if [ -d "$dir/adapter" ]; then
+		ad="--adapter $dir/adapter"
+		given="--weights $dir $ad"
+	fi
+	if ! ./lmcc build "$dir" $ad -o "$tmp/$c" 2>"$tmp/$c.err"; then
 		echo "FAIL golden $c build: $(head -c 300 "$tmp/$c.err")"
 		continue
 	fi
@@ -22,7 +32,9 @@ for c in $cases; do
 			opt=""
 			[ $chunk = whole ] || opt="--chunk $chunk"
 			out="$tmp/$c.$path.$chunk.npy"
-			golden_feed $path "$dir" "$tmp/$c/$c" "$out" $opt
+			extra=$given
+			[ $path = build ] || extra=$ad
+			golden_feed $path "$dir" "$tmp/$c/$c" "$out" $extra $opt
 			golden_check "golden $c $path chunk=$chunk" "$out" "$dir"
 		done
 	done

@@ -223,7 +223,7 @@ check "scout all MoE" '[ "$(grep -c "moe 1 of 16 +shared" "$scout")" -eq 48 ]'
 # of 3 x 5120 x 8192; the shared expert 3 x 5120 x 8192; two norms; then
 # the embedding and head 202048 x 5120 and the final norm
 check "scout parameters" 'grep -q "^parameters: $(( 48 * (2*5120*5120 + 2*5120*1024 + 16*5120 + 17*3*5120*8192 + 2*5120) + 2*202048*5120 + 5120 )) (read per token: " "$scout"'
-check "scout ignores vision" 'grep -q "^not read from the checkpoint: vision_model\.\*, multi_modal_projector\.\*$" "$scout"'
+check "scout drops vision" 'grep -q "^the reference drops: the vision tower (\*vision_model\*); the multi-modal projector (\*multi_modal_projector\*)$" "$scout"'
 check "scout cache" 'grep -q "^cache (float32): $((12 * 8 * 256 * 4)) bytes per token, $((36 * 8192 * 8 * 256 * 4)) bytes whatever the length$" "$scout"'
 
 # The toy model above has the Scout's schedule, layer for layer.

@@ -58,6 +58,45 @@ else
 	echo "FAIL text --chat: '$out' $(head -c 200 $T/err)"
 fi
 
+# the prompt from a file (-f) and from stdin (-p -) is the --prompt text
+printf 'Hello, world. Tell me a story' >$T/prompt.txt
+a=$(./lmcc run $T/afm --prompt "Hello, world. Tell me a story" -n 6 2>/dev/null)
+b=$(./lmcc run $T/afm -f $T/prompt.txt -n 6 2>/dev/null)
+c=$($T/afm.bin/afm -p - -n6 <$T/prompt.txt 2>/dev/null)
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ]; then
+	echo "PASS text -f FILE and -p - read the prompt"
+else
+	echo "FAIL text -f / -p -: '$a' '$b' '$c'"
+fi
+
+# --chat-template FILE replaces the model's template: this one renders
+# the user's text alone, so the prompt fed is exactly its tokens
+printf '{%% for m in messages %%}{{ m.content }}{%% endfor %%}' >$T/bare.jinja
+n=$(./lmcc tokenize $T/afm "Hi there" | tr , '\n' | wc -l)
+./lmcc run $T/afm --chat --chat-template $T/bare.jinja -p "Hi there" -n 2 >/dev/null 2>$T/err
+if grep -q "prefill $n tokens" $T/err; then
+	echo "PASS text --chat-template FILE overrides the model's template ($n tokens)"
+else
+	echo "FAIL text --chat-template: expected prefill $n tokens: $(head -c 200 $T/err)"
+fi
+
+# generation_config.json's eos_token_id replaces config.json's (mlx-lm's
+# load_config): the fourth id of a sampled run becomes the stop
+P="Hello, world. Tell me a story"
+g=$(./lmcc run $T/afm --tokens $(./lmcc tokenize $T/afm "$P" --bos) -n 8 --temp 50 --seed 5 2>/dev/null)
+stop=$(echo "$g" | cut -d, -f4)
+first=$(echo "$g" | cut -d, -f1-3)
+full=$(./lmcc run $T/afm -p "$P" -n 8 --temp 50 --seed 5 2>/dev/null)
+printf '{"eos_token_id": [%s]}' "$stop" >$T/afm/generation_config.json
+cut3=$(./lmcc run $T/afm -p "$P" -n 8 --temp 50 --seed 5 2>$T/err)
+rm $T/afm/generation_config.json
+want=" $(./lmcc detokenize $T/afm "$first")"
+if [ -n "$stop" ] && [ "$cut3" = "$want" ] && [ "$full" != "$cut3" ]; then
+	echo "PASS text generation_config.json's eos_token_id stops generation ('$cut3')"
+else
+	echo "FAIL text generation_config.json eos $stop: '$cut3', expected '$want' (without: '$full') $(head -c 200 $T/err)"
+fi
+
 # a conversation on a terminal: two turns keep the cache between them
 if command -v script >/dev/null 2>&1; then
 	printf 'Hi there\n' | script -q -c "./lmcc run $T/afm --chat -n 6" /dev/null >$T/one 2>&1
@@ -92,5 +131,7 @@ cp tests/golden/afm7/config.json tests/golden/afm7/model.safetensors $T/notok/
 expect "--prompt without a tokenizer" "no tokenizer" ./lmcc run $T/notok --prompt hi
 expect "--chat without a template" "no chat template" ./lmcc run $T/plamo --chat --prompt hi
 expect "--system without --chat" "--system" ./lmcc run $T/afm --prompt hi --system x
+expect "--chat-template that does not exist" "nothere.jinja" ./lmcc run $T/afm --chat -p hi --chat-template $T/nothere.jinja
+expect "-f that does not exist" "nothere.txt" ./lmcc run $T/afm -f $T/nothere.txt
 expect "--tokens with --prompt" "not both" ./lmcc run $T/afm --prompt hi --tokens 1
 expect "a prompt longer than --ctx" "--ctx" ./lmcc run $T/afm --prompt "a b c d e f g h i j" --ctx 4

@@ -101,7 +101,7 @@ done
 jinja_error() {  # name template-text expected-message
 	printf '%s' "$2" >$TMP/bad.jinja
 	echo '{"messages": [{"role": "user", "content": "hi"}]}' >$TMP/ctx.json
-	$B/test_jinja $TMP/bad.jinja $TMP/ctx.json >/dev/null 2>$TMP/jinja.err
+	timeout 60 $B/test_jinja $TMP/bad.jinja $TMP/ctx.json >/dev/null 2>$TMP/jinja.err
 	rc=$?
 	if [ $rc -eq 2 ] && grep -qF "$3" $TMP/jinja.err; then
 		pass "jinja-error:$1"
@@ -123,6 +123,58 @@ jinja_error set-attr '{% set d = {} %}{% set d.x = 1 %}' "cannot set the attribu
 jinja_error string '{{ "abc }}' "line 1: unterminated string"
 jinja_error not-callable '{{ messages() }}' "a list is not callable"
 jinja_error add '{{ "a" + 1 }}' "unsupported operands for +: str and int"
+
+# Hostile templates end with a message naming the template and the limit,
+# in bounded time and memory (the render's budget of depth, steps and
+# bytes), and integers never wrap or trap.
+deep() { python3 -c "import sys; print(sys.argv[1] * int(sys.argv[3]) + sys.argv[2] * int(sys.argv[3]))" "$@"; }
+if command -v python3 >/dev/null 2>&1; then
+	jinja_error nest-parse "{{ $(deep '(' ')' 100000) }}" "bad.jinja: line 1: nested more than 200 levels deep"
+	jinja_error nest-blocks "$(deep '{% if 1 %}' '{% endif %}' 100000)" "bad.jinja: line 1: nested more than 200 levels deep"
+	jinja_error nest-eval "{{ 1$(deep '+1' '' 100000) }}" "bad.jinja: the render needs more than 1000 levels of recursion"
+fi
+jinja_error macro-recursion '{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}' "bad.jinja: the render needs more than 1000 levels of recursion"
+jinja_error self-cycle-json '{% set d = {} %}{% set _ = d.update({"a": d}) %}{{ d | tojson }}' "tojson: circular reference"
+jinja_error cycles-equal '{% set a = [] %}{% set b = [] %}{% set _ = a.append(a) %}{% set _ = b.append(b) %}{{ a == b }}' "levels of recursion"
+jinja_error floordiv-min '{{ (-9223372036854775807 - 1) // -1 }}' "integer overflow: -9223372036854775808 // -1 does not fit in 64 bits"
+jinja_error add-overflow '{{ 9223372036854775807 + 1 }}' "integer overflow: 9223372036854775807 + 1"
+jinja_error sub-overflow '{{ -9223372036854775807 - 2 }}' "integer overflow: -9223372036854775807 - 2"
+jinja_error mul-overflow '{{ 4294967296 * 4294967296 }}' "integer overflow: 4294967296 * 4294967296"
+jinja_error neg-overflow '{{ -(-9223372036854775807 - 1) }}' "integer overflow: 0 - -9223372036854775808"
+jinja_error pow-overflow '{{ 3 ** 40 }}' "integer too large in **"
+jinja_error abs-overflow '{{ (-9223372036854775807 - 1) | abs }}' "abs(-9223372036854775808) does not fit"
+jinja_error int-overflow '{{ 1e300 | int }}' "int: 1e+300 does not fit in 64 bits"
+jinja_error literal '{{ 99999999999999999999 }}' "integer 99999999999999999999 does not fit in 64 bits"
+jinja_error repeat "{{ 'x' * 10**12 }}" "bad.jinja: the render needs more than 536870912 bytes"
+jinja_error nested-range '{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}' "(the limit of one render)"
+jinja_error doubling '{% set l = [1] %}{% for i in range(100) %}{% set _ = l.extend(l) %}{% endfor %}' "bad.jinja: the render needs more than 536870912 bytes"
+jinja_error output '{% set s = "x" * 1000000 %}{% for i in range(1000000) %}{{ s }}{% endfor %}' "bad.jinja: the render needs more than 536870912 bytes"
+jinja_error replace '{{ ("x" * 100000).replace("", "y" * 100000) }}' "bad.jinja: the render needs more than 536870912 bytes"
+
+# Memory is capped at 1 GB where it can be (sanitizers reserve terabytes
+# of address space, and LMCC_SANITIZE says so).
+MEMCAP="ulimit -v 1000000;"
+[ -n "$LMCC_SANITIZE" ] && MEMCAP=
+jinja_out() {  # name template-text expected-output
+	printf '%s' "$2" >$TMP/ok.jinja
+	echo '{"messages": []}' >$TMP/ctx.json
+	got=$(sh -c "$MEMCAP exec timeout 60 $B/test_jinja $TMP/ok.jinja $TMP/ctx.json" 2>$TMP/jinja.err)
+	if [ $? -eq 0 ] && [ "$got" = "$3" ]; then
+		pass "jinja-hostile:$1"
+	else
+		fail "jinja-hostile:$1" "got '$got' want '$3' $(head -c 200 $TMP/jinja.err)"
+	fi
+}
+jinja_out self-list '{% set l = [1] %}{% set _ = l.append(l) %}{{ l }}' '[1, [...]]'
+jinja_out self-dict '{% set d = {} %}{% set _ = d.update({"a": d}) %}{{ d }}' "{'a': {...}}"
+jinja_out self-equal '{% set a = [] %}{% set _ = a.append(a) %}{{ a == a }}' 'True'
+jinja_out mod-min '{{ (-9223372036854775807 - 1) % -1 }} {{ 7 % -2 }} {{ -7 // 2 }}' '0 -1 -4'
+jinja_out divisible-min '{{ (-9223372036854775807 - 1) is divisibleby(-1) }}' 'True'
+jinja_out slice-huge-step '{{ [1,2,3][1::9223372036854775807] }}{{ [1,2,3][::-9223372036854775807] }}{{ "abc"[::-2] }}{{ "abcdef"[-9223372036854775807:9223372036854775807:2] }}' "[2][3]caace"
+jinja_out range-extremes '{{ range(-9223372036854775807 - 1, 9223372036854775807, 4611686018427387904) }}' \
+	'[-9223372036854775808, -4611686018427387904, 0, 4611686018427387904]'
+# a million empty turns of a loop cost no memory per turn
+jinja_out long-loop '{% for i in range(1000000) %}{% endfor %}{{ range(2000000) | length }}' 2000000
 
 # ---- the command lines ----
 CLI=$B/tok_cli
@@ -274,6 +326,22 @@ d=$(mk json_strip); echo '{"decoder": {"type": "Sequence", "decoders": [{"type":
 bad json-strip $d "$d/tokenizer.json: decoder Strip: only Strip(' ', N, 0) after Fuse is supported"
 d=$(mk json_added); echo '{"added_tokens": [{"content": "x"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
 bad json-added $d "$d/tokenizer.json: added_tokens[0]: expected {id, content}"
+# ids past the table, and a pattern that is not UTF-8: refused, never a
+# wild write or a read of uninitialised memory
+d=$(mk json_added_id); echo '{"added_tokens": [{"id": 2147483647, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-added-id $d "$d/tokenizer.json: added_tokens[0]: id 2147483647 is not in [0, 2^24)"
+d=$(mk json_added_big); echo '{"added_tokens": [{"id": 1099511627776, "content": "<x>"}], "model": {"type": "BPE", "vocab": {"a": 0}}}' >$d/tokenizer.json
+bad json-added-id-2^40 $d "$d/tokenizer.json: added_tokens[0]: id 1099511627776 is not in [0, 2^24)"
+d=$(mk json_vocab_big); echo '{"model": {"type": "BPE", "vocab": {"a": 4294967296}}}' >$d/tokenizer.json
+bad json-vocab-id-2^32 $d "$d/tokenizer.json: model.vocab[\"a\"]: expected an id below 2^24"
+d=$(mk json_regex_utf8); printf '{"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a\377\300(b"}, "behavior": "Isolated"}, "model": {"type": "BPE", "vocab": {"a": 0}}}\n' >$d/tokenizer.json
+bad json-regex-utf8 $d "$d/tokenizer.json: pre-tokenizer regex is not valid UTF-8"
+d=$(mk special_id); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"tokens": {"<x>": 2147483647}}' >$d/special_tokens.json
+bad special-tokens-id $d "$d/special_tokens.json: tokens[\"<x>\"]: expected an id below 2^24"
+d=$(mk config_eos_id); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model
+echo '{"eos_token_id": [1, 2147483648]}' >$d/config.json
+bad config-eos-id $d "$d/config.json: eos_token_id[1]: 2147483648 is not a token id"
 d=$(mk json_unk); echo '{"model": {"type": "BPE", "unk_token": "<unk>", "vocab": {"a": 0}}}' >$d/tokenizer.json
 bad json-unk $d "$d/tokenizer.json: model.unk_token '<unk>' is not in the vocabulary"
 d=$(mk config_added); ln -s "$PWD/$T/llama3/tokenizer.model" $d/tokenizer.model

@@ -36,3 +36,21 @@ if make -s tests/bin/test_sample >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_sample does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# Quantized products on every instruction set this CPU can run.
+if make -s tests/bin/test_qmat >tests/tmp/unit.log 2>&1; then
+	flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+	for isa in portable avx2 avx512; do
+		case $isa in
+		avx2) echo "$flags" | grep -qw avx2 && echo "$flags" | grep -qw fma \
+		      && echo "$flags" | grep -qw f16c || continue ;;
+		avx512) echo "$flags" | grep -qw avx512f && echo "$flags" | grep -qw avx512bw \
+		        && echo "$flags" | grep -qw avx512vl || continue ;;
+		esac
+		LMCC_ISA=$isa tests/bin/test_qmat >tests/tmp/qmat.log 2>&1
+		rc=$?
+		sed "s/^\(PASS\|FAIL\) qmat /\1 qmat $isa /" tests/tmp/qmat.log
+		[ $rc -eq 0 ] || echo "FAIL unit: test_qmat exited $rc under LMCC_ISA=$isa"
+	done
+else
+	echo "FAIL unit: test_qmat does not build: $(head -c 300 tests/tmp/unit.log)"
+fi

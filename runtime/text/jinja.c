@@ -16,6 +16,7 @@
  * ~ < * / // % < ** < unary - < filters, tests, calls, attributes. */
 #include "jinja_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -30,11 +31,21 @@ struct jblock {
 	max_align_t data[];
 };
 
+static void ja_limit(jarena *a, const char *what, long long limit)
+{
+	lm_fail(a->name, "the render needs more than %lld %s (the limit of one render)", limit, what);
+}
+
 void *ja_alloc(jarena *a, size_t n)
 {
 	jblock *b = a->head;
 	void *p;
+	if (n > a->max_bytes)
+		ja_limit(a, "bytes", (long long)a->max_bytes);
 	n = (n + 15) & ~(size_t)15;
+	if (n > a->max_bytes - a->bytes)   /* bytes <= max_bytes always */
+		ja_limit(a, "bytes", (long long)a->max_bytes);
+	a->bytes += n;
 	if (!b || b->used + n > b->cap) {
 		size_t cap = n > 65536 ? n : 65536;
 		b = lm_alloc(sizeof *b + cap);
@@ -57,6 +68,27 @@ void ja_free(jarena *a)
 	}
 }
 
+void ja_step(jarena *a, long long n)
+{
+	a->steps += n;
+	if (a->steps > a->max_steps)
+		ja_limit(a, "steps", a->max_steps);
+}
+
+void ja_enter(jarena *a)
+{
+	if (++a->depth > JINJA_MAX_DEPTH)
+		ja_limit(a, "levels of recursion", JINJA_MAX_DEPTH);
+}
+
+/* A string being built (HAVE bytes) may grow by MORE: strings live in the
+ * arena in the end, so the arena's room bounds them while they are built. */
+void ja_room(jarena *a, size_t have, size_t more)
+{
+	if (have > a->max_bytes - a->bytes || more > a->max_bytes - a->bytes - have)
+		ja_limit(a, "bytes", (long long)a->max_bytes);
+}
+
 /* ---- lexer ---- */
 
 enum { T_DATA, T_VAR, T_VAR_END, T_BLOCK, T_BLOCK_END, T_NAME, T_STR, T_INT, T_FLOAT, T_OP, T_EOF };
@@ -74,6 +106,7 @@ typedef struct {
 	const char *name;
 	jtok *t;
 	int n, cap, pos;
+	int nest;           /* parser recursion, at most JINJA_MAX_NEST */
 } jlex;
 
 static void lex_fail(jlex *L, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
@@ -92,6 +125,7 @@ static jtok *push(jlex *L, int type, int line)
 	jtok *t;
 	if (L->n == L->cap) {
 		L->cap = L->cap ? L->cap * 2 : 256;
+		ja_room(L->a, 0, L->cap * sizeof *L->t);
 		L->t = lm_realloc(L->t, L->cap * sizeof *L->t);
 	}
 	t = &L->t[L->n++];
@@ -237,9 +271,12 @@ static size_t lex_tag(jlex *L, const char *s, size_t i, int *line, int block, in
 				t->f = strtod(s + i, &end);
 			} else {
 				t = push(L, T_INT, *line);
+				errno = 0;
 				t->i = strtoll(s + i, &end, 10);
 				if (end != s + j)
 					lex_fail(L, *line, "bad number");
+				if (errno == ERANGE)
+					lex_fail(L, *line, "integer %.*s does not fit in 64 bits", (int)(j - i), s + i);
 			}
 			i = end - s;
 			continue;
@@ -398,6 +435,20 @@ static void add_kid(jparse *P, jnode *e, jnode *k)
 
 static jnode *expr(jparse *P);
 static jnode *unary(jparse *P, int with_filter);
+
+/* Every recursion of the parser goes through these: a template nested
+ * 100,000 levels deep must fail, not overflow the stack. */
+static void enter(jparse *P)
+{
+	if (++P->nest > JINJA_MAX_NEST)
+		lex_fail(P, cur(P)->line, "nested more than %d levels deep", JINJA_MAX_NEST);
+}
+
+static jnode *leave(jparse *P, jnode *e)
+{
+	P->nest--;
+	return e;
+}
 
 /* (args) of a call, filter or test: positional, then name=value. */
 static void call_args(jparse *P, jnode *e)
@@ -621,6 +672,7 @@ static jnode *unary(jparse *P, int with_filter)
 {
 	jtok *t = cur(P);
 	jnode *e;
+	enter(P);
 	if (is_op(t, "-") || is_op(t, "+")) {
 		P->pos++;
 		e = node(P, is_op(t, "-") ? E_NEG : E_BIN, t->line);
@@ -635,7 +687,7 @@ static jnode *unary(jparse *P, int with_filter)
 	} else {
 		e = postfix(P, primary(P));
 	}
-	return with_filter ? filters(P, e) : e;
+	return leave(P, with_filter ? filters(P, e) : e);
 }
 
 static jnode *binary(jparse *P, int line, const char *op, jnode *a, jnode *b)
@@ -707,12 +759,13 @@ static jnode *compare(jparse *P)
 
 static jnode *not_expr(jparse *P)
 {
+	enter(P);
 	if (is_name(cur(P), "not")) {
 		jnode *e = node(P, E_NOT, next(P)->line);
 		e->a = not_expr(P);
-		return e;
+		return leave(P, e);
 	}
-	return compare(P);
+	return leave(P, compare(P));
 }
 
 /* "a or b" (IS_OR) over "a and b" over "not a". */
@@ -731,7 +784,9 @@ static jnode *logic(jparse *P, int is_or)
 /* x if cond [else y] */
 static jnode *expr(jparse *P)
 {
-	jnode *e = logic(P, 1);
+	jnode *e;
+	enter(P);
+	e = logic(P, 1);
 	while (is_name(cur(P), "if")) {
 		jnode *c = node(P, E_COND, next(P)->line);
 		c->a = logic(P, 1);     /* condition */
@@ -742,7 +797,7 @@ static jnode *expr(jparse *P)
 		}
 		e = c;
 	}
-	return e;
+	return leave(P, e);
 }
 
 static void end_tag(jparse *P)
@@ -783,16 +838,17 @@ static jnode *stmt_if(jparse *P, int line)
 {
 	jnode *e = node(P, S_IF, line);
 	const char *f;
+	enter(P);
 	e->a = expr(P);
 	end_tag(P);
 	e->b = body(P, "elif|else|endif", &f);
 	if (strcmp(f, "elif") == 0) {
 		P->pos++;
 		e->c = stmt_if(P, cur(P)->line);
-		return e;
+		return leave(P, e);
 	}
 	e->c = else_part(P, f, "endif");
-	return e;
+	return leave(P, e);
 }
 
 static jnode *stmt_for(jparse *P, int line)
@@ -895,6 +951,7 @@ static int in_list(const char *list, jtok *t)
 static jnode *body(jparse *P, const char *ends, const char **found)
 {
 	jnode *b = node(P, S_BODY, cur(P)->line);
+	enter(P);
 	for (;;) {
 		jtok *t = next(P);
 		jnode *e;
@@ -904,7 +961,7 @@ static jnode *body(jparse *P, const char *ends, const char **found)
 				lex_fail(P, t->line, "missing {%% %s %%}", last ? last + 1 : ends);
 			}
 			P->pos--;
-			return b;
+			return leave(P, b);
 		}
 		if (t->type == T_DATA) {
 			e = node(P, S_TEXT, t->line);
@@ -927,7 +984,7 @@ static jnode *body(jparse *P, const char *ends, const char **found)
 			lex_fail(P, t->line, "expected a tag name");
 		if (ends && in_list(ends, t)) {
 			*found = name_str(P, t);
-			return b;
+			return leave(P, b);
 		}
 		P->pos++;
 		if (is_name(t, "if"))
@@ -954,7 +1011,7 @@ static jnode *body(jparse *P, const char *ends, const char **found)
 
 jnode *jinja_parse(jarena *a, const char *name, const char *src)
 {
-	jparse P = { a, name, NULL, 0, 0, 0 };
+	jparse P = { a, name, NULL, 0, 0, 0, 0 };
 	tok_buf s = { 0 };
 	size_t i, n = strlen(src);
 	jnode *root;

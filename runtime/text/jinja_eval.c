@@ -39,17 +39,19 @@ static jscope *push_scope(jctx *x)
 	return s;
 }
 
+/* NAME lives as long as the render (the tree's names, or literals): it
+ * is the key itself, so that setting a variable in a loop costs nothing. */
 static void set_var(jctx *x, const char *name, jv v)
 {
-	jd_set(x->a, x->scope->vars, jv_cstr(x->a, name), v);
+	jd_set(x->a, x->scope->vars, jv_lit(name), v);
 }
 
 static jv lookup(jctx *x, const char *name)
 {
 	jscope *s;
-	jv key = { .t = JV_STR, .s = { name, strlen(name) } }, v;
+	jv key = jv_lit(name), v;
 	for (s = x->scope; s; s = s->parent)
-		if (jd_get(s->vars, key, &v))
+		if (jd_get(x->a, s->vars, key, &v))
 			return v;
 	if (jx_global(name, &v))
 		return v;
@@ -107,7 +109,9 @@ static jv call_macro(jctx *x, jnode *m, jnode *call, jv *args)
 		if (i == m->nkw)
 			jx_fail(x, "macro '%s' has no parameter '%s'", m->name, call->kw[j]);
 	}
+	ja_enter(x->a);
 	render(x, m->a, &out, &flow);
+	ja_leave(x->a);
 	x->scope = saved;
 	x->line = line;
 	r = jv_str(x->a, out.p ? out.p : "", out.n);
@@ -115,11 +119,23 @@ static jv call_macro(jctx *x, jnode *m, jnode *call, jv *args)
 	return r;
 }
 
+static jv eval(jctx *x, jnode *e);
+
 jv jx_eval(jctx *x, jnode *e)
+{
+	jv v;
+	x->line = e->line;
+	ja_step(x->a, 1);
+	ja_enter(x->a);
+	v = eval(x, e);
+	ja_leave(x->a);
+	return v;
+}
+
+static jv eval(jctx *x, jnode *e)
 {
 	jv a, b, *args;
 	int i;
-	x->line = e->line;
 	switch (e->kind) {
 	case E_LIT:
 		return e->lit;
@@ -212,11 +228,12 @@ jv jx_eval(jctx *x, jnode *e)
 
 /* ---- statements ---- */
 
-static void loop_var(jctx *x, jlist *items, int i)
+/* As in Jinja2, one loop object whose attributes change as it goes: a
+ * loop of a million turns must not allocate a million of them. */
+static void loop_var(jctx *x, jv loop, jlist *items, int i)
 {
-	jv loop = jv_dict(x->a);
 	int n = items->n;
-#define LOOP_SET(k, v) jd_set(x->a, loop.d, jv_cstr(x->a, k), v)
+#define LOOP_SET(k, v) jd_set(x->a, loop.d, jv_lit(k), v)
 	LOOP_SET("index", jv_int(i + 1));
 	LOOP_SET("index0", jv_int(i));
 	LOOP_SET("revindex", jv_int(n - i));
@@ -227,7 +244,6 @@ static void loop_var(jctx *x, jlist *items, int i)
 	LOOP_SET("previtem", i > 0 ? items->v[i - 1] : jv_undef("previtem"));
 	LOOP_SET("nextitem", i + 1 < n ? items->v[i + 1] : jv_undef("nextitem"));
 #undef LOOP_SET
-	set_var(x, "loop", loop);
 }
 
 static void run_for(jctx *x, jnode *e, tok_buf *out)
@@ -235,6 +251,7 @@ static void run_for(jctx *x, jnode *e, tok_buf *out)
 	jv seq = jx_iterable(x, jx_eval(x, e->a));
 	jlist *items = seq.l;
 	jscope *saved = x->scope;
+	jv loop = jv_dict(x->a);
 	int i, flow;
 	if (e->n) {   /* {% for x in xs if cond %}: filter first, loop.* count what is left */
 		jv kept = jv_list(x->a);
@@ -248,6 +265,7 @@ static void run_for(jctx *x, jnode *e, tok_buf *out)
 		items = kept.l;
 	}
 	push_scope(x);
+	set_var(x, "loop", loop);
 	for (i = 0; i < items->n; i++) {
 		jv it = items->v[i];
 		if (e->name2) {
@@ -258,7 +276,7 @@ static void run_for(jctx *x, jnode *e, tok_buf *out)
 		} else {
 			set_var(x, e->name, it);
 		}
-		loop_var(x, items, i);
+		loop_var(x, loop, items, i);
 		flow = FLOW_NORMAL;
 		render(x, e->b, out, &flow);
 		if (flow == FLOW_BREAK)
@@ -278,7 +296,7 @@ static void run_set(jctx *x, jnode *e, jv v)
 		if (ns.t != JV_NS)
 			jx_fail(x, "cannot set the attribute '%s' of a %s (only of a namespace)",
 				e->name2, jv_type_name(ns));
-		jd_set(x->a, ns.d, jv_cstr(x->a, e->name2), v);
+		jd_set(x->a, ns.d, jv_lit(e->name2), v);
 	} else {
 		set_var(x, e->name, v);
 	}
@@ -287,9 +305,12 @@ static void run_set(jctx *x, jnode *e, jv v)
 static void render(jctx *x, jnode *b, tok_buf *out, int *flow)
 {
 	int i;
+	ja_enter(x->a);
 	for (i = 0; i < b->n && *flow == FLOW_NORMAL; i++) {
 		jnode *e = b->kid[i];
 		x->line = e->line;
+		ja_step(x->a, 1);
+		ja_room(x->a, out->n, 0);
 		switch (e->kind) {
 		case S_TEXT:
 			buf_put(out, e->lit.s.p, e->lit.s.n);
@@ -338,11 +359,18 @@ static void render(jctx *x, jnode *b, tok_buf *out, int *flow)
 			jx_fail(x, "unknown statement %d", e->kind);
 		}
 	}
+	ja_leave(x->a);
 }
 
 char *lm_jinja_render(const char *name, const char *src, struct json_object *ctx)
 {
-	jarena a = { 0 };
+	return lm_jinja_render_limited(name, src, ctx, LM_JINJA_MAX_BYTES, LM_JINJA_MAX_STEPS);
+}
+
+char *lm_jinja_render_limited(const char *name, const char *src, struct json_object *ctx,
+			      size_t max_bytes, long long max_steps)
+{
+	jarena a = { .name = name, .max_bytes = max_bytes, .max_steps = max_steps };
 	jctx x = { &a, name, NULL, 0 };
 	jnode *root = jinja_parse(&a, name, src);
 	jv globals = jv_from_json(&a, ctx);
@@ -356,6 +384,7 @@ char *lm_jinja_render(const char *name, const char *src, struct json_object *ctx
 	render(&x, root, &out, &flow);
 	if (flow != FLOW_NORMAL)
 		jx_fail(&x, "break or continue outside a loop");
+	ja_room(&a, out.n, 0);
 	ja_free(&a);
 	buf_cstr(&out);
 	return out.p;

@@ -9,11 +9,26 @@
 
 #include <stddef.h>
 
-/* ---- arena: freed all at once when the render ends ---- */
+/* ---- arena: freed all at once when the render ends.  It also keeps the
+ * render's budget, since a template is as untrusted as the weights: the
+ * bytes allocated, the steps taken (expressions, statements, elements
+ * walked by comparisons and printing, keys scanned) and the depth of
+ * recursion.  Past a limit the render fails naming the template. ---- */
 typedef struct jblock jblock;
-typedef struct { jblock *head; } jarena;
+typedef struct {
+	jblock *head;
+	const char *name;          /* the template */
+	size_t bytes, max_bytes;   /* also bounds every string built */
+	long long steps, max_steps;
+	int depth;
+} jarena;
+enum { JINJA_MAX_NEST = 200, JINJA_MAX_DEPTH = 1000 };
 void *ja_alloc(jarena *a, size_t n);
 void ja_free(jarena *a);
+void ja_step(jarena *a, long long n);
+void ja_enter(jarena *a);      /* one level deeper; ja_leave on return */
+static inline void ja_leave(jarena *a) { a->depth--; }
+void ja_room(jarena *a, size_t have, size_t more);   /* a string may grow by MORE */
 
 /* ---- values ---- */
 enum {
@@ -85,6 +100,7 @@ jv jx_eval(jctx *x, jnode *e);
 /* jinja_lib.c: values and the library */
 jv jv_str(jarena *a, const char *s, size_t n);
 jv jv_cstr(jarena *a, const char *s);
+jv jv_lit(const char *s);   /* S itself, not a copy: S must outlast the render */
 jv jv_int(long long i);
 jv jv_bool(int b);
 jv jv_undef(const char *name);
@@ -95,9 +111,9 @@ jv jv_list(jarena *a);
 jv jv_dict(jarena *a);
 void jl_push(jarena *a, jlist *l, jv v);
 void jd_set(jarena *a, jdict *d, jv k, jv v);
-int jd_get(const jdict *d, jv k, jv *out);
+int jd_get(jarena *a, const jdict *d, jv k, jv *out);
 int jv_truthy(jv v);
-int jv_equal(jv a, jv b);
+int jv_equal(jarena *a, jv x, jv y);
 const char *jv_type_name(jv v);
 void jv_print(jctx *x, tok_buf *out, jv v);         /* str(v) */
 void jv_repr(jctx *x, tok_buf *out, jv v);          /* repr(v) */

@@ -7,6 +7,7 @@
 #include "jinja_int.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ jv jv_str(jarena *a, const char *s, size_t n)
 }
 
 jv jv_cstr(jarena *a, const char *s) { return jv_str(a, s, strlen(s)); }
+jv jv_lit(const char *s) { jv v = { .t = JV_STR, .s = { s, strlen(s) } }; return v; }
 jv jv_int(long long i) { jv v = { .t = JV_INT, .i = i }; return v; }
 jv jv_bool(int b) { jv v = { .t = JV_BOOL, .b = !!b }; return v; }
 jv jv_none(void) { jv v = { .t = JV_NONE }; return v; }
@@ -85,11 +87,13 @@ void jl_push(jarena *a, jlist *l, jv v)
 	l->v[l->n++] = v;
 }
 
-int jd_get(const jdict *d, jv k, jv *out)
+/* A dict is a list of pairs: each key looked at is a step. */
+int jd_get(jarena *a, const jdict *d, jv k, jv *out)
 {
 	int i;
+	ja_step(a, d->n);
 	for (i = 0; i < d->n; i++) {
-		if (jv_equal(d->k[i], k)) {
+		if (jv_equal(a, d->k[i], k)) {
 			if (out)
 				*out = d->v[i];
 			return 1;
@@ -101,8 +105,9 @@ int jd_get(const jdict *d, jv k, jv *out)
 void jd_set(jarena *a, jdict *d, jv k, jv v)
 {
 	int i;
+	ja_step(a, d->n);
 	for (i = 0; i < d->n; i++) {
-		if (jv_equal(d->k[i], k)) {
+		if (jv_equal(a, d->k[i], k)) {
 			d->v[i] = v;
 			return;
 		}
@@ -172,9 +177,34 @@ int jv_truthy(jv v)
 	}
 }
 
-int jv_equal(jv a, jv b)
+/* Python's ==; as there, a list or dict is equal to itself at once (a
+ * list that contains itself compares), and the walk counts against the
+ * render's steps and depth (two such lists, or a shared structure deep
+ * and wide, would not end). */
+static int equal_deep(jarena *r, jv a, jv b)
 {
-	int i;
+	int i, eq = 1;
+	ja_enter(r);
+	if (a.t == JV_LIST) {
+		if (a.l->n != b.l->n || a.l->tuple != b.l->tuple)
+			eq = 0;
+		ja_step(r, a.l->n);
+		for (i = 0; eq && i < a.l->n; i++)
+			eq = jv_equal(r, a.l->v[i], b.l->v[i]);
+	} else {
+		if (a.d->n != b.d->n)
+			eq = 0;
+		for (i = 0; eq && i < a.d->n; i++) {
+			jv w;
+			eq = jd_get(r, b.d, a.d->k[i], &w) && jv_equal(r, a.d->v[i], w);
+		}
+	}
+	ja_leave(r);
+	return eq;
+}
+
+int jv_equal(jarena *r, jv a, jv b)
+{
 	if (is_num(a) && is_num(b))
 		return a.t != JV_FLOAT && b.t != JV_FLOAT ? inum(a) == inum(b) : num(a) == num(b);
 	if (a.t != b.t)
@@ -182,22 +212,8 @@ int jv_equal(jv a, jv b)
 	switch (a.t) {
 	case JV_UNDEF: case JV_NONE: return 1;
 	case JV_STR: return a.s.n == b.s.n && memcmp(a.s.p, b.s.p, a.s.n) == 0;
-	case JV_LIST:
-		if (a.l->n != b.l->n || a.l->tuple != b.l->tuple)
-			return 0;
-		for (i = 0; i < a.l->n; i++)
-			if (!jv_equal(a.l->v[i], b.l->v[i]))
-				return 0;
-		return 1;
-	case JV_DICT:
-		if (a.d->n != b.d->n)
-			return 0;
-		for (i = 0; i < a.d->n; i++) {
-			jv w;
-			if (!jd_get(b.d, a.d->k[i], &w) || !jv_equal(a.d->v[i], w))
-				return 0;
-		}
-		return 1;
+	case JV_LIST: return a.l == b.l || equal_deep(r, a, b);
+	case JV_DICT: return a.d == b.d || equal_deep(r, a, b);
 	case JV_NS: return a.d == b.d;
 	case JV_MACRO: return a.macro == b.macro;
 	case JV_FUNC: return a.fn == b.fn;
@@ -298,39 +314,76 @@ static void put_repr_str(tok_buf *o, const char *s, size_t n)
 	buf_putc(o, q);
 }
 
-void jv_repr(jctx *x, tok_buf *o, jv v)
+/* The lists and dicts being printed, innermost first: one met again is
+ * printed as [...] or {...}, as Python does (tojson refuses it). */
+typedef struct jopen jopen;
+struct jopen { const void *p; const jopen *up; };
+
+static int is_open(const jopen *up, const void *p)
+{
+	for (; up; up = up->up)
+		if (up->p == p)
+			return 1;
+	return 0;
+}
+
+/* Printing a container: one level deeper, a step per element, and the
+ * text so far within the render's bytes. */
+static void print_step(jctx *x, const tok_buf *o, int n)
+{
+	ja_step(x->a, n);
+	ja_room(x->a, o->n, 0);
+}
+
+static void repr(jctx *x, tok_buf *o, jv v, const jopen *up)
 {
 	int i;
+	jopen me = { v.t == JV_LIST ? (const void *)v.l : (const void *)v.d, up };
+	if ((v.t == JV_LIST || v.t == JV_DICT || v.t == JV_NS) && is_open(up, me.p)) {
+		buf_puts(o, v.t == JV_LIST ? "[...]" : "{...}");
+		return;
+	}
 	switch (v.t) {
 	case JV_STR:
 		put_repr_str(o, v.s.p, v.s.n);
 		return;
 	case JV_LIST:
+		ja_enter(x->a);
 		buf_putc(o, v.l->tuple ? '(' : '[');
 		for (i = 0; i < v.l->n; i++) {
+			print_step(x, o, 1);
 			if (i)
 				buf_puts(o, ", ");
-			jv_repr(x, o, v.l->v[i]);
+			repr(x, o, v.l->v[i], &me);
 		}
+		ja_leave(x->a);
 		if (v.l->tuple && v.l->n == 1)
 			buf_putc(o, ',');
 		buf_putc(o, v.l->tuple ? ')' : ']');
 		return;
 	case JV_DICT:
 	case JV_NS:
+		ja_enter(x->a);
 		buf_puts(o, v.t == JV_NS ? "<Namespace {" : "{");
 		for (i = 0; i < v.d->n; i++) {
+			print_step(x, o, 1);
 			if (i)
 				buf_puts(o, ", ");
-			jv_repr(x, o, v.d->k[i]);
+			repr(x, o, v.d->k[i], &me);
 			buf_puts(o, ": ");
-			jv_repr(x, o, v.d->v[i]);
+			repr(x, o, v.d->v[i], &me);
 		}
 		buf_puts(o, v.t == JV_NS ? "}>" : "}");
+		ja_leave(x->a);
 		return;
 	default:
 		jv_print(x, o, v);
 	}
+}
+
+void jv_repr(jctx *x, tok_buf *o, jv v)
+{
+	repr(x, o, v, NULL);
 }
 
 void jv_print(jctx *x, tok_buf *o, jv v)
@@ -423,9 +476,11 @@ static int key_cmp(const void *a, const void *b)
 	return c ? c : (x->s.n > y->s.n) - (x->s.n < y->s.n);
 }
 
-static void put_json(jctx *x, tok_buf *o, jv v, int indent, int level, int sort, int ascii)
+static void put_json(jctx *x, tok_buf *o, jv v, int indent, int level, int sort, int ascii,
+		     const jopen *up)
 {
 	int i;
+	jopen me = { v.t == JV_LIST ? (const void *)v.l : (const void *)v.d, up };
 	/* json.dumps: ", " and ": " without indent, "," and ": " with it */
 	const char *item_sep = indent >= 0 ? "," : ", ";
 	switch (v.t) {
@@ -439,17 +494,22 @@ static void put_json(jctx *x, tok_buf *o, jv v, int indent, int level, int sort,
 			buf_puts(o, "[]");
 			return;
 		}
+		if (is_open(up, me.p))
+			jx_fail(x, "tojson: circular reference (a list that contains itself)");
+		ja_enter(x->a);
 		buf_putc(o, '[');
 		for (i = 0; i < v.l->n; i++) {
+			print_step(x, o, 1);
 			if (i)
 				buf_puts(o, item_sep);
 			if (indent >= 0)
 				json_nl(o, indent, level + 1);
-			put_json(x, o, v.l->v[i], indent, level + 1, sort, ascii);
+			put_json(x, o, v.l->v[i], indent, level + 1, sort, ascii, &me);
 		}
 		if (indent >= 0)
 			json_nl(o, indent, level);
 		buf_putc(o, ']');
+		ja_leave(x->a);
 		return;
 	case JV_DICT: {
 		const jv **keys;
@@ -457,6 +517,9 @@ static void put_json(jctx *x, tok_buf *o, jv v, int indent, int level, int sort,
 			buf_puts(o, "{}");
 			return;
 		}
+		if (is_open(up, me.p))
+			jx_fail(x, "tojson: circular reference (a dict that contains itself)");
+		ja_enter(x->a);
 		keys = ja_alloc(x->a, v.d->n * sizeof *keys);
 		for (i = 0; i < v.d->n; i++) {
 			if (v.d->k[i].t != JV_STR)
@@ -468,18 +531,20 @@ static void put_json(jctx *x, tok_buf *o, jv v, int indent, int level, int sort,
 		buf_putc(o, '{');
 		for (i = 0; i < v.d->n; i++) {
 			jv val;
+			print_step(x, o, 1);
 			if (i)
 				buf_puts(o, item_sep);
 			if (indent >= 0)
 				json_nl(o, indent, level + 1);
 			put_json_str(o, keys[i]->s.p, keys[i]->s.n, ascii);
 			buf_puts(o, ": ");
-			jd_get(v.d, *keys[i], &val);
-			put_json(x, o, val, indent, level + 1, sort, ascii);
+			jd_get(x->a, v.d, *keys[i], &val);
+			put_json(x, o, val, indent, level + 1, sort, ascii, &me);
 		}
 		if (indent >= 0)
 			json_nl(o, indent, level);
 		buf_putc(o, '}');
+		ja_leave(x->a);
 		return;
 	}
 	default:
@@ -522,7 +587,7 @@ jv jx_getattr(jctx *x, jv obj, const char *name)
 			return method(x, obj, name);
 		/* fall through */
 	case JV_NS:
-		if (jd_get(obj.d, jv_cstr(x->a, name), &r))
+		if (jd_get(x->a, obj.d, jv_lit(name), &r))
 			return r;
 		return jx_missing(x, "'%s'", name);
 	case JV_LIST:
@@ -557,7 +622,7 @@ jv jx_getitem(jctx *x, jv obj, jv key)
 	case JV_UNDEF:
 		jx_fail(x, "%s is undefined (reading an item of it)", jv_undef_name(obj));
 	case JV_DICT: case JV_NS:
-		if (jd_get(obj.d, key, &r))
+		if (jd_get(x->a, obj.d, key, &r))
 			return r;
 		return key.t == JV_STR ? jx_getattr(x, obj, key.s.p) : jx_missing(x, "a missing key");
 	case JV_LIST:
@@ -617,28 +682,43 @@ static void slice_bounds(jctx *x, long long n, jv a, jv b, jv c, long long *star
 	}
 }
 
+/* How many of START, START + STEP, ... lie before STOP, in unsigned
+ * arithmetic: range(-2^63, 2^63 - 1) and a step of 2^63 - 1 must neither
+ * overflow nor step past the end. */
+static unsigned long long steps_to(long long start, long long stop, long long step)
+{
+	typedef unsigned long long u;
+	if (step > 0)
+		return start < stop ? ((u)stop - (u)start - 1) / (u)step + 1 : 0;
+	return start > stop ? ((u)start - (u)stop - 1) / (0 - (u)step) + 1 : 0;
+}
+
 jv jx_slice(jctx *x, jv obj, jv a, jv b, jv c)
 {
-	long long start, stop, step, i;
+	long long start, stop, step, k, cnt;
 	jv *parts[3] = { &a, &b, &c };
-	int k;
 	for (k = 0; k < 3; k++)
 		if (parts[k]->t != JV_NONE && parts[k]->t != JV_INT && parts[k]->t != JV_BOOL)
 			jx_fail(x, "slice bounds must be ints");
 	if (obj.t == JV_LIST) {
 		jv r = jv_list(x->a);
 		slice_bounds(x, obj.l->n, a, b, c, &start, &stop, &step);
-		for (i = start; step > 0 ? i < stop : i > stop; i += step)
-			jl_push(x->a, r.l, obj.l->v[i]);
+		cnt = (long long)steps_to(start, stop, step);
+		for (k = 0; k < cnt; k++)
+			jl_push(x->a, r.l, obj.l->v[start + k * step]);
 		return r;
 	}
 	if (obj.t == JV_STR) {
-		size_t cnt, *off = char_offsets(x, obj, &cnt);
+		size_t n, *off = char_offsets(x, obj, &n);
 		tok_buf o = { 0 };
 		jv r;
-		slice_bounds(x, cnt, a, b, c, &start, &stop, &step);
-		for (i = start; step > 0 ? i < stop : i > stop; i += step)
+		long long i;
+		slice_bounds(x, n, a, b, c, &start, &stop, &step);
+		cnt = (long long)steps_to(start, stop, step);
+		for (k = 0; k < cnt; k++) {
+			i = start + k * step;
 			buf_put(&o, obj.s.p + off[i], off[i + 1] - off[i]);
+		}
 		r = jv_str(x->a, o.p ? o.p : "", o.n);
 		free(o.p);
 		return r;
@@ -658,11 +738,11 @@ int jx_contains(jctx *x, jv hay, jv needle)
 		return needle.s.n == 0 || memmem(hay.s.p, hay.s.n, needle.s.p, needle.s.n) != NULL;
 	case JV_LIST:
 		for (i = 0; i < hay.l->n; i++)
-			if (jv_equal(hay.l->v[i], needle))
+			if (jv_equal(x->a, hay.l->v[i], needle))
 				return 1;
 		return 0;
 	case JV_DICT: case JV_NS:
-		return jd_get(hay.d, needle, NULL);
+		return jd_get(x->a, hay.d, needle, NULL);
 	case JV_UNDEF:
 		return 0;   /* an undefined value iterates as empty */
 	default:
@@ -674,9 +754,9 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 {
 	int c;
 	if (strcmp(op, "==") == 0)
-		return jv_bool(jv_equal(a, b));
+		return jv_bool(jv_equal(x->a, a, b));
 	if (strcmp(op, "!=") == 0)
-		return jv_bool(!jv_equal(a, b));
+		return jv_bool(!jv_equal(x->a, a, b));
 	if (strcmp(op, "~") == 0) {
 		tok_buf o = { 0 };
 		jv r;
@@ -723,9 +803,12 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 	}
 	if (strcmp(op, "*") == 0 && a.t == JV_STR && (b.t == JV_INT || b.t == JV_BOOL)) {
 		tok_buf o = { 0 };
-		long long k;
+		long long k, times = inum(b) < 0 || !a.s.n ? 0 : inum(b);
 		jv r;
-		for (k = 0; k < inum(b) && k < 1000000; k++)
+		if (times && (unsigned long long)times > SIZE_MAX / a.s.n)
+			jx_fail(x, "'x' * %lld: the string would not fit in memory", times);
+		ja_room(x->a, 0, a.s.n * (size_t)times);
+		for (k = 0; k < times; k++)
 			buf_put(&o, a.s.p, a.s.n);
 		r = jv_str(x->a, o.p ? o.p : "", o.n);
 		free(o.p);
@@ -748,20 +831,31 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 		return jv_int(r);
 	}
 	if (a.t != JV_FLOAT && b.t != JV_FLOAT && strcmp(op, "/") != 0 && strcmp(op, "**") != 0) {
+		/* Python's ints do not overflow; these do, and say so */
 		long long p = inum(a), q = inum(b), r;
+		int over = 0;
 		if ((op[0] == '%' || op[1] == '/') && q == 0)
 			jx_fail(x, "division by zero");
 		switch (op[0]) {
-		case '+': return jv_int(p + q);
-		case '-': return jv_int(p - q);
-		case '*': return jv_int(p * q);
-		case '%':
-			r = p % q;
-			return jv_int(r && ((r < 0) != (q < 0)) ? r + q : r);
-		default:  /* // floors */
-			r = p / q;
-			return jv_int((p % q != 0 && ((p < 0) != (q < 0))) ? r - 1 : r);
+		case '+': over = __builtin_add_overflow(p, q, &r); break;
+		case '-': over = __builtin_sub_overflow(p, q, &r); break;
+		case '*': over = __builtin_mul_overflow(p, q, &r); break;
+		case '%':   /* the sign of the divisor; LLONG_MIN % -1 traps in C */
+			r = q == -1 ? 0 : p % q;
+			r = r && ((r < 0) != (q < 0)) ? r + q : r;
+			break;
+		default:    /* // floors */
+			if (q == -1) {
+				over = p == LLONG_MIN;
+				r = over ? 0 : -p;
+			} else {
+				r = p / q;
+				r = p % q != 0 && ((p < 0) != (q < 0)) ? r - 1 : r;
+			}
 		}
+		if (over)
+			jx_fail(x, "integer overflow: %lld %s %lld does not fit in 64 bits", p, op, q);
+		return jv_int(r);
 	}
 	{
 		double p = num(a), q = num(b);
@@ -882,6 +976,7 @@ static jv replace(jctx *x, jv s, jv from, jv to, long long count)
 	if (from.t != JV_STR || to.t != JV_STR)
 		jx_fail(x, "replace needs strings");
 	while (i <= s.s.n) {
+		ja_room(x->a, o.n, to.s.n + 1);
 		if (count != 0 && (from.s.n == 0 ? 1 : i + from.s.n <= s.s.n && memcmp(s.s.p + i, from.s.p, from.s.n) == 0)) {
 			buf_put(&o, to.s.p, to.s.n);
 			if (count > 0)
@@ -945,6 +1040,7 @@ static jv join(jctx *x, jv seq, jv sep)
 	tok_buf o = { 0 };
 	int i;
 	for (i = 0; i < items.l->n; i++) {
+		ja_room(x->a, o.n, sep.t == JV_STR ? sep.s.n : 0);
 		if (i && sep.t == JV_STR)
 			buf_put(&o, sep.s.p, sep.s.n);
 		jv_print(x, &o, items.l->v[i]);
@@ -1056,7 +1152,7 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 		if (ind.t != JV_NONE && ind.t != JV_INT)
 			jx_fail(x, "tojson: indent must be an int");
 		put_json(x, &o, v, ind.t == JV_INT ? (int)(ind.i < 0 ? 0 : ind.i > 64 ? 64 : ind.i) : -1, 0,
-			 jv_truthy(arg(args, npos, kw, nkw, 99, "sort_keys", jv_bool(0))), jv_truthy(ascii));
+			 jv_truthy(arg(args, npos, kw, nkw, 99, "sort_keys", jv_bool(0))), jv_truthy(ascii), NULL);
 		r = jv_str(x->a, o.p ? o.p : "", o.n);
 		free(o.p);
 		return r;
@@ -1077,6 +1173,7 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 		jv items = jx_iterable(x, v), at = arg(args, npos, kw, nkw, 99, "attribute", jv_none());
 		check_args(x, "map", 16, 16, kw, nkw, MAP_KW);
 		r = jv_list(x->a);
+		ja_enter(x->a);   /* map('map', 'map', ...) recurses */
 		for (i = 0; i < items.l->n; i++) {
 			jv it = items.l->v[i];
 			if (at.t == JV_STR) {
@@ -1090,6 +1187,7 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 			}
 			jl_push(x->a, r.l, it);
 		}
+		ja_leave(x->a);
 		return r;
 	}
 	if (strcmp(name, "length") == 0 || strcmp(name, "count") == 0) {
@@ -1170,15 +1268,23 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 			if (end == v.s.p)
 				d = 0;
 		}
-		if (name[0] == 'i')
-			return jv_int(v.t == JV_INT ? v.i : (long long)d);
+		if (name[0] == 'i') {
+			if (v.t == JV_INT)
+				return v;
+			if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0))
+				jx_fail(x, "int: %g does not fit in 64 bits", d);
+			return jv_int((long long)d);
+		}
 		r.t = JV_FLOAT;
 		r.f = d;
 		return r;
 	}
 	if (strcmp(name, "abs") == 0) {
-		if (v.t == JV_INT)
+		if (v.t == JV_INT) {
+			if (v.i == LLONG_MIN)
+				jx_fail(x, "integer overflow: abs(%lld) does not fit in 64 bits", v.i);
 			return jv_int(v.i < 0 ? -v.i : v.i);
+		}
 		r.t = JV_FLOAT;
 		r.f = fabs(num(v));
 		return r;
@@ -1219,7 +1325,7 @@ int jx_test(jctx *x, const char *n, jv v, jv *args, int npos)
 		if (v.t != JV_STR)
 			return 0;
 		c = change_case(x, v, n[0] == 'u');
-		return jv_equal(c, v);
+		return jv_equal(x->a, c, v);
 	}
 	if (!strcmp(n, "sameas"))
 		return v.t == a.t && (v.t == JV_NONE || v.t == JV_UNDEF || (v.t == JV_BOOL && v.b == a.b)
@@ -1230,12 +1336,12 @@ int jx_test(jctx *x, const char *n, jv v, jv *args, int npos)
 		long long k = n[0] == 'd' ? (a.t == JV_INT ? a.i : 0) : 2;
 		if (v.t != JV_INT || k == 0)
 			jx_fail(x, "the test '%s' needs ints", n);
-		return n[0] == 'o' ? v.i % 2 != 0 : v.i % k == 0;
+		return n[0] == 'o' ? v.i % 2 != 0 : k == -1 || v.i % k == 0;   /* LLONG_MIN % -1 traps */
 	}
 	if (!strcmp(n, "eq") || !strcmp(n, "equalto") || !strcmp(n, "=="))
-		return jv_equal(v, a);
+		return jv_equal(x->a, v, a);
 	if (!strcmp(n, "ne") || !strcmp(n, "!="))
-		return !jv_equal(v, a);
+		return !jv_equal(x->a, v, a);
 	if (!strcmp(n, "in"))
 		return jx_contains(x, a, v);
 	{
@@ -1276,7 +1382,7 @@ static jv call_method(jctx *x, jmethod *m, jv *args, int npos, const char **kw, 
 		if (!strcmp(n, "get")) {
 			if (npos < 1 || npos > 2)
 				jx_fail(x, "dict.get takes 1 or 2 arguments");
-			return jd_get(self.d, args[0], &r) ? r : npos > 1 ? args[1] : jv_none();
+			return jd_get(x->a, self.d, args[0], &r) ? r : npos > 1 ? args[1] : jv_none();
 		}
 		if (!strcmp(n, "items"))
 			return jx_filter(x, "items", self, NULL, 0, NULL, 0);
@@ -1290,7 +1396,7 @@ static jv call_method(jctx *x, jmethod *m, jv *args, int npos, const char **kw, 
 			if (npos < 1 || npos > 2)
 				jx_fail(x, "dict.pop takes 1 or 2 arguments");
 			for (i = 0; i < self.d->n; i++) {
-				if (jv_equal(self.d->k[i], args[0])) {
+				if (jv_equal(x->a, self.d->k[i], args[0])) {
 					r = self.d->v[i];
 					memmove(self.d->k + i, self.d->k + i + 1, (self.d->n - i - 1) * sizeof(jv));
 					memmove(self.d->v + i, self.d->v + i + 1, (self.d->n - i - 1) * sizeof(jv));
@@ -1351,7 +1457,7 @@ static jv call_method(jctx *x, jmethod *m, jv *args, int npos, const char **kw, 
 			if (npos != 1)
 				jx_fail(x, "list.%s takes one argument", n);
 			for (i = 0; i < l->n; i++) {
-				if (jv_equal(l->v[i], args[0])) {
+				if (jv_equal(x->a, l->v[i], args[0])) {
 					if (n[0] == 'i')
 						return jv_int(i);
 					c++;
@@ -1426,7 +1532,8 @@ jv jx_call_builtin(jctx *x, jv fn, jv *args, int npos, const char **kw, int nkw)
 		jx_fail(x, "the template raised an error: %s", buf_cstr(&o));
 	}
 	case FN_RANGE: {
-		long long a = 0, b, s = 1, k;
+		long long a = 0, b, s = 1;
+		unsigned long long k, n;
 		for (i = 0; i < npos; i++)
 			if (args[i].t != JV_INT)
 				jx_fail(x, "range needs ints");
@@ -1439,9 +1546,11 @@ jv jx_call_builtin(jctx *x, jv fn, jv *args, int npos, const char **kw, int nkw)
 			s = args[2].i;
 		if (s == 0)
 			jx_fail(x, "range step cannot be zero");
+		n = steps_to(a, b, s);
+		ja_room(x->a, 0, n > SIZE_MAX / sizeof(jv) ? SIZE_MAX : n * sizeof(jv));
 		r = jv_list(x->a);
-		for (k = a; (s > 0 ? k < b : k > b) && r.l->n < 1000000; k += s)
-			jl_push(x->a, r.l, jv_int(k));
+		for (k = 0; k < n; k++)   /* a + k s, which lies in [a, b), computed without overflow */
+			jl_push(x->a, r.l, jv_int((long long)((unsigned long long)a + k * (unsigned long long)s)));
 		return r;
 	}
 	case FN_NAMESPACE:

@@ -64,6 +64,8 @@ const char *lm_detok_flush(lm_detok *d, size_t *n);
  * result with add_bos = 0: the template writes BOS itself when it wants it. */
 typedef struct { const char *role, *content; } lm_chat_msg;
 char *lm_tok_chat(lm_tok *t, const lm_chat_msg *msgs, int n, int add_generation_prompt);
+/* Use the template in the file PATH instead of the model's. */
+void lm_tok_set_chat_template(lm_tok *t, const char *path);
 
 /* Whether generation stops at ID: config.json eos_token_id (int or list,
  * also text_config.eos_token_id) or, when CHAT, the end-of-turn token. */

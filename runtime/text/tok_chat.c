@@ -2,8 +2,10 @@
 #include "tok_int.h"
 #include "jinja.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void add_token(struct json_object *ctx, const char *key, const char *text)
 {
@@ -36,4 +38,15 @@ char *lm_tok_chat(lm_tok *t, const lm_chat_msg *msgs, int n, int add_generation_
 	out = lm_jinja_render(t->template_name ? t->template_name : t->path, t->chat_template, ctx);
 	json_object_put(ctx);
 	return out;
+}
+
+void lm_tok_set_chat_template(lm_tok *t, const char *path)
+{
+	char *text = lm_read_file(path, NULL);
+	if (!text)
+		lm_fail(path, "cannot open the chat template: %s", strerror(errno));
+	free(t->chat_template);
+	free(t->template_name);
+	t->chat_template = text;
+	t->template_name = lm_strdup(path);
 }

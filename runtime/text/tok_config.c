@@ -13,6 +13,7 @@
 #include "tok_int.h"
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,15 @@ const char *json_str(struct json_object *o, const char *key)
 	if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
 		return json_object_get_string(v);
 	return NULL;
+}
+
+int json_id(struct json_object *v)
+{
+	int64_t id;
+	if (!v || !json_object_is_type(v, json_type_int))
+		return -1;
+	id = json_object_get_int64(v);   /* get_int would clamp 2^40 to 2^31 - 1 */
+	return id >= 0 && id < TOK_MAX_IDS ? (int)id : -1;
 }
 
 const char *json_token_text(struct json_object *o)
@@ -109,7 +119,9 @@ static void add_ids(lm_tok *t, const char *file, struct json_object *v, tok_ints
 	if (!v || json_object_is_type(v, json_type_null))
 		return;
 	if (json_object_is_type(v, json_type_int)) {
-		ints_push(ids, json_object_get_int(v));
+		if (json_id(v) < 0)
+			lm_fail(file, "eos_token_id: %s is not a token id", json_object_get_string(v));
+		ints_push(ids, json_id(v));
 		return;
 	}
 	if (!json_object_is_type(v, json_type_array))
@@ -118,7 +130,9 @@ static void add_ids(lm_tok *t, const char *file, struct json_object *v, tok_ints
 		struct json_object *e = json_object_array_get_idx(v, i);
 		if (!json_object_is_type(e, json_type_int))
 			lm_fail(file, "eos_token_id[%zu]: expected an int", i);
-		ints_push(ids, json_object_get_int(e));
+		if (json_id(e) < 0)
+			lm_fail(file, "eos_token_id[%zu]: %s is not a token id", i, json_object_get_string(e));
+		ints_push(ids, json_id(e));
 	}
 }
 
@@ -156,7 +170,7 @@ static void read_tokenizer_config(lm_tok *t, const char *file, struct json_objec
 			char *end;
 			long id = strtol(key, &end, 10);
 			const char *text = json_str(val, "content");
-			if (*end || end == key || id < 0 || id >= (1 << 24))
+			if (*end || end == key || id < 0 || id >= TOK_MAX_IDS)
 				lm_fail(file, "added_tokens_decoder: key '%s' is not an id", key);
 			if (!text)
 				lm_fail(file, "added_tokens_decoder[%ld]: no content", id);
@@ -202,9 +216,10 @@ static void read_special_tokens(lm_tok *t, const char *file, struct json_object 
 		if (!json_object_is_type(tokens, json_type_object))
 			lm_fail(file, "tokens: expected an object");
 		json_object_object_foreach(tokens, key, val) {
-			if (!json_object_is_type(val, json_type_int))
-				lm_fail(file, "tokens[\"%s\"]: expected an id", key);
-			vocab_special(t, json_object_get_int(val), key, strlen(key), 1);
+			int id = json_id(val);
+			if (id < 0)
+				lm_fail(file, "tokens[\"%s\"]: expected an id below 2^24", key);
+			vocab_special(t, id, key, strlen(key), 1);
 		}
 	}
 	if (json_str(st, "bos")) {
@@ -267,18 +282,28 @@ void config_load(lm_tok *t)
 	/* Stop ids: config.json, or the assets' copy of it. */
 	if (!cf && st)
 		ids_src = get(st, "config_json");
+	/* generation_config.json's eos_token_id replaces config.json's, when
+	 * it is there and not 0 or [] (utils.py load_config) */
+	struct json_object *gen = load_in(t, "generation_config.json");
+	struct json_object *eos_src = gen ? get(gen, "eos_token_id") : NULL;
+	char *gen_path = lm_path(t->dir, "generation_config.json");
+	if (eos_src && (json_object_is_type(eos_src, json_type_int) ? !json_object_get_int64(eos_src)
+	                : json_object_is_type(eos_src, json_type_array) && !json_object_array_length(eos_src)))
+		eos_src = NULL;
+	if (eos_src && !ids_src)
+		add_ids(t, gen_path, eos_src, &t->eos);
 	if (ids_src) {
 		const char *f = cf ? cf_path : st_path;
 		struct json_object *v = get(ids_src, "bos_token_id"), *txt = get(ids_src, "text_config");
-		add_ids(t, f, get(ids_src, "eos_token_id"), &t->eos);
+		add_ids(t, eos_src ? gen_path : f, eos_src ? eos_src : get(ids_src, "eos_token_id"), &t->eos);
 		if (txt)
 			add_ids(t, f, get(txt, "eos_token_id"), &t->eos);
 		if (!v && txt)
 			v = get(txt, "bos_token_id");
 		if (t->bos < 0 && t->bos_text)
 			t->bos = text_id(t, t->bos_text);
-		if (t->bos < 0 && v && json_object_is_type(v, json_type_int))
-			t->bos = json_object_get_int(v);
+		if (t->bos < 0)
+			t->bos = json_id(v);
 	}
 	if (t->bos < 0 && t->bos_text)
 		t->bos = text_id(t, t->bos_text);
@@ -305,6 +330,9 @@ void config_load(lm_tok *t)
 
 	free(st_path);
 	free(cf_path);
+	free(gen_path);
+	if (gen)
+		json_object_put(gen);
 	if (st)
 		json_object_put(st);
 	if (tc)

@@ -303,8 +303,7 @@ static void read_vocab(lm_tok *t, const char *path, struct json_object *vocab)
 	json_object_object_foreach(vocab, key, val) {
 		int id;
 		size_t kn = strlen(key);
-		if (!json_object_is_type(val, json_type_int) || (id = json_object_get_int(val)) < 0
-		    || id >= (1 << 24))
+		if ((id = json_id(val)) < 0)
 			lm_fail(path, "model.vocab[\"%s\"]: expected an id below 2^24", key);
 		if (id < t->n && t->piece[id].len)
 			lm_fail(path, "model.vocab: id %d given twice", id);
@@ -444,9 +443,11 @@ void hf_load(lm_tok *t, const char *path)
 	for (i = 0; added && i < json_object_array_length(added); i++) {
 		struct json_object *a = json_object_array_get_idx(added, i), *id = get(a, "id");
 		const char *c = json_str(a, "content");
-		if (!c || !id || !json_object_is_type(id, json_type_int) || json_object_get_int(id) < 0)
+		if (!c || !id || !json_object_is_type(id, json_type_int))
 			lm_fail(path, "added_tokens[%zu]: expected {id, content}", i);
-		vocab_special(t, json_object_get_int(id), c, strlen(c), 1);
+		if (json_id(id) < 0)
+			lm_fail(path, "added_tokens[%zu]: id %s is not in [0, 2^24)", i, json_object_get_string(id));
+		vocab_special(t, json_id(id), c, strlen(c), 1);
 	}
 	if ((v = get(root, "post_processor")))
 		read_post(t, path, v);

@@ -177,7 +177,9 @@ struct lm_tok {
 	int32_t *iscore;         /* PLaMo: round(score * 1e4) */
 };
 
-/* tok_vocab.c: building the piece table */
+/* tok_vocab.c: building the piece table.  Every id read from a file is
+ * below TOK_MAX_IDS before it indexes anything. */
+#define TOK_MAX_IDS (1 << 24)
 int vocab_add(lm_tok *t, const char *s, size_t n, int kind);   /* next id */
 void vocab_set(lm_tok *t, int id, const char *s, size_t n, int kind);
 void vocab_grow(lm_tok *t, int n);   /* ids [0, n) exist (PK_UNUSED, empty) */
@@ -215,6 +217,8 @@ int config_family_hint(const char *dir, char *model_type, size_t cap);
 struct json_object;
 struct json_object *json_load(const char *path);   /* NULL if absent; bad -> lm_fail */
 const char *json_str(struct json_object *o, const char *key);
+/* V as a token id in [0, TOK_MAX_IDS), else -1 (not an int, or out of range). */
+int json_id(struct json_object *v);
 /* A token given as "text" or {"content": "text"}. */
 const char *json_token_text(struct json_object *o);
 

@@ -156,12 +156,18 @@ char *re_rewrite(const char *p, const char *where)
 
 tok_re *re_new(const char *pattern, const char *where)
 {
-	tok_re *re = lm_alloc(sizeof *re);
-	char *pat = re_rewrite(pattern, where);
+	tok_re *re;
+	char *pat;
 	int err;
 	PCRE2_SIZE off;
-	re->code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-				 PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &off, NULL);
+	/* A pattern comes from the file: PCRE2 checks its UTF-8 too (no
+	 * PCRE2_NO_UTF_CHECK here), but the rewriting before reads it first. */
+	if (!utf8_valid(pattern, strlen(pattern)))
+		lm_fail(where, "pre-tokenizer regex is not valid UTF-8");
+	re = lm_alloc(sizeof *re);
+	pat = re_rewrite(pattern, where);
+	re->code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+				 &err, &off, NULL);
 	if (!re->code) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(err, msg, sizeof msg);

@@ -31,7 +31,7 @@ void vocab_grow(lm_tok *t, int n)
 	int i;
 	if (n <= t->n)
 		return;
-	if (n > (1 << 24))
+	if (n > TOK_MAX_IDS)
 		lm_fail(t->path, "vocabulary of %d ids is too large", n);
 	if (n > t->cap) {   /* doubling: ids mostly arrive one at a time */
 		t->cap = n > 2 * t->cap ? n : 2 * t->cap;
@@ -45,8 +45,16 @@ void vocab_grow(lm_tok *t, int n)
 	t->n = n;
 }
 
+/* The readers bound their ids naming the field; this is the last line. */
+static void check_id(lm_tok *t, int id)
+{
+	if (id < 0 || id >= TOK_MAX_IDS)
+		lm_fail(t->path, "token id %d is not in [0, %d)", id, TOK_MAX_IDS);
+}
+
 void vocab_set(lm_tok *t, int id, const char *s, size_t n, int kind)
 {
+	check_id(t, id);
 	vocab_grow(t, id + 1);
 	t->piece[id].off = blob_put(t, s, n);
 	t->piece[id].len = n;
@@ -63,8 +71,7 @@ int vocab_add(lm_tok *t, const char *s, size_t n, int kind)
 void vocab_special(lm_tok *t, int id, const char *s, size_t n, int split)
 {
 	tok_piece *p;
-	if (id < 0)
-		lm_fail(t->path, "special token '%.*s' has a negative id", (int)n, s);
+	check_id(t, id);
 	if (n == 0)
 		lm_fail(t->path, "special token %d has empty text", id);
 	vocab_grow(t, id + 1);

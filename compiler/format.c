@@ -1,0 +1,182 @@
+/* format.c: how each tensor of the plan is stored, read from the
+ * checkpoint beside the config: its layout (compiler/layout.h), its dtype
+ * and, for a quantized module, its bits and group size.
+ *
+ * The rule is mlx-lm's (utils.load_model): a module (the tensors
+ * "<path>.weight", ".scales", ".biases") is quantized exactly when its
+ * .scales tensor exists, with the config's `quantization` {bits,
+ * group_size, mode}, unless `quantization` has an entry for the module's
+ * path: false (not quantized) or its own {bits, group_size, mode}, whose
+ * missing or null fields take the mode's defaults (affine: 4 bits, group
+ * 64), not the global ones.  Only MLX's affine mode is read. */
+#include "plan.h"
+#include "layout.h"
+#include "../runtime/rt.h"
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void format_begin(Plan *p, json_object *root, const char *cfg_file, const char *dir)
+{
+	p->cfg_file = cfg_file;
+	json_object *q;
+	if (json_object_object_get_ex(root, "quantization", &q) && q) {
+		if (!json_object_is_type(q, json_type_object))
+			lm_fail(cfg_file, "field 'quantization': expected an object, got %s",
+			        json_object_to_json_string(q));
+		p->quant = q;
+	}
+	if (!dir || !(p->ck = lm_ck_try(dir)))
+		return;
+	long n = 0, i = 0;
+	const char **names = NULL;
+	for (const char *s; (s = lm_ck_next(p->ck, &i));) {
+		names = lm_realloc(names, (n + 1) * sizeof *names);
+		names[n++] = s;
+	}
+	p->layout = layout_detect(p->arch, names, n);
+	/* a quantization_config without quantization is another tool's
+	 * format (GPTQ, AWQ, bitnet, ...): refused when something is packed */
+	json_object *qc;
+	if (!p->quant && json_object_object_get_ex(root, "quantization_config", &qc) && qc) {
+		for (long j = 0; j < n; j++) {
+			size_t len = strlen(names[j]);
+			if (len > 7 && !strcmp(names[j] + len - 7, ".scales"))
+				lm_fail(cfg_file, "field 'quantization_config': a format other than mlx-lm's "
+				        "(no 'quantization' field; tensor '%s'): lmcc reads MLX's affine "
+				        "quantization only", names[j]);
+		}
+	}
+	free(names);
+}
+
+void format_end(Plan *p)
+{
+	lm_ck_close(p->ck);
+	p->ck = NULL;
+	p->quant = NULL;
+	p->cfg_file = NULL;
+}
+
+/* An integer field of a quantization entry, dflt when absent or null. */
+static long qint(const Plan *p, json_object *o, const char *path, const char *key, long dflt)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return dflt;
+	if (!json_object_is_type(v, json_type_int))
+		lm_fail(p->cfg_file, "field 'quantization%s%s.%s': expected an integer, got %.40s",
+		        path ? "." : "", path ? path : "", key, json_object_to_json_string(v));
+	int64_t x = json_object_get_int64(v);
+	return x < -1000 || x > 1000000 ? -1 : (long)x;
+}
+
+/* bits, group size and mode of an entry (global: path NULL), checked. */
+static void entry(const Plan *p, json_object *o, const char *path, const char *module,
+                  int *bits, int *group)
+{
+	const char *at = path ? "." : "", *name = path ? path : "";
+	json_object *m;
+	const char *mode = "affine";
+	if (json_object_object_get_ex(o, "mode", &m) && m) {
+		if (!json_object_is_type(m, json_type_string))
+			lm_fail(p->cfg_file, "field 'quantization%s%s.mode': expected a string", at, name);
+		mode = json_object_get_string(m);
+	}
+	if (strcmp(mode, "affine"))
+		lm_fail(p->cfg_file, "field 'quantization%s%s.mode': \"%.20s\" (module '%s'): lmcc reads "
+		        "MLX's affine mode only (mlx-lm also runs mxfp4, nvfp4 and mxfp8)", at, name, mode,
+		        module);
+	/* the reference indexes the global entry's bits and group_size; a
+	 * module's entry falls back on affine's defaults, and null means the
+	 * default too (4 bits, group 64) */
+	json_object *v;
+	if (!path && !json_object_object_get_ex(o, "bits", &v))
+		lm_fail(p->cfg_file, "field 'quantization.bits': missing");
+	if (!path && !json_object_object_get_ex(o, "group_size", &v))
+		lm_fail(p->cfg_file, "field 'quantization.group_size': missing");
+	long b = qint(p, o, path, "bits", 4);
+	long g = qint(p, o, path, "group_size", 64);
+	int bad = lm_q_bad((int)b, (int)g);
+	if (bad == 1)
+		lm_fail(p->cfg_file, "field 'quantization%s%s.bits': %ld (module '%s'): MLX's affine mode "
+		        "packs 2, 3, 4, 5, 6 or 8 bits", at, name, b, module);
+	if (bad == 2)
+		lm_fail(p->cfg_file, "field 'quantization%s%s.group_size': %ld (module '%s'): MLX's affine "
+		        "mode has groups of 32, 64 or 128", at, name, g, module);
+	*bits = (int)b;
+	*group = (int)g;
+}
+
+void format_tensor(Plan *p, Tensor *t)
+{
+	if (!p->ck)
+		return;
+	int nd, dt = lm_ck_info(p->ck, t->name, &nd, NULL);
+	t->esize = dt >= 0 ? (int)lm_dtype_size(dt) : 0;
+	size_t len = strlen(t->name);
+	if (len <= 7 || strcmp(t->name + len - 7, ".weight"))
+		return;
+	char path[MAX_TENSOR_NAME], sname[MAX_TENSOR_NAME + 8];
+	snprintf(path, sizeof path, "%.*s", (int)(len - 7), t->name);
+	snprintf(sname, sizeof sname, "%s.scales", path);
+	int has = lm_ck_info(p->ck, sname, NULL, NULL) != -1, q = has;
+	json_object *e = NULL;
+	if (p->quant && json_object_object_get_ex(p->quant, path, &e) && e) {
+		if (json_object_is_type(e, json_type_boolean)) {
+			q = json_object_get_boolean(e);
+			if (!q && has)
+				lm_fail(lm_ck_file(p->ck, sname), "tensor '%s': config.json's field "
+				        "'quantization.%s' is false: the module is not quantized", sname, path);
+			e = NULL;
+		} else if (json_object_is_type(e, json_type_object)) {
+			q = 1;
+		} else {
+			lm_fail(p->cfg_file, "field 'quantization.%s': expected an object or false", path);
+		}
+	}
+	if (!q)
+		return;
+	if (!has)
+		lm_fail(lm_ck_file(p->ck, t->name), "tensor '%s' is missing: config.json's field "
+		        "'quantization%s%s' quantizes module '%s'", sname, e ? "." : "", e ? path : "", path);
+	if (!p->quant)
+		lm_fail(lm_ck_file(p->ck, sname), "tensor '%s': a quantized module, but config.json has "
+		        "no field 'quantization' to say how", sname);
+	if (t->ndim < 2)
+		lm_fail(lm_ck_file(p->ck, sname), "tensor '%s': lmcc reads '%s' as a vector, which "
+		        "mlx-lm never quantizes", sname, t->name);
+	int bits, group;
+	entry(p, e ? e : p->quant, e ? path : NULL, path, &bits, &group);
+	char why[MAX_TENSOR_NAME + 96];
+	snprintf(why, sizeof why, "config.json: %d bits, group %d, from field 'quantization%s%s'",
+	         bits, group, e ? "." : "", e ? path : "");
+	lm_ck_qcheck(p->ck, path, t->ndim, t->shape, bits, group, why);
+	t->bits = bits;
+	t->group = group;
+	int sd = lm_ck_info(p->ck, sname, NULL, NULL);
+	t->ssize = (int)lm_dtype_size(sd);
+	t->esize = 0;
+}
+
+int format_shape(const Plan *p, const char *name, long *shape)
+{
+	int nd;
+	if (!p->ck || lm_ck_info(p->ck, name, &nd, shape) < 0)
+		return -1;
+	return nd;
+}
+
+void plan_name(const Plan *p, char *out, size_t n, int part, const char *fmt, ...)
+{
+	char hf[MAX_TENSOR_NAME];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(hf, sizeof hf, fmt, ap);
+	va_end(ap);
+	if (p->layout != LAYOUT_MLX || !layout_name(p->arch, hf, part, out, n))
+		snprintf(out, n, "%s", hf);
+}

@@ -1,0 +1,86 @@
+#!/bin/sh
+# Hostile files and runs (issue 15): configs, checkpoints, resources,
+# concurrent builds and sampling.  Each case once crashed, hung, wrapped
+# or exhausted the machine; now it ends with exit 2 and one line on stderr
+# naming the file (or option) and the limit, in bounded time.
+cd "$(dirname "$0")/.." || exit 1
+T=tests/tmp/hostile
+rm -rf $T
+mkdir -p $T
+G=tests/golden/afm7
+
+# refuse NAME WANT -- command...: exit 2 within 60 s, one stderr line holding WANT
+refuse() {
+	name=$1 want=$2
+	shift 3
+	timeout 60 "$@" >$T/out 2>$T/err </dev/null
+	rc=$?
+	msg=$(head -c 300 $T/err)
+	if [ $rc -eq 2 ] && [ "$(wc -l <$T/err)" -eq 1 ] && grep -qF -- "$want" $T/err; then
+		echo "PASS hostile $name"
+	else
+		echo "FAIL hostile $name: exit $rc, expected 2 and '$want': $msg"
+	fi
+}
+
+# ---- configs ----
+cfgdir() {   # NAME: a directory for a config written to stdin
+	mkdir -p $T/$1 && cat >$T/$1/config.json
+}
+sed 's/"model_type": "afm7"/"model_type": "afm7\\u0000junk"/' $G/config.json | cfgdir nul
+refuse "config string with a NUL" "field 'model_type': the string contains a NUL character" -- ./lmcc plan $T/nul
+{ cat $G/config.json; echo '{"model_type": "llama4"}'; } | cfgdir trailing
+refuse "config with data after the object" "config.json: line" -- ./lmcc plan $T/trailing
+grep -q "data after the JSON object" $T/err || echo "FAIL hostile trailing data: $(cat $T/err)"
+{ cat $G/config.json; printf ' \n\t\n'; } | cfgdir spaces
+./lmcc plan $T/spaces >/dev/null 2>$T/err && echo "PASS hostile white space after the config is fine" ||
+	echo "FAIL hostile white space after the config: $(cat $T/err)"
+# a Llama 4 whose chunked caches take 2^53 bytes per layer, 1024 layers:
+# the sum wrapped to -9223372036854775808 bytes
+python3 - $T/l4big.json <<'PY' 2>/dev/null && cfgdir l4big <$T/l4big.json
+import json, sys
+c = json.load(open("tests/llama4/scout_config.json"))
+t = c.get("text_config", c)
+t.update(hidden_size=64, num_attention_heads=512, num_key_value_heads=512, head_dim=2048,
+         attention_chunk_size=1 << 30, num_hidden_layers=1024, intermediate_size=64,
+         intermediate_size_mlp=64, num_local_experts=1, vocab_size=100)
+t.pop("no_rope_layers", None)
+t.pop("moe_layers", None)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+[ -f $T/l4big/config.json ] &&
+	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
+
+# ---- two builds into one directory ----
+# They shared model.c: one could compile the other's model and both exit 0.
+B2=tests/golden/baichuan_m1
+want_a=$(./lmcc run $G --tokens 1,2,3 -n 4 2>/dev/null)
+want_b=$(./lmcc run $B2 --tokens 1,2,3 -n 4 2>/dev/null)
+bad=""
+for round in 1 2 3; do
+	rm -rf $T/shared
+	./lmcc build $G -o $T/shared 2>$T/b1 & p1=$!
+	./lmcc build $B2 -o $T/shared 2>$T/b2 & p2=$!
+	wait $p1 || bad="$bad round $round: afm7 build failed $(cat $T/b1);"
+	wait $p2 || bad="$bad round $round: baichuan build failed $(cat $T/b2);"
+	[ "$($T/shared/afm7 --tokens 1,2,3 -n 4 2>/dev/null)" = "$want_a" ] || bad="$bad round $round: afm7 binary is not afm7;"
+	[ "$($T/shared/baichuan_m1 --tokens 1,2,3 -n 4 2>/dev/null)" = "$want_b" ] || bad="$bad round $round: baichuan_m1 binary is not baichuan_m1;"
+	[ -z "$(ls $T/shared | grep -v '^afm7$\|^baichuan_m1$\|^model.c$')" ] || bad="$bad round $round: left $(ls $T/shared);"
+done
+[ -z "$bad" ] && echo "PASS hostile two concurrent builds into one directory each build their own model" ||
+	echo "FAIL hostile concurrent builds:$bad"
+
+# ---- sampling ----
+# --top-p 0 read before the candidates; as in mlx-lm it is off, like 1
+a=$(./lmcc run $G --tokens 1,2,3 -n 8 --temp 0.8 --top-p 0 --seed 5 2>$T/err)
+b=$(./lmcc run $G --tokens 1,2,3 -n 8 --temp 0.8 --top-p 1 --seed 5 2>>$T/err)
+[ -n "$a" ] && [ "$a" = "$b" ] && echo "PASS hostile --top-p 0 with a temperature samples as --top-p 1" ||
+	echo "FAIL hostile --top-p 0: '$a' vs '$b' $(head -c 200 $T/err)"
+# NaN weights: every byte of the data 0xFF, a NaN in BF16 and F32 alike
+mkdir -p $T/nan && cp $G/config.json $T/nan/
+hl=$(od -An -tu8 -N8 $G/model.safetensors | tr -d ' ')
+size=$(wc -c <$G/model.safetensors)
+{ head -c $((8 + hl)) $G/model.safetensors; head -c $((size - 8 - hl)) /dev/zero | tr '\0' '\377'; } >$T/nan/model.safetensors
+refuse "NaN weights, greedy" "lmcc: logits: token 0 has a logit of NaN" -- ./lmcc run $T/nan --tokens 1,2,3 -n 4
+refuse "NaN weights, sampling" "the weights hold NaN or infinity" -- ./lmcc run $T/nan --tokens 1,2,3 -n 4 --temp 0.7
+exit 0

@@ -1,0 +1,228 @@
+#!/bin/sh
+# lmcc quantize.
+#  - MLX's affine rule against a direct implementation of it, and against
+#    MLX's own checkpoints (tests/golden-mlx, written by the real
+#    mlx_lm.convert -q): dequantized and quantized again, every group that
+#    spans all levels comes back bit for bit;
+#  - for the config of each golden-mlx case, a float model made by
+#    `lmcc init` and quantized: the same tensors, dtypes and shapes as
+#    mlx_lm.convert wrote, config.json and the index byte for byte, every
+#    module bit for bit as the rule gives it from the source;
+#  - recipes, other bits and group sizes, modules left in float;
+#  - the quality report's figures recomputed from the two models' logits;
+#  - --min-agreement, and bad input.
+cd "$(dirname "$0")/.." || exit 1
+T=tests/tmp/quantize
+rm -rf $T
+mkdir -p $T
+if ! make -s tests/bin/test_affine >$T/build.log 2>&1; then
+	echo "FAIL quantize: test_affine does not build: $(head -c 300 $T/build.log)"
+	exit 0
+fi
+A=tests/bin/test_affine
+$A || echo "FAIL quantize: test_affine exited $?"
+$A tests/golden-mlx/*_q4g64* || echo "FAIL quantize: test_affine on golden-mlx exited $?"
+
+# quantize DIR OUT ARGS...: runs lmcc quantize, stderr in OUT.log
+quantize() {
+	src=$1 out=$2
+	shift 2
+	./lmcc quantize $src -o $out "$@" 2>$out.log
+}
+
+for c in afm7_q4g64 llama4_q4g64 kimi_q4g64_bf16 plamo2_q4g64 baichuan_q4g64; do
+	G=tests/golden-mlx/$c
+	if ! ./lmcc init tests/quantize/$c.json -o $T/src_$c --seed 3 2>$T/err; then
+		echo "FAIL quantize $c: init: $(head -c 300 $T/err)"
+		continue
+	fi
+	if ! quantize $T/src_$c $T/$c --no-report; then
+		echo "FAIL quantize $c: $(head -c 300 $T/$c.log)"
+		continue
+	fi
+	$A --same-layout $T/$c $G
+	for f in config.json model.safetensors.index.json; do
+		if cmp -s $T/$c/$f $G/$f; then
+			echo "PASS quantize $c: $f byte for byte as mlx_lm.convert wrote it"
+		else
+			echo "FAIL quantize $c: $f differs from $G/$f"
+		fi
+	done
+	$A --against $T/src_$c $T/$c
+done
+
+# Other bits, group sizes and recipes: the rule on every module, and the
+# config's entries as mlx-lm writes them.
+S=$T/src_llama4_q4g64
+check_config() {   # NAME DIR PATTERN...: each grep -c PATTERN must be > 0
+	name=$1 dir=$2
+	shift 2
+	for pat in "$@"; do
+		if ! grep -q -- "$pat" $dir/config.json; then
+			echo "FAIL quantize $name: config.json lacks $pat"
+			return
+		fi
+	done
+	echo "PASS quantize $name: config.json entries"
+}
+for run in "b3g32:--bits 3 --group-size 32" "b8g128:--bits 8 --group-size 128" \
+           "b5:--bits 5" "b6g32:--bits 6 --group-size 32" "b2:--bits 2"; do
+	name=${run%%:*} args=${run#*:}
+	if quantize $S $T/$name $args --no-report; then
+		$A --against $S $T/$name
+	else
+		echo "FAIL quantize $args: $(head -c 300 $T/$name.log)"
+	fi
+done
+if quantize $S $T/r36 --recipe mixed_3_6 --group-size 32 --no-report; then
+	$A --against $S $T/r36
+	check_config "mixed_3_6 --group-size 32" $T/r36 '"bits": 6,' '"bits": 3,' \
+		'"group_size": 32,' '"mode": "affine"' 'layers.0.feed_forward.down_proj": {' \
+		'"language_model.lm_head": {'
+else
+	echo "FAIL quantize --recipe mixed_3_6: $(head -c 300 $T/r36.log)"
+fi
+# without --group-size a recipe writes null, as mlx-lm does (it means 64)
+if quantize $S $T/r24 --recipe mixed_2_6 --no-report; then
+	$A --against $S $T/r24
+	check_config "mixed_2_6 without a group size" $T/r24 '"group_size": null,' '"bits": 2,'
+else
+	echo "FAIL quantize --recipe mixed_2_6: $(head -c 300 $T/r24.log)"
+fi
+# Kimi's router stays at 8 bits, group 64, whatever is asked
+K=$T/src_kimi_q4g64_bf16
+if quantize $K $T/k3 --bits 3 --group-size 128 --no-report; then
+	$A --against $K $T/k3
+	check_config "kimi router at 8 bits" $T/k3 '"model.layers.1.mlp.gate": {' '"bits": 8' '"group_size": 64,'
+else
+	echo "FAIL quantize kimi --bits 3: $(head -c 300 $T/k3.log)"
+fi
+# AFM-7's fused qkv_proj carries entries without a mode under a recipe too
+F=$T/src_afm7_q4g64
+if quantize $F $T/a46 --recipe mixed_4_6 --no-report; then
+	if grep -A3 'self_attn.qkv_proj": {' $T/a46/config.json | grep -q '"mode"'; then
+		echo "FAIL quantize afm7 mixed_4_6: a qkv_proj entry has a mode (FusedLinear.to_quantized takes none)"
+	else
+		echo "PASS quantize afm7 mixed_4_6: qkv_proj entries without mode"
+	fi
+else
+	echo "FAIL quantize afm7 --recipe: $(head -c 300 $T/a46.log)"
+fi
+# an input width the group does not divide stays float: PLaMo-2's dt_proj
+# reads 64 inputs, so group 128 leaves it (and nothing else) alone
+P=$T/src_plamo2_q4g64
+if quantize $P $T/p128 --group-size 128 --no-report; then
+	if grep -q 'left in float.*dt_proj' $T/p128.log \
+	   && ! grep -q 'mixer.dt_proj.scales' $T/p128/model.safetensors.index.json \
+	   && grep -q 'in_proj.scales' $T/p128/model.safetensors.index.json; then
+		echo "PASS quantize plamo2 --group-size 128: dt_proj (64 inputs) left in float, and said so"
+	else
+		echo "FAIL quantize plamo2 --group-size 128: dt_proj not left in float, or not said"
+	fi
+	$A --against $P $T/p128
+else
+	echo "FAIL quantize plamo2 --group-size 128: $(head -c 300 $T/p128.log)"
+fi
+
+# The quality report: its figures against the two models' logits, computed
+# here from `lmcc run` of the source and of the dequantized checkpoint.
+report_check() {   # NAME SRC OUT
+	name=$1 src=$2 out=$3
+	line=$(grep 'top-1 agreement' $out.log)
+	if [ -z "$line" ]; then
+		echo "FAIL quantize report $name: no report line"
+		return
+	fi
+	if ! command -v python3 >/dev/null; then
+		echo "PASS quantize report $name: $line (python3 absent: figures not recomputed)"
+		return
+	fi
+	ids=$(python3 - $out.log <<'EOF'
+import re, sys
+print(re.search(r"ids: (.*)", open(sys.argv[1]).read()).group(1))
+EOF
+)
+	./lmcc run $src --tokens $ids --logits-out $T/ref.npy >/dev/null 2>&1
+	./lmcc run $out.deq --tokens $ids --logits-out $T/got.npy >/dev/null 2>&1
+	python3 - $T/ref.npy $T/got.npy "$line" "$name" <<'EOF' || echo "FAIL quantize report $name: figures differ from the logits"
+import math, re, struct, sys
+def npy(p):
+    d = open(p, "rb").read()
+    n = struct.unpack("<H", d[8:10])[0]
+    shape = tuple(int(x) for x in re.search(r"\((.*?)\)", d[10:10 + n].decode()).group(1).split(",") if x.strip())
+    v = struct.unpack("<%df" % (shape[0] * shape[1]), d[10 + n:])
+    return [v[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])]
+a, b = npy(sys.argv[1]), npy(sys.argv[2])
+agree = kl = 0.0
+for x, y in zip(a, b):
+    agree += x.index(max(x)) == y.index(max(y))
+    mx, my = max(x), max(y)
+    lx = mx + math.log(sum(math.exp(t - mx) for t in x))
+    ly = my + math.log(sum(math.exp(t - my) for t in y))
+    kl += sum(math.exp(s - lx) * ((s - lx) - (t - ly)) for s, t in zip(x, y))
+agree /= len(a); kl /= len(a)
+m = re.search(r"agreement ([0-9.]+)% .* divergence ([-0-9.e+]+) nats", sys.argv[3])
+pa, pk = float(m.group(1)) / 100, float(m.group(2))
+ok = abs(pa - agree) < 5e-5 and abs(pk - kl) <= 2e-3 * kl + 1e-12
+print("%s quantize report %s: agreement %.4f, KL %.4g (printed %.4f, %.4g)"
+      % ("PASS" if ok else "FAIL", sys.argv[4], agree, kl, pa, pk))
+sys.exit(0 if ok else 1)
+EOF
+}
+if quantize $S $T/rep --bits 3 --dequantized $T/rep.deq --show-tokens; then
+	report_check "llama4 3 bits" $S $T/rep
+else
+	echo "FAIL quantize report: $(head -c 300 $T/rep.log)"
+fi
+# text through the tokenizer, which goes along to OUT
+X=$T/src_text
+./lmcc init tests/configs/text_afm7.json -o $X --seed 2 2>/dev/null
+cp tests/tokenizers/afm7_standin_llama2/tokenizer.json $X/
+if quantize $X $T/text --bits 2 \
+   && grep -q 'text through the tokenizer' $T/text.log && cmp -s $X/tokenizer.json $T/text/tokenizer.json; then
+	echo "PASS quantize text: the report reads the tokenizer's ids, tokenizer.json goes along"
+else
+	echo "FAIL quantize text: no tokenizer text or tokenizer.json not taken along: $(head -c 300 $T/text.log)"
+fi
+
+# --min-agreement: below it, exit 2 and nothing left behind
+quantize $S $T/strict --bits 2 --min-agreement 1
+rc=$?
+if [ $rc = 2 ] && [ ! -e $T/strict ] && ! ls -d $T/strict.* 2>/dev/null | grep -qv log \
+   && grep -q 'min-agreement' $T/strict.log; then
+	echo "PASS quantize --min-agreement 1: exit 2, nothing written"
+else
+	echo "FAIL quantize --min-agreement 1: exit $rc, $(ls -d $T/strict* | tr '\n' ' ') $(head -c 200 $T/strict.log)"
+fi
+if quantize $S $T/lax --bits 8 --min-agreement 0 && [ -e $T/lax/model.safetensors ]; then
+	echo "PASS quantize --min-agreement 0: written"
+else
+	echo "FAIL quantize --min-agreement 0: $(head -c 200 $T/lax.log)"
+fi
+
+# bad input: one line, exit 2
+mkdir -p $T/exists
+for bad in "--bits 7:bits" "--group-size 48:group-size" "--bits x:bits" "--recipe mixed_5_5:recipe" \
+           "--min-agreement 2:min-agreement" "-o $T/exists:exists" "--frob:unexpected" \
+           "-o:needs"; do
+	args=${bad%:*} want=${bad#*:}
+	case $args in -o*) out= ;; *) out="-o $T/never" ;; esac
+	./lmcc quantize $S $out $args >/dev/null 2>$T/err
+	rc=$?
+	if [ $rc = 2 ] && [ "$(wc -l <$T/err)" = 1 ] && grep -q -- "$want" $T/err && [ ! -e $T/never ]; then
+		echo "PASS quantize rejects $args: $(cat $T/err)"
+	else
+		echo "FAIL quantize $args: exit $rc, $(head -c 200 $T/err)"
+	fi
+done
+./lmcc quantize tests/golden-mlx/afm7_q4g64 -o $T/never 2>$T/err
+if [ $? = 2 ] && grep -q "quantized already" $T/err && [ ! -e $T/never ]; then
+	echo "PASS quantize rejects a quantized checkpoint: $(cat $T/err)"
+else
+	echo "FAIL quantize of a quantized checkpoint: $(head -c 200 $T/err)"
+fi
+if ./lmcc quantize --help | grep -q -- --min-agreement; then
+	echo "PASS quantize --help"
+else
+	echo "FAIL quantize --help"
+fi

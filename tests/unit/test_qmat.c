@@ -1,0 +1,258 @@
+/* test_qmat: products and rows of quantized matrices (LM_Q) against a
+ * naive bit reader in double precision.
+ *
+ * The reader takes element c of a row one bit at a time, straight from the
+ * definition in lmcc.h (bit p of the row is bit p % 32 of word p / 32), so
+ * it shares nothing with the kernels' unpacking.  Every bit width, group
+ * size and scale dtype is covered, on views that start rows into a larger
+ * tensor (one of q/k/v in a fused projection, one expert of a stack), with
+ * odd row counts, token counts on both sides of the decode/prefill switch,
+ * negative scales and activations with a nonzero mean (so that the
+ * s * (q . x) + b * sum(x) split cancels as it does in real layers).
+ * Runs under whichever instruction set LMCC_ISA selects. */
+#include "rt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static double uni(void)        /* in [-1, 1) */
+{
+	return (next() >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+}
+
+static void result(int ok, const char *name, const char *fmt, double v)
+{
+	if (ok) {
+		printf("PASS qmat %s", name);
+		if (strstr(fmt, "relative"))
+			printf(" (rel %.2g)", v);
+		printf("\n");
+	} else {
+		printf("FAIL qmat %s: ", name);
+		printf(fmt, v);
+		printf("\n");
+		failures++;
+	}
+}
+
+/* A quantized tensor of `total` rows and a view of `rows` of them starting
+ * at row `off`.  ld and sld may exceed the packed width. */
+typedef struct {
+	uint32_t *words;
+	unsigned char *scales, *biases;
+	lm_mat W;
+} Q;
+
+static const char *dtname(int dt)
+{
+	return dt == LM_F32 ? "f32" : dt == LM_F16 ? "f16" : "bf16";
+}
+
+static void put(unsigned char *p, int dt, size_t i, double v)
+{
+	if (dt == LM_F32) {
+		float f = (float)v;
+		memcpy(p + 4 * i, &f, 4);
+	} else if (dt == LM_BF16) {
+		uint16_t h = lm_f32_to_bf16((float)v);
+		memcpy(p + 2 * i, &h, 2);
+	} else {
+		/* a half with random sign, exponent in [-9, 1] and mantissa */
+		uint16_t h = (uint16_t)((v < 0 ? 0x8000 : 0) + ((6 + next() % 11) << 10)
+		                        + (next() & 0x3ff));
+		memcpy(p + 2 * i, &h, 2);
+	}
+}
+
+static Q make(int bits, int group, int sdtype, long rows, long cols, long off,
+              long pad)
+{
+	Q q;
+	long total = off + rows + 2, ld = cols * bits / 32 + pad, sld = cols / group + pad;
+	size_t es = lm_dtype_size(sdtype);
+	q.words = lm_alloc(total * ld * 4);
+	q.scales = lm_alloc(total * sld * es);
+	q.biases = lm_alloc(total * sld * es);
+	for (long i = 0; i < total * ld; i++)
+		q.words[i] = (uint32_t)next();
+	double mid = ((1 << bits) - 1) / 2.0;
+	for (long i = 0; i < total * sld; i++) {
+		double s = uni() * 0.02;           /* negative scales too */
+		put(q.scales, sdtype, i, s);
+		double st = lm_load_f32(q.scales, sdtype, i);
+		/* biases near -s * mid, as quantize chooses them */
+		put(q.biases, sdtype, i, -st * mid * (1 + 0.3 * uni()));
+	}
+	q.W = (lm_mat){q.words + off * ld, LM_Q, 0, rows, cols, ld, bits, group, sdtype,
+	               q.scales + off * sld * es, q.biases + off * sld * es, sld};
+	return q;
+}
+
+static void drop(Q *q)
+{
+	free(q->words);
+	free(q->scales);
+	free(q->biases);
+}
+
+/* Element (r, c) of the integers, one bit at a time. */
+static unsigned naive_q(const lm_mat *W, long r, long c)
+{
+	const uint32_t *w = (const uint32_t *)W->data + r * W->ld;
+	unsigned q = 0;
+	for (int b = 0; b < W->bits; b++) {
+		long p = c * W->bits + b;
+		q |= ((w[p / 32] >> (p % 32)) & 1u) << b;
+	}
+	return q;
+}
+
+static double naive_w(const lm_mat *W, long r, long c)
+{
+	size_t g = (size_t)r * W->sld + c / W->group;
+	return (double)lm_load_f32(W->scales, W->sdtype, g) * naive_q(W, r, c)
+	       + lm_load_f32(W->biases, W->sdtype, g);
+}
+
+/* With scale 1 and bias 0 a dequantized row is the integers themselves. */
+static void test_unpack(int bits, int group)
+{
+	long rows = 5, cols = 3 * group;
+	Q q = make(bits, group, LM_F32, rows, cols, 2, 1);
+	for (long i = 0; i < (rows + 4) * q.W.sld; i++) {
+		((float *)q.scales)[i] = 1;
+		((float *)q.biases)[i] = 0;
+	}
+	float *row = lm_floats(cols);
+	long bad = -1;
+	for (long r = 0; r < rows && bad < 0; r++) {
+		lm_qrow(row, &q.W, r);
+		for (long c = 0; c < cols; c++)
+			if (row[c] != naive_q(&q.W, r, c)) {
+				bad = r * cols + c;
+				break;
+			}
+	}
+	char name[64];
+	snprintf(name, sizeof name, "unpack bits=%d group=%d", bits, group);
+	result(bad < 0, name, "element %.0f differs from the bit reader", bad);
+	free(row);
+	drop(&q);
+}
+
+/* A dequantized row is MLX's: fl(fl(s * q) + b), exactly. */
+static void test_row(int bits, int group, int sdtype)
+{
+	long rows = 3, cols = 2 * group;
+	Q q = make(bits, group, sdtype, rows, cols, 1, 0);
+	float *row = lm_floats(cols);
+	long bad = -1;
+	for (long r = 0; r < rows && bad < 0; r++) {
+		lm_qrow(row, &q.W, r);
+		for (long c = 0; c < cols; c++) {
+			size_t g = (size_t)r * q.W.sld + c / group;
+			volatile float p = lm_load_f32(q.W.scales, sdtype, g) * (float)naive_q(&q.W, r, c);
+			volatile float w = p + lm_load_f32(q.W.biases, sdtype, g);
+			if (memcmp(&row[c], (const void *)&w, 4)) {
+				bad = r * cols + c;
+				break;
+			}
+		}
+	}
+	char name[64];
+	snprintf(name, sizeof name, "row bits=%d group=%d %s", bits, group, dtname(sdtype));
+	result(bad < 0, name, "element %.0f is not fl(fl(s * q) + b)", bad);
+	free(row);
+	drop(&q);
+}
+
+static void test_product(int bits, int group, int sdtype, long n, long rows,
+                         long groups, long off)
+{
+	long cols = groups * group;
+	Q q = make(bits, group, sdtype, rows, cols, off, off & 1);
+	float *x = lm_floats(n * cols), *y = lm_floats(n * rows);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = (float)(uni() + 0.3);
+	double *wd = lm_alloc(rows * cols * sizeof(double)), md = 0, mr = 1e-30;
+	for (long r = 0; r < rows; r++)
+		for (long c = 0; c < cols; c++)
+			wd[r * cols + c] = naive_w(&q.W, r, c);
+	lm_matmul(y, x, n, q.W);
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0;
+			for (long c = 0; c < cols; c++)
+				s += wd[r * cols + c] * x[t * cols + c];
+			double d = fabs(y[t * rows + r] - s);
+			md = d <= md ? md : isnan(d) ? INFINITY : d;
+			mr = fabs(s) > mr ? fabs(s) : mr;
+		}
+	char name[96];
+	snprintf(name, sizeof name, "matmul bits=%d group=%d %s n=%ld %ldx%ld view+%ld",
+	         bits, group, dtname(sdtype), n, rows, cols, off);
+	result(md / mr <= 1e-5, name, "relative error %.3g > 1e-5", md / mr);
+	free(x);
+	free(y);
+	free(wd);
+	drop(&q);
+}
+
+static void test_embed(void)
+{
+	Q q = make(4, 32, LM_BF16, 9, 64, 0, 0);
+	int tok[3] = {8, 0, 3};
+	float x[3 * 64], row[64];
+	lm_embed(x, q.W, tok, 3);
+	int ok = 1;
+	for (int t = 0; t < 3; t++) {
+		lm_qrow(row, &q.W, tok[t]);
+		ok &= !memcmp(row, x + t * 64, sizeof row);
+	}
+	result(ok, "embed bits=4 group=32 bf16", "%.0f", 0);
+	drop(&q);
+}
+
+int main(void)
+{
+	lm_set_threads(2);
+	int bits[6] = {2, 3, 4, 5, 6, 8}, groups[3] = {32, 64, 128};
+	int sdt[3] = {LM_F32, LM_F16, LM_BF16};
+	for (int b = 0; b < 6; b++)
+		for (int g = 0; g < 3; g++) {
+			test_unpack(bits[b], groups[g]);
+			for (int s = 0; s < 3; s++) {
+				test_row(bits[b], groups[g], sdt[s]);
+				/* decode: one token, a few, and the TOK-token blocking's tails */
+				test_product(bits[b], groups[g], sdt[s], 1, 37, 3, 5);
+				test_product(bits[b], groups[g], sdt[s], 3, 19, 2, 0);
+			}
+			test_product(bits[b], groups[g], LM_BF16, 5, 33, 4, 3);
+			test_product(bits[b], groups[g], LM_F16, 8, 7, 1, 1);
+			/* prefill: panels and their tails, split across threads */
+			test_product(bits[b], groups[g], LM_BF16, 9, 71, 2, 2);
+			test_product(bits[b], groups[g], LM_F32, 20, 133, 3, 0);
+		}
+	/* wide rows as real layers have them, on both regimes */
+	test_product(4, 64, LM_BF16, 1, 45, 64, 4);
+	test_product(8, 64, LM_BF16, 2, 45, 64, 0);
+	test_product(4, 32, LM_F16, 1, 17, 128, 1);
+	test_product(3, 128, LM_BF16, 1, 29, 24, 1);
+	test_product(6, 64, LM_F32, 1, 29, 48, 0);
+	test_product(4, 64, LM_BF16, 16, 45, 64, 4);
+	test_embed();
+	return failures != 0;
+}
