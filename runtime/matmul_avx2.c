@@ -79,10 +79,15 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 			a[k] = c2[k] = _mm256_setzero_ps();
 		for (long c = 0; c < full; c += 16) {
 			__m256 xa = _mm256_loadu_ps(xs + c), xb = _mm256_loadu_ps(xs + c + 8);
+			/* PREFETCH bytes ahead; past a row's end, the same distance
+			 * into the row four on, which the next pass reads */
+			long pc = c + PREFETCH / (long)lm_esize(dtype);
+			size_t pf = pc < cols ? b + pc : b + 4 * ld + pc - cols;
 			for (int k = 0; k < 4; k++) {
 				__m256 wa, wb;
 				if (dtype == LM_F32 || !(c & 31))   /* once per 64 bytes */
-					prefetch(W, b + k * ld + c);
+					_mm_prefetch((const char *)W->data + (pf + k * ld) * lm_esize(dtype),
+					             _MM_HINT_T0);
 				load16(W->data, dtype, b + k * ld + c, &wa, &wb);
 				a[k] = _mm256_fmadd_ps(wa, xa, a[k]);
 				c2[k] = _mm256_fmadd_ps(wb, xb, c2[k]);

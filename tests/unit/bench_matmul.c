@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		lm_set_threads(atoi(argv[1]));
+	setvbuf(stdout, NULL, _IOLBF, 0);    /* make bench reads the first line alone */
 	char cpu[200];
 	cpu_name(cpu, sizeof cpu);
 	double bw = bandwidth(), peak = sgemm_rate();
