@@ -52,8 +52,12 @@ build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
 runtime/liblmcc.a: $(RT_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-runtime/liblmcc.so: $(RT_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_RT)
+# The shared runtime: SONAME liblmcc.so.$(SOVERSION), only lm_ symbols.
+SOVERSION = 0
+runtime/liblmcc.so: $(RT_OBJ) runtime/liblmcc.map
+	$(CC) -shared -Wl,-soname,liblmcc.so.$(SOVERSION) -Wl,--version-script=runtime/liblmcc.map \
+	  -o $@ $(RT_OBJ) $(LDLIBS_RT)
+	ln -sf liblmcc.so runtime/liblmcc.so.$(SOVERSION)
 
 lmcc: $(CC_OBJ) runtime/liblmcc.a
 	$(CC) -o $@ $(CC_OBJ) runtime/liblmcc.a -ltcc -ldl $(LDLIBS_RT)
@@ -66,12 +70,16 @@ tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h runtime/tex
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Iruntime $< runtime/liblmcc.a $(LDLIBS_RT) -o $@
 
-test: all $(TEST_BIN)
+# The C API's example (examples/generate.c), against the shared runtime.
+examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
+	$(CC) $(CFLAGS) -Iruntime $< -Lruntime -llmcc -Wl,-rpath,'$$ORIGIN/../runtime' -o $@
+
+test: all $(TEST_BIN) examples/generate
 	@tests/run.sh
 
 # The whole suite on the portable kernels, as on a CPU with neither AVX2
 # nor AVX-512 (suite_unit and suite_isa still try every path the CPU has).
-test-portable: all $(TEST_BIN)
+test-portable: all $(TEST_BIN) examples/generate
 	@LMCC_ISA=portable tests/run.sh
 
 bench: all
@@ -81,9 +89,40 @@ demo: all
 	@sh tests/demo.sh
 
 clean:
-	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
+	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so runtime/liblmcc.so.$(SOVERSION) \
+	  tests/bin tests/tmp out examples/generate
 
-.PHONY: all test test-portable bench demo clean FORCE
+# make install PREFIX=/usr/local DESTDIR=: lmcc, the runtime (static and
+# shared), its headers, the templates, a pkg-config file and lmcc(1).
+PREFIX ?= /usr/local
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+LIBDIR = $(DESTDIR)$(PREFIX)/lib
+INCDIR = $(DESTDIR)$(PREFIX)/include/lmcc
+SHAREDIR = $(DESTDIR)$(PREFIX)/share/lmcc
+MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
+HEADERS = runtime/lmcc.h runtime/lmcc_api.h
+install: all
+	install -d $(BINDIR) $(LIBDIR)/pkgconfig $(INCDIR) $(SHAREDIR)/templates $(MANDIR)
+	install -m 755 lmcc $(BINDIR)/lmcc
+	install -m 644 runtime/liblmcc.a $(LIBDIR)/liblmcc.a
+	install -m 755 runtime/liblmcc.so $(LIBDIR)/liblmcc.so.$(VERSION)
+	ln -sf liblmcc.so.$(VERSION) $(LIBDIR)/liblmcc.so.$(SOVERSION)
+	ln -sf liblmcc.so.$(SOVERSION) $(LIBDIR)/liblmcc.so
+	install -m 644 $(HEADERS) $(INCDIR)/
+	install -m 644 templates/*.c $(SHAREDIR)/templates/
+	install -m 644 docs/lmcc.1 $(MANDIR)/lmcc.1
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: lmcc' 'Description: the lmcc runtime: run language models lmcc compiled' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -llmcc' \
+	  'Libs.private: $(LDLIBS_RT)' 'Cflags: -I$${includedir}/lmcc' >$(LIBDIR)/pkgconfig/lmcc.pc
+
+uninstall:
+	rm -f $(BINDIR)/lmcc $(LIBDIR)/liblmcc.a $(LIBDIR)/liblmcc.so $(LIBDIR)/liblmcc.so.$(SOVERSION) \
+	  $(LIBDIR)/liblmcc.so.$(VERSION) $(LIBDIR)/pkgconfig/lmcc.pc $(MANDIR)/lmcc.1 \
+	  $(addprefix $(INCDIR)/,$(notdir $(HEADERS))) $(SHAREDIR)/templates/*.c
+	-rmdir $(SHAREDIR)/templates $(SHAREDIR) $(INCDIR) 2>/dev/null
+
+.PHONY: all test test-portable bench demo clean install uninstall FORCE
 
 # Tokenizer encoding speed per format (tests/unit/bench_tok.c), one core.
 T = tests/tokenizers

@@ -113,7 +113,7 @@ static double *fused(Fuse *f, const char *name, long numel)
 			if (strcmp(t, name))
 				continue;
 			int dt = lm_ck_info(f->base, name, NULL, NULL);
-			if (dt < 0)
+			if (dt < 0 || dt == LM_U32)
 				lm_fail(lm_ck_where(f->base), "tensor '%s': lmcc fuses adapters into F32, F16 "
 				        "and BF16 weights (a quantized base is not fused yet)", name);
 			if (!w) {
@@ -131,27 +131,6 @@ static double *fused(Fuse *f, const char *name, long numel)
 	return w;
 }
 
-static uint16_t to_f16(float x)
-{
-	/* round to nearest even, through the bits of the float */
-	uint32_t u;
-	memcpy(&u, &x, 4);
-	uint32_t sign = (u >> 16) & 0x8000, mag = u & 0x7fffffff;
-	if (mag > 0x7f800000)
-		return (uint16_t)(sign | 0x7e00);
-	if (mag >= 0x477ff000)                  /* >= 65520: overflows to inf */
-		return (uint16_t)(sign | 0x7c00);
-	if (mag < 0x38800000) {                 /* subnormal or zero */
-		float a;
-		memcpy(&a, &mag, 4);
-		return (uint16_t)(sign | (uint16_t)lrintf(a * 16777216.0f));
-	}
-	uint32_t h = ((mag - 0x38000000) >> 13);
-	uint32_t rest = mag & 0x1fff;
-	h += rest > 0x1000 || (rest == 0x1000 && (h & 1));
-	return (uint16_t)(sign | h);
-}
-
 static void put(FILE *out, const double *w, long numel, int dtype)
 {
 	for (long i = 0; i < numel; i++) {
@@ -159,7 +138,7 @@ static void put(FILE *out, const double *w, long numel, int dtype)
 		if (dtype == LM_F32) {
 			fwrite(&x, 4, 1, out);
 		} else {
-			uint16_t h = dtype == LM_BF16 ? lm_f32_to_bf16(x) : to_f16(x);
+			uint16_t h = dtype == LM_BF16 ? lm_f32_to_bf16(x) : lm_f32_to_f16(x);
 			fwrite(&h, 2, 1, out);
 		}
 	}

@@ -313,9 +313,7 @@ int main(int argc, char **argv)
 		printf("%s\n", lm_version());
 		return 0;
 	}
-	char *tdir = lm_path(lmcc_home(), "templates");
-	tmpl_dir(tdir);
-	free(tdir);
+	tmpl_dir(lmcc_layout()->templates);
 	size_t i, n = sizeof cmds / sizeof cmds[0];
 	for (i = 0; i < n; i++)
 		if (!strcmp(argv[1], cmds[i].name))

@@ -315,7 +315,9 @@ static const char *mat_format(const Plan *p, const Mat *m, char *buf, size_t n)
 
 typedef struct {
 	long bytes;
-	char fmts[40];
+	char fmts[64];
+	int lo, hi;          /* fewest and most bits of the quantized views */
+	char flt[16];        /* a float storage among them */
 } Reads;
 
 /* Add `count` reads of m: its bytes, its format among the layer's. */
@@ -326,6 +328,13 @@ static void reads(const Plan *p, Reads *r, const Mat *m, long count)
 		return;
 	r->bytes += count * mat_bytes(p, m);
 	mat_format(p, m, f, sizeof f);
+	int b = p->t[m->t].bits;
+	if (b && (!r->lo || b < r->lo))
+		r->lo = b;
+	if (b > r->hi)
+		r->hi = b;
+	if (!b)
+		snprintf(r->flt, sizeof r->flt, "%s", f);
 	const char *s = r->fmts;
 	size_t n = strlen(f);
 	while ((s = strstr(s, f)) && ((s > r->fmts && s[-1] != ' ') || (s[n] && s[n] != ' ')))
@@ -426,6 +435,8 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 		}
 		Reads r = layer_reads(p, l);
 		bytes_str(a, sizeof a, r.bytes);
+		if (strlen(r.fmts) > 12)      /* a mixed recipe: the range of bits */
+			snprintf(r.fmts, sizeof r.fmts, "q%d-%d%s%s", r.lo, r.hi, *r.flt ? " " : "", r.flt);
 		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, i, mix, mask,
 		        heads, ffn, r.fmts, a, cache);
 	}

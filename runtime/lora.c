@@ -205,20 +205,16 @@ void lm_adapter_done(lm_ckpt *ad)
 
 /* ---- binding ---- */
 
-/* Element (r, c) of W as float: the float dtypes, or MLX's affine groups. */
-static double w_at(const lm_mat *W, long r, long c)
+/* Row r of W as float32: the float dtypes, or MLX's dequantized groups. */
+static void row_of(const lm_mat *W, long r, float *dst)
 {
-	if (W->dtype != LM_Q)
-		return lm_load_f32(W->data, W->dtype, W->tr ? (size_t)c * W->ld + r : (size_t)r * W->ld + c);
-	const uint32_t *row = (const uint32_t *)W->data + (size_t)r * W->ld;
-	long bit = c * W->bits;
-	uint64_t two = row[bit / 32];
-	if ((bit % 32) + W->bits > 32)
-		two |= (uint64_t)row[bit / 32 + 1] << 32;
-	uint32_t q = (uint32_t)(two >> (bit % 32)) & ((1u << W->bits) - 1);
-	size_t g = (size_t)r * W->sld + c / W->group;
-	return (double)lm_load_f32(W->scales, W->sdtype, g) * q
-	       + lm_load_f32(W->biases, W->sdtype, g);
+	if (W->dtype == LM_Q) {
+		lm_qrow(dst, W, r);
+		return;
+	}
+	for (long c = 0; c < W->cols; c++)
+		dst[c] = lm_load_f32(W->data, W->dtype, W->tr ? (size_t)c * W->ld + r
+		                                               : (size_t)r * W->ld + c);
 }
 
 const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
@@ -255,18 +251,21 @@ const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const cha
 	if (m) {
 		long ms[1] = {mod_out};
 		const float *M = lm_ck_vec(ad, m, 1, ms, 0);
+		float *w = lm_floats(in);
 		l->dora = lm_floats(out);
 		for (long j = 0; j < out; j++) {
 			double ss = 0;
+			row_of(&W, j, w);
 			for (long i = 0; i < in; i++) {
 				double u = 0;
 				for (long k = 0; k < r; k++)
 					u += (double)l->b[k * out + j] * l->a[i * r + k];
-				double w = w_at(&W, j, i) + scale * u;
-				ss += w * w;
+				double v = w[i] + scale * u;
+				ss += v * v;
 			}
 			l->dora[j] = (float)(M[row0 + j] / sqrt(ss));
 		}
+		free(w);
 	}
 	return l;
 }

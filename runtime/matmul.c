@@ -122,6 +122,15 @@ static const float *pairs(const float *x, long n, long cols, long pair)
 	return x2;
 }
 
+/* The float dtypes: rows of W across the pool's threads. */
+static void dense(float *y, const float *x, long n, lm_mat W)
+{
+	Job j = {y, x, NULL, n, W, kernels()};
+	if (n <= FEW && W.dtype == LM_BF16 && !W.tr && j.k->pair)
+		j.x2 = pairs(x, n, W.cols, j.k->pair);
+	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+}
+
 void lm_matmul(float *y, const float *x, long n, lm_mat W)
 {
 	static int once;
@@ -131,14 +140,10 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		openblas_set_num_threads(1);
 		once = 1;
 	}
-	if (W.dtype == LM_Q) {
+	if (W.dtype == LM_Q)
 		lm_qmatmul(y, x, n, W);
-		return;
-	}
-	Job j = {y, x, NULL, n, W, kernels()};
-	if (n <= FEW && W.dtype == LM_BF16 && !W.tr && j.k->pair)
-		j.x2 = pairs(x, n, W.cols, j.k->pair);
-	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+	else
+		dense(y, x, n, W);
 	if (W.lora)
 		lm_lora(y, x, n, W.lora);
 }

@@ -7,6 +7,7 @@
 #ifndef LM_RT_H
 #define LM_RT_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,19 @@ void lm_fail(const char *where, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
 /* Internal error: "lmcc: internal error: ...", exit 1. */
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* For the C API: between lm_err_push(e) and lm_err_pop(e), lm_fail and
+ * lm_bug of this thread store the message (without "lmcc: ") and its exit
+ * status in e and longjmp to e->jb (then e is already popped) instead of
+ * exiting.  What the failed call had allocated is not freed. */
+typedef struct lm_err {
+	jmp_buf jb;
+	int code;                    /* 2: bad input, 1: internal */
+	char msg[512];
+	struct lm_err *prev;
+} lm_err;
+void lm_err_push(lm_err *e);
+void lm_err_pop(lm_err *e);
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
 void *lm_realloc(void *p, size_t n);

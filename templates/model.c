@@ -137,7 +137,13 @@ int lm_entry(int argc, char **argv)
 	return lm_main(argc, argv, &model);
 }
 
-#ifndef LMCC_JIT
+/* For a program using the C API (lmcc_api.h) on this file's object. */
+const lm_model *lm_this_model(void)
+{
+	return &model;
+}
+
+#if !defined(LMCC_JIT) && !defined(LMCC_LIBRARY)
 int main(int argc, char **argv)
 {
 	return lm_entry(argc, argv);

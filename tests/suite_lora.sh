@@ -169,6 +169,45 @@ PY
 	done
 fi
 
+# ---- quantized bases: the products are MLX's affine groups, the adapter
+# the same; against the dequantized float twin (tests/qgen.py, numpy) ----
+qpy=
+for p in python3 /usr/bin/python3; do
+	if command -v $p >/dev/null && $p -c 'import numpy' 2>/dev/null; then qpy=$p; break; fi
+done
+if [ -z "$qpy" ]; then
+	echo "note: no python3 with numpy: adapters on quantized bases not checked"
+else
+	# qtrip NAME CASE ADAPTER QGEN-OPTIONS...
+	qtrip() {
+		qn=$1 qc=$2 qa=$3
+		shift 3
+		if ! $qpy tests/qgen.py $G/$qc "$T/$qn.q" "$T/$qn.f" "$@" >/dev/null 2>"$T/err"; then
+			echo "FAIL lora quantized base $qn: qgen: $(head -c 300 "$T/err")"
+			return
+		fi
+		run "$T/$qn.f" "$qa" "$T/$qn.f.npy" $qc
+		run "$T/$qn.q" "" "$T/$qn.q0.npy" $qc
+		./lmcc run "$T/$qn.q" --adapter "$qa" --tokens @$G/$qc/tokens.npy --chunk 5 \
+			--logits-out "$T/$qn.q.npy" 2>"$T/err"
+		if r=$($CMP "$T/$qn.q.npy" "$T/$qn.f.npy") && ! $CMP "$T/$qn.q.npy" "$T/$qn.q0.npy" >/dev/null; then
+			echo "PASS lora quantized base $qn: $r"
+		else
+			echo "FAIL lora quantized base $qn: $r $(head -c 300 "$T/err")"
+		fi
+	}
+	qtrip afm7_q4g32 afm7_lora $A --bits 4 --group 32
+	qtrip llama4_q8g32 llama4_lora $L --bits 8 --group 32
+	[ $py = 1 ] && qtrip baichuan_dora_q3g32 baichuan_lora "$T/dora_baichuan_lora" --bits 3 --group 32 --skip lm_head
+	if ./lmcc fuse "$T/afm7_q4g32.q" --adapter $A -o "$T/qfused" 2>"$T/err"; then
+		echo "FAIL lora fuse quantized base: not refused"
+	elif grep -q "quantized base is not fused yet" "$T/err"; then
+		echo "PASS lora fuse quantized base refused"
+	else
+		echo "FAIL lora fuse quantized base: $(head -c 300 "$T/err")"
+	fi
+fi
+
 # ---- lmcc fuse: the fused checkpoint's logits are the unfused run's ----
 for c in afm7_lora llama4_lora kimi_lora plamo2_lora baichuan_lora; do
 	if ! ./lmcc fuse $G/$c --adapter $G/$c/adapter -o "$T/fused_$c" 2>"$T/fuse.err"; then
