@@ -105,7 +105,7 @@ static double sgemm_rate(void)
 	long n = 128, m = 4096, k = 4096;
 	float *a = lm_alloc_aligned(n * k * 4), *b = lm_alloc_aligned(m * k * 4),
 	      *c = lm_alloc_aligned(n * m * 4);
-	lm_mat W = {b, LM_F32, 0, m, k, k};
+	lm_mat W = {.data = b, .dtype = LM_F32, .rows = m, .cols = k, .ld = k};
 	double best = 0;
 	for (int rep = 0; rep < 5; rep++) {
 		double t = lm_now();
@@ -132,7 +132,8 @@ static void product(int dtype, int tr, long n, long rows, long cols, double bw, 
 	for (int rep = 0; rep < 3; rep++) {
 		double t = lm_now();
 		for (int c = 0; c < copies; c++) {
-			lm_mat W = {w + c * bytes, dtype, tr, rows, cols, tr ? rows : cols};
+			lm_mat W = {.data = w + c * bytes, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols,
+			            .ld = tr ? rows : cols};
 			lm_matmul(y, x, n, W);
 		}
 		double dt = (lm_now() - t) / copies;
