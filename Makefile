@@ -2,7 +2,11 @@
 # `make test` runs every test; `make demo` shows the main job end to end.
 CC      ?= gcc
 OPT     ?= -O2
-CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
+# Baseline x86-64: the kernels carry AVX2 and AVX-512 versions under target
+# attributes and choose at run time (runtime/isa.c), so one build runs on
+# every x86-64 CPU.  Never -march=native.
+ARCH    ?= -march=x86-64
+CFLAGS  += $(OPT) $(ARCH) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lmicrohttpd -lpthread -lm
 
@@ -76,6 +80,11 @@ examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
 test: all $(TEST_BIN) examples/generate
 	@tests/run.sh
 
+# The whole suite on the portable kernels, as on a CPU with neither AVX2
+# nor AVX-512 (suite_unit and suite_isa still try every path the CPU has).
+test-portable: all $(TEST_BIN) examples/generate
+	@LMCC_ISA=portable tests/run.sh
+
 bench: all
 	@sh tests/bench.sh
 
@@ -116,7 +125,7 @@ uninstall:
 	  $(addprefix $(INCDIR)/,$(notdir $(HEADERS))) $(SHAREDIR)/templates/*.c
 	-rmdir $(SHAREDIR)/templates $(SHAREDIR) $(INCDIR) 2>/dev/null
 
-.PHONY: all test bench demo clean install uninstall FORCE
+.PHONY: all test test-portable bench demo clean install uninstall FORCE
 
 # Tokenizer encoding speed per format (tests/unit/bench_tok.c), one core.
 T = tests/tokenizers

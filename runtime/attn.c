@@ -9,9 +9,8 @@
  * before they are appended, so a ring never loses a key that an earlier
  * query of the same call still needs: how the input is chunked cannot
  * change the result. */
-#include "rt.h"
+#include "vec.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,60 +77,6 @@ static long seg_pos(const Seg *s, long i)
 	return s->pos ? s->pos[i] : s->pos0 + i;
 }
 
-/* ---- the two inner loops: q.k and o += w v ---- */
-
-static float dot_c(const float *a, const float *b, long n)
-{
-	float s = 0;
-	for (long j = 0; j < n; j++)
-		s += a[j] * b[j];
-	return s;
-}
-
-static void axpy_c(float *o, float w, const float *v, long n)
-{
-	for (long j = 0; j < n; j++)
-		o[j] += w * v[j];
-}
-
-#define AVX512 __attribute__((target("avx512f")))
-
-AVX512 static float dot_512(const float *a, const float *b, long n)
-{
-	__m512 s0 = _mm512_setzero_ps(), s1 = s0;
-	long j = 0;
-	for (; j + 32 <= n; j += 32) {
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), s0);
-		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), s1);
-	}
-	for (; j < n; j += 16) {
-		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
-		s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), s0);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-AVX512 static void axpy_512(float *o, float w, const float *v, long n)
-{
-	__m512 wv = _mm512_set1_ps(w);
-	for (long j = 0; j < n; j += 16) {
-		__mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
-		_mm512_mask_storeu_ps(o + j, m, _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, v + j),
-		                                                 _mm512_maskz_loadu_ps(m, o + j)));
-	}
-}
-
-static float (*dot)(const float *, const float *, long) = dot_c;
-static void (*axpy)(float *, float, const float *, long) = axpy_c;
-
-__attribute__((constructor)) static void pick(void)
-{
-	if (lm_isa() == LM_ISA_AVX512) {
-		dot = dot_512;
-		axpy = axpy_512;
-	}
-}
-
 /* ---- attention ---- */
 
 typedef struct {
@@ -141,6 +86,7 @@ typedef struct {
 	float scale;
 	lm_mask mask;
 	Seg seg[2];
+	const lm_vec_fns *v;
 } Job;
 
 /* Queries [u0, u1) of the n * heads (token, head) pairs. */
@@ -166,7 +112,7 @@ static void attend_part(void *ctx, long u0, long u1)
 			for (long i = 0; i < sg->n; i++) {
 				if (!visible(seg_pos(sg, i), qp, j->mask))
 					continue;
-				float d = dot(qh, sg->k + i * sg->kstride + g * j->hd, j->hd) * j->scale;
+				float d = j->v->dot(qh, sg->k + i * sg->kstride + g * j->hd, j->hd) * j->scale;
 				s[m++] = d;
 				if (d > mx)
 					mx = d;
@@ -184,7 +130,7 @@ static void attend_part(void *ctx, long u0, long u1)
 			const Seg *sg = &j->seg[si];
 			for (long i = 0; i < sg->n; i++)
 				if (visible(seg_pos(sg, i), qp, j->mask))
-					axpy(o, (float)(s[m++] / sum), sg->v + i * sg->vstride + g * j->vd, j->vd);
+					j->v->axpy(o, (float)(s[m++] / sum), sg->v + i * sg->vstride + g * j->vd, j->vd);
 		}
 	}
 }
@@ -202,7 +148,7 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
 	Job j = {out, q, pos, heads, heads / kv_heads, hd, vd, scale, mask, {
 		{c->k, c->v, c->pos, 0, cached, kvd, kvv},
 		{k, v, NULL, pos, k ? n : 0, kvd, kvv},
-	}};
+	}, lm_vec()};
 	lm_parallel(n * heads, 1, attend_part, &j);
 	if (k)
 		kv_append(c, k, v, n, pos);

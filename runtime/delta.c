@@ -10,9 +10,10 @@
  * S q.  The state is all a layer keeps between calls, whatever the length.
  *
  * Row j of S only ever meets v[j]: each row is updated on its own, in two
- * passes over dk floats.  The portable loop accumulates in double; the
- * AVX-512 one keeps a row in registers and sums in float. */
-#include "rt.h"
+ * passes over dk floats (vec.h's decay_dot and write_dot, in the chosen
+ * instruction set), summing in float; with AVX-512 a row of up to 128
+ * floats stays in registers for the whole call instead. */
+#include "vec.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -57,6 +58,7 @@ typedef struct {
 	float *out, *state;
 	const float *q, *k, *v, *g, *beta;
 	long n, heads, dk, dv;
+	const lm_vec_fns *vf;
 } Delta;
 
 /* Rows [u0, u1) of all the heads' states (row u is row u % dv of head
@@ -71,18 +73,9 @@ static void delta_rows(void *ctx, long u0, long u1)
 		for (long t = 0; t < d->n; t++) {
 			long at = t * H + h;
 			const float *qh = d->q + at * dk, *kh = d->k + at * dk, *gh = d->g + at * dk;
-			double recall = 0;           /* (S k)[j], after the decay */
-			for (long i = 0; i < dk; i++) {
-				s[i] *= gh[i];
-				recall += (double)s[i] * kh[i];
-			}
-			float delta = (float)((d->v[at * dv + j] - recall) * d->beta[at]);
-			double o = 0;                /* (S q)[j], after the write */
-			for (long i = 0; i < dk; i++) {
-				s[i] += kh[i] * delta;
-				o += (double)s[i] * qh[i];
-			}
-			d->out[at * dv + j] = (float)o;
+			float recall = d->vf->decay_dot(s, gh, kh, dk);     /* (S k)[j], decayed */
+			float delta = (d->v[at * dv + j] - recall) * d->beta[at];
+			d->out[at * dv + j] = d->vf->write_dot(s, delta, kh, qh, dk);   /* (S q)[j] */
 		}
 	}
 }
@@ -132,6 +125,6 @@ void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
                     long dk, long dv, float *state)
 {
 	int avx512 = lm_isa() == LM_ISA_AVX512;
-	Delta d = {out, state, q, k, v, g, beta, n, heads, dk, dv};
+	Delta d = {out, state, q, k, v, g, beta, n, heads, dk, dv, lm_vec()};
 	lm_parallel(heads * dv, 8, avx512 && dk <= 128 ? delta_rows_512 : delta_rows, &d);
 }

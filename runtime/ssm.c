@@ -11,7 +11,7 @@
  *          + (earlier state) read the same way, + D x[t];
  * the recurrence below computes the same sums one token at a time, which
  * needs no [n, n] matrix, and keeps decoding and prefill one code path. */
-#include "rt.h"
+#include "vec.h"
 
 #include <math.h>
 
@@ -26,6 +26,7 @@ typedef struct {
 	const float *x, *dt, *B, *C, *a_log, *dt_bias, *d;
 	long n;
 	const lm_ssm_dims *s;
+	const lm_vec_fns *v;
 } Scan;
 
 /* Heads [h0, h1) through every token: heads share nothing but B and C,
@@ -48,12 +49,7 @@ static void scan_heads(void *ctx, long h0, long h1)
 			float *yh = j->y + (t * H + h) * hd;
 			for (long p = 0; p < hd; p++) {
 				float *st = j->state + (h * hd + p) * N;
-				float in = (float)(step * xh[p]);
-				double out = 0;
-				for (long k = 0; k < N; k++) {
-					st[k] = decay * st[k] + in * b[k];
-					out += (double)st[k] * c[k];
-				}
+				float out = j->v->scan_dot(st, decay, (float)(step * xh[p]), b, c, N);
 				yh[p] = (float)(out + (double)j->d[h] * xh[p]);
 			}
 		}
@@ -63,6 +59,6 @@ void lm_ssm(float *y, const float *x, const float *dt, const float *B,
             const float *C, long n, const lm_ssm_dims *s, const float *a_log,
             const float *dt_bias, const float *d, float *state)
 {
-	Scan j = {y, state, x, dt, B, C, a_log, dt_bias, d, n, s};
+	Scan j = {y, state, x, dt, B, C, a_log, dt_bias, d, n, s, lm_vec()};
 	lm_parallel(s->heads, 1, scan_heads, &j);
 }

@@ -8,6 +8,7 @@
 # program given --weights and --adapter too.
 #   sh tests/suite_golden.sh [CASE...]     (default: every case of both)
 cd "$(dirname "$0")/.." || exit 1
+. tests/golden_lib.sh
 make -s tests/bin/npycmp >/dev/null || { echo "FAIL golden: cannot build npycmp"; exit 0; }
 tmp=tests/tmp/golden
 mkdir -p "$tmp"
@@ -31,20 +32,10 @@ for c in $cases; do
 			opt=""
 			[ $chunk = whole ] || opt="--chunk $chunk"
 			out="$tmp/$c.$path.$chunk.npy"
-			rm -f "$out"
-			if [ $path = build ]; then
-				"$tmp/$c/$c" $given --tokens @$dir/tokens.npy --logits-out "$out" $opt 2>"$tmp/$c.err"
-			else
-				./lmcc run "$dir" $ad --tokens @$dir/tokens.npy --logits-out "$out" $opt 2>"$tmp/$c.err"
-			fi
-			name="golden $c $path chunk=$chunk"
-			if [ ! -f "$out" ]; then
-				echo "FAIL $name: $(head -c 300 "$tmp/$c.err")"
-			elif r=$(tests/bin/npycmp "$out" "$dir/logits.npy"); then
-				echo "PASS $name: $r"
-			else
-				echo "FAIL $name: $r"
-			fi
+			extra=$given
+			[ $path = build ] || extra=$ad
+			golden_feed $path "$dir" "$tmp/$c/$c" "$out" $extra $opt
+			golden_check "golden $c $path chunk=$chunk" "$out" "$dir"
 		done
 	done
 done

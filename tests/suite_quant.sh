@@ -114,9 +114,12 @@ trip() {
 		return
 	fi
 	tok=@$src/tokens.npy
-	./lmcc run $f --tokens $tok --logits-out $T/$name.f.npy 2>$T/err \
-		|| { echo "FAIL quant round trip $name float: $(head -c 300 $T/err)"; return; }
+	# the twin fed the same way: afm7's fake 8-bit K/V can round a value
+	# the other way after a float32 reordering (prefill's sgemm against
+	# the streaming kernels), which moves later logits by about 1e-3
 	for chunk in 100 1 5; do
+		./lmcc run $f --tokens $tok --chunk $chunk --logits-out $T/$name.f.npy 2>$T/err \
+			|| { echo "FAIL quant round trip $name float: $(head -c 300 $T/err)"; return; }
 		rm -f $T/$name.q.npy
 		if ./lmcc run $q --tokens $tok --chunk $chunk --logits-out $T/$name.q.npy 2>$T/err \
 		   && r=$(tests/bin/npycmp $T/$name.q.npy $T/$name.f.npy); then

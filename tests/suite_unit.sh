@@ -1,11 +1,36 @@
 #!/bin/sh
-# Unit tests: every runtime kernel against a naive loop (test_kernels.c).
+# Unit tests: every runtime kernel against a naive loop (test_kernels.c),
+# on every instruction set this CPU has (LMCC_ISA, runtime/isa.c).
 cd "$(dirname "$0")/.." || exit 1
 if ! make -s tests/bin/test_kernels >tests/tmp/unit.log 2>&1; then
 	echo "FAIL unit: test_kernels does not build: $(head -c 300 tests/tmp/unit.log)"
 	exit 0
 fi
-tests/bin/test_kernels || echo "FAIL unit: test_kernels exited $?"
+for isa in avx512 avx2 portable; do
+	LMCC_ISA=$isa tests/bin/test_kernels 2>tests/tmp/unit.err
+	rc=$?
+	if [ $rc = 2 ] && grep -q "cannot run" tests/tmp/unit.err; then
+		echo "skip unit[$isa]: $(cat tests/tmp/unit.err)"
+	elif [ $rc != 0 ]; then
+		echo "FAIL unit[$isa]: test_kernels exited $rc: $(head -c 300 tests/tmp/unit.err)"
+	fi
+done
+# An instruction set the CPU lacks or does not know is refused, one line,
+# exit 2 (avx512 on a CPU that has it: only the unknown name is tried).
+for bad in avx512 sse9; do
+	LMCC_ISA=$bad tests/bin/test_kernels >/dev/null 2>tests/tmp/unit.err
+	rc=$?
+	msg=$(cat tests/tmp/unit.err)
+	case $bad,$rc in
+	avx512,0) ;;
+	*,2) if [ "$(wc -l <tests/tmp/unit.err)" = 1 ] && echo "$msg" | grep -q "^lmcc: LMCC_ISA: "; then
+		echo "PASS unit: LMCC_ISA=$bad refused: $msg"
+	     else
+		echo "FAIL unit: LMCC_ISA=$bad: not one 'lmcc: LMCC_ISA:' line: $msg"
+	     fi ;;
+	*) echo "FAIL unit: LMCC_ISA=$bad: exit $rc, not 2: $msg" ;;
+	esac
+done
 if make -s tests/bin/test_sample >tests/tmp/unit.log 2>&1; then
 	tests/bin/test_sample || true
 else

@@ -3,8 +3,9 @@
  *   bench_matmul [THREADS]
  *
  * Measures the machine first: memory read bandwidth (a vectorised sum over
- * 1 GiB) and the float32 matrix rate of OpenBLAS sgemm.  Then lm_matmul on
- * a weight of a real model's size, in F32 and BF16: with one token (decode:
+ * 1 GiB, with the instruction set the kernels use: LMCC_ISA chooses both)
+ * and the float32 matrix rate of OpenBLAS sgemm.  Then lm_matmul on a
+ * weight of a real model's size, in F32, F16 and BF16: with one token (decode:
  * reported as GB/s of weights read, and as a ratio to the bandwidth) and
  * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
 #include "rt.h"
@@ -22,9 +23,11 @@ typedef struct {
 	long per;
 } Sum;
 
-/* Four vector sums at once: as fast as the memory lets a core read. */
+/* A sum of every float of each block, with the instruction set the
+ * kernels use: the bound is what a core can read with those loads.  Four
+ * vector sums at once, as fast as the memory lets a core read. */
 __attribute__((target("avx512f")))
-static void sum_part(void *ctx, long lo, long hi)
+static void sum_512(void *ctx, long lo, long hi)
 {
 	const Sum *s = ctx;
 	for (long b = lo; b < hi; b++) {
@@ -41,6 +44,42 @@ static void sum_part(void *ctx, long lo, long hi)
 	}
 }
 
+__attribute__((target("avx2")))
+static void sum_avx2(void *ctx, long lo, long hi)
+{
+	const Sum *s = ctx;
+	for (long b = lo; b < hi; b++) {
+		const float *p = s->p + b * s->per;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (long i = 0; i < s->per; i += 32) {
+			a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+			a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+			a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+			a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+		}
+		float v[8];
+		_mm256_storeu_ps(v, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+		s->sums[b] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+	}
+}
+
+/* The portable kernels' way: 16 independent sums gcc vectorises. */
+static void sum_c(void *ctx, long lo, long hi)
+{
+	const Sum *s = ctx;
+	for (long b = lo; b < hi; b++) {
+		const float *restrict p = s->p + b * s->per;
+		float a[16] = {0};
+		for (long i = 0; i < s->per; i += 16)
+			for (int k = 0; k < 16; k++)
+				a[k] += p[i + k];
+		double t = 0;
+		for (int k = 0; k < 16; k++)
+			t += a[k];
+		s->sums[b] = t;
+	}
+}
+
 static double bandwidth(void)
 {
 	long blocks = 256, per = (1L << 28) / blocks;   /* 1 GiB of floats */
@@ -51,7 +90,8 @@ static double bandwidth(void)
 	Sum s = {p, sums, per};
 	for (int rep = 0; rep < 5; rep++) {
 		double t = lm_now();
-		lm_parallel(blocks, 1, sum_part, &s);
+		lm_parallel(blocks, 1, lm_isa() == LM_ISA_AVX512 ? sum_512
+		                       : lm_isa() == LM_ISA_AVX2 ? sum_avx2 : sum_c, &s);
 		double gbs = blocks * per * 4.0 / (lm_now() - t) / 1e9;
 		if (gbs > best)
 			best = gbs;
@@ -65,7 +105,7 @@ static double sgemm_rate(void)
 	long n = 128, m = 4096, k = 4096;
 	float *a = lm_alloc_aligned(n * k * 4), *b = lm_alloc_aligned(m * k * 4),
 	      *c = lm_alloc_aligned(n * m * 4);
-	lm_mat W = {b, LM_F32, 0, m, k, k};
+	lm_mat W = {.data = b, .dtype = LM_F32, .rows = m, .cols = k, .ld = k};
 	double best = 0;
 	for (int rep = 0; rep < 5; rep++) {
 		double t = lm_now();
@@ -80,7 +120,7 @@ static double sgemm_rate(void)
 	return best;
 }
 
-static void product(int dtype, long n, long rows, long cols, double bw, double peak)
+static void product(int dtype, int tr, long n, long rows, long cols, double bw, double peak)
 {
 	size_t es = lm_dtype_size(dtype), bytes = (size_t)rows * cols * es;
 	/* several matrices, so that a pass does not run from the cache */
@@ -92,24 +132,50 @@ static void product(int dtype, long n, long rows, long cols, double bw, double p
 	for (int rep = 0; rep < 3; rep++) {
 		double t = lm_now();
 		for (int c = 0; c < copies; c++) {
-			lm_mat W = {w + c * bytes, dtype, 0, rows, cols, cols};
+			lm_mat W = {.data = w + c * bytes, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols,
+			            .ld = tr ? rows : cols};
 			lm_matmul(y, x, n, W);
 		}
 		double dt = (lm_now() - t) / copies;
 		if (dt < best)
 			best = dt;
 	}
-	const char *name = dtype == LM_F32 ? "f32 " : "bf16";
+	const char *name = dtype == LM_F32 ? "f32 " : dtype == LM_F16 ? "f16 " : "bf16";
 	if (n == 1)
-		printf("decode  %s %5ldx%-5ld  %6.1f GB/s   %.2f of the bandwidth bound\n",
-		       name, rows, cols, bytes / best / 1e9, bytes / best / 1e9 / bw);
+		printf("decode  %s %5ldx%-5ld%s %6.1f GB/s   %.2f of the bandwidth bound\n",
+		       name, rows, cols, tr ? " [in,out]" : "         ", bytes / best / 1e9,
+		       bytes / best / 1e9 / bw);
 	else
-		printf("prefill %s %5ldx%-5ld  %6.1f GFLOP/s %.2f of sgemm's f32 rate (n = %ld)\n",
+		printf("prefill %s %5ldx%-5ld           %6.1f GFLOP/s %.2f of sgemm's f32 rate (n = %ld)\n",
 		       name, rows, cols, 2.0 * n * rows * cols / best / 1e9,
 		       2.0 * n * rows * cols / best / 1e9 / peak, n);
 	free(w);
 	free(x);
 	free(y);
+}
+
+/* "AMD EPYC (family 25 model 1)", from /proc/cpuinfo. */
+static void cpu_name(char *out, size_t size)
+{
+	char line[256], name[128] = "unknown CPU";
+	int family = -1, model = -1;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof line, f) && !(*name != 'u' && family >= 0 && model >= 0)) {
+		char *v = strchr(line, ':');
+		if (!v)
+			continue;
+		v += 1 + (v[1] == ' ');
+		v[strcspn(v, "\n")] = 0;
+		if (!strncmp(line, "model name", 10))
+			snprintf(name, sizeof name, "%s", v);
+		else if (!strncmp(line, "cpu family", 10))
+			family = atoi(v);
+		else if (!strncmp(line, "model\t", 6))
+			model = atoi(v);
+	}
+	if (f)
+		fclose(f);
+	snprintf(out, size, "%s (family %d model %d)", name, family, model);
 }
 
 /* ---- quantized weights (LM_Q, qmat.c) ----
@@ -172,13 +238,18 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		lm_set_threads(atoi(argv[1]));
+	setvbuf(stdout, NULL, _IOLBF, 0);    /* make bench reads the first line alone */
+	char cpu[200];
+	cpu_name(cpu, sizeof cpu);
 	double bw = bandwidth(), peak = sgemm_rate();
-	printf("machine: memory read %.1f GB/s, sgemm %.1f GFLOP/s\n", bw, peak);
-	int dt[2] = {LM_F32, LM_BF16};
-	for (int i = 0; i < 2; i++) {
-		product(dt[i], 1, 6656, 2048, bw, peak);
-		product(dt[i], 1, 2048, 6656, bw, peak);
-		product(dt[i], 128, 6656, 2048, bw, peak);
+	printf("machine: memory read %.1f GB/s, sgemm %.1f GFLOP/s; %s, %s kernels\n", bw,
+	       peak, cpu, lm_isa_name(lm_isa()));
+	int dt[3] = {LM_F32, LM_F16, LM_BF16};
+	for (int i = 0; i < 3; i++) {
+		product(dt[i], 0, 1, 6656, 2048, bw, peak);
+		product(dt[i], 0, 1, 2048, 6656, bw, peak);
+		product(dt[i], 1, 1, 16384, 5120, bw, peak);   /* Llama 4's fused experts */
+		product(dt[i], 0, 128, 6656, 2048, bw, peak);
 	}
 	quantized(bw, peak);
 	return 0;

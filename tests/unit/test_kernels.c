@@ -3,7 +3,10 @@
  * generated code uses.  One PASS/FAIL line per check.
  *
  * The naive versions are written from the definitions in lmcc.h, not from
- * the kernels, so a kernel that drifts from its contract fails here. */
+ * the kernels, so a kernel that drifts from its contract fails here.  The
+ * kernels tested are those of the instruction set lm_isa() chose
+ * (LMCC_ISA forces one; tests/suite_unit.sh runs every one the CPU has),
+ * named in every line. */
 #include "rt.h"
 
 #include <math.h>
@@ -42,10 +45,11 @@ static void check(const char *name, const float *a, const double *b, long n, dou
 			mb = fabs(b[i]);
 	}
 	double rel = md / mb;
+	const char *isa = lm_isa_name(lm_isa());
 	if (rel <= tol) {
-		printf("PASS kernel %s (rel %.2g)\n", name, rel);
+		printf("PASS kernel[%s] %s (rel %.2g)\n", isa, name, rel);
 	} else {
-		printf("FAIL kernel %s: relative error %.3g > %.1g\n", name, rel, tol);
+		printf("FAIL kernel[%s] %s: relative error %.3g > %.1g\n", isa, name, rel, tol);
 		failures++;
 	}
 }
@@ -95,6 +99,55 @@ static void test_matmul(int dtype, int tr, long n, long rows, long cols)
 	free(x);
 	free(y);
 	free(ref);
+}
+
+/* Every finite half through the widening of each regime: one token (the
+ * streaming kernels, whole vectors and the scalar tail) and 12 tokens
+ * (prefill's widened panels), W [4096, 16] times one-hot inputs, so each
+ * output is one weight exactly.  Then infinities and NaNs, one per row. */
+static void test_f16_values(void)
+{
+	long rows = 4096, cols = 16;
+	uint16_t *h = lm_alloc(rows * cols * 2);
+	for (long i = 0; i < rows * cols; i++)
+		h[i] = (uint16_t)i;
+	for (long i = 0; i < rows * cols; i++)    /* finite values only: 0 inf = NaN */
+		h[i] = (i & 0x7c00) == 0x7c00 ? 0 : (uint16_t)i;
+	float *x = lm_floats(12 * cols), *y = lm_floats(12 * rows);
+	int bad = 0;
+	/* one token with each one-hot input, then 12 tokens at once */
+	for (long k = 0; k <= cols && !bad; k++) {
+		long n = k < cols ? 1 : 12;
+		memset(x, 0, 12 * cols * sizeof(float));
+		for (long t = 0; t < n; t++)
+			x[t * cols + (k < cols ? k : t)] = 1;
+		lm_matmul(y, x, n, (lm_mat){h, LM_F16, 0, rows, cols, cols});
+		for (long t = 0; t < n && !bad; t++)
+			for (long r = 0; r < rows && !bad; r++) {
+				uint16_t v = h[r * cols + (k < cols ? k : t)];
+				if (y[t * rows + r] != lm_f16_to_f32(v)) {
+					printf("FAIL kernel[%s] f16 widening (n=%ld): 0x%04x gives %g, not %g\n",
+					       lm_isa_name(lm_isa()), n, v, y[t * rows + r], lm_f16_to_f32(v));
+					bad = 1;
+				}
+			}
+	}
+	uint16_t special[4] = {0x7c00, 0xfc00, 0x7e00, 0xfd01};
+	float one = 1, out[4];
+	lm_matmul(out, &one, 1, (lm_mat){special, LM_F16, 0, 4, 1, 1});
+	if (!bad && !(isinf(out[0]) && out[0] > 0 && isinf(out[1]) && out[1] < 0 && isnan(out[2])
+	              && isnan(out[3]))) {
+		printf("FAIL kernel[%s] f16 widening: inf, -inf, NaN, NaN give %g %g %g %g\n",
+		       lm_isa_name(lm_isa()), out[0], out[1], out[2], out[3]);
+		bad = 1;
+	}
+	if (!bad)
+		printf("PASS kernel[%s] f16 widening: every finite half, infinities, NaNs\n",
+		       lm_isa_name(lm_isa()));
+	failures += bad;
+	free(h);
+	free(x);
+	free(y);
 }
 
 static void test_embed(void)
@@ -247,9 +300,9 @@ static void naive_attention(double *out, const float *q, long n, long pos,
 
 /* Feed N tokens in calls of `chunk` through a cache of the given kind and
  * capacity; every call's output must match the definition. */
-static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *what)
+static void test_attend_hd(int kind, long cap, lm_mask m, long chunk, const char *what, long hd)
 {
-	long N = 23, heads = 4, kvh = 2, hd = 6;
+	long N = 23, heads = 4, kvh = 2;
 	float *Q = randv(N * heads * hd), *K = randv(N * kvh * hd), *V = randv(N * kvh * hd);
 	float *out = lm_floats(N * heads * hd);
 	double *ref = lm_alloc(N * heads * hd * sizeof(double));
@@ -263,7 +316,7 @@ static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *w
 		                kvh, hd, 0.4f, m);
 	}
 	char name[120];
-	snprintf(name, sizeof name, "attend %s, calls of %ld", what, chunk);
+	snprintf(name, sizeof name, "attend %s, calls of %ld, head %ld", what, chunk, hd);
 	check(name, out, ref, N * heads * hd, 1e-5);
 	/* A reader of the same cache (KV reuse) sees what the last call saw. */
 	if (kind == LM_KV_FULL && chunk == 5) {
@@ -283,6 +336,94 @@ static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *w
 	free(c.k);
 	free(c.v);
 	free(c.pos);
+}
+
+/* ---- recurrent layers ---- */
+
+/* The gated delta rule by its definition in lmcc.h, in double, over the
+ * tokens of two calls (the state carries). */
+static void test_gated_delta(long heads, long dk, long dv, int threads)
+{
+	long n = 5, cut = 2;
+	float *q = randv(n * heads * dk), *k = randv(n * heads * dk), *v = randv(n * heads * dv);
+	float *g = randv(n * heads * dk), *beta = randv(n * heads);
+	for (long i = 0; i < n * heads * dk; i++) {
+		g[i] = 0.75f + 0.25f * g[i];             /* gates in (0.5, 1] */
+		k[i] *= 0.2f;                            /* a key of norm about 1 */
+	}
+	for (long i = 0; i < n * heads; i++)
+		beta[i] = 0.5f + 0.5f * beta[i];
+	float *out = lm_floats(n * heads * dv), *state = lm_floats(heads * dv * dk);
+	double *S = lm_alloc(heads * dv * dk * sizeof(double)), *ref = lm_alloc(n * heads * dv * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < heads; h++) {
+			long at = t * heads + h;
+			double *Sh = S + h * dv * dk;
+			for (long j = 0; j < dv; j++) {
+				double sk = 0, o = 0;
+				for (long i = 0; i < dk; i++) {
+					Sh[j * dk + i] *= g[at * dk + i];
+					sk += Sh[j * dk + i] * k[at * dk + i];
+				}
+				for (long i = 0; i < dk; i++) {
+					Sh[j * dk + i] += beta[at] * (v[at * dv + j] - sk) * k[at * dk + i];
+					o += Sh[j * dk + i] * q[at * dk + i];
+				}
+				ref[at * dv + j] = o;
+			}
+		}
+	lm_set_threads(threads);
+	lm_gated_delta(out, q, k, v, g, beta, cut, heads, dk, dv, state);
+	lm_gated_delta(out + cut * heads * dv, q + cut * heads * dk, k + cut * heads * dk,
+	               v + cut * heads * dv, g + cut * heads * dk, beta + cut * heads, n - cut,
+	               heads, dk, dv, state);
+	lm_set_threads(1);
+	char name[100];
+	snprintf(name, sizeof name, "gated delta %ld heads dk=%ld dv=%ld, two calls, %d threads",
+	         heads, dk, dv, threads);
+	check(name, out, ref, n * heads * dv, 1e-5);
+	free(q), free(k), free(v), free(g), free(beta), free(out), free(state), free(S), free(ref);
+}
+
+/* The selective scan by its definition in lmcc.h, in double, one call
+ * (tests/bin/ssm checks the closed form over two calls on small shapes). */
+static void test_ssm(long heads, long hd, long N, long groups)
+{
+	long n = 4;
+	lm_ssm_dims dims = {heads, hd, N, groups, 0.01f, 5.0f};
+	float *x = randv(n * heads * hd), *dt = randv(n * heads), *B = randv(n * groups * N);
+	float *C = randv(n * groups * N), *a_log = randv(heads), *dtb = randv(heads), *d = randv(heads);
+	float *y = lm_floats(n * heads * hd), *state = lm_floats(heads * hd * N);
+	double *S = lm_alloc(heads * hd * N * sizeof(double)), *ref = lm_alloc(n * heads * hd * sizeof(double));
+	for (long t = 0; t < n; t++)
+		for (long h = 0; h < heads; h++) {
+			double v = (double)dt[t * heads + h] + dtb[h];
+			double step = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+			step = step < 0.01 ? 0.01 : step > 5 ? 5 : step;
+			double a = exp(-exp((double)a_log[h]) * step);
+			long gr = h / (heads / groups);
+			for (long p = 0; p < hd; p++) {
+				double xv = x[(t * heads + h) * hd + p], o = 0;
+				for (long i = 0; i < N; i++) {
+					double *st = S + (h * hd + p) * N + i;
+					*st = a * *st + step * xv * B[(t * groups + gr) * N + i];
+					o += *st * C[(t * groups + gr) * N + i];
+				}
+				ref[(t * heads + h) * hd + p] = o + d[h] * xv;
+			}
+		}
+	lm_ssm(y, x, dt, B, C, n, &dims, a_log, dtb, d, state);
+	char name[100];
+	snprintf(name, sizeof name, "selective scan %ld heads hd=%ld d_state=%ld %ld groups",
+	         heads, hd, N, groups);
+	check(name, y, ref, n * heads * hd, 1e-5);
+	free(x), free(dt), free(B), free(C), free(a_log), free(dtb), free(d), free(y), free(state);
+	free(S), free(ref);
+}
+
+static void test_attend(int kind, long cap, lm_mask m, long chunk, const char *what)
+{
+	test_attend_hd(kind, cap, m, chunk, what, 6);
 }
 
 /* ---- experts ---- */
@@ -309,7 +450,8 @@ static void test_route_grouped(void)
 		ref[k] = s[want[k]] / sum * 2.5;
 	}
 	if (!ok) {
-		printf("FAIL kernel route grouped: chose %d %d %d, expected 6 4 5\n", idx[0], idx[1], idx[2]);
+		printf("FAIL kernel[%s] route grouped: chose %d %d %d, expected 6 4 5\n",
+		       lm_isa_name(lm_isa()), idx[0], idx[1], idx[2]);
 		failures++;
 	} else {
 		check("route grouped: groups, bias, renorm, scaling", w, ref, 3, 1e-6);
@@ -318,7 +460,8 @@ static void test_route_grouped(void)
 	lm_route(logits, 1, &top1, 0, idx, w);
 	double r1 = 1 / (1 + exp(-2.0));
 	if (idx[0] != 1) {
-		printf("FAIL kernel route top-1: chose %d, expected 1\n", idx[0]);
+		printf("FAIL kernel[%s] route top-1: chose %d, expected 1\n", lm_isa_name(lm_isa()),
+		       idx[0]);
 		failures++;
 	} else {
 		check("route top-1 sigmoid", w, &r1, 1, 1e-6);
@@ -379,14 +522,30 @@ int main(void)
 {
 	lm_set_threads(1);
 	int dtypes[3] = {LM_F32, LM_BF16, LM_F16};
-	for (int i = 0; i < 3; i++)
-		for (int tr = 0; tr < 2; tr++) {
-			test_matmul(dtypes[i], tr, 1, 37, 29);
-			test_matmul(dtypes[i], tr, 1, 39, 100);   /* vector blocks and tails */
-			test_matmul(dtypes[i], tr, 3, 21, 70);
-			test_matmul(dtypes[i], tr, 1, 300, 41);  /* whole 256-output blocks */
-			test_matmul(dtypes[i], tr, 7, 300, 41);
-		}
+	for (int th = 1; th <= 2; th++) {
+		lm_set_threads(th);              /* shares cut at multiples of 16 */
+		for (int i = 0; i < 3; i++)
+			for (int tr = 0; tr < 2; tr++) {
+				if (th == 2) {
+					test_matmul(dtypes[i], tr, 1, 4099, 19);  /* blocks of 4096 and a tail */
+					test_matmul(dtypes[i], tr, 2, 203, 67);
+					continue;
+				}
+				test_matmul(dtypes[i], tr, 1, 37, 29);
+				test_matmul(dtypes[i], tr, 1, 39, 100);   /* vector blocks and tails */
+				test_matmul(dtypes[i], tr, 1, 45, 96);    /* whole vectors only */
+				test_matmul(dtypes[i], tr, 2, 21, 70);    /* every token count... */
+				test_matmul(dtypes[i], tr, 3, 21, 70);
+				test_matmul(dtypes[i], tr, 4, 21, 70);
+				test_matmul(dtypes[i], tr, 5, 23, 48);    /* ...a group and one more */
+				test_matmul(dtypes[i], tr, 1, 300, 41);   /* whole 256-output blocks */
+				test_matmul(dtypes[i], tr, 7, 300, 41);
+				test_matmul(dtypes[i], tr, 8, 19, 33);    /* the last streamed count */
+				test_matmul(dtypes[i], tr, 12, 150, 40);  /* prefill: panels and a tail */
+			}
+	}
+	lm_set_threads(1);
+	test_f16_values();
 	test_embed();
 	float *w = randv(3 * 10);
 	test_rmsnorm(NULL, 1, "rmsnorm without weight");
@@ -406,6 +565,15 @@ int main(void)
 		test_attend(LM_KV_RING, 6, (lm_mask){0, 6}, chunks[i], "chunk 6, ring of 6");
 		test_attend(LM_KV_FULL, 0, (lm_mask){7, 0}, chunks[i], "window 7, full cache");
 	}
+	test_attend_hd(LM_KV_FULL, 0, (lm_mask){0, 0}, 5, "causal, full cache", 128);
+	test_attend_hd(LM_KV_RING, 6, (lm_mask){0, 6}, 1, "chunk 6, ring of 6", 77);
+	test_gated_delta(3, 128, 24, 1);     /* AVX-512 keeps these rows in registers */
+	test_gated_delta(2, 64, 40, 2);
+	test_gated_delta(2, 133, 17, 2);     /* longer rows, tails */
+	test_gated_delta(4, 5, 3, 1);
+	test_ssm(4, 8, 64, 2);
+	test_ssm(3, 5, 67, 1);
+	test_ssm(2, 3, 5, 2);
 	test_route_grouped();
 	test_moe(0);
 	test_moe(1);

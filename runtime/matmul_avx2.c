@@ -1,0 +1,271 @@
+/* matmul_avx2.c: the streaming kernels with AVX2, FMA and F16C (see
+ * matmul.c), the design of matmul_512.c at 8 floats a vector.
+ *
+ * Decoding is bound by the bytes read, so each kernel keeps several rows
+ * streaming at once, enough independent sums to hide the FMA latency, and
+ * asks for each row's data PREFETCH bytes ahead.  Without masked loads
+ * for 16-bit elements, the columns past the last whole vector are summed
+ * one by one: few, since the widths of real models are multiples of 16. */
+#include "matmul.h"
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* 8 weights from p + i as floats, in order. */
+AVX2 INLINE __m256 load8(const void *p, int dtype, size_t i)
+{
+	if (dtype == LM_F32)
+		return _mm256_loadu_ps((const float *)p + i);
+	__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+	if (dtype == LM_F16)
+		return _mm256_cvtph_ps(h);
+	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* 16 weights from p + i as two vectors a and b that meet x[0, 8) and
+ * x[8, 16) of the kernels' x layout: in order for F32 and F16; for BF16,
+ * a 32-byte load's 32-bit lanes hold (weight 2k, weight 2k + 1) in their
+ * (low, high) halves, so a shift gives the even weights and a mask the
+ * odd ones, and x2 holds the inputs in that order. */
+AVX2 INLINE void load16(const void *p, int dtype, size_t i, __m256 *a, __m256 *b)
+{
+	if (dtype == LM_BF16) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+		*a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+		*b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000)));
+	} else {
+		*a = load8(p, dtype, i);
+		*b = load8(p, dtype, i + 8);
+	}
+}
+
+AVX2 INLINE float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+static inline float widen1(const void *p, int dtype, size_t i)
+{
+	if (dtype == LM_F32)
+		return ((const float *)p)[i];
+	uint16_t h = ((const uint16_t *)p)[i];
+	return dtype == LM_BF16 ? lm_bf16_to_f32(h) : lm_f16_to_f32(h);
+}
+
+static inline void prefetch(const lm_mat *W, size_t i)
+{
+	_mm_prefetch((const char *)W->data + i * lm_esize(W->dtype) + PREFETCH, _MM_HINT_T0);
+}
+
+/* ---- W stored [out, in] ---- */
+
+/* One token, four rows at a time: four streams keep memory busy, eight
+ * sums (an a and a b per row) the FMA pipeline. */
+AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *y,
+                       long r0, long r1, const int dtype)
+{
+	long cols = W->cols, full = cols & ~15L;
+	size_t ld = W->ld;
+	long r = r0;
+	for (; r + 4 <= r1; r += 4) {
+		size_t b = (size_t)r * ld;
+		__m256 a[4], c2[4];
+		for (int k = 0; k < 4; k++)
+			a[k] = c2[k] = _mm256_setzero_ps();
+		for (long c = 0; c < full; c += 16) {
+			__m256 xa = _mm256_loadu_ps(xs + c), xb = _mm256_loadu_ps(xs + c + 8);
+			/* PREFETCH bytes ahead; past a row's end, the same distance
+			 * into the row four on, which the next pass reads */
+			long pc = c + PREFETCH / (long)lm_esize(dtype);
+			size_t pf = pc < cols ? b + pc : b + 4 * ld + pc - cols;
+			for (int k = 0; k < 4; k++) {
+				__m256 wa, wb;
+				if (dtype == LM_F32 || !(c & 31))   /* once per 64 bytes */
+					_mm_prefetch((const char *)W->data + (pf + k * ld) * lm_esize(dtype),
+					             _MM_HINT_T0);
+				load16(W->data, dtype, b + k * ld + c, &wa, &wb);
+				a[k] = _mm256_fmadd_ps(wa, xa, a[k]);
+				c2[k] = _mm256_fmadd_ps(wb, xb, c2[k]);
+			}
+		}
+		for (int k = 0; k < 4; k++) {
+			float t = hsum(_mm256_add_ps(a[k], c2[k]));
+			for (long c = full; c < cols; c++)
+				t += widen1(W->data, dtype, b + k * ld + c) * x[c];
+			y[r + k] = t;
+		}
+	}
+	for (; r < r1; r++) {
+		size_t b = (size_t)r * ld;
+		__m256 a = _mm256_setzero_ps(), c2 = a;
+		for (long c = 0; c < full; c += 16) {
+			__m256 wa, wb;
+			load16(W->data, dtype, b + c, &wa, &wb);
+			a = _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + c), a);
+			c2 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + c + 8), c2);
+		}
+		float t = hsum(_mm256_add_ps(a, c2));
+		for (long c = full; c < cols; c++)
+			t += widen1(W->data, dtype, b + c) * x[c];
+		y[r] = t;
+	}
+}
+
+/* N tokens (2 to 4), one row at a time: the tokens' a and b sums are the
+ * independent ones. */
+AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *y,
+                       long r0, long r1, const int dtype, const int N)
+{
+	long cols = W->cols, full = cols & ~15L;
+	for (long r = r0; r < r1; r++) {
+		size_t b = (size_t)r * W->ld;
+		__m256 a[GROUP], c2[GROUP];
+		for (int t = 0; t < N; t++)
+			a[t] = c2[t] = _mm256_setzero_ps();
+		for (long c = 0; c < full; c += 16) {
+			__m256 wa, wb;
+			if (dtype == LM_F32 || !(c & 31))
+				prefetch(W, b + c);
+			load16(W->data, dtype, b + c, &wa, &wb);
+			for (int t = 0; t < N; t++) {
+				a[t] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + t * cols + c), a[t]);
+				c2[t] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + t * cols + c + 8), c2[t]);
+			}
+		}
+		for (int t = 0; t < N; t++) {
+			float s = hsum(_mm256_add_ps(a[t], c2[t]));
+			for (long c = full; c < cols; c++)
+				s += widen1(W->data, dtype, b + c) * x[t * cols + c];
+			y[t * W->rows + r] = s;
+		}
+	}
+}
+
+/* One instance per dtype and token count, so every branch above on them
+ * is decided at compile time. */
+#define ROWS(name, dtype)                                                       \
+	AVX2 static void name(const lm_mat *W, long n, const float *x, const float *xs, \
+	                      float *y, long r0, long r1)                           \
+	{                                                                           \
+		switch (n) {                                                            \
+		case 1: rows1(W, x, xs, y, r0, r1, dtype); break;                       \
+		case 2: rowsn(W, x, xs, y, r0, r1, dtype, 2); break;                    \
+		case 3: rowsn(W, x, xs, y, r0, r1, dtype, 3); break;                    \
+		default: rowsn(W, x, xs, y, r0, r1, dtype, 4); break;                   \
+		}                                                                       \
+	}
+ROWS(rows_f32, LM_F32)
+ROWS(rows_f16, LM_F16)
+ROWS(rows_bf16, LM_BF16)
+
+static void rows_avx2(const lm_mat *W, long n, const float *x, const float *x2,
+                      float *y, long r0, long r1)
+{
+	if (W->dtype == LM_BF16)
+		rows_bf16(W, n, x, x2, y, r0, r1);
+	else
+		(W->dtype == LM_F32 ? rows_f32 : rows_f16)(W, n, x, x, y, r0, r1);
+}
+
+/* ---- W stored [in, out] ---- */
+
+enum { BLOCK = 4096 };
+
+/* y[t, r] = sum_c x[t, c] W[c, r].  The block's sums live in acc (in the
+ * L1 cache: sixteen registers hold only 128 outputs) and each pass adds
+ * four input rows for one token, so four runs stream at once and each sum
+ * is loaded and stored once per four rows. */
+AVX2 INLINE void cols_k(const lm_mat *W, long n, const float *x, float *y,
+                        long r0, long r1, const int dtype)
+{
+	float acc[GROUP][BLOCK] __attribute__((aligned(32)));
+	long in = W->cols;
+	size_t ld = W->ld;
+	for (long b = r0; b < r1; b += BLOCK) {
+		long len = r1 - b < BLOCK ? r1 - b : BLOCK, vl = len & ~7L;
+		for (long t = 0; t < n; t++)
+			for (long k = 0; k < len; k++)
+				acc[t][k] = 0;
+		long c = 0;
+		if (n == 1)
+			for (; c + 4 <= in; c += 4) {
+				size_t p0 = (size_t)c * ld + b, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
+				__m256 x0 = _mm256_set1_ps(x[c]), x1 = _mm256_set1_ps(x[c + 1]),
+				       x2 = _mm256_set1_ps(x[c + 2]), x3 = _mm256_set1_ps(x[c + 3]);
+				for (long k = 0; k < vl; k += 8) {
+					if (!(k & (dtype == LM_F32 ? 15 : 31))) {   /* once per 64 bytes */
+						prefetch(W, p0 + k);
+						prefetch(W, p1 + k);
+						prefetch(W, p2 + k);
+						prefetch(W, p3 + k);
+					}
+					__m256 s = _mm256_load_ps(acc[0] + k);
+					s = _mm256_fmadd_ps(load8(W->data, dtype, p0 + k), x0, s);
+					s = _mm256_fmadd_ps(load8(W->data, dtype, p1 + k), x1, s);
+					s = _mm256_fmadd_ps(load8(W->data, dtype, p2 + k), x2, s);
+					s = _mm256_fmadd_ps(load8(W->data, dtype, p3 + k), x3, s);
+					_mm256_store_ps(acc[0] + k, s);
+				}
+				for (long k = vl; k < len; k++)
+					acc[0][k] += widen1(W->data, dtype, p0 + k) * x[c]
+					           + widen1(W->data, dtype, p1 + k) * x[c + 1]
+					           + widen1(W->data, dtype, p2 + k) * x[c + 2]
+					           + widen1(W->data, dtype, p3 + k) * x[c + 3];
+			}
+		for (; c < in; c++) {
+			size_t p = (size_t)c * ld + b;
+			for (long k = 0; k < vl; k += 8) {
+				__m256 w = load8(W->data, dtype, p + k);
+				for (long t = 0; t < n; t++)
+					_mm256_store_ps(acc[t] + k,
+					                _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * in + c]),
+					                                _mm256_load_ps(acc[t] + k)));
+			}
+			for (long k = vl; k < len; k++)
+				for (long t = 0; t < n; t++)
+					acc[t][k] += widen1(W->data, dtype, p + k) * x[t * in + c];
+		}
+		for (long t = 0; t < n; t++)
+			for (long k = 0; k < len; k++)
+				y[t * W->rows + b + k] = acc[t][k];
+	}
+}
+
+#define COLS(name, dtype)                                                       \
+	AVX2 static void name(const lm_mat *W, long n, const float *x, float *y,    \
+	                      long r0, long r1)                                     \
+	{                                                                           \
+		cols_k(W, n, x, y, r0, r1, dtype);                                      \
+	}
+COLS(cols_f32, LM_F32)
+COLS(cols_f16, LM_F16)
+COLS(cols_bf16, LM_BF16)
+
+static void cols_avx2(const lm_mat *W, long n, const float *x, const float *x2,
+                      float *y, long r0, long r1)
+{
+	(W->dtype == LM_F32 ? cols_f32 : W->dtype == LM_F16 ? cols_f16 : cols_bf16)(
+		W, n, x, y, r0, r1);
+}
+
+/* ---- prefill: widening a run for sgemm ---- */
+
+AVX2 static void widen_avx2(float *dst, const void *p, int dtype, size_t i, long n)
+{
+	long k = 0;
+	if (dtype == LM_F16)
+		for (; k + 8 <= n; k += 8)
+			_mm256_storeu_ps(dst + k, load8(p, LM_F16, i + k));
+	else if (dtype == LM_BF16)
+		for (; k + 8 <= n; k += 8)
+			_mm256_storeu_ps(dst + k, load8(p, LM_BF16, i + k));
+	for (; k < n; k++)
+		dst[k] = widen1(p, dtype, i + k);
+}
+
+const lm_stream lm_stream_avx2 = {rows_avx2, cols_avx2, widen_avx2, 16};
