@@ -55,7 +55,7 @@ cd $R
 
 # the man page names every option of every command's --help
 miss=""
-for c in run plan build init; do
+for c in run plan build init quantize; do
 	for o in $(./lmcc $c --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
 		grep -q -- "$(echo "$o" | sed 's/-/\\\\-/g')" docs/lmcc.1 || miss="$miss $c:$o"
 	done
