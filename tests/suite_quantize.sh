@@ -128,8 +128,13 @@ if quantize $K $T/k3 --bits 3 --group-size 128 --no-report --dequantized $T/k3.d
 else
 	echo "FAIL quantize kimi --bits 3: $(head -c 300 $T/k3.log)"
 fi
-# AFM-7's fused qkv_proj carries entries without a mode under a recipe too
-F=$T/src_afm7_q4g64
+# AFM-7's fused qkv_proj carries entries without a mode under a recipe too.
+# Its fake 8-bit K/V rounds: a K/V value within a float's error of a
+# rounding boundary moves the logits by ~1e-3 whichever way the sum order
+# tips it (seed 3 has one under this recipe), so this model is seed 5, as
+# the golden cases too were drawn away from those boundaries.
+F=$T/src_afm7_s5
+./lmcc init tests/quantize/afm7_q4g64.json -o $F --seed 5 2>/dev/null
 if quantize $F $T/a46 --recipe mixed_4_6 --no-report --dequantized $T/a46.deq; then
 	round_trip "afm7 mixed_4_6" $T/a46
 	if grep -A3 'self_attn.qkv_proj": {' $T/a46/config.json | grep -q '"mode"'; then
