@@ -3,10 +3,12 @@
 #include "rt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void lm_fail(const char *where, const char *fmt, ...)
@@ -77,11 +79,20 @@ char *lm_path(const char *dir, const char *name)
 
 char *lm_read_file(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
+	/* O_NONBLOCK and a regular file only: a FIFO in place of config.json
+	 * would block the open (and the read) forever */
+	int fd = open(path, O_RDONLY | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
-	if (!f)
+	if (fd < 0)
 		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		lm_fail(path, "not a regular file");
+	f = fdopen(fd, "rb");
+	if (!f)
+		lm_fail(path, "cannot read: %s", strerror(errno));
 	for (;;) {
 		if (n + 1 >= cap) {
 			cap = cap ? cap * 2 : 65536;

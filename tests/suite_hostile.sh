@@ -51,6 +51,64 @@ PY
 [ -f $T/l4big/config.json ] &&
 	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
 
+# ---- checkpoints ----
+make -s tests/bin/stedit >/dev/null || echo "FAIL hostile: stedit does not build"
+ckdir() {   # NAME: a model directory with the golden config and no weights
+	rm -rf $T/$1 && mkdir -p $T/$1 && cp $G/config.json $T/$1/ && echo $T/$1
+}
+header_only() {   # FILE JSON: a safetensors file of that header and no data
+	n=$(printf '%s' "$2" | wc -c)
+	python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<Q', $n))" >$1
+	printf '%s' "$2" >>$1
+}
+d=$(ckdir empty); header_only $d/model.safetensors '{}'
+refuse "checkpoint header {}" "empty/model.safetensors: the checkpoint holds no tensor" -- ./lmcc run $d --tokens 1
+d=$(ckdir meta); header_only $d/model.safetensors '{"__metadata__": {"format": "pt"}}'
+refuse "checkpoint of only __metadata__" "meta/model.safetensors: the checkpoint holds no tensor" -- ./lmcc run $d --tokens 1
+d=$(ckdir emptymap); echo '{"weight_map": {}}' >$d/model.safetensors.index.json
+refuse "index with an empty weight_map" "emptymap/model.safetensors.index.json: the checkpoint holds no tensor" -- ./lmcc run $d --tokens 1
+# overlapping tensors: the output norm aliased onto the embedding
+off=$(grep -ao '"model.output_norm.weight":{[^}]*}' $G/model.safetensors | grep -o 'data_offsets":\[[0-9]*,[0-9]*\]')
+d=$(ckdir overlap); tests/bin/stedit $G/model.safetensors $d/model.safetensors header "$off" 'data_offsets":[0,256]'
+refuse "overlapping tensor offsets" "overlap/model.safetensors: tensors" -- ./lmcc run $d --tokens 1
+grep -q "overlap (data_offsets" $T/err || echo "FAIL hostile overlapping tensors: $(cat $T/err)"
+d=$(ckdir bighdr); tests/bin/stedit $G/model.safetensors $d/model.safetensors hlen 104857601
+refuse "header over 100 MB" "header length 104857601" -- ./lmcc run $d --tokens 1
+# FIFOs in place of every file: refused at once, never a blocked open
+for f in model.safetensors model.safetensors.index.json config.json; do
+	d=$(ckdir fifo_${f%%.*}_$(echo $f | tr -cd . | wc -c))
+	[ $f = config.json ] && { rm $d/config.json; ln -s "$PWD/$G/model.safetensors" $d/model.safetensors; }
+	mkfifo $d/$f
+	refuse "a FIFO as $f (lmcc run)" "$f: not a regular file" -- ./lmcc run $d --tokens 1
+done
+d=$(ckdir fifo_shard); mkfifo $d/model-00001-of-00001.safetensors
+refuse "a FIFO as a shard" "model-00001-of-00001.safetensors: not a regular file" -- ./lmcc run $d --tokens 1
+# truncated while the model runs: SIGBUS, caught, naming the file
+d=$(ckdir shrink); cp $G/model.safetensors $d/
+./lmcc build $d -o $T/shrinkbin 2>/dev/null
+( timeout 60 $T/shrinkbin/shrink --tokens 1,2,3 -n 100000 --ctx 100010 >/dev/null 2>$T/shrink.err; echo $? >$T/shrink.rc ) &
+sleep 1
+truncate -s 1000 $d/model.safetensors
+wait
+rc=$(cat $T/shrink.rc)
+if [ "$rc" = 2 ] && grep -q "shrink/model.safetensors: the file shrank while the model was reading it" $T/shrink.err; then
+	echo "PASS hostile checkpoint truncated under a running model: exit 2 naming it"
+else
+	echo "FAIL hostile truncated under a running model: exit $rc, $(head -c 200 $T/shrink.err)"
+fi
+# rewritten in place while the model runs: detected within a second
+d=$(ckdir rewrite); cp $G/model.safetensors $d/
+( timeout 60 $T/shrinkbin/shrink --weights $d --tokens 1,2,3 -n 100000 --ctx 100010 >/dev/null 2>$T/rw.err; echo $? >$T/rw.rc ) &
+sleep 1
+printf 'x' | dd of=$d/model.safetensors bs=1 seek=100000 conv=notrunc 2>/dev/null
+wait
+rc=$(cat $T/rw.rc)
+if [ "$rc" = 2 ] && grep -q "rewrite/model.safetensors: the file was rewritten while the model ran" $T/rw.err; then
+	echo "PASS hostile checkpoint rewritten under a running model: exit 2 naming it"
+else
+	echo "FAIL hostile rewritten under a running model: exit $rc, $(head -c 200 $T/rw.err)"
+fi
+
 # ---- two builds into one directory ----
 # They shared model.c: one could compile the other's model and both exit 0.
 B2=tests/golden/baichuan_m1
