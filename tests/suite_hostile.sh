@@ -83,31 +83,27 @@ for f in model.safetensors model.safetensors.index.json config.json; do
 done
 d=$(ckdir fifo_shard); mkfifo $d/model-00001-of-00001.safetensors
 refuse "a FIFO as a shard" "model-00001-of-00001.safetensors: not a regular file" -- ./lmcc run $d --tokens 1
-# truncated while the model runs: SIGBUS, caught, naming the file
-d=$(ckdir shrink); cp $G/model.safetensors $d/
-./lmcc build $d -o $T/shrinkbin 2>/dev/null
-( timeout 60 $T/shrinkbin/shrink --tokens 1,2,3 -n 100000 --ctx 100010 >/dev/null 2>$T/shrink.err; echo $? >$T/shrink.rc ) &
-sleep 1
-truncate -s 1000 $d/model.safetensors
-wait
-rc=$(cat $T/shrink.rc)
-if [ "$rc" = 2 ] && grep -q "shrink/model.safetensors: the file shrank while the model was reading it" $T/shrink.err; then
-	echo "PASS hostile checkpoint truncated under a running model: exit 2 naming it"
-else
-	echo "FAIL hostile truncated under a running model: exit $rc, $(head -c 200 $T/shrink.err)"
-fi
-# rewritten in place while the model runs: detected within a second
-d=$(ckdir rewrite); cp $G/model.safetensors $d/
-( timeout 60 $T/shrinkbin/shrink --weights $d --tokens 1,2,3 -n 100000 --ctx 100010 >/dev/null 2>$T/rw.err; echo $? >$T/rw.rc ) &
-sleep 1
-printf 'x' | dd of=$d/model.safetensors bs=1 seek=100000 conv=notrunc 2>/dev/null
-wait
-rc=$(cat $T/rw.rc)
-if [ "$rc" = 2 ] && grep -q "rewrite/model.safetensors: the file was rewritten while the model ran" $T/rw.err; then
-	echo "PASS hostile checkpoint rewritten under a running model: exit 2 naming it"
-else
-	echo "FAIL hostile rewritten under a running model: exit $rc, $(head -c 200 $T/rw.err)"
-fi
+# changed under a running model: WHAT CHANGE WANT, the change a shell
+# command on $f one second into a long run, which must end with exit 2
+under_run() {
+	what=$1 change=$2 want=$3
+	d=$(ckdir $what); cp $G/model.safetensors $d/; f=$d/model.safetensors
+	( timeout 60 $T/shrinkbin/shrink --weights $d --tokens 1,2,3 -n 100000 --ctx 100010 \
+		>/dev/null 2>$T/$what.err; echo $? >$T/$what.rc ) &
+	sleep 1
+	eval "$change"
+	wait
+	rc=$(cat $T/$what.rc)
+	if [ "$rc" = 2 ] && grep -q "$what/model.safetensors: $want" $T/$what.err; then
+		echo "PASS hostile checkpoint $what under a running model: exit 2 naming it"
+	else
+		echo "FAIL hostile checkpoint $what under a running model: exit $rc, $(head -c 200 $T/$what.err)"
+	fi
+}
+./lmcc build $G -o $T/shrinkbin 2>/dev/null && mv $T/shrinkbin/afm7 $T/shrinkbin/shrink
+under_run truncated 'truncate -s 1000 $f' "the file shrank while the model was reading it"
+under_run rewritten 'printf x | dd of=$f bs=1 seek=100000 conv=notrunc 2>/dev/null' \
+	"the file was rewritten while the model ran"
 
 # ---- two builds into one directory ----
 # They shared model.c: one could compile the other's model and both exit 0.
