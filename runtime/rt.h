@@ -17,6 +17,9 @@
 void lm_fail(const char *where, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
 /* Internal error: "lmcc: internal error: ...", exit 1. */
+/* Called by lm_fail after the message, instead of returning to exit: the
+ * fuzz targets jump back to take the next input. */
+extern void (*lm_fail_hook)(void);
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */

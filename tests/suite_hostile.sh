@@ -105,6 +105,22 @@ under_run truncated 'truncate -s 1000 $f' "the file shrank while the model was r
 under_run rewritten 'printf x | dd of=$f bs=1 seek=100000 conv=notrunc 2>/dev/null' \
 	"the file was rewritten while the model ran"
 
+# ---- resources ----
+# lmcc init of a 0.6 PB checkpoint: refused before the first byte
+sed 's/"hidden_dim": 512/"hidden_dim": 65536/; s/"num_layers": 8/"num_layers": 1024/; s/"num_heads": 8/"num_heads": 64/' \
+	tests/configs/demo_afm7.json >$T/huge.json
+refuse "lmcc init past the free space" "needs" -- ./lmcc init $T/huge.json -o $T/huge
+grep -q "bytes of weights, and the file system has" $T/err && [ ! -e $T/huge/model.safetensors ] ||
+	echo "FAIL hostile init past the free space: $(cat $T/err; ls $T/huge)"
+# a context of 2^24 tokens at 5 KB a token: 86 GB of cache, refused with the
+# bytes; a smaller one costs memory only as it fills
+./lmcc init tests/configs/demo_afm7.json -o $T/demo --dtype bf16 >/dev/null 2>&1
+refuse "--ctx 2^24 past the memory" "lmcc: memory: the model's caches and buffers need" -- \
+	./lmcc run $T/demo --tokens 1,2,3 --ctx 16777216 --allow-long-ctx
+mem=$(./lmcc run $G --tokens 1,2,3 -n 2 --ctx 4000000 --allow-long-ctx 2>&1 | sed -n 's/.*peak memory \([0-9]*\).*/\1/p')
+[ -n "$mem" ] && [ "$mem" -lt 1000 ] && echo "PASS hostile a cache for 4M tokens costs memory only as it fills ($mem MB)" ||
+	echo "FAIL hostile a cache for 4M tokens: peak memory '$mem' MB"
+
 # ---- two builds into one directory ----
 # They shared model.c: one could compile the other's model and both exit 0.
 B2=tests/golden/baichuan_m1
