@@ -48,8 +48,12 @@ build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
 runtime/liblmcc.a: $(RT_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-runtime/liblmcc.so: $(RT_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_RT)
+# The shared runtime: SONAME liblmcc.so.$(SOVERSION), only lm_ symbols.
+SOVERSION = 0
+runtime/liblmcc.so: $(RT_OBJ) runtime/liblmcc.map
+	$(CC) -shared -Wl,-soname,liblmcc.so.$(SOVERSION) -Wl,--version-script=runtime/liblmcc.map \
+	  -o $@ $(RT_OBJ) $(LDLIBS_RT)
+	ln -sf liblmcc.so runtime/liblmcc.so.$(SOVERSION)
 
 lmcc: $(CC_OBJ) runtime/liblmcc.a
 	$(CC) -o $@ $(CC_OBJ) runtime/liblmcc.a -ltcc -ldl $(LDLIBS_RT)
@@ -62,7 +66,11 @@ tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h runtime/tex
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Iruntime $< runtime/liblmcc.a $(LDLIBS_RT) -o $@
 
-test: all $(TEST_BIN)
+# The C API's example (examples/generate.c), against the shared runtime.
+examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
+	$(CC) $(CFLAGS) -Iruntime $< -Lruntime -llmcc -Wl,-rpath,'$$ORIGIN/../runtime' -o $@
+
+test: all $(TEST_BIN) examples/generate
 	@tests/run.sh
 
 bench: all
@@ -72,9 +80,40 @@ demo: all
 	@sh tests/demo.sh
 
 clean:
-	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so tests/bin tests/tmp out
+	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so runtime/liblmcc.so.$(SOVERSION) \
+	  tests/bin tests/tmp out examples/generate
 
-.PHONY: all test bench demo clean FORCE
+# make install PREFIX=/usr/local DESTDIR=: lmcc, the runtime (static and
+# shared), its headers, the templates, a pkg-config file and lmcc(1).
+PREFIX ?= /usr/local
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+LIBDIR = $(DESTDIR)$(PREFIX)/lib
+INCDIR = $(DESTDIR)$(PREFIX)/include/lmcc
+SHAREDIR = $(DESTDIR)$(PREFIX)/share/lmcc
+MANDIR = $(DESTDIR)$(PREFIX)/share/man/man1
+HEADERS = runtime/lmcc.h runtime/lmcc_api.h
+install: all
+	install -d $(BINDIR) $(LIBDIR)/pkgconfig $(INCDIR) $(SHAREDIR)/templates $(MANDIR)
+	install -m 755 lmcc $(BINDIR)/lmcc
+	install -m 644 runtime/liblmcc.a $(LIBDIR)/liblmcc.a
+	install -m 755 runtime/liblmcc.so $(LIBDIR)/liblmcc.so.$(VERSION)
+	ln -sf liblmcc.so.$(VERSION) $(LIBDIR)/liblmcc.so.$(SOVERSION)
+	ln -sf liblmcc.so.$(SOVERSION) $(LIBDIR)/liblmcc.so
+	install -m 644 $(HEADERS) $(INCDIR)/
+	install -m 644 templates/*.c $(SHAREDIR)/templates/
+	install -m 644 docs/lmcc.1 $(MANDIR)/lmcc.1
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: lmcc' 'Description: the lmcc runtime: run language models lmcc compiled' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -llmcc' \
+	  'Libs.private: $(LDLIBS_RT)' 'Cflags: -I$${includedir}/lmcc' >$(LIBDIR)/pkgconfig/lmcc.pc
+
+uninstall:
+	rm -f $(BINDIR)/lmcc $(LIBDIR)/liblmcc.a $(LIBDIR)/liblmcc.so $(LIBDIR)/liblmcc.so.$(SOVERSION) \
+	  $(LIBDIR)/liblmcc.so.$(VERSION) $(LIBDIR)/pkgconfig/lmcc.pc $(MANDIR)/lmcc.1 \
+	  $(addprefix $(INCDIR)/,$(notdir $(HEADERS))) $(SHAREDIR)/templates/*.c
+	-rmdir $(SHAREDIR)/templates $(SHAREDIR) $(INCDIR) 2>/dev/null
+
+.PHONY: all test bench demo clean install uninstall FORCE
 
 # Tokenizer encoding speed per format (tests/unit/bench_tok.c), one core.
 T = tests/tokenizers
@@ -107,7 +146,7 @@ test-asan test-ubsan: test-%: deps.stamp
 
 # Fuzzing with libFuzzer (Debian's clang): one binary per target of
 # tests/fuzz/fuzz_target.c, each run FUZZ_SECONDS from a seed corpus made
-# of the repository's own files; findings go to tests/tmp/fuzz/TARGET/.
+# of the repository's own files; findings go to tests/tmp/libfuzzer/TARGET/.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = jinja config st index tokjson tokrank tokspm tokjsonl
 FUZZ_CFLAGS = -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iruntime \
@@ -121,18 +160,18 @@ FUZZ_index  = $(FUZZ_st)
 FUZZ_tok    = runtime/text/*.c runtime/util.c
 fuzz: all
 	@command -v clang >/dev/null || { echo "fuzz: needs clang (apt-get install clang)"; exit 1; }
-	@mkdir -p tests/tmp/fuzz
+	@mkdir -p tests/tmp/libfuzzer
 	@for t in $(FUZZ_TARGETS); do \
 	  case $$t in jinja) src="$(FUZZ_jinja)";; config) src="$(FUZZ_config)";; \
 	    st|index) src="$(FUZZ_st)";; *) src="$(FUZZ_tok)";; esac; \
 	  clang $(FUZZ_CFLAGS) -DTARGET_$$t tests/fuzz/fuzz_target.c $$src runtime/liblmcc.a \
-	    -ltcc -ldl $(LDLIBS_RT) -o tests/tmp/fuzz/$$t || exit 1; \
-	  sh tests/fuzz/seeds.sh $$t tests/tmp/fuzz/$$t.seeds; \
-	  mkdir -p tests/tmp/fuzz/$$t.corpus tests/tmp/fuzz/$$t.out; \
+	    -ltcc -ldl $(LDLIBS_RT) -o tests/tmp/libfuzzer/$$t || exit 1; \
+	  sh tests/fuzz/seeds.sh $$t tests/tmp/libfuzzer/$$t.seeds; \
+	  mkdir -p tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.out; \
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
-	  tests/tmp/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=2 -detect_leaks=0 \
-	    -rss_limit_mb=3072 -max_len=65536 -timeout=20 -artifact_prefix=tests/tmp/fuzz/$$t.out/ \
-	    -print_final_stats=1 tests/tmp/fuzz/$$t.corpus tests/tmp/fuzz/$$t.seeds 2>&1 \
+	  tests/tmp/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=2 -detect_leaks=0 \
+	    -rss_limit_mb=3072 -max_len=65536 -timeout=20 -artifact_prefix=tests/tmp/libfuzzer/$$t.out/ \
+	    -print_final_stats=1 tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.seeds 2>&1 \
 	    | grep -E '^stat::number_of_executed_units|^==|SUMMARY|artifact'; \
 	done
 

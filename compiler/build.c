@@ -16,19 +16,41 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-const char *lmcc_home(void)
+/* Where lmcc finds its templates, the runtime's headers and libraries:
+ * beside the executable in the source tree (templates/, runtime/), or,
+ * installed as PREFIX/bin/lmcc, in PREFIX/share/lmcc/templates,
+ * PREFIX/include/lmcc and PREFIX/lib.  Found relative to the executable,
+ * so an installed tree can be moved (or staged under DESTDIR). */
+const Install *lmcc_layout(void)
 {
+	static Install l;
 	static char dir[PATH_MAX];
-	if (!dir[0]) {
-		ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-		if (n <= 0)
-			lm_bug("cannot find the lmcc executable: %s", strerror(errno));
-		dir[n] = 0;
-		char *slash = strrchr(dir, '/');
-		if (slash)
-			*slash = 0;
+	if (l.templates)
+		return &l;
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+	if (n <= 0)
+		lm_bug("cannot find the lmcc executable: %s", strerror(errno));
+	dir[n] = 0;
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	char *t = lm_path(dir, "templates");
+	struct stat st;
+	if (!stat(t, &st) && S_ISDIR(st.st_mode)) {
+		l.templates = t;
+		l.include = l.lib = lm_path(dir, "runtime");
+		return &l;
 	}
-	return dir;
+	free(t);
+	char *prefix = lm_path(dir, "..");
+	l.templates = lm_path(prefix, "share/lmcc/templates");
+	l.include = lm_path(prefix, "include/lmcc");
+	l.lib = lm_path(prefix, "lib");
+	free(prefix);
+	if (stat(l.templates, &st) || !S_ISDIR(st.st_mode))
+		lm_fail(l.templates, "lmcc's templates are not here, nor in %s/templates: "
+		        "an incomplete installation", dir);
+	return &l;
 }
 
 /* mkdir -p */
@@ -102,8 +124,8 @@ void write_text(const char *path, const char *text)
 
 void compile_gcc(const char *src, const char *exe)
 {
-	char *rt = lm_path(lmcc_home(), "runtime");
-	char *lib = lm_path(rt, "liblmcc.a");
+	const Install *l = lmcc_layout();
+	char *lib = lm_path(l->lib, "liblmcc.a");
 	char *tmp = private_name(exe, "tmp");
 	const char *cc = getenv("CC");
 	if (!cc || !*cc)
@@ -113,7 +135,7 @@ void compile_gcc(const char *src, const char *exe)
 	/* LMCC_CFLAGS: extra words for gcc (make test-asan builds the models
 	 * with the sanitizer of the runtime they link) */
 	char *extra = lm_strdup(getenv("LMCC_CFLAGS") ? getenv("LMCC_CFLAGS") : "");
-	const char *argv[48] = { cc, "-O2", "-std=gnu11", "-I", rt, "-o", tmp, src, lib,
+	const char *argv[48] = { cc, "-O2", "-std=gnu11", "-I", l->include, "-o", tmp, src, lib,
 		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lpthread", "-lm" };
 	int argn = 14;
 	for (char *w = strtok(extra, " "); w && argn < 47; w = strtok(NULL, " "))
@@ -141,7 +163,6 @@ void compile_gcc(const char *src, const char *exe)
 	free(extra);
 	free(tmp);
 	free(lib);
-	free(rt);
 }
 
 static void tcc_error(void *opaque, const char *msg)
@@ -152,25 +173,24 @@ static void tcc_error(void *opaque, const char *msg)
 
 int run_tcc(const char *src, int argc, char **argv)
 {
-	char *rt = lm_path(lmcc_home(), "runtime");
+	const Install *l = lmcc_layout();
 	TCCState *s = tcc_new();
 	if (!s)
 		lm_bug("tcc_new failed");
 	tcc_set_error_func(s, NULL, tcc_error);
 	tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
-	tcc_add_include_path(s, rt);
-	tcc_add_library_path(s, rt);
+	tcc_add_include_path(s, l->include);
+	tcc_add_library_path(s, l->lib);
 	tcc_define_symbol(s, "LMCC_JIT", "1");
 	if (tcc_compile_string(s, src) < 0)
 		lm_bug("tcc could not compile the generated model");
 	if (tcc_add_library(s, "lmcc") < 0)
-		lm_bug("tcc could not load %s/liblmcc.so", rt);
+		lm_bug("tcc could not load %s/liblmcc.so", l->lib);
 	if (tcc_relocate(s, TCC_RELOCATE_AUTO) < 0)
 		lm_bug("tcc could not link the generated model");
 	int (*entry)(int, char **) = (int (*)(int, char **))tcc_get_symbol(s, "lm_entry");
 	if (!entry)
 		lm_bug("the generated model has no lm_entry");
-	free(rt);
 	int rc = entry(argc, argv);
 	fflush(stdout);
 	tcc_delete(s);

@@ -2,8 +2,11 @@
 #ifndef BUILD_H
 #define BUILD_H
 
-/* The directory holding the lmcc executable (templates/ and runtime/). */
-const char *lmcc_home(void);
+/* Where the templates, the runtime's headers and its libraries are. */
+typedef struct {
+	char *templates, *include, *lib;
+} Install;
+const Install *lmcc_layout(void);
 void make_dirs(const char *path);
 void write_text(const char *path, const char *text);
 /* gcc -O2 src -> exe, against runtime/liblmcc.a.  Failure is exit 1. */

@@ -7,5 +7,6 @@ int cmd_emit(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_fuse(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 #endif

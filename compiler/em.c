@@ -5,6 +5,7 @@
  * Nothing from a config or a checkpoint reaches the source as text: names
  * of tensors are built by the compiler from fixed patterns and still go
  * through em_cstr(), numbers are printed from checked values. */
+#include "adapter.h"
 #include "emit.h"
 #include "../runtime/rt.h"
 
@@ -67,6 +68,34 @@ static void name_into(Buf *list, const char *c)
 	bprintf(list, "%s%s", list->n ? ", " : "", c);
 }
 
+/* c.lora (or each expert's, with expert "e") bound to m's adapter. */
+static void lora(Em *e, const char *c, Mat m, const char *expert)
+{
+	const Lora *l = adapter_of(e->p, m);
+	if (!l)
+		return;
+	name_into(&e->adapted, c);
+	e->parts += l->part >= 0;
+	bprintf(&e->bind, "\t%s%s%s.lora = lm_lora_of(ad, %s%s%s, ", *expert ? "\t" : "", c,
+	        *expert ? "[e]" : "", c, *expert ? "[e]" : "", "");
+	em_cstr(&e->bind, l->a);
+	bprintf(&e->bind, ", ");
+	em_cstr(&e->bind, l->b);
+	bprintf(&e->bind, ",\n\t\t%s%d, SHAPE(", *expert ? "\t" : "", l->ndim);
+	for (int d = 0; d < l->ndim; d++)
+		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->ashape[d]);
+	bprintf(&e->bind, "), SHAPE(");
+	for (int d = 0; d < l->ndim; d++)
+		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->bshape[d]);
+	bprintf(&e->bind, "), ");
+	if (l->m[0])
+		em_cstr(&e->bind, l->m);
+	else
+		bprintf(&e->bind, "0");
+	bprintf(&e->bind, ", %s, %ld, %s);\n", *expert ? expert : "0", l->row0,
+	        em_flt(e->p->ad->cfg.scale));
+}
+
 const char *em_format(char *buf, int bits, int group)
 {
 	snprintf(buf, 16, "Q%dG%d", bits, group);
@@ -105,6 +134,14 @@ static void check_rows(const Tensor *t, const Mat *m)
 		        "rows of [out, in] (a layout mlx-lm does not write)", t->name);
 }
 
+static void experts_lora(Em *e, const char *c, const MatArr *a)
+{
+	if (adapter_of(e->p, a->m0)) {
+		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n", a->n);
+		lora(e, c, a->m0, "e");
+	}
+}
+
 void em_mat(Em *e, const char *c, Mat m)
 {
 	const Tensor *t = &e->p->t[m.t];
@@ -119,6 +156,7 @@ void em_mat(Em *e, const char *c, Mat m)
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
 		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP);\n", m.off, m.rows, m.cols, f, f);
+		lora(e, c, m, "");
 		return;
 	}
 	bprintf(&e->bind, "\t%s = lm_ck_mat(ck, ", c);
@@ -126,6 +164,7 @@ void em_mat(Em *e, const char *c, Mat m)
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
 	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
+	lora(e, c, m, "");
 }
 
 void em_matarr(Em *e, const char *c, const MatArr *a)
@@ -159,6 +198,7 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 			bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, ", m->off, a->stride);
 		}
 		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP);\n", m->rows, m->cols, f, f);
+		experts_lora(e, c, a);
 		return;
 	}
 	bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_mat(ck, ", a->n, c);
@@ -176,6 +216,7 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
 		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
 	}
+	experts_lora(e, c, a);
 }
 
 void em_vec_expr(Em *e, Vec v)

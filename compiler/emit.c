@@ -8,6 +8,7 @@
  *
  * What blocks register (weights, states, scratch) is kept by em.c. */
 #define _GNU_SOURCE
+#include "adapter.h"
 #include "emit.h"
 #include "../runtime/rt.h"
 
@@ -95,6 +96,37 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 	dfree(&d);
 }
 
+/* What an adapter does, the first time a layer has one; then only which
+ * of the layer's weights carry one. */
+static void lora_note(Em *e, Buf *out, int layer)
+{
+	char *names = bdone(&e->adapted);
+	const Adapter *ad = e->p->ad;
+	Dict d = {0};
+	Buf w = {0};           /* the names, wrapped as comment lines */
+	size_t col = 40;
+	for (char *c = strtok(names, ", "); c; c = strtok(NULL, ", ")) {
+		if (w.n)
+			bprintf(&w, col + strlen(c) > 70 ? ",\n * " : ", ");
+		col = col + strlen(c) > 70 ? 3 : col + 2;
+		bprintf(&w, "%s", c);
+		col += strlen(c);
+	}
+	set_trimmed(&d, "NAMES", &w);
+	dset(&d, "KIND", "%s", ad->cfg.dora ? "DoRA" : "LoRA");
+	dset(&d, "DORA", "%d", ad->cfg.dora);
+	dset(&d, "RANK", "%ld", ad->cfg.rank);
+	dset(&d, "SCALE", "%g", ad->cfg.scale);
+	dset(&d, "PARTS", "%d", e->parts > 0);
+	dset(&d, "FIRST", "%d", e->explained - 1);
+	tmpl(out, "lora.c", e->explained ? "again" : "first", &d);
+	dfree(&d);
+	free(names);
+	if (!e->explained)
+		e->explained = layer + 1;
+	e->parts = 0;
+}
+
 /* A comment naming the layer's quantized products by format (list: lines
  * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
  * emptied. */
@@ -179,6 +211,8 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	free(s);
 
 	Buf decls = {0};
+	if (e->adapted.n)
+		lora_note(e, &decls, i);
 	packed(&decls, &e->packed);
 	em_declare(&decls, "lm_mat", "", &e->mats);
 	em_declare(&decls, "const float", "*", &e->vecs);
@@ -342,6 +376,31 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	else
 		bprintf(&b, "0");
 	set_trimmed(&d, "WEIGHTS", &b);
+	if (p->ad) {
+		Dict a = {0};
+		em_cstr(&b, p->ad->dir);
+		set_trimmed(&d, "ADAPTER_DIR", &b);
+		if (p->ad->cfg.keys)
+			em_cstr(&b, p->ad->cfg.keys);
+		else
+			bprintf(&b, "0");
+		set_trimmed(&a, "KEYS", &b);
+		dset(&a, "DORA", "%d", p->ad->cfg.dora);
+		dset(&a, "NUM_LAYERS", "%ld", p->ad->cfg.num_layers);
+		dset(&a, "RANK", "%ld", p->ad->cfg.rank);
+		dset(&a, "SCALE", "%s", em_flt(p->ad->cfg.scale));
+		dset(&a, "TENSORS", "%ld", p->ad->cfg.tensors);
+		tmpl(&b, "lora.c", "constants", &a);
+		dfree(&a);
+		char *decl = bdone(&b);
+		dset(&d, "ADAPTER_DECL", "%s", decl);     /* with its blank line */
+		free(decl);
+		dset(&d, "LORA", "&adapter");
+	} else {
+		dset(&d, "ADAPTER_DECL", "%s", "");
+		dset(&d, "ADAPTER_DIR", "0");
+		dset(&d, "LORA", "0");
+	}
 	dset(&d, "MAX_CTX", "%ld", p->max_ctx);
 	const char *limit = config_table(p, &b);
 	set_trimmed(&d, "CONFIG", &b);

@@ -23,6 +23,9 @@ typedef struct {
 	Buf bind, alloc, reset;   /* bodies of create() and reset() */
 	struct { char name[16], what[80]; long width; int ints; } scratch[MAX_SCRATCH];
 	int nscratch;
+	Buf adapted;              /* the current layer's weights with an adapter */
+	int parts;                /* ... of which parts of a fused module */
+	int explained;            /* 1 + the layer where LoRA's comment is, or 0 */
 	/* the quantized formats bound so far, and the current layer's packed
 	 * products, "FORMAT name" each */
 	struct { int bits, group; long mats; } fmt[MAX_FORMATS];

@@ -25,16 +25,17 @@ void format_begin(Plan *p, json_object *root, const char *cfg_file, const char *
 	json_object *q;
 	if (json_object_object_get_ex(root, "quantization", &q) && q) {
 		if (!json_object_is_type(q, json_type_object))
-			lm_fail(cfg_file, "field 'quantization': expected an object, got %s",
+			lm_fail(cfg_file, "field 'quantization': expected an object, got %.40s",
 			        json_object_to_json_string(q));
 		p->quant = q;
 	}
 	if (!dir || !(p->ck = lm_ck_try(dir)))
 		return;
-	long n = 0, i = 0;
+	long n = 0, cap = 0, i = 0;
 	const char **names = NULL;
 	for (const char *s; (s = lm_ck_next(p->ck, &i));) {
-		names = lm_realloc(names, (n + 1) * sizeof *names);
+		if (n == cap)
+			names = lm_realloc(names, (cap = cap ? 2 * cap : 1024) * sizeof *names);
 		names[n++] = s;
 	}
 	p->layout = layout_detect(p->arch, names, n);

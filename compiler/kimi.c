@@ -143,6 +143,11 @@ static void mla_layer(Plan *p, Mla *m, const MlaCfg *c, double eps, const char *
 	/* kv_b_proj: per head nope rows of the key up-projection, then vd rows
 	 * of the value up-projection, each row over the latent */
 	int kvb = t_matrix(p, H * (c->nope + c->vd), c->lora, "%s.kv_b_proj.weight", pre);
+	if (p->t[kvb].bits)
+		lm_fail(lm_ck_file(p->ck, p->t[kvb].name), "tensor '%s': quantized in the Hugging Face "
+		        "layout, which lmcc reads only as floats (mlx-lm's sanitize dequantizes it and "
+		        "quantizes each head again as embed_q and unembed_out, what mlx_lm.convert saves)",
+		        p->t[kvb].name);
 	long per = (c->nope + c->vd) * c->lora;
 	m->uk = (MatArr){.n = (int)H, .stride = per,
 	                 .m0 = {kvb, 0, 1, c->lora, c->nope, c->lora}};

@@ -1,6 +1,7 @@
 /* main.c: lmcc's command line.  Each subcommand lives in its own file;
  * this one dispatches and shares the steps they have in common. */
 #define _GNU_SOURCE
+#include "adapter.h"
 #include "build.h"
 #include "cmd.h"
 #include "emit.h"
@@ -27,6 +28,8 @@ static const char usage[] =
 	"  lmcc build MODEL_DIR [-o DIR]      emit and compile with gcc: DIR/<name>\n"
 	"  lmcc run   MODEL_DIR [RUN OPTIONS] emit, compile in memory with libtcc, run\n"
 	"  lmcc init  CONFIG.json -o DIR      random-weight checkpoint for any config\n"
+	"  lmcc fuse  MODEL_DIR --adapter DIR -o OUT\n"
+	"                                     merge an mlx-lm LoRA/DoRA adapter into the weights\n"
 	"  lmcc quantize MODEL_DIR -o OUT     MLX's quantized format, as mlx_lm.convert -q\n"
 	"  lmcc tokenize   DIR [TEXT]         the ids of TEXT (or of JSON lines on stdin)\n"
 	"  lmcc detokenize DIR IDS            the text of comma-separated ids\n"
@@ -53,11 +56,15 @@ static char *config_of(const char *dir)
 /* A subcommand's command line: its options (each table ends with -h),
  * and one MODEL_DIR among them.  Prints the help and exits on -h. */
 typedef struct {
-	const char *dir, *out;
+	const char *dir, *out, *adapter;
 } Args;
+
+#define ADAPTER_OPT {"adapter", 'a', "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it"}, \
+	{"adapter-path", 'a', "DIR", NULL}
 
 static const lm_opt out_opts[] = {
 	{"output", 'o', "DIR", "where to write (default out/<name>/)"},
+	ADAPTER_OPT,
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
@@ -77,6 +84,8 @@ static Args model_args(int argc, char **argv, const lm_opt *opts, const char *he
 			exit(0);
 		} else if (k == 'o') {
 			a.out = v;
+		} else if (k == 'a') {
+			a.adapter = v;
 		} else {
 			opt(k, v);
 		}
@@ -90,11 +99,14 @@ static Args model_args(int argc, char **argv, const lm_opt *opts, const char *he
 	return a;
 }
 
-static void load_plan(Plan *p, const char *dir)
+/* The plan of MODEL_DIR, with the adapter of --adapter laid onto it. */
+static void load_plan(Plan *p, const char *dir, const char *adapter)
 {
 	char *cfg = config_of(dir);
 	plan_read(p, cfg, dir, 1);
 	free(cfg);
+	if (adapter)
+		adapter_read(p, adapter);
 }
 
 static void no_opt(int key, const char *val)
@@ -104,6 +116,7 @@ static void no_opt(int key, const char *val)
 
 enum { O_COST = LM_OPT_LONG };
 static const lm_opt plan_opts[] = {
+	ADAPTER_OPT,
 	{"cost", O_COST, NULL, "per layer: the operations and weight bytes of one token,\n"
 	                       "and the cache, at the context of --ctx"},
 	{"ctx", 'c', "N", "the context length for --cost (default 4096, or the\n"
@@ -159,11 +172,13 @@ static void drops(const Plan *p, lm_ckpt *ck)
 int cmd_plan(int argc, char **argv)
 {
 	Args a = model_args(argc, argv, plan_opts,
-		"usage: lmcc plan MODEL_DIR [--cost [--ctx N]]\n"
+		"usage: lmcc plan MODEL_DIR [--cost [--ctx N]] [--adapter ADAPTER_DIR]\n"
 		"Print the layer schedule lmcc derives from MODEL_DIR/config.json, the\n"
-		"parameter count, the weight bytes and the cache sizes.\n", plan_opt);
+		"parameter count, the weight bytes and the cache sizes.  With --adapter,\n"
+		"also the modules it adapts in each layer, its rank and scale, and the\n"
+		"bytes of it a token reads.\n", plan_opt);
 	Plan p;
-	load_plan(&p, a.dir);
+	load_plan(&p, a.dir, a.adapter);
 	long params = plan_params(&p), tok, fixed;
 	plan_cache(&p, &tok, &fixed);
 	printf("%s (%s): vocab %ld, hidden %ld, %d layers\n\n", p.title, p.arch,
@@ -185,6 +200,10 @@ int cmd_plan(int argc, char **argv)
 		plan_cost(&p, ctx, ck, stdout);
 	}
 	lm_ck_close(ck);
+	if (p.ad) {
+		printf("\n");
+		adapter_print(&p, stdout, "");
+	}
 	plan_free(&p);
 	return 0;
 }
@@ -192,7 +211,7 @@ int cmd_plan(int argc, char **argv)
 /* Emit a.dir into OUT/model.c (OUT: -o, or out/<name>); the path of the file. */
 static char *emit_to(Args a, Plan *p, char **dir_out)
 {
-	load_plan(p, a.dir);
+	load_plan(p, a.dir, a.adapter);
 	char *out = a.out ? lm_strdup(a.out) : lm_path("out", p->name);
 	char *weights = realpath(a.dir, NULL);
 	char *src = emit_model(p, weights);
@@ -208,8 +227,9 @@ static char *emit_to(Args a, Plan *p, char **dir_out)
 int cmd_emit(int argc, char **argv)
 {
 	Args a = model_args(argc, argv, out_opts,
-		"usage: lmcc emit MODEL_DIR [-o DIR]\n"
-		"Write the model's C source to DIR/model.c (default out/<name>/).\n", no_opt);
+		"usage: lmcc emit MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
+		"Write the model's C source to DIR/model.c (default out/<name>/); with\n"
+		"--adapter, the products it adapts carry its low-rank updates.\n", no_opt);
 	Plan p;
 	char *out, *path = emit_to(a, &p, &out);
 	fprintf(stderr, "lmcc: wrote %s\n", path);
@@ -222,10 +242,12 @@ int cmd_emit(int argc, char **argv)
 int cmd_build(int argc, char **argv)
 {
 	Args a = model_args(argc, argv, out_opts,
-		"usage: lmcc build MODEL_DIR [-o DIR]\n"
+		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
 		"Write DIR/model.c (default out/<name>/) and compile it with gcc into\n"
 		"DIR/<name>, a program taking the RUN OPTIONS (see its --help) whose\n"
-		"checkpoint defaults to MODEL_DIR.\n", no_opt);
+		"checkpoint defaults to MODEL_DIR.  With --adapter the program applies\n"
+		"that adapter by default, and its own --adapter takes any adapter of\n"
+		"the same structure (modules, rank, scale).\n", no_opt);
 	double t0 = lm_now();
 	Plan p;
 	char *out, *path = emit_to(a, &p, &out);
@@ -246,9 +268,12 @@ int cmd_run(int argc, char **argv)
 	lm_optp o;
 	const char *v;
 	int k;
+	const char *adapter = NULL;
 	lm_opt_init(&o, argc, argv, lm_run_opts, "run");
 	while ((k = lm_opt_next(&o, &v)) != -1)
-		if (k == 'h') {
+		if (k == LM_RUN_ADAPTER)
+			adapter = v;
+		else if (k == 'h') {
 			printf("usage: lmcc run MODEL_DIR [RUN OPTIONS]\n"
 			       "Generate the model's C, compile it in memory with libtcc and run it;\n"
 			       "no file is written.\n\nRUN OPTIONS:\n");
@@ -261,7 +286,7 @@ int cmd_run(int argc, char **argv)
 		lm_fail(NULL, "run: unexpected argument '%s' (see lmcc run --help)", o.pos[1]);
 	const char *dir = o.pos[0];
 	Plan p;
-	load_plan(&p, dir);
+	load_plan(&p, dir, adapter);
 	char *weights = realpath(dir, NULL);
 	char *src = emit_model(&p, weights);
 	argv[argc - 1] = NULL;   /* the model sees "run OPTIONS..." */
@@ -277,6 +302,7 @@ int main(int argc, char **argv)
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{"plan", cmd_plan}, {"emit", cmd_emit}, {"build", cmd_build},
 		{"run", cmd_run}, {"init", cmd_init}, {"quantize", cmd_quantize},
+		{"fuse", cmd_fuse},
 		{"tokenize", lm_tok_cli}, {"detokenize", lm_tok_cli},
 	};
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -287,9 +313,7 @@ int main(int argc, char **argv)
 		printf("%s\n", lm_version());
 		return 0;
 	}
-	char *tdir = lm_path(lmcc_home(), "templates");
-	tmpl_dir(tdir);
-	free(tdir);
+	tmpl_dir(lmcc_layout()->templates);
 	size_t i, n = sizeof cmds / sizeof cmds[0];
 	for (i = 0; i < n; i++)
 		if (!strcmp(argv[1], cmds[i].name))

@@ -1,5 +1,6 @@
 /* plan.c: building plans (tensors, views, RoPE tables) and describing
  * them: the schedule table of `lmcc plan` and of every generated file. */
+#include "adapter.h"
 #include "plan.h"
 #include "../runtime/rt.h"
 
@@ -67,7 +68,7 @@ Mat mat_of(Plan *p, int t)
 	const Tensor *x = &p->t[t];
 	if (x->ndim != 2)
 		lm_bug("mat_of(%s): not 2-D", x->name);
-	return (Mat){t, 0, 0, x->shape[0], x->shape[1], x->shape[1]};
+	return (Mat){.t = t, .rows = x->shape[0], .cols = x->shape[1], .ld = x->shape[1]};
 }
 
 Mat mat_rows(Plan *p, int t, long row0, long rows)
@@ -314,7 +315,9 @@ static const char *mat_format(const Plan *p, const Mat *m, char *buf, size_t n)
 
 typedef struct {
 	long bytes;
-	char fmts[40];
+	char fmts[64];
+	int lo, hi;          /* fewest and most bits of the quantized views */
+	char flt[16];        /* a float storage among them */
 } Reads;
 
 /* Add `count` reads of m: its bytes, its format among the layer's. */
@@ -325,6 +328,13 @@ static void reads(const Plan *p, Reads *r, const Mat *m, long count)
 		return;
 	r->bytes += count * mat_bytes(p, m);
 	mat_format(p, m, f, sizeof f);
+	int b = p->t[m->t].bits;
+	if (b && (!r->lo || b < r->lo))
+		r->lo = b;
+	if (b > r->hi)
+		r->hi = b;
+	if (!b)
+		snprintf(r->flt, sizeof r->flt, "%s", f);
 	const char *s = r->fmts;
 	size_t n = strlen(f);
 	while ((s = strstr(s, f)) && ((s > r->fmts && s[-1] != ' ') || (s[n] && s[n] != ' ')))
@@ -425,6 +435,8 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 		}
 		Reads r = layer_reads(p, l);
 		bytes_str(a, sizeof a, r.bytes);
+		if (strlen(r.fmts) > 12)      /* a mixed recipe: the range of bits */
+			snprintf(r.fmts, sizeof r.fmts, "q%d-%d%s%s", r.lo, r.hi, *r.flt ? " " : "", r.flt);
 		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, i, mix, mask,
 		        heads, ffn, r.fmts, a, cache);
 	}
@@ -439,6 +451,7 @@ void plan_drop(Plan *p, const char *glob, const char *why)
 
 void plan_free(Plan *p)
 {
+	adapter_free(p);
 	for (int i = 0; i < p->ncfg; i++) {
 		free(p->cfg[i].path);
 		free(p->cfg[i].val);

@@ -59,6 +59,7 @@ typedef struct {
 	long off;
 	int tr;
 	long rows, cols, ld;
+	int lora;           /* 0, or 1 + its adapter's index in Plan.ad (adapter.h) */
 } Mat;
 
 /* A whole tensor read as float32, plus add (norm weights stored relative
@@ -249,6 +250,7 @@ typedef struct {
 	long max_ctx;                /* the config's position limit, 0 if none */
 	Tensor *t;
 	int nt, tcap;
+	struct Adapter *ad;          /* a LoRA/DoRA adapter on some products, or 0 */
 	Drop drops[MAX_DROPS];
 	int ndrops;
 	CfgField *cfg;               /* every field of config.json the plan read */

@@ -339,6 +339,11 @@ static void choose(Q *q)
 		int bits = q->bits, group = q->group;
 		if (o->C % q->group) {
 			bits = 0;
+		} else if (q->p.head_l2 > 0 && q->p.head_tied && o->src == q->p.embed.t) {
+			/* a tied NormHead (Baichuan-M1) normalises the embedding's
+			 * float rows when read; the reference has no head then */
+			bprintf(&q->skipped, "%s%s [the tied, row-normalised head]", q->nskipped++ ? ", " : "", path);
+			continue;
 		} else if (q->recipe) {
 			bits = recipe_bits(q, path, loc);
 			entry(q, path, q->recipe_group_given ? group : 0, bits, !fused);
@@ -356,7 +361,8 @@ static void choose(Q *q)
 			bits = 0;
 		}
 		if (!bits) {
-			bprintf(&q->skipped, "%s%s [%ld inputs]", q->nskipped++ ? ", " : "", path, o->C);
+			bprintf(&q->skipped, "%s%s [%ld inputs, not a multiple of the group]",
+			        q->nskipped++ ? ", " : "", path, o->C);
 			continue;
 		}
 		o->bits = bits;
@@ -811,11 +817,14 @@ static int *report_tokens(const Plan *p, const char *dir, long *n, const char **
 
 /* The logits [n, vocab] of the model in dir at every position of ids,
  * through the JIT path `lmcc run` takes. */
-static float *run_logits(const char *dir, const int *ids, long n, const char *tmp, long *vocab)
+static float *run_logits(const char *dir, const char *label, const int *ids, long n,
+                         const char *tmp, long *vocab)
 {
 	Plan p;
 	char *cfg = lm_path(dir, "config.json");
 	plan_read(&p, cfg, dir, 1);
+	if (label)
+		snprintf(p.name, sizeof p.name, "%s", label);
 	char *weights = realpath(dir, NULL);
 	if (!weights)
 		lm_fail(dir, "cannot open: %s", strerror(errno));
@@ -1007,6 +1016,8 @@ int cmd_quantize(int argc, char **argv)
 	char *cpath = lm_path(dir, "config.json");
 	q.dir = dir;
 	plan_read(&q.p, cpath, dir, 1);
+	if (q.p.layout != LAYOUT_HF)
+		lm_fail(dir, "the checkpoint is in mlx-lm's layout; lmcc quantize reads the Hugging Face layout");
 	json_object *cfg = json_object_from_file(cpath);
 	if (!cfg || !json_object_is_type(cfg, json_type_object))
 		lm_fail(cpath, "cannot read the config");
@@ -1032,9 +1043,12 @@ int cmd_quantize(int argc, char **argv)
 		lm_fail(out, "cannot create a directory beside it: %s", strerror(errno));
 	(void)slash;
 	atexit(cleanup);
+	mode_t mask = umask(0);          /* mkdtemp's 0700 would outlive the rename */
+	umask(mask);
+	chmod(tmp_dir, 0777 & ~mask);
 	char *twin_dir = NULL;
 	Twin tw = {0};
-	if (deq_dir || report) {
+	if (deq_dir) {
 		tw.t = lm_alloc(q.p.nt * sizeof *tw.t);
 		twin_dir = lm_path(tmp_dir, "dequantized");
 		make_dirs(twin_dir);
@@ -1051,7 +1065,7 @@ int cmd_quantize(int argc, char **argv)
 	        "%.3f GB; %d files taken along\n", nq, q.bits, q.group, q.recipe ? ", recipe " : "",
 	        q.recipe ? q.recipe : "", bytes * 8.0 / params, bytes / 1e9, copied);
 	if (q.nskipped)
-		fprintf(stderr, "lmcc: quantize: left in float (inputs not a multiple of the group size): %s\n",
+		fprintf(stderr, "lmcc: quantize: left in float: %s\n",
 		        q.skipped.s);
 
 	if (tw.t) {
@@ -1094,8 +1108,10 @@ int cmd_quantize(int argc, char **argv)
 				fprintf(stderr, "%s%d", i ? "," : "", ids[i]);
 			fputc('\n', stderr);
 		}
-		float *ref = run_logits(dir, ids, n, tmp_dir, &V1);
-		float *got = run_logits(twin_dir, ids, n, tmp_dir, &V2);
+		float *ref = run_logits(dir, NULL, ids, n, tmp_dir, &V1);
+		float *got = run_logits(tmp_dir, "quantized", ids, n, tmp_dir, &V2);
+		if (V1 != V2)
+			lm_bug("the quantized model has %ld logits, the source %ld", V2, V1);
 		Report c = compare(ref, got, n, V1);
 		fprintf(stderr, "lmcc: quantize: top-1 agreement %.2f%% (%ld of %ld), mean KL divergence %.3g nats\n",
 		        100 * c.agree, lround(c.agree * n), n, c.kl);
@@ -1105,14 +1121,8 @@ int cmd_quantize(int argc, char **argv)
 		if (min_agree >= 0 && c.agree < min_agree)
 			lm_fail(out, "not written: top-1 agreement %.4f is below --min-agreement %g", c.agree, min_agree);
 	}
-	if (twin_dir) {
-		if (deq_dir) {
-			if (rename(twin_dir, deq_dir))
-				lm_fail(deq_dir, "cannot rename %s: %s", twin_dir, strerror(errno));
-		} else {
-			remove_dir(twin_dir);
-		}
-	}
+	if (twin_dir && rename(twin_dir, deq_dir))
+		lm_fail(deq_dir, "cannot rename %s: %s", twin_dir, strerror(errno));
 	if (rename(tmp_dir, out))
 		lm_fail(out, "cannot rename %s: %s", tmp_dir, strerror(errno));
 	free(tmp_dir);

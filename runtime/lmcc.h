@@ -41,6 +41,7 @@ typedef struct {
 	int bits, group, sdtype;
 	const void *scales, *biases;
 	long sld;
+	const struct lm_lora *lora;   /* a low-rank adapter on the product, or 0 */
 } lm_mat;
 
 typedef struct lm_ckpt lm_ckpt;  /* an opened checkpoint (runtime/st.c) */
@@ -70,6 +71,33 @@ lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
                   long off, long rows, long cols, int bits, int group);
 /* A name built from a pattern with one %d (expert or layer index). */
 const char *lm_name(const char *pattern, long i);
+
+/* ---- low-rank adapters (lora.c) ----------------------------------------- */
+
+/* An adapter as mlx-lm trains it (adapter_config.json beside
+ * adapters.safetensors): which blocks and modules carry one, its rank and
+ * scale.  A generated model that was built with an adapter holds these as
+ * constants, and refuses an adapter directory that differs. */
+typedef struct {
+	int dora;           /* fine_tune_type "dora" (else "lora") */
+	long num_layers;    /* the last num_layers blocks; <= 0: all of them */
+	long rank;
+	float scale;        /* multiplies the low-rank product as it is */
+	const char *keys;   /* lora_parameters.keys sorted, ","-joined; 0: default */
+	long tensors;       /* how many tensors adapters.safetensors holds */
+} lm_adapter;
+
+/* The adapter of one product W (bound just before): y = W x becomes
+ * y + scale * (x A) B, A [in, rank] and B [rank, out] (a stack of experts
+ * stores them [E, rank, in] and [E, out, rank]: ndim 3, this expert's).  W
+ * may be a view of rows row0.. of the adapted module (q of a fused qkv).
+ * m: DoRA's magnitude tensor [out], or 0.  The adapter's tensors are
+ * checked like weights and converted to float32 copies the adapter owns. */
+const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
+                                 int ndim, const long *ashape, const long *bshape,
+                                 const char *m, long expert, long row0, float scale);
+/* y[n, W.rows] += W's adapter applied to x[n, W.cols] (lm_matmul calls it). */
+void lm_lora(float *y, const float *x, long n, const struct lm_lora *l);
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -263,10 +291,13 @@ void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
 typedef struct {
 	const char *name;           /* base name of the model directory */
 	const char *weights;        /* checkpoint directory baked in at build, or 0 */
+	const char *adapter;        /* adapter directory baked in at build, or 0 */
+	const lm_adapter *lora;     /* the adapter's structure it was built for, or 0 */
 	long vocab;
 	long max_ctx;               /* the config's position limit, 0 if none */
-	/* Bind every weight, allocate caches and scratch for ctx tokens. */
-	void (*create)(lm_ckpt *ck, long ctx);
+	/* Bind every weight (and the adapter's tensors from ad, when built
+	 * with one), allocate caches and scratch for ctx tokens. */
+	void (*create)(lm_ckpt *ck, lm_ckpt *ad, long ctx);
 	/* Run n tokens at the current position.  logits gets [n, vocab] when
 	 * all != 0, else [vocab] for the last token only. */
 	void (*forward)(const int *tok, long n, float *logits, int all);

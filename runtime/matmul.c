@@ -386,19 +386,9 @@ static void many(void *ctx, long r0, long r1)
 	}
 }
 
-void lm_matmul(float *y, const float *x, long n, lm_mat W)
+/* The float dtypes: rows of W across the pool's threads. */
+static void dense(float *y, const float *x, long n, lm_mat W)
 {
-	static int once;
-	if (!once) {
-		/* the pool splits the work; OpenBLAS runs inside each share.
-		 * (Here, not in a constructor: OpenBLAS's own may run later.) */
-		openblas_set_num_threads(1);
-		once = 1;
-	}
-	if (W.dtype == LM_Q) {
-		lm_qmatmul(y, x, n, W);
-		return;
-	}
 	Job j = {y, x, n, W, NULL};
 	if (n == 1 && W.dtype == LM_BF16 && !W.tr && lm_isa() == LM_ISA_AVX512) {
 		static float *x2;
@@ -416,6 +406,23 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		j.x2 = x2;
 	}
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+}
+
+void lm_matmul(float *y, const float *x, long n, lm_mat W)
+{
+	static int once;
+	if (!once) {
+		/* the pool splits the work; OpenBLAS runs inside each share.
+		 * (Here, not in a constructor: OpenBLAS's own may run later.) */
+		openblas_set_num_threads(1);
+		once = 1;
+	}
+	if (W.dtype == LM_Q)
+		lm_qmatmul(y, x, n, W);
+	else
+		dense(y, x, n, W);
+	if (W.lora)
+		lm_lora(y, x, n, W.lora);
 }
 
 __attribute__((constructor)) static void pick_kernels(void)

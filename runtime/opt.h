@@ -42,8 +42,10 @@ int lm_opt_next(lm_optp *p, const char **val);
 /* The table as --help lines. */
 void lm_opt_help(FILE *f, const lm_opt *opts);
 
-/* The RUN OPTIONS of a model (run.c), and their --help. */
+/* The RUN OPTIONS of a model (run.c), and their --help.  --adapter's key,
+ * for lmcc run, which emits the model with it. */
 extern const lm_opt lm_run_opts[];
+enum { LM_RUN_ADAPTER = LM_OPT_LONG + 64 };
 void lm_run_usage(FILE *f, const char *prog, const char *weights);
 
 /* "lmcc VERSION (commit HASH)", baked in at build time. */

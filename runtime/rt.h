@@ -7,6 +7,7 @@
 #ifndef LM_RT_H
 #define LM_RT_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,10 +18,20 @@
 void lm_fail(const char *where, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
 /* Internal error: "lmcc: internal error: ...", exit 1. */
-/* Called by lm_fail after the message, instead of returning to exit: the
- * fuzz targets jump back to take the next input. */
-extern void (*lm_fail_hook)(void);
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* For the C API: between lm_err_push(e) and lm_err_pop(e), lm_fail and
+ * lm_bug of this thread store the message (without "lmcc: ") and its exit
+ * status in e and longjmp to e->jb (then e is already popped) instead of
+ * exiting.  What the failed call had allocated is not freed. */
+typedef struct lm_err {
+	jmp_buf jb;
+	int code;                    /* 2: bad input, 1: internal */
+	char msg[512];
+	struct lm_err *prev;
+} lm_err;
+void lm_err_push(lm_err *e);
+void lm_err_pop(lm_err *e);
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
 void *lm_realloc(void *p, size_t n);
@@ -41,7 +52,17 @@ double lm_now(void);                 /* monotonic seconds */
 lm_ckpt *lm_ck_open(const char *dir);
 /* The same, or NULL when dir has no checkpoint files at all. */
 lm_ckpt *lm_ck_try(const char *dir);
+/* One safetensors file, checked the same way (an adapter's). */
+lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+long lm_ck_count(lm_ckpt *ck);
+/* A tensor's bytes as stored, its dtype as the header names it ("F32",
+ * "U32", ...) and its size (for tools that copy checkpoints). */
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);
+/* The file a checkpoint's tensor names come from. */
+const char *lm_ck_where(lm_ckpt *ck);
+/* "[a, b, c]" into buf. */
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape);
 /* Packed quantized words (U32): a tensor's storage, never a product's. */
 enum { LM_U32 = 8 };
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
@@ -68,6 +89,14 @@ float lm_f16_to_f32(uint16_t h);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
+
+/* ---- adapters (lora.c) ---- */
+/* DIR/adapter_config.json into *a (keys malloc'd), then DIR/adapters.safetensors
+ * opened.  With want, every field must equal want's (a built model's
+ * constants), else lm_fail naming the field. */
+lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want);
+/* After binding: every tensor of the adapter was bound, else lm_fail. */
+void lm_adapter_done(lm_ckpt *ad);
 
 /* ---- is this checkpoint the model's? (check.c) ---- */
 /* DIR/config.json agrees with every field m was built from, else lm_fail

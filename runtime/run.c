@@ -25,11 +25,15 @@
 enum {
 	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
 	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_LONG_CTX, O_CHECK,
+	O_ADAPTER = LM_RUN_ADAPTER,
 };
 const lm_opt lm_run_opts[] = {
 	{"weights", 'm', "DIR", "checkpoint directory (a built program: the one it\n"
 	                        "was built from; lmcc run: MODEL_DIR)"},
 	{"model", 'm', "DIR", NULL},
+	{"adapter", O_ADAPTER, "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it, of\n"
+	                              "the structure the program was built with (default: that one)"},
+	{"adapter-path", O_ADAPTER, "DIR", NULL},
 	{"tokens", O_TOKENS, "LIST|@F.npy", "input ids, comma separated, or a 1-D int32/int64 .npy"},
 	{"prompt", 'p', "TEXT", "input text, through the model's tokenizer (-: stdin)"},
 	{"file", 'f', "FILE", "the input text from FILE"},
@@ -145,7 +149,7 @@ static int *read_tokens(const char *arg, long *n, const char **where)
 }
 
 typedef struct {
-	const char *weights, *tokens, *logits_out, *prompt, *system, *template;
+	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system, *template;
 	char *prompt_buf;      /* the prompt read from a file or stdin */
 	const char *check;     /* a golden case directory */
 	char *check_tokens;
@@ -171,7 +175,7 @@ static char *read_prompt(const char *path)
 
 static Options parse(int argc, char **argv, const lm_model *m)
 {
-	Options o = {.weights = m->weights, .gen = -1, .samp = {0, 1, 0}};
+	Options o = {.weights = m->weights, .adapter = m->adapter, .gen = -1, .samp = {0, 1, 0}};
 	lm_optp p;
 	const char *v, *file = NULL;
 	int k;
@@ -186,6 +190,7 @@ static Options parse(int argc, char **argv, const lm_model *m)
 			       m->weights ? ", built from " : "", m->weights ? m->weights : "");
 			exit(0);
 		case 'm': o.weights = v; break;
+		case O_ADAPTER: o.adapter = v; break;
 		case O_TOKENS: o.tokens = v; break;
 		case 'p': o.prompt = v; break;
 		case 'f': file = v; break;
@@ -613,9 +618,17 @@ int lm_main(int argc, char **argv, const lm_model *m)
 
 	double t0 = lm_now();
 	lm_check_config(m, o.weights);
-	lm_ckpt *ck = lm_ck_open(o.weights);
-	m->create(ck, s.ctx);
+	lm_ckpt *ck = lm_ck_open(o.weights), *ad = NULL;
+	lm_adapter got;
+	if (o.adapter && !m->lora)
+		lm_fail(o.adapter, "--adapter: this program was built without an adapter "
+		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
+	if (m->lora)
+		ad = lm_adapter_open(o.adapter, &got, m->lora);
+	m->create(ck, ad, s.ctx);
 	lm_check_tensors(m, ck);
+	if (ad)
+		lm_adapter_done(ad);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
 	s.rows = o.logits_out || o.check ? (chunk < n ? chunk : n) : 1;
@@ -637,5 +650,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	free(s.hist);
 	lm_tok_free(tk);
 	lm_ck_close(ck);
+	lm_ck_close(ad);
+	if (ad)
+		free((char *)got.keys);
 	return rc;
 }

@@ -36,6 +36,8 @@ typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
 	int used;                    /* bound by the model */
+	char dtype_name[12];         /* as the header names it */
+	size_t bytes;
 	long shape[MAX_NDIM];
 	long numel;
 	const unsigned char *data;
@@ -410,6 +412,8 @@ static void add_file(lm_ckpt *ck, const char *path)
 		t.data = data + b;
 		if (e > b)
 			ranges[nr++] = (Range){b, e, NULL};
+		t.bytes = (size_t)(e - b);
+		snprintf(t.dtype_name, sizeof t.dtype_name, "%s", ds);
 		if (2 * (ck->nt + 1) > ck->cap)
 			grow(ck);
 		Tensor *s = slot(ck, name);
@@ -482,6 +486,15 @@ static lm_ckpt *open_glob(lm_ckpt *ck, const char *dir)
 		free(names[i]);
 	}
 	free(names);
+	return ck;
+}
+
+lm_ckpt *lm_ck_open_file(const char *path)
+{
+	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	ck->where = lm_strdup(path);
+	grow(ck);                    /* a table even for a file of no tensor */
+	add_file(ck, path);
 	return ck;
 }
 
@@ -609,7 +622,7 @@ int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)
 	return t->dtype < 0 ? -2 : t->dtype;
 }
 
-static void shape_str(char *buf, size_t n, int ndim, const long *shape)
+void lm_shape_str(char *buf, size_t n, int ndim, const long *shape)
 {
 	size_t k = snprintf(buf, n, "[");
 	for (int d = 0; d < ndim && k < n; d++)
@@ -632,8 +645,8 @@ static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape
 	for (int d = 0; same && d < ndim; d++)
 		same = t->shape[d] == shape[d];
 	if (!same) {
-		shape_str(want, sizeof want, ndim, shape);
-		shape_str(got, sizeof got, t->ndim, t->shape);
+		lm_shape_str(want, sizeof want, ndim, shape);
+		lm_shape_str(got, sizeof got, t->ndim, t->shape);
 		lm_fail(ck->files[t->file].path, "tensor '%s': shape %s, expected %s", name, got, want);
 	}
 	t->used = 1;
@@ -738,6 +751,26 @@ const char *lm_ck_next(lm_ckpt *ck, long *i)
 	while (*i < ck->cap && !ck->t[*i].name)
 		++*i;
 	return *i < ck->cap ? ck->t[(*i)++].name : NULL;
+}
+
+long lm_ck_count(lm_ckpt *ck)
+{
+	return ck->nt;
+}
+
+const char *lm_ck_where(lm_ckpt *ck)
+{
+	return ck->where;
+}
+
+const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes)
+{
+	Tensor *t = slot(ck, name);
+	if (!t->name)
+		lm_bug("lm_ck_raw: no tensor '%s'", name);
+	*dtype = t->dtype_name;
+	*bytes = t->bytes;
+	return t->data;
 }
 
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,

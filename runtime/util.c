@@ -14,34 +14,53 @@
 #include <time.h>
 #include <unistd.h>
 
-void (*lm_fail_hook)(void);
+/* Under the C API (api.c) an error returns to the API call that caught
+ * it instead of ending the program: the innermost lm_err of this thread. */
+static __thread lm_err *catcher;
+
+void lm_err_push(lm_err *e)
+{
+	e->prev = catcher;
+	catcher = e;
+}
+
+void lm_err_pop(lm_err *e)
+{
+	catcher = e->prev;
+}
+
+static __attribute__((noreturn)) void report(int code, const char *head, const char *where, const char *fmt, va_list ap)
+{
+	if (catcher) {
+		lm_err *e = catcher;
+		int k = snprintf(e->msg, sizeof e->msg, "%s%s%s", head, where ? where : "", where ? ": " : "");
+		if (k < (int)sizeof e->msg)
+			vsnprintf(e->msg + k, sizeof e->msg - k, fmt, ap);
+		e->code = code;
+		catcher = e->prev;
+		longjmp(e->jb, 1);
+	}
+	fflush(stdout);
+	fprintf(stderr, "lmcc: %s", head);
+	if (where)
+		fprintf(stderr, "%s: ", where);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	exit(code);
+}
 
 void lm_fail(const char *where, const char *fmt, ...)
 {
 	va_list ap;
-	fflush(stdout);
-	fputs("lmcc: ", stderr);
-	if (where)
-		fprintf(stderr, "%s: ", where);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (lm_fail_hook)
-		lm_fail_hook();
-	exit(2);
+	report(2, "", where, fmt, ap);
 }
 
 void lm_bug(const char *fmt, ...)
 {
 	va_list ap;
-	fflush(stdout);
-	fputs("lmcc: internal error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
+	report(1, "internal error: ", NULL, fmt, ap);
 }
 
 void *lm_alloc(size_t n)

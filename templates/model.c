@@ -64,7 +64,7 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
 /* Bind every weight to its tensor in the checkpoint (each shape is
  * checked, nothing is copied but small vectors and derived matrices), then
  * allocate caches for ctx tokens and the scratch buffers. */
-static void create(lm_ckpt *ck, long ctx)
+static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
 {{BIND}}
 	x = lm_floats(MAXB * DIM);
@@ -123,8 +123,9 @@ static const char *const drops[] = {
 	0
 };
 
-static const lm_model model = {
+{{ADAPTER_DECL}}static const lm_model model = {
 	.name = "{{NAME}}", .arch = "{{ARCH}}", .weights = {{WEIGHTS}},
+	.adapter = {{ADAPTER_DIR}}, .lora = {{LORA}},
 	.vocab = VOCAB, .max_ctx = {{MAX_CTX}}, .max_ctx_field = {{MAX_CTX_FIELD}},
 	.config = config, .drops = drops,
 	.create = create, .forward = forward, .reset = reset,
@@ -136,7 +137,13 @@ int lm_entry(int argc, char **argv)
 	return lm_main(argc, argv, &model);
 }
 
-#ifndef LMCC_JIT
+/* For a program using the C API (lmcc_api.h) on this file's object. */
+const lm_model *lm_this_model(void)
+{
+	return &model;
+}
+
+#if !defined(LMCC_JIT) && !defined(LMCC_LIBRARY)
 int main(int argc, char **argv)
 {
 	return lm_entry(argc, argv);

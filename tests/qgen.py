@@ -17,7 +17,10 @@ logits from both.  --mixed gives each module its own bits (2, 3, 4, 5, 6,
 8 in turn) in a per-module entry, every third with "group_size": null
 (which means 64); --bf16 stores scales and biases as BF16; --shards N
 writes QDIR's tensors as N files model-0000i-of-0000N.safetensors with no
-index, as mlx-lm may find them.
+index, as mlx-lm may find them; --mlx-experts first moves Llama 4's fused
+experts to mlx-lm's layout (as its sanitize does: gate_up_proj [E, in,
+2 * out] split into gate_proj and up_proj [E, out, in], down_proj
+transposed), in both directories.
 """
 import argparse
 import json
@@ -99,10 +102,19 @@ def main():
     ap.add_argument("--skip", default="$^")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--mlx-experts", action="store_true")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     cfg = json.load(open(os.path.join(a.src, "config.json")))
     ts = read_st(os.path.join(a.src, "model.safetensors"))
+    if a.mlx_experts:
+        for name in [n for n in ts if n.endswith("feed_forward.experts.gate_up_proj")]:
+            v = ts.pop(name)
+            base = name[:-len("gate_up_proj")]
+            half = v.shape[-1] // 2
+            ts[base + "gate_proj.weight"] = np.ascontiguousarray(v[..., :half].swapaxes(1, 2))
+            ts[base + "up_proj.weight"] = np.ascontiguousarray(v[..., half:].swapaxes(1, 2))
+            ts[base + "down_proj.weight"] = np.ascontiguousarray(ts.pop(base + "down_proj").swapaxes(1, 2))
     quant = {"group_size": a.group, "bits": a.bits, "mode": "affine"}
     qt, ft, k = {}, {}, 0
     for name in sorted(ts):

@@ -8,7 +8,7 @@
  *   tokjson tokenizer.json; tokrank a tiktoken rank file; tokspm a
  *           SentencePiece .model; tokjsonl PLaMo's tokenizer.jsonl
  *
- * Bad input ends in lm_fail, which exits; here lm_fail_hook jumps back
+ * Bad input ends in lm_fail, which exits; here an lm_err catches it
  * instead, so one process runs millions of inputs.  What a failed input
  * allocated is lost (run with -detect_leaks=0); a crash, a hang or a
  * sanitizer report is a finding. */
@@ -23,14 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-static sigjmp_buf back;
-
-static void jump_back(void)
-{
-	siglongjmp(back, 1);
-}
 
 /* A private directory in /dev/shm holding NAME with the input's bytes. */
 static const char *put(const char *name, const uint8_t *d, size_t n)
@@ -51,14 +46,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	lm_fail_hook = jump_back;
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	if (sigsetjmp(back, 0))
-		return 0;
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb))
+		return 0;   /* bad input, said so: popped already */
 #if defined(TARGET_jinja)
 	static const char ctx_text[] = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"
 		"{\"role\": \"user\", \"content\": \"Hi <b>there</b>\"}, {\"role\": \"assistant\", \"content\": \"Hello.\"}],"
@@ -107,5 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		lm_tok_free(t);
 	}
 #endif
+	lm_err_pop(&err);
 	return 0;
 }

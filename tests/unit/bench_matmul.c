@@ -112,6 +112,62 @@ static void product(int dtype, long n, long rows, long cols, double bw, double p
 	free(y);
 }
 
+/* ---- quantized weights (LM_Q, qmat.c) ----
+ * MLX's affine format with BF16 scales and biases, as mlx-lm writes it
+ * for a BF16 model.  Decode reads the packed words plus the scales and
+ * biases once: those bytes over the time, against the bandwidth. */
+static void qproduct(int bits, int group, long n, long rows, long cols, double bw,
+                     double peak)
+{
+	size_t wbytes = (size_t)rows * cols * bits / 8, sbytes = (size_t)rows * cols / group * 2;
+	size_t bytes = wbytes + 2 * sbytes;
+	int copies = (int)(1.5e9 / bytes) + 1;
+	unsigned char *w = lm_alloc_aligned(wbytes * copies);
+	uint16_t *sb = lm_alloc_aligned(2 * sbytes * copies);
+	for (size_t i = 0; i < wbytes * copies; i++)
+		w[i] = (unsigned char)(i * 2654435761u >> 13);
+	for (size_t i = 0; i < sbytes * copies; i++)
+		sb[i] = lm_f32_to_bf16(i & 1 ? -0.01f : 0.002f);
+	float *x = lm_alloc_aligned(n * cols * 4), *y = lm_alloc_aligned(n * rows * 4);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = (float)(i % 7) - 3;
+	double best = 1e30;
+	for (int rep = 0; rep < 3; rep++) {
+		double t = lm_now();
+		for (int c = 0; c < copies; c++) {
+			const unsigned char *s = (const unsigned char *)sb + 2 * sbytes * c;
+			lm_mat W = {w + wbytes * c, LM_Q, 0, rows, cols, cols * bits / 32,
+			            bits, group, LM_BF16, s, s + sbytes, cols / group};
+			lm_matmul(y, x, n, W);
+		}
+		double dt = (lm_now() - t) / copies;
+		if (dt < best)
+			best = dt;
+	}
+	if (n == 1)
+		printf("decode  q%d g%-3d %5ldx%-5ld          %6.1f GB/s   %.2f of the bandwidth bound (%s)\n",
+		       bits, group, rows, cols, bytes / best / 1e9, bytes / best / 1e9 / bw,
+		       lm_isa_name(lm_isa()));
+	else
+		printf("prefill q%d g%-3d %5ldx%-5ld          %6.1f GFLOP/s %.2f of sgemm's f32 rate (n = %ld, %s)\n",
+		       bits, group, rows, cols, 2.0 * n * rows * cols / best / 1e9,
+		       2.0 * n * rows * cols / best / 1e9 / peak, n, lm_isa_name(lm_isa()));
+	free(w);
+	free(sb);
+	free(x);
+	free(y);
+}
+
+static void quantized(double bw, double peak)
+{
+	int fmt[3][2] = {{8, 64}, {4, 64}, {4, 32}};
+	for (int i = 0; i < 3; i++) {
+		qproduct(fmt[i][0], fmt[i][1], 1, 6656, 2048, bw, peak);
+		qproduct(fmt[i][0], fmt[i][1], 1, 2048, 6656, bw, peak);
+		qproduct(fmt[i][0], fmt[i][1], 128, 6656, 2048, bw, peak);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -124,5 +180,6 @@ int main(int argc, char **argv)
 		product(dt[i], 1, 2048, 6656, bw, peak);
 		product(dt[i], 128, 6656, 2048, bw, peak);
 	}
+	quantized(bw, peak);
 	return 0;
 }

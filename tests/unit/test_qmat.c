@@ -97,7 +97,7 @@ static Q make(int bits, int group, int sdtype, long rows, long cols, long off,
 		put(q.biases, sdtype, i, -st * mid * (1 + 0.3 * uni()));
 	}
 	q.W = (lm_mat){q.words + off * ld, LM_Q, 0, rows, cols, ld, bits, group, sdtype,
-	               q.scales + off * sld * es, q.biases + off * sld * es, sld};
+	               q.scales + off * sld * es, q.biases + off * sld * es, sld, 0};
 	return q;
 }
 
@@ -241,6 +241,13 @@ int main(void)
 				test_product(bits[b], groups[g], sdt[s], 3, 19, 2, 0);
 			}
 			test_product(bits[b], groups[g], LM_BF16, 5, 33, 4, 3);
+			/* 512 columns and a group more: whole vector chunks of
+			 * every width (up to 256 columns) and a tail */
+			long wide = 512 / groups[g] + 1;
+			test_product(bits[b], groups[g], LM_BF16, 1, 13, wide, 1);
+			test_product(bits[b], groups[g], LM_F16, 4, 6, wide, 2);
+			test_product(bits[b], groups[g], LM_F32, 6, 9, wide, 0);
+			test_product(bits[b], groups[g], LM_BF16, 12, 21, wide, 3);
 			test_product(bits[b], groups[g], LM_F16, 8, 7, 1, 1);
 			/* prefill: panels and their tails, split across threads */
 			test_product(bits[b], groups[g], LM_BF16, 9, 71, 2, 2);

@@ -1,0 +1,304 @@
+/* lora.c: low-rank adapters as mlx-lm trains them (tuner/lora.py, dora.py).
+ *
+ * A fine-tune that keeps the model's weights frozen and learns, for some
+ * products y = W x, two thin matrices A [in, rank] and B [rank, out]: the
+ * adapted product is y = W x + scale * (x A) B.  The pair is kept beside W
+ * rather than merged into it, as the reference computes it: W stays in its
+ * own dtype (or quantized), the update is float32, and one base model
+ * serves any number of adapters.  DoRA further rescales each output row of
+ * the adapted product by a learned magnitude m over the norm of the
+ * adapted weight's row, |W + scale * B^T A^T|.
+ *
+ * The adapter directory: adapter_config.json (fine_tune_type, num_layers,
+ * lora_parameters {rank, scale, dropout, keys}) and adapters.safetensors,
+ * whose tensors are module paths ending in lora_a, lora_b (and m).  Which
+ * tensor belongs to which product is the compiler's business
+ * (compiler/adapter.c); here they are read, checked and applied. */
+#define _GNU_SOURCE
+#include "rt.h"
+
+#include <cblas.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_RANK = 1 << 16, MAX_KEYS = 4096, MAX_KEY = 160 };
+
+struct lm_lora {
+	long in, rank, out;
+	float scale;
+	float *a;          /* [in, rank] */
+	float *b;          /* [rank, out]: only this view's columns */
+	float *dora;       /* [out]: m / |adapted row|, or 0 */
+};
+
+/* ---- adapter_config.json ---- */
+
+static json_object *field(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? v : NULL;
+}
+
+static int is_num(json_object *v)
+{
+	return v && (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int));
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A key is a module path: letters, digits, '_' and '.' */
+static int key_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n >= MAX_KEY || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (; *s; s++)
+		if (!(*s == '_' || *s == '.' || (*s >= '0' && *s <= '9')
+		      || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return 0;
+	return 1;
+}
+
+static char *read_keys(const char *path, json_object *v)
+{
+	if (!v)
+		return NULL;
+	if (!json_object_is_type(v, json_type_array))
+		lm_fail(path, "field 'lora_parameters.keys': not a list of module names");
+	size_t n = json_object_array_length(v), len = 1;
+	if (n < 1 || n > MAX_KEYS)
+		lm_fail(path, "field 'lora_parameters.keys': %zu keys, expected 1 to %d", n, MAX_KEYS);
+	char **k = lm_alloc(n * sizeof *k);
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(s, json_type_string) || !key_ok(json_object_get_string(s)))
+			lm_fail(path, "field 'lora_parameters.keys[%zu]': not a module path (letters, digits, '_', '.')", i);
+		k[i] = (char *)json_object_get_string(s);
+		len += strlen(k[i]) + 1;
+	}
+	qsort(k, n, sizeof *k, by_str);
+	char *out = lm_alloc(len);
+	for (size_t i = 0; i < n; i++) {
+		if (i && !strcmp(k[i], k[i - 1]))
+			continue;
+		if (*out)
+			strcat(out, ",");
+		strcat(out, k[i]);
+	}
+	free(k);
+	return out;
+}
+
+static void read_config(const char *path, lm_adapter *a)
+{
+	size_t len;
+	char *text = lm_read_file(path, &len);
+	if (!text)
+		lm_fail(path, "cannot open: no adapter_config.json in the adapter directory");
+	json_tokener *tok = json_tokener_new_ex(32);
+	json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+	int ok = json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	free(text);
+	if (!ok || !root || !json_object_is_type(root, json_type_object))
+		lm_fail(path, "not a JSON object");
+	memset(a, 0, sizeof *a);
+
+	json_object *v = field(root, "fine_tune_type");
+	const char *type = v ? json_object_get_string(v) : "lora";
+	if (v && !json_object_is_type(v, json_type_string))
+		lm_fail(path, "field 'fine_tune_type': not a string");
+	if (!strcmp(type, "dora"))
+		a->dora = 1;
+	else if (!strcmp(type, "full"))
+		lm_fail(path, "field 'fine_tune_type': \"full\" fine-tunes every weight: that is a "
+		        "checkpoint, not an adapter (lmcc applies lora and dora)");
+	else if (strcmp(type, "lora"))
+		lm_fail(path, "field 'fine_tune_type': expected \"lora\" or \"dora\", got \"%.40s\"", type);
+
+	v = field(root, "num_layers");
+	if (!v || !json_object_is_type(v, json_type_int))
+		lm_fail(path, "field 'num_layers': missing or not an integer");
+	int64_t nl = json_object_get_int64(v);
+	if (nl < -(1L << 30) || nl > (1L << 30))
+		lm_fail(path, "field 'num_layers': %lld is out of range", (long long)nl);
+	a->num_layers = nl <= 0 ? 0 : (long)nl;   /* the reference: layers[-max(n, 0):] */
+
+	json_object *lp = field(root, "lora_parameters");
+	if (!lp || !json_object_is_type(lp, json_type_object))
+		lm_fail(path, "field 'lora_parameters': missing or not an object");
+	v = field(lp, "rank");
+	if (!v || !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1
+	    || json_object_get_int64(v) > MAX_RANK)
+		lm_fail(path, "field 'lora_parameters.rank': missing or not an integer in [1, %d]", MAX_RANK);
+	a->rank = (long)json_object_get_int64(v);
+	v = field(lp, "scale");
+	if (!is_num(v) || !isfinite(json_object_get_double(v)) || fabs(json_object_get_double(v)) > 1e9)
+		lm_fail(path, "field 'lora_parameters.scale': missing or not a finite number");
+	a->scale = (float)json_object_get_double(v);
+	v = field(lp, "dropout");   /* training only; still it must be sane */
+	if (v && (!is_num(v) || !(json_object_get_double(v) >= 0 && json_object_get_double(v) < 1)))
+		lm_fail(path, "field 'lora_parameters.dropout': not a number in [0, 1)");
+	v = field(lp, "keys");
+	a->keys = read_keys(path, v && !json_object_is_type(v, json_type_null) ? v : NULL);
+	json_object_put(root);
+}
+
+static void differs(const char *path, const char *f, const char *got, const char *want)
+{
+	lm_fail(path, "field '%s': %s, but this program was built for an adapter with %s "
+	        "(build it again with this adapter)", f, got, want);
+}
+
+lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
+{
+	char *cfg = lm_path(dir, "adapter_config.json");
+	char *st = lm_path(dir, "adapters.safetensors");
+	read_config(cfg, a);
+	lm_ckpt *ck = lm_ck_open_file(st);
+	a->tensors = lm_ck_count(ck);
+	if (want) {
+		char g[64], w[64];
+		if (a->dora != want->dora)
+			differs(cfg, "fine_tune_type", a->dora ? "dora" : "lora", want->dora ? "dora" : "lora");
+		if (a->num_layers != want->num_layers) {
+			snprintf(g, sizeof g, a->num_layers ? "%ld" : "all blocks", a->num_layers);
+			snprintf(w, sizeof w, want->num_layers ? "%ld" : "all blocks", want->num_layers);
+			differs(cfg, "num_layers", g, w);
+		}
+		if (a->rank != want->rank) {
+			snprintf(g, sizeof g, "%ld", a->rank);
+			snprintf(w, sizeof w, "%ld", want->rank);
+			differs(cfg, "lora_parameters.rank", g, w);
+		}
+		if (a->scale != want->scale) {
+			snprintf(g, sizeof g, "%g", a->scale);
+			snprintf(w, sizeof w, "%g", want->scale);
+			differs(cfg, "lora_parameters.scale", g, w);
+		}
+		if (strcmp(a->keys ? a->keys : "", want->keys ? want->keys : ""))
+			differs(cfg, "lora_parameters.keys", a->keys ? a->keys : "the default keys",
+			        want->keys ? want->keys : "the default keys");
+		if (a->tensors != want->tensors) {
+			snprintf(g, sizeof g, "%ld tensors", a->tensors);
+			snprintf(w, sizeof w, "%ld", want->tensors);
+			lm_fail(st, "%s, but this program was built for an adapter with %s", g, w);
+		}
+	}
+	free(cfg);
+	free(st);
+	return ck;
+}
+
+void lm_adapter_done(lm_ckpt *ad)
+{
+	const char *first, *file;
+	if (lm_ck_unused(ad, NULL, &first, &file))
+		lm_fail(file, "tensor '%s': not an adapter of a module this program was built with", first);
+}
+
+/* ---- binding ---- */
+
+/* Row r of W as float32: the float dtypes, or MLX's dequantized groups. */
+static void row_of(const lm_mat *W, long r, float *dst)
+{
+	if (W->dtype == LM_Q) {
+		lm_qrow(dst, W, r);
+		return;
+	}
+	for (long c = 0; c < W->cols; c++)
+		dst[c] = lm_load_f32(W->data, W->dtype, W->tr ? (size_t)c * W->ld + r
+		                                               : (size_t)r * W->ld + c);
+}
+
+const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
+                                 int ndim, const long *ashape, const long *bshape,
+                                 const char *m, long expert, long row0, float scale)
+{
+	/* [in, r] and [r, out]; a stack's expert: [r, in] and [out, r] */
+	int stack = ndim == 3;
+	long in = W.cols, out = W.rows, r = ashape[1], mod_out = bshape[1];
+	if ((stack ? ashape[2] : ashape[0]) != in || row0 + out > mod_out
+	    || (stack && (expert >= ashape[0] || expert >= bshape[0])))
+		lm_bug("adapter %s does not fit its product", a);
+	/* views of this expert's matrices, read in place and widened once */
+	lm_mat va = stack ? lm_ck_mat(ad, a, ndim, ashape, expert * r * in, 0, r, in, in)
+	                  : lm_ck_mat(ad, a, ndim, ashape, 0, 0, in, r, r);
+	lm_mat vb = stack ? lm_ck_mat(ad, b, ndim, bshape, expert * mod_out * r, 0, mod_out, r, r)
+	                  : lm_ck_mat(ad, b, ndim, bshape, 0, 0, r, mod_out, mod_out);
+	struct lm_lora *l = lm_alloc(sizeof *l);
+	l->in = in;
+	l->rank = r;
+	l->out = out;
+	l->scale = scale;
+	l->a = lm_floats(in * r);
+	l->b = lm_floats(r * out);
+	for (long i = 0; i < in; i++)
+		for (long k = 0; k < r; k++)
+			l->a[i * r + k] = lm_load_f32(va.data, va.dtype, stack ? (size_t)k * in + i
+			                                                   : (size_t)i * r + k);
+	for (long k = 0; k < r; k++)
+		for (long j = 0; j < out; j++)
+			l->b[k * out + j] = lm_load_f32(vb.data, vb.dtype,
+			                                stack ? (size_t)(row0 + j) * r + k
+			                                      : (size_t)k * mod_out + row0 + j);
+	if (m) {
+		long ms[1] = {mod_out};
+		const float *M = lm_ck_vec(ad, m, 1, ms, 0);
+		float *w = lm_floats(in);
+		l->dora = lm_floats(out);
+		for (long j = 0; j < out; j++) {
+			double ss = 0;
+			row_of(&W, j, w);
+			for (long i = 0; i < in; i++) {
+				double u = 0;
+				for (long k = 0; k < r; k++)
+					u += (double)l->b[k * out + j] * l->a[i * r + k];
+				double v = w[i] + scale * u;
+				ss += v * v;
+			}
+			l->dora[j] = (float)(M[row0 + j] / sqrt(ss));
+		}
+		free(w);
+	}
+	return l;
+}
+
+/* ---- applying ---- */
+
+static float *grow(float **buf, long *cap, long n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = lm_floats(n);
+		*cap = n;
+	}
+	return *buf;
+}
+
+void lm_lora(float *y, const float *x, long n, const struct lm_lora *l)
+{
+	static float *u, *z;
+	static long cu, cz;
+	grow(&u, &cu, n * l->rank);
+	grow(&z, &cz, n * l->out);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, l->rank, l->in, 1.0f,
+	            x, l->in, l->a, l->rank, 0.0f, u, l->rank);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, l->out, l->rank, 1.0f,
+	            u, l->rank, l->b, l->out, 0.0f, z, l->out);
+	for (long t = 0; t < n; t++) {
+		float *yt = y + t * l->out;
+		const float *zt = z + t * l->out;
+		for (long j = 0; j < l->out; j++)
+			yt[j] += l->scale * zt[j];
+		if (l->dora)
+			for (long j = 0; j < l->out; j++)
+				yt[j] *= l->dora[j];
+	}
+}

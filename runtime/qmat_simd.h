@@ -1,0 +1,234 @@
+/* qmat_simd.h: qmat.c's vector kernels, written once for vectors of L
+ * floats and included once per instruction set (AVX2: L = 8, AVX-512:
+ * L = 16), so that the path this machine cannot run shares its logic,
+ * line for line, with one that the tests run.
+ *
+ * The includer defines L, K(name) (a per-set suffix), TARGET, the vector
+ * types Vf (floats) and Vi (32-bit integers) and the operations used
+ * below, among them LANES(w, bits) (a chunk's packed words at w spread
+ * into L integer lanes) and LOAD16(p) (L 16-bit values widened to Vi).
+ *
+ * A chunk is L lanes of P = lane_elems(bits) elements: lane j holds
+ * elements j*P .. j*P+P-1 of the chunk, element k at bits [k*bits,
+ * (k+1)*bits) of the lane.  Masking element k in place and converting
+ * gives q * 2^(k*bits) exactly (at most 8 significant bits), so the
+ * input it meets is x * 2^-(k*bits) (exact: a power of two; only inputs
+ * below 2^-98 would lose bits), stored in the chunk's order by
+ * K(permute) once per call.  The top element of a full 32-bit lane is
+ * shifted down instead (its mask would reach the sign bit).  Per chunk
+ * and element that is one AND, one conversion and one FMA per L weights. */
+
+#define KINL TARGET static inline __attribute__((always_inline))
+
+KINL Vf K(elem)(Vi v, int k, int bits)
+{
+	if (32 % bits == 0 && k == lane_elems(bits) - 1)
+		return vcvt(isrli(v, bits * k));
+	return vcvt(iand(v, iset1(((1 << bits) - 1) << (bits * k))));
+}
+
+/* count <= L scales or biases from p + i, as floats; the rest 0. */
+KINL Vf K(load_sb)(const void *p, int dtype, size_t i, long count)
+{
+	if (count == L) {
+		if (dtype == LM_F32)
+			return vload((const float *)p + i);
+		Vi h = LOAD16((const uint16_t *)p + i);
+		return dtype == LM_BF16 ? vcast(islli(h, 16)) : vcvtph(h);
+	}
+	float t[L] = {0};
+	for (long k = 0; k < count; k++)
+		t[k] = lm_load_f32(p, dtype, i + k);
+	return vload(t);
+}
+
+/* x[n, cols] in the chunk order of `bits` (the columns past the last whole
+ * chunk as they are), scaled for decoding or not for prefill. */
+TARGET static void K(permute)(float *xp, const float *x, long n, long cols, int bits,
+                              int scaled)
+{
+	long P = lane_elems(bits), E = L * P, full = cols / E * E;
+	for (long t = 0; t < n; t++) {
+		const float *xt = x + t * cols;
+		float *o = xp + t * cols;
+		for (long c = 0; c < full; c += E)
+			for (long k = 0; k < P; k++) {
+				float f = scaled ? elem_scale((int)k, bits) : 1;
+				for (long j = 0; j < L; j++)
+					o[c + k * L + j] = xt[c + j * P + k] * f;
+			}
+		memcpy(o + full, xt + full, (cols - full) * sizeof(float));
+	}
+}
+
+/* Lane j's group within a chunk, relative to the chunk's first group. */
+KINL Vi K(lane_groups)(long P, long E, long G)
+{
+	int t[L];
+	for (int j = 0; j < L; j++)
+		t[j] = E > G ? (int)(j * P / G) : 0;
+	return iloadu(t);
+}
+
+/* sum_g b[g] * sx[g] over row r's ng groups. */
+KINL float K(bias_dot)(const lm_mat *W, long r, const float *sx, long ng)
+{
+	size_t g0 = (size_t)r * W->sld;
+	Vf a = vzero();
+	long g = 0;
+	for (; g + L <= ng; g += L)
+		a = vfma(K(load_sb)(W->biases, W->sdtype, g0 + g, L), vload(sx + g), a);
+	float s = vhsum(a);
+	for (; g < ng; g++)
+		s += lm_load_f32(W->biases, W->sdtype, g0 + g) * sx[g];
+	return s;
+}
+
+/* Decoding: y[t, r..r+R) for t < T, from xp (K(permute), scaled) and sx
+ * ([T, ng] group sums of x).  The R rows' T dot products per span (one
+ * group, or one chunk when a chunk holds several) each take the span's
+ * scale, lane by lane. */
+KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
+                 long r, int R, int T, int bits)
+{
+	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
+	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32;
+	const uint32_t *w[4];
+	Vf acc[4][4], s8[4], d[4][4][2];   /* two sums per dot: half the chain */
+	#pragma GCC unroll 4
+	for (int i = 0; i < R; i++) {
+		w[i] = (const uint32_t *)W->data + (size_t)(r + i) * W->ld;
+		s8[i] = vzero();
+		#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			acc[i][t] = vzero();
+	}
+	Vi off = K(lane_groups)(P, E, G);
+	for (long c = 0; c < full; c += span) {
+		long g = c / G;
+		if (g % L == 0) {
+			#pragma GCC unroll 4
+			for (int i = 0; i < R; i++)
+				s8[i] = K(load_sb)(W->scales, W->sdtype, (size_t)(r + i) * W->sld + g,
+				                   ng - g < L ? ng - g : L);
+		}
+		#pragma GCC unroll 4
+		for (int i = 0; i < R; i++)
+			#pragma GCC unroll 4
+			for (int t = 0; t < T; t++)
+				d[i][t][0] = d[i][t][1] = vzero();
+		for (long e = c; e < c + span; e += E) {
+			Vi v[4];
+			#pragma GCC unroll 4
+			for (int i = 0; i < R; i++)
+				v[i] = LANES(w[i] + e / E * wpc, bits);
+			#pragma GCC unroll 16
+			for (int k = 0; k < P; k++)
+				#pragma GCC unroll 4
+				for (int t = 0; t < T; t++) {
+					Vf xk = vload(xp + t * cols + e + k * L);
+					#pragma GCC unroll 4
+					for (int i = 0; i < R; i++)
+						d[i][t][k & 1] = vfma(K(elem)(v[i], k, bits), xk, d[i][t][k & 1]);
+				}
+		}
+		Vi idx = iadd(iset1((int)(g % L)), off);
+		#pragma GCC unroll 4
+		for (int i = 0; i < R; i++) {
+			Vf s = vperm(s8[i], idx);
+			#pragma GCC unroll 4
+			for (int t = 0; t < T; t++)
+				acc[i][t] = vfma(s, vadd(d[i][t][0], d[i][t][1]), acc[i][t]);
+		}
+	}
+	#pragma GCC unroll 4
+	for (int i = 0; i < R; i++)
+		#pragma GCC unroll 4
+		for (int t = 0; t < T; t++) {
+			float s = vhsum(acc[i][t]);
+			const uint32_t *wt = w[i] + full * bits / 32;
+			for (long c = full; c < cols; c += 32, wt += bits) {
+				float q[32], dot = 0;
+				unpack32(q, wt, bits);
+				for (int k = 0; k < 32; k++)
+					dot += q[k] * xp[t * cols + c + k];
+				s += lm_load_f32(W->scales, W->sdtype, (size_t)(r + i) * W->sld + c / G) * dot;
+			}
+			y[t * W->rows + r + i] = s + K(bias_dot)(W, r + i, sx + t * ng, ng);
+		}
+}
+
+KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long nt,
+                  long r0, long r1, int bits)
+{
+	long r = r0;
+	if (nt == 1)
+		for (; r + 4 <= r1; r += 4)
+			K(dot)(&j->W, xp, sx, y, r, 4, 1, bits);
+	for (; r < r1; r++)
+		switch (nt) {
+		case 1: K(dot)(&j->W, xp, sx, y, r, 1, 1, bits); break;
+		case 2: K(dot)(&j->W, xp, sx, y, r, 1, 2, bits); break;
+		case 3: K(dot)(&j->W, xp, sx, y, r, 1, 3, bits); break;
+		default: K(dot)(&j->W, xp, sx, y, r, 1, 4, bits); break;
+		}
+}
+
+TARGET static void K(few)(const Job *j, const float *xp, const float *sx, float *y,
+                          long nt, long r0, long r1)
+{
+	switch (j->W.bits) {
+	case 2: K(rows)(j, xp, sx, y, nt, r0, r1, 2); break;
+	case 3: K(rows)(j, xp, sx, y, nt, r0, r1, 3); break;
+	case 4: K(rows)(j, xp, sx, y, nt, r0, r1, 4); break;
+	case 5: K(rows)(j, xp, sx, y, nt, r0, r1, 5); break;
+	case 6: K(rows)(j, xp, sx, y, nt, r0, r1, 6); break;
+	case 8: K(rows)(j, xp, sx, y, nt, r0, r1, 8); break;
+	default: lm_bug("quantized matrix with %d bits", j->W.bits);
+	}
+}
+
+/* Prefill: row r as float32 in the chunk order of K(permute) (x is
+ * permuted the same way, unscaled, so the product is unchanged). */
+KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits)
+{
+	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
+	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32;
+	const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld;
+	size_t g0 = (size_t)r * W->sld;
+	Vi off = K(lane_groups)(P, E, G);
+	Vf s8 = vzero(), b8 = vzero();
+	for (long c = 0; c < full; c += span) {
+		long g = c / G;
+		if (g % L == 0) {
+			s8 = K(load_sb)(W->scales, W->sdtype, g0 + g, ng - g < L ? ng - g : L);
+			b8 = K(load_sb)(W->biases, W->sdtype, g0 + g, ng - g < L ? ng - g : L);
+		}
+		Vi idx = iadd(iset1((int)(g % L)), off);
+		Vf s = vperm(s8, idx), b = vperm(b8, idx);
+		for (long e = c; e < c + span; e += E) {
+			Vi v = LANES(w + e / E * wpc, bits);
+			#pragma GCC unroll 16
+			for (int k = 0; k < P; k++) {
+				Vf q = vmul(K(elem)(v, k, bits), vset1(elem_scale(k, bits)));
+				vstore(dst + e + k * L, vfma(s, q, b));
+			}
+		}
+	}
+	row_c(dst, W, r, bits, full);
+}
+
+TARGET static void K(row)(float *dst, const lm_mat *W, long r)
+{
+	switch (W->bits) {
+	case 2: K(deq)(dst, W, r, 2); break;
+	case 3: K(deq)(dst, W, r, 3); break;
+	case 4: K(deq)(dst, W, r, 4); break;
+	case 5: K(deq)(dst, W, r, 5); break;
+	case 6: K(deq)(dst, W, r, 6); break;
+	case 8: K(deq)(dst, W, r, 8); break;
+	default: lm_bug("quantized matrix with %d bits", W->bits);
+	}
+}
+
+#undef KINL

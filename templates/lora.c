@@ -1,0 +1,37 @@
+The comment above a layer's weights when some of them carry a low-rank
+adapter: the whole story at the first such layer, then only the names.
+
+@@ first
+/* {{KIND}} adapter (rank {{RANK}}, scale {{SCALE}}) on {{NAMES}}.
+ * A fine-tune learned, for these products, two thin matrices A [in, {{RANK}}]
+ * and B [{{RANK}}, out] while the weights stayed frozen: each product
+ * y = W x becomes y = W x + {{SCALE}} * (x A) B.  A and B are kept beside W
+ * rather than merged into it, as the reference computes them: W stays as
+ * the checkpoint stores it (its dtype, its quantization), the low-rank part
+ * is computed in float32, and the same base serves any adapter of this
+ * structure.  create() binds each weight's pair (lm_lora_of) and
+ * lm_matmul adds it to the product; the cost per token is reading A and B.
+{{#DORA}}
+ * DoRA: each output row of the adapted product is then multiplied by a
+ * learned magnitude m over the norm of the adapted weight's row,
+ * |W + {{SCALE}} B^T A^T|: the fine-tune sets each row's direction and its
+ * length separately.  The factors are computed once, at load.
+{{/DORA}}
+{{#PARTS}}
+ * The fused q/k/v projection (AFM-7's FusedLinear) has one pair per
+ * output part: q, k and v each get their own A and B, as if they were
+ * three projections.  One pair over the fused output would tie the three
+ * updates to one shared rank-{{RANK}} subspace; the reference trains them
+ * apart.
+{{/PARTS}}
+ */
+
+@@ again
+/* {{KIND}} adapter on {{NAMES}} (see layer {{FIRST}}). */
+
+@@ constants
+/* The adapter this file was generated for: which modules carry one, its
+ * rank and its scale are constants above, so a --adapter given at run time
+ * must agree on all of these (the run loop checks, field by field). */
+static const lm_adapter adapter = { {{DORA}}, {{NUM_LAYERS}}, {{RANK}}, {{SCALE}}, {{KEYS}}, {{TENSORS}} };
+

@@ -1,0 +1,275 @@
+#!/bin/sh
+# LoRA/DoRA adapters (mlx-lm's), beyond the golden-mlx cases that
+# suite_golden.sh runs: the adapter reader's errors (exit 2, one line naming
+# the adapter's file and the field or tensor, nothing run); a zero lora_b
+# gives the base's logits exactly; num_layers and explicit keys select what
+# they say; DoRA against a float64 fusion (tests/lora/tool.py) of the
+# adapter into the weights; `lmcc fuse` against the unfused run; a built
+# program refusing an adapter of another structure.
+cd "$(dirname "$0")/.." || exit 1
+make -s tests/bin/npycmp tests/bin/stedit >/dev/null || { echo "FAIL lora: helpers do not build"; exit 0; }
+T=tests/tmp/lora
+rm -rf "$T"
+mkdir -p "$T"
+G=tests/golden-mlx
+ST=tests/bin/stedit
+CMP=tests/bin/npycmp
+py=1
+command -v python3 >/dev/null || { py=0; echo "note: no python3: the adapter variants are not made, their checks skipped"; }
+tool() { python3 tests/lora/tool.py "$@" || echo "FAIL lora: tool.py $*"; }
+
+# logits of CASE's tokens: run DIR [ADAPTER] OUT
+run() {
+	_d=$1 _a=$2 _o=$3 _c=$4
+	./lmcc run "$_d" ${_a:+--adapter "$_a"} --tokens @$G/$_c/tokens.npy --logits-out "$_o" 2>"$_o.err"
+}
+
+# an adapter that must be refused: bad NAME CASE ADAPTER WANT (WANT: text
+# the one error line must contain besides the exit status 2)
+bad() {
+	name=$1 _c=$2 _a=$3 want=$4
+	./lmcc plan $G/$_c --adapter "$_a" >/dev/null 2>"$T/err"
+	rc=$?
+	lines=$(wc -l <"$T/err")
+	if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -q -- "$want" "$T/err"; then
+		echo "PASS lora error $name"
+	else
+		echo "FAIL lora error $name: exit $rc, $(head -c 300 "$T/err")"
+	fi
+}
+
+A=$G/afm7_lora/adapter
+K=$G/kimi_lora/adapter
+L=$G/llama4_lora/adapter
+B=$G/baichuan_lora/adapter
+
+# ---- the reader's errors ----
+mkdir -p "$T/noconfig" && cp $A/adapters.safetensors "$T/noconfig/"
+bad "no adapter_config.json" afm7_lora "$T/noconfig" "adapter_config.json"
+mkdir -p "$T/nofile" && cp $A/adapter_config.json "$T/nofile/"
+bad "no adapters.safetensors" afm7_lora "$T/nofile" "adapters.safetensors"
+mkdir -p "$T/trunc" && cp $A/adapter_config.json "$T/trunc/"
+$ST $A/adapters.safetensors "$T/trunc/adapters.safetensors" truncate 4000
+bad "truncated adapters.safetensors" afm7_lora "$T/trunc" "adapters.safetensors"
+# one tensor renamed in the header: an unknown leaf, a module the model does
+# not have, a fused module's pair without its part, a dtype lmcc refuses
+edit_header() {   # DIR ADAPTER OLD NEW
+	mkdir -p "$1" && cp "$2/adapter_config.json" "$1/"
+	$ST "$2/adapters.safetensors" "$1/adapters.safetensors" header "$3" "$4"
+}
+edit_header "$T/leaf" $A '"model.layers.0.mlp.down_proj.lora_a"' '"model.layers.0.mlp.down_proj.lora_c"'
+bad "unknown leaf" afm7_lora "$T/leaf" "adapters.safetensors: tensor 'model.layers.0.mlp.down_proj.lora_c': not an adapter parameter"
+edit_header "$T/nomod" $A '"model.layers.0.mlp.down_proj.lora_a"' '"model.layers.7.mlp.down_proj.lora_a"'
+bad "module not in the model" afm7_lora "$T/nomod" "tensor 'model.layers.7.mlp.down_proj.lora_a': this model has no linear module"
+edit_header "$T/nopart" $A "layers.1.self_attn.qkv_proj.lora_a.0" "layers.1.self_attn.qkv_proj.lora_a"
+bad "fused qkv pair without its part" afm7_lora "$T/nopart" "qkv_proj.lora_a': the adapter on 'model.layers.1.self_attn.qkv_proj' has one lora_a.N"
+edit_header "$T/dtype" $A '"dtype":"F32"' '"dtype":"I32"'
+bad "integer tensor" afm7_lora "$T/dtype" "dtype is not F32"
+
+# an adapter_config.json or tensor set edited by tool.py, refused:
+# bad_edit NAME CASE WANT EDITS...
+bad_edit() {
+	name=$1 _c=$2 want=$3
+	shift 3
+	n=$((n + 1))
+	tool edit $G/$_c/adapter "$T/edit$n" "$@"
+	bad "$name" $_c "$T/edit$n" "$want"
+}
+if [ $py = 1 ]; then
+	n=0
+	bad_edit "full fine-tune" afm7_lora "field 'fine_tune_type'" --set 'fine_tune_type="full"'
+	bad_edit "unknown fine_tune_type" afm7_lora "field 'fine_tune_type'" --set 'fine_tune_type="qlora"'
+	bad_edit "rank 0" afm7_lora "field 'lora_parameters.rank'" --set 'lora_parameters.rank=0'
+	bad_edit "scale not a number" afm7_lora "field 'lora_parameters.scale'" --set 'lora_parameters.scale="x"'
+	bad_edit "keys not a list" afm7_lora "field 'lora_parameters.keys'" --set 'lora_parameters.keys="mlp"'
+	bad_edit "key with code in it" afm7_lora "field 'lora_parameters.keys\[0\]'" \
+		--set 'lora_parameters.keys=["mlp.up_proj\"); x("]'
+	bad_edit "num_layers missing" afm7_lora "field 'num_layers'" --set 'num_layers=null'
+	bad_edit "rank that does not match the tensors" afm7_lora "but the model's module wants .* (rank 4)" \
+		--set 'lora_parameters.rank=4'
+	bad_edit "tensors of blocks num_layers leaves out" llama4_lora "gets no adapter under" --set 'num_layers=2'
+	bad_edit "a module with lora_a but no lora_b" afm7_lora \
+		"tensor 'model.layers.2.mlp.up_proj.lora_b' is missing" --drop model.layers.2.mlp.up_proj.lora_b
+	bad_edit "DoRA on a stack of experts" kimi_lora "DoRA on model.layers.1.mlp.switch_mlp" \
+		--set 'fine_tune_type="dora"'
+	bad_edit "DoRA on AFM-7's fused qkv" afm7_lora "fused qkv_proj" --set 'fine_tune_type="dora"'
+	bad_edit "an adapter on the embedding" afm7_lora "is the embedding" \
+		--set 'lora_parameters.keys=["model.embedding"]'
+	bad_edit "keys that leave out a module of the file" baichuan_lora "gets no adapter under .*adapter_config.json" \
+		--set 'lora_parameters.keys=["self_attn.o_proj"]'
+fi
+
+# ---- semantics ----
+if [ $py = 1 ]; then
+	# lora_b zero: exactly the base's logits (AFM-7's fused parts, Llama 4's experts)
+	for c in afm7_lora llama4_lora; do
+		tool edit $G/$c/adapter "$T/zero_$c" --zero lora_b
+		run $G/$c "" "$T/$c.base.npy" $c
+		run $G/$c "$T/zero_$c" "$T/$c.zero.npy" $c
+		if cmp -s "$T/$c.base.npy" "$T/$c.zero.npy"; then
+			echo "PASS lora zero lora_b is the base $c"
+		else
+			echo "FAIL lora zero lora_b is the base $c: $($CMP "$T/$c.zero.npy" "$T/$c.base.npy") $(head -c 200 "$T/$c.zero.npy.err")"
+		fi
+	done
+	# num_layers 2 of 4 with the first two blocks' tensors gone, against
+	# num_layers 4 with those blocks' lora_b zero: the same products
+	tool edit $L "$T/last2" --set 'num_layers=2' \
+		--keep language_model.model.layers.2.,language_model.model.layers.3.
+	tool edit $L "$T/first2zero" --zero "" --keep language_model.model.layers.0.,language_model.model.layers.1.
+	python3 - "$L" "$T/first2zero" "$T/last2z" <<'PY' || echo "FAIL lora: merging adapters"
+import os, sys
+sys.path.insert(0, "tests/lora")
+import tool
+full, _ = tool.read(os.path.join(sys.argv[1], "adapters.safetensors"))
+zero, meta = tool.read(os.path.join(sys.argv[2], "adapters.safetensors"))
+full.update(zero)
+os.makedirs(sys.argv[3], exist_ok=True)
+tool.write(os.path.join(sys.argv[3], "adapters.safetensors"), full, meta)
+import shutil
+shutil.copy(os.path.join(sys.argv[1], "adapter_config.json"), sys.argv[3])
+PY
+	run $G/llama4_lora "$T/last2" "$T/last2.npy" llama4_lora
+	run $G/llama4_lora "$T/last2z" "$T/last2z.npy" llama4_lora
+	if cmp -s "$T/last2.npy" "$T/last2z.npy" && ! cmp -s "$T/last2.npy" "$T/llama4_lora.base.npy"; then
+		echo "PASS lora num_layers 2 of 4"
+	else
+		echo "FAIL lora num_layers 2 of 4: $($CMP "$T/last2.npy" "$T/last2z.npy")"
+	fi
+	# explicit keys: only o_proj and down_proj, against the float64 fusion
+	tool edit $B "$T/keys2" --set 'lora_parameters.keys=["self_attn.o_proj","mlp.down_proj"]' \
+		--keep model.layers.2.self_attn.o_proj,model.layers.3.self_attn.o_proj,model.layers.2.mlp.down_proj,model.layers.3.mlp.down_proj
+	tool fuse $G/baichuan_lora "$T/keys2" "$T/keys2_fused"
+	run $G/baichuan_lora "$T/keys2" "$T/keys2.npy" baichuan_lora
+	run "$T/keys2_fused" "" "$T/keys2_oracle.npy" baichuan_lora
+	if r=$($CMP "$T/keys2.npy" "$T/keys2_oracle.npy") && ! $CMP "$T/keys2.npy" $G/baichuan_lora/logits.npy >/dev/null; then
+		echo "PASS lora explicit keys: $r"
+	else
+		echo "FAIL lora explicit keys: $r $(head -c 200 "$T/keys2.npy.err")"
+	fi
+	# DoRA (Baichuan-M1, PLaMo-2's Mamba and attention) against the float64 fusion
+	for c in baichuan_lora plamo2_lora; do
+		tool dora $G/$c $G/$c/adapter "$T/dora_$c" 7
+		tool fuse $G/$c "$T/dora_$c" "$T/dora_${c}_fused"
+		for path in run build; do
+			out="$T/dora_$c.$path.npy"
+			if [ $path = run ]; then
+				run $G/$c "$T/dora_$c" "$out" $c
+			else
+				./lmcc build $G/$c --adapter "$T/dora_$c" -o "$T/dora_${c}_bin" 2>/dev/null
+				"$T/dora_${c}_bin/$c" --tokens @$G/$c/tokens.npy --chunk 5 --logits-out "$out" 2>"$out.err"
+			fi
+			run "$T/dora_${c}_fused" "" "$T/dora_$c.oracle.npy" $c
+			if r=$($CMP "$out" "$T/dora_$c.oracle.npy") && ! $CMP "$out" $G/$c/logits.npy >/dev/null; then
+				echo "PASS lora DoRA $c $path: $r"
+			else
+				echo "FAIL lora DoRA $c $path: $r $(head -c 200 "$out.err")"
+			fi
+		done
+	done
+fi
+
+# ---- quantized bases: the products are MLX's affine groups, the adapter
+# the same; against the dequantized float twin (tests/qgen.py, numpy) ----
+qpy=
+for p in python3 /usr/bin/python3; do
+	if command -v $p >/dev/null && $p -c 'import numpy' 2>/dev/null; then qpy=$p; break; fi
+done
+if [ -z "$qpy" ]; then
+	echo "note: no python3 with numpy: adapters on quantized bases not checked"
+else
+	# qtrip NAME CASE ADAPTER QGEN-OPTIONS...
+	qtrip() {
+		qn=$1 qc=$2 qa=$3
+		shift 3
+		if ! $qpy tests/qgen.py $G/$qc "$T/$qn.q" "$T/$qn.f" "$@" >/dev/null 2>"$T/err"; then
+			echo "FAIL lora quantized base $qn: qgen: $(head -c 300 "$T/err")"
+			return
+		fi
+		run "$T/$qn.f" "$qa" "$T/$qn.f.npy" $qc
+		run "$T/$qn.q" "" "$T/$qn.q0.npy" $qc
+		./lmcc run "$T/$qn.q" --adapter "$qa" --tokens @$G/$qc/tokens.npy --chunk 5 \
+			--logits-out "$T/$qn.q.npy" 2>"$T/err"
+		if r=$($CMP "$T/$qn.q.npy" "$T/$qn.f.npy") && ! $CMP "$T/$qn.q.npy" "$T/$qn.q0.npy" >/dev/null; then
+			echo "PASS lora quantized base $qn: $r"
+		else
+			echo "FAIL lora quantized base $qn: $r $(head -c 300 "$T/err")"
+		fi
+	}
+	qtrip afm7_q4g32 afm7_lora $A --bits 4 --group 32
+	qtrip llama4_q8g32 llama4_lora $L --bits 8 --group 32
+	[ $py = 1 ] && qtrip baichuan_dora_q3g32 baichuan_lora "$T/dora_baichuan_lora" --bits 3 --group 32 --skip lm_head
+	if ./lmcc fuse "$T/afm7_q4g32.q" --adapter $A -o "$T/qfused" 2>"$T/err"; then
+		echo "FAIL lora fuse quantized base: not refused"
+	elif grep -q "quantized base is not fused yet" "$T/err"; then
+		echo "PASS lora fuse quantized base refused"
+	else
+		echo "FAIL lora fuse quantized base: $(head -c 300 "$T/err")"
+	fi
+fi
+
+# ---- lmcc fuse: the fused checkpoint's logits are the unfused run's ----
+for c in afm7_lora llama4_lora kimi_lora plamo2_lora baichuan_lora; do
+	if ! ./lmcc fuse $G/$c --adapter $G/$c/adapter -o "$T/fused_$c" 2>"$T/fuse.err"; then
+		echo "FAIL lora fuse $c: $(head -c 300 "$T/fuse.err")"
+		continue
+	fi
+	run "$T/fused_$c" "" "$T/fused_$c.npy" $c
+	if r=$($CMP "$T/fused_$c.npy" $G/$c/logits.npy); then
+		echo "PASS lora fuse $c: $r"
+	else
+		echo "FAIL lora fuse $c: $r"
+	fi
+done
+if [ $py = 1 ]; then
+	./lmcc fuse $G/baichuan_lora --adapter "$T/dora_baichuan_lora" -o "$T/fused_dora" 2>/dev/null
+	run "$T/fused_dora" "" "$T/fused_dora.npy" baichuan_lora
+	if r=$($CMP "$T/fused_dora.npy" "$T/dora_baichuan_lora.oracle.npy"); then
+		echo "PASS lora fuse DoRA: $r"
+	else
+		echo "FAIL lora fuse DoRA: $r"
+	fi
+fi
+
+# ---- a built program and the adapters it takes ----
+c=afm7_lora
+./lmcc build $G/$c --adapter $A -o "$T/bin" 2>/dev/null
+./lmcc build $G/$c -o "$T/bin_plain" 2>/dev/null
+refused() {   # NAME WANT PROGRAM ARGS...
+	name=$1 want=$2
+	shift 2
+	rm -f "$T/x.npy"
+	"$@" --tokens @$G/$c/tokens.npy --logits-out "$T/x.npy" >/dev/null 2>"$T/err"
+	rc=$?
+	if [ $rc -eq 2 ] && [ ! -f "$T/x.npy" ] && grep -q -- "$want" "$T/err"; then
+		echo "PASS lora built $name"
+	else
+		echo "FAIL lora built $name: exit $rc, $(head -c 300 "$T/err")"
+	fi
+}
+refused "without an adapter, given one" "built without an adapter" "$T/bin_plain/$c" --adapter $A
+if [ $py = 1 ]; then
+	tool edit $A "$T/s10" --set 'lora_parameters.scale=10'
+	refused "given another scale" "field 'lora_parameters.scale': 10" "$T/bin/$c" --adapter "$T/s10"
+	tool edit $A "$T/nl3" --set 'num_layers=3' --keep model.layers.1.,model.layers.2.,model.kv_reuse_layers.
+	refused "given another num_layers" "field 'num_layers': 3" "$T/bin/$c" --adapter "$T/nl3"
+	tool edit $A "$T/fewer" --drop model.layers.0.mlp.up_proj.lora_a
+	refused "given fewer tensors" "51 tensors" "$T/bin/$c" --adapter "$T/fewer"
+	# an adapter of the same structure, other values: taken, and it is applied
+	tool edit $A "$T/zeroA" --zero lora_b
+	"$T/bin/$c" --weights $G/$c --adapter "$T/zeroA" --tokens @$G/$c/tokens.npy --logits-out "$T/zeroA.npy" 2>/dev/null
+	if cmp -s "$T/zeroA.npy" "$T/afm7_lora.base.npy"; then
+		echo "PASS lora built program takes another adapter of its structure"
+	else
+		echo "FAIL lora built program takes another adapter of its structure"
+	fi
+fi
+# plan: the adapted modules with rank and scale, and the bytes per token
+./lmcc plan $G/kimi_lora --adapter $K >"$T/plan.txt" 2>&1
+if grep -q "layer   1: .*mlp.switch_mlp.gate_proj (experts)" "$T/plan.txt" \
+   && grep -q "adapter: LoRA, rank 4, scale 10" "$T/plan.txt" \
+   && grep -q "adapter bytes per token: [1-9]" "$T/plan.txt" && ! grep -q "layer   0:" "$T/plan.txt"; then
+	echo "PASS lora plan"
+else
+	echo "FAIL lora plan: $(head -c 400 "$T/plan.txt")"
+fi
