@@ -140,3 +140,51 @@ bench-tok: tests/bin/bench_tok tests/bin/mk_hf_bytelevel
 	  plamo=$(T)/plamo2_standin_llmjp
 
 .PHONY: bench-tok
+
+# Sanitizers (issue 15): every suite, golden cases included, through a
+# copy of the tree built with -fsanitize=address (build-asan/) or
+# -fsanitize=undefined (build-ubsan/): one sanitizer a build, since gcc 12
+# would mix UBSan reports into the one-line messages the tests check.  The
+# models lmcc builds link the sanitizer too (LMCC_CFLAGS); LMCC_SANITIZE
+# tells the suites not to cap virtual memory.
+SAN_asan  = -fsanitize=address -fno-omit-frame-pointer
+SAN_ubsan = -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+test-asan test-ubsan: test-%: deps.stamp
+	@rm -rf build-$* && mkdir -p build-$*/tree
+	@git ls-files -co --exclude-standard | grep -v '^build-' | cpio -pdm --quiet build-$*/tree
+	cd build-$*/tree && $(MAKE) -j2 OPT="-O1" CFLAGS="$(SAN_$*)" LDFLAGS="$(SAN_$*)" all && \
+	  LMCC_SANITIZE=$* LMCC_CFLAGS="$(SAN_$*)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) OPT="-O1" CFLAGS="$(SAN_$*)" test
+
+# Fuzzing with libFuzzer (Debian's clang): one binary per target of
+# tests/fuzz/fuzz_target.c, each run FUZZ_SECONDS from a seed corpus made
+# of the repository's own files; findings go to tests/tmp/libfuzzer/TARGET/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = jinja config st index tokjson tokrank tokspm tokjsonl
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iruntime \
+              -I/usr/include/x86_64-linux-gnu/openblas-pthread
+# per target: the sources it reads with, instrumented; the rest from the
+# runtime archive
+FUZZ_jinja  = runtime/text/jinja*.c runtime/text/tok_util.c runtime/util.c
+FUZZ_config = $(filter-out compiler/main.c,$(CC_SRC)) runtime/util.c
+FUZZ_st     = runtime/st.c runtime/util.c
+FUZZ_index  = $(FUZZ_st)
+FUZZ_tok    = runtime/text/*.c runtime/util.c
+fuzz: all
+	@command -v clang >/dev/null || { echo "fuzz: needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p tests/tmp/libfuzzer
+	@for t in $(FUZZ_TARGETS); do \
+	  case $$t in jinja) src="$(FUZZ_jinja)";; config) src="$(FUZZ_config)";; \
+	    st|index) src="$(FUZZ_st)";; *) src="$(FUZZ_tok)";; esac; \
+	  clang $(FUZZ_CFLAGS) -DTARGET_$$t tests/fuzz/fuzz_target.c $$src runtime/liblmcc.a \
+	    -ltcc -ldl $(LDLIBS_RT) -o tests/tmp/libfuzzer/$$t || exit 1; \
+	  sh tests/fuzz/seeds.sh $$t tests/tmp/libfuzzer/$$t.seeds; \
+	  mkdir -p tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.out; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	  tests/tmp/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=2 -detect_leaks=0 \
+	    -rss_limit_mb=3072 -max_len=65536 -timeout=20 -artifact_prefix=tests/tmp/libfuzzer/$$t.out/ \
+	    -print_final_stats=1 tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.seeds 2>&1 \
+	    | grep -E '^stat::number_of_executed_units|^==|SUMMARY|artifact'; \
+	done
+
+.PHONY: test-asan test-ubsan fuzz

@@ -132,10 +132,15 @@ void compile_gcc(const char *src, const char *exe)
 		cc = "gcc";
 	if (kept_copy && !strcmp(kept_path, src))
 		src = kept_copy;
-	const char *argv[] = {
-		cc, "-O2", "-std=gnu11", "-I", l->include, "-o", tmp, src, lib,
-		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lmicrohttpd", "-lpthread", "-lm", NULL,
-	};
+	/* LMCC_CFLAGS: extra words for gcc (make test-asan builds the models
+	 * with the sanitizer of the runtime they link) */
+	char *extra = lm_strdup(getenv("LMCC_CFLAGS") ? getenv("LMCC_CFLAGS") : "");
+	const char *argv[48] = { cc, "-O2", "-std=gnu11", "-I", l->include, "-o", tmp, src, lib,
+		"-lopenblas", "-ljson-c", "-lpcre2-8", "-lmicrohttpd", "-lpthread", "-lm" };
+	int argn = 15;
+	for (char *w = strtok(extra, " "); w && argn < 47; w = strtok(NULL, " "))
+		argv[argn++] = w;
+	argv[argn] = NULL;
 	pid_t pid = fork();
 	if (pid < 0)
 		lm_bug("fork: %s", strerror(errno));
@@ -155,6 +160,7 @@ void compile_gcc(const char *src, const char *exe)
 		unlink(tmp);
 		lm_fail(exe, "cannot replace: %s", strerror(errno));
 	}
+	free(extra);
 	free(tmp);
 	free(lib);
 }

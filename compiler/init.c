@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static const char help[] =
@@ -155,6 +156,12 @@ int cmd_init(int argc, char **argv)
 		memcpy(st[i].shape, t->shape, sizeof t->shape);
 		total += stw_bytes(&st[i]);
 	}
+	/* a config within the maxima can ask for hundreds of TB: say so before
+	 * writing the first byte */
+	struct statvfs fs;
+	if (statvfs(dir, &fs) == 0 && (unsigned long long)fs.f_bavail * fs.f_frsize < (unsigned long long)total)
+		lm_fail(spath, "needs %ld bytes of weights, and the file system has %llu bytes free",
+		        total, (unsigned long long)fs.f_bavail * fs.f_frsize);
 	Progress prog;
 	progress_start(&prog, "init", total);
 	Stw *o = stw_create(spath, "pt", st, p.nt, &prog);

@@ -19,14 +19,17 @@
 #include <fnmatch.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
-enum { MAX_HEADER = 256 << 20, MAX_NDIM = 8, MAX_SHARDS = 4096 };
+/* The largest released checkpoints have headers of a few MB. */
+enum { MAX_HEADER = 100 << 20, MAX_NDIM = 8, MAX_SHARDS = 4096 };
 #define MAX_ELEMS (1L << 40)
 
 typedef struct {
@@ -44,6 +47,7 @@ typedef struct {
 	char *path;
 	unsigned char *map;
 	size_t size;
+	struct stat st;              /* as opened: a rewrite shows in lm_ck_close */
 } File;
 
 struct lm_ckpt {
@@ -200,9 +204,131 @@ static long json_long(json_object *o, long lo, long hi)
 	return (long)v;
 }
 
+/* ---- files that change under a running model ----
+ * The weights are used in place, in the mapping.  A file truncated under
+ * it faults (SIGBUS): the handler names the file and exits 2.  A file
+ * rewritten in place changes the weights silently: once a second (a
+ * timer) and in lm_ck_close, each file is compared with what was opened,
+ * and when the same inode has another size or mtime the run exits 2
+ * saying its output may mix two checkpoints.  (A file replaced by a
+ * rename leaves the mapped inode as it was: that run goes on.) */
+static struct {
+	const void *map;
+	size_t size;
+	const char *path;
+	struct stat st;
+} mapped[MAX_SHARDS];
+static volatile sig_atomic_t nmapped;
+
+static void put_err(const char *s)
+{
+	if (write(2, s, strlen(s)) < 0)
+		return;
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	const char *path = "a checkpoint file";
+	(void)sig;
+	(void)uc;
+	for (int i = 0; i < nmapped; i++)
+		if ((const char *)si->si_addr >= (const char *)mapped[i].map
+		    && (const char *)si->si_addr < (const char *)mapped[i].map + mapped[i].size)
+			path = mapped[i].path;
+	put_err("lmcc: ");
+	put_err(path);
+	put_err(": the file shrank while the model was reading it (truncated under it)\n");
+	_exit(2);
+}
+
+/* 0: as opened (or replaced by a rename); 1: rewritten in place; 2: shorter */
+static int changed(const char *path, const struct stat *was)
+{
+	struct stat now;
+	if (stat(path, &now) || now.st_ino != was->st_ino || now.st_dev != was->st_dev)
+		return 0;
+	if (now.st_size < was->st_size)
+		return 2;
+	return now.st_size != was->st_size || now.st_mtim.tv_sec != was->st_mtim.tv_sec
+	       || now.st_mtim.tv_nsec != was->st_mtim.tv_nsec;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	for (int i = 0; i < nmapped; i++) {
+		int c = changed(mapped[i].path, &mapped[i].st);
+		if (c) {
+			put_err("lmcc: ");
+			put_err(mapped[i].path);
+			put_err(c == 2 ? ": the file shrank while the model was reading it (truncated under it)\n"
+			        : ": the file was rewritten while the model ran: its output may mix the old and the new weights\n");
+			_exit(2);
+		}
+	}
+}
+
+static void watch_mapping(const File *f)
+{
+	if (!nmapped) {
+		struct sigaction sa = {0}, al = {0};
+		struct itimerval every = {{1, 0}, {1, 0}};
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, NULL);
+		al.sa_handler = on_alarm;
+		al.sa_flags = SA_RESTART;
+		sigemptyset(&al.sa_mask);
+		sigaction(SIGALRM, &al, NULL);
+		setitimer(ITIMER_REAL, &every, NULL);
+	}
+	if (nmapped < MAX_SHARDS) {
+		mapped[nmapped].map = f->map;
+		mapped[nmapped].size = f->size;
+		mapped[nmapped].path = f->path;
+		mapped[nmapped].st = f->st;
+		nmapped++;
+	}
+}
+
+static void unwatch_mapping(const File *f)
+{
+	for (int i = 0; i < nmapped; i++)
+		if (mapped[i].map == f->map) {
+			mapped[i] = mapped[nmapped - 1];
+			nmapped--;
+			break;
+		}
+	if (!nmapped) {
+		struct itimerval off = {{0, 0}, {0, 0}};
+		setitimer(ITIMER_REAL, &off, NULL);
+	}
+}
+
+/* Tensors of one file whose bytes overlap another's: refused (a crafted
+ * header could alias a norm onto a matrix). */
+typedef struct { long b, e; const char *name; } Range;
+
+static int by_begin(const void *a, const void *b)
+{
+	const Range *x = a, *y = b;
+	return x->b < y->b ? -1 : x->b > y->b;
+}
+
+static void check_overlaps(const char *path, Range *r, long n)
+{
+	qsort(r, n, sizeof *r, by_begin);
+	for (long i = 1; i < n; i++)
+		if (r[i].b < r[i - 1].e)
+			lm_fail(path, "tensors '%s' and '%s' overlap (data_offsets [%ld, %ld] and [%ld, %ld])",
+			        r[i - 1].name, r[i].name, r[i - 1].b, r[i - 1].e, r[i].b, r[i].e);
+}
+
 static void add_file(lm_ckpt *ck, const char *path)
 {
-	int fd = open(path, O_RDONLY);
+	/* O_NONBLOCK: a FIFO in place of a shard must not block the open */
+	int fd = open(path, O_RDONLY | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0)
 		lm_fail(path, "cannot open: %s", strerror(errno));
@@ -238,7 +364,10 @@ static void add_file(lm_ckpt *ck, const char *path)
 
 	int fi = ck->nfiles++;
 	ck->files = lm_realloc(ck->files, ck->nfiles * sizeof(File));
-	ck->files[fi] = (File){lm_strdup(path), map, size};
+	ck->files[fi] = (File){lm_strdup(path), map, size, st};
+	watch_mapping(&ck->files[fi]);
+	Range *ranges = lm_alloc((json_object_object_length(root) + 1) * sizeof *ranges);
+	long nr = 0;
 
 	json_object_object_foreach(root, name, val) {
 		if (!strcmp(name, "__metadata__"))
@@ -281,6 +410,8 @@ static void add_file(lm_ckpt *ck, const char *path)
 		if ((size_t)(e - b) != (size_t)t.numel * esize)
 			lm_fail(path, "tensor '%s': %ld bytes for %ld elements of %s", name, e - b, t.numel, ds);
 		t.data = data + b;
+		if (e > b)
+			ranges[nr++] = (Range){b, e, NULL};
 		t.bytes = (size_t)(e - b);
 		snprintf(t.dtype_name, sizeof t.dtype_name, "%s", ds);
 		if (2 * (ck->nt + 1) > ck->cap)
@@ -291,7 +422,11 @@ static void add_file(lm_ckpt *ck, const char *path)
 		t.name = lm_strdup(name);
 		*s = t;
 		ck->nt++;
+		if (e > b)
+			ranges[nr - 1].name = t.name;
 	}
+	check_overlaps(path, ranges, nr);
+	free(ranges);
 	json_object_put(root);
 }
 
@@ -387,6 +522,15 @@ lm_ckpt *lm_ck_try(const char *dir)
 	return lm_ck_open(dir);
 }
 
+/* A header of {} or only __metadata__, or an empty weight_map: nothing to
+ * look a tensor up in. */
+static lm_ckpt *nonempty(lm_ckpt *ck)
+{
+	if (!ck->nt)
+		lm_fail(ck->where, "the checkpoint holds no tensor");
+	return ck;
+}
+
 lm_ckpt *lm_ck_open(const char *dir)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
@@ -396,14 +540,14 @@ lm_ckpt *lm_ck_open(const char *dir)
 		ck->where = single;
 		add_file(ck, single);
 		free(index);
-		return ck;
+		return nonempty(ck);
 	}
 	free(single);
 	size_t len;
 	char *text = lm_read_file(index, &len);
 	if (!text) {
 		free(index);
-		return open_glob(ck, dir);
+		return nonempty(open_glob(ck, dir));
 	}
 	ck->where = index;
 	json_object *root = json_tokener_parse(text), *map;
@@ -438,7 +582,7 @@ lm_ckpt *lm_ck_open(const char *dir)
 	}
 	free(seen);
 	json_object_put(root);
-	return ck;
+	return nonempty(ck);
 }
 
 void lm_ck_close(lm_ckpt *ck)
@@ -446,6 +590,12 @@ void lm_ck_close(lm_ckpt *ck)
 	if (!ck)
 		return;
 	for (int i = 0; i < ck->nfiles; i++) {
+		if (changed(ck->files[i].path, &ck->files[i].st))
+			lm_fail(ck->files[i].path, "the file was rewritten while the model ran: "
+			        "its output may mix the old and the new weights");
+	}
+	for (int i = 0; i < ck->nfiles; i++) {
+		unwatch_mapping(&ck->files[i]);
 		munmap(ck->files[i].map, ck->files[i].size);
 		free(ck->files[i].path);
 	}

@@ -3,11 +3,16 @@
 #include "rt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Under the C API (api.c) an error returns to the API call that caught
  * it instead of ending the program: the innermost lm_err of this thread. */
@@ -66,13 +71,67 @@ void *lm_alloc(size_t n)
 	return p;
 }
 
+/* MemAvailable of /proc/meminfo, read once; 0 when unknown. */
+static size_t mem_available(void)
+{
+	static size_t avail = (size_t)-1;
+	if (avail == (size_t)-1) {
+		FILE *f = fopen("/proc/meminfo", "r");
+		char line[128];
+		unsigned long long kb;
+		avail = 0;
+		while (f && fgets(line, sizeof line, f))
+			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+				avail = (size_t)kb * 1024;
+		if (f)
+			fclose(f);
+	}
+	return avail;
+}
+
+/* The buffers a run sizes (caches for --ctx, logits for -n) are checked
+ * against the memory the machine has before they are zeroed: a context
+ * of 2^24 tokens ends with the bytes it needs and exit 2, not an OOM kill
+ * or an "internal error" after zeroing gigabytes. */
+static void check_room(size_t n)
+{
+	static size_t big;
+	if (n < (1 << 20))
+		return;
+	big += n;
+	if (mem_available() && big > mem_available())
+		lm_fail("memory", "the model's caches and buffers need %zu bytes so far, more than the %zu "
+		        "this machine has available: a smaller --ctx, or fewer tokens to generate (-n)?",
+		        big, mem_available());
+}
+
+/* Zeroes N bytes at P.  The whole pages of a large buffer are given back
+ * to the kernel instead (private anonymous memory reads as zeros again),
+ * so that a cache sized for a long context costs memory only as it fills,
+ * and nothing to zero up front. */
+static void zero(void *p, size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *a = (char *)(((uintptr_t)p + pg - 1) & ~(uintptr_t)(pg - 1));
+	char *b = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(pg - 1));
+	if (n < (1 << 20) || b <= a || madvise(a, b - a, MADV_DONTNEED)) {
+		memset(p, 0, n);
+		return;
+	}
+	memset(p, 0, a - (char *)p);
+	memset(b, 0, (char *)p + n - b);
+}
+
 void *lm_alloc_aligned(size_t n)
 {
 	void *p = NULL;
+	if (n > SIZE_MAX - 63)
+		lm_fail("memory", "a buffer of %zu bytes", n);
 	n = (n + 63) & ~(size_t)63;
+	check_room(n);
 	if (posix_memalign(&p, 64, n ? n : 64))
 		lm_bug("out of memory (%zu bytes)", n);
-	memset(p, 0, n);
+	zero(p, n);
 	return p;
 }
 
@@ -100,11 +159,20 @@ char *lm_path(const char *dir, const char *name)
 
 char *lm_read_file(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
+	/* O_NONBLOCK and a regular file only: a FIFO in place of config.json
+	 * would block the open (and the read) forever */
+	int fd = open(path, O_RDONLY | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
-	if (!f)
+	if (fd < 0)
 		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		lm_fail(path, "not a regular file");
+	f = fdopen(fd, "rb");
+	if (!f)
+		lm_fail(path, "cannot read: %s", strerror(errno));
 	for (;;) {
 		if (n + 1 >= cap) {
 			cap = cap ? cap * 2 : 65536;

@@ -51,6 +51,76 @@ PY
 [ -f $T/l4big/config.json ] &&
 	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
 
+# ---- checkpoints ----
+make -s tests/bin/stedit >/dev/null || echo "FAIL hostile: stedit does not build"
+ckdir() {   # NAME: a model directory with the golden config and no weights
+	rm -rf $T/$1 && mkdir -p $T/$1 && cp $G/config.json $T/$1/ && echo $T/$1
+}
+header_only() {   # FILE JSON: a safetensors file of that header and no data
+	n=$(printf '%s' "$2" | wc -c)
+	python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<Q', $n))" >$1
+	printf '%s' "$2" >>$1
+}
+d=$(ckdir empty); header_only $d/model.safetensors '{}'
+refuse "checkpoint header {}" "empty/model.safetensors: the checkpoint holds no tensor" -- ./lmcc run $d --tokens 1
+d=$(ckdir meta); header_only $d/model.safetensors '{"__metadata__": {"format": "pt"}}'
+refuse "checkpoint of only __metadata__" "meta/model.safetensors: the checkpoint holds no tensor" -- ./lmcc run $d --tokens 1
+d=$(ckdir emptymap); echo '{"weight_map": {}}' >$d/model.safetensors.index.json
+refuse "index with an empty weight_map" "emptymap/model.safetensors.index.json: the checkpoint holds no tensor" -- ./lmcc run $d --tokens 1
+# overlapping tensors: the output norm aliased onto the embedding
+off=$(grep -ao '"model.output_norm.weight":{[^}]*}' $G/model.safetensors | grep -o 'data_offsets":\[[0-9]*,[0-9]*\]')
+d=$(ckdir overlap); tests/bin/stedit $G/model.safetensors $d/model.safetensors header "$off" 'data_offsets":[0,256]'
+refuse "overlapping tensor offsets" "overlap/model.safetensors: tensors" -- ./lmcc run $d --tokens 1
+grep -q "overlap (data_offsets" $T/err || echo "FAIL hostile overlapping tensors: $(cat $T/err)"
+d=$(ckdir bighdr); tests/bin/stedit $G/model.safetensors $d/model.safetensors hlen 104857601
+refuse "header over 100 MB" "header length 104857601" -- ./lmcc run $d --tokens 1
+# FIFOs in place of every file: refused at once, never a blocked open
+for f in model.safetensors model.safetensors.index.json config.json; do
+	d=$(ckdir fifo_${f%%.*}_$(echo $f | tr -cd . | wc -c))
+	[ $f = config.json ] && { rm $d/config.json; ln -s "$PWD/$G/model.safetensors" $d/model.safetensors; }
+	mkfifo $d/$f
+	refuse "a FIFO as $f (lmcc run)" "$f: not a regular file" -- ./lmcc run $d --tokens 1
+done
+d=$(ckdir fifo_shard); mkfifo $d/model-00001-of-00001.safetensors
+refuse "a FIFO as a shard" "model-00001-of-00001.safetensors: not a regular file" -- ./lmcc run $d --tokens 1
+# changed under a running model: WHAT CHANGE WANT, the change a shell
+# command on $f one second into a long run, which must end with exit 2
+under_run() {
+	what=$1 change=$2 want=$3
+	d=$(ckdir $what); cp $G/model.safetensors $d/; f=$d/model.safetensors
+	( timeout 60 $T/shrinkbin/shrink --weights $d --tokens 1,2,3 -n 100000 --ctx 100010 \
+		>/dev/null 2>$T/$what.err; echo $? >$T/$what.rc ) &
+	sleep 1
+	eval "$change"
+	wait
+	rc=$(cat $T/$what.rc)
+	if [ "$rc" = 2 ] && grep -q "$what/model.safetensors: $want" $T/$what.err; then
+		echo "PASS hostile checkpoint $what under a running model: exit 2 naming it"
+	else
+		echo "FAIL hostile checkpoint $what under a running model: exit $rc, $(head -c 200 $T/$what.err)"
+	fi
+}
+./lmcc build $G -o $T/shrinkbin 2>/dev/null && mv $T/shrinkbin/afm7 $T/shrinkbin/shrink
+under_run truncated 'truncate -s 1000 $f' "the file shrank while the model was reading it"
+under_run rewritten 'printf x | dd of=$f bs=1 seek=100000 conv=notrunc 2>/dev/null' \
+	"the file was rewritten while the model ran"
+
+# ---- resources ----
+# lmcc init of a 0.6 PB checkpoint: refused before the first byte
+sed 's/"hidden_dim": 512/"hidden_dim": 65536/; s/"num_layers": 8/"num_layers": 1024/; s/"num_heads": 8/"num_heads": 64/' \
+	tests/configs/demo_afm7.json >$T/huge.json
+refuse "lmcc init past the free space" "needs" -- ./lmcc init $T/huge.json -o $T/huge
+grep -q "bytes of weights, and the file system has" $T/err && [ ! -e $T/huge/model.safetensors ] ||
+	echo "FAIL hostile init past the free space: $(cat $T/err; ls $T/huge)"
+# a context of 2^24 tokens at 5 KB a token: 86 GB of cache, refused with the
+# bytes; a smaller one costs memory only as it fills
+./lmcc init tests/configs/demo_afm7.json -o $T/demo --dtype bf16 >/dev/null 2>&1
+refuse "--ctx 2^24 past the memory" "lmcc: memory: the model's caches and buffers need" -- \
+	./lmcc run $T/demo --tokens 1,2,3 --ctx 16777216 --allow-long-ctx
+mem=$(./lmcc run $G --tokens 1,2,3 -n 2 --ctx 4000000 --allow-long-ctx 2>&1 | sed -n 's/.*peak memory \([0-9]*\).*/\1/p')
+[ -n "$mem" ] && [ "$mem" -lt 1000 ] && echo "PASS hostile a cache for 4M tokens costs memory only as it fills ($mem MB)" ||
+	echo "FAIL hostile a cache for 4M tokens: peak memory '$mem' MB"
+
 # ---- two builds into one directory ----
 # They shared model.c: one could compile the other's model and both exit 0.
 B2=tests/golden/baichuan_m1
