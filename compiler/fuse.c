@@ -246,7 +246,7 @@ static const lm_opt fuse_opts[] = {
 	{"adapter-path", 'a', "DIR", NULL},
 	{"output", 'o', "DIR", "where to write the fused model (required)"},
 	{"save-path", 'o', "DIR", NULL},
-	{"dequantize", 'd', NULL, "write a quantized base's fused weights as floats"},
+	{"dequantize", 'd', NULL, "mlx_lm.fuse's flag, accepted (a quantized base is not\nfused yet; a float base is written as it is stored)"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
