@@ -47,18 +47,6 @@ static void few(void *ctx, long r0, long r1)
 
 /* ---- many tokens ---- */
 
-static float *panel_buffer(size_t n)
-{
-	static __thread float *buf;
-	static __thread size_t cap;
-	if (n > cap) {
-		free(buf);
-		buf = lm_alloc_aligned(n * sizeof(float));
-		cap = n;
-	}
-	return buf;
-}
-
 static void many(void *ctx, long r0, long r1)
 {
 	const Job *j = ctx;
@@ -75,7 +63,7 @@ static void many(void *ctx, long r0, long r1)
 	 * storage's own orientation (runs stay contiguous), then sgemm. */
 	for (long p0 = r0; p0 < r1; p0 += PANEL) {
 		long p = r1 - p0 < PANEL ? r1 - p0 : PANEL;
-		float *w = panel_buffer((size_t)p * cols);
+		float *w = lm_scratch((size_t)p * cols);
 		if (W->tr) {
 			for (long c = 0; c < cols; c++)         /* [cols, p] */
 				j->k->widen(w + c * p, W->data, W->dtype, (size_t)c * W->ld + p0, p);
