@@ -63,10 +63,15 @@ unsigned lm_affine_q(const uint32_t *row, long c, int bits)
 	return (unsigned)(u >> (bit % 32)) & ((1u << bits) - 1);
 }
 
+/* The row read as the kernels read it (lm_qrow), so that a dequantized
+ * twin holds exactly the weights a quantized product multiplies. */
 void lm_affine_dequantize(const uint32_t *q, const float *scales,
                           const float *biases, long cols, int bits, int group,
                           float *w)
 {
-	for (long c = 0; c < cols; c++)
-		w[c] = scales[c / group] * (float)lm_affine_q(q, c, bits) + biases[c / group];
+	lm_mat W = {.data = q, .dtype = LM_Q, .rows = 1, .cols = cols,
+	            .ld = cols * bits / 32, .bits = bits, .group = group,
+	            .sdtype = LM_F32, .scales = scales, .biases = biases,
+	            .sld = cols / group};
+	lm_qrow(w, &W, 0);
 }
