@@ -1,9 +1,10 @@
 /* bench_matmul: how close lm_matmul comes to this machine's bounds.
  *
- *   bench_matmul [THREADS]
+ *   bench_matmul [THREADS]     (--help: what it prints)
  *
- * Measures the machine first: memory read bandwidth (a vectorised sum over
- * 1 GiB, with the instruction set the kernels use: LMCC_ISA chooses both)
+ * Measures the machine first: memory read bandwidth (the best vectorised
+ * read of 1 GiB, with the instruction set the kernels use, LMCC_ISA
+ * choosing both, and with the kernels' thread count and with one)
  * and the float32 matrix rate of OpenBLAS sgemm.  Then lm_matmul on a
  * weight of a real model's size, in F32, F16 and BF16: with one token (decode:
  * reported as GB/s of weights read, and as a ratio to the bandwidth) and
@@ -17,86 +18,117 @@
 #include <string.h>
 
 
+/* The bound: the best a read loop of the kernels' instruction set does
+ * on this machine.  Each thread sums its share of 1 GiB as STREAMS runs at
+ * once (as the kernels read several rows), with enough vector sums to keep
+ * the adds off the critical path, asking for each run's data `ahead` bytes
+ * in advance (0: the hardware prefetcher alone); the best of every
+ * distance and of REPS passes is the bound. */
+enum { STREAMS = 4, REPS = 5 };
+
 typedef struct {
 	const float *p;
-	double *sums;
-	long per;
-} Sum;
+	long len;            /* floats of one block */
+	int ahead;           /* prefetch distance in bytes, or 0 */
+	float sums[256];     /* one per block: kept, so the sums are not dead code */
+} Read;
 
-/* A sum of every float of each block, with the instruction set the
- * kernels use: the bound is what a core can read with those loads.  Four
- * vector sums at once, as fast as the memory lets a core read. */
-__attribute__((target("avx512f")))
-static void sum_512(void *ctx, long lo, long hi)
+/* Blocks [lo, hi) cut into STREAMS runs; returns a run's length. */
+static long runs(const Read *s, long lo, long hi, const float **run)
 {
-	const Sum *s = ctx;
-	for (long b = lo; b < hi; b++) {
-		const float *p = s->p + b * s->per;
-		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-		for (long i = 0; i < s->per; i += 64) {
-			a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-			a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-			a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-			a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
+	long len = (hi - lo) * s->len / STREAMS;
+	for (int k = 0; k < STREAMS; k++)
+		run[k] = s->p + lo * s->len + k * len;
+	return len;
+}
+
+__attribute__((target("avx512f")))
+static void read_512(void *ctx, long lo, long hi)
+{
+	Read *s = ctx;
+	const float *run[STREAMS];
+	long rl = runs(s, lo, hi, run);
+	__m512 a[2 * STREAMS];
+	for (int k = 0; k < 2 * STREAMS; k++)
+		a[k] = _mm512_setzero_ps();
+	for (long i = 0; i < rl; i += 32)
+		for (int k = 0; k < STREAMS; k++) {
+			if (s->ahead)
+				_mm_prefetch((const char *)(run[k] + i) + s->ahead, _MM_HINT_T0);
+			a[2 * k] = _mm512_add_ps(a[2 * k], _mm512_load_ps(run[k] + i));
+			a[2 * k + 1] = _mm512_add_ps(a[2 * k + 1], _mm512_load_ps(run[k] + i + 16));
 		}
-		s->sums[b] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1),
-		                                                _mm512_add_ps(a2, a3)));
-	}
+	for (int k = 1; k < 2 * STREAMS; k++)
+		a[0] = _mm512_add_ps(a[0], a[k]);
+	s->sums[lo] = _mm512_reduce_add_ps(a[0]);
 }
 
 __attribute__((target("avx2")))
-static void sum_avx2(void *ctx, long lo, long hi)
+static void read_avx2(void *ctx, long lo, long hi)
 {
-	const Sum *s = ctx;
-	for (long b = lo; b < hi; b++) {
-		const float *p = s->p + b * s->per;
-		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-		for (long i = 0; i < s->per; i += 32) {
-			a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-			a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-			a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-			a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+	Read *s = ctx;
+	const float *run[STREAMS];
+	long rl = runs(s, lo, hi, run);
+	__m256 a[2 * STREAMS];
+	for (int k = 0; k < 2 * STREAMS; k++)
+		a[k] = _mm256_setzero_ps();
+	for (long i = 0; i < rl; i += 16)
+		for (int k = 0; k < STREAMS; k++) {
+			if (s->ahead && !(i & 15))    /* once per 64 bytes */
+				_mm_prefetch((const char *)(run[k] + i) + s->ahead, _MM_HINT_T0);
+			a[2 * k] = _mm256_add_ps(a[2 * k], _mm256_load_ps(run[k] + i));
+			a[2 * k + 1] = _mm256_add_ps(a[2 * k + 1], _mm256_load_ps(run[k] + i + 8));
 		}
-		float v[8];
-		_mm256_storeu_ps(v, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-		s->sums[b] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-	}
+	for (int k = 1; k < 2 * STREAMS; k++)
+		a[0] = _mm256_add_ps(a[0], a[k]);
+	float v[8];
+	_mm256_storeu_ps(v, a[0]);
+	s->sums[lo] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
 }
 
-/* The portable kernels' way: 16 independent sums gcc vectorises. */
-static void sum_c(void *ctx, long lo, long hi)
+/* The portable kernels' way: independent sums gcc vectorises. */
+static void read_c(void *ctx, long lo, long hi)
 {
-	const Sum *s = ctx;
-	for (long b = lo; b < hi; b++) {
-		const float *restrict p = s->p + b * s->per;
-		float a[16] = {0};
-		for (long i = 0; i < s->per; i += 16)
-			for (int k = 0; k < 16; k++)
-				a[k] += p[i + k];
-		double t = 0;
-		for (int k = 0; k < 16; k++)
-			t += a[k];
-		s->sums[b] = t;
-	}
+	Read *s = ctx;
+	const float *run[STREAMS];
+	long rl = runs(s, lo, hi, run);
+	float a[STREAMS][16] = {{0}};
+	for (long i = 0; i < rl; i += 16)
+		for (int k = 0; k < STREAMS; k++) {
+			const float *restrict q = run[k] + i;
+			if (s->ahead)
+				__builtin_prefetch((const char *)q + s->ahead);
+			for (int l = 0; l < 16; l++)
+				a[k][l] += q[l];
+		}
+	float t = 0;
+	for (int k = 0; k < STREAMS; k++)
+		for (int l = 0; l < 16; l++)
+			t += a[k][l];
+	s->sums[lo] = t;
 }
 
-static double bandwidth(void)
+/* GB/s with `threads` threads, the best of REPS passes and of each
+ * prefetch distance. */
+static double bandwidth(const float *p, long blocks, long len, int threads)
 {
-	long blocks = 256, per = (1L << 28) / blocks;   /* 1 GiB of floats */
-	float *p = lm_alloc_aligned(blocks * per * sizeof(float));
-	for (long i = 0; i < blocks * per; i++)
-		p[i] = 1.0f;
-	double sums[256], best = 0;
-	Sum s = {p, sums, per};
-	for (int rep = 0; rep < 5; rep++) {
-		double t = lm_now();
-		lm_parallel(blocks, 1, lm_isa() == LM_ISA_AVX512 ? sum_512
-		                       : lm_isa() == LM_ISA_AVX2 ? sum_avx2 : sum_c, &s);
-		double gbs = blocks * per * 4.0 / (lm_now() - t) / 1e9;
-		if (gbs > best)
-			best = gbs;
-	}
-	free(p);
+	static const int ahead[] = {0, 512, 1024, 2048};
+	int was = lm_pool_size();
+	lm_set_threads(threads);
+	Read *s = lm_alloc(sizeof *s);
+	double best = 0;
+	for (int rep = 0; rep < REPS; rep++)
+		for (int d = 0; d < (int)(sizeof ahead / sizeof *ahead); d++) {
+			*s = (Read){.p = p, .len = len, .ahead = ahead[d]};
+			double t = lm_now();
+			lm_parallel(blocks, 1, lm_isa() == LM_ISA_AVX512 ? read_512
+			                       : lm_isa() == LM_ISA_AVX2 ? read_avx2 : read_c, s);
+			double gbs = blocks * len * 4.0 / (lm_now() - t) / 1e9;
+			if (gbs > best)
+				best = gbs;
+		}
+	free(s);
+	lm_set_threads(was);
 	return best;
 }
 
@@ -202,8 +234,10 @@ static void qproduct(int bits, int group, long n, long rows, long cols, double b
 		double t = lm_now();
 		for (int c = 0; c < copies; c++) {
 			const unsigned char *s = (const unsigned char *)sb + 2 * sbytes * c;
-			lm_mat W = {w + wbytes * c, LM_Q, 0, rows, cols, cols * bits / 32,
-			            bits, group, LM_BF16, s, s + sbytes, cols / group};
+			lm_mat W = {.data = w + wbytes * c, .dtype = LM_Q, .rows = rows, .cols = cols,
+			            .ld = cols * bits / 32, .bits = bits, .group = group,
+			            .sdtype = LM_BF16, .scales = s, .biases = s + sbytes,
+			            .sld = cols / group};
 			lm_matmul(y, x, n, W);
 		}
 		double dt = (lm_now() - t) / copies;
@@ -234,16 +268,44 @@ static void quantized(double bw, double peak)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_matmul [THREADS]\n"
+	           "  How close lm_matmul comes to this machine's bounds, with THREADS threads\n"
+	           "  (default: one per CPU) and the kernels LMCC_ISA chooses (avx512, avx2,\n"
+	           "  portable; default: the best this CPU has).  The first line gives the\n"
+	           "  read bandwidth with THREADS threads and with one, measured with the\n"
+	           "  kernels' instruction set, and sgemm's float32 rate; each product after\n"
+	           "  it is a ratio to one of them.\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2 || (argc == 2 && (atoi(argv[1]) < 1 || atoi(argv[1]) > 64))) {
+		usage(stderr);
+		return 2;
+	}
 	if (argc > 1)
 		lm_set_threads(atoi(argv[1]));
 	setvbuf(stdout, NULL, _IOLBF, 0);    /* make bench reads the first line alone */
 	char cpu[200];
 	cpu_name(cpu, sizeof cpu);
-	double bw = bandwidth(), peak = sgemm_rate();
-	printf("machine: memory read %.1f GB/s, sgemm %.1f GFLOP/s; %s, %s kernels\n", bw,
-	       peak, cpu, lm_isa_name(lm_isa()));
+	long blocks = 256, len = (1L << 28) / blocks;   /* 1 GiB of floats */
+	float *p = lm_alloc_aligned(blocks * len * sizeof(float));
+	for (long i = 0; i < blocks * len; i++)
+		p[i] = 1.0f;
+	int threads = lm_pool_size();
+	double bw = bandwidth(p, blocks, len, threads);
+	double bw1 = threads > 1 ? bandwidth(p, blocks, len, 1) : bw;
+	free(p);
+	double peak = sgemm_rate();
+	printf("machine: memory read %.1f GB/s with %d thread%s (%.1f with 1), sgemm %.1f GFLOP/s; "
+	       "%s, %s kernels\n", bw, threads, threads > 1 ? "s" : "", bw1, peak, cpu,
+	       lm_isa_name(lm_isa()));
 	int dt[3] = {LM_F32, LM_F16, LM_BF16};
 	for (int i = 0; i < 3; i++) {
 		product(dt[i], 0, 1, 6656, 2048, bw, peak);

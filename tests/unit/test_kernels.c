@@ -88,7 +88,7 @@ static void test_matmul(int dtype, int tr, long n, long rows, long cols)
 				s += (double)x[t * cols + c] * wf[r * cols + c];
 			ref[t * rows + r] = s;
 		}
-	lm_mat W = {store, dtype, tr, rows, cols, ld};
+	lm_mat W = {.data = store, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols, .ld = ld};
 	lm_matmul(y, x, n, W);
 	char name[96];
 	snprintf(name, sizeof name, "matmul %s tr=%d n=%ld %ldx%ld",
@@ -121,7 +121,7 @@ static void test_f16_values(void)
 		memset(x, 0, 12 * cols * sizeof(float));
 		for (long t = 0; t < n; t++)
 			x[t * cols + (k < cols ? k : t)] = 1;
-		lm_matmul(y, x, n, (lm_mat){h, LM_F16, 0, rows, cols, cols});
+		lm_matmul(y, x, n, (lm_mat){.data = h, .dtype = LM_F16, .rows = rows, .cols = cols, .ld = cols});
 		for (long t = 0; t < n && !bad; t++)
 			for (long r = 0; r < rows && !bad; r++) {
 				uint16_t v = h[r * cols + (k < cols ? k : t)];
@@ -134,7 +134,7 @@ static void test_f16_values(void)
 	}
 	uint16_t special[4] = {0x7c00, 0xfc00, 0x7e00, 0xfd01};
 	float one = 1, out[4];
-	lm_matmul(out, &one, 1, (lm_mat){special, LM_F16, 0, 4, 1, 1});
+	lm_matmul(out, &one, 1, (lm_mat){.data = special, .dtype = LM_F16, .rows = 4, .cols = 1, .ld = 1});
 	if (!bad && !(isinf(out[0]) && out[0] > 0 && isinf(out[1]) && out[1] < 0 && isnan(out[2])
 	              && isnan(out[3]))) {
 		printf("FAIL kernel[%s] f16 widening: inf, -inf, NaN, NaN give %g %g %g %g\n",
@@ -162,7 +162,7 @@ static void test_embed(void)
 		for (long i = 0; i < D; i++)
 			ref[t * D + i] = lm_bf16_to_f32(e[tok[t] * D + i]);
 	float x[3 * 7];
-	lm_embed(x, (lm_mat){e, LM_BF16, 0, V, D, D}, tok, 3);
+	lm_embed(x, (lm_mat){.data = e, .dtype = LM_BF16, .rows = V, .cols = D, .ld = D}, tok, 3);
 	check("embed bf16", x, ref, 3 * D, 0);
 	free(e);
 }
@@ -493,9 +493,9 @@ static void test_moe(int scale_input)
 	enum { E = 4, K = 2, N = 5, D = 6, I = 5 };
 	lm_mat g[E], u[E], d[E];
 	for (int e = 0; e < E; e++) {
-		g[e] = (lm_mat){randv(I * D), LM_F32, 0, I, D, D};
-		u[e] = (lm_mat){randv(I * D), LM_F32, 0, I, D, D};
-		d[e] = (lm_mat){randv(D * I), LM_F32, 0, D, I, I};
+		g[e] = (lm_mat){.data = randv(I * D), .dtype = LM_F32, .rows = I, .cols = D, .ld = D};
+		u[e] = (lm_mat){.data = randv(I * D), .dtype = LM_F32, .rows = I, .cols = D, .ld = D};
+		d[e] = (lm_mat){.data = randv(D * I), .dtype = LM_F32, .rows = D, .cols = I, .ld = I};
 	}
 	float *x = randv(N * D), y[N * D], w[N * K];
 	int idx[N * K] = {0, 3, 2, 1, 3, 0, 1, 2, 0, 2};
