@@ -118,11 +118,7 @@ static void attend_part(void *ctx, long u0, long u1)
 					mx = d;
 			}
 		}
-		double sum = 0;
-		for (long i = 0; i < m; i++) {
-			s[i] = expf(s[i] - mx);
-			sum += s[i];
-		}
+		double sum = j->v->expsum(s, mx, m);
 		float *o = j->out + u * j->vd;
 		memset(o, 0, j->vd * sizeof(float));
 		m = 0;
