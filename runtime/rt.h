@@ -156,6 +156,12 @@ double lm_f32_rate(void);
 /* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
 void lm_cpu_name(char *out, size_t size);
 
+/* `--bench SPEC` of a model's program (bench.c): load once, run the
+ * tests SPEC names ("p=128,512;n=32;r=3;t=1,2;d=0"), one JSON line per
+ * result on stdout.  long_ok: a context past the config's limit is allowed. */
+int lm_bench(const lm_model *m, const char *weights, const char *adapter, const char *spec,
+             long long_ok);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
