@@ -25,7 +25,7 @@ typedef struct {
 	int nscratch;
 	Buf adapted;              /* the current layer's weights with an adapter */
 	int parts;                /* ... of which parts of a fused module */
-	int explained;            /* 1 + the layer where LoRA's comment is, or 0 */
+	int explained;            /* the adapter's comment is written */
 	/* the quantized formats bound so far, and the current layer's packed
 	 * products, "FORMAT name" each */
 	struct { int bits, group; long mats; } fmt[MAX_FORMATS];
@@ -37,25 +37,23 @@ typedef struct {
  * Q4G64_GROUP (buf of at least 16). */
 const char *em_format(char *buf, int bits, int group);
 
-/* A weight the generated code names c, bound to its view in create(). */
+/* A global weight c, bound to its view in create(). */
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
 void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
-void em_scalar(Em *e, const char *c, Vec v);        /* static float c */
-/* One matrix per expert: static lm_mat c[a->n], bound in a loop. */
-void em_matarr(Em *e, const char *c, const MatArr *a);
-/* The same, named "<P>_<name>" (a layer's prefix and a name). */
+/* A field `name` of layer P's struct ("l3"), bound as P.name: a matrix, a
+ * vector, a scalar, one matrix per expert (lm_mat name[a->n]). */
 void em_pmat(Em *e, const char *P, const char *name, Mat m);
 void em_pvec(Em *e, const char *P, const char *name, Vec v);
 void em_pscalar(Em *e, const char *P, const char *name, Vec v);
 void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a);
-/* A float state P_name of count floats a layer carries across calls:
+/* A float state P.name of count floats a layer carries across calls:
  * allocated in create(), zeroed by reset(); `what` is its comment. */
 void em_state(Em *e, const char *P, const char *name, long count, const char *what);
-/* The K/V cache P_kv of a layer (kind: LM_KV_..., cap: a C expression in
+/* The K/V cache P.kv of a layer (kind: LM_KV_..., cap: a C expression in
  * ctx): declared, initialised in create(), registered as state, reset. */
 void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim);
-/* Only declare c (static const float *); the caller writes its binding. */
-void em_decl_vec(Em *e, const char *c);
+/* Only declare the vector field `name`; the caller writes its binding. */
+void em_decl_vec(Em *e, const char *name);
 /* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */
 void em_vec_expr(Em *e, Vec v);
 /* A scratch buffer `name` of [MAXB, width] floats, shared by all layers
@@ -70,9 +68,10 @@ const char *em_flt(double v);
 void em_cstr(Buf *b, const char *s);
 /* "NDIM, SHAPE(a, b, ...)" of a tensor, the arguments lm_ck_* take. */
 void em_shape(Buf *b, const Tensor *t);
-/* "static TYPE Pa, Pb;" for the names in list (P: "*" for pointers),
- * wrapped at 76 columns; the list is emptied. */
-void em_declare(Buf *out, const char *type, const char *ptr, Buf *list);
+/* "LEAD TYPE Pa, Pb;" for the names in list (P: "*" for pointers; LEAD:
+ * "static " or "\t" for a struct's fields), wrapped at 76 columns; the
+ * list is emptied. */
+void em_declare(Buf *out, const char *lead, const char *type, const char *ptr, Buf *list);
 
 /* Block emitters: append the block's code to body.  Every block reads xn
  * and leaves its output in y. */
