@@ -6,7 +6,7 @@
  * of tensors are built by the compiler from fixed patterns and still go
  * through em_cstr(), numbers are printed from checked values. */
 #include "adapter.h"
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>
@@ -59,6 +59,28 @@ void em_shape(Buf *b, const Tensor *t)
 	for (int d = 0; d < t->ndim; d++)
 		bprintf(b, "%s%ld", d ? ", " : "", t->shape[d]);
 	bprintf(b, ")");
+}
+
+void em_layers(Buf *b, const int *list, int n)
+{
+	bprintf(b, "layer%s ", n > 1 ? "s" : "");
+	int step = n > 3 ? list[1] - list[0] : 0;
+	for (int i = 2; i < n && step > 1; i++)
+		if (list[i] - list[i - 1] != step)
+			step = 0;
+	if (step > 1) {               /* every step-th: "layers 3, 7, ..., 47" */
+		bprintf(b, "%d, %d, ..., %d", list[0], list[1], list[n - 1]);
+		return;
+	}
+	for (int i = 0; i < n;) {
+		int j = i;
+		while (j + 1 < n && list[j + 1] == list[j] + 1)
+			j++;
+		bprintf(b, "%s%d", i ? ", " : "", list[i]);
+		if (j > i)
+			bprintf(b, "%s%d", j > i + 1 ? "-" : ", ", list[j]);
+		i = j + 1;
+	}
 }
 
 /* ---- weights, caches, scratch ---- */

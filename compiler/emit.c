@@ -9,7 +9,7 @@
  * What blocks register (weights, states, scratch) is kept by em.c. */
 #define _GNU_SOURCE
 #include "adapter.h"
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>
@@ -188,21 +188,6 @@ static void summary(char *s, size_t n, const Layer *l)
 	snprintf(s + k, n - k, l->ffn == FFN_MLP ? ", SwiGLU MLP" : ", mixture of experts");
 }
 
-/* Layer numbers as ranges, " 3" or "s 0-2, 5" (after "layer"). */
-static void ranges(Buf *b, const int *list, int n)
-{
-	bprintf(b, "%s", n > 1 ? "s " : " ");
-	for (int i = 0; i < n;) {
-		int j = i;
-		while (j + 1 < n && list[j + 1] == list[j] + 1)
-			j++;
-		bprintf(b, "%s%d", i ? ", " : "", list[i]);
-		if (j > i)
-			bprintf(b, "%s%d", j > i + 1 ? "-" : ", ", list[j]);
-		i = j + 1;
-	}
-}
-
 /* Names as comment lines, wrapped at 74 columns, col: where the first one
  * starts. */
 static void wrap_names(Buf *w, const char *names, size_t col)
@@ -210,9 +195,13 @@ static void wrap_names(Buf *w, const char *names, size_t col)
 	char *s = strdup(names);
 	int first = 1;
 	for (char *c = strtok(s, ", "); c; c = strtok(NULL, ", "), first = 0) {
-		if (!first)
-			bprintf(w, col + strlen(c) > 70 ? ",\n * " : ", ");
-		col = col + strlen(c) > 70 ? 3 : col + 2;
+		if (!first && col + 2 + strlen(c) > 74) {
+			bprintf(w, ",\n * ");
+			col = 3;
+		} else if (!first) {
+			bprintf(w, ", ");
+			col += 2;
+		}
 		bprintf(w, "%s", c);
 		col += strlen(c);
 	}
@@ -242,9 +231,10 @@ static void lora_note(Em *e, Buf *out, const Rendered *r, const int *list, int n
 			}
 		if (w.n)
 			bprintf(&w, ";\n * ");
-		wrap_names(&w, names, 40);
-		bprintf(&w, " of layer");
-		ranges(&w, group, ng);
+		size_t line = w.n;
+		em_layers(&w, group, ng);
+		bprintf(&w, ": ");
+		wrap_names(&w, names, (w.n - line) + (line ? 3 : 36));
 	}
 	if (!w.n)
 		return;
@@ -314,8 +304,8 @@ static void packed_note(Buf *out, const Rendered *r, const int *list, int n)
 			if (!strcmp(r[list[j]].packed, s))
 				group[ng++] = list[j];
 		Buf line = {0};
-		bprintf(&line, "/* Quantized, layer");
-		ranges(&line, group, ng);
+		bprintf(&line, "/* Quantized, ");
+		em_layers(&line, group, ng);
 		bprintf(&line, ":");
 		packed(&line, s);
 		char *t = bdone(&line);
@@ -500,7 +490,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	}
 	set_trimmed(&d, "SCRATCH", &b);
 
-	tmpl(&b, "overview.c", p->arch, &d);
+	emit_overview(p, &b);
 	set_trimmed(&d, "OVERVIEW", &b);
 	dset(&d, "NAME", "%s", p->name);
 	dset(&d, "TITLE", "%s", p->title);

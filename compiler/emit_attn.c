@@ -4,7 +4,7 @@
  * layer's plan asks for, in the order the architecture applies them (q/k
  * norms go before RoPE in PLaMo-2 and after it in AFM-7 and Llama 4), and
  * declares the weights and the cache the steps use. */
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* emit_kda.c: the gated delta-rule block (templates/kda.c): its weights,
  * the three convolution states and the recurrent state. */
-#include "emit.h"
+#include "em.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* emit_mamba.c: the Mamba-2 state space block (templates/mamba.c): its
  * weights, its two states (the convolution's last inputs and the scan's
  * state, both zero at position 0) and its scratch buffers. */
-#include "emit.h"
+#include "em.h"
 
 #include <stdio.h>
 

@@ -1,6 +1,6 @@
 /* emit_mla.c: the latent attention block (templates/mla.c): its weights,
  * the per-head halves of kv_b_proj as views, and its latent cache. */
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>

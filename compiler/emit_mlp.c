@@ -1,5 +1,5 @@
 /* emit_mlp.c: the dense SwiGLU feed-forward block (templates/mlp.c). */
-#include "emit.h"
+#include "em.h"
 
 #include <stdio.h>
 

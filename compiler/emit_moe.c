@@ -2,7 +2,7 @@
  * the routing rule as a constant lm_router, the experts bound one view
  * each, and the shared expert, an ordinary SwiGLU MLP every token goes
  * through. */
-#include "emit.h"
+#include "em.h"
 
 #include <stdio.h>
 
