@@ -293,6 +293,10 @@ long plan_active_params(const Plan *p);   /* read per token */
  * checkpoint): the layers' matrices, one embedding row and the head. */
 long plan_read_bytes(const Plan *p);
 long plan_tensor_numel(const Tensor *t);
+/* The model's parts as pipeline stages weigh them (runtime/stage.c):
+ * nl + 2 of them, the embedding, each layer, the head. */
+struct lm_part;
+void plan_parts(const Plan *p, struct lm_part *parts);
 /* The schedule table, each line starting with prefix. */
 void plan_print(const Plan *p, FILE *f, const char *prefix);
 /* Cache bytes per token (growing caches) and fixed state bytes. */
