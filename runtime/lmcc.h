@@ -133,6 +133,7 @@ void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
  * y may alias x. */
 void lm_rmsnorm(float *y, const float *x, long rows, long dim,
                 const float *w, long wrows, float eps);
+#define LM_UNWEIGHTED ((const float *)0)   /* w: no weight */
 
 /* ---- positions ----------------------------------------------------------- */
 
@@ -153,6 +154,7 @@ void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
  * applies SiLU to y.  y may be u (in place). */
 void lm_causal_conv(float *y, const float *u, long n, long ch,
                     const float *w, long taps, float *state, int silu);
+enum { LM_CONV_LINEAR = 0, LM_CONV_SILU = 1 };   /* silu */
 /* x = clip(round_half_even(x / scale), -128, 127) * scale. */
 void lm_fake8(float *x, long count, float scale);
 
@@ -284,6 +286,7 @@ void lm_route(const float *logits, long n, const lm_router *r,
 void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
             const lm_mat *up, const lm_mat *down, const int *idx,
             const float *w, long top_k, int scale_input);
+enum { LM_MOE_WEIGHT_OUTPUT = 0, LM_MOE_SCALE_INPUT = 1 };   /* scale_input */
 
 /* ---- the model's state ------------------------------------------------------- */
 
