@@ -19,6 +19,8 @@ void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim)
 {
 	if (kind == LM_KV_LATENT && vdim > kdim)
 		lm_bug("latent cache: values of %ld floats in keys of %ld", vdim, kdim);
+	if (!lm_stage_mine())
+		cap = 0;        /* a layer of another pipeline stage: never filled */
 	c->kind = kind;
 	c->cap = cap;
 	c->kdim = kdim;

@@ -101,10 +101,12 @@ static void read_c(void *ctx, long lo, long hi)
 	s->sums[lo] = t;
 }
 
+/* GB/s on the threads lm_set_threads chose: the best of REPS passes and
+ * of each prefetch distance over 1 GiB. */
 double lm_read_rate(void)
 {
 	static const int ahead[] = {0, 512, 1024, 2048};
-	long blocks = 256, len = (1L << 28) / blocks;   /* 1 GiB of floats */
+	long blocks = 256, len = (1L << 28) / blocks;
 	float *p = lm_alloc_aligned(blocks * len * sizeof(float));
 	for (long i = 0; i < blocks * len; i++)
 		p[i] = 1.0f;

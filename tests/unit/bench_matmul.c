@@ -2,12 +2,12 @@
  *
  *   bench_matmul [THREADS]     (--help: what it prints)
  *
- * Measures the machine first (runtime/bound.c): memory read bandwidth,
- * with THREADS threads and with one, and the float32 matrix rate.  Then
- * lm_matmul on a weight of a real model's size, in F32, F16 and BF16: with
- * one token (decode: reported as GB/s of weights read, and as a ratio to
- * the bandwidth with THREADS threads) and with 128 tokens (prefill:
- * GFLOP/s, and a ratio to sgemm's rate). */
+ * Measures the machine first (runtime/bound.c): memory read bandwidth
+ * with the kernels' instruction set and thread count, and with one thread,
+ * and the float32 matrix rate.  Then lm_matmul on a weight of a real
+ * model's size, in F32, F16 and BF16: with one token (decode:
+ * reported as GB/s of weights read, and as a ratio to the bandwidth) and
+ * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
 #include "rt.h"
 
 #include <stdio.h>
@@ -48,10 +48,6 @@ static void product(int dtype, int tr, long n, long rows, long cols, double bw, 
 	free(y);
 }
 
-/* ---- quantized weights (LM_Q, qmat.c) ----
- * MLX's affine format with BF16 scales and biases, as mlx-lm writes it
- * for a BF16 model.  Decode reads the packed words plus the scales and
- * biases once: those bytes over the time, against the bandwidth. */
 static void qproduct(int bits, int group, long n, long rows, long cols, double bw,
                      double peak)
 {
@@ -114,7 +110,7 @@ static void usage(FILE *f)
 	           "  portable; default: the best this CPU has).  The first line gives the\n"
 	           "  read bandwidth with THREADS threads and with one, measured with the\n"
 	           "  kernels' instruction set, and sgemm's float32 rate; each product after\n"
-	           "  it is a ratio to one of them (the bandwidth with THREADS threads).\n");
+	           "  it is a ratio to one of them.\n");
 }
 
 int main(int argc, char **argv)
