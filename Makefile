@@ -6,7 +6,7 @@ OPT     ?= -O2
 # attributes and choose at run time (runtime/isa.c), so one build runs on
 # every x86-64 CPU.  Never -march=native.
 ARCH    ?= -march=x86-64
-CFLAGS  += $(OPT) $(ARCH) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
+CFLAGS  += $(OPT) $(ARCH) $(SAN) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -Iruntime \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lmicrohttpd -lpthread -lm
 
@@ -58,12 +58,12 @@ runtime/liblmcc.a: $(RT_OBJ)
 # The shared runtime: SONAME liblmcc.so.$(SOVERSION), only lm_ symbols.
 SOVERSION = 0
 runtime/liblmcc.so: $(RT_OBJ) runtime/liblmcc.map
-	$(CC) -shared -Wl,-soname,liblmcc.so.$(SOVERSION) -Wl,--version-script=runtime/liblmcc.map \
+	$(CC) $(SAN) -shared -Wl,-soname,liblmcc.so.$(SOVERSION) -Wl,--version-script=runtime/liblmcc.map \
 	  -o $@ $(RT_OBJ) $(LDLIBS_RT)
 	ln -sf liblmcc.so runtime/liblmcc.so.$(SOVERSION)
 
 lmcc: $(CC_OBJ) runtime/liblmcc.a
-	$(CC) -o $@ $(CC_OBJ) runtime/liblmcc.a -ltcc -ldl $(LDLIBS_RT)
+	$(CC) $(SAN) -o $@ $(CC_OBJ) runtime/liblmcc.a -ltcc -ldl $(LDLIBS_RT)
 
 # Unit-test programs: tests/unit/NAME.c -> tests/bin/NAME, against the
 # static runtime.
@@ -151,10 +151,10 @@ SAN_asan  = -fsanitize=address -fno-omit-frame-pointer
 SAN_ubsan = -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 test-asan test-ubsan: test-%: deps.stamp
 	@rm -rf build-$* && mkdir -p build-$*/tree
-	@git ls-files -co --exclude-standard | grep -v '^build-' | cpio -pdm --quiet build-$*/tree
-	cd build-$*/tree && $(MAKE) -j2 OPT="-O1" CFLAGS="$(SAN_$*)" LDFLAGS="$(SAN_$*)" all && \
+	@git ls-files -co --exclude-standard | grep -v '^build-' | tar -cf - -T - | tar -xf - -C build-$*/tree
+	cd build-$*/tree && $(MAKE) -j2 OPT="-O1" SAN="$(SAN_$*)" all && \
 	  LMCC_SANITIZE=$* LMCC_CFLAGS="$(SAN_$*)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) OPT="-O1" CFLAGS="$(SAN_$*)" test
+	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) OPT="-O1" SAN="$(SAN_$*)" test
 
 # Fuzzing with libFuzzer (Debian's clang): one binary per target of
 # tests/fuzz/fuzz_target.c, each run FUZZ_SECONDS from a seed corpus made

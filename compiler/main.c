@@ -35,6 +35,8 @@ static const char usage[] =
 	"  lmcc fuse  MODEL_DIR --adapter DIR -o OUT\n"
 	"                                     merge an mlx-lm LoRA/DoRA adapter into the weights\n"
 	"  lmcc quantize MODEL_DIR -o OUT     MLX's quantized format, as mlx_lm.convert -q\n"
+	"  lmcc bench MODEL_DIR [-p N,..] [-n N] [-t N,..]\n"
+	"                                     speed beside this machine's bounds, as llama-bench\n"
 	"  lmcc tokenize   DIR [TEXT]         the ids of TEXT (or of JSON lines on stdin)\n"
 	"  lmcc detokenize DIR IDS            the text of comma-separated ids\n"
 	"\n"
@@ -104,7 +106,7 @@ static Args model_args(int argc, char **argv, const lm_opt *opts, const char *he
 }
 
 /* The plan of MODEL_DIR, with the adapter of --adapter laid onto it. */
-static void load_plan(Plan *p, const char *dir, const char *adapter)
+void load_plan(Plan *p, const char *dir, const char *adapter)
 {
 	char *cfg = config_of(dir);
 	plan_read(p, cfg, dir, 1);
@@ -325,6 +327,7 @@ int main(int argc, char **argv)
 	static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
 		{"plan", cmd_plan}, {"emit", cmd_emit}, {"build", cmd_build},
 		{"run", cmd_run}, {"serve", cmd_serve}, {"init", cmd_init}, {"quantize", cmd_quantize},
+		{"bench", cmd_bench},
 		{"fuse", cmd_fuse},
 		{"tokenize", lm_tok_cli}, {"detokenize", lm_tok_cli},
 	};

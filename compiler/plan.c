@@ -320,6 +320,19 @@ typedef struct {
 	char flt[16];        /* a float storage among them */
 } Reads;
 
+/* Format f into the list fmts ("bf16 q4/64") unless it is there already. */
+static void add_format(char *fmts, size_t size, const char *f)
+{
+	const char *s = fmts;
+	size_t n = strlen(f);
+	while ((s = strstr(s, f)) && ((s > fmts && s[-1] != ' ') || (s[n] && s[n] != ' ')))
+		s++;
+	if (!s) {
+		size_t k = strlen(fmts);
+		snprintf(fmts + k, size - k, "%s%s", k ? " " : "", f);
+	}
+}
+
 /* Add `count` reads of m: its bytes, its format among the layer's. */
 static void reads(const Plan *p, Reads *r, const Mat *m, long count)
 {
@@ -335,14 +348,7 @@ static void reads(const Plan *p, Reads *r, const Mat *m, long count)
 		r->hi = b;
 	if (!b)
 		snprintf(r->flt, sizeof r->flt, "%s", f);
-	const char *s = r->fmts;
-	size_t n = strlen(f);
-	while ((s = strstr(s, f)) && ((s > r->fmts && s[-1] != ' ') || (s[n] && s[n] != ' ')))
-		s++;
-	if (!s) {
-		size_t k = strlen(r->fmts);
-		snprintf(r->fmts + k, sizeof r->fmts - k, "%s%s", k ? " " : "", f);
-	}
+	add_format(r->fmts, sizeof r->fmts, f);
 }
 
 /* The weights one token reads in layer l (only the experts it is routed
@@ -403,6 +409,19 @@ long plan_read_bytes(const Plan *p)
 	row.rows = 1;
 	n += mat_bytes(p, &p->head) + (p->head.t == p->embed.t ? 0 : mat_bytes(p, &row));
 	return n;
+}
+
+void plan_formats(const Plan *p, char *buf, size_t n)
+{
+	char f[16];
+	*buf = 0;
+	for (int i = 0; i < p->nl; i++) {
+		Reads r = layer_reads(p, &p->layers[i]);
+		for (char *w = strtok(r.fmts, " "); w; w = strtok(NULL, " "))
+			add_format(buf, n, w);
+	}
+	if (p->head.t >= 0)
+		add_format(buf, n, mat_format(p, &p->head, f, sizeof f));
 }
 
 void plan_print(const Plan *p, FILE *f, const char *pre)

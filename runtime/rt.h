@@ -154,6 +154,21 @@ void lm_affine_dequantize(const uint32_t *q, const float *scales,
                           const float *biases, long cols, int bits, int group,
                           float *w);
 
+/* The machine's bounds (bound.c), on the threads lm_set_threads chose
+ * and with the kernels' instruction set: memory read bandwidth in GB/s (a
+ * vectorised sum over 1 GiB, best of 5) and the float32 matrix rate in
+ * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
+double lm_read_rate(void);
+double lm_f32_rate(void);
+/* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
+void lm_cpu_name(char *out, size_t size);
+
+/* `--bench SPEC` of a model's program (bench.c): load once, run the
+ * tests SPEC names ("p=128,512;n=32;r=3;t=1,2;d=0"), one JSON line per
+ * result on stdout.  long_ok: a context past the config's limit is allowed. */
+int lm_bench(const lm_model *m, const char *weights, const char *adapter, const char *spec,
+             long long_ok);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
