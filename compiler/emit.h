@@ -28,14 +28,14 @@ typedef struct {
 	int explained;            /* 1 + the layer where LoRA's comment is, or 0 */
 	/* the quantized formats bound so far, and the current layer's packed
 	 * products, "FORMAT name" each */
-	struct { int bits, group; long mats; } fmt[MAX_FORMATS];
+	struct { int bits, group, mode; long mats; } fmt[MAX_FORMATS];
 	int nfmt;
 	Buf packed;
 } Em;
 
 /* The constants naming a quantized format in generated code: Q4G64_BITS,
  * Q4G64_GROUP (buf of at least 16). */
-const char *em_format(char *buf, int bits, int group);
+const char *em_format(char *buf, int bits, int group, int mode);
 
 /* A weight the generated code names c, bound to its view in create(). */
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
