@@ -120,9 +120,12 @@ static void lora(Em *e, const char *c, const char *field, Mat m, const char *exp
 	        em_flt(e->p->ad->cfg.scale));
 }
 
-const char *em_format(char *buf, int bits, int group)
+const char *em_format(char *buf, int bits, int group, int mode)
 {
-	snprintf(buf, 16, "Q%dG%d", bits, group);
+	if (mode != LM_AFFINE)
+		snprintf(buf, 16, "%s", mode == LM_MXFP4 ? "MXFP4" : mode == LM_NVFP4 ? "NVFP4" : "MXFP8");
+	else
+		snprintf(buf, 16, "Q%dG%d", bits, group);
 	return buf;
 }
 
@@ -130,15 +133,16 @@ const char *em_format(char *buf, int bits, int group)
 static const char *use_format(Em *e, const Tensor *t, long mats, char *buf)
 {
 	int i;
-	for (i = 0; i < e->nfmt && (e->fmt[i].bits != t->bits || e->fmt[i].group != t->group); i++)
+	for (i = 0; i < e->nfmt && (e->fmt[i].bits != t->bits || e->fmt[i].group != t->group
+	                            || e->fmt[i].mode != t->mode); i++)
 		;
 	if (i == e->nfmt) {
 		if (i == MAX_FORMATS)
 			lm_bug("more than %d quantized formats", MAX_FORMATS);
-		e->fmt[e->nfmt++] = (typeof(e->fmt[0])){t->bits, t->group, 0};
+		e->fmt[e->nfmt++] = (typeof(e->fmt[0])){t->bits, t->group, t->mode, 0};
 	}
 	e->fmt[i].mats += mats;
-	return em_format(buf, t->bits, t->group);
+	return em_format(buf, t->bits, t->group, t->mode);
 }
 
 /* The module path of a quantized "<path>.weight" tensor, as a C string. */
@@ -181,7 +185,8 @@ static void bind_mat(Em *e, const char *c, const char *field, Mat m)
 		module_path(&e->bind, t->name);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
-		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP);\n", m.off, m.rows, m.cols, f, f);
+		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP, %s_MODE);\n", m.off, m.rows,
+		        m.cols, f, f, f);
 		lora(e, c, field, m, "");
 		return;
 	}
@@ -209,7 +214,8 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 		check_rows(t, m);
 		/* experts of their own tensors follow each other in the plan */
 		for (int i = a->m0.t; a->pattern[0] && i < a->m0.t + a->n; i++)
-			if (e->p->t[i].bits != t->bits || e->p->t[i].group != t->group)
+			if (e->p->t[i].bits != t->bits || e->p->t[i].group != t->group
+			    || e->p->t[i].mode != t->mode)
 				lm_fail(NULL, "tensor '%s': the experts of one stack are quantized in more "
 				        "than one format", e->p->t[i].name);
 		use_format(e, t, a->n, f);
@@ -229,7 +235,7 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 			em_shape(&e->bind, t);
 			bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, ", m->off, a->stride);
 		}
-		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP);\n", m->rows, m->cols, f, f);
+		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP, %s_MODE);\n", m->rows, m->cols, f, f, f);
 		experts_lora(e, c, field, a);
 		return;
 	}

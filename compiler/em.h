@@ -25,14 +25,14 @@ typedef struct {
 	int explained;            /* the adapter's comment is written */
 	/* the quantized formats bound so far, and the current layer's packed
 	 * products, "FORMAT name" each */
-	struct { int bits, group; long mats; } fmt[MAX_FORMATS];
+	struct { int bits, group, mode; long mats; } fmt[MAX_FORMATS];
 	int nfmt;
 	Buf packed;
 } Em;
 
 /* The constants naming a quantized format in generated code: Q4G64_BITS,
- * Q4G64_GROUP (buf of at least 16). */
-const char *em_format(char *buf, int bits, int group);
+ * Q4G64_GROUP, Q4G64_MODE, or MXFP4_... (buf of at least 16). */
+const char *em_format(char *buf, int bits, int group, int mode);
 
 /* A global weight c, bound to its view in create(). */
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */

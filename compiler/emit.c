@@ -511,12 +511,18 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
 	for (int j = 0; j < e.nfmt; j++) {
 		char f[16];
-		em_format(f, e.fmt[j].bits, e.fmt[j].group);
-		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
-		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		static const char *const mode[] = {"LM_AFFINE", "LM_MXFP4", "LM_NVFP4", "LM_MXFP8"};
+		em_format(f, e.fmt[j].bits, e.fmt[j].group, e.fmt[j].mode);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d, %s_MODE = %s,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, f, mode[e.fmt[j].mode],
+		        (int)(12 - strlen(f) - strlen(mode[e.fmt[j].mode])), "",
 		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
 	}
 	set_trimmed(&d, "FORMATS", &b);
+	int fp = 0;
+	for (int j = 0; j < e.nfmt; j++)
+		fp |= e.fmt[j].mode != LM_AFFINE;
+	dset(&d, "FP", "%d", fp);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);

@@ -45,10 +45,11 @@ typedef struct {
 	long fan_in;
 	int keep_f32;       /* F32 even in a BF16 checkpoint, as releases do */
 	/* As stored, when the plan was read beside a checkpoint (format.c):
-	 * esize bytes per element (0: not known, or quantized), or MLX's
-	 * affine group quantization with bits > 0 per weight, one scale and
-	 * one bias of ssize bytes per group of `group` weights of a row. */
-	int esize, bits, group, ssize;
+	 * esize bytes per element (0: not known, or quantized), or one of
+	 * MLX's group quantizations (`mode`, lmcc.h's LM_AFFINE ...) with
+	 * bits > 0 per weight, one scale of ssize bytes per group of `group`
+	 * weights of a row and, in affine mode, one bias of ssize bytes. */
+	int esize, bits, group, ssize, mode;
 } Tensor;
 
 /* A matrix view of tensor t (see lm_mat in runtime/lmcc.h): rows outputs,

@@ -8,7 +8,7 @@
 
 size_t lm_dtype_size(int dtype)
 {
-	return dtype == LM_F32 || dtype == LM_U32 ? 4 : 2;
+	return dtype == LM_F32 || dtype == LM_U32 ? 4 : dtype == LM_U8 ? 1 : 2;
 }
 
 float lm_bf16_to_f32(uint16_t h)
