@@ -28,14 +28,15 @@ enum { MAX_SITES_LAYER = 32 };
 /* One product of the plan as a module of the reference. */
 typedef struct {
 	Mat *m;
-	int layer;                 /* -1: the head */
+	int layer;                 /* -1: the head, -2: the embedding */
+	int how;                   /* LM_LORA_*: the embedding looked up, or the tied head */
 	MatArr *arr;               /* a stack of experts (m is its m0), or NULL */
 	int experts, top_k;        /* a stack of experts: its count; else 0 */
 	char mod[MAX_TENSOR_NAME];
 	const char *rel;           /* mod relative to its block */
 	long row0, out, in;
 	int part;                  /* fused qkv part, else -1 */
-	int wrapped;
+	int wrapped, normed;
 } Site;
 
 typedef struct {
@@ -50,7 +51,22 @@ static void add(Sites *v, Mat *m, int layer, MatArr *arr, int top_k)
 	if (v->n == v->cap)
 		v->s = lm_realloc(v->s, (v->cap = v->cap ? 2 * v->cap : 256) * sizeof(Site));
 	v->s[v->n++] = (Site){.m = m, .layer = layer, .arr = arr, .experts = arr ? arr->n : 0,
-	                      .top_k = top_k, .part = -1};
+	                      .top_k = top_k, .part = -1, .how = arr ? LM_LORA_T : LM_LORA_LINEAR};
+}
+
+/* The head, and the embedding: mlx-lm wraps it (LoRAEmbedding) when a key
+ * names it, and a tied head is its as_linear, which applies the same pair
+ * transposed. */
+static void add_ends(Sites *v, Plan *p)
+{
+	if (!p->head_tied)
+		add(v, &p->head, -1, NULL, 0);
+	add(v, &p->embed, -2, NULL, 0);
+	v->s[v->n - 1].how = LM_LORA_LOOKUP;
+	if (p->head_tied) {
+		add(v, &p->head, -1, NULL, 0);
+		v->s[v->n - 1].how = LM_LORA_T;
+	}
 }
 
 static void add_mlp(Sites *v, Mlp *m, int i)
@@ -199,6 +215,8 @@ static void expect(const Adapter *ad, const Site *s, Lora *l)
 	l->part = s->part;
 	l->layer = s->layer;
 	l->row0 = s->part >= 0 ? 0 : s->row0;
+	l->how = s->how;
+	l->normed = s->normed;
 	if (s->part >= 0) {
 		snprintf(l->a, sizeof l->a, "%s.lora_a.%d", s->mod, s->part);
 		snprintf(l->b, sizeof l->b, "%s.lora_b.%d", s->mod, s->part);
@@ -207,6 +225,7 @@ static void expect(const Adapter *ad, const Site *s, Lora *l)
 		snprintf(l->b, sizeof l->b, "%s.lora_b", s->mod);
 	}
 	long out = s->part >= 0 ? s->m->rows : s->out;
+	l->mlen = out;
 	if (s->experts) {
 		l->ndim = 3;
 		l->ashape[0] = l->bshape[0] = s->experts;
@@ -214,6 +233,18 @@ static void expect(const Adapter *ad, const Site *s, Lora *l)
 		l->ashape[2] = s->in;
 		l->bshape[1] = out;
 		l->bshape[2] = r;
+	} else if (s->how == LM_LORA_LOOKUP) {   /* [vocab, r], [r, dims] */
+		l->ndim = 2;
+		l->ashape[0] = l->mlen = s->out;
+		l->ashape[1] = l->bshape[0] = r;
+		l->bshape[1] = s->in;
+	} else if (s->how == LM_LORA_T) {        /* the tied head: lora_b is its A */
+		snprintf(l->a, sizeof l->a, "%s.lora_b", s->mod);
+		snprintf(l->b, sizeof l->b, "%s.lora_a", s->mod);
+		l->ndim = 2;
+		l->ashape[0] = l->bshape[1] = r;
+		l->ashape[1] = s->in;
+		l->bshape[0] = out;
 	} else {
 		l->ndim = 2;
 		l->ashape[0] = s->in;
@@ -223,7 +254,8 @@ static void expect(const Adapter *ad, const Site *s, Lora *l)
 	}
 	if (ad->cfg.dora)
 		snprintf(l->m, sizeof l->m, "%s.m", s->mod);
-	long per = (s->in * r + r * s->m->rows + (ad->cfg.dora ? s->m->rows : 0)) * 4;
+	long per = s->how == LM_LORA_LOOKUP ? (r + r * s->in + ad->cfg.dora) * 4
+	         : (s->in * r + r * s->m->rows + (ad->cfg.dora ? s->m->rows : 0)) * 4;
 	l->bytes = s->experts ? per * s->top_k : per;
 }
 
@@ -237,7 +269,7 @@ static int names(const Lora *l, const char *name, int *ndim, long *shape)
 	}
 	if (l->m[0] && !strcmp(name, l->m)) {
 		*ndim = 1;
-		shape[0] = l->ndim == 2 ? l->bshape[1] : 0;
+		shape[0] = l->ndim == 2 ? l->mlen : 0;
 		return 1;
 	}
 	return 0;
@@ -257,8 +289,7 @@ void adapter_read(Plan *p, const char *dir)
 	for (int i = 0; i < p->nl; i++)
 		layer_sites(&v, &p->layers[i], i);
 	int nblock = v.n;
-	if (!p->head_tied)
-		add(&v, &p->head, -1, NULL, 0);
+	add_ends(&v, p);
 	for (int j = 0; j < v.n; j++)
 		module_of(p, &v.s[j]);
 	for (int j = 0; j < nblock; j++) {
@@ -290,21 +321,24 @@ void adapter_read(Plan *p, const char *dir)
 		Site *s = &v.s[j];
 		s->wrapped = (s->layer >= first && in_list(keys, s->rel)) || in_list(keys, s->mod);
 	}
-	if (ad->cfg.keys) {
-		const char *emb = p->t[p->embed.t].name;
-		char e[MAX_TENSOR_NAME];
-		snprintf(e, sizeof e, "%s", emb);
-		if (ends_with(e, ".weight"))
-			e[strlen(e) - 7] = 0;
-		if (in_list(keys, e))
-			lm_fail(cfgpath, "field 'lora_parameters.keys': '%s' is the embedding%s; lmcc "
-			        "applies adapters to linear modules only", e,
-			        p->head_tied ? " (and the head)" : "");
+	const Tensor *et = &p->t[p->embed.t];
+	for (int j = nblock; j < v.n; j++) {
+		Site *s = &v.s[j];
+		if (s->how == LM_LORA_T)        /* the tied head: as the embedding */
+			s->wrapped = v.s[j - 1].wrapped;
+		if (!s->wrapped || s->how != LM_LORA_LOOKUP)
+			continue;
+		if (ad->cfg.dora && et->bits)
+			lm_fail(cfgpath, "field 'fine_tune_type': DoRA on the quantized embedding '%s', which "
+			        "the reference cannot run (DoRAEmbedding takes the packed words for the "
+			        "weights: its check is for QuantizedLinear)", s->mod);
+		if (p->head_tied && p->head_l2 > 0)
+			lm_fail(cfgpath, "field 'lora_parameters.keys': '%s' is the embedding of a tied "
+			        "Baichuan-M1, which the reference cannot run (it has no head then)", s->mod);
 	}
 	for (int j = nblock; j < v.n; j++)
-		if (v.s[j].wrapped && p->head_l2 > 0)
-			lm_fail(cfgpath, "field 'lora_parameters.keys': '%s' is a head whose rows are "
-			        "normalised at load; lmcc does not adapt it", v.s[j].mod);
+		if (v.s[j].layer == -1 && p->head_l2 > 0)
+			v.s[j].normed = 1;
 
 	/* the tensors each wrapped site expects */
 	Lora *want = lm_alloc((v.n + 1) * sizeof *want);
@@ -400,6 +434,12 @@ void adapter_read(Plan *p, const char *dir)
 		ad->l = lm_realloc(ad->l, (ad->n + 1) * sizeof(Lora));
 		ad->l[ad->n] = *l;
 		ad->per_token += l->bytes;
+		for (int i = 0; i < ad->n && l->how != LM_LORA_LOOKUP; i++)
+			if (!strcmp(ad->l[i].a, l->a)) {   /* views of one module read A once */
+				ad->per_token -= l->ashape[l->ndim - 2] * l->ashape[l->ndim - 1] * 4
+				                 * (l->ndim == 3 ? v.s[site[k]].top_k : 1);
+				break;
+			}
 		v.s[site[k]].m->lora = ++ad->n;
 	}
 	free(want);
@@ -428,7 +468,7 @@ void adapter_each(Plan *p, void (*fn)(void *ctx, const Mat *m, const MatArr *arr
 	Sites v = {0};
 	for (int i = 0; i < p->nl; i++)
 		layer_sites(&v, &p->layers[i], i);
-	add(&v, &p->head, -1, NULL, 0);
+	add_ends(&v, p);
 	for (int j = 0; j < v.n; j++)
 		if (adapter_of(p, *v.s[j].m))
 			fn(ctx, v.s[j].m, v.s[j].arr, adapter_of(p, *v.s[j].m));
@@ -444,7 +484,7 @@ void adapter_print(const Plan *p, FILE *f, const char *prefix)
 {
 	const Adapter *ad = p->ad;
 	long params = 0;
-	int layers = 0, last = -2;
+	int layers = 0, last = -3;
 	for (int k = 0; k < ad->n; k++) {
 		const Lora *l = &ad->l[k];
 		if (k && !strcmp(l->module, ad->l[k - 1].module) && l->part < 0)
@@ -461,15 +501,15 @@ void adapter_print(const Plan *p, FILE *f, const char *prefix)
 	        ad->cfg.keys ? "explicit" : "default", ad->dir);
 	for (int k = 0; k < ad->n; k++) {
 		const Lora *l = &ad->l[k];
-		if (k && !strcmp(l->module, ad->l[k - 1].module))
+		if (k && !strcmp(l->module, ad->l[k - 1].module) && l->layer == ad->l[k - 1].layer)
 			continue;
 		if (l->layer != last) {
-			if (last != -2)
+			if (last != -3)
 				fprintf(f, "\n");
 			if (l->layer >= 0)
 				fprintf(f, "%s  layer %3d:", prefix, l->layer);
 			else
-				fprintf(f, "%s  head:     ", prefix);
+				fprintf(f, "%s  %-10s", prefix, l->layer == -1 ? "head:" : "embedding:");
 			last = l->layer;
 			layers += l->layer >= 0;
 		}
@@ -483,9 +523,10 @@ void adapter_print(const Plan *p, FILE *f, const char *prefix)
 				break;
 			}
 		}
-		fprintf(f, " %s%s", rel, l->part >= 0 ? " (a pair per part)" : l->ndim == 3 ? " (experts)" : "");
+		fprintf(f, " %s%s", rel, l->part >= 0 ? " (a pair per part)" : l->ndim == 3 ? " (experts)"
+		        : l->how == LM_LORA_T ? " (tied: its pair transposed)" : "");
 	}
-	if (last != -2)
+	if (last != -3)
 		fprintf(f, "\n");
 	fprintf(f, "%sadapter parameters: %ld (float32: %ld bytes) on %d layers; rank %ld, scale %g "
 	        "on every adapted module\n", prefix, params, 4 * params, layers, ad->cfg.rank, ad->cfg.scale);

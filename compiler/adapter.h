@@ -15,10 +15,13 @@ typedef struct {
 	char a[MAX_TENSOR_NAME + 16], b[MAX_TENSOR_NAME + 16];
 	char m[MAX_TENSOR_NAME + 16];        /* DoRA's magnitude, or "" */
 	int ndim;                            /* 2, or 3: a stack of experts */
+	int how;                             /* LM_LORA_LINEAR, _T or _LOOKUP (lmcc.h) */
 	long ashape[3], bshape[3];
+	long mlen;                           /* DoRA's m: one per row of the module */
+	int normed;                          /* the head's rows are scaled by head_scale */
 	long row0;                           /* the product's first row in the module */
 	int part;                            /* AFM-7's fused qkv: 0, 1, 2; else -1 */
-	int layer;                           /* -1: the head */
+	int layer;                           /* -1: the head, -2: the embedding */
 	long bytes;                          /* float32 bytes one token reads */
 } Lora;
 

@@ -105,7 +105,8 @@ static void lora(Em *e, const char *c, const char *field, Mat m, const char *exp
 	em_cstr(&e->bind, l->a);
 	bprintf(&e->bind, ", ");
 	em_cstr(&e->bind, l->b);
-	bprintf(&e->bind, ",\n\t\t%s%d, SHAPE(", *expert ? "\t" : "", l->ndim);
+	static const char *const how[] = {"LM_LORA_LINEAR", "LM_LORA_T", "LM_LORA_LOOKUP"};
+	bprintf(&e->bind, ",\n\t\t%s%d, %s, SHAPE(", *expert ? "\t" : "", l->ndim, how[l->how]);
 	for (int d = 0; d < l->ndim; d++)
 		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->ashape[d]);
 	bprintf(&e->bind, "), SHAPE(");
@@ -116,8 +117,13 @@ static void lora(Em *e, const char *c, const char *field, Mat m, const char *exp
 		em_cstr(&e->bind, l->m);
 	else
 		bprintf(&e->bind, "0");
-	bprintf(&e->bind, ", %s, %ld, %s);\n", *expert ? expert : "0", l->row0,
-	        em_flt(e->p->ad->cfg.scale));
+	bprintf(&e->bind, ", %s, %ld, %s, %s);\n", *expert ? expert : "0", l->row0,
+	        em_flt(e->p->ad->cfg.scale), l->normed ? "head_scale" : "0");
+}
+
+void em_lora(Em *e, const char *c, Mat m)
+{
+	lora(e, c, c, m, "");
 }
 
 const char *em_format(char *buf, int bits, int group, int mode)

@@ -36,6 +36,8 @@ const char *em_format(char *buf, int bits, int group, int mode);
 
 /* A global weight c, bound to its view in create(). */
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
+/* c.lora bound to m's adapter, if it has one (em_mat does it for its view). */
+void em_lora(Em *e, const char *c, Mat m);
 void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
 /* A field `name` of layer P's struct ("l3"), bound as P.name: a matrix, a
  * vector, a scalar, one matrix per expert (lm_mat name[a->n]). */

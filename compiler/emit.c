@@ -393,27 +393,30 @@ static void ends(Em *e)
 {
 	const Plan *p = e->p;
 	const Tensor *ht = &p->t[p->head.t];
+	if (adapter_of(p, p->embed))
+		bprintf(&e->bind, "\t/* an adapter on the embedding: lm_embed adds scale * A[tok] B to\n"
+		        "\t * each row it looks up%s */\n", p->head_tied ? "; the tied head gets the same "
+		        "pair transposed,\n\t * x B^T A^T, as the reference's as_linear" : "");
 	bprintf(&e->bind, "\tlm_stage_bind(-1);\n");
 	em_mat(e, "embed", p->embed);
 	bprintf(&e->bind, "\tlm_stage_bind(LAYERS);\n");
 	if (p->head_l2 > 0) {
 		/* the stored rows stay as they are (in their dtype, mapped); the
 		 * normalisation is one factor per row, applied to the products */
-		if (p->head_tied)
-			bprintf(&e->bind, "\thead = embed;\n");
-		else
-			em_mat(e, "head", p->head);
 		bprintf(&e->bind, "\thead_scale = lm_ck_row_scale(ck, ");
 		em_cstr(&e->bind, ht->name);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, ht);
 		bprintf(&e->bind, ", %ld, %ld, %ld, %ld, %s);\n", p->head.off, p->head.rows,
 		        p->head.cols, p->head.ld, em_flt(p->head_l2));
-	} else if (p->head_tied) {
+	}
+	if (p->head_tied) {
 		bprintf(&e->bind, "\thead = embed;    /* tied: the embedding is the head */\n");
+		em_lora(e, "head", p->head);
 	} else {
 		em_mat(e, "head", p->head);
 	}
+	free(bdone(&e->adapted));
 	bprintf(&e->bind, "\tfinal_norm = ");
 	if (p->final.w.t >= 0)
 		em_vec_expr(e, p->final.w);

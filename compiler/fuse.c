@@ -69,6 +69,8 @@ typedef struct {
 static void collect(void *ctx, const Mat *m, const MatArr *arr, const Lora *l)
 {
 	Fuse *f = ctx;
+	if (l->how == LM_LORA_T && l->ndim == 2)
+		return;         /* a tied head: the embedding's pair, merged there */
 	f->hit = lm_realloc(f->hit, (f->nhit + 1) * sizeof(Hit));
 	f->hit[f->nhit++] = (Hit){*m, arr, l};
 }
@@ -140,6 +142,7 @@ static void apply(Fuse *f, const Hit *h, int e, float *w, int dt)
 			for (long k = 0; k < r; k++)
 				u += l->ndim == 3
 				     ? (double)B[((long)e * mod_out + l->row0 + j) * r + k] * A[((long)e * r + k) * in + c]
+				     : l->how == LM_LORA_LOOKUP ? (double)A[j * r + k] * B[k * in + c]
 				     : (double)B[k * mod_out + l->row0 + j] * A[c * r + k];
 			float d = round_to((float)(f->scale * u), dt);
 			row[c] = round_to(w[shift + at(m, j, c)] + d, dt);

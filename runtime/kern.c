@@ -21,6 +21,8 @@ void lm_embed(float *x, lm_mat E, const int *tok, long n)
 			for (long i = 0; i < E.cols; i++)
 				x[t * E.cols + i] = lm_load_f32(E.data, E.dtype,
 				                                (size_t)tok[t] * E.ld + i);
+	if (E.lora)
+		lm_lora_lookup(x, tok, n, E.lora);
 }
 
 void lm_add(float *y, const float *x, const float *a, long count)

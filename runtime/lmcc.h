@@ -100,16 +100,29 @@ typedef struct {
 } lm_adapter;
 
 /* The adapter of one product W (bound just before): y = W x becomes
- * y + scale * (x A) B, A [in, rank] and B [rank, out] (a stack of experts
- * stores them [E, rank, in] and [E, out, rank]: ndim 3, this expert's).  W
- * may be a view of rows row0.. of the adapted module (q of a fused qkv).
- * m: DoRA's magnitude tensor [out], or 0.  The adapter's tensors are
- * checked like weights and converted to float32 copies the adapter owns. */
+ * y + scale * (x A) B.  How the pair is stored:
+ *   LM_LORA_LINEAR  A [in, rank], B [rank, out] (a Linear's);
+ *   LM_LORA_T       A [rank, in], B [out, rank]: a stack of experts (ndim
+ *                   3, this expert's), or the tied head an adapted
+ *                   embedding is (its lora_b is the head's A, lora_a its B);
+ *   LM_LORA_LOOKUP  an embedding looked up: W is [vocab, dims], A [vocab,
+ *                   rank] and B [rank, dims], and row tok of the lookup
+ *                   gains scale * A[tok] B (lm_embed applies it).
+ * W may be a view of rows row0.. of the adapted module (q of a fused qkv).
+ * m: DoRA's magnitude tensor (one per row of the module), or 0.  rs: the
+ * factors the caller scales W x's rows by afterwards (a normalised head),
+ * or 0: the update is not scaled with them.  The adapter's tensors are
+ * checked like weights and converted to float32 copies the adapter owns;
+ * views of one module share their A, and x A is computed once for them. */
+enum { LM_LORA_LINEAR, LM_LORA_T, LM_LORA_LOOKUP };
 const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
-                                 int ndim, const long *ashape, const long *bshape,
-                                 const char *m, long expert, long row0, float scale);
+                                 int ndim, int how, const long *ashape, const long *bshape,
+                                 const char *m, long expert, long row0, float scale,
+                                 const float *rs);
 /* y[n, W.rows] += W's adapter applied to x[n, W.cols] (lm_matmul calls it). */
 void lm_lora(float *y, const float *x, long n, const struct lm_lora *l);
+/* x[n, dims] += an embedding's adapter on the rows of tokens tok[n]. */
+void lm_lora_lookup(float *x, const int *tok, long n, const struct lm_lora *l);
 
 /* ---- memory ------------------------------------------------------------ */
 

@@ -26,12 +26,24 @@
 
 enum { MAX_RANK = 1 << 16, MAX_KEYS = 4096, MAX_KEY = 160 };
 
+/* A of one module (and expert), shared by the products that view it. */
+typedef struct Lora_a {
+	lm_ckpt *ad;
+	const char *name;
+	long expert;
+	int how;
+	long in, rank;
+	float *a;          /* [in, rank] */
+	struct Lora_a *next;
+} Lora_a;
+
 struct lm_lora {
 	long in, rank, out;
 	float scale;
-	float *a;          /* [in, rank] */
+	const Lora_a *A;
 	float *b;          /* [rank, out]: only this view's columns */
-	float *dora;       /* [out]: m / |adapted row|, or 0 */
+	float *dora;       /* m / |adapted row|, per output (per vocab row for a lookup), or 0 */
+	int lookup;
 };
 
 /* ---- adapter_config.json ---- */
@@ -217,56 +229,80 @@ static void row_of(const lm_mat *W, long r, float *dst)
 		                                               : (size_t)r * W->ld + c);
 }
 
-const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
-                                 int ndim, const long *ashape, const long *bshape,
-                                 const char *m, long expert, long row0, float scale)
+/* A as [in, rank] float32, read once per module and expert. */
+static const Lora_a *shared_a(lm_ckpt *ad, const char *name, lm_mat va, int how, long expert,
+                              long in, long r)
 {
-	/* [in, r] and [r, out]; a stack's expert: [r, in] and [out, r] */
-	int stack = ndim == 3;
-	long in = W.cols, out = W.rows, r = ashape[1], mod_out = bshape[1];
-	if ((stack ? ashape[2] : ashape[0]) != in || row0 + out > mod_out
+	static Lora_a *all;
+	int t = how == LM_LORA_T;
+	for (Lora_a *s = all; s; s = s->next)
+		if (s->ad == ad && s->expert == expert && (s->how == LM_LORA_T) == t && !strcmp(s->name, name))
+			return s;
+	Lora_a *s = lm_alloc(sizeof *s);
+	*s = (Lora_a){ad, lm_strdup(name), expert, how, in, r, lm_floats(in * r), all};
+	for (long i = 0; i < in; i++)
+		for (long k = 0; k < r; k++)
+			s->a[i * r + k] = lm_load_f32(va.data, va.dtype, t ? (size_t)k * in + i : (size_t)i * r + k);
+	return all = s;
+}
+
+const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
+                                 int ndim, int how, const long *ashape, const long *bshape,
+                                 const char *m, long expert, long row0, float scale,
+                                 const float *rs)
+{
+	int t = how == LM_LORA_T, look = how == LM_LORA_LOOKUP, stack = ndim == 3;
+	long in = look ? W.rows : W.cols, out = look ? W.cols : W.rows;
+	long r = t ? ashape[ndim - 2] : ashape[1], a_in = t ? ashape[ndim - 1] : ashape[0];
+	long mod_out = t ? bshape[ndim - 2] : bshape[1], b_r = t ? bshape[ndim - 1] : bshape[0];
+	if (a_in != in || b_r != r || row0 + out > mod_out || (stack && !t) || (look && (rs || row0))
 	    || (stack && (expert >= ashape[0] || expert >= bshape[0])))
 		lm_bug("adapter %s does not fit its product", a);
 	/* views of this expert's matrices, read in place and widened once */
-	lm_mat va = stack ? lm_ck_mat(ad, a, ndim, ashape, expert * r * in, 0, r, in, in)
-	                  : lm_ck_mat(ad, a, ndim, ashape, 0, 0, in, r, r);
-	lm_mat vb = stack ? lm_ck_mat(ad, b, ndim, bshape, expert * mod_out * r, 0, mod_out, r, r)
-	                  : lm_ck_mat(ad, b, ndim, bshape, 0, 0, r, mod_out, mod_out);
+	long ea = stack ? expert * r * in : 0, eb = stack ? expert * mod_out * r : 0;
+	lm_mat va = t ? lm_ck_mat(ad, a, ndim, ashape, ea, 0, r, in, in)
+	              : lm_ck_mat(ad, a, ndim, ashape, 0, 0, in, r, r);
+	lm_mat vb = t ? lm_ck_mat(ad, b, ndim, bshape, eb, 0, mod_out, r, r)
+	              : lm_ck_mat(ad, b, ndim, bshape, 0, 0, r, mod_out, mod_out);
 	struct lm_lora *l = lm_alloc(sizeof *l);
 	l->in = in;
 	l->rank = r;
 	l->out = out;
 	l->scale = scale;
-	l->a = lm_floats(in * r);
+	l->lookup = look;
+	l->A = shared_a(ad, a, va, how, expert, in, r);
 	l->b = lm_floats(r * out);
-	for (long i = 0; i < in; i++)
-		for (long k = 0; k < r; k++)
-			l->a[i * r + k] = lm_load_f32(va.data, va.dtype, stack ? (size_t)k * in + i
-			                                                   : (size_t)i * r + k);
+	const float *A = l->A->a;
 	for (long k = 0; k < r; k++)
 		for (long j = 0; j < out; j++)
-			l->b[k * out + j] = lm_load_f32(vb.data, vb.dtype,
-			                                stack ? (size_t)(row0 + j) * r + k
-			                                      : (size_t)k * mod_out + row0 + j);
+			l->b[k * out + j] = lm_load_f32(vb.data, vb.dtype, t ? (size_t)(row0 + j) * r + k
+			                                                     : (size_t)k * mod_out + row0 + j);
 	if (m) {
-		long ms[1] = {mod_out};
+		/* per row of the adapted weight (of the embedding, for a lookup):
+		 * m / |W row + scale * the update's row| */
+		long rows = look ? in : out, cols = look ? out : in, ms[1] = {look ? in : mod_out};
 		const float *M = lm_ck_vec(ad, m, 1, ms, 0);
-		float *w = lm_floats(in);
-		l->dora = lm_floats(out);
-		for (long j = 0; j < out; j++) {
+		float *w = lm_floats(cols);
+		l->dora = lm_floats(rows);
+		for (long j = 0; j < rows; j++) {
 			double ss = 0;
 			row_of(&W, j, w);
-			for (long i = 0; i < in; i++) {
+			for (long i = 0; i < cols; i++) {
 				double u = 0;
 				for (long k = 0; k < r; k++)
-					u += (double)l->b[k * out + j] * l->a[i * r + k];
-				double v = w[i] + scale * u;
+					u += look ? (double)A[j * r + k] * l->b[k * out + i]
+					          : (double)l->b[k * out + j] * A[i * r + k];
+				double v = w[i] * (rs ? rs[j] : 1) + scale * u;
 				ss += v * v;
 			}
 			l->dora[j] = (float)(M[row0 + j] / sqrt(ss));
 		}
 		free(w);
 	}
+	/* the caller scales the rows afterwards: the update is divided first */
+	for (long k = 0; rs && k < r; k++)
+		for (long j = 0; j < out; j++)
+			l->b[k * out + j] /= rs[j];
 	return l;
 }
 
@@ -282,14 +318,35 @@ static float *grow(float **buf, long *cap, long n)
 	return *buf;
 }
 
+/* x A [n, rank].  The views of one module (q, k, v of a fused qkv_proj)
+ * are products of the same x, one after the other: the last x A is kept
+ * with a copy of its x, and taken again when A and x are the same. */
+static const float *low_rank(const Lora_a *A, const float *x, long n)
+{
+	static const Lora_a *who;
+	static float *xc, *u;
+	static long cx, cu, last;
+	size_t bytes = (size_t)n * A->in * sizeof(float);
+	if (who == A && last == n && !memcmp(xc, x, bytes))
+		return u;
+	grow(&xc, &cx, n * A->in);
+	grow(&u, &cu, n * A->rank);
+	memcpy(xc, x, bytes);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, A->rank, A->in, 1.0f,
+	            x, A->in, A->a, A->rank, 0.0f, u, A->rank);
+	who = A;
+	last = n;
+	return u;
+}
+
 void lm_lora(float *y, const float *x, long n, const struct lm_lora *l)
 {
-	static float *u, *z;
-	static long cu, cz;
-	grow(&u, &cu, n * l->rank);
+	static float *z;
+	static long cz;
+	if (l->lookup)
+		lm_bug("an embedding's adapter applied to a product");
+	const float *u = low_rank(l->A, x, n);
 	grow(&z, &cz, n * l->out);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, l->rank, l->in, 1.0f,
-	            x, l->in, l->a, l->rank, 0.0f, u, l->rank);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, l->out, l->rank, 1.0f,
 	            u, l->rank, l->b, l->out, 0.0f, z, l->out);
 	for (long t = 0; t < n; t++) {
@@ -300,5 +357,21 @@ void lm_lora(float *y, const float *x, long n, const struct lm_lora *l)
 		if (l->dora)
 			for (long j = 0; j < l->out; j++)
 				yt[j] *= l->dora[j];
+	}
+}
+
+void lm_lora_lookup(float *x, const int *tok, long n, const struct lm_lora *l)
+{
+	for (long t = 0; t < n; t++) {
+		const float *a = l->A->a + (size_t)tok[t] * l->rank;
+		float *xt = x + t * l->out;
+		for (long j = 0; j < l->out; j++) {
+			float z = 0;
+			for (long k = 0; k < l->rank; k++)
+				z += a[k] * l->b[k * l->out + j];
+			xt[j] += l->scale * z;
+			if (l->dora)
+				xt[j] *= l->dora[tok[t]];
+		}
 	}
 }

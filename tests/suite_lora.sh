@@ -17,6 +17,10 @@ CMP=tests/bin/npycmp
 py=1
 command -v python3 >/dev/null || { py=0; echo "note: no python3: the adapter variants are not made, their checks skipped"; }
 tool() { python3 tests/lora/tool.py "$@" || echo "FAIL lora: tool.py $*"; }
+qpy=
+for p in python3 /usr/bin/python3; do
+	if command -v $p >/dev/null && $p -c 'import numpy' 2>/dev/null; then qpy=$p; break; fi
+done
 
 # logits of CASE's tokens: run DIR [ADAPTER] OUT
 run() {
@@ -28,7 +32,8 @@ run() {
 # the one error line must contain besides the exit status 2)
 bad() {
 	name=$1 _c=$2 _a=$3 want=$4
-	./lmcc plan $G/$_c --adapter "$_a" >/dev/null 2>"$T/err"
+	case $_c in */*) ;; *) _c=$G/$_c ;; esac
+	./lmcc plan $_c --adapter "$_a" >/dev/null 2>"$T/err"
 	rc=$?
 	lines=$(wc -l <"$T/err")
 	if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -q -- "$want" "$T/err"; then
@@ -93,8 +98,6 @@ if [ $py = 1 ]; then
 	bad_edit "DoRA on a stack of experts" kimi_lora "DoRA on model.layers.1.mlp.switch_mlp" \
 		--set 'fine_tune_type="dora"'
 	bad_edit "DoRA on AFM-7's fused qkv" afm7_lora "fused qkv_proj" --set 'fine_tune_type="dora"'
-	bad_edit "an adapter on the embedding" afm7_lora "is the embedding" \
-		--set 'lora_parameters.keys=["model.embedding"]'
 	bad_edit "keys that leave out a module of the file" baichuan_lora "gets no adapter under .*adapter_config.json" \
 		--set 'lora_parameters.keys=["self_attn.o_proj"]'
 fi
@@ -169,12 +172,86 @@ PY
 	done
 fi
 
+# ---- embeddings and heads: mlx-lm wraps an embedding (LoRAEmbedding) only
+# when a key names it; a tied head is its as_linear, the same pair
+# transposed.  Against the float64 fusion, run, built and fused ----
+if [ $py = 1 ]; then
+	# emb NAME CASE MODULE VOCAB DIMS [dora]
+	emb() {
+		en=$1 ec=$2 em=$3
+		tool edit $G/$ec/adapter "$T/$en.0" --keep "$em" --set "lora_parameters.keys=[\"$em\"]" \
+			${6:+--set 'fine_tune_type="dora"'}
+		tool add "$T/$en.0" "$T/$en" "$em" $4 8 $5 3
+		tool fuse $G/$ec "$T/$en" "$T/$en.oracle"
+		run "$T/$en.oracle" "" "$T/$en.oracle.npy" $ec
+		run $G/$ec "$T/$en" "$T/$en.run.npy" $ec
+		./lmcc build $G/$ec --adapter "$T/$en" -o "$T/$en.bin" 2>/dev/null
+		"$T/$en.bin/$ec" --tokens @$G/$ec/tokens.npy --chunk 5 --logits-out "$T/$en.built.npy" 2>/dev/null
+		./lmcc fuse $G/$ec --adapter "$T/$en" -o "$T/$en.fused" 2>/dev/null
+		run "$T/$en.fused" "" "$T/$en.fused.npy" $ec
+		for w in run built fused; do
+			if r=$($CMP "$T/$en.$w.npy" "$T/$en.oracle.npy") && ! $CMP "$T/$en.$w.npy" $G/$ec/logits.npy >/dev/null; then
+				echo "PASS lora embedding $en $w: $r"
+			else
+				echo "FAIL lora embedding $en $w: $r"
+			fi
+		done
+	}
+	emb afm7_tied afm7_lora model.embedding 160 64
+	emb afm7_tied_dora afm7_lora model.embedding 160 64 dora
+	emb llama4_untied llama4_lora language_model.model.embed_tokens 192 64
+	./lmcc plan $G/afm7_lora --adapter "$T/afm7_tied" >"$T/plan_emb.txt" 2>&1
+	if grep -q "embedding: model.embedding" "$T/plan_emb.txt" && grep -q "head: .*(tied: its pair transposed)" "$T/plan_emb.txt"; then
+		echo "PASS lora plan embedding and tied head"
+	else
+		echo "FAIL lora plan embedding and tied head: $(tail -c 300 "$T/plan_emb.txt")"
+	fi
+	# a tied Baichuan-M1 has no head in the reference: refused
+	mkdir -p "$T/baichuan_tied"
+	cp $G/baichuan_lora/model.safetensors "$T/baichuan_tied/"
+	sed 's/"tie_word_embeddings": false/"tie_word_embeddings": true/' $G/baichuan_lora/config.json >"$T/baichuan_tied/config.json"
+	tool edit $B "$T/bemb.0" --keep model.embed_tokens --set 'lora_parameters.keys=["model.embed_tokens"]'
+	tool add "$T/bemb.0" "$T/bemb" model.embed_tokens 192 6 64 5
+	./lmcc plan "$T/baichuan_tied" --adapter "$T/bemb" >/dev/null 2>"$T/err"
+	if [ $? -eq 2 ] && grep -q "tied Baichuan-M1, which the reference cannot run" "$T/err"; then
+		echo "PASS lora error embedding of a tied Baichuan-M1"
+	else
+		echo "FAIL lora error embedding of a tied Baichuan-M1: $(head -c 300 "$T/err")"
+	fi
+
+	# Baichuan-M1's head, its rows L2-normalised at load: the update is added
+	# after the normalisation (the logits move by scale * (x A) B: in the row
+	# space of lora_b); DoRA's norm is of the normalised row (lora_b zero:
+	# each logit times m); lmcc fuse refuses a float one, which the
+	# reference's loader would normalise again
+	tool edit $B "$T/bhead.0" --keep lm_head --set 'lora_parameters.keys=["lm_head"]'
+	tool add "$T/bhead.0" "$T/bhead" lm_head 64 6 192 5
+	tool edit "$T/bhead.0" "$T/bheadd.0" --set 'fine_tune_type="dora"'
+	tool add "$T/bheadd.0" "$T/bheadd.1" lm_head 64 6 192 5
+	tool edit "$T/bheadd.1" "$T/bheadd" --zero lora_b
+	run $G/baichuan_lora "" "$T/bhead.base.npy" baichuan_lora
+	run $G/baichuan_lora "$T/bhead" "$T/bhead.npy" baichuan_lora
+	run $G/baichuan_lora "$T/bheadd" "$T/bheadd.npy" baichuan_lora
+	if [ -n "$qpy" ] && r=$($qpy tests/lora/qfuse.py lowrank "$T/bhead.npy" "$T/bhead.base.npy" "$T/bhead" lm_head); then
+		echo "PASS lora normalised head: $r"
+	else
+		echo "FAIL lora normalised head: $r"
+	fi
+	if [ -n "$qpy" ] && r=$($qpy tests/lora/qfuse.py rows "$T/bheadd.npy" "$T/bhead.base.npy" "$T/bheadd" lm_head); then
+		echo "PASS lora normalised head DoRA: $r"
+	else
+		echo "FAIL lora normalised head DoRA: $r"
+	fi
+	./lmcc fuse $G/baichuan_lora --adapter "$T/bhead" -o "$T/bhead.fused" 2>"$T/err"
+	if [ $? -eq 2 ] && grep -q "cannot be fused into a float head" "$T/err"; then
+		echo "PASS lora fuse normalised head refused"
+	else
+		echo "FAIL lora fuse normalised head refused: $(head -c 300 "$T/err")"
+	fi
+fi
+
 # ---- quantized bases: the products are MLX's affine groups, the adapter
 # the same; against the dequantized float twin (tests/qgen.py, numpy) ----
-qpy=
-for p in python3 /usr/bin/python3; do
-	if command -v $p >/dev/null && $p -c 'import numpy' 2>/dev/null; then qpy=$p; break; fi
-done
 if [ -z "$qpy" ]; then
 	echo "note: no python3 with numpy: adapters on quantized bases not checked"
 else
@@ -228,6 +305,22 @@ else
 		fi
 	}
 	qfuse afm7_q4g32 afm7_lora $A deq
+	if [ $py = 1 ]; then
+		# the tied embedding quantized (QuantizedEmbedding): its adapter on
+		# the lookup and on as_linear, against the float twin; fused and
+		# quantized again; DoRA there refused (the reference cannot run it)
+		qe=afm7_q4g32_emb
+		ln -s "$(pwd)/$T/afm7_q4g32.q" "$T/$qe.q"
+		run "$T/afm7_q4g32.q" "$T/afm7_tied" "$T/$qe.q.npy" afm7_lora
+		run "$T/afm7_q4g32.f" "$T/afm7_tied" "$T/$qe.f.npy" afm7_lora
+		if r=$($CMP "$T/$qe.q.npy" "$T/$qe.f.npy"); then
+			echo "PASS lora quantized embedding: $r"
+		else
+			echo "FAIL lora quantized embedding: $r"
+		fi
+		qfuse $qe afm7_lora "$T/afm7_tied"
+		bad "DoRA on a quantized embedding" "$T/afm7_q4g32.q" "$T/afm7_tied_dora" "DoRA on the quantized embedding"
+	fi
 	qfuse llama4_q4g64_bf16 llama4_lora $L
 	[ $py = 1 ] && qfuse baichuan_dora_q3g32 baichuan_lora "$T/dora_baichuan_lora" deq
 

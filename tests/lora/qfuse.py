@@ -1,5 +1,5 @@
-"""qfuse.py: checks of `lmcc fuse` on a quantized base (numpy), for
-tests/suite_lora.sh.
+"""qfuse.py: the numpy checks of tests/suite_lora.sh: `lmcc fuse` on a
+quantized base, and an adapter on a normalised head.
 
   qfuse.py check BASE ADAPTER FUSED
       every module the adapter changes must be, bit for bit, MLX's affine
@@ -9,6 +9,13 @@ tests/suite_lora.sh.
       and to that dtype, added in it; DoRA: each row then scaled to m /
       |row| in float32, whose scales and biases stay float32); every other
       tensor must be the base's, byte for byte.
+  qfuse.py lowrank RUN.npy BASE.npy ADAPTER MODULE
+      an adapter on the head alone adds scale * (x A) B to the base's
+      logits: RUN - BASE must lie in the row space of MODULE's lora_b
+      (least squares; the residual over |RUN - BASE| printed).
+  qfuse.py rows RUN.npy BASE.npy ADAPTER MODULE
+      DoRA with lora_b zero on a head with unit rows: each logit column j
+      is BASE's times m[j].
   qfuse.py agree GOT.npy REF.npy
       top-1 agreement of two [N, V] logits files and the worst row's
       max |difference| over the reference row's max |logit|.
@@ -101,6 +108,8 @@ def check(base, adir, fused):
             lb = A[pa.replace(".lora_a", ".lora_b")][1].astype(np.float64)
             if la.ndim == 3:        # a stack: [E, r, in], [E, out, r]
                 d = scale * np.matmul(lb, la)
+            elif "embed" in mod:    # an embedding: [vocab, r], [r, dims]
+                d = scale * (la @ lb)
             else:                   # [in, r], [r, out]
                 d = scale * (la @ lb).T
             d = rnd(d.astype(np.float32), sdt)
@@ -151,6 +160,23 @@ def agree(got, ref):
     return 0
 
 
+def lowrank(run, base, adir, mod):
+    d = np.load(run).astype(np.float64) - np.load(base)
+    b = read_dir(adir, "adapters.safetensors")[mod + ".lora_b"][1].astype(np.float64)
+    u = np.linalg.lstsq(b.T, d.T, rcond=None)[0]
+    res = float(np.abs(d - (b.T @ u).T).max() / np.abs(d).max())
+    print("residual %.3g of the change %.3g" % (res, float(np.abs(d).max())))
+    return 0 if res < 1e-4 and np.abs(d).max() > 1e-3 else 1
+
+
+def rows(run, base, adir, mod):
+    r, b = np.load(run).astype(np.float64), np.load(base).astype(np.float64)
+    m = read_dir(adir, "adapters.safetensors")[mod + ".m"][1].astype(np.float64)
+    err = float(np.abs(r - b * m).max() / np.abs(b).max())
+    print("|RUN - m * BASE| / |BASE| = %.3g" % err)
+    return 0 if err < 1e-5 else 1
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    sys.exit(check(*sys.argv[2:5]) if cmd == "check" else agree(*sys.argv[2:4]))
+    sys.exit({"check": check, "agree": agree, "lowrank": lowrank, "rows": rows}[cmd](*sys.argv[2:]))

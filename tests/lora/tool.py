@@ -8,11 +8,16 @@ fusing one into its base (plain Python, no numpy).
       adapter_config.json (a.b for lora_parameters.b) set to JSON.
   tool.py dora BASE IN OUT SEED
       IN's LoRA as a DoRA adapter: m = |W row| * (1 + 0.3 u), u in [-1, 1].
+  tool.py add IN OUT MODULE ROWS_A COLS_A COLS_B SEED
+      IN's adapter plus MODULE.lora_a [ROWS_A, COLS_A] and .lora_b [COLS_A,
+      COLS_B], uniform in [-0.1, 0.1], and when IN is DoRA .m = 1 + 0.3 u
+      per row of the weight (an embedding's: a module named "...embed...").
   tool.py fuse BASE ADAPTER OUT
       BASE with every adapter merged in float64 (W + scale B^T A^T, and
       DoRA's m / |row|), written as float32 OUT/model.safetensors beside
       BASE's config.json.  Linear modules named as their weights, and
-      AFM-7's fused parts (lora_a.N)."""
+      AFM-7's fused parts (lora_a.N); an embedding (a module whose name
+      holds "embed"): E + scale A B."""
 import json
 import math
 import os
@@ -123,6 +128,22 @@ def dora(argv):
     json.dump(cfg, open(os.path.join(dst, "adapter_config.json"), "w"), indent=4)
 
 
+def add(argv):
+    src, dst, mod = argv[0], argv[1], argv[2]
+    ra, ca, cb, seed = int(argv[3]), int(argv[4]), int(argv[5]), int(argv[6])
+    t, meta = read(os.path.join(src, "adapters.safetensors"))
+    cfg = json.load(open(os.path.join(src, "adapter_config.json")))
+    rng = random.Random(seed)
+    t[mod + ".lora_a"] = f32([ra, ca], [rng.uniform(-0.1, 0.1) for _ in range(ra * ca)])
+    t[mod + ".lora_b"] = f32([ca, cb], [rng.uniform(-0.1, 0.1) for _ in range(ca * cb)])
+    if cfg.get("fine_tune_type") == "dora":
+        n = ra if "embed" in mod else cb     # one per row of the weight
+        t[mod + ".m"] = f32([n], [1 + 0.3 * rng.uniform(-1, 1) for _ in range(n)])
+    os.makedirs(dst, exist_ok=True)
+    write(os.path.join(dst, "adapters.safetensors"), t, meta)
+    json.dump(cfg, open(os.path.join(dst, "adapter_config.json"), "w"), indent=4)
+
+
 def fuse(argv):
     base, adir, dst = argv
     w, meta = read(os.path.join(base, "model.safetensors"))
@@ -136,7 +157,13 @@ def fuse(argv):
         dt, shape, raw = w[name]
         rows, inn = shape
         W = [float(x) for x in floats(w[name])]
-        parts = sorted(k for k in t if k.startswith(mod + ".lora_a"))
+        if "embed" in mod:
+            A, B = floats(t[mod + ".lora_a"]), floats(t[mod + ".lora_b"])
+            r = t[mod + ".lora_a"][1][1]
+            for v in range(rows):
+                for i in range(inn):
+                    W[v * inn + i] += scale * sum(A[v * r + k] * B[k * inn + i] for k in range(r))
+        parts = [] if "embed" in mod else sorted(k for k in t if k.startswith(mod + ".lora_a"))
         row0 = 0
         for pa in parts:
             pb = pa.replace(".lora_a", ".lora_b")
@@ -163,4 +190,4 @@ def fuse(argv):
 
 
 if __name__ == "__main__":
-    {"edit": edit, "dora": dora, "fuse": fuse}[sys.argv[1]](sys.argv[2:])
+    {"edit": edit, "dora": dora, "add": add, "fuse": fuse}[sys.argv[1]](sys.argv[2:])
