@@ -6,7 +6,7 @@
  * of tensors are built by the compiler from fixed patterns and still go
  * through em_cstr(), numbers are printed from checked values. */
 #include "adapter.h"
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>
@@ -61,6 +61,28 @@ void em_shape(Buf *b, const Tensor *t)
 	bprintf(b, ")");
 }
 
+void em_layers(Buf *b, const int *list, int n)
+{
+	bprintf(b, "layer%s ", n > 1 ? "s" : "");
+	int step = n > 3 ? list[1] - list[0] : 0;
+	for (int i = 2; i < n && step > 1; i++)
+		if (list[i] - list[i - 1] != step)
+			step = 0;
+	if (step > 1) {               /* every step-th: "layers 3, 7, ..., 47" */
+		bprintf(b, "%d, %d, ..., %d", list[0], list[1], list[n - 1]);
+		return;
+	}
+	for (int i = 0; i < n;) {
+		int j = i;
+		while (j + 1 < n && list[j + 1] == list[j] + 1)
+			j++;
+		bprintf(b, "%s%d", i ? ", " : "", list[i]);
+		if (j > i)
+			bprintf(b, "%s%d", j > i + 1 ? "-" : ", ", list[j]);
+		i = j + 1;
+	}
+}
+
 /* ---- weights, caches, scratch ---- */
 
 static void name_into(Buf *list, const char *c)
@@ -68,13 +90,14 @@ static void name_into(Buf *list, const char *c)
 	bprintf(list, "%s%s", list->n ? ", " : "", c);
 }
 
-/* c.lora (or each expert's, with expert "e") bound to m's adapter. */
-static void lora(Em *e, const char *c, Mat m, const char *expert)
+/* c.lora (or each expert's, with expert "e") bound to m's adapter; field:
+ * the name the adapter note lists. */
+static void lora(Em *e, const char *c, const char *field, Mat m, const char *expert)
 {
 	const Lora *l = adapter_of(e->p, m);
 	if (!l)
 		return;
-	name_into(&e->adapted, c);
+	name_into(&e->adapted, field);
 	e->parts += l->part >= 0;
 	bprintf(&e->bind, "\t%s%s%s.lora = lm_lora_of(ad, %s%s%s, ", *expert ? "\t" : "", c,
 	        *expert ? "[e]" : "", c, *expert ? "[e]" : "", "");
@@ -134,29 +157,31 @@ static void check_rows(const Tensor *t, const Mat *m)
 		        "rows of [out, in] (a layout mlx-lm does not write)", t->name);
 }
 
-static void experts_lora(Em *e, const char *c, const MatArr *a)
+static void experts_lora(Em *e, const char *c, const char *field, const MatArr *a)
 {
 	if (adapter_of(e->p, a->m0)) {
 		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n", a->n);
-		lora(e, c, a->m0, "e");
+		lora(e, c, field, a->m0, "e");
 	}
 }
 
-void em_mat(Em *e, const char *c, Mat m)
+/* Weight c (a global, or "lN.field" of a layer) bound to view m; field:
+ * the name it is declared and listed by. */
+static void bind_mat(Em *e, const char *c, const char *field, Mat m)
 {
 	const Tensor *t = &e->p->t[m.t];
-	name_into(&e->mats, c);
+	name_into(&e->mats, field);
 	if (t->bits) {
 		char f[16];
 		check_rows(t, &m);
 		use_format(e, t, 1, f);
-		bprintf(&e->packed, "%s %s\n", f, c);
+		bprintf(&e->packed, "%s %s\n", f, field);
 		bprintf(&e->bind, "\t%s = lm_ck_qmat(ck, ", c);
 		module_path(&e->bind, t->name);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
 		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP);\n", m.off, m.rows, m.cols, f, f);
-		lora(e, c, m, "");
+		lora(e, c, field, m, "");
 		return;
 	}
 	bprintf(&e->bind, "\t%s = lm_ck_mat(ck, ", c);
@@ -164,14 +189,20 @@ void em_mat(Em *e, const char *c, Mat m)
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
 	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
-	lora(e, c, m, "");
+	lora(e, c, field, m, "");
 }
 
-void em_matarr(Em *e, const char *c, const MatArr *a)
+void em_mat(Em *e, const char *c, Mat m)
+{
+	bind_mat(e, c, c, m);
+}
+
+/* One matrix per expert, field[e] of layer P. */
+static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a)
 {
 	const Tensor *t = &e->p->t[a->m0.t];
 	const Mat *m = &a->m0;
-	bprintf(&e->decl, "static lm_mat %s[%d];\n", c, a->n);
+	bprintf(&e->decl, "\tlm_mat %s[%d];\n", field, a->n);
 	if (t->bits) {
 		char f[16];
 		check_rows(t, m);
@@ -181,7 +212,7 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 				lm_fail(NULL, "tensor '%s': the experts of one stack are quantized in more "
 				        "than one format", e->p->t[i].name);
 		use_format(e, t, a->n, f);
-		bprintf(&e->packed, "%s %s[]\n", f, c);
+		bprintf(&e->packed, "%s %s[]\n", f, field);
 		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_qmat(ck, ", a->n, c);
 		if (a->pattern[0]) {
 			char pat[MAX_TENSOR_NAME];
@@ -198,7 +229,7 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 			bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, ", m->off, a->stride);
 		}
 		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP);\n", m->rows, m->cols, f, f);
-		experts_lora(e, c, a);
+		experts_lora(e, c, field, a);
 		return;
 	}
 	bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_mat(ck, ", a->n, c);
@@ -216,7 +247,7 @@ void em_matarr(Em *e, const char *c, const MatArr *a)
 		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
 		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
 	}
-	experts_lora(e, c, a);
+	experts_lora(e, c, field, a);
 }
 
 void em_vec_expr(Em *e, Vec v)
@@ -231,9 +262,9 @@ void em_vec_expr(Em *e, Vec v)
 	bprintf(&e->bind, ", %s)", em_flt(v.add));
 }
 
-void em_decl_vec(Em *e, const char *c)
+void em_decl_vec(Em *e, const char *name)
 {
-	name_into(&e->vecs, c);
+	name_into(&e->vecs, name);
 }
 
 void em_vec(Em *e, const char *c, Vec v)
@@ -244,56 +275,57 @@ void em_vec(Em *e, const char *c, Vec v)
 	bprintf(&e->bind, ";\n");
 }
 
-void em_scalar(Em *e, const char *c, Vec v)
+/* "lN.name", the C name of a layer's field in create() (c of 64). */
+static const char *field_of(char *c, const char *P, const char *name)
 {
-	name_into(&e->scalars, c);
-	bprintf(&e->bind, "\t%s = ", c);
-	em_vec_expr(e, v);
-	bprintf(&e->bind, "[0];\n");
+	snprintf(c, 64, "%s.%s", P, name);
+	return c;
 }
 
 void em_pmat(Em *e, const char *P, const char *name, Mat m)
 {
 	char c[64];
-	snprintf(c, sizeof c, "%s_%s", P, name);
-	em_mat(e, c, m);
+	bind_mat(e, field_of(c, P, name), name, m);
 }
 
 void em_pvec(Em *e, const char *P, const char *name, Vec v)
 {
 	char c[64];
-	snprintf(c, sizeof c, "%s_%s", P, name);
-	em_vec(e, c, v);
+	name_into(&e->vecs, name);
+	bprintf(&e->bind, "\t%s = ", field_of(c, P, name));
+	em_vec_expr(e, v);
+	bprintf(&e->bind, ";\n");
 }
 
 void em_pscalar(Em *e, const char *P, const char *name, Vec v)
 {
 	char c[64];
-	snprintf(c, sizeof c, "%s_%s", P, name);
-	em_scalar(e, c, v);
+	name_into(&e->scalars, name);
+	bprintf(&e->bind, "\t%s = ", field_of(c, P, name));
+	em_vec_expr(e, v);
+	bprintf(&e->bind, "[0];\n");
 }
 
 void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a)
 {
 	char c[64];
-	snprintf(c, sizeof c, "%s_%s", P, name);
-	em_matarr(e, c, a);
+	bind_matarr(e, field_of(c, P, name), name, a);
 }
 
 void em_state(Em *e, const char *P, const char *name, long count, const char *what)
 {
-	bprintf(&e->decl, "static float *%s_%s;   /* %s */\n", P, name, what);
-	bprintf(&e->alloc, "\t%s_%s = lm_floats(%ld);\n", P, name, count);
-	bprintf(&e->reset, "\tlm_zero(%s_%s, %ld);\n", P, name, count);
-	bprintf(&e->alloc, "\tlm_state_floats(&state, %s_%s, %ld);\n", P, name, count);
+	bprintf(&e->decl, "\tfloat *%s;   /* %s */\n", name, what);
+	bprintf(&e->alloc, "\t%s.%s = lm_floats(%ld);\n", P, name, count);
+	bprintf(&e->reset, "\tlm_zero(%s.%s, %ld);\n", P, name, count);
+	bprintf(&e->alloc, "\tlm_state_floats(&state, %s.%s, %ld);\n", P, name, count);
 }
 
 void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim)
 {
-	bprintf(&e->decl, "static lm_kv %s_kv;\n", P);
-	bprintf(&e->alloc, "\tlm_kv_init(&%s_kv, %s, %s, %ld, %ld);\n", P, kind, cap, kdim, vdim);
-	bprintf(&e->alloc, "\tlm_state_kv(&state, &%s_kv);\n", P);
-	bprintf(&e->reset, "\tlm_kv_reset(&%s_kv);\n", P);
+	bprintf(&e->decl, "\tlm_kv kv;\n");
+	bprintf(&e->alloc, "\tlm_kv_init(&%s.kv, %s, %s, %ld, %ld);\n", P, kind, cap, kdim, vdim);
+	bprintf(&e->alloc, "\tlm_state_kv(&state, &%s.kv);\n", P);
+	bprintf(&e->reset, "\tlm_kv_reset(&%s.kv);\n", P);
 }
 
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)
@@ -323,21 +355,21 @@ void em_scratch_ints(Em *e, const char *name, long width, const char *what)
 	scratch(e, name, width, what, 1);
 }
 
-/* "static TYPE Pa, Pb, Pc;" (P: "*" for pointers) wrapped at 76
+/* "LEAD TYPE Pa, Pb, Pc;" (P: "*" for pointers) wrapped at 76
  * columns; the list is empty again. */
-void em_declare(Buf *out, const char *type, const char *ptr, Buf *list)
+void em_declare(Buf *out, const char *lead, const char *type, const char *ptr, Buf *list)
 {
 	if (!list->n)
 		return;
 	char *names = bdone(list);
-	bprintf(out, "static %s ", type);
-	size_t col = strlen(type) + 8;
+	bprintf(out, "%s%s ", lead, type);
+	size_t col = strlen(type) + (*lead == '\t' ? 9 : strlen(lead) + 1);
 	int first = 1;
 	for (char *s = strtok(names, ", "); s; s = strtok(NULL, ", ")) {
 		size_t n = strlen(ptr) + strlen(s);
 		if (!first && col + n + 2 > 76) {
-			bprintf(out, ",\n\t");
-			col = 8;
+			bprintf(out, ",\n\t%s", *lead == '\t' ? "\t" : "");
+			col = *lead == '\t' ? 16 : 8;
 		} else if (!first) {
 			bprintf(out, ", ");
 			col += 2;

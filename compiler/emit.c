@@ -9,7 +9,7 @@
  * What blocks register (weights, states, scratch) is kept by em.c. */
 #define _GNU_SOURCE
 #include "adapter.h"
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>
@@ -38,144 +38,52 @@ static void set_trimmed(Dict *d, const char *key, Buf *b)
 }
 
 
-static void summary(char *s, size_t n, const Layer *l)
-{
-	const Attn *a = &l->attn;
-	size_t k = 0;
-	switch (l->mix) {
-	case MIX_MLA:
-		k = snprintf(s, n, "latent attention (MLA)");
-		break;
-	case MIX_KDA:
-		k = snprintf(s, n, "delta-rule attention (KDA)");
-		break;
-	case MIX_ATTN:
-		if (a->kv_from >= 0)
-			k = snprintf(s, n, "attention on layer %d's K/V", a->kv_from);
-		else
-			k = snprintf(s, n, "%s attention%s",
-			             a->window ? "sliding-window" : a->chunk ? "chunked" : "global",
-			             a->rope < 0 ? " without RoPE" : "");
-		break;
-	case MIX_MAMBA:
-		k = snprintf(s, n, "Mamba-2 state space");
-		break;
-	default:
-		lm_bug("mixer %d has no emitter", l->mix);
-	}
-	snprintf(s + k, n - k, l->ffn == FFN_MLP ? ", SwiGLU MLP" : ", mixture of experts");
-}
-
 /* One of the layer's two halves: norm, block, optional post-norm, add. */
 static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
                  Norm post, const char *body)
 {
 	char c[48];
 	Dict d = {0};
-	dset(&d, "P", "%s", P);
 	dset(&d, "BODY", "%s", body);
 	dset(&d, "PRE", "%d", pre.on);
 	dset(&d, "POST", "%d", post.on);
-	dset(&d, "PRE_W", "%s_%s_norm", P, part);
-	dset(&d, "POST_W", "%s_%s_post_norm", P, part);
 	dset(&d, "PRE_EPS", "%s", em_flt(pre.eps));
 	dset(&d, "POST_EPS", "%s", em_flt(post.eps));
+	snprintf(c, sizeof c, "%s_norm", part);
 	if (pre.on && pre.w.t >= 0) {
-		snprintf(c, sizeof c, "%s_%s_norm", P, part);
-		em_vec(e, c, pre.w);
+		dset(&d, "PRE_W", "L->%s", c);
+		em_pvec(e, P, c, pre.w);
 	} else {
-		dset(&d, "PRE_W", "0");
+		dset(&d, "PRE_W", "LM_UNWEIGHTED");
 	}
+	snprintf(c, sizeof c, "%s_post_norm", part);
 	if (post.on && post.w.t >= 0) {
-		snprintf(c, sizeof c, "%s_%s_post_norm", P, part);
-		em_vec(e, c, post.w);
+		dset(&d, "POST_W", "L->%s", c);
+		em_pvec(e, P, c, post.w);
 	} else {
-		dset(&d, "POST_W", "0");
+		dset(&d, "POST_W", "LM_UNWEIGHTED");
 	}
 	tmpl(out, "layer.c", "half", &d);
 	dfree(&d);
 }
 
-/* What an adapter does, the first time a layer has one; then only which
- * of the layer's weights carry one. */
-static void lora_note(Em *e, Buf *out, int layer)
-{
-	char *names = bdone(&e->adapted);
-	const Adapter *ad = e->p->ad;
-	Dict d = {0};
-	Buf w = {0};           /* the names, wrapped as comment lines */
-	size_t col = 40;
-	for (char *c = strtok(names, ", "); c; c = strtok(NULL, ", ")) {
-		if (w.n)
-			bprintf(&w, col + strlen(c) > 70 ? ",\n * " : ", ");
-		col = col + strlen(c) > 70 ? 3 : col + 2;
-		bprintf(&w, "%s", c);
-		col += strlen(c);
-	}
-	set_trimmed(&d, "NAMES", &w);
-	dset(&d, "KIND", "%s", ad->cfg.dora ? "DoRA" : "LoRA");
-	dset(&d, "DORA", "%d", ad->cfg.dora);
-	dset(&d, "RANK", "%ld", ad->cfg.rank);
-	dset(&d, "SCALE", "%g", ad->cfg.scale);
-	dset(&d, "PARTS", "%d", e->parts > 0);
-	dset(&d, "FIRST", "%d", e->explained - 1);
-	tmpl(out, "lora.c", e->explained ? "again" : "first", &d);
-	dfree(&d);
-	free(names);
-	if (!e->explained)
-		e->explained = layer + 1;
-	e->parts = 0;
-}
+/* A layer as the emitter renders it: the text that decides its kind (its
+ * struct's fields and its function's body), and what is said of it alone
+ * (which of its weights carry an adapter, which are quantized how). */
+typedef struct {
+	char *fields, *body;
+	char *adapted, *packed;
+	int parts;                /* adapted weights that are parts of a fused module */
+	int kind;                 /* the first layer of its kind */
+} Rendered;
 
-/* A comment naming the layer's quantized products by format (list: lines
- * "FORMAT name"), "Q4G64: l0_wq, l0_wo; Q8G64: l0_router"; the list is
- * emptied. */
-static void packed(Buf *out, Buf *list)
+/* Layer i into all[i], its kind found among the layers before it. */
+static void render(Em *e, Rendered *all, int i)
 {
-	if (!list->n)
-		return;
-	char *s = bdone(list);
-	const char *fmts[MAX_FORMATS];
-	int nf = 0;
-	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {    /* in order of first use */
-		int j;
-		for (j = 0; j < nf && strncmp(fmts[j], l, strcspn(l, " ") + 1); j++)
-			;
-		if (j == nf && nf < MAX_FORMATS)
-			fmts[nf++] = l;
-	}
-	size_t col = 2;
-	bprintf(out, "/*");
-	for (int j = 0; j < nf; j++) {
-		int k = (int)strcspn(fmts[j], " "), first = 1;
-		for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
-			if (strncmp(l, fmts[j], k + 1))
-				continue;
-			char item[128];
-			int m = (int)strcspn(l + k + 1, "\n");
-			if (first)
-				snprintf(item, sizeof item, " %.*s: %.*s", k, l, m, l + k + 1);
-			else
-				snprintf(item, sizeof item, " %.*s", m, l + k + 1);
-			bprintf(out, "%s", first ? (j ? ";" : "") : ",");
-			if (col + strlen(item) > 74) {
-				bprintf(out, "\n *");
-				col = 2;
-			}
-			bprintf(out, "%s", item);
-			col += strlen(item) + 1;
-			first = 0;
-		}
-	}
-	bprintf(out, " */\n");
-	free(s);
-}
-
-static void layer(Em *e, Buf *code, Buf *calls, int i)
-{
+	Rendered *r = all + i;
 	const Layer *l = &e->p->layers[i];
-	char P[16], sum[160];
-	Buf body = {0}, halves = {0};
+	char P[16];
+	Buf body = {0}, halves = {0}, fields = {0};
 	snprintf(P, sizeof P, "l%d", i);
 
 	switch (l->mix) {
@@ -210,28 +118,270 @@ static void layer(Em *e, Buf *code, Buf *calls, int i)
 	half(e, &halves, "ffn", P, l->pre_ffn, l->post_ffn, s);
 	free(s);
 
-	Buf decls = {0};
-	if (e->adapted.n)
-		lora_note(e, &decls, i);
-	packed(&decls, &e->packed);
-	em_declare(&decls, "lm_mat", "", &e->mats);
-	em_declare(&decls, "const float", "*", &e->vecs);
-	em_declare(&decls, "float", "", &e->scalars);
+	em_declare(&fields, "\t", "lm_mat", "", &e->mats);
+	em_declare(&fields, "\t", "const float", "*", &e->vecs);
+	em_declare(&fields, "\t", "float", "", &e->scalars);
 	s = bdone(&e->decl);
-	bprintf(&decls, "%s", s);
+	bprintf(&fields, "%s", s);
 	free(s);
+	r->fields = bdone(&fields);
+	r->body = bdone(&halves);
+	r->adapted = bdone(&e->adapted);
+	r->packed = bdone(&e->packed);
+	r->parts = e->parts;
+	e->parts = 0;
+	r->kind = i;
+	for (int j = 0; j < i; j++)
+		if (all[j].kind == j && !strcmp(all[j].fields, r->fields)
+		    && !strcmp(all[j].body, r->body)) {
+			r->kind = j;
+			break;
+		}
+}
 
-	Dict d = {0};
-	summary(sum, sizeof sum, l);
-	dset(&d, "L", "%d", i);
-	dset(&d, "SUMMARY", "%s", sum);
-	s = bdone(&decls);
-	dset(&d, "DECLS", "%s", s);
+/* What a kind of layer is called: its mixer and its feed-forward block. */
+static void kind_name(char *s, size_t n, const Layer *l)
+{
+	const Attn *a = &l->attn;
+	const char *mix = "";
+	switch (l->mix) {
+	case MIX_MLA:
+		mix = "mla";
+		break;
+	case MIX_KDA:
+		mix = "kda";
+		break;
+	case MIX_MAMBA:
+		mix = "mamba";
+		break;
+	case MIX_ATTN:
+		mix = a->kv_from >= 0 ? "reuse_attn" : a->window ? "window_attn" : a->chunk ? "chunked_attn"
+		      : a->rope < 0 ? "nope_attn" : "attn";
+		break;
+	}
+	snprintf(s, n, "%s_%s", mix, l->ffn == FFN_MLP ? "mlp" : "moe");
+}
+
+static void summary(char *s, size_t n, const Layer *l)
+{
+	const Attn *a = &l->attn;
+	size_t k = 0;
+	switch (l->mix) {
+	case MIX_MLA:
+		k = snprintf(s, n, "latent attention (MLA)");
+		break;
+	case MIX_KDA:
+		k = snprintf(s, n, "delta-rule attention (KDA)");
+		break;
+	case MIX_ATTN:
+		if (a->kv_from >= 0)
+			k = snprintf(s, n, "attention on an earlier layer's K/V");
+		else
+			k = snprintf(s, n, "%s attention%s",
+			             a->window ? "sliding-window" : a->chunk ? "chunked" : "global",
+			             a->rope < 0 ? " without RoPE" : "");
+		break;
+	case MIX_MAMBA:
+		k = snprintf(s, n, "Mamba-2 state space");
+		break;
+	}
+	snprintf(s + k, n - k, l->ffn == FFN_MLP ? ", SwiGLU MLP" : ", mixture of experts");
+}
+
+/* Names as comment lines, wrapped at 74 columns, col: where the first one
+ * starts. */
+static void wrap_names(Buf *w, const char *names, size_t col)
+{
+	char *s = strdup(names);
+	int first = 1;
+	for (char *c = strtok(s, ", "); c; c = strtok(NULL, ", "), first = 0) {
+		if (!first && col + 2 + strlen(c) > 74) {
+			bprintf(w, ",\n * ");
+			col = 3;
+		} else if (!first) {
+			bprintf(w, ", ");
+			col += 2;
+		}
+		bprintf(w, "%s", c);
+		col += strlen(c);
+	}
 	free(s);
-	set_trimmed(&d, "HALVES", &halves);
-	tmpl(code, "layer.c", "layer", &d);
+}
+
+/* What an adapter does, the first time a kind has one; then only which of
+ * the kind's weights carry one, in which layers. */
+static void lora_note(Em *e, Buf *out, const Rendered *r, const int *list, int n)
+{
+	const Adapter *ad = e->p->ad;
+	Buf w = {0};
+	int parts = 0;
+	for (int i = 0; i < n; i++) {
+		const char *names = r[list[i]].adapted;
+		int j, again = 0, group[MAX_LAYERS], ng = 0;
+		if (!*names)
+			continue;
+		for (j = 0; j < i; j++)
+			again |= !strcmp(r[list[j]].adapted, names);
+		if (again)
+			continue;
+		for (j = i; j < n; j++)
+			if (!strcmp(r[list[j]].adapted, names)) {
+				group[ng++] = list[j];
+				parts |= r[list[j]].parts > 0;
+			}
+		if (w.n)
+			bprintf(&w, ";\n * ");
+		size_t line = w.n;
+		em_layers(&w, group, ng);
+		bprintf(&w, ": ");
+		wrap_names(&w, names, (w.n - line) + (line ? 3 : 36));
+	}
+	if (!w.n)
+		return;
+	Dict d = {0};
+	char *s = bdone(&w);
+	dset(&d, "NAMES", "%s", s);
+	free(s);
+	dset(&d, "KIND", "%s", ad->cfg.dora ? "DoRA" : "LoRA");
+	dset(&d, "DORA", "%d", ad->cfg.dora);
+	dset(&d, "RANK", "%ld", ad->cfg.rank);
+	dset(&d, "SCALE", "%g", ad->cfg.scale);
+	dset(&d, "PARTS", "%d", parts);
+	tmpl(out, "lora.c", e->explained ? "again" : "first", &d);
 	dfree(&d);
-	bprintf(calls, "\t\tlayer%d(b);\n", i);
+	e->explained = 1;
+}
+
+/* A comment naming a layer's quantized products by format (list: lines
+ * "FORMAT name"), "Q4G64: wq, wo; Q8G64: router". */
+static void packed(Buf *out, const char *s)
+{
+	const char *fmts[MAX_FORMATS];
+	int nf = 0;
+	for (const char *l = s; *l; l = strchr(l, '\n') + 1) {    /* in order of first use */
+		int j;
+		for (j = 0; j < nf && strncmp(fmts[j], l, strcspn(l, " ") + 1); j++)
+			;
+		if (j == nf && nf < MAX_FORMATS)
+			fmts[nf++] = l;
+	}
+	size_t col = 2 + out->n;
+	for (int j = 0; j < nf; j++) {
+		int k = (int)strcspn(fmts[j], " "), first = 1;
+		for (const char *l = s; *l; l = strchr(l, '\n') + 1) {
+			if (strncmp(l, fmts[j], k + 1))
+				continue;
+			char item[128];
+			int m = (int)strcspn(l + k + 1, "\n");
+			if (first)
+				snprintf(item, sizeof item, " %.*s: %.*s", k, l, m, l + k + 1);
+			else
+				snprintf(item, sizeof item, " %.*s", m, l + k + 1);
+			bprintf(out, "%s", first ? (j ? ";" : "") : ",");
+			if (col + strlen(item) > 74) {
+				bprintf(out, "\n *");
+				col = 2;
+			}
+			bprintf(out, "%s", item);
+			col += strlen(item) + 1;
+			first = 0;
+		}
+	}
+}
+
+/* The quantized products of a kind's layers, one comment per set of
+ * layers stored alike. */
+static void packed_note(Buf *out, const Rendered *r, const int *list, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *s = r[list[i]].packed;
+		int j, again = 0, group[MAX_LAYERS], ng = 0;
+		for (j = 0; j < i; j++)
+			again |= !strcmp(r[list[j]].packed, s);
+		if (!*s || again)
+			continue;
+		for (j = i; j < n; j++)
+			if (!strcmp(r[list[j]].packed, s))
+				group[ng++] = list[j];
+		Buf line = {0};
+		bprintf(&line, "/* Quantized, ");
+		em_layers(&line, group, ng);
+		bprintf(&line, ":");
+		packed(&line, s);
+		char *t = bdone(&line);
+		bprintf(out, "%s */\n", t);
+		free(t);
+	}
+}
+
+/* Every kind of layer: its struct, its instances and its function, in
+ * order of first use; calls: forward()'s straight-line schedule. */
+static void layers(Em *e, Buf *code, Buf *calls)
+{
+	const Plan *p = e->p;
+	Rendered *r = lm_alloc(p->nl * sizeof *r);
+	char (*names)[48] = lm_alloc(p->nl * sizeof *names);
+	int *list = lm_alloc(p->nl * sizeof *list);
+	/* what create() binds next is layer i's: another pipeline stage's
+	 * layer is checked but not read (lm_stage_bind) */
+	for (int i = 0; i < p->nl; i++) {
+		bprintf(&e->bind, "\tlm_stage_bind(%d);\n", i);
+		bprintf(&e->alloc, "\tlm_stage_bind(%d);\n", i);
+		render(e, r, i);
+	}
+	bprintf(&e->alloc, "\tlm_stage_bind(LM_STAGE_SHARED);\n");
+	for (int k = 0; k < p->nl; k++) {
+		if (r[k].kind != k)
+			continue;
+		char base[40], sum[160];
+		int n = 0, same = 0;
+		kind_name(base, sizeof base, &p->layers[k]);
+		for (int j = 0; j < k; j++)
+			if (r[j].kind == j && !strncmp(names[j], base, strlen(base))
+			    && (!names[j][strlen(base)] || names[j][strlen(base)] == '_'))
+				same++;
+		if (same)
+			snprintf(names[k], sizeof names[k], "%s_%d", base, same + 1);
+		else
+			snprintf(names[k], sizeof names[k], "%s", base);
+		for (int i = k; i < p->nl; i++)
+			if (r[i].kind == k)
+				list[n++] = i;
+
+		Dict d = {0};
+		Buf b = {0}, inst = {0};
+		summary(sum, sizeof sum, &p->layers[k]);
+		dset(&d, "SUMMARY", "%s", sum);
+		dset(&d, "KIND", "%s", names[k]);
+		dset(&d, "COUNT", n > 1 ? "%d layers" : "%d layer", n);
+		bprintf(&b, "%s", r[k].fields);
+		set_trimmed(&d, "FIELDS", &b);
+		for (int i = 0; i < n; i++)
+			bprintf(&inst, "%sl%d", i ? ", " : "", list[i]);
+		bprintf(&b, "%s_layer", names[k]);
+		char *type = bdone(&b);
+		em_declare(&b, "static ", type, "", &inst);
+		free(type);
+		set_trimmed(&d, "INSTANCES", &b);
+		lora_note(e, &b, r, list, n);
+		packed_note(&b, r, list, n);
+		set_trimmed(&d, "NOTES", &b);
+		bprintf(&b, "%s", r[k].body);
+		set_trimmed(&d, "HALVES", &b);
+		tmpl(code, "layer.c", "layer", &d);
+		dfree(&d);
+	}
+	for (int i = 0; i < p->nl; i++)
+		bprintf(calls, "\t\tif (lm_stage_has(%d))\n\t\t\t%s(&l%d, b);\n", i, names[r[i].kind], i);
+	for (int i = 0; i < p->nl; i++) {
+		free(r[i].fields);
+		free(r[i].body);
+		free(r[i].adapted);
+		free(r[i].packed);
+	}
+	free(r);
+	free(names);
+	free(list);
 }
 
 static void ropes(const Plan *p, Buf *out)
@@ -252,7 +402,9 @@ static void ends(Em *e)
 {
 	const Plan *p = e->p;
 	const Tensor *ht = &p->t[p->head.t];
+	bprintf(&e->bind, "\tlm_stage_bind(-1);\n");
 	em_mat(e, "embed", p->embed);
+	bprintf(&e->bind, "\tlm_stage_bind(LAYERS);\n");
 	if (p->head_l2 > 0) {
 		/* the stored rows stay as they are (in their dtype, mapped); the
 		 * normalisation is one factor per row, applied to the products */
@@ -275,7 +427,7 @@ static void ends(Em *e)
 	if (p->final.w.t >= 0)
 		em_vec_expr(e, p->final.w);
 	else
-		bprintf(&e->bind, "0");
+		bprintf(&e->bind, "LM_UNWEIGHTED");
 	bprintf(&e->bind, ";\n");
 	free(bdone(&e->mats));
 	free(bdone(&e->packed));
@@ -320,8 +472,17 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	Dict d = {0};
 
 	ends(&e);
-	for (int i = 0; i < p->nl; i++)
-		layer(&e, &code, &calls, i);
+	layers(&e, &code, &calls);
+	lm_part *parts = lm_alloc((p->nl + 2) * sizeof *parts);
+	plan_parts(p, parts);
+	for (int i = 0; i < p->nl + 2; i++) {
+		char what[24];
+		snprintf(what, sizeof what, i == 0 ? "embedding" : i > p->nl ? "head" : "layer %d", i - 1);
+		bprintf(&b, "\t{%ld, %ld, %ld, %ld, %d},\t/* %s */\n", parts[i].read,
+		        parts[i].weights, parts[i].cache, parts[i].fixed, parts[i].joined, what);
+	}
+	free(parts);
+	set_trimmed(&d, "PARTS", &b);
 
 	/* the schedule table, as comment lines */
 	char *tab;
@@ -347,7 +508,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	}
 	set_trimmed(&d, "SCRATCH", &b);
 
-	tmpl(&b, "overview.c", p->arch, &d);
+	emit_overview(p, &b);
 	set_trimmed(&d, "OVERVIEW", &b);
 	dset(&d, "NAME", "%s", p->name);
 	dset(&d, "TITLE", "%s", p->title);
@@ -355,6 +516,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "VOCAB", "%ld", p->vocab);
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
+	dset(&d, "LAYERS", "%d", p->nl);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
 	for (int j = 0; j < e.nfmt; j++) {
 		char f[16];

@@ -1,85 +1,10 @@
-/* emit.h: a plan as one C source file.
- *
- * emit.c writes the frame: the head, each layer's function around its two
- * blocks, create(), forward() and the entry points.  Each kind of block has
- * an emitter of its own (emit_attn.c, emit_mlp.c, ...) that renders its
- * template and registers the weights, caches and scratch buffers it needs
- * through the em_ functions here (em.c). */
+/* emit.h: a plan as one C source file, model.c (the emitter's own files
+ * share em.h). */
 #ifndef EMIT_H
 #define EMIT_H
 #include "plan.h"
-#include "tmpl.h"
 
 /* The whole model.c, malloc'd.  weights_dir: the checkpoint directory the
  * program defaults to (0: none). */
 char *emit_model(const Plan *p, const char *weights_dir);
-
-enum { MAX_SCRATCH = 32, MAX_FORMATS = 16 };
-
-typedef struct {
-	const Plan *p;
-	Buf mats, vecs, scalars;  /* names the current layer declares, by type */
-	Buf decl;                 /* its other declarations (caches, states) */
-	Buf bind, alloc, reset;   /* bodies of create() and reset() */
-	struct { char name[16], what[80]; long width; int ints; } scratch[MAX_SCRATCH];
-	int nscratch;
-	Buf adapted;              /* the current layer's weights with an adapter */
-	int parts;                /* ... of which parts of a fused module */
-	int explained;            /* 1 + the layer where LoRA's comment is, or 0 */
-	/* the quantized formats bound so far, and the current layer's packed
-	 * products, "FORMAT name" each */
-	struct { int bits, group; long mats; } fmt[MAX_FORMATS];
-	int nfmt;
-	Buf packed;
-} Em;
-
-/* The constants naming a quantized format in generated code: Q4G64_BITS,
- * Q4G64_GROUP (buf of at least 16). */
-const char *em_format(char *buf, int bits, int group);
-
-/* A weight the generated code names c, bound to its view in create(). */
-void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
-void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
-void em_scalar(Em *e, const char *c, Vec v);        /* static float c */
-/* One matrix per expert: static lm_mat c[a->n], bound in a loop. */
-void em_matarr(Em *e, const char *c, const MatArr *a);
-/* The same, named "<P>_<name>" (a layer's prefix and a name). */
-void em_pmat(Em *e, const char *P, const char *name, Mat m);
-void em_pvec(Em *e, const char *P, const char *name, Vec v);
-void em_pscalar(Em *e, const char *P, const char *name, Vec v);
-void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a);
-/* A float state P_name of count floats a layer carries across calls:
- * allocated in create(), zeroed by reset(); `what` is its comment. */
-void em_state(Em *e, const char *P, const char *name, long count, const char *what);
-/* The K/V cache P_kv of a layer (kind: LM_KV_..., cap: a C expression in
- * ctx): declared, initialised in create(), registered as state, reset. */
-void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim);
-/* Only declare c (static const float *); the caller writes its binding. */
-void em_decl_vec(Em *e, const char *c);
-/* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */
-void em_vec_expr(Em *e, Vec v);
-/* A scratch buffer `name` of [MAXB, width] floats, shared by all layers
- * (the widest request wins). */
-void em_scratch(Em *e, const char *name, long width, const char *what);
-void em_scratch_ints(Em *e, const char *name, long width, const char *what);
-
-/* Printing values into C: a float literal that reads back to the same
- * float (from a ring of buffers: valid for a few calls), and an escaped
- * string literal. */
-const char *em_flt(double v);
-void em_cstr(Buf *b, const char *s);
-/* "NDIM, SHAPE(a, b, ...)" of a tensor, the arguments lm_ck_* take. */
-void em_shape(Buf *b, const Tensor *t);
-/* "static TYPE Pa, Pb;" for the names in list (P: "*" for pointers),
- * wrapped at 76 columns; the list is emptied. */
-void em_declare(Buf *out, const char *type, const char *ptr, Buf *list);
-
-/* Block emitters: append the block's code to body.  Every block reads xn
- * and leaves its output in y. */
-void emit_attention(Em *e, Buf *body, int layer, const Attn *a);
-void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m);
-void emit_moe(Em *e, Buf *body, const char *P, const Moe *m);
-void emit_mamba(Em *e, Buf *body, int layer, const Mamba *m);
-void emit_mla(Em *e, Buf *body, int layer, const Mla *m);
-void emit_kda(Em *e, Buf *body, int layer, const Kda *k);
 #endif

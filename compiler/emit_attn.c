@@ -4,7 +4,7 @@
  * layer's plan asks for, in the order the architecture applies them (q/k
  * norms go before RoPE in PLaMo-2 and after it in AFM-7 and Llama 4), and
  * declares the weights and the cache the steps use. */
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>
@@ -59,18 +59,15 @@ static void qk_note(char *s, size_t n, const Attn *a)
 /* The per-head q/k norm weights, when the norm has any. */
 static void qk_weights(Em *e, Dict *d, const char *P, const Attn *a, int own)
 {
-	char c[48];
 	long rows = a->qk == QK_PER_HEAD ? 0 : 1;
-	snprintf(c, sizeof c, "%s_q_norm", P);
-	dset(d, "QW", "%s", a->qk == QK_PLAIN ? "0" : c);
+	dset(d, "QW", "%s", a->qk == QK_PLAIN ? "LM_UNWEIGHTED" : "L->q_norm");
 	dset(d, "QWROWS", "%ld", rows ? rows : a->heads);
 	if (a->qk != QK_PLAIN)
-		em_vec(e, c, a->qn);
-	snprintf(c, sizeof c, "%s_k_norm", P);
-	dset(d, "KW", "%s", a->qk == QK_PLAIN || !own ? "0" : c);
+		em_pvec(e, P, "q_norm", a->qn);
+	dset(d, "KW", "%s", a->qk == QK_PLAIN || !own ? "LM_UNWEIGHTED" : "L->k_norm");
 	dset(d, "KWROWS", "%ld", rows ? rows : a->kv_heads);
 	if (a->qk != QK_PLAIN && own)
-		em_vec(e, c, a->kn);
+		em_pvec(e, P, "k_norm", a->kn);
 }
 
 /* The K/V convolution's filters, one per K/V head in the checkpoint,
@@ -81,10 +78,8 @@ static void kv_conv(Em *e, const char *P, const Attn *a, long kvd)
 	const Vec w[2] = {a->conv_k, a->conv_v};
 	long state = (a->kv_conv - 1) * kvd;
 	for (int j = 0; j < 2; j++) {
-		char c[48];
-		snprintf(c, sizeof c, "%s_%s", P, names[j]);
-		em_decl_vec(e, c);
-		bprintf(&e->bind, "\t%s = lm_repeat_rows(", c);
+		em_decl_vec(e, names[j]);
+		bprintf(&e->bind, "\t%s.%s = lm_repeat_rows(", P, names[j]);
 		em_vec_expr(e, w[j]);
 		bprintf(&e->bind, ", %d, %d, %d);\n", a->kv_heads, a->kv_conv, a->hd);
 	}
@@ -110,7 +105,6 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 		em_scratch(e, "k", kvd, "keys");
 		em_scratch(e, "v", kvv, "values");
 	}
-	dset(&d, "P", "%s", P);
 	dset(&d, "H", "%d", a->heads);
 	dset(&d, "KVH", "%d", a->kv_heads);
 	dset(&d, "HD", "%d", a->hd);
@@ -188,9 +182,11 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 			em_kv(e, P, "LM_KV_RING", ring, kvd, kvv);
 		else
 			em_kv(e, P, "LM_KV_FULL", "ctx", kvd, kvv);
-		dset(&d, "CACHE", "%s_kv", P);
+		dset(&d, "CACHE", "&L->kv");
 	} else {
-		dset(&d, "CACHE", "l%d_kv", a->kv_from);
+		bprintf(&e->decl, "\tlm_kv *kv_from;   /* the cache this layer reads */\n");
+		bprintf(&e->bind, "\t%s.kv_from = &l%d.kv;\n", P, a->kv_from);
+		dset(&d, "CACHE", "L->kv_from");
 	}
 	dset(&d, "SCALE", "%s", em_flt(a->scale));
 	dset(&d, "WINDOW", "%ld", a->window);

@@ -1,6 +1,6 @@
 /* emit_kda.c: the gated delta-rule block (templates/kda.c): its weights,
  * the three convolution states and the recurrent state. */
-#include "emit.h"
+#include "em.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -48,7 +48,6 @@ void emit_kda(Em *e, Buf *body, int i, const Kda *k)
 	snprintf(what, sizeof what, "[%d, %d, %d]: S of each head", k->heads, k->hd, k->hd);
 	em_state(e, P, "state", S, what);
 
-	dset(&d, "P", "%s", P);
 	dset(&d, "H", "%d", k->heads);
 	dset(&d, "D", "%d", k->hd);
 	dset(&d, "HD", "%ld", HD);

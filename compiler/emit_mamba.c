@@ -1,23 +1,25 @@
 /* emit_mamba.c: the Mamba-2 state space block (templates/mamba.c): its
  * weights, its two states (the convolution's last inputs and the scan's
  * state, both zero at position 0) and its scratch buffers. */
-#include "emit.h"
+#include "em.h"
 
 #include <stdio.h>
 
 /* Norm `key` (B, C or DT) of the block: its weight bound as P_name. */
 static void norm(Em *e, Dict *d, const char *P, const char *key, const char *name, Norm nm)
 {
-	char k[16], c[48];
+	char k[16];
 	snprintf(k, sizeof k, "%s_NORM", key);
 	dset(d, k, "%d", nm.on);
-	snprintf(c, sizeof c, "%s_%s", P, name);
 	snprintf(k, sizeof k, "%s_W", key);
-	dset(d, k, "%s", nm.on && nm.w.t >= 0 ? c : "0");
+	if (nm.on && nm.w.t >= 0)
+		dset(d, k, "L->%s", name);
+	else
+		dset(d, k, "LM_UNWEIGHTED");
 	snprintf(k, sizeof k, "%s_EPS", key);
 	dset(d, k, "%s", em_flt(nm.eps));
 	if (nm.on && nm.w.t >= 0)
-		em_vec(e, c, nm.w);
+		em_pvec(e, P, name, nm.w);
 }
 
 void emit_mamba(Em *e, Buf *body, int i, const Mamba *m)
@@ -28,7 +30,6 @@ void emit_mamba(Em *e, Buf *body, int i, const Mamba *m)
 	long conv_state = (long)(m->d_conv - 1) * W;
 	long ssm_state = W * m->d_state;
 	snprintf(P, sizeof P, "l%d", i);
-	dset(&d, "P", "%s", P);
 	dset(&d, "HEADS", "%d", m->heads);
 	dset(&d, "HD", "%d", m->hd);
 	dset(&d, "DS", "%d", m->d_state);

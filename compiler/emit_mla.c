@@ -1,6 +1,6 @@
 /* emit_mla.c: the latent attention block (templates/mla.c): its weights,
  * the per-head halves of kv_b_proj as views, and its latent cache. */
-#include "emit.h"
+#include "em.h"
 #include "../runtime/rt.h"
 
 #include <stdio.h>
@@ -31,7 +31,6 @@ void emit_mla(Em *e, Buf *body, int i, const Mla *m)
 	for (int j = 0; j < e->p->nl; j++)
 		recurrent |= e->p->layers[j].mix == MIX_KDA || e->p->layers[j].mix == MIX_MAMBA;
 	dset(&d, "RECURRENT", "%d", recurrent);
-	dset(&d, "P", "%s", P);
 	dset(&d, "H", "%d", m->heads);
 	dset(&d, "LORA", "%d", m->lora);
 	dset(&d, "R", "%d", m->rope_dim);

@@ -1,12 +1,11 @@
 /* emit_mlp.c: the dense SwiGLU feed-forward block (templates/mlp.c). */
-#include "emit.h"
+#include "em.h"
 
 #include <stdio.h>
 
 void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m)
 {
 	Dict d = {0};
-	dset(&d, "P", "%s", P);
 	dset(&d, "I", "%ld", m->inter);
 	em_scratch(e, "gate", m->inter, "MLP gate, then silu(gate) * up");
 	em_scratch(e, "up", m->inter, "MLP up projection");

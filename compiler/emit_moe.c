@@ -2,21 +2,18 @@
  * the routing rule as a constant lm_router, the experts bound one view
  * each, and the shared expert, an ordinary SwiGLU MLP every token goes
  * through. */
-#include "emit.h"
+#include "em.h"
 
 #include <stdio.h>
 
 void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 {
 	Dict d = {0};
-	dset(&d, "P", "%s", P);
 	dset(&d, "E", "%d", m->experts);
 	dset(&d, "K", "%d", m->top_k);
 	dset(&d, "I", "%ld", m->inter);
 	dset(&d, "TOP1", "%d", m->route == ROUTE_TOP1_SIGMOID_IN);
 	dset(&d, "GROUPED", "%d", m->route == ROUTE_GROUPED);
-	dset(&d, "RULE", "%s", m->route == ROUTE_GROUPED ? "LM_ROUTE_GROUPED"
-	                                                   : "LM_ROUTE_TOP1_SIGMOID_IN");
 	dset(&d, "SOFTMAX", "%d", m->softmax);
 	dset(&d, "GROUPS", "%d", m->groups);
 	dset(&d, "TOPK_GROUP", "%d", m->topk_group);
@@ -24,7 +21,7 @@ void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 	dset(&d, "RENORM", "%d", m->renorm);
 	dset(&d, "SCALING", "%s", em_flt(m->scaling));
 	dset(&d, "SCALING_G", "%g", m->scaling);
-	dset(&d, "BIAS", "%s_bias", P);
+	dset(&d, "BIAS", "L->bias");
 	dset(&d, "SHARED", "%d", m->shared);
 	dset(&d, "SI", "%ld", m->sh.inter);
 	em_scratch(e, "router", m->experts, "router logits");
@@ -34,7 +31,7 @@ void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 	if (m->bias.t >= 0) {
 		em_pvec(e, P, "bias", m->bias);
 	} else {
-		dset(&d, "BIAS", "0");
+		dset(&d, "BIAS", "0 /* no bias */");
 	}
 	em_pmatarr(e, P, "gate_e", &m->gate);
 	em_pmatarr(e, P, "up_e", &m->up);

@@ -1,24 +1,33 @@
-/* fuse.c: `lmcc fuse MODEL_DIR --adapter DIR -o OUT`: the adapter merged
- * into the weights, as mlx-lm's fuse does (tuner/lora.py and dora.py,
- * fuse()): W + scale * B^T A^T for each adapted module (per part for
- * AFM-7's fused qkv, per expert for a stack), and for DoRA each row of
- * that then scaled to its magnitude m.
+/* fuse.c: `lmcc fuse MODEL_DIR --adapter DIR -o OUT [--dequantize]`: the
+ * adapter merged into the weights, as mlx-lm's fuse does (tuner/lora.py
+ * and dora.py, fuse()): W + scale * B^T A^T for each adapted module (per
+ * part for AFM-7's fused qkv, per expert for a stack), and for DoRA each
+ * row of that then scaled to its magnitude m.
  *
- * The fused checkpoint keeps the base's own layout (names, shapes and
+ * A quantized module is dequantized (MLX's dequantize: to its scales'
+ * dtype), merged, and quantized again with its own bits and group size,
+ * its config entries kept; with --dequantize every quantized module is
+ * written as float in its scales' dtype instead, and the config loses its
+ * quantization, as mlx_lm.fuse --dequantize does.
+ *
+ * The update is rounded as the reference rounds it: the product in
+ * float32, cast to the weight's dtype, added in that dtype.  The fused
+ * checkpoint otherwise keeps the base's own layout (names, shapes and
  * dtypes): lmcc reads it as it read the base, and mlx-lm's sanitize turns
- * it into its modules as it does the base.  The sums are done in double
- * and rounded once to the weight's dtype. */
+ * it into its modules as it does the base. */
 #define _GNU_SOURCE
 #include "adapter.h"
 #include "build.h"
 #include "cmd.h"
 #include "plan.h"
+#include "pyjson.h"
 #include "tmpl.h"
 #include "../runtime/opt.h"
 #include "../runtime/rt.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +41,29 @@ typedef struct {
 	const Lora *l;
 } Hit;
 
+/* What becomes of a tensor of the base. */
+enum { COPY, MERGED, QWORDS, QSCALES, QBIASES, DEQUANT, DROPPED };
+
+typedef struct {
+	const char *name;
+	int kind;
+	const Tensor *t;             /* the plan's tensor (a quantized module's weight) */
+	int dtype;                   /* written in (LM_F32, LM_F16, LM_BF16, LM_U32) */
+	int ndim;
+	long shape[8];
+	size_t bytes;
+} Out;
+
 typedef struct {
 	Plan *p;
 	lm_ckpt *base, *ad;
 	Hit *hit;
-	int nhit, ntensors;
+	int nhit, ntensors, deq;
 	double scale;
+	const Tensor *qt;            /* the module requantized last, and its parts */
+	uint32_t *qw;
+	float *qs, *qb;
+	int qdt;
 } Fuse;
 
 static void collect(void *ctx, const Mat *m, const MatArr *arr, const Lora *l)
@@ -47,10 +73,35 @@ static void collect(void *ctx, const Mat *m, const MatArr *arr, const Lora *l)
 	f->hit[f->nhit++] = (Hit){*m, arr, l};
 }
 
+/* The tensor expert e of hit h is in. */
+static const char *hit_tensor(const Fuse *f, const Hit *h, int e)
+{
+	return h->arr && h->arr->pattern[0] ? lm_name(h->arr->pattern, e) : f->p->t[h->m.t].name;
+}
+
+/* Does any adapter change tensor `name`?  2: a DoRA one. */
+static int adapted(const Fuse *f, const char *name)
+{
+	for (int i = 0; i < f->nhit; i++)
+		for (int e = 0; e < (f->hit[i].arr ? f->hit[i].arr->n : 1); e++)
+			if (!strcmp(hit_tensor(f, &f->hit[i], e), name))
+				return f->hit[i].l->m[0] ? 2 : 1;
+	return 0;
+}
+
 /* Element (r, c) of a view, in its tensor. */
 static long at(const Mat *m, long r, long c)
 {
 	return m->off + (m->tr ? c * m->ld + r : r * m->ld + c);
+}
+
+static float round_to(float x, int dtype)
+{
+	if (dtype == LM_BF16)
+		return lm_bf16_to_f32(lm_f32_to_bf16(x));
+	if (dtype == LM_F16)
+		return lm_f16_to_f32(lm_f32_to_f16(x));
+	return x;
 }
 
 static float *widened(lm_ckpt *ad, const char *name)
@@ -69,8 +120,11 @@ static float *widened(lm_ckpt *ad, const char *name)
 	return v;
 }
 
-/* Expert e's (or the only) rows of hit h, merged into w. */
-static void apply(Fuse *f, const Hit *h, int e, double *w)
+/* Expert e's (or the only) rows of hit h, merged into w, whose values are
+ * of dtype dt: the update is computed in double, rounded to float32 (the
+ * reference's float32 product) and to dt, and added in dt.  DoRA's rows
+ * are then scaled to m in float32, as the reference leaves them. */
+static void apply(Fuse *f, const Hit *h, int e, float *w, int dt)
 {
 	const Mat *m = &h->m;
 	const Lora *l = h->l;
@@ -78,7 +132,7 @@ static void apply(Fuse *f, const Hit *h, int e, double *w)
 	float *M = l->m[0] ? widened(f->ad, l->m) : NULL;
 	long r = l->ashape[1], in = m->cols, mod_out = l->bshape[1];
 	long shift = h->arr && !h->arr->pattern[0] ? e * h->arr->stride : 0;
-	double *row = lm_alloc(in * sizeof(double));
+	float *row = lm_alloc(in * sizeof(float));
 	for (long j = 0; j < m->rows; j++) {
 		double ss = 0;
 		for (long c = 0; c < in; c++) {
@@ -87,12 +141,13 @@ static void apply(Fuse *f, const Hit *h, int e, double *w)
 				u += l->ndim == 3
 				     ? (double)B[((long)e * mod_out + l->row0 + j) * r + k] * A[((long)e * r + k) * in + c]
 				     : (double)B[k * mod_out + l->row0 + j] * A[c * r + k];
-			row[c] = w[shift + at(m, j, c)] + f->scale * u;
-			ss += row[c] * row[c];
+			float d = round_to((float)(f->scale * u), dt);
+			row[c] = round_to(w[shift + at(m, j, c)] + d, dt);
+			ss += (double)row[c] * row[c];
 		}
 		double g = M ? M[l->row0 + j] / sqrt(ss) : 1;
 		for (long c = 0; c < in; c++)
-			w[shift + at(m, j, c)] = g * row[c];
+			w[shift + at(m, j, c)] = M ? (float)(g * row[c]) : row[c];
 	}
 	free(row);
 	free(A);
@@ -100,47 +155,175 @@ static void apply(Fuse *f, const Hit *h, int e, double *w)
 	free(M);
 }
 
-/* Tensor `name` with every adapter on it merged, as double; or NULL. */
-static double *fused(Fuse *f, const char *name, long numel)
+/* The module path of a quantized module's tensor name, or NULL. */
+static const char *module(char *buf, const char *name, const char *suffix)
 {
-	double *w = NULL;
+	size_t n = strlen(name), s = strlen(suffix);
+	if (n <= s || n - s >= MAX_TENSOR_NAME || strcmp(name + n - s, suffix))
+		return NULL;
+	snprintf(buf, MAX_TENSOR_NAME, "%.*s", (int)(n - s), name);
+	return buf;
+}
+
+static const Tensor *plan_tensor(const Plan *p, const char *name)
+{
+	for (int i = 0; i < p->nt; i++)
+		if (!strcmp(p->t[i].name, name))
+			return &p->t[i];
+	return NULL;
+}
+
+/* Tensor t's values as float32 in *dt, with every adapter on it merged: a
+ * quantized module dequantized as MLX's dequantize returns it (in its
+ * scales' dtype). */
+static float *values(Fuse *f, const Tensor *t, int *dt)
+{
+	long numel = plan_tensor_numel(t);
+	float *w = lm_alloc(numel * sizeof(float));
+	if (t->bits) {
+		char path[MAX_TENSOR_NAME];
+		long in = t->shape[t->ndim - 1], rows = numel / in;
+		module(path, t->name, ".weight");
+		lm_mat W = lm_ck_qmat(f->base, path, t->ndim, t->shape, 0, rows, in, t->bits, t->group);
+		*dt = W.sdtype;
+		for (long r = 0; r < rows; r++) {
+			lm_qrow(w + r * in, &W, r);
+			for (long c = 0; c < in; c++)
+				w[r * in + c] = round_to(w[r * in + c], *dt);
+		}
+	} else {
+		const char *dn;
+		size_t bytes;
+		const void *data = lm_ck_raw(f->base, t->name, &dn, &bytes);
+		*dt = lm_ck_info(f->base, t->name, NULL, NULL);
+		for (long k = 0; k < numel; k++)
+			w[k] = lm_load_f32(data, *dt, k);
+	}
 	for (int i = 0; i < f->nhit; i++) {
 		const Hit *h = &f->hit[i];
-		int experts = h->arr ? h->arr->n : 1;
-		for (int e = 0; e < experts; e++) {
-			const char *t = h->arr && h->arr->pattern[0] ? lm_name(h->arr->pattern, e)
-			                                            : f->p->t[h->m.t].name;
-			if (strcmp(t, name))
-				continue;
-			int dt = lm_ck_info(f->base, name, NULL, NULL);
-			if (dt < 0 || dt == LM_U32)
-				lm_fail(lm_ck_where(f->base), "tensor '%s': lmcc fuses adapters into F32, F16 "
-				        "and BF16 weights (a quantized base is not fused yet)", name);
-			if (!w) {
-				const char *dn;
-				size_t bytes;
-				const void *data = lm_ck_raw(f->base, name, &dn, &bytes);
-				w = lm_alloc(numel * sizeof(double));
-				for (long k = 0; k < numel; k++)
-					w[k] = lm_load_f32(data, dt, k);
-				f->ntensors++;
-			}
-			apply(f, h, e, w);
-		}
+		for (int e = 0; e < (h->arr ? h->arr->n : 1); e++)
+			if (!strcmp(hit_tensor(f, h, e), t->name))
+				apply(f, h, e, w, *dt);
 	}
+	if (adapted(f, t->name) == 2)
+		*dt = LM_F32;
 	return w;
 }
 
-static void put(FILE *out, const double *w, long numel, int dtype)
+/* Quantized module t merged and quantized again (MLX's affine rule, its
+ * own bits and group size), kept until its last part is written. */
+static void requantize(Fuse *f, const Tensor *t)
+{
+	if (f->qt == t)
+		return;
+	free(f->qw);
+	free(f->qs);
+	free(f->qb);
+	float *w = values(f, t, &f->qdt);
+	long in = t->shape[t->ndim - 1], rows = plan_tensor_numel(t) / in;
+	long words = in * t->bits / 32, groups = in / t->group;
+	f->qw = lm_alloc(rows * words * 4);
+	f->qs = lm_alloc(rows * groups * sizeof(float));
+	f->qb = lm_alloc(rows * groups * sizeof(float));
+	for (long r = 0; r < rows; r++)
+		lm_affine_quantize(w + r * in, in, t->bits, t->group, f->qw + r * words,
+		                   f->qs + r * groups, f->qb + r * groups);
+	free(w);
+	f->qt = t;
+	f->ntensors++;
+}
+
+static void put(FILE *out, const float *w, long numel, int dtype)
 {
 	for (long i = 0; i < numel; i++) {
-		float x = (float)w[i];
 		if (dtype == LM_F32) {
-			fwrite(&x, 4, 1, out);
+			fwrite(&w[i], 4, 1, out);
 		} else {
-			uint16_t h = dtype == LM_BF16 ? lm_f32_to_bf16(x) : lm_f32_to_f16(x);
+			uint16_t h = dtype == LM_BF16 ? lm_f32_to_bf16(w[i]) : lm_f32_to_f16(w[i]);
 			fwrite(&h, 2, 1, out);
 		}
+	}
+}
+
+static const char *dtype_name(int dt)
+{
+	return dt == LM_F32 ? "F32" : dt == LM_F16 ? "F16" : dt == LM_BF16 ? "BF16" : "U32";
+}
+
+/* What becomes of base tensor `name`. */
+static Out plan_out(Fuse *f, const char *name)
+{
+	Out o = {.name = name, .kind = COPY};
+	const char *dn;
+	o.dtype = lm_ck_info(f->base, name, &o.ndim, o.shape);
+	lm_ck_raw(f->base, name, &dn, &o.bytes);
+	static const char *const parts[] = {".weight", ".scales", ".biases"};
+	char path[MAX_TENSOR_NAME], w[MAX_TENSOR_NAME + 8], s[MAX_TENSOR_NAME + 8];
+	for (int k = 0; k < 3; k++) {
+		if (!module(path, name, parts[k]))
+			continue;
+		snprintf(w, sizeof w, "%s.weight", path);
+		snprintf(s, sizeof s, "%s.scales", path);
+		const Tensor *t = plan_tensor(f->p, w);
+		if (!t || !t->bits || lm_ck_info(f->base, s, NULL, NULL) < 0)
+			break;
+		o.t = t;
+		int sdt = lm_ck_info(f->base, s, NULL, NULL), merged = adapted(f, w);
+		if (f->deq) {
+			o.kind = k ? DROPPED : DEQUANT;
+			o.dtype = merged == 2 ? LM_F32 : sdt;
+			o.ndim = t->ndim;
+			memcpy(o.shape, t->shape, sizeof t->shape);
+			o.bytes = plan_tensor_numel(t) * lm_dtype_size(o.dtype);
+		} else if (merged) {
+			o.kind = QWORDS + k;
+			if (k) {
+				o.dtype = merged == 2 ? LM_F32 : sdt;
+				o.bytes = o.bytes / lm_dtype_size(sdt) * lm_dtype_size(o.dtype);
+			}
+		}
+		return o;
+	}
+	const Tensor *t = plan_tensor(f->p, name);
+	int merged = t && !t->bits ? adapted(f, name) : 0;
+	if (merged) {
+		o.kind = MERGED;
+		o.t = t;
+		if (merged == 2) {
+			o.bytes = o.bytes / lm_dtype_size(o.dtype) * 4;
+			o.dtype = LM_F32;
+		}
+	}
+	return o;
+}
+
+static void write_out(Fuse *f, FILE *out, const Out *o)
+{
+	const char *dn;
+	size_t bytes;
+	const void *data = lm_ck_raw(f->base, o->name, &dn, &bytes);
+	int dt;
+	float *w;
+	switch (o->kind) {
+	case COPY:
+		fwrite(data, 1, bytes, out);
+		break;
+	case MERGED:
+	case DEQUANT:
+		w = values(f, o->t, &dt);
+		put(out, w, plan_tensor_numel(o->t), o->dtype);
+		free(w);
+		f->ntensors += adapted(f, o->t->name) > 0;
+		break;
+	case QWORDS:
+		requantize(f, o->t);
+		fwrite(f->qw, 1, o->bytes, out);
+		break;
+	case QSCALES:
+	case QBIASES:
+		requantize(f, o->t);
+		put(out, o->kind == QSCALES ? f->qs : f->qb, (long)(o->bytes / lm_dtype_size(o->dtype)), o->dtype);
+		break;
 	}
 }
 
@@ -157,24 +340,23 @@ static void write_checkpoint(Fuse *f, const char *path)
 	while ((s = lm_ck_next(f->base, &it)))
 		names[k++] = s;
 	qsort(names, n, sizeof *names, by_name);
+	Out *o = lm_alloc(n * sizeof *o);
+	for (long i = 0; i < n; i++)
+		o[i] = plan_out(f, names[i]);
 	Buf h = {0};
 	bprintf(&h, "{\"__metadata__\":{\"format\":\"mlx\"}");
 	size_t off = 0;
 	for (long i = 0; i < n; i++) {
-		const char *dn;
-		size_t bytes;
-		int ndim;
-		long shape[8];
-		lm_ck_raw(f->base, names[i], &dn, &bytes);
-		lm_ck_info(f->base, names[i], &ndim, shape);
+		if (o[i].kind == DROPPED)
+			continue;
 		bprintf(&h, ",\"");
 		for (const char *c = names[i]; *c; c++)    /* names are JSON strings */
 			bprintf(&h, *c == '"' || *c == '\\' ? "\\%c" : (unsigned char)*c < 0x20 ? "\\u%04x" : "%c", *c);
-		bprintf(&h, "\":{\"dtype\":\"%s\",\"shape\":[", dn);
-		for (int d = 0; d < ndim; d++)
-			bprintf(&h, "%s%ld", d ? "," : "", shape[d]);
-		bprintf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
-		off += bytes;
+		bprintf(&h, "\":{\"dtype\":\"%s\",\"shape\":[", dtype_name(o[i].dtype));
+		for (int d = 0; d < o[i].ndim; d++)
+			bprintf(&h, "%s%ld", d ? "," : "", o[i].shape[d]);
+		bprintf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + o[i].bytes);
+		off += o[i].bytes;
 	}
 	bprintf(&h, "}");
 	while (h.n % 8)
@@ -188,25 +370,12 @@ static void write_checkpoint(Fuse *f, const char *path)
 		le[i] = (unsigned char)(hl >> (8 * i));
 	fwrite(le, 1, 8, out);
 	fwrite(h.s, 1, h.n, out);
-	for (long i = 0; i < n; i++) {
-		const char *dn;
-		size_t bytes;
-		int ndim;
-		long shape[8], numel = 1;
-		const void *data = lm_ck_raw(f->base, names[i], &dn, &bytes);
-		int dt = lm_ck_info(f->base, names[i], &ndim, shape);
-		for (int d = 0; d < ndim; d++)
-			numel *= shape[d];
-		double *w = fused(f, names[i], numel);
-		if (w)
-			put(out, w, numel, dt);
-		else
-			fwrite(data, 1, bytes, out);
-		free(w);
-	}
+	for (long i = 0; i < n; i++)
+		write_out(f, out, &o[i]);
 	if (ferror(out) | fclose(out))
 		lm_fail(path, "write error: %s", strerror(errno));
 	free(h.s);
+	free(o);
 	free(names);
 }
 
@@ -241,12 +410,44 @@ static void copy_others(const char *from, const char *to)
 	closedir(d);
 }
 
+/* Baichuan-M1's sanitize L2-normalises a float lm_head's rows on every
+ * load: a merged head written in float would be normalised again, which
+ * undoes the update (the reference's own fuse writes such a head). */
+static void refuse_normhead(const Fuse *f, const char *adapter)
+{
+	for (int i = 0; i < f->nhit; i++) {
+		const Lora *l = f->hit[i].l;
+		if (l->layer >= 0 || strcmp(f->p->arch, "baichuan_m1")
+		    || (f->p->t[f->hit[i].m.t].bits && !f->deq))
+			continue;
+		lm_fail(adapter, "module '%s': the adapter cannot be fused into a float head: "
+		        "Baichuan-M1 L2-normalises lm_head's rows each time it loads a float one, "
+		        "which would undo the update (run it with --adapter instead%s)", l->module,
+		        f->p->t[f->hit[i].m.t].bits ? ", or fuse without --dequantize" : "");
+	}
+}
+
+/* OUT/config.json without quantization, as mlx_lm.fuse --dequantize
+ * writes it. */
+static void unquantized_config(const char *dir, const char *out)
+{
+	char *path = lm_path(dir, "config.json");
+	json_object *cfg = json_object_from_file(path);
+	if (!cfg || !json_object_is_type(cfg, json_type_object))
+		lm_fail(path, "not a JSON object");
+	json_object_object_del(cfg, "quantization");
+	json_object_object_del(cfg, "quantization_config");
+	py_json_file(out, "config.json", cfg);
+	json_object_put(cfg);
+	free(path);
+}
+
 static const lm_opt fuse_opts[] = {
 	{"adapter", 'a', "DIR", "the LoRA/DoRA adapter directory (mlx-lm's)"},
 	{"adapter-path", 'a', "DIR", NULL},
 	{"output", 'o', "DIR", "where to write the fused model (required)"},
 	{"save-path", 'o', "DIR", NULL},
-	{"dequantize", 'd', NULL, "mlx_lm.fuse's flag, accepted (a quantized base is not\nfused yet; a float base is written as it is stored)"},
+	{"dequantize", 'd', NULL, "write every quantized module as float (in its scales'\ndtype) and drop the config's quantization"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
@@ -255,14 +456,15 @@ int cmd_fuse(int argc, char **argv)
 {
 	lm_optp o;
 	const char *v, *adapter = NULL, *out = NULL;
-	int k;
+	int k, deq = 0;
 	lm_opt_init(&o, argc, argv, fuse_opts, "fuse");
 	while ((k = lm_opt_next(&o, &v)) != -1) {
 		if (k == 'h') {
 			printf("usage: lmcc fuse MODEL_DIR --adapter ADAPTER_DIR -o OUT [--dequantize]\n"
 			       "Merge an mlx-lm LoRA/DoRA adapter into the weights, as mlx_lm.fuse does,\n"
 			       "and write the model to OUT (same layout and dtypes as MODEL_DIR, which\n"
-			       "lmcc and mlx-lm both load).\n\n");
+			       "lmcc and mlx-lm both load).  A quantized module is dequantized, merged\n"
+			       "and quantized again with its own bits and group size.\n\n");
 			lm_opt_help(stdout, fuse_opts);
 			return 0;
 		}
@@ -270,6 +472,8 @@ int cmd_fuse(int argc, char **argv)
 			adapter = v;
 		else if (k == 'o')
 			out = v;
+		else if (k == 'd')
+			deq = 1;
 	}
 	if (o.npos != 1)
 		lm_fail(NULL, "fuse: needs one MODEL_DIR (see lmcc fuse --help)");
@@ -285,15 +489,18 @@ int cmd_fuse(int argc, char **argv)
 	free(cfg);
 	adapter_read(&p, adapter);
 
-	Fuse f = {.p = &p, .base = lm_ck_open(dir), .scale = p.ad->cfg.scale};
+	Fuse f = {.p = &p, .base = lm_ck_open(dir), .scale = p.ad->cfg.scale, .deq = deq};
 	lm_adapter a;
 	f.ad = lm_adapter_open(adapter, &a, NULL);
 	free((char *)a.keys);
 	adapter_each(&p, collect, &f);
+	refuse_normhead(&f, adapter);
 	make_dirs(out);
 	char *path = lm_path(out, "model.safetensors");
 	write_checkpoint(&f, path);
 	copy_others(dir, out);
+	if (deq)
+		unquantized_config(dir, out);
 	fprintf(stderr, "lmcc: fuse: %s merged into %d tensors of %s: wrote %s in %.2f s\n",
 	        adapter, f.ntensors, dir, path, lm_now() - t0);
 	free(f.hit);

@@ -133,6 +133,7 @@ void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
  * y may alias x. */
 void lm_rmsnorm(float *y, const float *x, long rows, long dim,
                 const float *w, long wrows, float eps);
+#define LM_UNWEIGHTED ((const float *)0)   /* w: no weight */
 
 /* ---- positions ----------------------------------------------------------- */
 
@@ -153,6 +154,7 @@ void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
  * applies SiLU to y.  y may be u (in place). */
 void lm_causal_conv(float *y, const float *u, long n, long ch,
                     const float *w, long taps, float *state, int silu);
+enum { LM_CONV_LINEAR = 0, LM_CONV_SILU = 1 };   /* silu */
 /* x = clip(round_half_even(x / scale), -128, 127) * scale. */
 void lm_fake8(float *x, long count, float scale);
 
@@ -284,6 +286,7 @@ void lm_route(const float *logits, long n, const lm_router *r,
 void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
             const lm_mat *up, const lm_mat *down, const int *idx,
             const float *w, long top_k, int scale_input);
+enum { LM_MOE_WEIGHT_OUTPUT = 0, LM_MOE_SCALE_INPUT = 1 };   /* scale_input */
 
 /* ---- the model's state ------------------------------------------------------- */
 
@@ -301,6 +304,34 @@ typedef struct {
 } lm_state;
 void lm_state_kv(lm_state *s, lm_kv *c);
 void lm_state_floats(lm_state *s, float *f, long n);
+
+/* ---- pipeline stages (stage.c) ---------------------------------------------- */
+
+/* Started by mpirun on several processes (ranks), a model runs as a
+ * pipeline: each rank runs one contiguous range of the model's parts, part
+ * -1 being the embedding, 0 .. layers - 1 the layers and `layers` the
+ * final norm and the head.  Alone, a process runs every part. */
+int lm_stage_has(int part);
+/* In create(): the weights and caches bound next are part's.  A rank that
+ * does not run it checks their names and shapes but reads none of their
+ * data and allocates no cache for them.  LM_STAGE_SHARED: what every part
+ * uses (scratch). */
+enum { LM_STAGE_SHARED = -2 };
+void lm_stage_bind(int part);
+/* In forward(): count floats of the residual stream from the rank before,
+ * or to the rank after. */
+void lm_stage_recv(float *x, long count);
+void lm_stage_send(const float *x, long count);
+
+/* A part, as the split into stages weighs it (bytes). */
+typedef struct lm_part {
+	long read;      /* weights a token reads (the experts it is routed to) */
+	long weights;   /* weights the part holds (every expert) */
+	long cache;     /* cache per token */
+	long fixed;     /* state whatever the length */
+	int joined;     /* 1: stays in the stage of the part before (it reads
+	                 * the K/V cache of a layer in it) */
+} lm_part;
 
 /* ---- the model and the run loop -------------------------------------------- */
 
@@ -326,6 +357,9 @@ typedef struct {
 	 * value, default), JSON text, 0 for absent; ends with field 0 */
 	const char *const *config;
 	const char *const *drops;   /* globs of tensors the reference drops; 0 ends */
+	long dim;                   /* the residual stream's width */
+	int layers;
+	const lm_part *parts;       /* layers + 2: the embedding, each layer, the head */
 } lm_model;
 
 /* The command line of a built model (RUN OPTIONS of DESIGN.md). */

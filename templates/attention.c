@@ -6,33 +6,33 @@ the output projection.  Every step is optional but the first and last.
 @@ proj
 	/* Attention: {{H}} query heads of {{HD}}, {{KVH}} K/V heads{{#GQA}}, each
 	 * shared by {{GROUP}} query heads{{/GQA}}; {{MASK_NOTE}}. */
-	lm_matmul(q, xn, n, {{P}}_wq);
+	lm_matmul(q, xn, n, L->wq);
 {{#BQ}}
-	lm_add_bias(q, {{P}}_bq, n, {{QD}});
+	lm_add_bias(q, L->bq, n, {{QD}});
 {{/BQ}}
 {{#OWN}}
-	lm_matmul(k, xn, n, {{P}}_wk);
-	lm_matmul(v, xn, n, {{P}}_wv);
+	lm_matmul(k, xn, n, L->wk);
+	lm_matmul(v, xn, n, L->wv);
 {{#BQ}}
-	lm_add_bias(k, {{P}}_bk, n, {{KVD}});
-	lm_add_bias(v, {{P}}_bv, n, {{KVD}});
+	lm_add_bias(k, L->bk, n, {{KVD}});
+	lm_add_bias(v, L->bv, n, {{KVD}});
 {{/BQ}}
 {{/OWN}}
 {{^OWN}}
 	/* KV reuse: this layer has no K/V projection of its own.  Its queries
-	 * attend over the cache of layer {{FROM}} (the last ordinary layer),
-	 * which already holds this call's tokens.  The last layers of the
-	 * model share one cache, which saves their K/V memory and compute. */
+	 * attend over the cache of an earlier layer (L->kv_from, bound in
+	 * create()), which already holds this call's tokens.  Layers sharing
+	 * one cache save its K/V memory and compute. */
 {{/OWN}}
 
 @@ kvconv
 	/* K/V convolution: each raw key and value becomes
 	 * w0 * (the previous token's) + w1 * (this token's), one 2-tap filter
 	 * per K/V head, before RoPE.  It lets every head see a blend of each
-	 * token with the one before it; {{P}}_k_prev and {{P}}_v_prev carry the
+	 * token with the one before it; L->k_prev and L->v_prev carry the
 	 * previous token's raw K and V across calls. */
-	lm_causal_conv(k, k, n, {{KVD}}, {{P}}_conv_k, {{TAPS}}, {{P}}_k_prev, 0);
-	lm_causal_conv(v, v, n, {{KVD}}, {{P}}_conv_v, {{TAPS}}, {{P}}_v_prev, 0);
+	lm_causal_conv(k, k, n, {{KVD}}, L->conv_k, {{TAPS}}, L->k_prev, LM_CONV_LINEAR);
+	lm_causal_conv(v, v, n, {{KVD}}, L->conv_v, {{TAPS}}, L->v_prev, LM_CONV_LINEAR);
 
 @@ rope
 	/* RoPE: each pair of dims turns by an angle proportional to the
@@ -73,13 +73,13 @@ the output projection.  Every step is optional but the first and last.
 	 * as floats.  The model was trained with this rounding, so a cache of
 	 * int8 values would hold exactly what it expects; reproducing the
 	 * rounding is part of computing this model faithfully. */
-	lm_fake8(k, n * {{KVD}}, {{P}}_k_scale);
-	lm_fake8(v, n * {{KVD}}, {{P}}_v_scale);
+	lm_fake8(k, n * {{KVD}}, L->k_scale);
+	lm_fake8(v, n * {{KVD}}, L->v_scale);
 
 @@ attend
-	lm_attend(att, q, n, pos, &{{CACHE}}, {{#OWN}}k, v{{/OWN}}{{^OWN}}0, 0{{/OWN}}, {{H}}, {{KVH}}, {{HD}}, {{VD}},
-	          {{SCALE}}, (lm_mask){ {{WINDOW}}, {{CHUNK}} });
-	lm_matmul(y, att, n, {{P}}_wo);
+	lm_attend(att, q, n, pos, {{CACHE}}, {{#OWN}}k, v{{/OWN}}{{^OWN}}0, 0 /* no new K/V */{{/OWN}}, {{H}}, {{KVH}}, {{HD}}, {{VD}},
+	          {{SCALE}}, (lm_mask){ .window = {{WINDOW}}, .chunk = {{CHUNK}} });
+	lm_matmul(y, att, n, L->wo);
 {{#BO}}
-	lm_add_bias(y, {{P}}_bo, n, DIM);
+	lm_add_bias(y, L->bo, n, DIM);
 {{/BO}}

@@ -18,41 +18,41 @@ that grows with the context.  The kernels are in runtime/delta.c.
 	 * for long and let others fade within a few tokens.  The state,
 	 * {{STATE}} floats, and the last {{KEEP}} inputs of the three
 	 * convolutions are all this layer carries from earlier tokens. */
-	lm_matmul(q, xn, n, {{P}}_wq);
-	lm_matmul(k, xn, n, {{P}}_wk);
-	lm_matmul(v, xn, n, {{P}}_wv);
+	lm_matmul(q, xn, n, L->wq);
+	lm_matmul(k, xn, n, L->wk);
+	lm_matmul(v, xn, n, L->wv);
 
 	/* Short causal convolutions ({{TAPS}} taps, one filter per channel,
 	 * then SiLU) give q, k and v a little local context before the
-	 * recurrence; {{P}}_*_prev carry their last {{KEEP}} inputs across calls. */
-	lm_causal_conv(q, q, n, {{HD}}, {{P}}_q_conv, {{TAPS}}, {{P}}_q_prev, 1);
-	lm_causal_conv(k, k, n, {{HD}}, {{P}}_k_conv, {{TAPS}}, {{P}}_k_prev, 1);
-	lm_causal_conv(v, v, n, {{HD}}, {{P}}_v_conv, {{TAPS}}, {{P}}_v_prev, 1);
+	 * recurrence; L->q_prev, k_prev and v_prev carry their last {{KEEP}} inputs across calls. */
+	lm_causal_conv(q, q, n, {{HD}}, L->q_conv, {{TAPS}}, L->q_prev, LM_CONV_SILU);
+	lm_causal_conv(k, k, n, {{HD}}, L->k_conv, {{TAPS}}, L->k_prev, LM_CONV_SILU);
+	lm_causal_conv(v, v, n, {{HD}}, L->v_conv, {{TAPS}}, L->v_prev, LM_CONV_SILU);
 
 	/* q and k RMS-normalised per head without weight (eps {{QK_EPS_G}}),
 	 * then q scaled by {{Q_SCALE_G}} and k by {{K_SCALE_G}}.{{#K_UNIT}}  k then has unit length,
 	 * so a write moves S's recall for k a share beta of the way to v;
 	 * q's extra 1/sqrt({{D}}) is attention's usual score scale.{{/K_UNIT}} */
-	lm_rmsnorm(q, q, n * {{H}}, {{D}}, 0, 1, {{QK_EPS}});
+	lm_rmsnorm(q, q, n * {{H}}, {{D}}, LM_UNWEIGHTED, 1, {{QK_EPS}});
 	lm_scale(q, n * {{HD}}, {{Q_SCALE}});
-	lm_rmsnorm(k, k, n * {{H}}, {{D}}, 0, 1, {{QK_EPS}});
+	lm_rmsnorm(k, k, n * {{H}}, {{D}}, LM_UNWEIGHTED, 1, {{QK_EPS}});
 	lm_scale(k, n * {{HD}}, {{K_SCALE}});
 
 	/* The forget gate, per channel, from a rank-{{D}} projection:
 	 * g = exp(-exp(A_log[h]) * softplus(f_b(f_a(x)) + dt_bias)), and the
 	 * write strength beta = sigmoid(b(x)), one per head. */
-	lm_matmul(low, xn, n, {{P}}_f_a);
-	lm_matmul(decay, low, n, {{P}}_f_b);
-	lm_decay(decay, n, {{H}}, {{D}}, {{P}}_a_log, {{P}}_dt_bias);
-	lm_matmul(beta, xn, n, {{P}}_b);
+	lm_matmul(low, xn, n, L->f_a);
+	lm_matmul(decay, low, n, L->f_b);
+	lm_decay(decay, n, {{H}}, {{D}}, L->a_log, L->dt_bias);
+	lm_matmul(beta, xn, n, L->b);
 	lm_sigmoid(beta, n * {{H}});
-	lm_gated_delta(att, q, k, v, decay, beta, n, {{H}}, {{D}}, {{D}}, {{P}}_state);
+	lm_gated_delta(att, q, k, v, decay, beta, n, {{H}}, {{D}}, {{D}}, L->state);
 
 	/* Output: RMSNorm per head (o_norm), times a sigmoid gate from another
 	 * rank-{{D}} projection of the input, then o_proj. */
-	lm_rmsnorm(att, att, n * {{H}}, {{D}}, {{P}}_o_norm, 1, {{EPS}});
-	lm_matmul(low, xn, n, {{P}}_g_a);
-	lm_matmul(ogate, low, n, {{P}}_g_b);
+	lm_rmsnorm(att, att, n * {{H}}, {{D}}, L->o_norm, 1, {{EPS}});
+	lm_matmul(low, xn, n, L->g_a);
+	lm_matmul(ogate, low, n, L->g_b);
 	lm_sigmoid(ogate, n * {{HD}});
 	lm_mul(att, att, ogate, n * {{HD}});
-	lm_matmul(y, att, n, {{P}}_wo);
+	lm_matmul(y, att, n, L->wo);

@@ -1,12 +1,22 @@
-A layer: a mixer block and a feed-forward block, each reading a normalised
-copy of the residual stream and adding its output back (pre-norm), with an
-optional norm of the block's output before the add (post-norm, PLaMo-2).
+A kind of layer: the weights and caches of one layer as a struct, an
+instance of it per layer of this kind, and the one function that runs any
+of them.  A layer is a mixer block and a feed-forward block, each reading
+a normalised copy of the residual stream and adding its output back
+(pre-norm), with an optional norm of the block's output before the add
+(post-norm).
 The block bodies come from attention.c, mlp.c and the others.
 
 @@ layer
-/* ---- layer {{L}}: {{SUMMARY}} ---- */
-{{DECLS}}
-static void layer{{L}}(long n)
+/* ---- {{SUMMARY}} ({{COUNT}}) ---- */
+typedef struct {
+{{FIELDS}}
+} {{KIND}}_layer;
+{{INSTANCES}}
+{{#NOTES}}
+{{NOTES}}
+{{/NOTES}}
+
+static void {{KIND}}({{KIND}}_layer *L, long n)
 {
 {{HALVES}}
 }

@@ -1,5 +1,6 @@
-The comment above a layer's weights when some of them carry a low-rank
-adapter: the whole story at the first such layer, then only the names.
+The comment above a kind of layer's function when some of its weights
+carry a low-rank adapter: the whole story at the first such kind, then
+only the names.
 
 @@ first
 /* {{KIND}} adapter (rank {{RANK}}, scale {{SCALE}}) on {{NAMES}}.
@@ -27,7 +28,8 @@ adapter: the whole story at the first such layer, then only the names.
  */
 
 @@ again
-/* {{KIND}} adapter on {{NAMES}} (see layer {{FIRST}}). */
+/* {{KIND}} adapter on {{NAMES}}
+ * (explained above). */
 
 @@ constants
 /* The adapter this file was generated for: which modules carry one, its

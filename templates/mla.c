@@ -23,18 +23,18 @@ runtime/mla.c the per-head products.
 	 * No RoPE (NoPE): q_pe . k_pe is an ordinary learned score term, and
 	 * order comes only from the causal mask{{#RECURRENT}} and the recurrent layers{{/RECURRENT}}.
 	 * Scores are scaled by 1/sqrt({{QHD}}), the query head's full size. */
-	lm_matmul(q, xn, n, {{P}}_wq);            /* [n, {{H}}, q_nope {{NOPE}}{{#R}} + q_pe {{R}}{{/R}}] */
-	lm_matmul(kv, xn, n, {{P}}_wkv);          /* [n, latent {{LORA}}{{#R}} + k_pe {{R}}{{/R}}]: the cache rows */
+	lm_matmul(q, xn, n, L->wq);            /* [n, {{H}}, q_nope {{NOPE}}{{#R}} + q_pe {{R}}{{/R}}] */
+	lm_matmul(kv, xn, n, L->wkv);          /* [n, latent {{LORA}}{{#R}} + k_pe {{R}}{{/R}}]: the cache rows */
 	for (long t = 0; t < n; t++)             /* kv_a_layernorm, on the latent only */
-		lm_rmsnorm(kv + t * {{KVD}}, kv + t * {{KVD}}, 1, {{LORA}}, {{P}}_kv_norm, 1, {{EPS}});
+		lm_rmsnorm(kv + t * {{KVD}}, kv + t * {{KVD}}, 1, {{LORA}}, L->kv_norm, 1, {{EPS}});
 	/* absorb: qlat[t, h] = [Uk_h^T q_nope{{#R}}, q_pe{{/R}}] */
-	lm_matmul_heads(qlat, {{KVD}}, q, {{QHD}}, n, {{H}}, {{P}}_uk);
+	lm_matmul_heads(qlat, {{KVD}}, q, {{QHD}}, n, {{H}}, L->uk);
 {{#R}}
 	lm_copy_cols(qlat + {{LORA}}, {{KVD}}, q + {{NOPE}}, {{QHD}}, n * {{H}}, {{R}});
 {{/R}}
 	/* softmax attention over the cached rows; the value is a row's latent */
-	lm_attend(olat, qlat, n, pos, &{{P}}_kv, kv, kv, {{H}}, 1, {{KVD}}, {{LORA}},
-	          {{SCALE}}, (lm_mask){ 0, 0 });
+	lm_attend(olat, qlat, n, pos, &L->kv, kv, kv, {{H}}, 1, {{KVD}}, {{LORA}},
+	          {{SCALE}}, (lm_mask){ .window = 0, .chunk = 0 });
 	/* lift each head's weighted latent to its value space, then o_proj */
-	lm_matmul_heads(att, {{VD}}, olat, {{LORA}}, n, {{H}}, {{P}}_uv);
-	lm_matmul(y, att, n, {{P}}_wo);
+	lm_matmul_heads(att, {{VD}}, olat, {{LORA}}, n, {{H}}, L->uv);
+	lm_matmul(y, att, n, L->wo);

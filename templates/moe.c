@@ -26,15 +26,26 @@ has one, adds its output for every token.
 	 * experts are weighted by their unbiased scores{{#RENORM}}, renormalised to sum
 	 * to 1{{/RENORM}}, times {{SCALING_G}}. */
 {{/GROUPED}}
-	static const lm_router route = { {{RULE}}, {{E}}, {{K}}, {{SOFTMAX}}, {{GROUPS}}, {{TOPK_GROUP}}, {{RENORM}}, {{SCALING}} };
-	lm_matmul(router, xn, n, {{P}}_router);
+{{#TOP1}}
+	static const lm_router route = {
+		.rule = LM_ROUTE_TOP1_SIGMOID_IN, .experts = {{E}}, .top_k = {{K}},
+	};
+{{/TOP1}}
+{{#GROUPED}}
+	static const lm_router route = {
+		.rule = LM_ROUTE_GROUPED, .experts = {{E}}, .top_k = {{K}},
+		.softmax = {{SOFTMAX}}, .groups = {{GROUPS}}, .topk_group = {{TOPK_GROUP}},
+		.renorm = {{RENORM}}, .scaling = {{SCALING}},
+	};
+{{/GROUPED}}
+	lm_matmul(router, xn, n, L->router);
 	lm_route(router, n, &route, {{BIAS}}, sel, sel_w);
-	lm_moe(y, xn, n, DIM, {{P}}_gate_e, {{P}}_up_e, {{P}}_down_e, sel,
-	       sel_w, {{K}}, {{TOP1}});
+	lm_moe(y, xn, n, DIM, L->gate_e, L->up_e, L->down_e, sel, sel_w, {{K}},
+	       {{#TOP1}}LM_MOE_SCALE_INPUT{{/TOP1}}{{^TOP1}}LM_MOE_WEIGHT_OUTPUT{{/TOP1}});
 {{#SHARED}}
-	lm_matmul(gate, xn, n, {{P}}_sh_gate);
-	lm_matmul(up, xn, n, {{P}}_sh_up);
+	lm_matmul(gate, xn, n, L->sh_gate);
+	lm_matmul(up, xn, n, L->sh_up);
 	lm_swiglu(gate, gate, up, n * {{SI}});
-	lm_matmul(y2, gate, n, {{P}}_sh_down);
+	lm_matmul(y2, gate, n, L->sh_down);
 	lm_add(y, y, y2, n * DIM);
 {{/SHARED}}

@@ -199,13 +199,57 @@ else
 	qtrip afm7_q4g32 afm7_lora $A --bits 4 --group 32
 	qtrip llama4_q8g32 llama4_lora $L --bits 8 --group 32
 	[ $py = 1 ] && qtrip baichuan_dora_q3g32 baichuan_lora "$T/dora_baichuan_lora" --bits 3 --group 32 --skip lm_head
-	if ./lmcc fuse "$T/afm7_q4g32.q" --adapter $A -o "$T/qfused" 2>"$T/err"; then
-		echo "FAIL lora fuse quantized base: not refused"
-	elif grep -q "quantized base is not fused yet" "$T/err"; then
-		echo "PASS lora fuse quantized base refused"
-	else
-		echo "FAIL lora fuse quantized base: $(head -c 300 "$T/err")"
-	fi
+	qtrip llama4_q4g64_bf16 llama4_lora $L --bits 4 --group 64 --bf16 --mlx-experts
+
+	# lmcc fuse on a quantized base: each adapted module dequantized, merged
+	# and quantized again with its own bits and group size, bit for bit as
+	# MLX's rule gives it (tests/lora/qfuse.py), the others as they were;
+	# and --dequantize: float, against the unfused run on the float twin
+	# (where the scales are float32: BF16 scales dequantize to BF16)
+	qfuse() {   # NAME CASE ADAPTER [deq]
+		qn=$1 qc=$2 qa=$3
+		if ! ./lmcc fuse "$T/$qn.q" --adapter "$qa" -o "$T/$qn.fused" 2>"$T/err"; then
+			echo "FAIL lora fuse quantized $qn: $(head -c 300 "$T/err")"
+			return
+		fi
+		if r=$($qpy tests/lora/qfuse.py check "$T/$qn.q" "$qa" "$T/$qn.fused"); then
+			echo "PASS lora fuse quantized $qn: $r"
+		else
+			echo "FAIL lora fuse quantized $qn: $r"
+		fi
+		[ "$4" = deq ] || return
+		./lmcc fuse "$T/$qn.q" --adapter "$qa" -o "$T/$qn.deq" --dequantize 2>"$T/err"
+		run "$T/$qn.deq" "" "$T/$qn.deq.npy" $qc
+		if r=$($CMP "$T/$qn.deq.npy" "$T/$qn.f.npy") && ! grep -q quantization "$T/$qn.deq/config.json" \
+		   && ! grep -q '"U32"' "$T/$qn.deq/model.safetensors"; then
+			echo "PASS lora fuse --dequantize $qn: $r"
+		else
+			echo "FAIL lora fuse --dequantize $qn: $r $(head -c 300 "$T/err")"
+		fi
+	}
+	qfuse afm7_q4g32 afm7_lora $A deq
+	qfuse llama4_q4g64_bf16 llama4_lora $L
+	[ $py = 1 ] && qfuse baichuan_dora_q3g32 baichuan_lora "$T/dora_baichuan_lora" deq
+
+	# a base quantized by lmcc quantize (MLX's quantizer): the fused model's
+	# logits against the unfused run's, within twice the error of
+	# quantizing once (the unfused run against the float base's)
+	for qs in "afm7_lora $A 4 32" "llama4_lora $L 8 64"; do
+		set -- $qs
+		qn=$1.lq$3g$4
+		./lmcc quantize $G/$1 -o "$T/$qn.q" --bits $3 --group-size $4 >/dev/null 2>&1
+		./lmcc fuse "$T/$qn.q" --adapter $2 -o "$T/$qn.fused" 2>"$T/err"
+		run "$T/$qn.q" $2 "$T/$qn.q.npy" $1
+		run "$T/$qn.fused" "" "$T/$qn.fused.npy" $1
+		fused=$($qpy tests/lora/qfuse.py agree "$T/$qn.fused.npy" "$T/$qn.q.npy")
+		once=$($qpy tests/lora/qfuse.py agree "$T/$qn.q.npy" $G/$1/logits.npy)
+		bits=$($qpy tests/lora/qfuse.py check "$T/$qn.q" $2 "$T/$qn.fused")
+		if [ $? = 0 ] && awk -v a="${fused##* }" -v b="${once##* }" 'BEGIN { exit !(a <= 2 * b) }'; then
+			echo "PASS lora fuse quantized $qn: $fused (quantizing once: $once); $bits"
+		else
+			echo "FAIL lora fuse quantized $qn: $fused, against quantizing once: $once; $bits"
+		fi
+	done
 fi
 
 # ---- lmcc fuse: the fused checkpoint's logits are the unfused run's ----
