@@ -33,6 +33,8 @@ typedef struct lm_err {
 } lm_err;
 void lm_err_push(lm_err *e);
 void lm_err_pop(lm_err *e);
+/* Fails again with the error E caught: to the next lm_err, or exits. */
+void lm_err_raise(const lm_err *e) __attribute__((noreturn));
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
 /* *buf with room for n floats: a kernel's scratch, kept from call to call

@@ -65,6 +65,18 @@ void lm_bug(const char *fmt, ...)
 	report(1, "internal error: ", NULL, fmt, ap);
 }
 
+static __attribute__((noreturn)) void again(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	report(code, "", NULL, fmt, ap);
+}
+
+void lm_err_raise(const lm_err *e)
+{
+	again(e->code, "%s", e->msg);   /* the message has its head already */
+}
+
 void *lm_alloc(size_t n)
 {
 	void *p = calloc(1, n ? n : 1);
