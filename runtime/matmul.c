@@ -8,10 +8,12 @@
  *     multiplied with up to four tokens at once, by the kernels of the
  *     instruction set lm_isa() chose (matmul_512.c, matmul_avx2.c,
  *     matmul_c.c);
- *   - many tokens (prefill): speed is the matrix rate, so float32 weights
- *     go to OpenBLAS sgemm as they are and half-precision ones are widened
- *     a panel at a time into float32 first (the widening costs 1/n of the
- *     product).
+ *   - many tokens (prefill): speed is the matrix rate: lmcc's blocked
+ *     product (gemm.c), which widens half-precision weights a panel at a
+ *     time inside its blocking, or, with LMCC_GEMM=openblas, OpenBLAS
+ *     sgemm on float32 weights as they are and on half-precision ones
+ *     widened a panel at a time (either way the widening costs 1/n of
+ *     the product).
  * Activations stay float32 throughout: rounding them to bf16 to use the
  * bf16 dot-product instructions would move the results by about 1e-3, ten
  * times the bound the golden tests hold us to. */
