@@ -118,6 +118,20 @@ static Cost layer_cost(const Plan *p, const Layer *l, long ctx, lm_ckpt *ck)
 	return c;
 }
 
+double plan_prefill_flops(const Plan *p, long depth, long n)
+{
+	double f = 0;
+	for (int i = 0; i < p->nl; i++) {
+		Cost c = layer_cost(p, &p->layers[i], 1, NULL);
+		f += (c.flops - c.attn_flops) * n;
+		for (long t = depth + 1; t <= depth + n; t++)
+			f += mix_flops(&p->layers[i], t);
+	}
+	Cost h = {0};
+	mat(&h, p, NULL, p->head, 1);
+	return f + h.flops;
+}
+
 static void row(FILE *f, const char *name, Cost c, double cache)
 {
 	fprintf(f, "%-6s %12.3f %12.3f %12.2f %12.2f\n", name, c.flops / 1e6,
@@ -131,7 +145,7 @@ void plan_cost(const Plan *p, long ctx, lm_ckpt *ck, FILE *f)
 	fprintf(f, "%-6s %12s %12s %12s %12s\n", "layer", "MFLOP", "of which mix",
 	        "weight MB", "cache MB");
 	Cost all = {0};
-	double cache_all = 0, prefill_mix = 0;
+	double cache_all = 0;
 	for (int i = 0; i < p->nl; i++) {
 		Cost c = layer_cost(p, &p->layers[i], ctx, ck);
 		long tok, fixed;
@@ -144,8 +158,6 @@ void plan_cost(const Plan *p, long ctx, lm_ckpt *ck, FILE *f)
 		all.attn_flops += c.attn_flops;
 		all.bytes += c.bytes;
 		cache_all += cache;
-		for (long t = 1; t <= ctx; t++)
-			prefill_mix += mix_flops(&p->layers[i], t);
 	}
 	Cost h = {0};
 	mat(&h, p, ck, p->head, 1);
@@ -158,5 +170,5 @@ void plan_cost(const Plan *p, long ctx, lm_ckpt *ck, FILE *f)
 	        "The mix column is the mixer's own work: attention over the keys a query\n"
 	        "sees, or the recurrent state's update.  Norms and small vectors are left out.\n",
 	        ctx, all.bytes / 1e6, all.flops / 1e6, ctx,
-	        ((all.flops - h.flops - all.attn_flops) * ctx + prefill_mix + h.flops) / 1e6);
+	        plan_prefill_flops(p, 0, ctx) / 1e6);
 }

@@ -292,7 +292,13 @@ long plan_active_params(const Plan *p);   /* read per token */
 /* Bytes of weights a token reads as stored (BF16 when the plan has no
  * checkpoint): the layers' matrices, one embedding row and the head. */
 long plan_read_bytes(const Plan *p);
+/* The storages of the matrices a token reads, "bf16" or "q4/64 q8/64". */
+void plan_formats(const Plan *p, char *buf, size_t n);
 long plan_tensor_numel(const Tensor *t);
+/* The model's parts as pipeline stages weigh them (runtime/stage.c):
+ * nl + 2 of them, the embedding, each layer, the head. */
+struct lm_part;
+void plan_parts(const Plan *p, struct lm_part *parts);
 /* The schedule table, each line starting with prefix. */
 void plan_print(const Plan *p, FILE *f, const char *prefix);
 /* Cache bytes per token (growing caches) and fixed state bytes. */
@@ -302,6 +308,9 @@ void plan_layer_cache(const Layer *l, long *per_token, long *fixed);
  * context ctx; weights in the dtypes of ck (BF16 without one). */
 typedef struct lm_ckpt lm_ckpt;
 void plan_cost(const Plan *p, long ctx, lm_ckpt *ck, FILE *f);
+/* The operations of feeding n tokens after depth others, as one prefill
+ * (the head only for the last): what lmcc bench's prefill bound divides. */
+double plan_prefill_flops(const Plan *p, long depth, long n);
 void plan_free(Plan *p);
 
 /* arch.c: config.json -> Plan, dispatching on model_type.  With_ckpt: read

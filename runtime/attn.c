@@ -19,6 +19,8 @@ void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim)
 {
 	if (kind == LM_KV_LATENT && vdim > kdim)
 		lm_bug("latent cache: values of %ld floats in keys of %ld", vdim, kdim);
+	if (!lm_stage_mine())
+		cap = 0;        /* a layer of another pipeline stage: never filled */
 	c->kind = kind;
 	c->cap = cap;
 	c->kdim = kdim;
@@ -89,49 +91,69 @@ typedef struct {
 	const lm_vec_fns *v;
 } Job;
 
+/* Scores held at once: a query's memory is this tile, however many keys
+ * it sees.  The softmax runs online (Milakov and Gimelshein): a running
+ * maximum, and the sum and the output rescaled whenever a tile raises it,
+ * so the result is the softmax of all the scores in one pass. */
+enum { TILE = 256 };
+
+typedef struct {
+	float s[TILE];
+	const float *v[TILE];
+	int n;
+	float mx;            /* the largest score so far */
+	double sum;          /* of exp(score - mx) so far */
+} Tile;
+
+/* Fold the tile's scores into out (vd floats, relative to t->mx). */
+static void flush(Tile *t, float *out, long vd, const lm_vec_fns *f)
+{
+	float m = t->mx;
+	for (int i = 0; i < t->n; i++)
+		if (t->s[i] > m)
+			m = t->s[i];
+	if (m > t->mx && t->sum > 0) {
+		float r = expf(t->mx - m);
+		t->sum *= r;
+		for (long c = 0; c < vd; c++)
+			out[c] *= r;
+	}
+	t->mx = m;
+	t->sum += f->expsum(t->s, m, t->n);
+	for (int i = 0; i < t->n; i++)
+		f->axpy(out, t->s[i], t->v[i], vd);
+	t->n = 0;
+}
+
 /* Queries [u0, u1) of the n * heads (token, head) pairs. */
 static void attend_part(void *ctx, long u0, long u1)
 {
-	static __thread float *s;
-	static __thread long cap;
 	const Job *j = ctx;
-	long keys = j->seg[0].n + j->seg[1].n;
-	if (keys > cap) {
-		free(s);
-		s = lm_alloc_aligned(keys * sizeof(float));
-		cap = keys;
-	}
+	Tile t;
 	for (long u = u0; u < u1; u++) {
-		long t = u / j->heads, h = u % j->heads, g = h / j->group, qp = j->pos + t;
+		long h = u % j->heads, g = h / j->group, qp = j->pos + u / j->heads;
 		const float *qh = j->q + u * j->hd;
-		float mx = -INFINITY;
-		long m = 0;
-		/* scores of the visible keys, in segment order */
+		float *o = j->out + u * j->vd;
+		memset(o, 0, j->vd * sizeof(float));
+		t.n = 0;
+		t.mx = -INFINITY;
+		t.sum = 0;
+		/* the visible keys, in segment order */
 		for (int si = 0; si < 2; si++) {
 			const Seg *sg = &j->seg[si];
 			for (long i = 0; i < sg->n; i++) {
 				if (!visible(seg_pos(sg, i), qp, j->mask))
 					continue;
-				float d = j->v->dot(qh, sg->k + i * sg->kstride + g * j->hd, j->hd) * j->scale;
-				s[m++] = d;
-				if (d > mx)
-					mx = d;
+				t.s[t.n] = j->v->dot(qh, sg->k + i * sg->kstride + g * j->hd, j->hd) * j->scale;
+				t.v[t.n] = sg->v + i * sg->vstride + g * j->vd;
+				if (++t.n == TILE)
+					flush(&t, o, j->vd, j->v);
 			}
 		}
-		double sum = 0;
-		for (long i = 0; i < m; i++) {
-			s[i] = expf(s[i] - mx);
-			sum += s[i];
-		}
-		float *o = j->out + u * j->vd;
-		memset(o, 0, j->vd * sizeof(float));
-		m = 0;
-		for (int si = 0; si < 2; si++) {
-			const Seg *sg = &j->seg[si];
-			for (long i = 0; i < sg->n; i++)
-				if (visible(seg_pos(sg, i), qp, j->mask))
-					j->v->axpy(o, (float)(s[m++] / sum), sg->v + i * sg->vstride + g * j->vd, j->vd);
-		}
+		flush(&t, o, j->vd, j->v);
+		float inv = (float)(1 / t.sum);
+		for (long c = 0; c < j->vd; c++)
+			o[c] *= inv;
 	}
 }
 

@@ -29,7 +29,7 @@ enum {
 	O_TOKENS = LM_OPT_LONG, O_CHAT, O_SYSTEM, O_TEMPLATE, O_CHUNK, O_LOGITS,
 	O_TEMP, O_TOP_P, O_TOP_K, O_VERSION, O_MIN_P, O_REPEAT, O_REPEAT_N, O_PRESENCE,
 	O_FREQUENCY, O_BIAS, O_STOP, O_PCACHE, O_SERVE, O_HOST, O_PORT, O_PARALLEL,
-	O_CACHE_BYTES, O_API_KEY, O_LONG_CTX, O_CHECK,
+	O_CACHE_BYTES, O_API_KEY, O_LONG_CTX, O_CHECK, O_BENCH,
 	O_ADAPTER = LM_RUN_ADAPTER,
 };
 const lm_opt lm_run_opts[] = {
@@ -88,6 +88,8 @@ const lm_opt lm_run_opts[] = {
 	{"check", O_CHECK, "CASE_DIR", "run a golden case (config.json, model.safetensors,\n"
 	                              "tokens.npy, logits.npy): the worst row's error against\n"
 	                              "the bound 1e-4 of its largest logit; exit 0 within, 1 not"},
+	{"bench", O_BENCH, "SPEC", "what lmcc bench runs: load once, then time the tests of\n"
+	                          "SPEC (p=N,..;n=N;r=R;t=T,..;d=D,..), a JSON line each"},
 	{"version", O_VERSION, NULL, "lmcc's version and the model's"},
 	{"help", 'h', NULL, "this text"},
 	{0},
@@ -177,6 +179,7 @@ typedef struct {
 	const char *weights, *adapter, *tokens, *logits_out, *prompt, *system, *template;
 	char *prompt_buf;      /* the prompt read from a file or stdin */
 	const char *check;     /* a golden case directory */
+	const char *bench;     /* --bench SPEC */
 	char *check_tokens;
 	int chat, long_ctx;
 	long gen, chunk, ctx, threads;   /* gen < 0: not given */
@@ -265,6 +268,7 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		case O_CHAT: o.chat = 1; break;
 		case O_LONG_CTX: o.long_ctx = 1; break;
 		case O_CHECK: o.check = v; break;
+		case O_BENCH: o.bench = v; break;
 		case O_LOGITS: o.logits_out = v; break;
 		case 'n': o.gen = parse_long("-n", v, 0, 1L << 24); break;
 		case O_CHUNK: o.chunk = parse_long("--chunk", v, 1, 1L << 24); break;
@@ -317,9 +321,13 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		o.weights = o.check;
 		o.tokens = o.check_tokens;
 	}
+	if (o.bench && (o.tokens || o.prompt || file || o.chat || o.logits_out || o.gen >= 0
+	                || o.check || o.serve || o.prompt_cache))
+		lm_fail(NULL, "--bench: its SPEC gives the input; no --tokens, --prompt, --chat, "
+		        "--logits-out, -n, --check, --serve or --prompt-cache with it");
 	if (file && o.prompt)
 		lm_fail(NULL, "-f: give the prompt as --prompt or from a file, not both");
-	if (file || (o.prompt && !strcmp(o.prompt, "-")))
+	if ((file || (o.prompt && !strcmp(o.prompt, "-"))) && lm_stage_rank() == 0)
 		o.prompt = o.prompt_buf = read_prompt(file ? file : "-");
 	if (o.tokens && (o.prompt || o.chat))
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
@@ -733,6 +741,7 @@ lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, lo
 		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
 	if (m->lora)
 		*ad = lm_adapter_open(adapter, got, m->lora);
+	lm_stage_agree(m, weights, ck, *ad);     /* with several ranks, the same files */
 	m->create(ck, *ad, ctx);
 	lm_check_tensors(m, ck);
 	return ck;
@@ -740,9 +749,19 @@ lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, lo
 
 int lm_main(int argc, char **argv, const lm_model *m)
 {
+	int ranks = lm_stage_start(m);
 	Options o = parse(argc, argv, m);
 	if (!o.weights)
 		lm_fail(NULL, "no checkpoint: give --weights DIR");
+	if (ranks > 1) {
+		if (o.threads)
+			lm_set_threads((int)o.threads);
+		if (lm_stage_rank())     /* rank 0 alone reads input, writes output */
+			return lm_stage_worker(m, o.weights, o.adapter);
+		if (o.serve || o.prompt_cache)
+			lm_fail(NULL, "%s: not with several ranks (mpirun) yet", o.serve ? "--serve"
+			        : "--prompt-cache");
+	}
 	if (o.serve) {
 		o.so.weights = o.weights;
 		o.so.adapter = o.adapter;
@@ -756,6 +775,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		o.so.nstop = o.nstop;
 		return lm_serve(m, &o.so);
 	}
+	if (o.bench)
+		return lm_bench(m, o.weights, o.adapter, o.bench, o.long_ctx);
 	if (!o.tokens && !o.prompt && !o.chat)
 		lm_fail(NULL, "no input: give --tokens LIST, --tokens @F.npy, --prompt TEXT or --chat");
 	if (o.threads)
@@ -802,7 +823,9 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	double t0 = lm_now();
 	lm_ckpt *ad;
 	lm_adapter got;
+	lm_stage_setup(m, &s.ctx);
 	lm_ckpt *ck = lm_load(m, o.weights, o.adapter, s.ctx, &ad, &got);
+	s.m = m = lm_stage_driver(m);
 	if (o.prompt_cache)
 		s.fp = lm_fingerprint(o.weights, ck, ad);
 	if (ad)
@@ -821,6 +844,7 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	else
 		run_text(&s, tk, o.weights);
 	stats(&s, load);
+	lm_stage_end(m);
 	free(tok);
 	free(o.stop);
 	free(o.bias_id);

@@ -1,71 +1,109 @@
 #!/bin/sh
-# `make bench`: speed on the benchmark models (every dimension of the
+# `make bench`: lmcc bench on the benchmark models (every dimension of the
 # released models, fewer layers/experts; tests/bench/<name>/config.json),
-# as BF16 checkpoints made by lmcc init in out/bench/ (2.6 to 9.7 GB each).
+# as BF16 checkpoints made by lmcc init in out/bench/ (2.6 to 9.7 GB each)
+# and as the 8-bit (group 64) and 4-bit (groups 64 and 32) checkpoints
+# lmcc quantize makes of them (out/bench/<name>-q8g64, ...).
 #   sh tests/bench.sh [NAME...]      (default: all five)
-# Reports tokens/s for prefill of 128 and 512 tokens and for decoding 32,
-# each as a ratio to this machine's bound (measured first by bench_matmul):
-#   decode bound  = read bandwidth / bytes of the weights a token reads
-#   prefill bound = sgemm's float32 rate / (2 x parameters a token reads,
-#                   the head left out: only the last position needs it)
-# and the llama.cpp figures of the same checkpoints on a machine of this
-# kind (BF16, 2 threads, release b10056, from the project's benchmark
-# notes: the AVX-512 machine's when this CPU has AVX-512, else the AVX2
-# machine's, which has no pp512 figure).  The kernels are those LMCC_ISA
-# chooses (runtime/isa.c); the first line names the CPU and the path, and
-# the bound is measured with the same instruction set.
+#   BENCH_REPS=R                     repetitions of each test (default 3)
+# For each model, tables of lmcc bench (see lmcc bench --help: each figure
+# beside its bound, measured in the same run on the same threads):
+#   BF16: prefill of 128 and 512 tokens and decoding of 32 on 1 and 2
+#         threads, the first model also JIT-compiled (lmcc run) beside the
+#         built binary; prefill of 4096 tokens, and decoding 32 after
+#         them, on 2 threads;
+#   q8/64, q4/64, q4/32: prefill of 128 and 512 and decoding of 32 on 2.
+# Each row on 2 threads carries llama.cpp's figure of the same checkpoint
+# on a machine of this kind (2 threads, release b10056, from
+# ../shared/bench/README.md: the AVX-512 machine's when this CPU has
+# AVX-512, else the AVX2 machine's; BF16 beside BF16, Q8_0 beside 8-bit,
+# Q4_0 beside both 4-bit formats), "-" where it has none.
 cd "$(dirname "$0")/.." || exit 1
-make -s all tests/bin/bench_matmul || exit 1
+make -s all || exit 1
 names="$*"
 [ -n "$names" ] || names="plamo2 afm7 baichuan_m1 llama4 kimi_linear"
-mach=$(tests/bin/bench_matmul | head -1)
-bw=$(echo "$mach" | sed 's/.*read \([0-9.]*\) GB.*/\1/')
-rate=$(echo "$mach" | sed 's/.*sgemm \([0-9.]*\) GFLOP.*/\1/')
-echo "$mach"
+reps=${BENCH_REPS:-3}
 if grep -m1 '^flags' /proc/cpuinfo | grep -qw avx512f; then
 	kind="AVX-512 machine"
 else
 	kind="AVX2 machine"
 fi
-ref() {   # llama.cpp BF16 pp128 pp512 tg32 on this kind of machine
-	case "$kind,$1" in
-	AVX-512*,plamo2) echo "136 128 18.4" ;;
-	AVX-512*,kimi_linear) echo "251 238 27.8" ;;
-	AVX-512*,llama4) echo "101 102 10.7" ;;
-	AVX2*,plamo2) echo "49.5 - 10.2" ;;
-	AVX2*,kimi_linear) echo "85.6 - 15.1" ;;
-	AVX2*,llama4) echo "34.1 - 5.5" ;;
-	*) echo "- - -" ;;
+
+# llama.cpp's tokens/s: ref MODEL FORMAT TEST ("-" when not measured)
+ref() {
+	case "$kind,$1,$2" in
+	AVX-512*,plamo2,BF16) set -- "$3" 136 128 18.4 ;;
+	AVX-512*,plamo2,Q8_0) set -- "$3" 92 87 21.6 ;;
+	AVX-512*,kimi_linear,BF16) set -- "$3" 251 238 27.8 ;;
+	AVX-512*,kimi_linear,Q8_0) set -- "$3" 188 177 34.4 ;;
+	AVX-512*,llama4,BF16) set -- "$3" 101 102 10.7 ;;
+	AVX-512*,llama4,Q8_0) set -- "$3" 73 72 13.8 ;;
+	AVX2*,plamo2,BF16) set -- "$3" 49.5 - 10.2 ;;
+	AVX2*,plamo2,Q8_0) set -- "$3" 39.9 - 17.0 ;;
+	AVX2*,plamo2,Q4_0) set -- "$3" 47.4 - 23.8 ;;
+	AVX2*,kimi_linear,BF16) set -- "$3" 85.6 - 15.1 ;;
+	AVX2*,kimi_linear,Q8_0) set -- "$3" 127.3 - 21.5 ;;
+	AVX2*,kimi_linear,Q4_0) set -- "$3" 147.7 - 30.5 ;;
+	AVX2*,llama4,BF16) set -- "$3" 34.1 - 5.5 ;;
+	AVX2*,llama4,Q8_0) set -- "$3" 44.3 - 8.9 ;;
+	AVX2*,llama4,Q4_0) set -- "$3" 58.0 - 15.7 ;;
+	*) set -- "$3" - - - ;;
+	esac
+	case $1 in
+	pp128) echo "$2" ;;
+	pp512) echo "$3" ;;
+	tg32) echo "$4" ;;
+	*) echo - ;;
 	esac
 }
-echo "llama.cpp figures: the $kind's"
-ids() {   # N deterministic ids below V
-	awk -v n=$1 -v v=$2 'BEGIN { s = 12345; for (i = 0; i < n; i++) {
-		s = (s * 1103515245 + 12345) % 2147483648; printf "%s%d", i ? "," : "", s % v } }'
+
+# lmcc bench's table with a llama.cpp column: with MODEL FORMAT ARGS...
+bench() {
+	m=$1 fmt=$2
+	shift 2
+	./lmcc bench "$@" | while IFS= read -r line; do
+		case "$line" in
+		"| model |"*) echo "$line llama.cpp $fmt |" ;;
+		"|---"*) echo "$line---|" ;;
+		"| "*)
+			threads=$(echo "$line" | awk -F'|' '{ gsub(/ /, "", $5); print $5 }')
+			test=$(echo "$line" | awk -F'|' '{ gsub(/ /, "", $6); print $6 }')
+			if [ "$threads" = 2 ]; then r=$(ref $m $fmt $test); else r=-; fi
+			echo "$line $r |" ;;
+		*) echo "$line" ;;
+		esac
+	done
 }
-printf "%-12s %10s %10s %10s   %s\n" model pp128 pp512 tg32 "(tok/s; ratio to bound; llama.cpp BF16)"
+
+echo "llama.cpp figures: the $kind's (../shared/bench/README.md)"
+first=1
 for m in $names; do
 	d=out/bench/$m
 	if [ ! -f $d/model.safetensors ]; then
 		./lmcc init tests/bench/$m/config.json -o $d --dtype bf16 || exit 1
 	fi
-	./lmcc build $d -o $d.bin 2>/dev/null || { echo "$m: build failed"; continue; }
-	# the checkpoint into the page cache first: the five do not all fit in
-	# memory at once, and reading the disk is not what is measured
+	for q in "8 64" "4 64" "4 32"; do
+		set -- $q
+		if [ ! -f $d-q$1g$2/config.json ]; then
+			./lmcc quantize $d -o $d-q$1g$2 --bits $1 --group-size $2 --no-report || exit 1
+		fi
+	done
+	# the checkpoint into the page cache first: the models do not all fit
+	# in memory at once, and reading the disk is not what is measured
 	cat $d/model.safetensors >/dev/null
-	plan=$(./lmcc plan $d)
-	vocab=$(echo "$plan" | head -1 | sed 's/.*vocab \([0-9]*\),.*/\1/')
-	hidden=$(echo "$plan" | head -1 | sed 's/.*hidden \([0-9]*\),.*/\1/')
-	active=$(echo "$plan" | sed -n 's/.*read per token: \([0-9]*\)).*/\1/p')
-	pp() { $d.bin/$m --tokens $(ids $1 $vocab) -n 1 2>&1 >/dev/null | sed 's/.*prefill [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok.*/\1/'; }
-	p128=$(pp 128)
-	p512=$(pp 512)
-	tg=$($d.bin/$m --tokens $(ids 8 $vocab) -n 33 2>&1 >/dev/null | sed 's/.*decode [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok.*/\1/')
-	set -- $(ref $m)
-	awk -v m=$m -v a=$p128 -v b=$p512 -v t=$tg -v bw=$bw -v r=$rate -v act=$active \
-	    -v la="$1" -v lb="$2" -v lt="$3" -v head=$((vocab * hidden)) 'BEGIN {
-		dec = bw * 1e9 / (2 * act); pre = r * 1e9 / (2 * (act - head))
-		printf "%-12s %10.1f %10.1f %10.2f\n", m, a, b, t
-		printf "%-12s %10.2f %10.2f %10.2f   ratio to the bound (%.0f / %.0f / %.2f tok/s)\n", "", a / pre, b / pre, t / dec, pre, pre, dec
-		printf "%-12s %10s %10s %10s   llama.cpp BF16\n", "", la, lb, lt }'
+	echo
+	via=gcc
+	[ $first = 1 ] && via=gcc,tcc
+	first=0
+	bench $m BF16 $d -p 128,512 -n 32 -r $reps -t 1,2 --via $via
+	echo
+	bench $m BF16 $d -p 4096 -n 0 -r 1 -t 2
+	echo
+	bench $m BF16 $d -p 0 -n 32 -d 4096 -r 1 -t 2
+	for q in "8 64 Q8_0" "4 64 Q4_0" "4 32 Q4_0"; do
+		set -- $q
+		cat $d-q$1g$2/model*.safetensors >/dev/null
+		echo
+		bench $m $3 $d-q$1g$2 -p 128,512 -n 32 -r $reps -t 2
+	done
 done

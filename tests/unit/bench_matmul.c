@@ -1,124 +1,18 @@
 /* bench_matmul: how close lm_matmul comes to this machine's bounds.
  *
- *   bench_matmul [THREADS]
+ *   bench_matmul [THREADS]     (--help: what it prints)
  *
- * Measures the machine first: memory read bandwidth (a vectorised sum over
- * 1 GiB, with the instruction set the kernels use: LMCC_ISA chooses both)
- * and the float32 matrix rate of OpenBLAS sgemm.  Then lm_matmul on a
- * weight of a real model's size, in F32, F16 and BF16: with one token (decode:
+ * Measures the machine first (runtime/bound.c): memory read bandwidth
+ * with the kernels' instruction set and thread count, and with one thread,
+ * and the float32 matrix rate.  Then lm_matmul on a weight of a real
+ * model's size, in F32, F16 and BF16: with one token (decode:
  * reported as GB/s of weights read, and as a ratio to the bandwidth) and
  * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
 #include "rt.h"
 
-#include <cblas.h>
-#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-
-typedef struct {
-	const float *p;
-	double *sums;
-	long per;
-} Sum;
-
-/* A sum of every float of each block, with the instruction set the
- * kernels use: the bound is what a core can read with those loads.  Four
- * vector sums at once, as fast as the memory lets a core read. */
-__attribute__((target("avx512f")))
-static void sum_512(void *ctx, long lo, long hi)
-{
-	const Sum *s = ctx;
-	for (long b = lo; b < hi; b++) {
-		const float *p = s->p + b * s->per;
-		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-		for (long i = 0; i < s->per; i += 64) {
-			a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-			a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-			a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-			a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
-		}
-		s->sums[b] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1),
-		                                                _mm512_add_ps(a2, a3)));
-	}
-}
-
-__attribute__((target("avx2")))
-static void sum_avx2(void *ctx, long lo, long hi)
-{
-	const Sum *s = ctx;
-	for (long b = lo; b < hi; b++) {
-		const float *p = s->p + b * s->per;
-		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-		for (long i = 0; i < s->per; i += 32) {
-			a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-			a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-			a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-			a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-		}
-		float v[8];
-		_mm256_storeu_ps(v, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-		s->sums[b] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-	}
-}
-
-/* The portable kernels' way: 16 independent sums gcc vectorises. */
-static void sum_c(void *ctx, long lo, long hi)
-{
-	const Sum *s = ctx;
-	for (long b = lo; b < hi; b++) {
-		const float *restrict p = s->p + b * s->per;
-		float a[16] = {0};
-		for (long i = 0; i < s->per; i += 16)
-			for (int k = 0; k < 16; k++)
-				a[k] += p[i + k];
-		double t = 0;
-		for (int k = 0; k < 16; k++)
-			t += a[k];
-		s->sums[b] = t;
-	}
-}
-
-static double bandwidth(void)
-{
-	long blocks = 256, per = (1L << 28) / blocks;   /* 1 GiB of floats */
-	float *p = lm_alloc_aligned(blocks * per * sizeof(float));
-	for (long i = 0; i < blocks * per; i++)
-		p[i] = 1.0f;
-	double sums[256], best = 0;
-	Sum s = {p, sums, per};
-	for (int rep = 0; rep < 5; rep++) {
-		double t = lm_now();
-		lm_parallel(blocks, 1, lm_isa() == LM_ISA_AVX512 ? sum_512
-		                       : lm_isa() == LM_ISA_AVX2 ? sum_avx2 : sum_c, &s);
-		double gbs = blocks * per * 4.0 / (lm_now() - t) / 1e9;
-		if (gbs > best)
-			best = gbs;
-	}
-	free(p);
-	return best;
-}
-
-static double sgemm_rate(void)
-{
-	long n = 128, m = 4096, k = 4096;
-	float *a = lm_alloc_aligned(n * k * 4), *b = lm_alloc_aligned(m * k * 4),
-	      *c = lm_alloc_aligned(n * m * 4);
-	lm_mat W = {.data = b, .dtype = LM_F32, .rows = m, .cols = k, .ld = k};
-	double best = 0;
-	for (int rep = 0; rep < 5; rep++) {
-		double t = lm_now();
-		lm_matmul(c, a, n, W);    /* f32 path: sgemm in each thread's share */
-		double gf = 2.0 * n * m * k / (lm_now() - t) / 1e9;
-		if (gf > best)
-			best = gf;
-	}
-	free(a);
-	free(b);
-	free(c);
-	return best;
-}
 
 static void product(int dtype, int tr, long n, long rows, long cols, double bw, double peak)
 {
@@ -154,34 +48,6 @@ static void product(int dtype, int tr, long n, long rows, long cols, double bw, 
 	free(y);
 }
 
-/* "AMD EPYC (family 25 model 1)", from /proc/cpuinfo. */
-static void cpu_name(char *out, size_t size)
-{
-	char line[256], name[128] = "unknown CPU";
-	int family = -1, model = -1;
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	while (f && fgets(line, sizeof line, f) && !(*name != 'u' && family >= 0 && model >= 0)) {
-		char *v = strchr(line, ':');
-		if (!v)
-			continue;
-		v += 1 + (v[1] == ' ');
-		v[strcspn(v, "\n")] = 0;
-		if (!strncmp(line, "model name", 10))
-			snprintf(name, sizeof name, "%s", v);
-		else if (!strncmp(line, "cpu family", 10))
-			family = atoi(v);
-		else if (!strncmp(line, "model\t", 6))
-			model = atoi(v);
-	}
-	if (f)
-		fclose(f);
-	snprintf(out, size, "%s (family %d model %d)", name, family, model);
-}
-
-/* ---- quantized weights (LM_Q, qmat.c) ----
- * MLX's affine format with BF16 scales and biases, as mlx-lm writes it
- * for a BF16 model.  Decode reads the packed words plus the scales and
- * biases once: those bytes over the time, against the bandwidth. */
 static void qproduct(int bits, int group, long n, long rows, long cols, double bw,
                      double peak)
 {
@@ -202,8 +68,10 @@ static void qproduct(int bits, int group, long n, long rows, long cols, double b
 		double t = lm_now();
 		for (int c = 0; c < copies; c++) {
 			const unsigned char *s = (const unsigned char *)sb + 2 * sbytes * c;
-			lm_mat W = {w + wbytes * c, LM_Q, 0, rows, cols, cols * bits / 32,
-			            bits, group, LM_BF16, s, s + sbytes, cols / group};
+			lm_mat W = {.data = w + wbytes * c, .dtype = LM_Q, .rows = rows, .cols = cols,
+			            .ld = cols * bits / 32, .bits = bits, .group = group,
+			            .sdtype = LM_BF16, .scales = s, .biases = s + sbytes,
+			            .sld = cols / group};
 			lm_matmul(y, x, n, W);
 		}
 		double dt = (lm_now() - t) / copies;
@@ -234,16 +102,43 @@ static void quantized(double bw, double peak)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_matmul [THREADS]\n"
+	           "  How close lm_matmul comes to this machine's bounds, with THREADS threads\n"
+	           "  (default: one per CPU) and the kernels LMCC_ISA chooses (avx512, avx2,\n"
+	           "  portable; default: the best this CPU has).  The first line gives the\n"
+	           "  read bandwidth with THREADS threads and with one, measured with the\n"
+	           "  kernels' instruction set, and sgemm's float32 rate; each product after\n"
+	           "  it is a ratio to one of them.\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2 || (argc == 2 && (atoi(argv[1]) < 1 || atoi(argv[1]) > 64))) {
+		usage(stderr);
+		return 2;
+	}
 	if (argc > 1)
 		lm_set_threads(atoi(argv[1]));
 	setvbuf(stdout, NULL, _IOLBF, 0);    /* make bench reads the first line alone */
 	char cpu[200];
-	cpu_name(cpu, sizeof cpu);
-	double bw = bandwidth(), peak = sgemm_rate();
-	printf("machine: memory read %.1f GB/s, sgemm %.1f GFLOP/s; %s, %s kernels\n", bw,
-	       peak, cpu, lm_isa_name(lm_isa()));
+	lm_cpu_name(cpu, sizeof cpu);
+	int threads = lm_pool_size();
+	double bw = lm_read_rate(), bw1 = bw;
+	if (threads > 1) {
+		lm_set_threads(1);
+		bw1 = lm_read_rate();
+		lm_set_threads(threads);
+	}
+	double peak = lm_f32_rate();
+	printf("machine: memory read %.1f GB/s with %d thread%s (%.1f with 1), sgemm %.1f GFLOP/s; "
+	       "%s, %s kernels\n", bw, threads, threads > 1 ? "s" : "", bw1, peak, cpu,
+	       lm_isa_name(lm_isa()));
 	int dt[3] = {LM_F32, LM_F16, LM_BF16};
 	for (int i = 0; i < 3; i++) {
 		product(dt[i], 0, 1, 6656, 2048, bw, peak);

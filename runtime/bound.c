@@ -1,0 +1,171 @@
+/* bound.c: the machine's own limits, measured, for the ratios every speed
+ * figure is given as (lmcc bench, tests/unit/bench_matmul.c): how fast the
+ * cores can read memory, and how fast they multiply float32 matrices.
+ * Both run on the threads lm_set_threads chose and with the instruction
+ * set the kernels use (LMCC_ISA chooses both), so a kernel's figure and
+ * its bound come from the same loads on the same cores. */
+#include "rt.h"
+
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The bound: the best a read loop of the kernels' instruction set does
+ * on this machine.  Each thread sums its share of 1 GiB as STREAMS runs at
+ * once (as the kernels read several rows), with enough vector sums to keep
+ * the adds off the critical path, asking for each run's data `ahead` bytes
+ * in advance (0: the hardware prefetcher alone); the best of every
+ * distance and of REPS passes is the bound. */
+enum { STREAMS = 4, REPS = 5 };
+
+typedef struct {
+	const float *p;
+	long len;            /* floats of one block */
+	int ahead;           /* prefetch distance in bytes, or 0 */
+	float sums[256];     /* one per block: kept, so the sums are not dead code */
+} Read;
+
+/* Blocks [lo, hi) cut into STREAMS runs; returns a run's length. */
+static long runs(const Read *s, long lo, long hi, const float **run)
+{
+	long len = (hi - lo) * s->len / STREAMS;
+	for (int k = 0; k < STREAMS; k++)
+		run[k] = s->p + lo * s->len + k * len;
+	return len;
+}
+
+__attribute__((target("avx512f")))
+static void read_512(void *ctx, long lo, long hi)
+{
+	Read *s = ctx;
+	const float *run[STREAMS];
+	long rl = runs(s, lo, hi, run);
+	__m512 a[2 * STREAMS];
+	for (int k = 0; k < 2 * STREAMS; k++)
+		a[k] = _mm512_setzero_ps();
+	for (long i = 0; i < rl; i += 32)
+		for (int k = 0; k < STREAMS; k++) {
+			if (s->ahead)
+				_mm_prefetch((const char *)(run[k] + i) + s->ahead, _MM_HINT_T0);
+			a[2 * k] = _mm512_add_ps(a[2 * k], _mm512_load_ps(run[k] + i));
+			a[2 * k + 1] = _mm512_add_ps(a[2 * k + 1], _mm512_load_ps(run[k] + i + 16));
+		}
+	for (int k = 1; k < 2 * STREAMS; k++)
+		a[0] = _mm512_add_ps(a[0], a[k]);
+	s->sums[lo] = _mm512_reduce_add_ps(a[0]);
+}
+
+__attribute__((target("avx2")))
+static void read_avx2(void *ctx, long lo, long hi)
+{
+	Read *s = ctx;
+	const float *run[STREAMS];
+	long rl = runs(s, lo, hi, run);
+	__m256 a[2 * STREAMS];
+	for (int k = 0; k < 2 * STREAMS; k++)
+		a[k] = _mm256_setzero_ps();
+	for (long i = 0; i < rl; i += 16)
+		for (int k = 0; k < STREAMS; k++) {
+			if (s->ahead && !(i & 15))    /* once per 64 bytes */
+				_mm_prefetch((const char *)(run[k] + i) + s->ahead, _MM_HINT_T0);
+			a[2 * k] = _mm256_add_ps(a[2 * k], _mm256_load_ps(run[k] + i));
+			a[2 * k + 1] = _mm256_add_ps(a[2 * k + 1], _mm256_load_ps(run[k] + i + 8));
+		}
+	for (int k = 1; k < 2 * STREAMS; k++)
+		a[0] = _mm256_add_ps(a[0], a[k]);
+	float v[8];
+	_mm256_storeu_ps(v, a[0]);
+	s->sums[lo] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+}
+
+/* The portable kernels' way: independent sums gcc vectorises. */
+static void read_c(void *ctx, long lo, long hi)
+{
+	Read *s = ctx;
+	const float *run[STREAMS];
+	long rl = runs(s, lo, hi, run);
+	float a[STREAMS][16] = {{0}};
+	for (long i = 0; i < rl; i += 16)
+		for (int k = 0; k < STREAMS; k++) {
+			const float *restrict q = run[k] + i;
+			if (s->ahead)
+				__builtin_prefetch((const char *)q + s->ahead);
+			for (int l = 0; l < 16; l++)
+				a[k][l] += q[l];
+		}
+	float t = 0;
+	for (int k = 0; k < STREAMS; k++)
+		for (int l = 0; l < 16; l++)
+			t += a[k][l];
+	s->sums[lo] = t;
+}
+
+/* GB/s on the threads lm_set_threads chose: the best of REPS passes and
+ * of each prefetch distance over 1 GiB. */
+double lm_read_rate(void)
+{
+	static const int ahead[] = {0, 512, 1024, 2048};
+	long blocks = 256, len = (1L << 28) / blocks;
+	float *p = lm_alloc_aligned(blocks * len * sizeof(float));
+	for (long i = 0; i < blocks * len; i++)
+		p[i] = 1.0f;
+	Read *s = lm_alloc(sizeof *s);
+	double best = 0;
+	for (int rep = 0; rep < REPS; rep++)
+		for (int d = 0; d < (int)(sizeof ahead / sizeof *ahead); d++) {
+			*s = (Read){.p = p, .len = len, .ahead = ahead[d]};
+			double t = lm_now();
+			lm_parallel(blocks, 1, lm_isa() == LM_ISA_AVX512 ? read_512
+			                       : lm_isa() == LM_ISA_AVX2 ? read_avx2 : read_c, s);
+			double gbs = blocks * len * 4.0 / (lm_now() - t) / 1e9;
+			if (gbs > best)
+				best = gbs;
+		}
+	free(s);
+	free(p);
+	return best;
+}
+
+double lm_f32_rate(void)
+{
+	long n = 128, m = 4096, k = 4096;
+	float *a = lm_alloc_aligned(n * k * 4), *b = lm_alloc_aligned(m * k * 4),
+	      *c = lm_alloc_aligned(n * m * 4);
+	lm_mat W = {.data = b, .dtype = LM_F32, .rows = m, .cols = k, .ld = k};
+	double best = 0;
+	for (int rep = 0; rep < 5; rep++) {
+		double t = lm_now();
+		lm_matmul(c, a, n, W);    /* what an F32 weight's prefill runs */
+		double gf = 2.0 * n * m * k / (lm_now() - t) / 1e9;
+		if (gf > best)
+			best = gf;
+	}
+	free(a);
+	free(b);
+	free(c);
+	return best;
+}
+
+void lm_cpu_name(char *out, size_t size)
+{
+	char line[256], name[128] = "unknown CPU";
+	int family = -1, model = -1;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof line, f) && !(*name != 'u' && family >= 0 && model >= 0)) {
+		char *v = strchr(line, ':');
+		if (!v)
+			continue;
+		v += 1 + (v[1] == ' ');
+		v[strcspn(v, "\n")] = 0;
+		if (!strncmp(line, "model name", 10))
+			snprintf(name, sizeof name, "%s", v);
+		else if (!strncmp(line, "cpu family", 10))
+			family = atoi(v);
+		else if (!strncmp(line, "model\t", 6))
+			model = atoi(v);
+	}
+	if (f)
+		fclose(f);
+	snprintf(out, size, "%s (family %d model %d)", name, family, model);
+}
