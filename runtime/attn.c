@@ -119,11 +119,9 @@ static void flush(Tile *t, float *out, long vd, const lm_vec_fns *f)
 			out[c] *= r;
 	}
 	t->mx = m;
-	for (int i = 0; i < t->n; i++) {
-		float e = expf(t->s[i] - m);
-		t->sum += e;
-		f->axpy(out, e, t->v[i], vd);
-	}
+	t->sum += f->expsum(t->s, m, t->n);
+	for (int i = 0; i < t->n; i++)
+		f->axpy(out, t->s[i], t->v[i], vd);
 	t->n = 0;
 }
 

@@ -202,6 +202,8 @@ int lm_bench(const lm_model *m, const char *weights, const char *adapter, const 
 
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
+/* The threads lm_parallel uses now (one per CPU until set). */
+int lm_pool_size(void);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
