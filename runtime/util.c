@@ -88,19 +88,23 @@ void *lm_alloc(size_t n)
 /* MemAvailable of /proc/meminfo, read once; 0 when unknown. */
 static size_t mem_available(void)
 {
+	/* read once; threads that race here each parse the file and store the
+	 * same figure, and none sees a half-made one */
 	static size_t avail = (size_t)-1;
-	if (avail == (size_t)-1) {
+	size_t a = __atomic_load_n(&avail, __ATOMIC_RELAXED);
+	if (a == (size_t)-1) {
 		FILE *f = fopen("/proc/meminfo", "r");
 		char line[128];
 		unsigned long long kb;
-		avail = 0;
+		a = 0;
 		while (f && fgets(line, sizeof line, f))
 			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-				avail = (size_t)kb * 1024;
+				a = (size_t)kb * 1024;
 		if (f)
 			fclose(f);
+		__atomic_store_n(&avail, a, __ATOMIC_RELAXED);
 	}
-	return avail;
+	return a;
 }
 
 /* The buffers a run sizes (caches for --ctx, logits for -n) are checked
@@ -111,17 +115,18 @@ static size_t mem_available(void)
  * scratch grown, a benchmark's matrices) no longer need room. */
 static void check_room(size_t n)
 {
-	if (n < (1 << 20) || !mem_available())
+	size_t avail = mem_available();
+	if (n < (1 << 20) || !avail)
 		return;
 	size_t live = 0;
 #ifdef __GLIBC__
 	struct mallinfo2 m = mallinfo2();
 	live = m.uordblks + m.hblkhd;     /* in the arenas, and mapped alone */
 #endif
-	if (live + n > mem_available())
+	if (live + n > avail)
 		lm_fail("memory", "the model's caches and buffers need %zu bytes, more than the %zu "
 		        "this machine has available: a smaller --ctx, or fewer tokens to generate (-n)?",
-		        live + n, mem_available());
+		        live + n, avail);
 }
 
 /* Zeroes N bytes at P.  The whole pages of a large buffer are given back
