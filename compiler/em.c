@@ -30,21 +30,22 @@ void em_cstr(Buf *b, const char *s)
 	bput(b, "\"", 1);
 }
 
-/* The shortest "%.Ng" that reads back to the same float, as a literal. */
-const char *em_flt(double v)
+const char *em_num(double v, int is_float)
 {
 	static char ring[8][48];
 	static int k;
 	char *s = ring[k++ % 8];
-	float f = (float)v;
-	for (int prec = 6; prec <= 9; prec++) {
-		snprintf(s, 40, "%.*g", prec, (double)f);
-		if (strtof(s, NULL) == f)
+	if (is_float)
+		v = (float)v;
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(s, 40, "%.*g", prec, v);
+		if (is_float ? strtof(s, NULL) == (float)v : strtod(s, NULL) == v)
 			break;
 	}
 	if (!strpbrk(s, ".eEn"))
 		strcat(s, ".0");
-	strcat(s, "f");
+	if (is_float)
+		strcat(s, "f");
 	return s;
 }
 

@@ -58,10 +58,12 @@ void em_vec_expr(Em *e, Vec v);
 void em_scratch(Em *e, const char *name, long width, const char *what);
 void em_scratch_ints(Em *e, const char *name, long width, const char *what);
 
-/* Printing values into C: a float literal that reads back to the same
- * float (from a ring of buffers: valid for a few calls), and an escaped
- * string literal. */
-const char *em_flt(double v);
+/* Printing values into C: the shortest literal that reads back to the
+ * same float (is_float, with suffix f) or double, from a ring of buffers
+ * (valid for a few calls); em_flt for the floats most arguments are; and
+ * an escaped string literal. */
+const char *em_num(double v, int is_float);
+#define em_flt(v) em_num(v, 1)
 void em_cstr(Buf *b, const char *s);
 /* "NDIM, SHAPE(a, b, ...)" of a tensor, the arguments lm_ck_* take. */
 void em_shape(Buf *b, const Tensor *t);

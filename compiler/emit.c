@@ -16,15 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *dbl(double v)
-{
-	static char s[48];
-	snprintf(s, 40, "%.17g", v);
-	if (!strpbrk(s, ".eEn"))
-		strcat(s, ".0");
-	return s;
-}
-
 /* ---- layers ---- */
 
 static void set_trimmed(Dict *d, const char *key, Buf *b)
@@ -392,7 +383,7 @@ static void ropes(const Plan *p, Buf *out)
 		        " * pair j of a head turns by position * rope%d[j]. */\n"
 		        "static const double rope%d[%d] = {", r->note, i, i, r->dims / 2);
 		for (int j = 0; j < r->dims / 2; j++)
-			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", dbl(r->inv_freq[j]));
+			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", em_num(r->inv_freq[j], 0));
 		bprintf(out, "\n};\n");
 	}
 }

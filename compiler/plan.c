@@ -258,7 +258,7 @@ static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
 		break;
 	}
 	case MIX_MLA:
-		snprintf(mix, n, "mla%s", l->mla.rope < 0 ? " nope" : "");
+		snprintf(mix, n, "mla nope");     /* k_pe is never rotated (plan.h) */
 		snprintf(mask, n, "causal");
 		snprintf(heads, n, "%d x %d+%d", l->mla.heads, l->mla.nope, l->mla.rope_dim);
 		break;

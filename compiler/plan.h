@@ -129,13 +129,13 @@ typedef struct {
 } Attn;
 
 /* Multi-head latent attention: K and V come from a shared low-rank latent
- * (kv_lora), which is all the cache keeps, plus a small shared positional
- * key k_pe of rope_dim.  A query head is [nope, rope_dim]; its score is
+ * (kv_lora), which is all the cache keeps, plus a small shared key part
+ * k_pe of rope_dim (named for the rotation DeepSeek's MLA gives it; the
+ * MLA lmcc reads, Kimi-Linear's, never rotates anything).  A query head is [nope, rope_dim]; its score is
  * scale * (q_nope . Uk_h latent + q_pe . k_pe). */
 typedef struct {
 	int heads, nope, rope_dim, vd, lora;
 	double scale;
-	int rope;                    /* -1: k_pe is not rotated (Kimi: NoPE) */
 	Mat wq;                      /* x -> [heads, nope + rope_dim] */
 	Mat wkv;                     /* x -> [latent (lora), k_pe (rope_dim)] */
 	Mat wo;

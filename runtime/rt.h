@@ -35,6 +35,11 @@ void lm_err_push(lm_err *e);
 void lm_err_pop(lm_err *e);
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
+/* *buf with room for n floats: a kernel's scratch, kept from call to call
+ * and replaced (not copied) when a call needs more than *cap. */
+float *lm_grow(float **buf, long *cap, long n);
+/* softplus(v) = log(1 + e^v), without overflow for large v. */
+double lm_softplus(double v);
 void *lm_realloc(void *p, size_t n);
 char *lm_strdup(const char *s);
 /* "%s/%s" in fresh memory. */
@@ -75,7 +80,6 @@ const char *lm_ck_next(lm_ckpt *ck, long *i);
  * the first by name and its file. */
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
                   const char **file);
-size_t lm_dtype_size(int dtype);
 /* The file holding tensor `name` (or the checkpoint's own, if absent). */
 const char *lm_ck_file(lm_ckpt *ck, const char *name);
 /* Whether MLX's quantization `mode` has this format: 0 yes, 1 not these
@@ -89,14 +93,17 @@ int lm_qmode_parse(const char *name);
  * the tensor and what is wrong, and `why` (the config's field) if set. */
 void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
                   int bits, int group, int mode, const char *why);
-float lm_bf16_to_f32(uint16_t h);
-uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
-float lm_f16_to_f32(uint16_t h);
 /* What identifies the weights: a hash of every file's header and of
  * samples of its data (for prompt caches, runtime/pcache.c). */
 uint64_t lm_ck_fingerprint(const lm_ckpt *ck);
 /* FNV-1a of n bytes, continuing from h (0xcbf29ce484222325 to start). */
 uint64_t lm_hash(uint64_t h, const void *p, size_t n);
+
+/* ---- dtypes (dtype.c) ---- */
+size_t lm_dtype_size(int dtype);
+float lm_bf16_to_f32(uint16_t h);
+uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
+float lm_f16_to_f32(uint16_t h);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
@@ -207,8 +214,8 @@ void lm_fp_quantize(const float *w, long cols, int mode, int dtype, uint32_t *q,
                     uint8_t *scales);
 
 /* The machine's bounds (bound.c), on the threads lm_set_threads chose
- * and with the kernels' instruction set: memory read bandwidth in GB/s (a
- * vectorised sum over 1 GiB, best of 5) and the float32 matrix rate in
+ * and with the kernels' instruction set: memory read bandwidth in GB/s (the
+ * best read loop of bound.c over 1 GiB) and the float32 matrix rate in
  * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
 double lm_read_rate(void);
 double lm_f32_rate(void);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +127,21 @@ static void zero(void *p, size_t n)
 	}
 	memset(p, 0, a - (char *)p);
 	memset(b, 0, (char *)p + n - b);
+}
+
+float *lm_grow(float **buf, long *cap, long n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = lm_floats(n);
+		*cap = n;
+	}
+	return *buf;
+}
+
+double lm_softplus(double v)
+{
+	return (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
 }
 
 void *lm_alloc_aligned(size_t n)
