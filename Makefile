@@ -97,8 +97,9 @@ tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h runtime/tex
 examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
 	$(CC) $(CFLAGS) -Iruntime $< -Lruntime -llmcc -Wl,-rpath,'$$ORIGIN/../runtime' -o $@
 
+# SUITES="tok serve": only those suites (tests/suite_NAME.sh)
 test: all $(TEST_BIN) examples/generate
-	@tests/run.sh
+	@tests/run.sh $(SUITES)
 
 # The whole suite on the portable kernels, as on a CPU with neither AVX2
 # nor AVX-512 (suite_unit and suite_isa still try every path the CPU has).
@@ -175,7 +176,7 @@ test-asan test-ubsan: test-%: deps.stamp
 	@git ls-files -co --exclude-standard | grep -v '^build-' | tar -cf - -T - | tar -xf - -C build-$*/tree
 	cd build-$*/tree && $(MAKE) -j2 OPT="-O1" SAN="$(SAN_$*)" all && \
 	  LMCC_SANITIZE=$* LMCC_CFLAGS="$(SAN_$*)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) OPT="-O1" SAN="$(SAN_$*)" test
+	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) OPT="-O1" SAN="$(SAN_$*)" SUITES="$(SUITES)" test
 
 # Fuzzing with libFuzzer (Debian's clang): one binary per target of
 # tests/fuzz/fuzz_target.c, each run FUZZ_SECONDS from a seed corpus made

@@ -53,7 +53,7 @@ static const lm_opt opts[] = {
 	                           "0: none)"},
 	{"n-gen", 'n', "N", "decode test: N tokens one at a time (default 128; 0: none)"},
 	{"repetitions", 'r', "R", "times each test runs (default 5)"},
-	{"threads", 't', "N,...", "thread counts (default: the cores this process may use)"},
+	{"threads", 't', "N,...", "thread counts (default: all cores)"},
 	{"n-depth", 'd', "N,...", "tokens of context fed, untimed, before each test (default 0)"},
 	{"adapter", 'a', "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it"},
 	{"output", 'o', "md|json", "a markdown table (default) or JSON"},
@@ -345,7 +345,7 @@ static void print_md(const Plan *p, const char *fmts, const char *cpu, const Opt
 	       "weights+cache MB |\n|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nrows; i++) {
 		const Row *r = &rows[i];
-		printf("| %s | %s | %s | %ld | %s | %.2f ± %.2f | %.2f | %.2f | %.0f | %.0f |\n", p->name,
+		printf("| %s | %s | %s | %ld | %s | %.2f ± %.2f | %.2f | %.3g | %.0f | %.0f |\n", p->name,
 		       fmts, r->via, r->threads, r->test, r->mean, r->sd, r->bound, r->mean / r->bound,
 		       r->peak / 1e6, (wbytes + r->peak_bound) / 1e6);
 	}

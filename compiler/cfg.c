@@ -155,14 +155,6 @@ int cfg_has(Cfg *c, const char *key)
 	return get(c, key) != NULL;
 }
 
-json_object *cfg_sub(Cfg *c, const char *key)
-{
-	json_object *v = get(c, key);
-	if (v && !json_object_is_type(v, json_type_object))
-		cfg_error(c, key, "expected an object or null, got %s", shown(v));
-	return v;
-}
-
 /* JSON integers, and floats with an integral value (2.0), are integers. */
 static int as_long(json_object *v, long *out)
 {

@@ -49,8 +49,6 @@ const char *cfg_str(Cfg *c, const char *key, const char *dflt);
  * Also accepts a single integer as a list of one when allow_scalar. */
 int cfg_ints(Cfg *c, const char *key, long lo, long hi, long *out, int max,
              int allow_scalar);
-/* Inside an object field of the current object (rope_scaling.factor). */
-json_object *cfg_sub(Cfg *c, const char *key);
 
 /* The field's value as JSON text, cut short, for messages. */
 const char *cfg_shown(Cfg *c, const char *key);

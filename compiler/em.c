@@ -30,21 +30,22 @@ void em_cstr(Buf *b, const char *s)
 	bput(b, "\"", 1);
 }
 
-/* The shortest "%.Ng" that reads back to the same float, as a literal. */
-const char *em_flt(double v)
+const char *em_num(double v, int is_float)
 {
 	static char ring[8][48];
 	static int k;
 	char *s = ring[k++ % 8];
-	float f = (float)v;
-	for (int prec = 6; prec <= 9; prec++) {
-		snprintf(s, 40, "%.*g", prec, (double)f);
-		if (strtof(s, NULL) == f)
+	if (is_float)
+		v = (float)v;
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(s, 40, "%.*g", prec, v);
+		if (is_float ? strtof(s, NULL) == (float)v : strtod(s, NULL) == v)
 			break;
 	}
 	if (!strpbrk(s, ".eEn"))
 		strcat(s, ".0");
-	strcat(s, "f");
+	if (is_float)
+		strcat(s, "f");
 	return s;
 }
 
@@ -125,9 +126,12 @@ void em_lora(Em *e, const char *c, Mat m)
 	lora(e, c, c, m, "");
 }
 
-const char *em_format(char *buf, int bits, int group)
+const char *em_format(char *buf, int bits, int group, int mode)
 {
-	snprintf(buf, 16, "Q%dG%d", bits, group);
+	if (mode != LM_AFFINE)
+		snprintf(buf, 16, "%s", mode == LM_MXFP4 ? "MXFP4" : mode == LM_NVFP4 ? "NVFP4" : "MXFP8");
+	else
+		snprintf(buf, 16, "Q%dG%d", bits, group);
 	return buf;
 }
 
@@ -135,15 +139,16 @@ const char *em_format(char *buf, int bits, int group)
 static const char *use_format(Em *e, const Tensor *t, long mats, char *buf)
 {
 	int i;
-	for (i = 0; i < e->nfmt && (e->fmt[i].bits != t->bits || e->fmt[i].group != t->group); i++)
+	for (i = 0; i < e->nfmt && (e->fmt[i].bits != t->bits || e->fmt[i].group != t->group
+	                            || e->fmt[i].mode != t->mode); i++)
 		;
 	if (i == e->nfmt) {
 		if (i == MAX_FORMATS)
 			lm_bug("more than %d quantized formats", MAX_FORMATS);
-		e->fmt[e->nfmt++] = (typeof(e->fmt[0])){t->bits, t->group, 0};
+		e->fmt[e->nfmt++] = (typeof(e->fmt[0])){t->bits, t->group, t->mode, 0};
 	}
 	e->fmt[i].mats += mats;
-	return em_format(buf, t->bits, t->group);
+	return em_format(buf, t->bits, t->group, t->mode);
 }
 
 /* The module path of a quantized "<path>.weight" tensor, as a C string. */
@@ -186,7 +191,8 @@ static void bind_mat(Em *e, const char *c, const char *field, Mat m)
 		module_path(&e->bind, t->name);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
-		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP);\n", m.off, m.rows, m.cols, f, f);
+		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP, %s_MODE);\n", m.off, m.rows,
+		        m.cols, f, f, f);
 		lora(e, c, field, m, "");
 		return;
 	}
@@ -214,7 +220,8 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 		check_rows(t, m);
 		/* experts of their own tensors follow each other in the plan */
 		for (int i = a->m0.t; a->pattern[0] && i < a->m0.t + a->n; i++)
-			if (e->p->t[i].bits != t->bits || e->p->t[i].group != t->group)
+			if (e->p->t[i].bits != t->bits || e->p->t[i].group != t->group
+			    || e->p->t[i].mode != t->mode)
 				lm_fail(NULL, "tensor '%s': the experts of one stack are quantized in more "
 				        "than one format", e->p->t[i].name);
 		use_format(e, t, a->n, f);
@@ -234,7 +241,7 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 			em_shape(&e->bind, t);
 			bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, ", m->off, a->stride);
 		}
-		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP);\n", m->rows, m->cols, f, f);
+		bprintf(&e->bind, "%ld, %ld, %s_BITS, %s_GROUP, %s_MODE);\n", m->rows, m->cols, f, f, f);
 		experts_lora(e, c, field, a);
 		return;
 	}

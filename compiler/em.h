@@ -25,14 +25,14 @@ typedef struct {
 	int explained;            /* the adapter's comment is written */
 	/* the quantized formats bound so far, and the current layer's packed
 	 * products, "FORMAT name" each */
-	struct { int bits, group; long mats; } fmt[MAX_FORMATS];
+	struct { int bits, group, mode; long mats; } fmt[MAX_FORMATS];
 	int nfmt;
 	Buf packed;
 } Em;
 
 /* The constants naming a quantized format in generated code: Q4G64_BITS,
- * Q4G64_GROUP (buf of at least 16). */
-const char *em_format(char *buf, int bits, int group);
+ * Q4G64_GROUP, Q4G64_MODE, or MXFP4_... (buf of at least 16). */
+const char *em_format(char *buf, int bits, int group, int mode);
 
 /* A global weight c, bound to its view in create(). */
 void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
@@ -60,10 +60,12 @@ void em_vec_expr(Em *e, Vec v);
 void em_scratch(Em *e, const char *name, long width, const char *what);
 void em_scratch_ints(Em *e, const char *name, long width, const char *what);
 
-/* Printing values into C: a float literal that reads back to the same
- * float (from a ring of buffers: valid for a few calls), and an escaped
- * string literal. */
-const char *em_flt(double v);
+/* Printing values into C: the shortest literal that reads back to the
+ * same float (is_float, with suffix f) or double, from a ring of buffers
+ * (valid for a few calls); em_flt for the floats most arguments are; and
+ * an escaped string literal. */
+const char *em_num(double v, int is_float);
+#define em_flt(v) em_num(v, 1)
 void em_cstr(Buf *b, const char *s);
 /* "NDIM, SHAPE(a, b, ...)" of a tensor, the arguments lm_ck_* take. */
 void em_shape(Buf *b, const Tensor *t);

@@ -16,15 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *dbl(double v)
-{
-	static char s[48];
-	snprintf(s, 40, "%.17g", v);
-	if (!strpbrk(s, ".eEn"))
-		strcat(s, ".0");
-	return s;
-}
-
 /* ---- layers ---- */
 
 static void set_trimmed(Dict *d, const char *key, Buf *b)
@@ -392,7 +383,7 @@ static void ropes(const Plan *p, Buf *out)
 		        " * pair j of a head turns by position * rope%d[j]. */\n"
 		        "static const double rope%d[%d] = {", r->note, i, i, r->dims / 2);
 		for (int j = 0; j < r->dims / 2; j++)
-			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", dbl(r->inv_freq[j]));
+			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", em_num(r->inv_freq[j], 0));
 		bprintf(out, "\n};\n");
 	}
 }
@@ -523,12 +514,18 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
 	for (int j = 0; j < e.nfmt; j++) {
 		char f[16];
-		em_format(f, e.fmt[j].bits, e.fmt[j].group);
-		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d,%*s/* %ld matri%s */\n", f,
-		        e.fmt[j].bits, f, e.fmt[j].group, (int)(16 - 2 * strlen(f)), "",
+		static const char *const mode[] = {"LM_AFFINE", "LM_MXFP4", "LM_NVFP4", "LM_MXFP8"};
+		em_format(f, e.fmt[j].bits, e.fmt[j].group, e.fmt[j].mode);
+		bprintf(&b, "\t%s_BITS = %d, %s_GROUP = %d, %s_MODE = %s,%*s/* %ld matri%s */\n", f,
+		        e.fmt[j].bits, f, e.fmt[j].group, f, mode[e.fmt[j].mode],
+		        (int)(12 - strlen(f) - strlen(mode[e.fmt[j].mode])), "",
 		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
 	}
 	set_trimmed(&d, "FORMATS", &b);
+	int fp = 0;
+	for (int j = 0; j < e.nfmt; j++)
+		fp |= e.fmt[j].mode != LM_AFFINE;
+	dset(&d, "FP", "%d", fp);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);

@@ -10,17 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* The shortest "%g" that reads back to the same double. */
-static const char *shortest(char *s, size_t n, double v)
-{
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(s, n, "%.*g", prec, v);
-		if (strtod(s, NULL) == v)
-			break;
-	}
-	return s;
-}
-
 static void mask_note(char *s, size_t n, const Attn *a)
 {
 	if (a->window)
@@ -163,9 +152,10 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 	if (a->qk != QK_NONE && !a->qk_before_rope)
 		tmpl(body, "attention.c", "qknorm", &d);
 	if (a->temp_tuning) {
-		char num[32];
-		dset(&d, "FLOOR", "%s", shortest(num, sizeof num, a->floor_scale));
-		dset(&d, "ATTN_SCALE", "%s", shortest(num, sizeof num, a->attn_scale));
+		dset(&d, "FLOOR", "%s", em_num(a->floor_scale, 0));
+		dset(&d, "ATTN_SCALE", "%s", em_num(a->attn_scale, 0));
+		dset(&d, "FLOOR_G", "%g", a->floor_scale);
+		dset(&d, "ATTN_SCALE_G", "%g", a->attn_scale);
 		tmpl(body, "attention.c", "temperature", &d);
 	}
 	if (a->fake8) {

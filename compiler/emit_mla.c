@@ -10,8 +10,6 @@ void emit_mla(Em *e, Buf *body, int i, const Mla *m)
 	char P[16];
 	Dict d = {0};
 	long kvd = (long)m->lora + m->rope_dim, qhd = (long)m->nope + m->rope_dim;
-	if (m->rope >= 0)
-		lm_bug("layer %d: MLA with a rotated k_pe has no emitter yet", i);
 	snprintf(P, sizeof P, "l%d", i);
 	em_scratch(e, "q", m->heads * qhd, "queries");
 	em_scratch(e, "kv", kvd, "MLA cache rows: latent, k_pe");

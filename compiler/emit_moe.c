@@ -23,6 +23,7 @@ void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 	dset(&d, "SCALING_G", "%g", m->scaling);
 	dset(&d, "BIAS", "L->bias");
 	dset(&d, "SHARED", "%d", m->shared);
+	dset(&d, "HAS_BIAS", "%d", m->bias.t >= 0);
 	dset(&d, "SI", "%ld", m->sh.inter);
 	em_scratch(e, "router", m->experts, "router logits");
 	em_scratch(e, "sel_w", m->top_k, "routing weights of the chosen experts");

@@ -7,8 +7,11 @@
  * .scales tensor exists, with the config's `quantization` {bits,
  * group_size, mode}, unless `quantization` has an entry for the module's
  * path: false (not quantized) or its own {bits, group_size, mode}, whose
- * missing or null fields take the mode's defaults (affine: 4 bits, group
- * 64), not the global ones.  Only MLX's affine mode is read. */
+ * missing or null fields take the defaults of MLX's to_quantized, not the
+ * global ones: mode affine, and the mode's bits and group size (affine 4
+ * and 64, mxfp4 4 and 32, nvfp4 4 and 16, mxfp8 8 and 32).  Every mode of
+ * MLX is read where mlx-lm can run it: not on AFM-7's fused qkv_proj,
+ * whose FusedLinear.to_quantized takes no mode (always affine). */
 #include "plan.h"
 #include "layout.h"
 #include "../runtime/rt.h"
@@ -47,7 +50,7 @@ void format_begin(Plan *p, json_object *root, const char *cfg_file, const char *
 			size_t len = strlen(names[j]);
 			if (len > 7 && !strcmp(names[j] + len - 7, ".scales"))
 				lm_fail(cfg_file, "field 'quantization_config': a format other than mlx-lm's "
-				        "(no 'quantization' field; tensor '%s'): lmcc reads MLX's affine "
+				        "(no 'quantization' field; tensor '%s'): lmcc reads mlx-lm's "
 				        "quantization only", names[j]);
 		}
 	}
@@ -77,39 +80,52 @@ static long qint(const Plan *p, json_object *o, const char *path, const char *ke
 
 /* bits, group size and mode of an entry (global: path NULL), checked. */
 static void entry(const Plan *p, json_object *o, const char *path, const char *module,
-                  int *bits, int *group)
+                  int *bits, int *group, int *mode)
 {
 	const char *at = path ? "." : "", *name = path ? path : "";
 	json_object *m;
-	const char *mode = "affine";
+	const char *ms = "affine";
 	if (json_object_object_get_ex(o, "mode", &m) && m) {
 		if (!json_object_is_type(m, json_type_string))
 			lm_fail(p->cfg_file, "field 'quantization%s%s.mode': expected a string", at, name);
-		mode = json_object_get_string(m);
+		ms = json_object_get_string(m);
 	}
-	if (strcmp(mode, "affine"))
-		lm_fail(p->cfg_file, "field 'quantization%s%s.mode': \"%.20s\" (module '%s'): lmcc reads "
-		        "MLX's affine mode only (mlx-lm also runs mxfp4, nvfp4 and mxfp8)", at, name, mode,
-		        module);
+	int md = lm_qmode_parse(ms);
+	if (md < 0)
+		lm_fail(p->cfg_file, "field 'quantization%s%s.mode': \"%.20s\" (module '%s'): MLX's "
+		        "modes are affine, mxfp4, nvfp4 and mxfp8", at, name, ms, module);
+	size_t ml = strlen(module);
+	if (md != LM_AFFINE && !strcmp(p->arch, "afm7") && ml >= 9
+	    && !strcmp(module + ml - 9, ".qkv_proj"))
+		lm_fail(p->cfg_file, "field 'quantization%s%s.mode': %s (module '%s'): AFM-7's fused "
+		        "projection is affine only (mlx-lm's FusedLinear.to_quantized takes no mode)",
+		        at, name, ms, module);
 	/* the reference indexes the global entry's bits and group_size; a
-	 * module's entry falls back on affine's defaults, and null means the
-	 * default too (4 bits, group 64) */
+	 * module's entry falls back on the mode's defaults, and null means the
+	 * default too */
 	json_object *v;
 	if (!path && !json_object_object_get_ex(o, "bits", &v))
 		lm_fail(p->cfg_file, "field 'quantization.bits': missing");
 	if (!path && !json_object_object_get_ex(o, "group_size", &v))
 		lm_fail(p->cfg_file, "field 'quantization.group_size': missing");
-	long b = qint(p, o, path, "bits", 4);
-	long g = qint(p, o, path, "group_size", 64);
-	int bad = lm_q_bad((int)b, (int)g);
-	if (bad == 1)
+	long b = qint(p, o, path, "bits", md == LM_MXFP8 ? 8 : 4);
+	long g = qint(p, o, path, "group_size", md == LM_AFFINE ? 64 : md == LM_NVFP4 ? 16 : 32);
+	int bad = lm_q_bad((int)b, (int)g, md);
+	if (bad == 1 && md == LM_AFFINE)
 		lm_fail(p->cfg_file, "field 'quantization%s%s.bits': %ld (module '%s'): MLX's affine mode "
 		        "packs 2, 3, 4, 5, 6 or 8 bits", at, name, b, module);
-	if (bad == 2)
+	if (bad == 2 && md == LM_AFFINE)
 		lm_fail(p->cfg_file, "field 'quantization%s%s.group_size': %ld (module '%s'): MLX's affine "
 		        "mode has groups of 32, 64 or 128", at, name, g, module);
+	if (bad == 1)
+		lm_fail(p->cfg_file, "field 'quantization%s%s.bits': %ld (module '%s'): mode %s has %d bits",
+		        at, name, b, module, ms, md == LM_MXFP8 ? 8 : 4);
+	if (bad == 2)
+		lm_fail(p->cfg_file, "field 'quantization%s%s.group_size': %ld (module '%s'): mode %s has "
+		        "groups of %d", at, name, g, module, ms, md == LM_NVFP4 ? 16 : 32);
 	*bits = (int)b;
 	*group = (int)g;
+	*mode = md;
 }
 
 void format_tensor(Plan *p, Tensor *t)
@@ -150,14 +166,15 @@ void format_tensor(Plan *p, Tensor *t)
 	if (t->ndim < 2)
 		lm_fail(lm_ck_file(p->ck, sname), "tensor '%s': lmcc reads '%s' as a vector, which "
 		        "mlx-lm never quantizes", sname, t->name);
-	int bits, group;
-	entry(p, e ? e : p->quant, e ? path : NULL, path, &bits, &group);
+	int bits, group, mode;
+	entry(p, e ? e : p->quant, e ? path : NULL, path, &bits, &group, &mode);
 	char why[MAX_TENSOR_NAME + 96];
-	snprintf(why, sizeof why, "config.json: %d bits, group %d, from field 'quantization%s%s'",
-	         bits, group, e ? "." : "", e ? path : "");
-	lm_ck_qcheck(p->ck, path, t->ndim, t->shape, bits, group, why);
+	snprintf(why, sizeof why, "config.json: %s, %d bits, group %d, from field 'quantization%s%s'",
+	         lm_qmode_name(mode), bits, group, e ? "." : "", e ? path : "");
+	lm_ck_qcheck(p->ck, path, t->ndim, t->shape, bits, group, mode, why);
 	t->bits = bits;
 	t->group = group;
+	t->mode = mode;
 	int sd = lm_ck_info(p->ck, sname, NULL, NULL);
 	t->ssize = (int)lm_dtype_size(sd);
 	t->esize = 0;

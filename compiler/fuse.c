@@ -187,7 +187,11 @@ static float *values(Fuse *f, const Tensor *t, int *dt)
 		char path[MAX_TENSOR_NAME];
 		long in = t->shape[t->ndim - 1], rows = numel / in;
 		module(path, t->name, ".weight");
-		lm_mat W = lm_ck_qmat(f->base, path, t->ndim, t->shape, 0, rows, in, t->bits, t->group);
+		if (t->mode != LM_AFFINE)
+			lm_fail(lm_ck_file(f->base, t->name), "tensor '%s': mode %s: lmcc fuse merges "
+			        "adapters into affine quantized modules only", t->name, lm_qmode_name(t->mode));
+		lm_mat W = lm_ck_qmat(f->base, path, t->ndim, t->shape, 0, rows, in, t->bits, t->group,
+		                      t->mode);
 		*dt = W.sdtype;
 		for (long r = 0; r < rows; r++) {
 			lm_qrow(w + r * in, &W, r);
@@ -250,7 +254,8 @@ static void put(FILE *out, const float *w, long numel, int dtype)
 
 static const char *dtype_name(int dt)
 {
-	return dt == LM_F32 ? "F32" : dt == LM_F16 ? "F16" : dt == LM_BF16 ? "BF16" : "U32";
+	return dt == LM_F32 ? "F32" : dt == LM_F16 ? "F16" : dt == LM_BF16 ? "BF16"
+	       : dt == LM_U8 ? "U8" : "U32";
 }
 
 /* What becomes of base tensor `name`. */

@@ -9,8 +9,9 @@
  *     (tests/golden/README.md);
  *   - MLA never rotates anything (NoPE), whatever mla_use_nope says: the
  *     reference does not read it, nor rope_theta, nor q_lora_rank (it has
- *     only q_proj).  q_pe . k_pe still adds to the scores.  kv_b_proj [heads * (nope + v), lora] is split per
- *     head into the key and value up-projections as views;
+ *     only q_proj).  q_pe . k_pe still adds to the scores.  kv_b_proj
+ *     [heads * (nope + v), lora] is split per head into the key and value
+ *     up-projections as views;
  *   - KDA's q, k, v pass their own short causal convolutions; q and k are
  *     RMS-normalised without weight (eps 1e-6) and scaled by
  *     head_dim^-1 (q) and head_dim^-0.5 (k): the reference multiplies q
@@ -123,7 +124,6 @@ static void mla_layer(Plan *p, Mla *m, const MlaCfg *c, double eps, const char *
 	m->vd = (int)c->vd;
 	m->lora = (int)c->lora;
 	m->scale = 1 / sqrt((double)qd);
-	m->rope = -1;
 	m->wq = mat_of(p, t_matrix(p, H * qd, D, "%s.q_proj.weight", pre));
 	m->wkv = mat_of(p, t_matrix(p, c->lora + c->rope, D, "%s.kv_a_proj_with_mqa.weight", pre));
 	m->kv_norm = norm_of(t_vector(p, c->lora, 1, "%s.kv_a_layernorm.weight", pre), eps, 0);

@@ -1,5 +1,7 @@
-/* main.c: lmcc's command line.  Each subcommand lives in its own file;
- * this one dispatches and shares the steps they have in common. */
+/* main.c: lmcc's command line: the dispatch, and the subcommands that
+ * share one path from a model directory to its plan and its code (plan,
+ * emit, build, run, serve).  init, quantize and fuse, which write
+ * checkpoints, live in files of their own (cmd.h). */
 #define _GNU_SOURCE
 #include "adapter.h"
 #include "build.h"

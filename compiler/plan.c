@@ -258,7 +258,7 @@ static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
 		break;
 	}
 	case MIX_MLA:
-		snprintf(mix, n, "mla%s", l->mla.rope < 0 ? " nope" : "");
+		snprintf(mix, n, "mla nope");     /* k_pe is never rotated (plan.h) */
 		snprintf(mask, n, "causal");
 		snprintf(heads, n, "%d x %d+%d", l->mla.heads, l->mla.nope, l->mla.rope_dim);
 		break;
@@ -286,15 +286,17 @@ static long mat_bytes(const Plan *p, const Mat *m)
 	const Tensor *t = &p->t[m->t];
 	long n = m->rows * m->cols;
 	if (t->bits)
-		return n * t->bits / 8 + 2 * (n / t->group) * t->ssize;
+		return n * t->bits / 8 + (t->mode == LM_AFFINE ? 2 : 1) * (n / t->group) * t->ssize;
 	return n * (t->esize ? t->esize : 2);
 }
 
-/* A short name of a view's storage: "q4/64", "bf16", "f32". */
+/* A short name of a view's storage: "q4/64", "mxfp4", "bf16", "f32". */
 static const char *mat_format(const Plan *p, const Mat *m, char *buf, size_t n)
 {
 	const Tensor *t = &p->t[m->t];
-	if (t->bits)
+	if (t->bits && t->mode != LM_AFFINE)
+		snprintf(buf, n, "%s", lm_qmode_name(t->mode));
+	else if (t->bits)
 		snprintf(buf, n, "q%d/%d", t->bits, t->group);
 	else
 		snprintf(buf, n, "%s", t->esize == 4 ? "f32" : t->esize == 2 ? "bf16" : "-");

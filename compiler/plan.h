@@ -45,10 +45,11 @@ typedef struct {
 	long fan_in;
 	int keep_f32;       /* F32 even in a BF16 checkpoint, as releases do */
 	/* As stored, when the plan was read beside a checkpoint (format.c):
-	 * esize bytes per element (0: not known, or quantized), or MLX's
-	 * affine group quantization with bits > 0 per weight, one scale and
-	 * one bias of ssize bytes per group of `group` weights of a row. */
-	int esize, bits, group, ssize;
+	 * esize bytes per element (0: not known, or quantized), or one of
+	 * MLX's group quantizations (`mode`, lmcc.h's LM_AFFINE ...) with
+	 * bits > 0 per weight, one scale of ssize bytes per group of `group`
+	 * weights of a row and, in affine mode, one bias of ssize bytes. */
+	int esize, bits, group, ssize, mode;
 } Tensor;
 
 /* A matrix view of tensor t (see lm_mat in runtime/lmcc.h): rows outputs,
@@ -128,13 +129,13 @@ typedef struct {
 } Attn;
 
 /* Multi-head latent attention: K and V come from a shared low-rank latent
- * (kv_lora), which is all the cache keeps, plus a small shared positional
- * key k_pe of rope_dim.  A query head is [nope, rope_dim]; its score is
+ * (kv_lora), which is all the cache keeps, plus a small shared key part
+ * k_pe of rope_dim (named for the rotation DeepSeek's MLA gives it; the
+ * MLA lmcc reads, Kimi-Linear's, never rotates anything).  A query head is [nope, rope_dim]; its score is
  * scale * (q_nope . Uk_h latent + q_pe . k_pe). */
 typedef struct {
 	int heads, nope, rope_dim, vd, lora;
 	double scale;
-	int rope;                    /* -1: k_pe is not rotated (Kimi: NoPE) */
 	Mat wq;                      /* x -> [heads, nope + rope_dim] */
 	Mat wkv;                     /* x -> [latent (lora), k_pe (rope_dim)] */
 	Mat wo;

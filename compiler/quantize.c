@@ -50,10 +50,10 @@
 #include <unistd.h>
 
 static const char help[] =
-	"usage: lmcc quantize MODEL_DIR -o OUT [--bits B] [--group-size G]\n"
+	"usage: lmcc quantize MODEL_DIR -o OUT [--bits B] [--group-size G] [--q-mode M]\n"
 	"                     [--recipe R] [--min-agreement P] [--dequantized DIR]\n"
 	"Write OUT: MODEL_DIR's float checkpoint quantized as mlx_lm.convert -q\n"
-	"does (MLX's affine group quantization, mlx-lm's tensor names), which\n"
+	"does (MLX's group quantization, mlx-lm's tensor names), which\n"
 	"both lmcc and mlx-lm load.  Ends with a quality report: top-1 agreement\n"
 	"and mean KL divergence of the quantized model's next-token distribution\n"
 	"against the source's, on 512 tokens (text through the tokenizer when\n"
@@ -61,6 +61,10 @@ static const char help[] =
 	"  -o OUT             the directory to create (must not exist)\n"
 	"  --bits B           2, 3, 4 (default), 5, 6 or 8\n"
 	"  --group-size G     32, 64 (default) or 128 inputs share a scale and bias\n"
+	"  --q-mode M         affine (default: the above), or one of MLX's FP\n"
+	"                     modes, no biases: mxfp4 (4-bit E2M1 values, a power\n"
+	"                     of two per 32), nvfp4 (E2M1, an FP8 scale per 16) or\n"
+	"                     mxfp8 (8-bit E4M3 values, a power of two per 32)\n"
 	"  --recipe R         mixed_2_6, mixed_3_4, mixed_3_6 or mixed_4_6: low bits\n"
 	"                     for most layers, high bits for v and down projections\n"
 	"                     of some layers and for the head (as mlx-lm's recipes)\n"
@@ -84,7 +88,7 @@ typedef struct {
 	long A, B, C, off, sa, sb, sc;
 	int dtype;                   /* LM_F32 / LM_F16 / LM_BF16 after the cast */
 	double l2;                   /* > 0: rows L2-normalised with this eps (sanitize) */
-	int bits, group;             /* quantized when bits > 0 */
+	int bits, group, mode;       /* quantized when bits > 0 */
 } Out;
 
 typedef struct {
@@ -93,7 +97,7 @@ typedef struct {
 	const char *dir;
 	Out *o;
 	int no, cap;
-	int bits, group, recipe_low, recipe_high, recipe_group_given;
+	int bits, group, mode, recipe_low, recipe_high, recipe_group_given, bits_given;
 	const char *recipe;
 	json_object *entries;        /* per-module `quantization` entries, in order */
 	Buf skipped;                 /* modules left in float, for the log */
@@ -336,7 +340,11 @@ static void choose(Q *q)
 		/* FusedLinear.to_quantized takes no mode: its entry has none,
 		 * which is what lets mlx-lm load an AFM-7 checkpoint */
 		int fused = !strcmp(q->p.arch, "afm7") && ends_with(path, "qkv_proj");
-		int bits = q->bits, group = q->group;
+		int bits = q->bits, group = q->group, mode = q->mode;
+		if (fused || (!strcmp(q->p.arch, "kimi_linear") && ends_with(path, "mlp.gate")))
+			mode = LM_AFFINE;
+		if (fused && group < 32)
+			group = 32;        /* nvfp4's 16 is no affine group */
 		if (o->C % q->group) {
 			bits = 0;
 		} else if (q->p.head_l2 > 0 && q->p.head_tied && o->src == q->p.embed.t) {
@@ -367,6 +375,7 @@ static void choose(Q *q)
 		}
 		o->bits = bits;
 		o->group = group;
+		o->mode = mode;
 	}
 }
 
@@ -375,15 +384,6 @@ static void choose(Q *q)
 static const char *dtype_name(int dtype)
 {
 	return dtype == LM_F32 ? "F32" : dtype == LM_F16 ? "F16" : "BF16";
-}
-
-static float round_to(float f, int dtype)
-{
-	if (dtype == LM_BF16)
-		return lm_bf16_to_f32(lm_f32_to_bf16(f));
-	if (dtype == LM_F16)
-		return lm_f16_to_f32(lm_f32_to_f16(f));
-	return f;
 }
 
 static void store(void *dst, long i, float f, int dtype)
@@ -420,10 +420,10 @@ static void row_of(Q *q, const Out *o, const Src *src, long a, long b, float *w)
 			ss += (double)w[c] * w[c];
 		float norm = (float)sqrt(ss) + (float)o->l2;
 		for (long c = 0; c < o->C; c++)
-			w[c] = round_to(w[c] / norm, s.dtype);
+			w[c] = lm_round_to(w[c] / norm, s.dtype);
 	}
 	for (long c = 0; c < o->C; c++)
-		w[c] = round_to(w[c], o->dtype);
+		w[c] = lm_round_to(w[c], o->dtype);
 }
 
 /* A quantized module: its packed words, scales and biases (in o->dtype). */
@@ -446,12 +446,23 @@ static void quantize_rows(void *ctx, long r0, long r1)
 	for (long r = r0; r < r1; r++) {
 		row_of(j->q, o, j->src, r / o->B, r % o->B, w);
 		uint32_t *pk = j->packed + r * words;
+		if (o->mode != LM_AFFINE) {
+			uint8_t *sb = (uint8_t *)j->scales + r * ng;
+			lm_fp_quantize(w, C, o->mode, o->dtype, pk, sb);
+			/* the twin reads the row as the kernels do */
+			lm_mat W = {.data = pk, .dtype = LM_Q, .rows = 1, .cols = C, .ld = words,
+			            .bits = o->bits, .group = o->group, .sdtype = LM_U8,
+			            .mode = o->mode, .scales = sb, .sld = ng};
+			if (j->deq)
+				lm_qrow(j->deq + r * C, &W, 0);
+			continue;
+		}
 		lm_affine_quantize(w, C, o->bits, o->group, pk, s, b);
 		for (long g = 0; g < ng; g++) {
 			store(j->scales, r * ng + g, s[g], o->dtype);
 			store(j->biases, r * ng + g, b[g], o->dtype);
-			s[g] = round_to(s[g], o->dtype);
-			b[g] = round_to(b[g], o->dtype);
+			s[g] = lm_round_to(s[g], o->dtype);
+			b[g] = lm_round_to(b[g], o->dtype);
 		}
 		if (j->deq)
 			lm_affine_dequantize(pk, s, b, C, o->bits, o->group, j->deq + r * C);
@@ -482,7 +493,7 @@ static Saved *saved_list(Q *q, int *n)
 	int k = 0;
 	for (int i = 0; i < q->no; i++) {
 		const Out *o = &q->o[i];
-		int parts = o->bits ? 3 : 1;
+		int parts = !o->bits ? 1 : o->mode == LM_AFFINE ? 3 : 2;
 		for (int part = 0; part < parts; part++) {
 			Saved *v = &s[k++];
 			v->out = i;
@@ -500,6 +511,8 @@ static Saved *saved_list(Q *q, int *n)
 			} else {
 				snprintf(v->t.name + base, sizeof v->t.name - base, part == 1 ? ".scales" : ".biases");
 				v->t.shape[o->ndim - 1] = o->C / o->group;
+				if (o->mode != LM_AFFINE)
+					v->t.dtype = "U8";
 			}
 		}
 	}
@@ -616,13 +629,13 @@ static long write_weights(Q *q, const char *dir, Twin *tw, long *params)
 					j->deq = NULL;
 					*params += rows * o->C;
 				}
-				size_t es = lm_dtype_size(o->dtype);
+				size_t es = o->mode == LM_AFFINE ? lm_dtype_size(o->dtype) : 1;
 				if (s[k].part == 0)
 					stw_write(w, j->packed, rows * o->C * o->bits / 8);
 				else
 					stw_write(w, s[k].part == 1 ? j->scales : j->biases, rows * ng * es);
 				/* the parts sort biases, scales, weight: free after the last */
-				if (++j->written == 3) {
+				if (++j->written == (o->mode == LM_AFFINE ? 3 : 2)) {
 					free(j->packed);
 					free(j->scales);
 					free(j->biases);
@@ -664,7 +677,7 @@ static void write_config(Q *q, json_object *src, const char *dir)
 	json_object *quant = json_object_new_object();
 	json_object_object_add(quant, "group_size", json_object_new_int(q->group));
 	json_object_object_add(quant, "bits", json_object_new_int(q->bits));
-	json_object_object_add(quant, "mode", json_object_new_string("affine"));
+	json_object_object_add(quant, "mode", json_object_new_string(lm_qmode_name(q->mode)));
 	json_object_object_foreach(q->entries, k, v)
 		json_object_object_add(quant, k, json_object_get(v));
 	json_object_object_del(src, "_name_or_path");
@@ -927,7 +940,7 @@ static void cleanup(void)
 
 static int takes_value(const char *flag)
 {
-	static const char *const f[] = {"-o", "--bits", "--q-bits", "--group-size", "--q-group-size",
+	static const char *const f[] = {"-o", "--bits", "--q-bits", "--group-size", "--q-group-size", "--q-mode",
 	                                 "--recipe", "--quant-predicate", "--min-agreement", "--dequantized"};
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
 		if (!strcmp(flag, f[i]))
@@ -962,11 +975,15 @@ int cmd_quantize(int argc, char **argv)
 			q.bits = (int)int_arg(a, v);
 			if (q.bits < 2 || q.bits > 8 || q.bits == 7)
 				lm_fail(NULL, "%s: %s is not 2, 3, 4, 5, 6 or 8", a, v);
+			q.bits_given = 1;
+			i++;
+		} else if (!strcmp(a, "--q-mode") && v) {
+			q.mode = lm_qmode_parse(v);
+			if (q.mode < 0)
+				lm_fail(NULL, "--q-mode: '%s' is not affine, mxfp4, nvfp4 or mxfp8", v);
 			i++;
 		} else if ((!strcmp(a, "--group-size") || !strcmp(a, "--q-group-size")) && v) {
 			q.group = (int)int_arg(a, v);
-			if (q.group != 32 && q.group != 64 && q.group != 128)
-				lm_fail(NULL, "%s: %s is not 32, 64 or 128", a, v);
 			q.recipe_group_given = 1;
 			i++;
 		} else if ((!strcmp(a, "--recipe") || !strcmp(a, "--quant-predicate")) && v) {
@@ -1004,6 +1021,21 @@ int cmd_quantize(int argc, char **argv)
 	}
 	if (!dir || !out)
 		lm_fail(NULL, "quantize: needs MODEL_DIR and -o OUT (see lmcc quantize --help)");
+	if (q.mode != LM_AFFINE) {
+		/* MLX's quantize takes the mode's own bits and group size only */
+		int b = q.mode == LM_MXFP8 ? 8 : 4, g = q.mode == LM_NVFP4 ? 16 : 32;
+		const char *m = lm_qmode_name(q.mode);
+		if (q.recipe)
+			lm_fail(NULL, "--recipe %s: mlx-lm's recipes are affine only (--q-mode %s)", q.recipe, m);
+		if (q.bits_given && q.bits != b)
+			lm_fail(NULL, "--bits %d: --q-mode %s has %d bits", q.bits, m, b);
+		if (q.recipe_group_given && q.group != g)
+			lm_fail(NULL, "--group-size %d: --q-mode %s has groups of %d", q.group, m, g);
+		q.bits = b;
+		q.group = g;
+	} else if (q.group != 32 && q.group != 64 && q.group != 128) {
+		lm_fail(NULL, "--group-size: %d is not 32, 64 or 128", q.group);
+	}
 	if (min_agree >= 0 && !report)
 		lm_fail(NULL, "--min-agreement needs the quality report (drop --no-report)");
 	struct stat st;

@@ -20,7 +20,7 @@ struct Stw {
 
 long stw_bytes(const StwTensor *t)
 {
-	long n = !strcmp(t->dtype, "F32") || !strcmp(t->dtype, "U32") ? 4 : 2;
+	long n = !strcmp(t->dtype, "F32") || !strcmp(t->dtype, "U32") ? 4 : !strcmp(t->dtype, "U8") ? 1 : 2;
 	for (int d = 0; d < t->ndim; d++)
 		n *= t->shape[d];
 	return n;

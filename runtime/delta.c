@@ -18,11 +18,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-static double softplus(double x)
-{
-	return x > 30 ? x : log1p(exp(x));
-}
-
 void lm_decay(float *a, long n, long heads, long dim, const float *a_log,
               const float *bias)
 {
@@ -32,7 +27,7 @@ void lm_decay(float *a, long n, long heads, long dim, const float *a_log,
 			float *ah = a + (t * heads + h) * dim;
 			const float *bh = bias + h * dim;
 			for (long i = 0; i < dim; i++)
-				ah[i] = (float)exp(-rate * softplus((double)ah[i] + bh[i]));
+				ah[i] = (float)exp(-rate * lm_softplus((double)ah[i] + bh[i]));
 		}
 }
 

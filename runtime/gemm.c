@@ -18,7 +18,7 @@
 
 enum {
 	KC = LM_GEMM_KC,
-	MC = 144,       /* tokens per block: a multiple of every MR (4, 6) */
+	MC = 192,       /* tokens per block: a multiple of every MR (4, 6) */
 	NC = 1024,      /* outputs per block: a multiple of every NR */
 	MAXTILE = 6 * 32,
 };
@@ -62,6 +62,24 @@ static void pack_rows(float *dst, float *tmp, const lm_mat *W, lm_rowseg_fn *row
 	for (long k = 0; k < kc; k++)
 		for (long j = 0; j < NR; j++)
 			dst[k * NR + j] = j < nr ? tmp[j * kc + k] : 0;
+}
+
+/* Part `part` of `parts` of the cache lines holding the panel of
+ * lm_pack_fn, asked for into L2: the next panel's weights arrive while
+ * this one is multiplied, the wait for memory spread over its tiles. */
+static void prefetch_panel(const lm_mat *W, long r0, long nr, long c0, long kc, long part,
+                           long parts)
+{
+	const char *p = W->data;
+	size_t es = lm_esize(W->dtype), ld = W->ld;
+	/* runs: nr rows of kc inputs, or kc rows of nr outputs */
+	long runs = W->tr ? kc : nr, len = (W->tr ? nr : kc) * (long)es;
+	long lines = (len + 63) / 64, total = runs * lines;
+	for (long i = total * part / parts; i < total * (part + 1) / parts; i++) {
+		long run = i / lines, off = i % lines * 64;
+		size_t at = W->tr ? (c0 + run) * ld + r0 : (r0 + run) * ld + c0;
+		__builtin_prefetch(p + at * es + off, 0, 2);
+	}
 }
 
 void lm_gemm_pack_c(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc, int NR)
@@ -115,13 +133,19 @@ static void share(void *ctx, long r0, long r1)
 				pack_x(ap, x, cols, ic, mc, pc, kc, MR);
 				for (long jr = 0; jr < nc; jr += NR) {
 					long nr = min(NR, nc - jr);
-					float *b = bp + jr * kc;
+					/* one block of tokens: each panel is used once, so
+					 * one buffer, which stays in L1, holds them all */
+					float *b = n <= MC ? bp : bp + jr * kc;
 					if (ic == 0 && row)
 						pack_rows(b, tmp, W, row, jc + jr, nr, pc, kc, NR);
 					else if (ic == 0)
 						g->pack(b, W, jc + jr, nr, pc, kc);
+					long next = jr + NR < nc ? min(NR, nc - jr - NR) : 0;
 					for (long ir = 0; ir < mc; ir += MR) {
 						long mr = min(MR, mc - ir);
+						if (ic == 0 && next && !row)
+							prefetch_panel(W, jc + jr + NR, next, pc, kc, ir / MR,
+							               (mc + MR - 1) / MR);
 						float *c = y + (ic + ir) * ldy + jc + jr;
 						if (nr == NR) {
 							g->tile(kc, ap + ir * kc, b, c, ldy, pc > 0, mr);

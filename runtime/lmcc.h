@@ -27,18 +27,29 @@ enum { LM_F32 = 0, LM_F16 = 1, LM_BF16 = 2, LM_Q = 3 };
  * experts are stored).  Views of part of a tensor (one of q/k/v in a fused
  * projection, one expert of a stack) are lm_mats too: nothing is copied.
  *
- * dtype LM_Q is MLX's affine group quantization, always [out, in] (tr 0).
+ * dtype LM_Q is one of MLX's group quantizations, always [out, in] (tr 0).
  * Row r is a little-endian bit stream of 32-bit words starting at word
- * r * ld of data (ld counts words); input c is the unsigned `bits`-bit
- * integer q at bits [c * bits, (c + 1) * bits) of it, and its weight is
- *   w = scales[r * sld + g] * q + biases[r * sld + g],   g = c / group,
- * with scales and biases stored in sdtype (LM_F32, LM_F16 or LM_BF16).
+ * r * ld of data (ld counts words); input c is the `bits`-bit code q at
+ * bits [c * bits, (c + 1) * bits) of it, in group g = c / group, whose
+ * scale is scales[r * sld + g].  `mode` says what q and the scale mean:
+ *   LM_AFFINE  w = s * q + biases[r * sld + g], q unsigned, s and the
+ *              bias stored in sdtype (LM_F32, LM_F16 or LM_BF16);
+ *   LM_MXFP4   w = e2m1(q) * 2^(s - 127): 4-bit FP4 E2M1 codes, one E8M0
+ *              byte s per group of 32, no biases;
+ *   LM_NVFP4   w = e2m1(q) * e4m3(s): the same codes, an FP8 E4M3 byte
+ *              scale per group of 16;
+ *   LM_MXFP8   w = e4m3(q) * 2^(s - 127): 8-bit E4M3 codes, groups of 32;
+ * where e2m1 is sign, 2 exponent bits and 1 mantissa bit (0, 0.5, 1, 1.5,
+ * 2, 3, 4, 6 and their negatives), e4m3 sign, 4 exponent bits (bias 7) and
+ * 3 mantissa bits with no infinity or NaN (0x7f is 480, as MLX reads it),
+ * and the E8M0 byte 255 is +infinity, 0 is 2^-127.  sdtype is then LM_U8.
  * The fields after ld are unused by the float dtypes. */
+enum { LM_AFFINE = 0, LM_MXFP4 = 1, LM_NVFP4 = 2, LM_MXFP8 = 3 };
 typedef struct {
 	const void *data;
 	int dtype, tr;
 	long rows, cols, ld;
-	int bits, group, sdtype;
+	int bits, group, sdtype, mode;
 	const void *scales, *biases;
 	long sld;
 	const struct lm_lora *lora;   /* a low-rank adapter on the product, or 0 */
@@ -65,10 +76,11 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
 /* lm_ck_qmat: a quantized module, the LM_Q view of rows x cols starting
  *            `off` elements into its logical [..., out, in] weight `shape`
  *            (whole rows).  `path` names the module: its tensors are
- *            path.weight (U32 [..., out, in * bits / 32]), path.scales and
- *            path.biases ([..., out, in / group]), all checked. */
+ *            path.weight (U32 [..., out, in * bits / 32]), path.scales
+ *            ([..., out, in / group]) and, in mode LM_AFFINE only,
+ *            path.biases (the shape of the scales), all checked. */
 lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
-                  long off, long rows, long cols, int bits, int group);
+                  long off, long rows, long cols, int bits, int group, int mode);
 /* A name built from a pattern with one %d (expert or layer index). */
 const char *lm_name(const char *pattern, long i);
 

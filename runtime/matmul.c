@@ -8,10 +8,12 @@
  *     multiplied with up to four tokens at once, by the kernels of the
  *     instruction set lm_isa() chose (matmul_512.c, matmul_avx2.c,
  *     matmul_c.c);
- *   - many tokens (prefill): speed is the matrix rate, so float32 weights
- *     go to OpenBLAS sgemm as they are and half-precision ones are widened
- *     a panel at a time into float32 first (the widening costs 1/n of the
- *     product).
+ *   - many tokens (prefill): speed is the matrix rate: lmcc's blocked
+ *     product (gemm.c), which widens half-precision weights a panel at a
+ *     time inside its blocking, or, with LMCC_GEMM=openblas, OpenBLAS
+ *     sgemm on float32 weights as they are and on half-precision ones
+ *     widened a panel at a time (either way the widening costs 1/n of
+ *     the product).
  * Activations stay float32 throughout: rounding them to bf16 to use the
  * bf16 dot-product instructions would move the results by about 1e-3, ten
  * times the bound the golden tests hold us to. */
@@ -129,7 +131,15 @@ static int own(long n, const lm_mat *W)
 	}
 	if (lm_gemm_force)
 		return lm_gemm_force == LM_GEMM_LMCC;
-	return 1;
+	/* By measurement (bench_gemm on Zen 3, avx2, one and two threads, the
+	 * bench models' shapes at 128 and 512 tokens): on half-precision
+	 * weights lmcc's product is as fast as widened panels for sgemm or
+	 * faster at every shape (1.0 to 1.4 times); on float32 weights,
+	 * which sgemm reads as they are, sgemm is faster (0.8 of the FMA peak
+	 * against 0.7 at 512 tokens).  Without AVX2, OpenBLAS's kernels for
+	 * the CPU beat gcc's baseline SSE2 code (3 to 1 on Zen 3).  AVX-512
+	 * takes AVX2's rule, not yet measured. */
+	return W->dtype != LM_F32 && lm_isa() != LM_ISA_PORTABLE && n > FEW;
 }
 
 /* The float dtypes: rows of W across the pool's threads. */

@@ -9,16 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *grow(float **buf, long *cap, long n)
-{
-	if (n > *cap) {
-		free(*buf);
-		*buf = lm_floats(n);
-		*cap = n;
-	}
-	return *buf;
-}
-
 void lm_matmul_heads(float *y, long ypitch, const float *x, long xpitch,
                      long n, long heads, const lm_mat *W)
 {
@@ -31,7 +21,7 @@ void lm_matmul_heads(float *y, long ypitch, const float *x, long xpitch,
 			continue;
 		}
 		/* gather head h of every token, multiply, scatter back */
-		float *X = grow(&xs, &cx, n * in), *Y = grow(&ys, &cy, n * out);
+		float *X = lm_grow(&xs, &cx, n * in), *Y = lm_grow(&ys, &cy, n * out);
 		lm_copy_cols(X, in, x + h * xpitch, heads * xpitch, n, in);
 		lm_matmul(Y, X, n, W[h]);
 		lm_copy_cols(y + h * ypitch, heads * ypitch, Y, out, n, out);

@@ -88,22 +88,12 @@ void lm_route(const float *logits, long n, const lm_router *r,
 	}
 }
 
-static float *grow(float **buf, size_t *cap, size_t n)
-{
-	if (n > *cap) {
-		free(*buf);
-		*buf = lm_floats(n);
-		*cap = n;
-	}
-	return *buf;
-}
-
 void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
             const lm_mat *up, const lm_mat *down, const int *idx,
             const float *w, long top_k, int scale_input)
 {
 	static float *xs, *g, *u, *o;
-	static size_t cx, cg, cu, co;
+	static long cx, cg, cu, co;
 	static long *rows;
 	static long crows;
 	const lm_vec_fns *v = lm_vec();
@@ -125,12 +115,12 @@ void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
 		if (!m)
 			continue;
 		long inter = gate[e].rows;
-		float *X = grow(&xs, &cx, m * dim);
+		float *X = lm_grow(&xs, &cx, m * dim);
 		for (long r = 0; r < m; r++)
 			v->scale(X + r * dim, x + (rows[r] / top_k) * dim,
 			         scale_input ? w[rows[r]] : 1.0f, NULL, dim);
-		float *G = grow(&g, &cg, m * inter), *U = grow(&u, &cu, m * inter);
-		float *O = grow(&o, &co, m * dim);
+		float *G = lm_grow(&g, &cg, m * inter), *U = lm_grow(&u, &cu, m * inter);
+		float *O = lm_grow(&o, &co, m * dim);
 		lm_matmul(G, X, m, gate[e]);
 		lm_matmul(U, X, m, up[e]);
 		lm_swiglu(G, G, U, m * inter);

@@ -1,10 +1,13 @@
-/* qmat.c: products with weights in MLX's affine group format (LM_Q).
+/* qmat.c: products with weights in MLX's group formats (LM_Q).
  *
- * What is stored (lmcc.h): per row, `bits`-bit unsigned integers q packed
- * LSB-first into 32-bit words, and per group of `group` inputs one scale s
- * and one bias b, so that w = s * q + b.  A group starts on a word
- * boundary (group * bits is a multiple of 32), and 32 inputs always fill
- * exactly `bits` words: the kernels read a row 32 inputs at a time.
+ * What is stored (lmcc.h): per row, `bits`-bit codes packed LSB-first into
+ * 32-bit words, and per group of `group` inputs one scale s (and in affine
+ * mode one bias b): w = s * q + b with q the unsigned integer (affine), or
+ * w = s * v(q) with v the value of an FP4 E2M1 or FP8 E4M3 code and s that
+ * of an E8M0 or E4M3 byte (mxfp4, nvfp4, mxfp8; mxfp.c).  A group starts
+ * on a word boundary (group * bits is a multiple of 32), and 32 inputs
+ * always fill exactly `bits` words: the kernels read a row 32 inputs at a
+ * time.
  *
  * How a product reads it, without ever making a float copy of the matrix:
  *   - few tokens (decoding): the row is read once, packed.  Within a group
@@ -12,7 +15,9 @@
  *     and sum(x_g) is the same for every row, so it is computed once per
  *     call; a row costs one integer-times-float dot product per group plus
  *     two multiply-adds, and the bytes read are the packed words, the
- *     scales and the biases: the bandwidth bound.
+ *     scales and the biases: the bandwidth bound.  The FP modes have no
+ *     bias: s * (v . x_g), v widened from its code by a table or by the
+ *     half-precision converter.
  *   - many tokens (prefill): a panel of rows is dequantized to float32 into
  *     a per-thread buffer and multiplied by OpenBLAS sgemm, as matmul.c
  *     does with BF16 panels; the dequantizing costs 1/n of the product.
@@ -58,18 +63,76 @@ INLINE void unpack32(float *q, const uint32_t *w, int bits)
 	}
 }
 
+INLINE float from_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* The values of 32 codes of an FP mode (mxfp.c), branch-free so that gcc
+ * vectorises it: E2M1 as float bits from its exponent and mantissa; E4M3
+ * as its 7 low bits moved to a float's exponent and mantissa, times 2^120
+ * (the bias 127 - 7: exact, subnormals included). */
+INLINE void fp32(float *v, const uint32_t *w, int bits, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t c = w[i * bits / 32] >> (i * bits % 32);
+		if (bits == 4) {
+			uint32_t e = (c >> 1) & 3, m = c & 1;
+			uint32_t u = e ? (e + 126) << 23 | m << 22 : m * 0x3f000000u;
+			v[i] = from_bits(u | (c & 8) << 28);
+		} else {
+			float f = from_bits((c & 0x7f) << 20) * 0x1p120f;
+			v[i] = c & 0x80 ? -f : f;
+		}
+	}
+}
+
+/* The weights' factors of n inputs: affine's integers (n = 32), or FP
+ * values (n = 32, or 16 at the end of an nvfp4 row of 16 * odd inputs). */
+INLINE void codes(float *q, const uint32_t *w, int bits, int mode, int n)
+{
+	if (mode == LM_AFFINE)
+		unpack32(q, w, bits);
+	else
+		fp32(q, w, bits, n);
+}
+
+/* Scale g of the matrix's storage as a float. */
+INLINE float scale_at(const lm_mat *W, size_t g, int mode)
+{
+	if (mode == LM_AFFINE)
+		return lm_load_f32(W->scales, W->sdtype, g);
+	return lm_fp_scale(((const uint8_t *)W->scales)[g], mode);
+}
+
+/* Every format, as (bits, mode) constants for the kernels' templates. */
+#define FORMAT_CASES(X) \
+	X(2, LM_AFFINE) X(3, LM_AFFINE) X(4, LM_AFFINE) X(5, LM_AFFINE) X(6, LM_AFFINE) \
+	X(8, LM_AFFINE) X(4, LM_MXFP4) X(4, LM_NVFP4) X(8, LM_MXFP8)
+#define FORMAT_KEY(bits, mode) ((mode) * 16 + (bits))
+
 /* ---- one row to float32 ---- */
 
-/* Columns c0.. of row r (c0 a multiple of 32). */
-INLINE void row_c(float *dst, const lm_mat *W, long r, int bits, long c0)
+/* Columns c0.. of row r (c0 a multiple of 32, and of group when the
+ * group is smaller). */
+INLINE void row_c(float *dst, const lm_mat *W, long r, int bits, int mode, long c0)
 {
 	const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld + c0 / 32 * bits;
 	size_t g0 = (size_t)r * W->sld;
 	for (long c = c0; c < W->cols; c += 32, w += bits) {
-		float s = lm_load_f32(W->scales, W->sdtype, g0 + c / W->group);
-		float b = lm_load_f32(W->biases, W->sdtype, g0 + c / W->group);
 		float q[32];
-		unpack32(q, w, bits);
+		int n = W->cols - c < 32 ? (int)(W->cols - c) : 32;
+		codes(q, w, bits, mode, n);
+		if (mode != LM_AFFINE) {
+			/* one rounding (none but underflow: few significant bits) */
+			for (int i = 0; i < n; i++)
+				dst[c + i] = q[i] * scale_at(W, g0 + (c + i) / W->group, mode);
+			continue;
+		}
+		float s = scale_at(W, g0 + c / W->group, mode);
+		float b = lm_load_f32(W->biases, W->sdtype, g0 + c / W->group);
 		/* two roundings, as MLX's dequantize: s * q, then + b */
 		for (int i = 0; i < 32; i++) {
 			float p = s * q[i];
@@ -80,14 +143,11 @@ INLINE void row_c(float *dst, const lm_mat *W, long r, int bits, long c0)
 
 static void row_any_c(float *dst, const lm_mat *W, long r)
 {
-	switch (W->bits) {
-	case 2: row_c(dst, W, r, 2, 0); break;
-	case 3: row_c(dst, W, r, 3, 0); break;
-	case 4: row_c(dst, W, r, 4, 0); break;
-	case 5: row_c(dst, W, r, 5, 0); break;
-	case 6: row_c(dst, W, r, 6, 0); break;
-	case 8: row_c(dst, W, r, 8, 0); break;
-	default: lm_bug("quantized matrix with %d bits", W->bits);
+	switch (FORMAT_KEY(W->bits, W->mode)) {
+#define X(bits, mode) case FORMAT_KEY(bits, mode): row_c(dst, W, r, bits, mode, 0); break;
+	FORMAT_CASES(X)
+#undef X
+	default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
 	}
 }
 
@@ -101,30 +161,35 @@ void lm_qrow(float *dst, const lm_mat *W, long r)
 /* y[t, r] for r in [r0, r1) and t < nt <= TOK.  Eight partial sums per
  * token let gcc keep the dot product in vector registers. */
 INLINE void rows_c(const Job *j, const float *x, const float *sx, float *y,
-                   long nt, long r0, long r1, int bits)
+                   long nt, long r0, long r1, int bits, int mode)
 {
 	const lm_mat *W = &j->W;
-	long cols = W->cols, ng = cols / W->group;
+	long cols = W->cols, G = W->group, ng = cols / G;
+	int two = G == 16;    /* nvfp4: 32 inputs hold two groups */
 	for (long r = r0; r < r1; r++) {
 		const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld;
 		size_t g0 = (size_t)r * W->sld;
 		float acc[TOK] = {0};
-		for (long g = 0; g < ng; g++) {
-			float d[TOK][8] = {{0}};
-			for (long c = g * W->group; c < (g + 1) * W->group; c += 32, w += bits) {
+		for (long g = 0; g < ng; g += 1 + two) {
+			float d[TOK][2][8] = {{{0}}};
+			int pair = two && g + 1 < ng;
+			for (long c = g * G; c < g * G + (pair ? 32 : G); c += 32, w += bits) {
 				float q[32];
-				unpack32(q, w, bits);
+				int n = pair || G >= 32 ? 32 : 16;
+				codes(q, w, bits, mode, n);
 				for (long t = 0; t < nt; t++)
-					for (int i = 0; i < 32; i += 8)
+					for (int i = 0; i < n; i += 8)
 						for (int l = 0; l < 8; l++)
-							d[t][l] += q[i + l] * x[t * cols + c + i + l];
+							d[t][two && i >= 16][l] += q[i + l] * x[t * cols + c + i + l];
 			}
-			float s = lm_load_f32(W->scales, W->sdtype, g0 + g);
-			float b = lm_load_f32(W->biases, W->sdtype, g0 + g);
-			for (long t = 0; t < nt; t++) {
-				float dot = ((d[t][0] + d[t][1]) + (d[t][2] + d[t][3]))
-				          + ((d[t][4] + d[t][5]) + (d[t][6] + d[t][7]));
-				acc[t] += s * dot + b * sx[t * ng + g];
+			for (int h = 0; h <= pair; h++) {
+				float s = scale_at(W, g0 + g + h, mode);
+				float b = mode == LM_AFFINE ? lm_load_f32(W->biases, W->sdtype, g0 + g) : 0;
+				for (long t = 0; t < nt; t++) {
+					const float *e = d[t][h];
+					float dot = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+					acc[t] += mode == LM_AFFINE ? s * dot + b * sx[t * ng + g] : s * dot;
+				}
 			}
 		}
 		for (long t = 0; t < nt; t++)
@@ -135,14 +200,11 @@ INLINE void rows_c(const Job *j, const float *x, const float *sx, float *y,
 static void few_c(const Job *j, const float *x, const float *sx, float *y,
                   long nt, long r0, long r1)
 {
-	switch (j->W.bits) {
-	case 2: rows_c(j, x, sx, y, nt, r0, r1, 2); break;
-	case 3: rows_c(j, x, sx, y, nt, r0, r1, 3); break;
-	case 4: rows_c(j, x, sx, y, nt, r0, r1, 4); break;
-	case 5: rows_c(j, x, sx, y, nt, r0, r1, 5); break;
-	case 6: rows_c(j, x, sx, y, nt, r0, r1, 6); break;
-	case 8: rows_c(j, x, sx, y, nt, r0, r1, 8); break;
-	default: lm_bug("quantized matrix with %d bits", j->W.bits);
+	switch (FORMAT_KEY(j->W.bits, j->W.mode)) {
+#define X(bits, mode) case FORMAT_KEY(bits, mode): rows_c(j, x, sx, y, nt, r0, r1, bits, mode); break;
+	FORMAT_CASES(X)
+#undef X
+	default: lm_bug("quantized matrix with %d bits, mode %d", j->W.bits, j->W.mode);
 	}
 }
 
@@ -156,9 +218,12 @@ static inline int lane_elems(int bits)
 	return bits == 2 ? 16 : bits == 3 || bits == 4 ? 8 : 4;
 }
 
-/* The power of two element k's input is scaled by (see above). */
-static inline float elem_scale(int k, int bits)
+/* The power of two element k's input is scaled by (qmat_simd.h): the
+ * factor that turns the vector element K(code) gives into its value. */
+static inline float elem_scale(int k, int bits, int mode)
 {
+	if (mode != LM_AFFINE)
+		return bits == 8 ? 256 : 1;
 	if (32 % bits == 0 && k == lane_elems(bits) - 1)
 		return 1;
 	return 1.0f / (float)(1u << (bits * k));
@@ -219,9 +284,14 @@ AVX2_T static inline float hsum_avx2(__m256 v)
 #define islli _mm256_slli_epi32
 #define iset1 _mm256_set1_epi32
 #define iadd _mm256_add_epi32
+#define isub _mm256_sub_epi32
+#define iminu _mm256_min_epu32
+#define ixor _mm256_xor_si256
+#define vcasti _mm256_castps_si256
 #define iloadu(p) _mm256_loadu_si256((const __m256i *)(p))
 #define LANES lanes_avx2
 #define LOAD16(p) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define LOAD8(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
 #include "qmat_simd.h"
 #undef L
 #undef K
@@ -245,9 +315,14 @@ AVX2_T static inline float hsum_avx2(__m256 v)
 #undef islli
 #undef iset1
 #undef iadd
+#undef isub
+#undef iminu
+#undef ixor
+#undef vcasti
 #undef iloadu
 #undef LANES
 #undef LOAD16
+#undef LOAD8
 
 /* AVX-512: sixteen lanes are two AVX2 chunks side by side. */
 #define AVX512_T __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -281,14 +356,19 @@ AVX512_T static inline __attribute__((always_inline)) __m512i lanes_512(const ui
 #define islli _mm512_slli_epi32
 #define iset1 _mm512_set1_epi32
 #define iadd _mm512_add_epi32
+#define isub _mm512_sub_epi32
+#define iminu _mm512_min_epu32
+#define ixor _mm512_xor_si512
+#define vcasti _mm512_castps_si512
 #define iloadu(p) _mm512_loadu_si512(p)
 #define LANES lanes_512
 #define LOAD16(p) _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p)))
+#define LOAD8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)))
 #include "qmat_simd.h"
 
 typedef void (*Few)(const Job *, const float *, const float *, float *, long, long, long);
 typedef void (*Row)(float *, const lm_mat *, long);
-typedef void (*Permute)(float *, const float *, long, long, int, int);
+typedef void (*Permute)(float *, const float *, long, long, int, int, int);
 
 static const struct {
 	Few few;
@@ -330,10 +410,10 @@ static void many(void *ctx, long r0, long r1)
 
 void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 {
-	if (W.cols % W.group || W.group % 32)
+	if (W.cols % W.group || W.cols % 16)
 		lm_bug("quantized matrix: %ld inputs in groups of %d", W.cols, W.group);
 	Job j = {y, x, n, W, NULL};
-	if (n <= FEW) {
+	if (n <= FEW && W.mode == LM_AFFINE) {
 		static float *sx;
 		static long cap;
 		long ng = W.cols / W.group;
@@ -363,7 +443,7 @@ void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 			cap = n * W.cols;
 			xp = lm_alloc_aligned(cap * sizeof(float));
 		}
-		permute(xp, x, n, W.cols, W.bits, n <= FEW);
+		permute(xp, x, n, W.cols, W.bits, W.mode, n <= FEW);
 		j.x = xp;
 	}
 	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);

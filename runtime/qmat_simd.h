@@ -16,7 +16,13 @@
  * below 2^-98 would lose bits), stored in the chunk's order by
  * K(permute) once per call.  The top element of a full 32-bit lane is
  * shifted down instead (its mask would reach the sign bit).  Per chunk
- * and element that is one AND, one conversion and one FMA per L weights. */
+ * and element that is one AND, one conversion and one FMA per L weights.
+ *
+ * The FP modes use the lanes of 4 and 8 bits: an FP4 code's magnitude is
+ * looked up by a permute (its 3 low bits index the 8 values), its sign
+ * bit moved to the float's; an FP8 code's 7 low bits, shifted into a half
+ * float's exponent and mantissa, convert exactly to its value / 256, and
+ * the 256 goes into the inputs instead, as affine's powers of two do. */
 
 #define KINL TARGET static inline __attribute__((always_inline))
 
@@ -25,6 +31,38 @@ KINL Vf K(elem)(Vi v, int k, int bits)
 	if (32 % bits == 0 && k == lane_elems(bits) - 1)
 		return vcvt(isrli(v, bits * k));
 	return vcvt(iand(v, iset1(((1 << bits) - 1) << (bits * k))));
+}
+
+/* The value of element k of each lane in an FP mode, over
+ * elem_scale(k, bits, mode); tab holds the 8 E2M1 magnitudes (twice). */
+KINL Vf K(fp_elem)(Vi v, int k, int bits, Vf tab)
+{
+	Vi sign = iand(bits == 4 ? islli(v, 28 - 4 * k) : islli(v, 24 - 8 * k),
+	               iset1((int)0x80000000u));
+	Vf mag;
+	if (bits == 4)
+		mag = vperm(tab, isrli(v, 4 * k));
+	else
+		mag = vcvtph(iand(k ? isrli(v, 8 * k - 7) : islli(v, 7), iset1(0x3f80)));
+	return vcast(ixor(vcasti(mag), sign));
+}
+
+KINL Vf K(code)(Vi v, int k, int bits, int mode, Vf tab)
+{
+	return mode == LM_AFFINE ? K(elem)(v, k, bits) : K(fp_elem)(v, k, bits, tab);
+}
+
+/* L scale bytes of an FP mode as floats: E8M0 as a float's exponent (0 is
+ * 2^-127, the subnormal 0x400000), E4M3 through a half as above. */
+KINL Vf K(load_fps)(const uint8_t *p, int mode)
+{
+	Vi v = LOAD8(p);
+	if (mode == LM_NVFP4) {
+		Vf h = vmul(vcvtph(iand(islli(v, 7), iset1(0x3f80))), vset1(256));
+		return vcast(ixor(vcasti(h), islli(iand(v, iset1(0x80)), 24)));
+	}
+	Vi zero = isub(iset1(1), iminu(v, iset1(1)));
+	return vcast(ixor(islli(v, 23), islli(zero, 22)));
 }
 
 /* count <= L scales or biases from p + i, as floats; the rest 0. */
@@ -42,10 +80,30 @@ KINL Vf K(load_sb)(const void *p, int dtype, size_t i, long count)
 	return vload(t);
 }
 
+/* count <= L scales of W from index i, as floats; the rest 0. */
+KINL Vf K(load_s)(const lm_mat *W, size_t i, long count, int mode)
+{
+	if (mode == LM_AFFINE)
+		return K(load_sb)(W->scales, W->sdtype, i, count);
+	if (count == L)
+		return K(load_fps)((const uint8_t *)W->scales + i, mode);
+	float t[L] = {0};
+	for (long k = 0; k < count; k++)
+		t[k] = scale_at(W, i + k, mode);
+	return vload(t);
+}
+
+/* The E2M1 magnitudes, twice: a table for vperm of 8 or 16 lanes. */
+KINL Vf K(e2m1_tab)(void)
+{
+	static const float t[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, 0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+	return vload(t);
+}
+
 /* x[n, cols] in the chunk order of `bits` (the columns past the last whole
  * chunk as they are), scaled for decoding or not for prefill. */
 TARGET static void K(permute)(float *xp, const float *x, long n, long cols, int bits,
-                              int scaled)
+                              int mode, int scaled)
 {
 	long P = lane_elems(bits), E = L * P, full = cols / E * E;
 	for (long t = 0; t < n; t++) {
@@ -53,7 +111,7 @@ TARGET static void K(permute)(float *xp, const float *x, long n, long cols, int 
 		float *o = xp + t * cols;
 		for (long c = 0; c < full; c += E)
 			for (long k = 0; k < P; k++) {
-				float f = scaled ? elem_scale((int)k, bits) : 1;
+				float f = scaled ? elem_scale((int)k, bits, mode) : 1;
 				for (long j = 0; j < L; j++)
 					o[c + k * L + j] = xt[c + j * P + k] * f;
 			}
@@ -85,16 +143,17 @@ KINL float K(bias_dot)(const lm_mat *W, long r, const float *sx, long ng)
 }
 
 /* Decoding: y[t, r..r+R) for t < T, from xp (K(permute), scaled) and sx
- * ([T, ng] group sums of x).  The R rows' T dot products per span (one
- * group, or one chunk when a chunk holds several) each take the span's
- * scale, lane by lane. */
+ * ([T, ng] group sums of x, affine only).  The R rows' T dot products per
+ * span (one group, or one chunk when a chunk holds several) each take the
+ * span's scale, lane by lane. */
 KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
-                 long r, int R, int T, int bits)
+                 long r, int R, int T, int bits, int mode)
 {
 	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
 	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32;
 	const uint32_t *w[4];
 	Vf acc[4][4], s8[4], d[4][4][2];   /* two sums per dot: half the chain */
+	Vf tab = K(e2m1_tab)();
 	#pragma GCC unroll 4
 	for (int i = 0; i < R; i++) {
 		w[i] = (const uint32_t *)W->data + (size_t)(r + i) * W->ld;
@@ -109,8 +168,7 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 		if (g % L == 0) {
 			#pragma GCC unroll 4
 			for (int i = 0; i < R; i++)
-				s8[i] = K(load_sb)(W->scales, W->sdtype, (size_t)(r + i) * W->sld + g,
-				                   ng - g < L ? ng - g : L);
+				s8[i] = K(load_s)(W, (size_t)(r + i) * W->sld + g, ng - g < L ? ng - g : L, mode);
 		}
 		#pragma GCC unroll 4
 		for (int i = 0; i < R; i++)
@@ -129,7 +187,8 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 					Vf xk = vload(xp + t * cols + e + k * L);
 					#pragma GCC unroll 4
 					for (int i = 0; i < R; i++)
-						d[i][t][k & 1] = vfma(K(elem)(v[i], k, bits), xk, d[i][t][k & 1]);
+						d[i][t][k & 1] = vfma(K(code)(v[i], k, bits, mode, tab), xk,
+						                      d[i][t][k & 1]);
 				}
 		}
 		Vi idx = iadd(iset1((int)(g % L)), off);
@@ -141,6 +200,7 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 				acc[i][t] = vfma(s, vadd(d[i][t][0], d[i][t][1]), acc[i][t]);
 		}
 	}
+	long step = G < 32 ? G : 32;
 	#pragma GCC unroll 4
 	for (int i = 0; i < R; i++)
 		#pragma GCC unroll 4
@@ -148,61 +208,65 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 			float s = vhsum(acc[i][t]);
 			const uint32_t *wt = w[i] + full * bits / 32;
 			for (long c = full; c < cols; c += 32, wt += bits) {
-				float q[32], dot = 0;
-				unpack32(q, wt, bits);
-				for (int k = 0; k < 32; k++)
-					dot += q[k] * xp[t * cols + c + k];
-				s += lm_load_f32(W->scales, W->sdtype, (size_t)(r + i) * W->sld + c / G) * dot;
+				float q[32];
+				int n = cols - c < 32 ? (int)(cols - c) : 32;
+				codes(q, wt, bits, mode, n);
+				for (long h = 0; h < n; h += step) {
+					float dot = 0;
+					for (long k = h; k < h + step; k++)
+						dot += q[k] * xp[t * cols + c + k];
+					s += scale_at(W, (size_t)(r + i) * W->sld + (c + h) / G, mode) * dot;
+				}
 			}
-			y[t * W->rows + r + i] = s + K(bias_dot)(W, r + i, sx + t * ng, ng);
+			if (mode == LM_AFFINE)
+				s += K(bias_dot)(W, r + i, sx + t * ng, ng);
+			y[t * W->rows + r + i] = s;
 		}
 }
 
 KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long nt,
-                  long r0, long r1, int bits)
+                  long r0, long r1, int bits, int mode)
 {
 	long r = r0;
 	if (nt == 1)
 		for (; r + 4 <= r1; r += 4)
-			K(dot)(&j->W, xp, sx, y, r, 4, 1, bits);
+			K(dot)(&j->W, xp, sx, y, r, 4, 1, bits, mode);
 	for (; r < r1; r++)
 		switch (nt) {
-		case 1: K(dot)(&j->W, xp, sx, y, r, 1, 1, bits); break;
-		case 2: K(dot)(&j->W, xp, sx, y, r, 1, 2, bits); break;
-		case 3: K(dot)(&j->W, xp, sx, y, r, 1, 3, bits); break;
-		default: K(dot)(&j->W, xp, sx, y, r, 1, 4, bits); break;
+		case 1: K(dot)(&j->W, xp, sx, y, r, 1, 1, bits, mode); break;
+		case 2: K(dot)(&j->W, xp, sx, y, r, 1, 2, bits, mode); break;
+		case 3: K(dot)(&j->W, xp, sx, y, r, 1, 3, bits, mode); break;
+		default: K(dot)(&j->W, xp, sx, y, r, 1, 4, bits, mode); break;
 		}
 }
 
 TARGET static void K(few)(const Job *j, const float *xp, const float *sx, float *y,
                           long nt, long r0, long r1)
 {
-	switch (j->W.bits) {
-	case 2: K(rows)(j, xp, sx, y, nt, r0, r1, 2); break;
-	case 3: K(rows)(j, xp, sx, y, nt, r0, r1, 3); break;
-	case 4: K(rows)(j, xp, sx, y, nt, r0, r1, 4); break;
-	case 5: K(rows)(j, xp, sx, y, nt, r0, r1, 5); break;
-	case 6: K(rows)(j, xp, sx, y, nt, r0, r1, 6); break;
-	case 8: K(rows)(j, xp, sx, y, nt, r0, r1, 8); break;
-	default: lm_bug("quantized matrix with %d bits", j->W.bits);
+	switch (FORMAT_KEY(j->W.bits, j->W.mode)) {
+#define X(bits, mode) case FORMAT_KEY(bits, mode): K(rows)(j, xp, sx, y, nt, r0, r1, bits, mode); break;
+	FORMAT_CASES(X)
+#undef X
+	default: lm_bug("quantized matrix with %d bits, mode %d", j->W.bits, j->W.mode);
 	}
 }
 
 /* Prefill: row r as float32 in the chunk order of K(permute) (x is
  * permuted the same way, unscaled, so the product is unchanged). */
-KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits)
+KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits, int mode)
 {
 	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
 	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32;
 	const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld;
 	size_t g0 = (size_t)r * W->sld;
 	Vi off = K(lane_groups)(P, E, G);
-	Vf s8 = vzero(), b8 = vzero();
+	Vf s8 = vzero(), b8 = vzero(), tab = K(e2m1_tab)();
 	for (long c = 0; c < full; c += span) {
 		long g = c / G;
 		if (g % L == 0) {
-			s8 = K(load_sb)(W->scales, W->sdtype, g0 + g, ng - g < L ? ng - g : L);
-			b8 = K(load_sb)(W->biases, W->sdtype, g0 + g, ng - g < L ? ng - g : L);
+			s8 = K(load_s)(W, g0 + g, ng - g < L ? ng - g : L, mode);
+			if (mode == LM_AFFINE)
+				b8 = K(load_sb)(W->biases, W->sdtype, g0 + g, ng - g < L ? ng - g : L);
 		}
 		Vi idx = iadd(iset1((int)(g % L)), off);
 		Vf s = vperm(s8, idx), b = vperm(b8, idx);
@@ -210,24 +274,24 @@ KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits)
 			Vi v = LANES(w + e / E * wpc, bits);
 			#pragma GCC unroll 16
 			for (int k = 0; k < P; k++) {
-				Vf q = vmul(K(elem)(v, k, bits), vset1(elem_scale(k, bits)));
-				vstore(dst + e + k * L, vadd(vmul(s, q), b));   /* two roundings, as MLX */
+				Vf q = vmul(K(code)(v, k, bits, mode, tab), vset1(elem_scale(k, bits, mode)));
+				if (mode == LM_AFFINE)
+					vstore(dst + e + k * L, vadd(vmul(s, q), b));   /* two roundings, as MLX */
+				else
+					vstore(dst + e + k * L, vmul(q, s));
 			}
 		}
 	}
-	row_c(dst, W, r, bits, full);
+	row_c(dst, W, r, bits, mode, full);
 }
 
 TARGET static void K(row)(float *dst, const lm_mat *W, long r)
 {
-	switch (W->bits) {
-	case 2: K(deq)(dst, W, r, 2); break;
-	case 3: K(deq)(dst, W, r, 3); break;
-	case 4: K(deq)(dst, W, r, 4); break;
-	case 5: K(deq)(dst, W, r, 5); break;
-	case 6: K(deq)(dst, W, r, 6); break;
-	case 8: K(deq)(dst, W, r, 8); break;
-	default: lm_bug("quantized matrix with %d bits", W->bits);
+	switch (FORMAT_KEY(W->bits, W->mode)) {
+#define X(bits, mode) case FORMAT_KEY(bits, mode): K(deq)(dst, W, r, bits, mode); break;
+	FORMAT_CASES(X)
+#undef X
+	default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
 	}
 }
 

@@ -33,8 +33,15 @@ typedef struct lm_err {
 } lm_err;
 void lm_err_push(lm_err *e);
 void lm_err_pop(lm_err *e);
+/* Fails again with the error E caught: to the next lm_err, or exits. */
+void lm_err_raise(const lm_err *e) __attribute__((noreturn));
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
+/* *buf with room for n floats: a kernel's scratch, kept from call to call
+ * and replaced (not copied) when a call needs more than *cap. */
+float *lm_grow(float **buf, long *cap, long n);
+/* softplus(v) = log(1 + e^v), without overflow for large v. */
+double lm_softplus(double v);
 void *lm_realloc(void *p, size_t n);
 char *lm_strdup(const char *s);
 /* "%s/%s" in fresh memory. */
@@ -64,8 +71,9 @@ const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t 
 const char *lm_ck_where(lm_ckpt *ck);
 /* "[a, b, c]" into buf. */
 void lm_shape_str(char *buf, size_t n, int ndim, const long *shape);
-/* Packed quantized words (U32): a tensor's storage, never a product's. */
-enum { LM_U32 = 8 };
+/* Packed quantized words (U32) and the byte scales of MLX's FP modes
+ * (U8): a tensor's storage, never a product's. */
+enum { LM_U32 = 8, LM_U8 = 9 };
 /* For tools (init, plan): the dtype and size of a tensor, or -1 if absent. */
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape);
 /* The names of the tensors, in no order: start with *i = 0; NULL ends. */
@@ -74,24 +82,30 @@ const char *lm_ck_next(lm_ckpt *ck, long *i);
  * the first by name and its file. */
 long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
                   const char **file);
-size_t lm_dtype_size(int dtype);
 /* The file holding tensor `name` (or the checkpoint's own, if absent). */
 const char *lm_ck_file(lm_ckpt *ck, const char *name);
-/* Whether MLX's affine mode has this format: 0 yes, 1 not these bits
- * (2, 3, 4, 5, 6, 8), 2 not this group size (32, 64, 128). */
-int lm_q_bad(int bits, int group);
+/* Whether MLX's quantization `mode` has this format: 0 yes, 1 not these
+ * bits, 2 not this group size.  Affine: bits 2, 3, 4, 5, 6, 8 and groups
+ * 32, 64, 128; mxfp4 4 bits, groups of 32; nvfp4 4 and 16; mxfp8 8 and 32. */
+int lm_q_bad(int bits, int group, int mode);
+/* MLX's name of a mode ("affine", "mxfp4", ...), and back (-1: none). */
+const char *lm_qmode_name(int mode);
+int lm_qmode_parse(const char *name);
 /* The checks lm_ck_qmat makes, for the compiler: exit 2 naming the file,
  * the tensor and what is wrong, and `why` (the config's field) if set. */
 void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
-                  int bits, int group, const char *why);
-float lm_bf16_to_f32(uint16_t h);
-uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
-float lm_f16_to_f32(uint16_t h);
+                  int bits, int group, int mode, const char *why);
 /* What identifies the weights: a hash of every file's header and of
  * samples of its data (for prompt caches, runtime/pcache.c). */
 uint64_t lm_ck_fingerprint(const lm_ckpt *ck);
 /* FNV-1a of n bytes, continuing from h (0xcbf29ce484222325 to start). */
 uint64_t lm_hash(uint64_t h, const void *p, size_t n);
+
+/* ---- dtypes (dtype.c) ---- */
+size_t lm_dtype_size(int dtype);
+float lm_bf16_to_f32(uint16_t h);
+uint16_t lm_f32_to_bf16(float f);     /* round to nearest even */
+float lm_f16_to_f32(uint16_t h);
 uint16_t lm_f32_to_f16(float f);     /* round to nearest even */
 /* Element i of a weight stored in dtype, as float. */
 float lm_load_f32(const void *p, int dtype, size_t i);
@@ -185,9 +199,25 @@ void lm_affine_dequantize(const uint32_t *q, const float *scales,
                           const float *biases, long cols, int bits, int group,
                           float *w);
 
+/* ---- MLX's FP quantization modes (mxfp.c) ---- */
+/* The values of the codes, as MLX's CPU kernels read them (lmcc.h). */
+float lm_e2m1(unsigned code);     /* 4-bit code: +-{0, .5, 1, 1.5, 2, 3, 4, 6} */
+float lm_e4m3(unsigned code);     /* byte: no inf or NaN, 0x7f is 480 */
+float lm_e8m0(unsigned code);     /* byte: 2^(code - 127); 0 is 2^-127, 255 inf */
+/* f rounded to dtype (LM_F32, LM_F16 or LM_BF16), nearest even. */
+float lm_round_to(float f, int dtype);
+/* The scale byte's value in `mode` (E8M0, or E4M3 for nvfp4). */
+float lm_fp_scale(unsigned code, int mode);
+/* A row of cols weights quantized as MLX's quantize does in `mode` (not
+ * affine) on a tensor of dtype (LM_F32, LM_F16 or LM_BF16: MLX computes
+ * in the weights' own dtype, and so does this): q gets cols * bits / 32
+ * words, scales cols / group bytes. */
+void lm_fp_quantize(const float *w, long cols, int mode, int dtype, uint32_t *q,
+                    uint8_t *scales);
+
 /* The machine's bounds (bound.c), on the threads lm_set_threads chose
- * and with the kernels' instruction set: memory read bandwidth in GB/s (a
- * vectorised sum over 1 GiB, best of 5) and the float32 matrix rate in
+ * and with the kernels' instruction set: memory read bandwidth in GB/s (the
+ * best read loop of bound.c over 1 GiB) and the float32 matrix rate in
  * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
 double lm_read_rate(void);
 double lm_f32_rate(void);

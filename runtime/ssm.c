@@ -15,12 +15,6 @@
 
 #include <math.h>
 
-/* softplus(v) = log(1 + e^v), without overflow for large v. */
-static double softplus(double v)
-{
-	return (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
-}
-
 typedef struct {
 	float *y, *state;
 	const float *x, *dt, *B, *C, *a_log, *dt_bias, *d;
@@ -39,7 +33,7 @@ static void scan_heads(void *ctx, long h0, long h1)
 	long per_group = H / s->groups;
 	for (long h = h0; h < h1; h++)
 		for (long t = 0; t < j->n; t++) {
-			double step = softplus((double)j->dt[t * H + h] + j->dt_bias[h]);
+			double step = lm_softplus((double)j->dt[t * H + h] + j->dt_bias[h]);
 			step = step < s->dt_min ? s->dt_min : step > s->dt_max ? s->dt_max : step;
 			float decay = (float)exp(-exp((double)j->a_log[h]) * step);
 			long g = h / per_group;

@@ -60,82 +60,10 @@ struct lm_ckpt {
 	long nowned;
 };
 
-size_t lm_dtype_size(int dtype)
-{
-	return dtype == LM_F32 || dtype == LM_U32 ? 4 : 2;
-}
-
 static const char *dtype_name(int dtype)
 {
-	static const char *n[] = {"F32", "F16", "BF16", "?", "?", "?", "?", "?", "U32"};
-	return dtype >= 0 && dtype <= LM_U32 ? n[dtype] : "not F32, F16, BF16 or U32";
-}
-
-float lm_bf16_to_f32(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &u, 4);
-	return f;
-}
-
-uint16_t lm_f32_to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	if ((u & 0x7fffffff) > 0x7f800000)
-		return (uint16_t)((u >> 16) | 0x40);   /* quiet NaN */
-	u += 0x7fff + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
-}
-
-float lm_f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-	float f;
-	if (exp == 0) {
-		/* zero or subnormal: man * 2^-24 */
-		f = ldexpf((float)man, -24);
-		return sign ? -f : f;
-	}
-	if (exp == 31)
-		u = sign | 0x7f800000 | (man << 13);
-	else
-		u = sign | ((exp + 112) << 23) | (man << 13);
-	memcpy(&f, &u, 4);
-	return f;
-}
-
-uint16_t lm_f32_to_f16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	uint16_t sign = (u >> 16) & 0x8000;
-	uint32_t a = u & 0x7fffffff;
-	if (a > 0x7f800000)
-		return sign | 0x7e00;                  /* NaN */
-	if (a >= 0x477ff000)
-		return sign | 0x7c00;                  /* rounds past 65504: inf */
-	if (a < 0x38800000) {
-		/* subnormal: a multiple of 2^-24, rounded to nearest even */
-		float m = rintf(ldexpf(fabsf(f), 24));
-		return sign | (uint16_t)m;
-	}
-	a += 0xfff + ((a >> 13) & 1);
-	return sign | (uint16_t)((a >> 13) - (112 << 10));
-}
-
-float lm_load_f32(const void *p, int dtype, size_t i)
-{
-	uint16_t h;
-	float f;
-	if (dtype == LM_F32) {
-		memcpy(&f, (const char *)p + 4 * i, 4);
-		return f;
-	}
-	memcpy(&h, (const char *)p + 2 * i, 2);
-	return dtype == LM_BF16 ? lm_bf16_to_f32(h) : lm_f16_to_f32(h);
+	static const char *n[] = {"F32", "F16", "BF16", "?", "?", "?", "?", "?", "U32", "U8"};
+	return dtype >= 0 && dtype <= LM_U8 ? n[dtype] : "not F32, F16, BF16, U32 or U8";
 }
 
 static uint64_t hash(const char *s)
@@ -176,6 +104,8 @@ static int parse_dtype(const char *s)
 		return LM_BF16;
 	if (!strcmp(s, "U32"))
 		return LM_U32;
+	if (!strcmp(s, "U8"))
+		return LM_U8;
 	return -1;
 }
 
@@ -640,7 +570,7 @@ static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape
 	if (!t->name)
 		lm_fail(ck->where, "tensor '%s' is missing", name);
 	if (t->dtype < 0)
-		lm_fail(ck->files[t->file].path, "tensor '%s': dtype is not F32, F16 or BF16 (nor U32, packed)", name);
+		lm_fail(ck->files[t->file].path, "tensor '%s': dtype is not F32, F16 or BF16 (nor U32 or U8, quantized)", name);
 	int same = t->ndim == ndim;
 	for (int d = 0; same && d < ndim; d++)
 		same = t->shape[d] == shape[d];
@@ -660,6 +590,9 @@ static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 	if (t->name && t->dtype == LM_U32)
 		lm_fail(ck->files[t->file].path, "tensor '%s': dtype U32 (packed quantized), but this "
 		        "tensor is read as floats: its module has no .scales or the config does not quantize it", name);
+	if (t->name && t->dtype == LM_U8)
+		lm_fail(ck->files[t->file].path, "tensor '%s': dtype U8 (the scales of an FP quantization "
+		        "mode), but this tensor is read as floats", name);
 	return lookup(ck, name, ndim, shape);
 }
 
@@ -833,10 +766,30 @@ uint64_t lm_ck_fingerprint(const lm_ckpt *ck)
 	return h;
 }
 
-/* ---- quantized modules (MLX's affine group format, lm_mat LM_Q) ---- */
+/* ---- quantized modules (MLX's group formats, lm_mat LM_Q) ---- */
 
-int lm_q_bad(int bits, int group)
+static const char *const mode_names[] = {"affine", "mxfp4", "nvfp4", "mxfp8"};
+
+const char *lm_qmode_name(int mode)
 {
+	return mode >= 0 && mode <= LM_MXFP8 ? mode_names[mode] : "?";
+}
+
+int lm_qmode_parse(const char *name)
+{
+	for (int m = 0; m <= LM_MXFP8; m++)
+		if (!strcmp(name, mode_names[m]))
+			return m;
+	return -1;
+}
+
+int lm_q_bad(int bits, int group, int mode)
+{
+	if (mode != LM_AFFINE) {
+		if (bits != (mode == LM_MXFP8 ? 8 : 4))
+			return 1;
+		return group != (mode == LM_NVFP4 ? 16 : 32) ? 2 : 0;
+	}
 	if (bits < 2 || bits > 8 || bits == 7)
 		return 1;
 	if (group != 32 && group != 64 && group != 128)
@@ -852,13 +805,14 @@ static const char *field(char *buf, size_t n, const char *path, const char *f)
 	return buf;
 }
 
-/* The module's three tensors, with every shape and dtype as the format
- * requires for a logical [..., out, in] weight of `bits` bits in groups
- * of `group`: weight U32 [..., out, in * bits / 32], scales and biases
- * [..., out, in / group] in one float dtype. */
+/* The module's tensors, with every shape and dtype as the format requires
+ * for a logical [..., out, in] weight of `bits` bits in groups of `group`:
+ * weight U32 [..., out, in * bits / 32], scales [..., out, in / group],
+ * and in affine mode biases of the scales' shape and float dtype; the FP
+ * modes have U8 scales and no biases (MLX refuses them). */
 static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
-                     int bits, int group, const char *why, Tensor **w, Tensor **s,
-                     Tensor **b)
+                     int bits, int group, int mode, const char *why, Tensor **w,
+                     Tensor **s, Tensor **b)
 {
 	const char *sep = why ? " (" : "", *end = why ? ")" : "";
 	why = why ? why : "";
@@ -869,8 +823,9 @@ static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 	field(bn, sizeof bn, path, "biases");
 	if (ndim < 2 || ndim > MAX_NDIM)
 		lm_bug("quantized '%s' of %d dimensions", path, ndim);
-	if (lm_q_bad(bits, group))
-		lm_bug("quantized '%s': %d bits, group %d", path, bits, group);
+	if (lm_q_bad(bits, group, mode))
+		lm_bug("quantized '%s': %d bits, group %d, mode %d", path, bits, group, mode);
+	const char *mn = lm_qmode_name(mode);
 	Tensor *t = slot(ck, wn);
 	if (!t->name)
 		lm_fail(ck->where, "tensor '%s' is missing", wn);
@@ -879,8 +834,9 @@ static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 		        "weight is U32 (%d-bit values packed in 32-bit words)%s%s%s", wn,
 		        dtype_name(t->dtype), bits, sep, why, end);
 	if (!slot(ck, sn)->name)
-		lm_fail(ck->where, "tensor '%s' is missing: module '%s' is quantized (%d bits, group %d) "
-		        "and needs scales and biases%s%s%s", sn, path, bits, group, sep, why, end);
+		lm_fail(ck->where, "tensor '%s' is missing: module '%s' is quantized (%s, %d bits, group "
+		        "%d) and needs scales%s%s%s%s", sn, path, mn, bits, group,
+		        mode == LM_AFFINE ? " and biases" : "", sep, why, end);
 	if (in * bits % 32)
 		lm_fail(ck->files[t->file].path, "tensor '%s': %ld inputs of %d bits do not fill whole "
 		        "32-bit words%s%s%s", wn, in, bits, sep, why, end);
@@ -900,25 +856,39 @@ static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 	}
 	*w = lookup(ck, wn, ndim, ps);
 	ps[ndim - 1] = in / group;
-	*s = need(ck, sn, ndim, ps);
-	*b = need(ck, bn, ndim, ps);
-	if ((*b)->dtype != (*s)->dtype)
-		lm_fail(ck->files[(*b)->file].path, "tensor '%s': dtype %s, but its scales are %s",
-		        bn, dtype_name((*b)->dtype), dtype_name((*s)->dtype));
+	*b = NULL;
+	if (mode == LM_AFFINE) {
+		*s = need(ck, sn, ndim, ps);
+		*b = need(ck, bn, ndim, ps);
+		if ((*b)->dtype != (*s)->dtype)
+			lm_fail(ck->files[(*b)->file].path, "tensor '%s': dtype %s, but its scales are %s",
+			        bn, dtype_name((*b)->dtype), dtype_name((*s)->dtype));
+		return;
+	}
+	Tensor *bt = slot(ck, bn);
+	if (bt->name)
+		lm_fail(ck->files[bt->file].path, "tensor '%s': mode %s has no biases (MLX refuses "
+		        "them)%s%s%s", bn, mn, sep, why, end);
+	Tensor *st = slot(ck, sn);
+	if (st->dtype != LM_U8)
+		lm_fail(ck->files[st->file].path, "tensor '%s': dtype %s, but the scales of mode %s "
+		        "are U8 (one %s byte per group of %d)%s%s%s", sn, st->dtype_name, mn,
+		        mode == LM_NVFP4 ? "FP8 E4M3" : "E8M0", group, sep, why, end);
+	*s = lookup(ck, sn, ndim, ps);
 }
 
 void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
-                  int bits, int group, const char *why)
+                  int bits, int group, int mode, const char *why)
 {
 	Tensor *w, *s, *b;
-	qtensors(ck, path, ndim, shape, bits, group, why, &w, &s, &b);
+	qtensors(ck, path, ndim, shape, bits, group, mode, why, &w, &s, &b);
 }
 
 lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
-                  long off, long rows, long cols, int bits, int group)
+                  long off, long rows, long cols, int bits, int group, int mode)
 {
 	Tensor *w, *s, *b;
-	qtensors(ck, path, ndim, shape, bits, group, NULL, &w, &s, &b);
+	qtensors(ck, path, ndim, shape, bits, group, mode, NULL, &w, &s, &b);
 	long in = shape[ndim - 1], total = 1;
 	for (int d = 0; d < ndim - 1; d++)
 		total *= shape[d];
@@ -927,13 +897,14 @@ lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 		       path, off, rows, cols, total, in);
 	align_data(ck, w);
 	align_data(ck, s);
-	align_data(ck, b);
+	if (b)
+		align_data(ck, b);
 	long r0 = off / in, ld = in * bits / 32, sld = in / group;
 	size_t es = lm_dtype_size(s->dtype);
 	return (lm_mat){.data = w->data + r0 * ld * 4, .dtype = LM_Q, .tr = 0, .rows = rows,
 	                .cols = cols, .ld = ld, .bits = bits, .group = group,
-	                .sdtype = s->dtype, .scales = s->data + r0 * sld * es,
-	                .biases = b->data + r0 * sld * es, .sld = sld};
+	                .sdtype = s->dtype, .mode = mode, .scales = s->data + r0 * sld * es,
+	                .biases = b ? b->data + r0 * sld * es : NULL, .sld = sld};
 }
 
 const char *lm_ck_file(lm_ckpt *ck, const char *name)

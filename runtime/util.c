@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +63,18 @@ void lm_bug(const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	report(1, "internal error: ", NULL, fmt, ap);
+}
+
+static __attribute__((noreturn)) void again(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	report(code, "", NULL, fmt, ap);
+}
+
+void lm_err_raise(const lm_err *e)
+{
+	again(e->code, "%s", e->msg);   /* the message has its head already */
 }
 
 void *lm_alloc(size_t n)
@@ -126,6 +139,21 @@ static void zero(void *p, size_t n)
 	}
 	memset(p, 0, a - (char *)p);
 	memset(b, 0, (char *)p + n - b);
+}
+
+float *lm_grow(float **buf, long *cap, long n)
+{
+	if (n > *cap) {
+		free(*buf);
+		*buf = lm_floats(n);
+		*cap = n;
+	}
+	return *buf;
+}
+
+double lm_softplus(double v)
+{
+	return (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
 }
 
 void *lm_alloc_aligned(size_t n)

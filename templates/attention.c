@@ -60,8 +60,8 @@ the output projection.  Every step is optional but the first and last.
 
 @@ temperature
 	/* Query temperature: the query at position p is multiplied by
-	 * log(floor((p + 1) / {{FLOOR}}) + 1) * {{ATTN_SCALE}} + 1, exactly 1 while
-	 * p + 1 < {{FLOOR}}, then growing with log p.  A global layer's softmax
+	 * log(floor((p + 1) / {{FLOOR_G}}) + 1) * {{ATTN_SCALE_G}} + 1, exactly 1 while
+	 * p + 1 < {{FLOOR_G}}, then growing with log p.  A global layer's softmax
 	 * spreads over more keys the longer the context, which flattens it;
 	 * the growing factor sharpens it again (lowers its temperature), so
 	 * that a query can still single out a few keys among millions. */

@@ -30,20 +30,27 @@ enum {
 #define SHAPE(...) ((const long[]){__VA_ARGS__})
 {{#FORMATS}}
 
-/* Quantized weights: MLX's affine group quantization, as mlx-lm saves it.
- * A quantized matrix W [out, in] is three tensors of the checkpoint:
- *   weight          uint32 [out, in * bits / 32]: row r's integers q in
- *                   [0, 2^bits), `bits` bits each, packed LSB-first into
- *                   one little-endian stream of 32-bit words;
+/* Quantized weights: MLX's group quantization, as mlx-lm saves it.
+ * A quantized matrix W [out, in] is two or three tensors of the checkpoint:
+ *   weight          uint32 [out, in * bits / 32]: row r's codes, `bits`
+ *                   bits each, packed LSB-first into one little-endian
+ *                   stream of 32-bit words;
  *   scales, biases  [out, in / group]: for each group of `group`
  *                   consecutive inputs of a row, one scale s and one bias b;
- * and W[r][c] = s * q + b.  A product never unpacks W into floats: within
- * a group, sum_c W[r][c] x[c] = s * (q . x) + b * sum(x), so decoding reads
+ * and in MLX's affine mode W[r][c] = s * q + b with q the code as an
+ * unsigned integer.  A product never unpacks W into floats: within a
+ * group, sum_c W[r][c] x[c] = s * (q . x) + b * sum(x), so decoding reads
  * just the packed words and a scale and a bias per group, and sum(x) is
  * computed once per token for every row.  The arithmetic stays float32:
  * the result is MLX's dequantize-then-multiply up to the order of the sums.
- * The formats of this checkpoint (bits, group size), which each binding in
- * create() names: */
+{{#FP}}
+ * The FP modes (mxfp4, nvfp4, mxfp8) have no biases: the code is a tiny
+ * float (FP4 E2M1: +-0, .5, 1, 1.5, 2, 3, 4, 6; FP8 E4M3) and the scale a
+ * byte, a power of two 2^(s - 127) per group of 32 (mx) or an FP8 E4M3
+ * number per group of 16 (nvfp4): W[r][c] = scale * value(code).
+{{/FP}}
+ * The formats of this checkpoint (bits, group size, mode), which each
+ * binding in create() names: */
 enum {
 {{FORMATS}}
 };

@@ -8,9 +8,10 @@ has one, adds its output for every token.
 	 * that every token goes through{{/SHARED}}.  Only the chosen experts'
 	 * weights are read, which is what makes a large model cheap per token.
 {{#TOP1}}
-	 * Routing (Llama 4): the expert with the largest router logit; the
-	 * token is scaled by sigmoid(logit) *before* it enters the expert, and
-	 * the expert's output is added as it is.  With one expert per token
+	 * Routing, top-1 with the sigmoid on the input: the expert with the
+	 * largest router logit is chosen, the token is scaled by sigmoid(logit)
+	 * *before* it enters the expert, and the expert's output is added as
+	 * it is.  With one expert per token
 	 * there is nothing to normalise the score against, so the sigmoid
 	 * alone gates the expert: a token the router is unsure of enters it
 	 * attenuated, and the shared expert carries the rest.  A SwiGLU expert
@@ -18,12 +19,12 @@ has one, adds its output for every token.
 	 * scaling the output: the model was trained this way round. */
 {{/TOP1}}
 {{#GROUPED}}
-	 * Routing (Kimi-Linear): scores are {{#SOFTMAX}}softmax{{/SOFTMAX}}{{^SOFTMAX}}sigmoid{{/SOFTMAX}}(logits).  Experts are
-	 * chosen on score + a learned correction bias, which balances the load
-	 * across experts without changing their weights{{#DROPPED}}; the {{GROUPS}} groups of
+	 * Routing, grouped top-k: scores are {{#SOFTMAX}}softmax{{/SOFTMAX}}{{^SOFTMAX}}sigmoid{{/SOFTMAX}}(logits).  The top {{K}} are
+	 * chosen on {{#HAS_BIAS}}score + a learned correction bias, which balances the load
+	 * across experts without changing their weights{{/HAS_BIAS}}{{^HAS_BIAS}}the scores{{/HAS_BIAS}}{{#DROPPED}}; the {{GROUPS}} groups of
 	 * experts are ranked by the sum of their two best, and the {{DROPPED}}
 	 * lowest groups are excluded (their scores set to 0){{/DROPPED}}.  The chosen
-	 * experts are weighted by their unbiased scores{{#RENORM}}, renormalised to sum
+	 * experts are weighted by their {{#HAS_BIAS}}unbiased {{/HAS_BIAS}}scores{{#RENORM}}, renormalised to sum
 	 * to 1{{/RENORM}}, times {{SCALING_G}}. */
 {{/GROUPED}}
 {{#TOP1}}

@@ -22,8 +22,9 @@ for c in afm7 llama4 plamo2; do
 done
 G=tests/golden/llama4
 ./lmcc emit $G -o $T/obj 2>/dev/null
-if cc -c -O2 -DLMCC_LIBRARY -Iruntime $T/obj/model.c -o $T/obj/model.o \
-   && cc -O2 -DWITH_OBJECT -Iruntime examples/generate.c $T/obj/model.o -Lruntime -llmcc \
+# (LMCC_CFLAGS: the sanitizer of a make test-asan runtime, as lmcc build adds it)
+if cc -c -O2 $LMCC_CFLAGS -DLMCC_LIBRARY -Iruntime $T/obj/model.c -o $T/obj/model.o \
+   && cc -O2 $LMCC_CFLAGS -DWITH_OBJECT -Iruntime examples/generate.c $T/obj/model.o -Lruntime -llmcc \
 	-Wl,-rpath,"$(pwd)/runtime" -o $T/gen_obj; then
 	want=$(./lmcc run $G --tokens 5,9,17 -n 8 2>/dev/null)
 	got=$($T/gen_obj -o 5,9,17 2>$T/err | head -1)

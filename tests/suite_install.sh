@@ -42,7 +42,7 @@ else
 fi
 if command -v pkg-config >/dev/null 2>&1; then
 	pc="env PKG_CONFIG_PATH=$D$P/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D pkg-config"
-	if cc $($pc --cflags lmcc) $R/examples/generate.c $($pc --libs lmcc) -Wl,-rpath,$D$P/lib \
+	if cc $LMCC_CFLAGS $($pc --cflags lmcc) $R/examples/generate.c $($pc --libs lmcc) -Wl,-rpath,$D$P/lib \
 	      -o gen 2>$T/err && [ "$(LMCC=$L ./gen $G 5,9,17 2>>$T/err | head -1)" = "$($R/lmcc run $G --tokens 5,9,17 -n 8 2>/dev/null)" ]; then
 		echo "PASS install pkg-config builds a program on the installed C API, which runs"
 	else

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Golden cases on every instruction set this CPU has (LMCC_ISA,
 # runtime/isa.c): one case per architecture (bf16 weights for afm7),
-# through a built binary and `lmcc run`, fed whole (prefill: widened
-# panels and sgemm) and one token at a time (the streaming kernels).  An
+# through a built binary and `lmcc run`, fed whole (prefill: the blocked
+# products) and one token at a time (the streaming kernels).  An
 # instruction set the CPU lacks is skipped, saying so.
 cd "$(dirname "$0")/.." || exit 1
 . tests/golden_lib.sh
@@ -36,6 +36,26 @@ for c in $cases; do
 					golden_check "$name" "$out" "$dir"
 				fi
 			done
+		done
+	done
+done
+# Both prefill products (LMCC_GEMM, runtime/matmul.c) on every case and
+# instruction set, whichever the per-shape rule would choose.
+for c in $cases; do
+	dir=tests/golden/$c
+	[ -x "$tmp/$c/$c" ] || continue
+	for isa in avx512 avx2 portable; do
+		for gemm in lmcc openblas; do
+			out="$tmp/$c.$isa.$gemm.npy"
+			LMCC_ISA=$isa LMCC_GEMM=$gemm
+			export LMCC_ISA LMCC_GEMM
+			golden_feed build "$dir" "$tmp/$c/$c" "$out"
+			rc=$?
+			unset LMCC_GEMM
+			if [ $rc = 2 ] && grep -q "LMCC_ISA: this CPU cannot run" "$out.err"; then
+				break
+			fi
+			golden_check "golden[$isa] $c gemm=$gemm" "$out" "$dir"
 		done
 	done
 done

@@ -166,4 +166,13 @@ if [ $rc = 2 ] && grep -q "rank 1 runs another program than rank 0" $T/err; then
 else
 	echo "FAIL mpi another program: status $rc: $(head -c 300 $T/err)"
 fi
+# a rank that fails at start-up (no checkpoint there) ends the others
+LIMIT=60 mpirun -np 1 $M/bin/rss --tokens 1 : -np 1 $M/bin/rss --weights $T/none --tokens 1 \
+	>/dev/null 2>$T/err
+rc=$?
+if [ $rc = 2 ] && grep -q "$T/none/config.json: cannot open" $T/err && grep -q 'another rank ended' $T/err; then
+	echo "PASS mpi failing rank: its message, rank 0's, exit 2"
+else
+	echo "FAIL mpi failing rank: status $rc: $(head -c 300 $T/err)"
+fi
 rm -rf $M/model.safetensors $T/other

@@ -67,7 +67,7 @@ D=model.layers.0.mlp.down_proj
 bad scales '' header "\"shape\":[128,6]},\"$D.weight\"" "\"shape\":[64,12]},\"$D.weight\""
 both "scales of the wrong shape" "scales/model.safetensors" "'$D.scales'" "shape [64, 12], expected [128, 6]" $T/scales bin
 bad width '11s/"bits": 4/"bits": 8/'
-both "packed width not matching bits" "width/model.safetensors" "weight'" "shape[-1] is 16 words per row, but 128 inputs at 8 bits take 32: packed at 4 bits (config.json: 8 bits, group 64, from field 'quantization')" $T/width
+both "packed width not matching bits" "width/model.safetensors" "weight'" "shape[-1] is 16 words per row, but 128 inputs at 8 bits take 32: packed at 4 bits (config.json: affine, 8 bits, group 64, from field 'quantization')" $T/width
 bad bits7 '11s/"bits": 4/"bits": 7/'
 both "bits 7" "bits7/config.json" "field 'quantization.bits': 7 (module 'model.embedding')" "2, 3, 4, 5, 6 or 8 bits" $T/bits7
 bad group48 '10s/"group_size": 64/"group_size": 48/'
@@ -78,12 +78,22 @@ both "a module the config quantizes without scales" "noscales/model.safetensors"
 O=model.layers.0.self_attn.out_proj
 bad noscales2 '' header "\"$O.scales\"" "\"$O.scalez\""
 both "packed weight without scales" "noscales2/model.safetensors" "'$O.weight'" "dtype U32 (packed quantized)" $T/noscales2
-expect "packed weight without scales (built binary)" "noscales2/model.safetensors" "'$O.scales' is missing" "is quantized (4 bits, group 64)" -- $T/bin/afm7_q4g64 --weights $T/noscales2 --tokens 1,2,3
+expect "packed weight without scales (built binary)" "noscales2/model.safetensors" "'$O.scales' is missing" "is quantized (affine, 4 bits, group 64)" -- $T/bin/afm7_q4g64 --weights $T/noscales2 --tokens 1,2,3
 N=model.layers.0.mlp.gate_proj.biases
 bad dtype '' header "\"dtype\":\"U32\",\"shape\":[128,48]},\"$N\"" "\"dtype\":\"I32\",\"shape\":[128,48]},\"$N\""
 both "quantized weight not uint32" "dtype/model.safetensors" "'$D.weight'" "a quantized module's weight is U32" $T/dtype bin
-bad mode 's/"mode": "affine"/"mode": "mxfp4"/'
-both "another quantization mode" "mode/config.json" "field 'quantization.mode'" "mxfp4" $T/mode
+bad mode 's/"mode": "affine"/"mode": "mxfp5"/'
+both "an unknown quantization mode" "mode/config.json" "field 'quantization.mode'" "affine, mxfp4, nvfp4 and mxfp8" $T/mode
+# MLX's FP modes: their fixed bits and group sizes, no biases, U8 scales;
+# AFM-7's fused projection is affine only in mlx-lm
+bad mxg '12s/"affine"/"mxfp4"/'
+both "mxfp4 with group 64" "mxg/config.json" "field 'quantization.group_size': 64 (module 'model.embedding')" "mode mxfp4 has groups of 32" $T/mxg
+bad nvb '10s/64/16/;11s/4/8/;12s/"affine"/"nvfp4"/'
+both "nvfp4 with 8 bits" "nvb/config.json" "field 'quantization.bits': 8" "mode nvfp4 has 4 bits" $T/nvb
+bad mxbias "12a\\        \"$O\": {\"group_size\": 32, \"bits\": 4, \"mode\": \"mxfp4\"},"
+both "biases in mode mxfp4" "mxbias/model.safetensors" "'$O.biases'" "mode mxfp4 has no biases" $T/mxbias
+bad mxqkv "15s/\"bits\": 4/\"bits\": 4, \"mode\": \"mxfp8\"/"
+both "AFM-7's qkv_proj in mode mxfp8" "mxqkv/config.json" "module 'model.layers.0.self_attn.qkv_proj'" "affine only" $T/mxqkv
 bad off "12a\\        \"$O\": false,"
 both "a quantized module the config calls unquantized" "off/model.safetensors" "'$O.scales'" "field 'quantization.$O' is false" $T/off
 

@@ -162,6 +162,62 @@ else
 	echo "FAIL quantize plamo2 --group-size 128: $(head -c 300 $T/p128.log)"
 fi
 
+# MLX's FP modes (--q-mode, mlx_lm.convert's flag): U8 scales, no biases,
+# the mode's own bits and group size; the rule itself in test_mxfp.  Round
+# trips on every architecture (Baichuan-M1 tied, as above), with the
+# modules mlx-lm keeps affine: Kimi's router (its quant_predicate's entry
+# has no mode) and AFM-7's fused qkv_proj (FusedLinear.to_quantized takes
+# no mode; lmcc writes it affine at the mode's bits, group 32).
+make -s tests/bin/test_mxfp >$T/build.log 2>&1 && tests/bin/test_mxfp \
+	|| echo "FAIL quantize: test_mxfp: $(head -c 300 $T/build.log)"
+for m in mxfp4 nvfp4 mxfp8; do
+	for c in llama4_q4g64 kimi_q4g64_bf16 plamo2_q4g64 afm7_s5 btied; do
+		src=$T/src_$c
+		if ! quantize $src $T/$c.$m --q-mode $m --no-report --dequantized $T/$c.$m.deq; then
+			echo "FAIL quantize $c --q-mode $m: $(head -c 300 $T/$c.$m.log)"
+			continue
+		fi
+		round_trip "${c%_q4g64*} --q-mode $m" $T/$c.$m
+	done
+	check_config "llama4 --q-mode $m" $T/llama4_q4g64.$m "\"mode\": \"$m\""
+	if grep -q "\.biases" $T/llama4_q4g64.$m/model.safetensors.index.json \
+	   || ! grep -q '"dtype":"U8"' $T/llama4_q4g64.$m/model.safetensors; then
+		echo "FAIL quantize llama4 --q-mode $m: biases written, or scales not U8"
+	else
+		echo "PASS quantize llama4 --q-mode $m: U8 scales, no biases"
+	fi
+done
+check_config "kimi --q-mode mxfp4: the router affine, 8 bits" $T/kimi_q4g64_bf16.mxfp4 \
+	'"model.layers.1.mlp.gate": {' '"bits": 8'
+if grep -q 'mlp.gate.biases' $T/kimi_q4g64_bf16.mxfp4/model.safetensors.index.json \
+   && grep -A3 'qkv_proj": {' $T/afm7_s5.nvfp4/config.json | grep -q '"group_size": 32' \
+   && ! grep -A3 'qkv_proj": {' $T/afm7_s5.nvfp4/config.json | grep -q '"mode"' \
+   && grep -q 'qkv_proj.biases' $T/afm7_s5.nvfp4/model.safetensors.index.json; then
+	echo "PASS quantize FP modes: Kimi's router and AFM-7's qkv_proj affine, entries without mode"
+else
+	echo "FAIL quantize FP modes: Kimi's router or AFM-7's qkv_proj not affine as mlx-lm has them"
+fi
+./lmcc plan $T/kimi_q4g64_bf16.mxfp8 >$T/plan.fp 2>&1
+if grep -q 'mxfp8' $T/plan.fp && grep -q 'q8/64' $T/plan.fp; then
+	echo "PASS quantize plan of an mxfp8 Kimi: $(awk '$1 == 1 { print $2, $(NF-4), $(NF-3) }' $T/plan.fp)"
+else
+	echo "FAIL quantize plan of an mxfp8 Kimi: $(head -c 300 $T/plan.fp)"
+fi
+for bad in "--q-mode mxfp5:is not affine, mxfp4, nvfp4 or mxfp8" \
+           "--q-mode mxfp4 --group-size 64:--q-mode mxfp4 has groups of 32" \
+           "--q-mode nvfp4 --bits 8:--q-mode nvfp4 has 4 bits" \
+           "--q-mode mxfp8 --recipe mixed_3_6:recipes are affine only"; do
+	args=${bad%%:*} want=${bad#*:}
+	rm -rf $T/badmode
+	./lmcc quantize $S -o $T/badmode $args >$T/out 2>$T/err
+	rc=$?
+	if [ $rc -eq 2 ] && grep -qF -- "$want" $T/err && [ ! -e $T/badmode ]; then
+		echo "PASS quantize $args: exit 2, '$want'"
+	else
+		echo "FAIL quantize $args: exit $rc: $(head -c 300 $T/err)"
+	fi
+done
+
 # The quality report: its figures against the two models' logits, computed
 # here from `lmcc run` of the source and of the quantized model.
 report_check() {   # NAME SRC OUT

@@ -41,9 +41,12 @@ start() {
 
 KEY=sesame
 AUTH="Authorization: Bearer $KEY"
-# post PATH BODY OUT: the status code on stdout, the body in OUT
+# post PATH BODY OUT: the status code on stdout, the body in OUT (within
+# a minute, or five under a sanitizer, which is slower by as much)
+TMO=60
+[ -n "$LMCC_SANITIZE" ] && TMO=300
 post() {
-	curl -s -m 60 -o "$3" -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' \
+	curl -s -m $TMO -o "$3" -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' \
 		--data-binary "$2" "$U$1"
 }
 chat() {   # chat PROMPT EXTRA: a one-turn chat body

@@ -176,6 +176,23 @@ jinja_out range-extremes '{{ range(-9223372036854775807 - 1, 9223372036854775807
 # a million empty turns of a loop cost no memory per turn
 jinja_out long-loop '{% for i in range(1000000) %}{% endfor %}{{ range(2000000) | length }}' 2000000
 
+# A failed render frees all it had, since the server and the C API catch
+# the failure and go on: 100 renders that fail inside a macro's block,
+# each after building megabytes, leave the process as large as the first
+# did (under ASan, whose quarantine keeps freed memory, LeakSanitizer
+# judges instead).
+printf '%s' '{% macro m() %}{% set s %}{{ "x" * 1000000 }}{% endset %}{{ s }}{{ raise_exception("no") }}{% endmacro %}{{ m() }}' >$TMP/fail.jinja
+echo '{"messages": []}' >$TMP/ctx.json
+got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 $B/test_jinja -r 100 $TMP/fail.jinja $TMP/ctx.json 2>$TMP/jinja.err)
+rc=$?
+grew=${got#failed 100 grew }
+[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0
+if [ $rc -eq 0 ] && [ "$grew" != "$got" ] && [ "$grew" -lt 50 ]; then
+	pass "jinja-hostile:failed-renders-free"
+else
+	fail "jinja-hostile:failed-renders-free" "status $rc, '$got' (MB grown after the first render) $(head -c 300 $TMP/jinja.err)"
+fi
+
 # ---- the command lines ----
 CLI=$B/tok_cli
 check_out() {  # name expected-stdout command...

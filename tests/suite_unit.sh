@@ -56,6 +56,15 @@ if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_gemm does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# An unknown prefill product is refused, one line, exit 2.
+LMCC_GEMM=blis tests/bin/test_kernels >/dev/null 2>tests/tmp/unit.err
+rc=$?
+msg=$(cat tests/tmp/unit.err)
+if [ $rc = 2 ] && [ "$(wc -l <tests/tmp/unit.err)" = 1 ] && echo "$msg" | grep -q "^lmcc: LMCC_GEMM: "; then
+	echo "PASS unit: LMCC_GEMM=blis refused: $msg"
+else
+	echo "FAIL unit: LMCC_GEMM=blis: exit $rc, not one 'lmcc: LMCC_GEMM:' line: $msg"
+fi
 # Quantized products on every instruction set this CPU can run.
 if make -s tests/bin/test_qmat >tests/tmp/unit.log 2>&1; then
 	flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)

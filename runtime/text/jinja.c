@@ -59,8 +59,45 @@ void *ja_alloc(jarena *a, size_t n)
 	return p;
 }
 
+struct jheld {
+	tok_buf b;         /* first: a tok_buf * is its jheld */
+	jheld *prev, *next;
+};
+
+tok_buf *ja_buf(jarena *a)
+{
+	jheld *h = a->spare;
+	if (h)
+		a->spare = h->next;
+	else
+		h = ja_alloc(a, sizeof *h);
+	memset(h, 0, sizeof *h);
+	h->next = a->held;
+	if (a->held)
+		a->held->prev = h;
+	a->held = h;
+	return &h->b;
+}
+
+void ja_unbuf(jarena *a, tok_buf *b)
+{
+	jheld *h = (jheld *)b;
+	free(h->b.p);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		a->held = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->next = a->spare;
+	a->spare = h;
+}
+
 void ja_free(jarena *a)
 {
+	for (jheld *h = a->held; h; h = h->next)
+		free(h->b.p);
+	a->held = a->spare = NULL;
 	while (a->head) {
 		jblock *b = a->head;
 		a->head = b->next;
@@ -123,10 +160,13 @@ static void lex_fail(jlex *L, int line, const char *fmt, ...)
 static jtok *push(jlex *L, int type, int line)
 {
 	jtok *t;
-	if (L->n == L->cap) {
-		L->cap = L->cap ? L->cap * 2 : 256;
-		ja_room(L->a, 0, L->cap * sizeof *L->t);
-		L->t = lm_realloc(L->t, L->cap * sizeof *L->t);
+	if (L->n == L->cap) {   /* in the arena: the old arrays add at most as much again */
+		int cap = L->cap ? L->cap * 2 : 256;
+		jtok *grown = ja_alloc(L->a, cap * sizeof *grown);
+		if (L->n)
+			memcpy(grown, L->t, L->n * sizeof *grown);
+		L->t = grown;
+		L->cap = cap;
 	}
 	t = &L->t[L->n++];
 	memset(t, 0, sizeof *t);
@@ -153,7 +193,7 @@ static int count_lines(const char *s, size_t n)
 static size_t lex_string(jlex *L, const char *s, int line, jtok *t)
 {
 	char q = s[0];
-	tok_buf b = { 0 };
+	tok_buf *b = ja_buf(L->a);
 	size_t i = 1;
 	for (;;) {
 		char c = s[i];
@@ -162,22 +202,22 @@ static size_t lex_string(jlex *L, const char *s, int line, jtok *t)
 		if (c == q)
 			break;
 		if (c != '\\') {
-			buf_putc(&b, c);
+			buf_putc(b, c);
 			i++;
 			continue;
 		}
 		c = s[i + 1];
 		i += 2;
 		switch (c) {
-		case 'n': buf_putc(&b, '\n'); break;
-		case 't': buf_putc(&b, '\t'); break;
-		case 'r': buf_putc(&b, '\r'); break;
-		case 'a': buf_putc(&b, '\a'); break;
-		case 'b': buf_putc(&b, '\b'); break;
-		case 'f': buf_putc(&b, '\f'); break;
-		case 'v': buf_putc(&b, '\v'); break;
-		case '0': buf_putc(&b, '\0'); break;
-		case '\\': case '\'': case '"': buf_putc(&b, c); break;
+		case 'n': buf_putc(b, '\n'); break;
+		case 't': buf_putc(b, '\t'); break;
+		case 'r': buf_putc(b, '\r'); break;
+		case 'a': buf_putc(b, '\a'); break;
+		case 'b': buf_putc(b, '\b'); break;
+		case 'f': buf_putc(b, '\f'); break;
+		case 'v': buf_putc(b, '\v'); break;
+		case '0': buf_putc(b, '\0'); break;
+		case '\\': case '\'': case '"': buf_putc(b, c); break;
 		case '\n': break;   /* a backslash-newline joins lines */
 		case 'x': case 'u': case 'U': {
 			int k = c == 'x' ? 2 : c == 'u' ? 4 : 8, j;
@@ -192,22 +232,20 @@ static size_t lex_string(jlex *L, const char *s, int line, jtok *t)
 			}
 			if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
 				lex_fail(L, line, "escape \\%c gives no character", c);
-			utf8_put(&b, cp);
+			utf8_put(b, cp);
 			i += k;
 			break;
 		}
 		default:  /* Python keeps an unknown escape as it is */
 			if (!c)
 				lex_fail(L, line, "unterminated string");
-			buf_putc(&b, '\\');
-			buf_putc(&b, c);
+			buf_putc(b, '\\');
+			buf_putc(b, c);
 		}
 	}
-	t->s = ja_alloc(L->a, b.n + 1);
-	if (b.n)
-		memcpy((char *)t->s, b.p, b.n);
-	t->n = b.n;
-	free(b.p);
+	jv v = jv_built(L->a, b);
+	t->s = v.s.p;
+	t->n = v.s.n;
 	return i + 1;
 }
 
@@ -495,14 +533,13 @@ static jnode *primary(jparse *P)
 	jtok *t = cur(P);
 	jnode *e;
 	if (t->type == T_STR) {
-		tok_buf b = { 0 };
+		tok_buf *b = ja_buf(P->a);
 		e = node(P, E_LIT, t->line);
 		while (cur(P)->type == T_STR) {   /* "a" "b" is "ab" */
-			buf_put(&b, cur(P)->s, cur(P)->n);
+			buf_put(b, cur(P)->s, cur(P)->n);
 			P->pos++;
 		}
-		e->lit = jv_str(P->a, b.p ? b.p : "", b.n);
-		free(b.p);
+		e->lit = jv_built(P->a, b);
 		return e;
 	}
 	if (t->type == T_INT || t->type == T_FLOAT) {
@@ -1012,30 +1049,21 @@ static jnode *body(jparse *P, const char *ends, const char **found)
 jnode *jinja_parse(jarena *a, const char *name, const char *src)
 {
 	jparse P = { a, name, NULL, 0, 0, 0, 0 };
-	tok_buf s = { 0 };
+	tok_buf *s = ja_buf(a);
 	size_t i, n = strlen(src);
-	jnode *root;
 	/* \r\n and \r become \n; one trailing newline goes */
 	for (i = 0; i < n; i++) {
 		if (src[i] == '\r') {
-			buf_putc(&s, '\n');
+			buf_putc(s, '\n');
 			if (src[i + 1] == '\n')
 				i++;
 		} else {
-			buf_putc(&s, src[i]);
+			buf_putc(s, src[i]);
 		}
 	}
-	if (s.n && s.p[s.n - 1] == '\n')
-		s.n--;
-	buf_cstr(&s);
+	if (s->n && s->p[s->n - 1] == '\n')
+		s->n--;
 	/* the tokens point into the source: keep it in the arena */
-	{
-		char *keep = ja_alloc(a, s.n + 1);
-		memcpy(keep, s.p, s.n + 1);
-		free(s.p);
-		lex(&P, keep);
-	}
-	root = body(&P, NULL, NULL);
-	free(P.t);
-	return root;
+	lex(&P, jv_built(a, s).s.p);
+	return body(&P, NULL, NULL);
 }

@@ -78,8 +78,7 @@ static jv call_macro(jctx *x, jnode *m, jnode *call, jv *args)
 {
 	jscope *saved = x->scope, *top = x->scope;
 	int npos = n_pos(call), i, j, flow = FLOW_NORMAL, line = x->line;
-	tok_buf out = { 0 };
-	jv r;
+	tok_buf *out = ja_buf(x->a);
 	while (top->parent && top->parent->parent)
 		top = top->parent;        /* the template's top level */
 	if (npos > m->nkw)
@@ -110,13 +109,11 @@ static jv call_macro(jctx *x, jnode *m, jnode *call, jv *args)
 			jx_fail(x, "macro '%s' has no parameter '%s'", m->name, call->kw[j]);
 	}
 	ja_enter(x->a);
-	render(x, m->a, &out, &flow);
+	render(x, m->a, out, &flow);
 	ja_leave(x->a);
 	x->scope = saved;
 	x->line = line;
-	r = jv_str(x->a, out.p ? out.p : "", out.n);
-	free(out.p);
-	return r;
+	return jv_built(x->a, out);
 }
 
 static jv eval(jctx *x, jnode *e);
@@ -334,11 +331,10 @@ static void render(jctx *x, jnode *b, tok_buf *out, int *flow)
 			run_set(x, e, jx_eval(x, e->a));
 			break;
 		case S_SETBLOCK: {
-			tok_buf sub = { 0 };
+			tok_buf *sub = ja_buf(x->a);
 			int f = FLOW_NORMAL;
-			render(x, e->a, &sub, &f);
-			run_set(x, e, jv_str(x->a, sub.p ? sub.p : "", sub.n));
-			free(sub.p);
+			render(x, e->a, sub, &f);
+			run_set(x, e, jv_built(x->a, sub));
 			break;
 		}
 		case S_MACRO: {
@@ -370,22 +366,36 @@ char *lm_jinja_render(const char *name, const char *src, struct json_object *ctx
 char *lm_jinja_render_limited(const char *name, const char *src, struct json_object *ctx,
 			      size_t max_bytes, long long max_steps)
 {
-	jarena a = { .name = name, .max_bytes = max_bytes, .max_steps = max_steps };
-	jctx x = { &a, name, NULL, 0 };
-	jnode *root = jinja_parse(&a, name, src);
-	jv globals = jv_from_json(&a, ctx);
-	tok_buf out = { 0 };
+	/* on the heap, so that it outlives a failure's longjmp unchanged */
+	jarena *a = lm_alloc(sizeof *a);
+	lm_err err;
+	if (setjmp(err.jb)) {   /* free all the render had, then fail as it did */
+		ja_free(a);
+		free(a);
+		lm_err_raise(&err);
+	}
+	lm_err_push(&err);
+	a->name = name;
+	a->max_bytes = max_bytes;
+	a->max_steps = max_steps;
+	jctx x = { a, name, NULL, 0 };
+	jnode *root = jinja_parse(a, name, src);
+	jv globals = jv_from_json(a, ctx);
+	tok_buf *out = ja_buf(a);
 	int flow = FLOW_NORMAL;
 	if (globals.t != JV_DICT)
 		lm_bug("template context is not an object");
 	push_scope(&x);
 	x.scope->vars = globals.d;
 	push_scope(&x);        /* the template's own top level */
-	render(&x, root, &out, &flow);
+	render(&x, root, out, &flow);
 	if (flow != FLOW_NORMAL)
 		jx_fail(&x, "break or continue outside a loop");
-	ja_room(&a, out.n, 0);
-	ja_free(&a);
-	buf_cstr(&out);
-	return out.p;
+	ja_room(a, out->n, 0);
+	char *text = buf_cstr(out);
+	out->p = NULL;         /* the caller's now */
+	lm_err_pop(&err);
+	ja_free(a);
+	free(a);
+	return text;
 }

@@ -15,8 +15,10 @@
  * walked by comparisons and printing, keys scanned) and the depth of
  * recursion.  Past a limit the render fails naming the template. ---- */
 typedef struct jblock jblock;
+typedef struct jheld jheld;
 typedef struct {
 	jblock *head;
+	jheld *held, *spare;       /* ja_buf's buffers: in use, free for reuse */
 	const char *name;          /* the template */
 	size_t bytes, max_bytes;   /* also bounds every string built */
 	long long steps, max_steps;
@@ -29,6 +31,11 @@ void ja_step(jarena *a, long long n);
 void ja_enter(jarena *a);      /* one level deeper; ja_leave on return */
 static inline void ja_leave(jarena *a) { a->depth--; }
 void ja_room(jarena *a, size_t have, size_t more);   /* a string may grow by MORE */
+/* A string being built on the heap (a tok_buf grows by realloc): ja_free
+ * frees it too, so a render that fails half way leaks nothing (the server
+ * and the C API catch the failure and go on).  ja_unbuf frees it now. */
+tok_buf *ja_buf(jarena *a);
+void ja_unbuf(jarena *a, tok_buf *b);
 
 /* ---- values ---- */
 enum {
@@ -100,6 +107,7 @@ jv jx_eval(jctx *x, jnode *e);
 /* jinja_lib.c: values and the library */
 jv jv_str(jarena *a, const char *s, size_t n);
 jv jv_cstr(jarena *a, const char *s);
+jv jv_built(jarena *a, tok_buf *b);   /* B's string in the arena; B released */
 jv jv_lit(const char *s);   /* S itself, not a copy: S must outlast the render */
 jv jv_int(long long i);
 jv jv_bool(int b);

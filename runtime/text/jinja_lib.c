@@ -29,6 +29,13 @@ jv jv_str(jarena *a, const char *s, size_t n)
 }
 
 jv jv_cstr(jarena *a, const char *s) { return jv_str(a, s, strlen(s)); }
+
+jv jv_built(jarena *a, tok_buf *b)
+{
+	jv v = jv_str(a, b->p, b->n);
+	ja_unbuf(a, b);
+	return v;
+}
 jv jv_lit(const char *s) { jv v = { .t = JV_STR, .s = { s, strlen(s) } }; return v; }
 jv jv_int(long long i) { jv v = { .t = JV_INT, .i = i }; return v; }
 jv jv_bool(int b) { jv v = { .t = JV_BOOL, .b = !!b }; return v; }
@@ -44,15 +51,15 @@ jv jv_undef(const char *name)
 /* An undefined value that says what it is, for the message when it is used. */
 jv jx_missing(jctx *x, const char *fmt, ...)
 {
-	tok_buf b = { 0 };
+	tok_buf *b = ja_buf(x->a);
 	jv name;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&b.p, fmt, ap) < 0)
+	if (vasprintf(&b->p, fmt, ap) < 0)
 		lm_bug("out of memory");
 	va_end(ap);
-	name = jv_cstr(x->a, b.p);
-	free(b.p);
+	b->n = strlen(b->p);
+	name = jv_built(x->a, b);
 	return jv_undef(name.s.p);
 }
 
@@ -407,13 +414,12 @@ void jv_print(jctx *x, tok_buf *o, jv v)
 
 static jv to_str(jctx *x, jv v)
 {
-	tok_buf b = { 0 };
+	tok_buf *b = ja_buf(x->a);
 	jv r;
 	if (v.t == JV_STR)
 		return v;
-	jv_print(x, &b, v);
-	r = jv_str(x->a, b.p ? b.p : "", b.n);
-	free(b.p);
+	jv_print(x, b, v);
+	r = jv_built(x->a, b);
 	return r;
 }
 
@@ -710,17 +716,16 @@ jv jx_slice(jctx *x, jv obj, jv a, jv b, jv c)
 	}
 	if (obj.t == JV_STR) {
 		size_t n, *off = char_offsets(x, obj, &n);
-		tok_buf o = { 0 };
+		tok_buf *o = ja_buf(x->a);
 		jv r;
 		long long i;
 		slice_bounds(x, n, a, b, c, &start, &stop, &step);
 		cnt = (long long)steps_to(start, stop, step);
 		for (k = 0; k < cnt; k++) {
 			i = start + k * step;
-			buf_put(&o, obj.s.p + off[i], off[i + 1] - off[i]);
+			buf_put(o, obj.s.p + off[i], off[i + 1] - off[i]);
 		}
-		r = jv_str(x->a, o.p ? o.p : "", o.n);
-		free(o.p);
+		r = jv_built(x->a, o);
 		return r;
 	}
 	if (obj.t == JV_UNDEF)
@@ -758,12 +763,11 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 	if (strcmp(op, "!=") == 0)
 		return jv_bool(!jv_equal(x->a, a, b));
 	if (strcmp(op, "~") == 0) {
-		tok_buf o = { 0 };
+		tok_buf *o = ja_buf(x->a);
 		jv r;
-		jv_print(x, &o, a);
-		jv_print(x, &o, b);
-		r = jv_str(x->a, o.p ? o.p : "", o.n);
-		free(o.p);
+		jv_print(x, o, a);
+		jv_print(x, o, b);
+		r = jv_built(x->a, o);
 		return r;
 	}
 	if (op[0] == '<' || op[0] == '>') {
@@ -784,12 +788,11 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 		return jv_bool(c >= 0);
 	}
 	if (strcmp(op, "+") == 0 && a.t == JV_STR && b.t == JV_STR) {
-		tok_buf o = { 0 };
+		tok_buf *o = ja_buf(x->a);
 		jv r;
-		buf_put(&o, a.s.p, a.s.n);
-		buf_put(&o, b.s.p, b.s.n);
-		r = jv_str(x->a, o.p ? o.p : "", o.n);
-		free(o.p);
+		buf_put(o, a.s.p, a.s.n);
+		buf_put(o, b.s.p, b.s.n);
+		r = jv_built(x->a, o);
 		return r;
 	}
 	if (strcmp(op, "+") == 0 && a.t == JV_LIST && b.t == JV_LIST) {
@@ -802,16 +805,15 @@ jv jx_binop(jctx *x, const char *op, jv a, jv b)
 		return r;
 	}
 	if (strcmp(op, "*") == 0 && a.t == JV_STR && (b.t == JV_INT || b.t == JV_BOOL)) {
-		tok_buf o = { 0 };
+		tok_buf *o = ja_buf(x->a);
 		long long k, times = inum(b) < 0 || !a.s.n ? 0 : inum(b);
 		jv r;
 		if (times && (unsigned long long)times > SIZE_MAX / a.s.n)
 			jx_fail(x, "'x' * %lld: the string would not fit in memory", times);
 		ja_room(x->a, 0, a.s.n * (size_t)times);
 		for (k = 0; k < times; k++)
-			buf_put(&o, a.s.p, a.s.n);
-		r = jv_str(x->a, o.p ? o.p : "", o.n);
-		free(o.p);
+			buf_put(o, a.s.p, a.s.n);
+		r = jv_built(x->a, o);
 		return r;
 	}
 	if (!is_num(a) || !is_num(b)) {
@@ -970,15 +972,15 @@ static jv change_case(jctx *x, jv s, int mode)   /* 0 lower, 1 upper, 2 capitali
 
 static jv replace(jctx *x, jv s, jv from, jv to, long long count)
 {
-	tok_buf o = { 0 };
+	tok_buf *o = ja_buf(x->a);
 	size_t i = 0;
 	jv r;
 	if (from.t != JV_STR || to.t != JV_STR)
 		jx_fail(x, "replace needs strings");
 	while (i <= s.s.n) {
-		ja_room(x->a, o.n, to.s.n + 1);
+		ja_room(x->a, o->n, to.s.n + 1);
 		if (count != 0 && (from.s.n == 0 ? 1 : i + from.s.n <= s.s.n && memcmp(s.s.p + i, from.s.p, from.s.n) == 0)) {
-			buf_put(&o, to.s.p, to.s.n);
+			buf_put(o, to.s.p, to.s.n);
 			if (count > 0)
 				count--;
 			if (from.s.n) {
@@ -987,11 +989,10 @@ static jv replace(jctx *x, jv s, jv from, jv to, long long count)
 			}
 		}
 		if (i < s.s.n)
-			buf_putc(&o, s.s.p[i]);
+			buf_putc(o, s.s.p[i]);
 		i++;
 	}
-	r = jv_str(x->a, o.p ? o.p : "", o.n);
-	free(o.p);
+	r = jv_built(x->a, o);
 	return r;
 }
 
@@ -1037,16 +1038,15 @@ static jv split(jctx *x, jv s, jv sep, long long max)
 static jv join(jctx *x, jv seq, jv sep)
 {
 	jv items = jx_iterable(x, seq), r;
-	tok_buf o = { 0 };
+	tok_buf *o = ja_buf(x->a);
 	int i;
 	for (i = 0; i < items.l->n; i++) {
-		ja_room(x->a, o.n, sep.t == JV_STR ? sep.s.n : 0);
+		ja_room(x->a, o->n, sep.t == JV_STR ? sep.s.n : 0);
 		if (i && sep.t == JV_STR)
-			buf_put(&o, sep.s.p, sep.s.n);
-		jv_print(x, &o, items.l->v[i]);
+			buf_put(o, sep.s.p, sep.s.n);
+		jv_print(x, o, items.l->v[i]);
 	}
-	r = jv_str(x->a, o.p ? o.p : "", o.n);
-	free(o.p);
+	r = jv_built(x->a, o);
 	return r;
 }
 
@@ -1145,16 +1145,15 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 	if (!jx_is_filter(name))
 		jx_fail(x, "the filter '%s' is not supported", name);
 	if (strcmp(name, "tojson") == 0) {
-		tok_buf o = { 0 };
+		tok_buf *o = ja_buf(x->a);
 		jv ind = arg(args, npos, kw, nkw, 1, "indent", jv_none());
 		jv ascii = arg(args, npos, kw, nkw, 0, "ensure_ascii", jv_bool(0));
 		check_args(x, "tojson", npos, 2, kw, nkw, TOJSON_KW);
 		if (ind.t != JV_NONE && ind.t != JV_INT)
 			jx_fail(x, "tojson: indent must be an int");
-		put_json(x, &o, v, ind.t == JV_INT ? (int)(ind.i < 0 ? 0 : ind.i > 64 ? 64 : ind.i) : -1, 0,
+		put_json(x, o, v, ind.t == JV_INT ? (int)(ind.i < 0 ? 0 : ind.i > 64 ? 64 : ind.i) : -1, 0,
 			 jv_truthy(arg(args, npos, kw, nkw, 99, "sort_keys", jv_bool(0))), jv_truthy(ascii), NULL);
-		r = jv_str(x->a, o.p ? o.p : "", o.n);
-		free(o.p);
+		r = jv_built(x->a, o);
 		return r;
 	}
 	if (strcmp(name, "join") == 0) {
@@ -1217,11 +1216,10 @@ jv jx_filter(jctx *x, const char *name, jv v, jv *args, int npos, const char **k
 	if (strcmp(name, "reverse") == 0) {
 		jv items = jx_iterable(x, v);
 		if (v.t == JV_STR) {
-			tok_buf o = { 0 };
+			tok_buf *o = ja_buf(x->a);
 			for (i = items.l->n - 1; i >= 0; i--)
-				buf_put(&o, items.l->v[i].s.p, items.l->v[i].s.n);
-			r = jv_str(x->a, o.p ? o.p : "", o.n);
-			free(o.p);
+				buf_put(o, items.l->v[i].s.p, items.l->v[i].s.n);
+			r = jv_built(x->a, o);
 			return r;
 		}
 		r = jv_list(x->a);
@@ -1526,10 +1524,10 @@ jv jx_call_builtin(jctx *x, jv fn, jv *args, int npos, const char **kw, int nkw)
 		return call_method(x, fn.m, args, npos, kw, nkw);
 	switch (fn.fn) {
 	case FN_RAISE: {
-		tok_buf o = { 0 };
+		tok_buf *o = ja_buf(x->a);
 		if (npos)
-			jv_print(x, &o, args[0]);
-		jx_fail(x, "the template raised an error: %s", buf_cstr(&o));
+			jv_print(x, o, args[0]);
+		jx_fail(x, "the template raised an error: %s", buf_cstr(o));
 	}
 	case FN_RANGE: {
 		long long a = 0, b, s = 1;

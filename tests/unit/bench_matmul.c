@@ -10,7 +10,6 @@
  * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
 #include "rt.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

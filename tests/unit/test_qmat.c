@@ -96,8 +96,10 @@ static Q make(int bits, int group, int sdtype, long rows, long cols, long off,
 		/* biases near -s * mid, as quantize chooses them */
 		put(q.biases, sdtype, i, -st * mid * (1 + 0.3 * uni()));
 	}
-	q.W = (lm_mat){q.words + off * ld, LM_Q, 0, rows, cols, ld, bits, group, sdtype,
-	               q.scales + off * sld * es, q.biases + off * sld * es, sld, 0};
+	q.W = (lm_mat){.data = q.words + off * ld, .dtype = LM_Q, .rows = rows, .cols = cols,
+	               .ld = ld, .bits = bits, .group = group, .sdtype = sdtype,
+	               .scales = q.scales + off * sld * es, .biases = q.biases + off * sld * es,
+	               .sld = sld};
 	return q;
 }
 
@@ -226,6 +228,174 @@ static void test_embed(void)
 	drop(&q);
 }
 
+
+/* ---- MLX's FP modes ---- */
+
+/* The value of a code, from the formats' definitions (lmcc.h). */
+static double naive_e2m1(unsigned c)
+{
+	int e = (c >> 1) & 3, m = c & 1;
+	double v = e ? pow(2, e - 1) * (1 + m / 2.0) : m / 2.0;
+	return c & 8 ? -v : v;
+}
+
+static double naive_e4m3(unsigned c)
+{
+	int e = (c >> 3) & 15, m = c & 7;
+	double v = e ? pow(2, e - 7) * (1 + m / 8.0) : m * pow(2, -9);
+	return c & 0x80 ? -v : v;
+}
+
+static double naive_e8m0(unsigned c)
+{
+	return c == 255 ? INFINITY : pow(2, (int)c - 127);
+}
+
+static int same(double a, double b)
+{
+	return (isnan(a) && isnan(b)) || (a == b && signbit(a) == signbit(b));
+}
+
+static void test_codes(void)
+{
+	int bad = -1;
+	for (unsigned c = 0; c < 16; c++)
+		if (!same(lm_e2m1(c), naive_e2m1(c)))
+			bad = (int)c;
+	result(bad < 0, "e2m1 all 16 codes", "code %.0f", bad);
+	bad = -1;
+	for (unsigned c = 0; c < 256; c++)
+		if (!same(lm_e4m3(c), naive_e4m3(c)))
+			bad = (int)c;
+	result(bad < 0 && lm_e4m3(0x7f) == 480 && lm_e4m3(0xff) == -480,
+	       "e4m3 all 256 codes (0x7f is 480, no NaN)", "code %.0f", bad);
+	bad = -1;
+	for (unsigned c = 0; c < 256; c++)
+		if (!same(lm_e8m0(c), naive_e8m0(c)))
+			bad = (int)c;
+	result(bad < 0 && isinf(lm_e8m0(255)) && lm_e8m0(0) == ldexpf(1, -127),
+	       "e8m0 all 256 codes (255 inf, 0 2^-127)", "code %.0f", bad);
+}
+
+static const char *mode_tag(int mode)
+{
+	return lm_qmode_name(mode);
+}
+
+/* An FP-mode tensor: random codes (every code appears), scale bytes from
+ * [lo, lo + span). */
+static Q make_fp(int mode, long rows, long cols, long off, long pad, int lo, int span)
+{
+	int bits = mode == LM_MXFP8 ? 8 : 4, group = mode == LM_NVFP4 ? 16 : 32;
+	Q q;
+	long total = off + rows + 2, ld = cols * bits / 32 + pad, sld = cols / group + pad;
+	q.words = lm_alloc(total * ld * 4);
+	q.scales = lm_alloc(total * sld);
+	q.biases = NULL;
+	for (long i = 0; i < total * ld; i++)
+		q.words[i] = (uint32_t)next();
+	for (long i = 0; i < total * sld; i++)
+		q.scales[i] = (unsigned char)(lo + next() % span);
+	q.W = (lm_mat){.data = q.words + off * ld, .dtype = LM_Q, .rows = rows, .cols = cols,
+	               .ld = ld, .bits = bits, .group = group, .sdtype = LM_U8, .mode = mode,
+	               .scales = q.scales + off * sld, .sld = sld};
+	return q;
+}
+
+static double naive_fp(const lm_mat *W, long r, long c)
+{
+	unsigned code = naive_q(W, r, c), s = ((const unsigned char *)W->scales)[r * W->sld + c / W->group];
+	double v = W->bits == 4 ? naive_e2m1(code) : naive_e4m3(code);
+	return v * (W->mode == LM_NVFP4 ? naive_e4m3(s) : naive_e8m0(s));
+}
+
+/* A dequantized row is value * scale, exactly (few significant bits), for
+ * every code and every scale byte (infinity times zero is NaN). */
+static void test_fp_row(int mode, long cols)
+{
+	long rows = 256 / (cols / (mode == LM_NVFP4 ? 16 : 32)) + 3;
+	Q q = make_fp(mode, rows, cols, 1, 1, 0, 256);
+	long ng = cols / q.W.group;
+	for (long r = 0; r < rows; r++)          /* every scale byte */
+		for (long g = 0; g < ng; g++)
+			q.scales[(r + 1) * q.W.sld + g] = (unsigned char)(r * ng + g);
+	float *row = lm_floats(cols);
+	long bad = -1;
+	for (long r = 0; r < rows && bad < 0; r++) {
+		lm_qrow(row, &q.W, r);
+		for (long c = 0; c < cols; c++)
+			if (!same(row[c], (float)naive_fp(&q.W, r, c))) {
+				bad = r * cols + c;
+				break;
+			}
+	}
+	char name[64];
+	snprintf(name, sizeof name, "row %s cols=%ld all scale bytes", mode_tag(mode), cols);
+	result(bad < 0, name, "element %.0f is not value * scale", bad);
+	free(row);
+	free(q.words);
+	free(q.scales);
+}
+
+static void test_fp_product(int mode, long n, long rows, long cols, long off)
+{
+	/* scale bytes near 2^0 (E8M0 120..134; E4M3 0x28..0x48: 2^-2..2^2) */
+	Q q = mode == LM_NVFP4 ? make_fp(mode, rows, cols, off, off & 1, 0x28, 0x20)
+	                       : make_fp(mode, rows, cols, off, off & 1, 120, 15);
+	float *x = lm_floats(n * cols), *y = lm_floats(n * rows);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = (float)(uni() + 0.3);
+	double md = 0, mr = 1e-30;
+	lm_matmul(y, x, n, q.W);
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0, a = 0;
+			for (long c = 0; c < cols; c++) {
+				s += naive_fp(&q.W, r, c) * x[t * cols + c];
+				a += fabs(naive_fp(&q.W, r, c) * x[t * cols + c]);
+			}
+			double d = fabs(y[t * rows + r] - s);
+			md = d <= md ? md : isnan(d) ? INFINITY : d;
+			mr = a > mr ? a : mr;
+		}
+	char name[96];
+	snprintf(name, sizeof name, "matmul %s n=%ld %ldx%ld view+%ld", mode_tag(mode), n, rows,
+	         cols, off);
+	result(md / mr <= 1e-6, name, "relative error %.3g > 1e-6", md / mr);
+	free(x);
+	free(y);
+	free(q.words);
+	free(q.scales);
+}
+
+static void test_fp(void)
+{
+	test_codes();
+	int modes[3] = {LM_MXFP4, LM_NVFP4, LM_MXFP8};
+	for (int m = 0; m < 3; m++) {
+		test_fp_row(modes[m], 32);
+		test_fp_row(modes[m], 544);
+		long cols[4] = {32, 96, 512, 544};
+		for (int k = 0; k < 4; k++) {
+			test_fp_product(modes[m], 1, 37, cols[k], 5);
+			test_fp_product(modes[m], 3, 19, cols[k], 0);
+			test_fp_product(modes[m], 9, 71, cols[k], 2);
+		}
+		test_fp_product(modes[m], 1, 45, 4096, 4);
+		if (modes[m] == LM_NVFP4) {
+			/* rows of 16 * odd inputs: a lone group of 16 at the end */
+			long odd[4] = {16, 48, 112, 528};
+			for (int k = 0; k < 4; k++) {
+				test_fp_product(modes[m], 1, 21, odd[k], 3);
+				test_fp_product(modes[m], 4, 9, odd[k], 0);
+				test_fp_product(modes[m], 11, 35, odd[k], 1);
+			}
+			test_fp_row(modes[m], 48);
+		}
+		test_fp_product(modes[m], 20, 133, 256, 1);
+	}
+}
+
 int main(void)
 {
 	lm_set_threads(2);
@@ -261,5 +431,6 @@ int main(void)
 	test_product(6, 64, LM_F32, 1, 29, 48, 0);
 	test_product(4, 64, LM_BF16, 16, 45, 64, 4);
 	test_embed();
+	test_fp();
 	return failures != 0;
 }
