@@ -404,10 +404,15 @@ void adapter_read(Plan *p, const char *dir)
 				known = j;
 		if (known < 0)
 			lm_fail(file, "tensor '%s': this model has no linear module '%s'", name, mod);
-		if (!v.s[known].wrapped)
-			lm_fail(file, "tensor '%s': module '%s' gets no adapter under %s "
-			        "(num_layers %ld of %d blocks, %s keys)", name, mod, cfgpath,
-			        nl, p->nl, ad->cfg.keys ? "its" : "the default");
+		if (!v.s[known].wrapped) {
+			char blocks[64];
+			if (nl > 0 && nl < p->nl)
+				snprintf(blocks, sizeof blocks, "the last %ld of %d blocks", nl, p->nl);
+			else
+				snprintf(blocks, sizeof blocks, "all %d blocks", p->nl);
+			lm_fail(file, "tensor '%s': module '%s' gets no adapter under %s (%s, %s keys)",
+			        name, mod, cfgpath, blocks, ad->cfg.keys ? "its" : "the default");
+		}
 		lm_fail(file, "tensor '%s': the adapter on '%s' has %s", name, mod,
 		        fused(p, &v.s[known]) ? "one lora_a.N, lora_b.N per part (N = 0, 1, 2)"
 		        : ad->cfg.dora ? "lora_a, lora_b and m" : "lora_a and lora_b");

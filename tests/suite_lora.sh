@@ -70,6 +70,14 @@ edit_header "$T/nopart" $A "layers.1.self_attn.qkv_proj.lora_a.0" "layers.1.self
 bad "fused qkv pair without its part" afm7_lora "$T/nopart" "qkv_proj.lora_a': the adapter on 'model.layers.1.self_attn.qkv_proj' has one lora_a.N"
 edit_header "$T/dtype" $A '"dtype":"F32"' '"dtype":"I32"'
 bad "integer tensor" afm7_lora "$T/dtype" "dtype is not F32"
+edit_header "$T/f64" $A '"dtype":"F32","shape":[64,8]' '"dtype":"F64","shape":[64,4]'
+bad "F64 tensor" afm7_lora "$T/f64" "dtype is not F32"
+edit_header "$T/u8" $A '"dtype":"F32","shape":[64,8]' '"dtype":"U8","shape":[64,32]'
+bad "U8 tensor" afm7_lora "$T/u8" "dtype is not F32"
+edit_header "$T/dim3" $A '"dtype":"F32","shape":[64,8]' '"dtype":"F32","shape":[64,8,1]'
+bad "3-D where a Linear's pair is 2-D" afm7_lora "$T/dim3" "shape \[64, 8, 1\], but the model's module wants \[64, 8\]"
+edit_header "$T/huge" $A '"dtype":"F32","shape":[64,8]' '"dtype":"F32","shape":[68719476736,8]'
+bad "shape larger than the file" afm7_lora "$T/huge" "adapters.safetensors: tensor .*bytes for 549755813888 elements"
 
 # an adapter_config.json or tensor set edited by tool.py, refused:
 # bad_edit NAME CASE WANT EDITS...
@@ -92,7 +100,18 @@ if [ $py = 1 ]; then
 	bad_edit "num_layers missing" afm7_lora "field 'num_layers'" --set 'num_layers=null'
 	bad_edit "rank that does not match the tensors" afm7_lora "but the model's module wants .* (rank 4)" \
 		--set 'lora_parameters.rank=4'
-	bad_edit "tensors of blocks num_layers leaves out" llama4_lora "gets no adapter under" --set 'num_layers=2'
+	bad_edit "tensors of blocks num_layers leaves out" llama4_lora "gets no adapter under .*(the last 2 of 4 blocks" \
+		--set 'num_layers=2'
+	bad_edit "rank past the limit" afm7_lora "field 'lora_parameters.rank': .* \[1, 65536\]" \
+		--set 'lora_parameters.rank=100000000'
+	bad_edit "rank the tensors do not have" afm7_lora "but the model's module wants .* (rank 65536)" \
+		--set 'lora_parameters.rank=65536'
+	bad_edit "scale not finite" afm7_lora "field 'lora_parameters.scale'" --set 'lora_parameters.scale=1e400'
+	bad_edit "keys naming no module of the model" afm7_lora "gets no adapter under .*(all 4 blocks, its keys)" \
+		--set 'lora_parameters.keys=["self_attn.nope"]'
+	bad_edit "DoRA's m in a LoRA adapter" afm7_lora \
+		"tensor 'model.layers.0.mlp.up_proj.m': the adapter on 'model.layers.0.mlp.up_proj' has lora_a and lora_b" \
+		--copy model.layers.0.mlp.up_proj.lora_b=model.layers.0.mlp.up_proj.m
 	bad_edit "a module with lora_a but no lora_b" afm7_lora \
 		"tensor 'model.layers.2.mlp.up_proj.lora_b' is missing" --drop model.layers.2.mlp.up_proj.lora_b
 	bad_edit "DoRA on a stack of experts" kimi_lora "DoRA on model.layers.1.mlp.switch_mlp" \
@@ -113,6 +132,17 @@ if [ $py = 1 ]; then
 			echo "PASS lora zero lora_b is the base $c"
 		else
 			echo "FAIL lora zero lora_b is the base $c: $($CMP "$T/$c.zero.npy" "$T/$c.base.npy") $(head -c 200 "$T/$c.zero.npy.err")"
+		fi
+	done
+	# num_layers past the model, or negative: every block, as the
+	# reference's layers[-max(n, 0):] takes them
+	for nl in 100 -5; do
+		tool edit $A "$T/nl$nl" --set "num_layers=$nl"
+		run $G/afm7_lora "$T/nl$nl" "$T/nl$nl.npy" afm7_lora
+		if r=$($CMP "$T/nl$nl.npy" $G/afm7_lora/logits.npy); then
+			echo "PASS lora num_layers $nl of 4: $r"
+		else
+			echo "FAIL lora num_layers $nl of 4: $r $(head -c 200 "$T/nl$nl.npy.err")"
 		fi
 	done
 	# num_layers 2 of 4 with the first two blocks' tensors gone, against

@@ -2,9 +2,10 @@
 fusing one into its base (plain Python, no numpy).
 
   tool.py edit IN OUT [--zero PART] [--drop NAME] [--keep PREFIX,...]
-                      [--set KEY=JSON]...
+                      [--copy NAME=NEW] [--set KEY=JSON]...
       copy adapter directory IN to OUT: tensors whose names hold PART zeroed,
-      NAME dropped, only those starting with one of PREFIX kept; KEY of
+      NAME dropped, only those starting with one of PREFIX kept, NAME copied
+      to a tensor NEW; KEY of
       adapter_config.json (a.b for lora_parameters.b) set to JSON.
   tool.py dora BASE IN OUT SEED
       IN's LoRA as a DoRA adapter: m = |W row| * (1 + 0.3 u), u in [-1, 1].
@@ -87,6 +88,9 @@ def edit(argv):
                 if val in k:
                     dt, shape, raw = t[k]
                     t[k] = (dt, shape, bytes(len(raw)))
+        elif op == "--copy":
+            a, b = val.split("=", 1)
+            t[b] = t[a]
         elif op == "--drop":
             del t[val]
         elif op == "--keep":
