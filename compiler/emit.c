@@ -408,7 +408,7 @@ static void ends(Em *e)
 	}
 	bprintf(&e->bind, "\tfinal_norm = ");
 	if (p->final.w.t >= 0)
-		em_vec_expr(e, p->final.w);
+		em_vec_expr(e, "final_norm", p->final.w);
 	else
 		bprintf(&e->bind, "LM_UNWEIGHTED");
 	bprintf(&e->bind, ";\n");
@@ -498,6 +498,9 @@ char *emit_model(const Plan *p, const char *weights_dir)
 		        e.fmt[j].mats, e.fmt[j].mats == 1 ? "x" : "ces");
 	}
 	set_trimmed(&d, "FORMATS", &b);
+	for (int j = 0; j < e.noff; j++)
+		bprintf(&b, "#define %s %s\n", e.off[j].name, em_flt(e.off[j].add));
+	set_trimmed(&d, "OFFSETS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
