@@ -10,7 +10,7 @@ CFLAGS  += $(OPT) $(ARCH) $(SAN) -g -std=gnu11 -Wall -Wextra -Wno-unused-paramet
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS_RT = -lopenblas -ljson-c -lpcre2-8 -lmicrohttpd -lpthread -lm
 
-RT_SRC  := $(wildcard runtime/*.c runtime/text/*.c)
+RT_SRC  := $(filter-out runtime/mpi.c,$(wildcard runtime/*.c runtime/text/*.c))
 RT_OBJ  := $(RT_SRC:%.c=build/%.o)
 CC_SRC  := $(wildcard compiler/*.c)
 CC_OBJ  := $(CC_SRC:%.c=build/%.o)
@@ -20,8 +20,8 @@ all: deps.stamp lmcc runtime/liblmcc.a runtime/liblmcc.so
 # Install what a fresh Debian 12 lacks (DESIGN.md): the packages below,
 # with `apt-get update` first when the package lists are empty.
 PKGS = libjson-c-dev libtcc-dev tcc libopenblas-dev libpcre2-dev libmicrohttpd-dev
-deps.stamp: Makefile
-	@missing=""; for p in $(PKGS); do \
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -32,6 +32,26 @@ deps.stamp: Makefile
 	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive \
 	       apt-get install -y -q $$missing; } || exit 1; \
 	fi; touch $@
+endef
+deps.stamp: Makefile
+	$(call install_missing,$(PKGS))
+
+# Pipeline stages over MPI ranks (runtime/stage.c): MPI=1 installs Open MPI
+# and builds runtime/liblmcc-mpi.a, the runtime `lmcc build --mpi` links
+# (runtime/mpi.c, compiled with mpicc, in place of mpi_none.c).  Where
+# mpicc is already installed it is built too; nothing else changes.
+MPI_PKGS = libopenmpi-dev openmpi-bin
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+all: runtime/liblmcc-mpi.a
+endif
+mpi.stamp:
+	$(call install_missing,$(MPI_PKGS))
+build/runtime/mpi.o: runtime/mpi.c mpi.stamp deps.stamp runtime/rt.h runtime/lmcc.h
+	@mkdir -p $(dir $@)
+	mpicc $(CFLAGS) -c $< -o $@
+runtime/liblmcc-mpi.a: $(filter-out build/runtime/mpi_none.o,$(RT_OBJ)) build/runtime/mpi.o
+	rm -f $@ && ar rcs $@ $^
 
 # The version and the commit a build comes from (lmcc --version); the
 # header changes only when they do.
@@ -92,7 +112,7 @@ demo: all
 	@sh tests/demo.sh
 
 clean:
-	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc.so runtime/liblmcc.so.$(SOVERSION) \
+	rm -rf build lmcc runtime/liblmcc.a runtime/liblmcc-mpi.a mpi.stamp runtime/liblmcc.so runtime/liblmcc.so.$(SOVERSION) \
 	  tests/bin tests/tmp out examples/generate
 
 # make install PREFIX=/usr/local DESTDIR=: lmcc, the runtime (static and
@@ -108,6 +128,7 @@ install: all
 	install -d $(BINDIR) $(LIBDIR)/pkgconfig $(INCDIR) $(SHAREDIR)/templates $(MANDIR)
 	install -m 755 lmcc $(BINDIR)/lmcc
 	install -m 644 runtime/liblmcc.a $(LIBDIR)/liblmcc.a
+	[ ! -f runtime/liblmcc-mpi.a ] || install -m 644 runtime/liblmcc-mpi.a $(LIBDIR)/liblmcc-mpi.a
 	install -m 755 runtime/liblmcc.so $(LIBDIR)/liblmcc.so.$(VERSION)
 	ln -sf liblmcc.so.$(VERSION) $(LIBDIR)/liblmcc.so.$(SOVERSION)
 	ln -sf liblmcc.so.$(SOVERSION) $(LIBDIR)/liblmcc.so
@@ -120,7 +141,7 @@ install: all
 	  'Libs.private: $(LDLIBS_RT)' 'Cflags: -I$${includedir}/lmcc' >$(LIBDIR)/pkgconfig/lmcc.pc
 
 uninstall:
-	rm -f $(BINDIR)/lmcc $(LIBDIR)/liblmcc.a $(LIBDIR)/liblmcc.so $(LIBDIR)/liblmcc.so.$(SOVERSION) \
+	rm -f $(BINDIR)/lmcc $(LIBDIR)/liblmcc.a $(LIBDIR)/liblmcc-mpi.a $(LIBDIR)/liblmcc.so $(LIBDIR)/liblmcc.so.$(SOVERSION) \
 	  $(LIBDIR)/liblmcc.so.$(VERSION) $(LIBDIR)/pkgconfig/lmcc.pc $(MANDIR)/lmcc.1 \
 	  $(addprefix $(INCDIR)/,$(notdir $(HEADERS))) $(SHAREDIR)/templates/*.c
 	-rmdir $(SHAREDIR)/templates $(SHAREDIR) $(INCDIR) 2>/dev/null

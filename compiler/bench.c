@@ -460,7 +460,7 @@ int cmd_bench(int argc, char **argv)
 			write_text(path, src);
 			exe = lm_path(out, p.name);
 			fprintf(stderr, "lmcc: bench: building %s\n", exe);
-			compile_gcc(path, exe);
+			compile_gcc(path, exe, 0);
 			r->build = lm_now() - t0;
 			free(out);
 			free(path);

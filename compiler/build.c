@@ -122,14 +122,20 @@ void write_text(const char *path, const char *text)
 	free(tmp);
 }
 
-void compile_gcc(const char *src, const char *exe)
+void compile_gcc(const char *src, const char *exe, int mpi)
 {
 	const Install *l = lmcc_layout();
-	char *lib = lm_path(l->lib, "liblmcc.a");
+	char *lib = lm_path(l->lib, mpi ? "liblmcc-mpi.a" : "liblmcc.a");
 	char *tmp = private_name(exe, "tmp");
 	const char *cc = getenv("CC");
 	if (!cc || !*cc)
 		cc = "gcc";
+	if (mpi) {          /* mpicc: gcc with Open MPI's flags and libraries */
+		if (access(lib, R_OK))
+			lm_fail(lib, "--mpi: this lmcc's runtime was built without MPI (make MPI=1 "
+			        "installs Open MPI and builds it)");
+		cc = "mpicc";
+	}
 	if (kept_copy && !strcmp(kept_path, src))
 		src = kept_copy;
 	/* LMCC_CFLAGS: extra words for gcc (make test-asan builds the models

@@ -313,8 +313,14 @@ static void layers(Em *e, Buf *code, Buf *calls)
 	Rendered *r = lm_alloc(p->nl * sizeof *r);
 	char (*names)[48] = lm_alloc(p->nl * sizeof *names);
 	int *list = lm_alloc(p->nl * sizeof *list);
-	for (int i = 0; i < p->nl; i++)
+	/* what create() binds next is layer i's: another pipeline stage's
+	 * layer is checked but not read (lm_stage_bind) */
+	for (int i = 0; i < p->nl; i++) {
+		bprintf(&e->bind, "\tlm_stage_bind(%d);\n", i);
+		bprintf(&e->alloc, "\tlm_stage_bind(%d);\n", i);
 		render(e, r, i);
+	}
+	bprintf(&e->alloc, "\tlm_stage_bind(LM_STAGE_SHARED);\n");
 	for (int k = 0; k < p->nl; k++) {
 		if (r[k].kind != k)
 			continue;
@@ -357,7 +363,7 @@ static void layers(Em *e, Buf *code, Buf *calls)
 		dfree(&d);
 	}
 	for (int i = 0; i < p->nl; i++)
-		bprintf(calls, "\t\t%s(&l%d, b);\n", names[r[i].kind], i);
+		bprintf(calls, "\t\tif (lm_stage_has(%d))\n\t\t\t%s(&l%d, b);\n", i, names[r[i].kind], i);
 	for (int i = 0; i < p->nl; i++) {
 		free(r[i].fields);
 		free(r[i].body);
@@ -387,7 +393,9 @@ static void ends(Em *e)
 {
 	const Plan *p = e->p;
 	const Tensor *ht = &p->t[p->head.t];
+	bprintf(&e->bind, "\tlm_stage_bind(-1);\n");
 	em_mat(e, "embed", p->embed);
+	bprintf(&e->bind, "\tlm_stage_bind(LAYERS);\n");
 	if (p->head_l2 > 0) {
 		/* the stored rows stay as they are (in their dtype, mapped); the
 		 * normalisation is one factor per row, applied to the products */
@@ -456,6 +464,16 @@ char *emit_model(const Plan *p, const char *weights_dir)
 
 	ends(&e);
 	layers(&e, &code, &calls);
+	lm_part *parts = lm_alloc((p->nl + 2) * sizeof *parts);
+	plan_parts(p, parts);
+	for (int i = 0; i < p->nl + 2; i++) {
+		char what[24];
+		snprintf(what, sizeof what, i == 0 ? "embedding" : i > p->nl ? "head" : "layer %d", i - 1);
+		bprintf(&b, "\t{%ld, %ld, %ld, %ld, %d},\t/* %s */\n", parts[i].read,
+		        parts[i].weights, parts[i].cache, parts[i].fixed, parts[i].joined, what);
+	}
+	free(parts);
+	set_trimmed(&d, "PARTS", &b);
 
 	/* the schedule table, as comment lines */
 	char *tab;
@@ -489,6 +507,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "VOCAB", "%ld", p->vocab);
 	dset(&d, "DIM", "%ld", p->hidden);
 	dset(&d, "MAXB", "%d", 256);
+	dset(&d, "LAYERS", "%d", p->nl);
 	dset(&d, "HEAD_L2", "%d", p->head_l2 > 0);
 	for (int j = 0; j < e.nfmt; j++) {
 		char f[16];

@@ -120,9 +120,11 @@ static void no_opt(int key, const char *val)
 	lm_bug("option %d has no case", key);
 }
 
-enum { O_COST = LM_OPT_LONG };
+enum { O_COST = LM_OPT_LONG, O_RANKS };
 static const lm_opt plan_opts[] = {
 	ADAPTER_OPT,
+	{"ranks", O_RANKS, "N", "the split into N pipeline stages a program built with\n"
+	                        "--mpi makes under mpirun -np N"},
 	{"cost", O_COST, NULL, "per layer: the operations and weight bytes of one token,\n"
 	                       "and the cache, at the context of --ctx"},
 	{"ctx", 'c', "N", "the context length for --cost (default 4096, or the\n"
@@ -132,13 +134,19 @@ static const lm_opt plan_opts[] = {
 	{0},
 };
 static int plan_cost_on;
-static long plan_ctx;
+static long plan_ctx, plan_ranks;
 
 static void plan_opt(int key, const char *val)
 {
 	char *end;
 	if (key == O_COST) {
 		plan_cost_on = 1;
+		return;
+	}
+	if (key == O_RANKS) {
+		plan_ranks = strtol(val, &end, 10);
+		if (!*val || *end || plan_ranks < 1 || plan_ranks > 4096)
+			lm_fail(NULL, "--ranks: '%s' is not an integer in [1, 4096]", val);
 		return;
 	}
 	plan_ctx = strtol(val, &end, 10);
@@ -175,14 +183,31 @@ static void drops(const Plan *p, lm_ckpt *ck)
 	}
 }
 
+/* --ranks N: the split the program makes under mpirun -np N. */
+static void print_ranks(const Plan *p, int ranks)
+{
+	int n = p->nl + 2, *first = lm_alloc((ranks + 1) * sizeof(int));
+	lm_part *parts = lm_alloc(n * sizeof *parts);
+	plan_parts(p, parts);
+	if (!lm_split(parts, n, ranks, first))
+		lm_fail(NULL, "--ranks: %d stages of %s's embedding, %d layers and head are too many "
+		        "(layers reading another's K/V stay with it)", ranks, p->name, p->nl);
+	printf("\npipeline stages (mpirun -np %d), balanced by the bytes a token reads:\n", ranks);
+	lm_split_print(stdout, "", parts, p->nl, ranks, first, p->hidden, p->vocab);
+	free(parts);
+	free(first);
+}
+
 int cmd_plan(int argc, char **argv)
 {
 	Args a = model_args(argc, argv, plan_opts,
-		"usage: lmcc plan MODEL_DIR [--cost [--ctx N]] [--adapter ADAPTER_DIR]\n"
+		"usage: lmcc plan MODEL_DIR [--cost [--ctx N]] [--ranks N] [--adapter ADAPTER_DIR]\n"
 		"Print the layer schedule lmcc derives from MODEL_DIR/config.json, the\n"
 		"parameter count, the weight bytes and the cache sizes.  With --adapter,\n"
 		"also the modules it adapts in each layer, its rank and scale, and the\n"
-		"bytes of it a token reads.\n", plan_opt);
+		"bytes of it a token reads.  With --ranks N, the split into N pipeline\n"
+		"stages: per rank its parts, weight bytes, bytes read and cache per token,\n"
+		"and the bytes it sends per token.\n", plan_opt);
 	Plan p;
 	load_plan(&p, a.dir, a.adapter);
 	long params = plan_params(&p), tok, fixed;
@@ -210,6 +235,8 @@ int cmd_plan(int argc, char **argv)
 		printf("\n");
 		adapter_print(&p, stdout, "");
 	}
+	if (plan_ranks)
+		print_ranks(&p, (int)plan_ranks);
 	plan_free(&p);
 	return 0;
 }
@@ -245,20 +272,38 @@ int cmd_emit(int argc, char **argv)
 	return 0;
 }
 
+enum { O_MPI = LM_OPT_LONG + 1 };
+static const lm_opt build_opts[] = {
+	{"output", 'o', "DIR", "where to write (default out/<name>/)"},
+	ADAPTER_OPT,
+	{"mpi", O_MPI, NULL, "link Open MPI's runtime (make MPI=1): the program started\n"
+	                     "by mpirun -np N runs as N pipeline stages"},
+	{"help", 'h', NULL, "this text"},
+	{0},
+};
+static int build_mpi;
+
+static void build_opt(int key, const char *val)
+{
+	build_mpi = 1;
+}
+
 int cmd_build(int argc, char **argv)
 {
-	Args a = model_args(argc, argv, out_opts,
-		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR]\n"
+	Args a = model_args(argc, argv, build_opts,
+		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR] [--mpi]\n"
 		"Write DIR/model.c (default out/<name>/) and compile it with gcc into\n"
 		"DIR/<name>, a program taking the RUN OPTIONS (see its --help) whose\n"
 		"checkpoint defaults to MODEL_DIR.  With --adapter the program applies\n"
 		"that adapter by default, and its own --adapter takes any adapter of\n"
-		"the same structure (modules, rank, scale).\n", no_opt);
+		"the same structure (modules, rank, scale).  With --mpi, `mpirun -np N\n"
+		"DIR/<name> ...` splits the layers into N pipeline stages (lmcc plan\n"
+		"MODEL_DIR --ranks N shows the split).\n", build_opt);
 	double t0 = lm_now();
 	Plan p;
 	char *out, *path = emit_to(a, &p, &out);
 	char *exe = lm_path(out, p.name);
-	compile_gcc(path, exe);
+	compile_gcc(path, exe, build_mpi);
 	fprintf(stderr, "lmcc: built %s in %.2f s\n", exe, lm_now() - t0);
 	free(exe);
 	free(path);

@@ -276,18 +276,6 @@ static void mixer_cols(const Plan *p, const Layer *l, char *mix, char *mask,
 	(void)p;
 }
 
-static void bytes_str(char *s, size_t n, long b)
-{
-	if (b >= 10L << 30)
-		snprintf(s, n, "%.1f GiB", b / 1073741824.0);
-	else if (b >= 10L << 20)
-		snprintf(s, n, "%.1f MiB", b / 1048576.0);
-	else if (b >= 10L << 10)
-		snprintf(s, n, "%.1f KiB", b / 1024.0);
-	else
-		snprintf(s, n, "%ld B", b);
-}
-
 /* ---- what a token reads ---- */
 
 /* Stored bytes of a view (BF16 when the plan has no checkpoint). */
@@ -353,8 +341,9 @@ static void reads(const Plan *p, Reads *r, const Mat *m, long count)
 
 /* The weights one token reads in layer l (only the experts it is routed
  * to; norms and other vectors, small and read as float32, left out). */
-static Reads layer_reads(const Plan *p, const Layer *l)
+static Reads layer_reads(const Plan *p, const Layer *l, int every_expert)
 {
+	int k = every_expert ? l->moe.experts : l->moe.top_k;
 	Reads r = {0};
 	switch (l->mix) {
 	case MIX_ATTN:
@@ -393,9 +382,9 @@ static Reads layer_reads(const Plan *p, const Layer *l)
 	}
 	if (l->ffn == FFN_MOE) {
 		reads(p, &r, &l->moe.router, 1);
-		reads(p, &r, &l->moe.gate.m0, l->moe.top_k);
-		reads(p, &r, &l->moe.up.m0, l->moe.top_k);
-		reads(p, &r, &l->moe.down.m0, l->moe.top_k);
+		reads(p, &r, &l->moe.gate.m0, k);
+		reads(p, &r, &l->moe.up.m0, k);
+		reads(p, &r, &l->moe.down.m0, k);
 	}
 	return r;
 }
@@ -404,11 +393,29 @@ long plan_read_bytes(const Plan *p)
 {
 	long n = 0;
 	for (int i = 0; i < p->nl; i++)
-		n += layer_reads(p, &p->layers[i]).bytes;
+		n += layer_reads(p, &p->layers[i], 0).bytes;
 	Mat row = p->embed;
 	row.rows = 1;
 	n += mat_bytes(p, &p->head) + (p->head.t == p->embed.t ? 0 : mat_bytes(p, &row));
 	return n;
+}
+
+void plan_parts(const Plan *p, lm_part *parts)
+{
+	Mat row = p->embed;
+	row.rows = 1;
+	parts[0] = (lm_part){.read = mat_bytes(p, &row), .weights = mat_bytes(p, &p->embed)};
+	for (int i = 0; i < p->nl; i++) {
+		const Layer *l = &p->layers[i];
+		lm_part *t = &parts[i + 1];
+		*t = (lm_part){.read = layer_reads(p, l, 0).bytes, .weights = layer_reads(p, l, 1).bytes};
+		plan_layer_cache(l, &t->cache, &t->fixed);
+		/* a layer reading layer j's cache, and those between, stay with j */
+		if (l->mix == MIX_ATTN && l->attn.kv_from >= 0)
+			for (int k = l->attn.kv_from + 1; k <= i; k++)
+				parts[k + 1].joined = 1;
+	}
+	parts[p->nl + 1] = (lm_part){.read = mat_bytes(p, &p->head), .weights = mat_bytes(p, &p->head)};
 }
 
 void plan_formats(const Plan *p, char *buf, size_t n)
@@ -416,7 +423,7 @@ void plan_formats(const Plan *p, char *buf, size_t n)
 	char f[16];
 	*buf = 0;
 	for (int i = 0; i < p->nl; i++) {
-		Reads r = layer_reads(p, &p->layers[i]);
+		Reads r = layer_reads(p, &p->layers[i], 0);
 		for (char *w = strtok(r.fmts, " "); w; w = strtok(NULL, " "))
 			add_format(buf, n, w);
 	}
@@ -442,18 +449,18 @@ void plan_print(const Plan *p, FILE *f, const char *pre)
 		if (l->mix == MIX_ATTN && l->attn.kv_from >= 0)
 			snprintf(cache, sizeof cache, "reads layer %d", l->attn.kv_from);
 		else if (tok) {
-			bytes_str(a, sizeof a, tok);
+			lm_bytes_str(a, sizeof a, tok);
 			snprintf(cache, sizeof cache, "%s/token", a);
 		} else {
-			bytes_str(a, sizeof a, fixed);
+			lm_bytes_str(a, sizeof a, fixed);
 			snprintf(cache, sizeof cache, "%s fixed", a);
 		}
 		if (l->mix == MIX_ATTN && l->attn.kv_readers) {
 			size_t k = strlen(cache);
 			snprintf(cache + k, sizeof cache - k, ", read by %d more", l->attn.kv_readers);
 		}
-		Reads r = layer_reads(p, l);
-		bytes_str(a, sizeof a, r.bytes);
+		Reads r = layer_reads(p, l, 0);
+		lm_bytes_str(a, sizeof a, r.bytes);
 		if (strlen(r.fmts) > 12)      /* a mixed recipe: the range of bits */
 			snprintf(r.fmts, sizeof r.fmts, "q%d-%d%s%s", r.lo, r.hi, *r.flt ? " " : "", r.flt);
 		fprintf(f, "%s%5d  %-22s %-10s %-13s %-20s %-12s %-10s %s\n", pre, i, mix, mask,

@@ -295,6 +295,10 @@ long plan_read_bytes(const Plan *p);
 /* The storages of the matrices a token reads, "bf16" or "q4/64 q8/64". */
 void plan_formats(const Plan *p, char *buf, size_t n);
 long plan_tensor_numel(const Tensor *t);
+/* The model's parts as pipeline stages weigh them (runtime/stage.c):
+ * nl + 2 of them, the embedding, each layer, the head. */
+struct lm_part;
+void plan_parts(const Plan *p, struct lm_part *parts);
 /* The schedule table, each line starting with prefix. */
 void plan_print(const Plan *p, FILE *f, const char *prefix);
 /* Cache bytes per token (growing caches) and fixed state bytes. */

@@ -19,6 +19,8 @@ void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim)
 {
 	if (kind == LM_KV_LATENT && vdim > kdim)
 		lm_bug("latent cache: values of %ld floats in keys of %ld", vdim, kdim);
+	if (!lm_stage_mine())
+		cap = 0;        /* a layer of another pipeline stage: never filled */
 	c->kind = kind;
 	c->cap = cap;
 	c->kdim = kdim;
@@ -117,11 +119,9 @@ static void flush(Tile *t, float *out, long vd, const lm_vec_fns *f)
 			out[c] *= r;
 	}
 	t->mx = m;
-	for (int i = 0; i < t->n; i++) {
-		float e = expf(t->s[i] - m);
-		t->sum += e;
-		f->axpy(out, e, t->v[i], vd);
-	}
+	t->sum += f->expsum(t->s, m, t->n);
+	for (int i = 0; i < t->n; i++)
+		f->axpy(out, t->s[i], t->v[i], vd);
 	t->n = 0;
 }
 

@@ -1,9 +1,12 @@
-/* kern.c: the small kernels, one loop each, math in plain sight.
+/* kern.c: the small kernels, one loop each, math in plain sight; the
+ * loops that decoding repeats for every layer go through vec.h's version
+ * for this CPU.
  *
  * Sums that decide a result's scale (norms) accumulate in double: the
  * golden logits come from a float64 reference, and the cost is nothing next
  * to the matrix products. */
 #include "rt.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -63,22 +66,18 @@ void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
 void lm_rmsnorm(float *y, const float *x, long rows, long dim,
                 const float *w, long wrows, float eps)
 {
+	const lm_vec_fns *v = lm_vec();
 	for (long r = 0; r < rows; r++) {
-		const float *xr = x + r * dim;
-		float *yr = y + r * dim;
-		double ss = 0;
-		for (long i = 0; i < dim; i++)
-			ss += (double)xr[i] * xr[i];
+		double ss = v->sumsq(x + r * dim, dim);
 		float inv = (float)(1.0 / sqrt(ss / dim + eps));
-		const float *wr = w ? w + (r % wrows) * dim : NULL;
-		for (long i = 0; i < dim; i++)
-			yr[i] = wr ? xr[i] * inv * wr[i] : xr[i] * inv;
+		v->scale(y + r * dim, x + r * dim, inv, w ? w + (r % wrows) * dim : NULL, dim);
 	}
 }
 
 void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
              const double *inv_freq, int style)
 {
+	const lm_vec_fns *v = lm_vec();
 	long half = dims / 2;
 	float cs[1024], sn[1024];      /* dims <= 2048: checked by the compiler */
 	for (long t = 0; t < n; t++) {
@@ -87,16 +86,8 @@ void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
 			cs[j] = (float)cos(a);
 			sn[j] = (float)sin(a);
 		}
-		for (long h = 0; h < heads; h++) {
-			float *v = x + (t * heads + h) * hd;
-			for (long j = 0; j < half; j++) {
-				long i0 = style == LM_ROPE_INTERLEAVED ? 2 * j : j;
-				long i1 = style == LM_ROPE_INTERLEAVED ? 2 * j + 1 : j + half;
-				float a = v[i0], b = v[i1];
-				v[i0] = a * cs[j] - b * sn[j];
-				v[i1] = a * sn[j] + b * cs[j];
-			}
-		}
+		for (long h = 0; h < heads; h++)
+			v->rope(x + (t * heads + h) * hd, cs, sn, half, style == LM_ROPE_HALF);
 	}
 }
 

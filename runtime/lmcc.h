@@ -308,6 +308,34 @@ typedef struct {
 void lm_state_kv(lm_state *s, lm_kv *c);
 void lm_state_floats(lm_state *s, float *f, long n);
 
+/* ---- pipeline stages (stage.c) ---------------------------------------------- */
+
+/* Started by mpirun on several processes (ranks), a model runs as a
+ * pipeline: each rank runs one contiguous range of the model's parts, part
+ * -1 being the embedding, 0 .. layers - 1 the layers and `layers` the
+ * final norm and the head.  Alone, a process runs every part. */
+int lm_stage_has(int part);
+/* In create(): the weights and caches bound next are part's.  A rank that
+ * does not run it checks their names and shapes but reads none of their
+ * data and allocates no cache for them.  LM_STAGE_SHARED: what every part
+ * uses (scratch). */
+enum { LM_STAGE_SHARED = -2 };
+void lm_stage_bind(int part);
+/* In forward(): count floats of the residual stream from the rank before,
+ * or to the rank after. */
+void lm_stage_recv(float *x, long count);
+void lm_stage_send(const float *x, long count);
+
+/* A part, as the split into stages weighs it (bytes). */
+typedef struct lm_part {
+	long read;      /* weights a token reads (the experts it is routed to) */
+	long weights;   /* weights the part holds (every expert) */
+	long cache;     /* cache per token */
+	long fixed;     /* state whatever the length */
+	int joined;     /* 1: stays in the stage of the part before (it reads
+	                 * the K/V cache of a layer in it) */
+} lm_part;
+
 /* ---- the model and the run loop -------------------------------------------- */
 
 /* What a generated model gives the run loop (runtime/run.c). */
@@ -332,6 +360,9 @@ typedef struct {
 	 * value, default), JSON text, 0 for absent; ends with field 0 */
 	const char *const *config;
 	const char *const *drops;   /* globs of tensors the reference drops; 0 ends */
+	long dim;                   /* the residual stream's width */
+	int layers;
+	const lm_part *parts;       /* layers + 2: the embedding, each layer, the head */
 } lm_model;
 
 /* The command line of a built model (RUN OPTIONS of DESIGN.md). */

@@ -16,10 +16,11 @@
  * bf16 dot-product instructions would move the results by about 1e-3, ten
  * times the bound the golden tests hold us to. */
 #define _GNU_SOURCE
-#include "matmul.h"
+#include "gemm.h"
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum {
 	FEW = 8,         /* up to this many tokens: the streaming kernels */
@@ -47,7 +48,7 @@ static void few(void *ctx, long r0, long r1)
 
 /* ---- many tokens ---- */
 
-static void many(void *ctx, long r0, long r1)
+static void blas(void *ctx, long r0, long r1)
 {
 	const Job *j = ctx;
 	const lm_mat *W = &j->W;
@@ -110,13 +111,38 @@ static const float *pairs(const float *x, long n, long cols, long pair)
 	return x2;
 }
 
+int lm_gemm_force = -1;
+
+/* Whether n tokens times W go through lmcc's own product (gemm.c). */
+static int own(long n, const lm_mat *W)
+{
+	if (lm_gemm_force < 0) {
+		const char *e = getenv("LMCC_GEMM");
+		if (!e || !*e)
+			lm_gemm_force = LM_GEMM_CHOOSE;
+		else if (!strcmp(e, "lmcc"))
+			lm_gemm_force = LM_GEMM_LMCC;
+		else if (!strcmp(e, "openblas"))
+			lm_gemm_force = LM_GEMM_OPENBLAS;
+		else
+			lm_fail("LMCC_GEMM", "unknown product '%.40s' (lmcc or openblas)", e);
+	}
+	if (lm_gemm_force)
+		return lm_gemm_force == LM_GEMM_LMCC;
+	return 1;
+}
+
 /* The float dtypes: rows of W across the pool's threads. */
 static void dense(float *y, const float *x, long n, lm_mat W)
 {
 	Job j = {y, x, NULL, n, W, kernels()};
+	if (n > FEW && own(n, &W)) {
+		lm_gemm(y, x, n, &W, NULL);
+		return;
+	}
 	if (n <= FEW && W.dtype == LM_BF16 && !W.tr && j.k->pair)
 		j.x2 = pairs(x, n, W.cols, j.k->pair);
-	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+	lm_parallel(W.rows, 16, n <= FEW ? few : blas, &j);
 }
 
 void lm_matmul(float *y, const float *x, long n, lm_mat W)

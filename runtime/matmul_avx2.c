@@ -5,7 +5,10 @@
  * streaming at once, enough independent sums to hide the FMA latency, and
  * asks for each row's data PREFETCH bytes ahead.  Without masked loads
  * for 16-bit elements, the columns past the last whole vector are summed
- * one by one: few, since the widths of real models are multiples of 16. */
+ * one by one: few, since the widths of real models are multiples of 16.
+ * The loops over a pass's rows or tokens are unrolled by pragma: left as
+ * loops, gcc keeps their sums in memory, a store and a load around every
+ * FMA, which halved the rate at which a core could multiply. */
 #include "matmul.h"
 
 #include <immintrin.h>
@@ -75,6 +78,7 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 	for (; r + 4 <= r1; r += 4) {
 		size_t b = (size_t)r * ld;
 		__m256 a[4], c2[4];
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++)
 			a[k] = c2[k] = _mm256_setzero_ps();
 		for (long c = 0; c < full; c += 16) {
@@ -83,6 +87,7 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 			 * into the row four on, which the next pass reads */
 			long pc = c + PREFETCH / (long)lm_esize(dtype);
 			size_t pf = pc < cols ? b + pc : b + 4 * ld + pc - cols;
+#pragma GCC unroll 4
 			for (int k = 0; k < 4; k++) {
 				__m256 wa, wb;
 				if (dtype == LM_F32 || !(c & 31))   /* once per 64 bytes */
@@ -93,6 +98,7 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 				c2[k] = _mm256_fmadd_ps(wb, xb, c2[k]);
 			}
 		}
+#pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			float t = hsum(_mm256_add_ps(a[k], c2[k]));
 			for (long c = full; c < cols; c++)
@@ -125,6 +131,7 @@ AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *
 	for (long r = r0; r < r1; r++) {
 		size_t b = (size_t)r * W->ld;
 		__m256 a[GROUP], c2[GROUP];
+#pragma GCC unroll 4
 		for (int t = 0; t < N; t++)
 			a[t] = c2[t] = _mm256_setzero_ps();
 		for (long c = 0; c < full; c += 16) {
@@ -132,11 +139,13 @@ AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *
 			if (dtype == LM_F32 || !(c & 31))
 				prefetch(W, b + c);
 			load16(W->data, dtype, b + c, &wa, &wb);
+#pragma GCC unroll 4
 			for (int t = 0; t < N; t++) {
 				a[t] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + t * cols + c), a[t]);
 				c2[t] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + t * cols + c + 8), c2[t]);
 			}
 		}
+#pragma GCC unroll 4
 		for (int t = 0; t < N; t++) {
 			float s = hsum(_mm256_add_ps(a[t], c2[t]));
 			for (long c = full; c < cols; c++)

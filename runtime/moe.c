@@ -1,6 +1,7 @@
 /* moe.c: mixture of experts: choosing experts (lm_route) and applying
  * them (lm_moe).  The rules are documented with lm_router in lmcc.h. */
 #include "rt.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
 	static long cx, cg, cu, co;
 	static long *rows;
 	static long crows;
+	const lm_vec_fns *v = lm_vec();
 	if (n * top_k > crows) {
 		free(rows);
 		crows = n * top_k;
@@ -114,23 +116,17 @@ void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
 			continue;
 		long inter = gate[e].rows;
 		float *X = lm_grow(&xs, &cx, m * dim);
-		for (long r = 0; r < m; r++) {
-			const float *xt = x + (rows[r] / top_k) * dim;
-			float s = scale_input ? w[rows[r]] : 1.0f;
-			for (long i = 0; i < dim; i++)
-				X[r * dim + i] = xt[i] * s;
-		}
+		for (long r = 0; r < m; r++)
+			v->scale(X + r * dim, x + (rows[r] / top_k) * dim,
+			         scale_input ? w[rows[r]] : 1.0f, NULL, dim);
 		float *G = lm_grow(&g, &cg, m * inter), *U = lm_grow(&u, &cu, m * inter);
 		float *O = lm_grow(&o, &co, m * dim);
 		lm_matmul(G, X, m, gate[e]);
 		lm_matmul(U, X, m, up[e]);
 		lm_swiglu(G, G, U, m * inter);
 		lm_matmul(O, G, m, down[e]);
-		for (long r = 0; r < m; r++) {
-			float *yt = y + (rows[r] / top_k) * dim;
-			float s = scale_input ? 1.0f : w[rows[r]];
-			for (long i = 0; i < dim; i++)
-				yt[i] += s * O[r * dim + i];
-		}
+		for (long r = 0; r < m; r++)
+			v->axpy(y + (rows[r] / top_k) * dim, scale_input ? 1.0f : w[rows[r]],
+			        O + r * dim, dim);
 	}
 }

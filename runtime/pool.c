@@ -1,19 +1,27 @@
 /* pool.c: the runtime's worker threads.
  *
- * lm_parallel(n, fn, ctx) cuts [0, n) into one range per thread and runs
- * fn on every range at once, the calling thread taking the first.  Workers
- * spin for a short while between jobs before sleeping: decoding a token
- * issues hundreds of jobs of tens of microseconds each, and waking a
- * sleeping thread costs about as much as one of them. */
+ * lm_parallel(n, align, fn, ctx) cuts [0, n) into PIECES ranges per
+ * thread, and the threads, the caller among them, take the ranges in turn
+ * from a shared counter until none is left.  A thread that starts late (a
+ * worker woken from sleep) or runs slower (its core shared with another
+ * program) takes fewer, so no thread waits at the end for more than the
+ * others' last range: with one fixed range per thread, decoding spent a
+ * sixth of its time with one thread waiting for the other.  The ranges
+ * depend only on n, align and the thread count, never on which thread
+ * takes one, so no result depends on the timing.  Workers spin for
+ * a short while between jobs before sleeping: decoding a token issues
+ * hundreds of jobs of tens of microseconds each, and waking a sleeping
+ * thread costs about as much as one of them. */
 #define _GNU_SOURCE
 #include "rt.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-enum { MAX_THREADS = 64, SPINS = 200000 };
+enum { MAX_THREADS = 64, SPINS = 200000, YIELD = 256, PIECES = 8 };
 
 typedef void (*Job)(void *ctx, long lo, long hi);
 
@@ -24,19 +32,36 @@ static struct {
 	pthread_cond_t wake;
 	atomic_long gen;             /* bumped once per job */
 	atomic_int pending;          /* workers still running the job */
+	atomic_long next;            /* the next range to take */
 	Job fn;
 	void *ctx;
-	long total, align;
+	long total, align, units, ranges;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-/* Thread i's share of [0, total), cut at multiples of align. */
-static void range(int i, long *lo, long *hi)
+/* One turn of a wait: a pause, and every YIELD turns the core to any
+ * other thread that wants it (on a busy machine, the very thread waited
+ * for may be the one queued behind this one). */
+static inline void relax(long turn)
 {
-	long units = (P.total + P.align - 1) / P.align;
-	*lo = units * i / P.n * P.align;
-	*hi = units * (i + 1) / P.n * P.align;
-	if (*hi > P.total)
-		*hi = P.total;
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+	if (turn % YIELD == YIELD - 1)
+		sched_yield();
+}
+
+/* Take ranges of the current job until none is left: range k of
+ * [0, total) is cut at multiples of align. */
+static void run_ranges(void)
+{
+	long k;
+	while ((k = atomic_fetch_add_explicit(&P.next, 1, memory_order_relaxed)) < P.ranges) {
+		long lo = P.units * k / P.ranges * P.align, hi = P.units * (k + 1) / P.ranges * P.align;
+		if (hi > P.total)
+			hi = P.total;
+		if (lo < hi)
+			P.fn(P.ctx, lo, hi);
+	}
 }
 
 static void *worker(void *arg)
@@ -47,8 +72,10 @@ static void *worker(void *arg)
 		long g;
 		int spins = 0;
 		while ((g = atomic_load_explicit(&P.gen, memory_order_acquire)) == seen) {
-			if (++spins < SPINS)
+			if (++spins < SPINS) {
+				relax(spins);
 				continue;
+			}
 			pthread_mutex_lock(&P.mu);
 			while (atomic_load(&P.gen) == seen)
 				pthread_cond_wait(&P.wake, &P.mu);
@@ -57,10 +84,7 @@ static void *worker(void *arg)
 		seen = g;
 		if (i >= P.n)
 			continue;    /* a thread beyond the current count sits out */
-		long lo, hi;
-		range(i, &lo, &hi);
-		if (lo < hi)
-			P.fn(P.ctx, lo, hi);
+		run_ranges();
 		atomic_fetch_sub_explicit(&P.pending, 1, memory_order_release);
 	}
 	return NULL;
@@ -103,17 +127,17 @@ void lm_parallel(long total, long align, Job fn, void *ctx)
 	P.ctx = ctx;
 	P.total = total;
 	P.align = align;
+	P.units = (total + align - 1) / align;
+	P.ranges = P.units < (long)n * PIECES ? P.units : (long)n * PIECES;
+	atomic_store(&P.next, 0);
 	atomic_store(&P.pending, n - 1);
 	pthread_mutex_lock(&P.mu);
 	atomic_fetch_add_explicit(&P.gen, 1, memory_order_release);
 	pthread_cond_broadcast(&P.wake);
 	pthread_mutex_unlock(&P.mu);
-	long lo, hi;
-	range(0, &lo, &hi);
-	if (lo < hi)
-		fn(ctx, lo, hi);
-	while (atomic_load_explicit(&P.pending, memory_order_acquire) > 0)
-		;
+	run_ranges();
+	for (long turn = 0; atomic_load_explicit(&P.pending, memory_order_acquire) > 0; turn++)
+		relax(turn);
 }
 
 float *lm_scratch(size_t n)

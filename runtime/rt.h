@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lmcc.h"
 
@@ -134,6 +135,43 @@ typedef struct {
 } lm_cmp;
 int lm_logits_cmp(const float *got, const float *ref, long N, long V, lm_cmp *c);
 
+/* ---- pipeline stages (stage.c) over a transport (mpi.c, or mpi_none.c) ---- */
+/* Split n parts (the embedding, the layers, the head) into `ranks`
+ * contiguous stages, none empty, a joined part with the one before, so
+ * that the most bytes a stage reads per token is as small as it can be:
+ * stage r is parts first[r] .. first[r + 1] - 1 (first[ranks] = n).
+ * Returns 0 when there are fewer places to cut than ranks - 1. */
+int lm_split(const lm_part *parts, int n, int ranks, int *first);
+/* "123 B", "45.6 KiB", "78.9 MiB", "1.2 GiB" (three figures at least) into s. */
+const char *lm_bytes_str(char *s, size_t n, long b);
+/* The split as `lmcc plan --ranks` and a rank 0 show it, lines prefixed. */
+void lm_split_print(FILE *f, const char *pre, const lm_part *parts, int layers, int ranks,
+                    const int *first, long dim, long vocab);
+/* The run loop's side (run.c): start (with several ranks, agree on the
+ * program; returns the number of ranks), this rank, the fingerprints of
+ * the checkpoint every rank opened, the model rank 0 drives (forward and
+ * reset reach every rank), the other ranks' loop, the end. */
+int lm_stage_start(const lm_model *m);
+/* In create(): whether the part being bound is this rank's (lm_stage_bind). */
+int lm_stage_mine(void);
+int lm_stage_rank(void);
+void lm_stage_setup(const lm_model *m, long *ctx);
+void lm_stage_agree(const lm_model *m, const char *dir, lm_ckpt *ck, lm_ckpt *ad);
+const lm_model *lm_stage_driver(const lm_model *m);
+int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter);
+void lm_stage_end(const lm_model *m);
+
+/* The transport between ranks: Open MPI (mpi.c) in a build with MPI, one
+ * process alone (mpi_none.c) otherwise.  Every call either completes or
+ * ends every rank with a message (a rank that died, a network error). */
+int lm_net_init(int *rank);            /* the number of ranks */
+void lm_net_send(int to, int tag, const void *p, size_t n);
+/* A copy of p goes out while the caller goes on (two at most in flight). */
+void lm_net_post(int to, int tag, const void *p, size_t n);
+void lm_net_recv(int from, int tag, void *p, size_t n);
+void lm_net_gather(const void *mine, void *all, size_t n);   /* to every rank */
+void lm_net_end(void);
+
 /* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
 /* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
 void lm_qmatmul(float *y, const float *x, long n, lm_mat W);
@@ -155,8 +193,8 @@ void lm_affine_dequantize(const uint32_t *q, const float *scales,
                           float *w);
 
 /* The machine's bounds (bound.c), on the threads lm_set_threads chose
- * and with the kernels' instruction set: memory read bandwidth in GB/s (a
- * vectorised sum over 1 GiB, best of 5) and the float32 matrix rate in
+ * and with the kernels' instruction set: memory read bandwidth in GB/s (the
+ * best read loop of bound.c over 1 GiB) and the float32 matrix rate in
  * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
 double lm_read_rate(void);
 double lm_f32_rate(void);
@@ -171,6 +209,8 @@ int lm_bench(const lm_model *m, const char *weights, const char *adapter, const 
 
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
+/* The threads lm_parallel uses now (one per CPU until set). */
+int lm_pool_size(void);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);

@@ -327,7 +327,7 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		        "--logits-out, -n, --check, --serve or --prompt-cache with it");
 	if (file && o.prompt)
 		lm_fail(NULL, "-f: give the prompt as --prompt or from a file, not both");
-	if (file || (o.prompt && !strcmp(o.prompt, "-")))
+	if ((file || (o.prompt && !strcmp(o.prompt, "-"))) && lm_stage_rank() == 0)
 		o.prompt = o.prompt_buf = read_prompt(file ? file : "-");
 	if (o.tokens && (o.prompt || o.chat))
 		lm_fail(NULL, "--tokens: give ids or text (--prompt, --chat), not both");
@@ -741,6 +741,7 @@ lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, lo
 		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
 	if (m->lora)
 		*ad = lm_adapter_open(adapter, got, m->lora);
+	lm_stage_agree(m, weights, ck, *ad);     /* with several ranks, the same files */
 	m->create(ck, *ad, ctx);
 	lm_check_tensors(m, ck);
 	return ck;
@@ -748,9 +749,19 @@ lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, lo
 
 int lm_main(int argc, char **argv, const lm_model *m)
 {
+	int ranks = lm_stage_start(m);
 	Options o = parse(argc, argv, m);
 	if (!o.weights)
 		lm_fail(NULL, "no checkpoint: give --weights DIR");
+	if (ranks > 1) {
+		if (o.threads)
+			lm_set_threads((int)o.threads);
+		if (lm_stage_rank())     /* rank 0 alone reads input, writes output */
+			return lm_stage_worker(m, o.weights, o.adapter);
+		if (o.serve || o.prompt_cache)
+			lm_fail(NULL, "%s: not with several ranks (mpirun) yet", o.serve ? "--serve"
+			        : "--prompt-cache");
+	}
 	if (o.serve) {
 		o.so.weights = o.weights;
 		o.so.adapter = o.adapter;
@@ -812,7 +823,9 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	double t0 = lm_now();
 	lm_ckpt *ad;
 	lm_adapter got;
+	lm_stage_setup(m, &s.ctx);
 	lm_ckpt *ck = lm_load(m, o.weights, o.adapter, s.ctx, &ad, &got);
+	s.m = m = lm_stage_driver(m);
 	if (o.prompt_cache)
 		s.fp = lm_fingerprint(o.weights, ck, ad);
 	if (ad)
@@ -831,6 +844,7 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	else
 		run_text(&s, tk, o.weights);
 	stats(&s, load);
+	lm_stage_end(m);
 	free(tok);
 	free(o.stop);
 	free(o.bias_id);

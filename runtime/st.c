@@ -605,7 +605,7 @@ static void *own(lm_ckpt *ck, size_t bytes)
 static void align_data(lm_ckpt *ck, Tensor *t)
 {
 	size_t es = lm_dtype_size(t->dtype);
-	if ((uintptr_t)t->data % es) {
+	if ((uintptr_t)t->data % es && lm_stage_mine()) {
 		unsigned char *c = own(ck, t->numel * es);
 		memcpy(c, t->data, t->numel * es);
 		t->data = c;
@@ -639,7 +639,8 @@ const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
 {
 	Tensor *t = need(ck, name, ndim, shape);
 	float *v = own(ck, t->numel * sizeof(float));
-	for (long i = 0; i < t->numel; i++)
+	/* another pipeline stage's: checked, not read (zeros it never uses) */
+	for (long i = 0; i < t->numel && lm_stage_mine(); i++)
 		v[i] = lm_load_f32(t->data, t->dtype, i) + add;
 	return v;
 }
@@ -670,7 +671,8 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
 	Tensor *t = need(ck, name, ndim, shape);
 	check_view(ck, t, off, 0, rows, cols, ld);
 	RowScale j = {t, off, cols, ld, eps, own(ck, rows * sizeof(float))};
-	lm_parallel(rows, 64, row_scale, &j);
+	if (lm_stage_mine())
+		lm_parallel(rows, 64, row_scale, &j);
 	return j.s;
 }
 

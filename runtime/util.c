@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -93,17 +94,22 @@ static size_t mem_available(void)
 /* The buffers a run sizes (caches for --ctx, logits for -n) are checked
  * against the memory the machine has before they are zeroed: a context
  * of 2^24 tokens ends with the bytes it needs and exit 2, not an OOM kill
- * or an "internal error" after zeroing gigabytes. */
+ * or an "internal error" after zeroing gigabytes.  What counts is what
+ * malloc holds now plus the new buffer: buffers freed since (a product's
+ * scratch grown, a benchmark's matrices) no longer need room. */
 static void check_room(size_t n)
 {
-	static size_t big;
-	if (n < (1 << 20))
+	if (n < (1 << 20) || !mem_available())
 		return;
-	big += n;
-	if (mem_available() && big > mem_available())
-		lm_fail("memory", "the model's caches and buffers need %zu bytes so far, more than the %zu "
+	size_t live = 0;
+#ifdef __GLIBC__
+	struct mallinfo2 m = mallinfo2();
+	live = m.uordblks + m.hblkhd;     /* in the arenas, and mapped alone */
+#endif
+	if (live + n > mem_available())
+		lm_fail("memory", "the model's caches and buffers need %zu bytes, more than the %zu "
 		        "this machine has available: a smaller --ctx, or fewer tokens to generate (-n)?",
-		        big, mem_available());
+		        live + n, mem_available());
 }
 
 /* Zeroes N bytes at P.  The whole pages of a large buffer are given back

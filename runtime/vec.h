@@ -1,7 +1,9 @@
-/* vec.h: the short loops of attention and of the recurrent layers, in one
- * version per instruction set (vec_c.c, vec_avx2.c, vec_512.c), chosen
- * once by lm_vec().  Each loop is over one row of floats (a head, a state
- * row) and sums in float with several independent sums. */
+/* vec.h: the short loops of attention, of the recurrent layers and of the
+ * small kernels (norms, rotary embedding, the MoE gather), in one version
+ * per instruction set (vec_c.c, vec_avx2.c, vec_512.c), chosen once by
+ * lm_vec().  Each loop is over one row of floats (a head, a state row, a
+ * hidden vector) and sums in float with several independent sums, except
+ * where a result's scale is decided (sumsq, expsum: in double). */
 #ifndef LM_VEC_H
 #define LM_VEC_H
 
@@ -18,7 +20,33 @@ typedef struct {
 	float (*write_dot)(float *s, float d, const float *k, const float *q, long n);
 	/* s[j] = a s[j] + u b[j], then sum s[j] c[j]: a selective-scan state row */
 	float (*scan_dot)(float *s, float a, float u, const float *b, const float *c, long n);
+	/* sum x[j]^2 in double: RMSNorm's scale */
+	double (*sumsq)(const float *x, long n);
+	/* y[j] = (x[j] s) w[j], or x[j] s when w is 0; y may be x */
+	void (*scale)(float *y, const float *x, float s, const float *w, long n);
+	/* s[j] = exp(s[j] - mx) (mx >= every s[j]), returning their sum in
+	 * double: a softmax's numerators and denominator */
+	double (*expsum)(float *s, float mx, long n);
+	/* RoPE of one head: pair j of v, (v[j], v[j + n]) when half, else
+	 * (v[2j], v[2j + 1]), turns by the angle of cosine c[j] and sine s[j] */
+	void (*rope)(float *v, const float *c, const float *s, long n, int half);
 } lm_vec_fns;
+
+/* exp(x) of the vector versions of expsum (Cephes' expf): x = n ln 2 + r
+ * with |r| <= ln 2 / 2, ln 2 in two parts so that n ln 2 is exact, e^r by
+ * a degree-7 polynomial (about one ulp), 2^n put into the exponent bits;
+ * x below EXP_LO (where floats turn subnormal) gives 0, NaN stays NaN. */
+#define LM_EXP_LO -87.33654f
+#define LM_EXP_HI 88.0f
+#define LM_LOG2E 1.44269504088896341f
+#define LM_LN2_HI 0.693359375f
+#define LM_LN2_LO -2.12194440e-4f
+#define LM_EXP_P0 1.9875691500e-4f
+#define LM_EXP_P1 1.3981999507e-3f
+#define LM_EXP_P2 8.3334519073e-3f
+#define LM_EXP_P3 4.1665795894e-2f
+#define LM_EXP_P4 1.6666665459e-1f
+#define LM_EXP_P5 5.0000001201e-1f
 
 extern const lm_vec_fns lm_vec_c, lm_vec_avx2, lm_vec_512;
 

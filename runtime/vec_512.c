@@ -1,7 +1,8 @@
 /* vec_512.c: the loops of vec.h that AVX-512 makes faster than AVX2
- * (attention's, 16 lanes with masked tails).  The recurrent rows take the
- * AVX2 versions on this path (lm_vec() fills them in); the gated delta
- * rule has its own AVX-512 kernel that keeps rows in registers (delta.c). */
+ * (attention's, the norms', 16 lanes with masked tails).  The recurrent
+ * rows and RoPE's pairs take the AVX2 versions on this path (lm_vec()
+ * fills them in); the gated delta rule has its own AVX-512 kernel that
+ * keeps rows in registers (delta.c). */
 #include "vec.h"
 
 #include <immintrin.h>
@@ -33,4 +34,80 @@ AVX512 static void axpy_512(float *o, float w, const float *v, long n)
 	}
 }
 
-const lm_vec_fns lm_vec_512 = {dot_512, axpy_512, NULL, NULL, NULL};
+/* The rest translate vec_avx2.c's to 16 lanes with masked tails.  No
+ * machine this was written on had AVX-512: these have compiled, never
+ * run, until a CPU with it runs suite_unit. */
+AVX512 static inline __mmask16 tail(long left)
+{
+	return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* the high 8 floats of v */
+AVX512 static inline __m256 high8(__m512 v)
+{
+	return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+AVX512 static double sumsq_512(const float *x, long n)
+{
+	__m512d s0 = _mm512_setzero_pd(), s1 = s0;
+	for (long j = 0; j < n; j += 16) {
+		__m512 v = _mm512_maskz_loadu_ps(tail(n - j), x + j);
+		__m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+		__m512d hi = _mm512_cvtps_pd(high8(v));
+		s0 = _mm512_fmadd_pd(lo, lo, s0);
+		s1 = _mm512_fmadd_pd(hi, hi, s1);
+	}
+	return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+AVX512 static void scale_512(float *y, const float *x, float s, const float *w, long n)
+{
+	__m512 sv = _mm512_set1_ps(s);
+	for (long j = 0; j < n; j += 16) {
+		__mmask16 m = tail(n - j);
+		__m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + j), sv);
+		if (w)
+			v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + j));
+		_mm512_mask_storeu_ps(y + j, m, v);
+	}
+}
+
+AVX512 static inline __m512 exp16(__m512 x)
+{
+	__m512 t = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(LM_EXP_LO)),
+	                         _mm512_set1_ps(LM_EXP_HI));
+	t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);   /* NaN stays */
+	__m512i k = _mm512_cvtps_epi32(_mm512_mul_ps(t, _mm512_set1_ps(LM_LOG2E)));
+	__m512 fk = _mm512_cvtepi32_ps(k);
+	__m512 r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(LM_LN2_HI), t);
+	r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(LM_LN2_LO), r);
+	__m512 p = _mm512_set1_ps(LM_EXP_P0);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P1));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P2));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P3));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P4));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P5));
+	p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+	__m512i bits = _mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23);
+	__m512 two = _mm512_castsi512_ps(bits);
+	__mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(LM_EXP_LO), _CMP_LT_OQ);
+	return _mm512_maskz_mul_ps((__mmask16)~under, p, two);
+}
+
+AVX512 static double expsum_512(float *s, float mx, long n)
+{
+	__m512 m = _mm512_set1_ps(mx);
+	__m512d a0 = _mm512_setzero_pd(), a1 = a0;
+	for (long j = 0; j < n; j += 16) {
+		__mmask16 k = tail(n - j);
+		__m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m)));
+		_mm512_mask_storeu_ps(s + j, k, e);
+		a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+		a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(high8(e)));
+	}
+	return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+
+const lm_vec_fns lm_vec_512 = {dot_512, axpy_512, NULL, NULL, NULL,
+                               sumsq_512, scale_512, expsum_512, NULL};

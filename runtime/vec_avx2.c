@@ -1,5 +1,7 @@
 /* vec_avx2.c: the loops of vec.h with AVX2 and FMA, two sums of 8 lanes
- * (the rows are a head's 64 to 256 floats); the last n % 8 one by one. */
+ * (the rows are a head's 64 to 256 floats); the last n % 8 one by one,
+ * except exp's (through the vector exp, so a row's exps do not depend on
+ * where it ends). */
 #include "vec.h"
 
 #include <immintrin.h>
@@ -95,5 +97,125 @@ AVX2 static float scan_dot_avx2(float *s, float a, float u, const float *b, cons
 	return t;
 }
 
+/* four double sums of 4 lanes: a float row widened half a vector at a time */
+AVX2 static double sumsq_avx2(const float *x, long n)
+{
+	__m256d s[4];
+	for (int k = 0; k < 4; k++)
+		s[k] = _mm256_setzero_pd();
+	long j = 0;
+	for (; j + 16 <= n; j += 16)
+		for (int k = 0; k < 4; k++) {
+			__m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + j + 4 * k));
+			s[k] = _mm256_fmadd_pd(v, v, s[k]);
+		}
+	__m256d t4 = _mm256_add_pd(_mm256_add_pd(s[0], s[1]), _mm256_add_pd(s[2], s[3]));
+	double v[4];
+	_mm256_storeu_pd(v, t4);
+	double t = v[0] + v[1] + v[2] + v[3];
+	for (; j < n; j++)
+		t += (double)x[j] * x[j];
+	return t;
+}
+
+AVX2 static void scale_avx2(float *y, const float *x, float s, const float *w, long n)
+{
+	__m256 sv = _mm256_set1_ps(s);
+	long j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + j), sv);
+		_mm256_storeu_ps(y + j, w ? _mm256_mul_ps(v, _mm256_loadu_ps(w + j)) : v);
+	}
+	for (; j < n; j++)
+		y[j] = w ? x[j] * s * w[j] : x[j] * s;
+}
+
+/* vec.h's exp on 8 lanes */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+	__m256 t = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(LM_EXP_LO)),
+	                         _mm256_set1_ps(LM_EXP_HI));
+	t = _mm256_blendv_ps(t, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));   /* NaN stays */
+	__m256i k = _mm256_cvtps_epi32(_mm256_mul_ps(t, _mm256_set1_ps(LM_LOG2E)));
+	__m256 fk = _mm256_cvtepi32_ps(k);
+	__m256 r = _mm256_fnmadd_ps(fk, _mm256_set1_ps(LM_LN2_HI), t);
+	r = _mm256_fnmadd_ps(fk, _mm256_set1_ps(LM_LN2_LO), r);
+	__m256 p = _mm256_set1_ps(LM_EXP_P0);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P1));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P2));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P3));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P4));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P5));
+	p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+	__m256i bits = _mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23);
+	__m256 two = _mm256_castsi256_ps(bits);
+	__m256 e = _mm256_mul_ps(p, two);
+	return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(LM_EXP_LO), _CMP_LT_OQ), e);
+}
+
+/* sums of 8 floats at a time into double */
+AVX2 static double expsum_avx2(float *s, float mx, long n)
+{
+	__m256 m = _mm256_set1_ps(mx);
+	__m256d a0 = _mm256_setzero_pd(), a1 = a0;
+	long j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+		_mm256_storeu_ps(s + j, e);
+		a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+		a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+	}
+	double v[4];
+	_mm256_storeu_pd(v, _mm256_add_pd(a0, a1));
+	double t = v[0] + v[1] + v[2] + v[3];
+	if (j < n) {     /* the tail through the same exp, one lane each */
+		float tail[8] = {0};
+		for (long i = j; i < n; i++)
+			tail[i - j] = s[i] - mx;
+		_mm256_storeu_ps(tail, exp8(_mm256_loadu_ps(tail)));
+		for (long i = j; i < n; i++)
+			t += s[i] = tail[i - j];
+	}
+	return t;
+}
+
+/* Interleaved pairs: lanes (2j, 2j + 1) hold (a, b); with each cosine and
+ * sine doubled across its pair, a' = a c - b s and b' = b c + a s are
+ * v c + swap(v) (-s, s). */
+AVX2 static void rope_avx2(float *v, const float *c, const float *s, long n, int half)
+{
+	long j = 0;
+	if (half) {
+		float *b = v + n;
+		for (; j + 8 <= n; j += 8) {
+			__m256 x0 = _mm256_loadu_ps(v + j), x1 = _mm256_loadu_ps(b + j);
+			__m256 cv = _mm256_loadu_ps(c + j), sv = _mm256_loadu_ps(s + j);
+			_mm256_storeu_ps(v + j, _mm256_fmsub_ps(x0, cv, _mm256_mul_ps(x1, sv)));
+			_mm256_storeu_ps(b + j, _mm256_fmadd_ps(x0, sv, _mm256_mul_ps(x1, cv)));
+		}
+		for (; j < n; j++) {
+			float x0 = v[j], x1 = b[j];
+			v[j] = x0 * c[j] - x1 * s[j];
+			b[j] = x0 * s[j] + x1 * c[j];
+		}
+		return;
+	}
+	__m256 sign = _mm256_castsi256_ps(_mm256_set1_epi64x(0x80000000ll));   /* -0 in even lanes */
+	for (; j + 4 <= n; j += 4) {
+		__m128 c4 = _mm_loadu_ps(c + j), s4 = _mm_loadu_ps(s + j);
+		__m256 cv = _mm256_set_m128(_mm_unpackhi_ps(c4, c4), _mm_unpacklo_ps(c4, c4));
+		__m256 sv = _mm256_set_m128(_mm_unpackhi_ps(s4, s4), _mm_unpacklo_ps(s4, s4));
+		__m256 x = _mm256_loadu_ps(v + 2 * j);
+		__m256 sw = _mm256_permute_ps(x, 0xb1);     /* (b, a) in each pair */
+		_mm256_storeu_ps(v + 2 * j, _mm256_fmadd_ps(x, cv, _mm256_mul_ps(sw, _mm256_xor_ps(sv, sign))));
+	}
+	for (; j < n; j++) {
+		float x0 = v[2 * j], x1 = v[2 * j + 1];
+		v[2 * j] = x0 * c[j] - x1 * s[j];
+		v[2 * j + 1] = x0 * s[j] + x1 * c[j];
+	}
+}
+
 const lm_vec_fns lm_vec_avx2 = {dot_avx2, axpy_avx2, decay_dot_avx2, write_dot_avx2,
-                                scan_dot_avx2};
+                                scan_dot_avx2, sumsq_avx2, scale_avx2, expsum_avx2,
+                                rope_avx2};

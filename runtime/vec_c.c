@@ -90,7 +90,93 @@ static float scan_dot_c(float *restrict s, float a, float u, const float *restri
 	return r;
 }
 
-const lm_vec_fns lm_vec_c = {dot_c, axpy_c, decay_dot_c, write_dot_c, scan_dot_c};
+static double sumsq_c(const float *restrict x, long n)
+{
+	double acc[LANES] = {0};
+	long j = 0;
+	for (; j + LANES <= n; j += LANES)
+		LOOP acc[l] += (double)x[j + l] * x[j + l];
+	double s = 0;
+	for (int l = 0; l < LANES; l++)
+		s += acc[l];
+	for (; j < n; j++)
+		s += (double)x[j] * x[j];
+	return s;
+}
+
+/* y may be x: each element is read before it is written */
+static void scale_c(float *y, const float *x, float s, const float *restrict w, long n)
+{
+	if (w)
+		for (long j = 0; j < n; j++)
+			y[j] = x[j] * s * w[j];
+	else
+		for (long j = 0; j < n; j++)
+			y[j] = x[j] * s;
+}
+
+/* vec.h's exp with integer conversions and selects only, which gcc
+ * vectorises (no floorf, no branch). */
+static inline float exp_c(float x)
+{
+	float t = x < LM_EXP_LO ? LM_EXP_LO : x > LM_EXP_HI ? LM_EXP_HI : x;
+	float z = t * LM_LOG2E;
+	int k = (int)(z + (z < 0 ? -0.5f : 0.5f));
+	float fk = (float)k;
+	float r = t - fk * LM_LN2_HI - fk * LM_LN2_LO;
+	float p = LM_EXP_P0;
+	p = p * r + LM_EXP_P1;
+	p = p * r + LM_EXP_P2;
+	p = p * r + LM_EXP_P3;
+	p = p * r + LM_EXP_P4;
+	p = p * r + LM_EXP_P5;
+	p = p * (r * r) + r + 1.0f;
+	uint32_t e = (uint32_t)(k + 127) << 23;
+	float two;
+	__builtin_memcpy(&two, &e, 4);
+	return x < LM_EXP_LO ? 0.0f : p * two;
+}
+
+static double expsum_c(float *restrict s, float mx, long n)
+{
+	double acc[LANES] = {0};
+	long j = 0;
+	for (; j + LANES <= n; j += LANES)
+		LOOP {
+			s[j + l] = exp_c(s[j + l] - mx);
+			acc[l] += s[j + l];
+		}
+	double t = 0;
+	for (int l = 0; l < LANES; l++)
+		t += acc[l];
+	for (; j < n; j++) {
+		s[j] = exp_c(s[j] - mx);
+		t += s[j];
+	}
+	return t;
+}
+
+static void rope_c(float *restrict v, const float *restrict c, const float *restrict s,
+                   long n, int half)
+{
+	if (half) {
+		float *restrict b = v + n;
+		for (long j = 0; j < n; j++) {
+			float x0 = v[j], x1 = b[j];
+			v[j] = x0 * c[j] - x1 * s[j];
+			b[j] = x0 * s[j] + x1 * c[j];
+		}
+	} else {
+		for (long j = 0; j < n; j++) {
+			float x0 = v[2 * j], x1 = v[2 * j + 1];
+			v[2 * j] = x0 * c[j] - x1 * s[j];
+			v[2 * j + 1] = x0 * s[j] + x1 * c[j];
+		}
+	}
+}
+
+const lm_vec_fns lm_vec_c = {dot_c, axpy_c, decay_dot_c, write_dot_c, scan_dot_c,
+                             sumsq_c, scale_c, expsum_c, rope_c};
 
 /* Called before the threads start (the kernels pass its answer to them). */
 const lm_vec_fns *lm_vec(void)
@@ -106,6 +192,8 @@ const lm_vec_fns *lm_vec(void)
 			v.write_dot = lm_vec_avx2.write_dot;
 		if (!v.scan_dot)
 			v.scan_dot = lm_vec_avx2.scan_dot;
+		if (!v.rope)
+			v.rope = lm_vec_avx2.rope;
 	}
 	return &v;
 }

@@ -24,6 +24,7 @@ enum {
 	VOCAB = {{VOCAB}},	/* vocabulary size */
 	DIM = {{DIM}},	/* hidden size: the width of the residual stream */
 	MAXB = {{MAXB}},	/* most tokens taken through the layers at once */
+	LAYERS = {{LAYERS}},	/* layers; as pipeline parts, -1 is the embedding, LAYERS the head */
 };
 
 #define SHAPE(...) ((const long[]){__VA_ARGS__})
@@ -95,14 +96,21 @@ static void forward(const int *tok, long n, float *logits, int all)
 {
 	for (long i = 0; i < n; i += MAXB) {
 		long b = n - i < MAXB ? n - i : MAXB;
-		lm_embed(x, embed, tok + i, b);
+		/* with pipeline stages (mpirun), this rank runs only its parts:
+		 * x comes from the rank before and goes on to the next */
+		if (lm_stage_has(-1))
+			lm_embed(x, embed, tok + i, b);
+		else
+			lm_stage_recv(x, b * DIM);
 {{CALLS}}
 		/* the final norm, then the head: scores for every next token{{#HEAD_L2}}.
 		 * The head's rows are L2-normalised (NormHead): each score is
 		 * scaled by its row's 1 / (|row| + eps), which equals multiplying
 		 * by the normalised row and lets the stored rows be read as they
 		 * are{{/HEAD_L2}} */
-		if (all) {
+		if (!lm_stage_has(LAYERS)) {
+			lm_stage_send(x, b * DIM);
+		} else if (all) {
 			lm_rmsnorm(xn, x, b, DIM, final_norm, 1, {{EPS}});
 			lm_matmul(logits + i * VOCAB, xn, b, head);
 {{#HEAD_L2}}
@@ -118,6 +126,14 @@ static void forward(const int *tok, long n, float *logits, int all)
 		pos += b;
 	}
 }
+
+/* The parts (embedding, layers, head) as a split into pipeline stages
+ * weighs them, in bytes: weights a token reads, weights held, cache per
+ * token, state whatever the length; joined: stays in the stage of the
+ * part before. */
+static const lm_part parts[LAYERS + 2] = {
+{{PARTS}}
+};
 
 /* The fields of config.json this file was generated from, as JSON text:
  * field, value, the default the reader takes when it is absent (0: absent).
@@ -138,6 +154,7 @@ static const char *const drops[] = {
 	.config = config, .drops = drops,
 	.create = create, .forward = forward, .reset = reset,
 	.state = &state,
+	.dim = DIM, .layers = LAYERS, .parts = parts,
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */

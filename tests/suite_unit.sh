@@ -41,6 +41,21 @@ if make -s tests/bin/test_stop >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_stop does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# The prefill product (gemm.c) on every instruction set this CPU has.
+if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
+	for isa in avx512 avx2 portable; do
+		LMCC_ISA=$isa tests/bin/test_gemm >tests/tmp/gemm.log 2>tests/tmp/gemm.err
+		rc=$?
+		if [ $rc = 2 ] && grep -q "cannot run" tests/tmp/gemm.err; then
+			echo "skip gemm[$isa]: $(cat tests/tmp/gemm.err)"
+			continue
+		fi
+		cat tests/tmp/gemm.log
+		[ $rc = 0 ] || echo "FAIL unit: test_gemm exited $rc under LMCC_ISA=$isa"
+	done
+else
+	echo "FAIL unit: test_gemm does not build: $(head -c 300 tests/tmp/unit.log)"
+fi
 # Quantized products on every instruction set this CPU can run.
 if make -s tests/bin/test_qmat >tests/tmp/unit.log 2>&1; then
 	flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)

@@ -1,9 +1,11 @@
 /* bench_matmul: how close lm_matmul comes to this machine's bounds.
  *
- *   bench_matmul [THREADS]
+ *   bench_matmul [THREADS]     (--help: what it prints)
  *
- * Measures the machine first (runtime/bound.c): memory read bandwidth and
- * the float32 matrix rate.  Then lm_matmul on a weight of a real model's size, in F32, F16 and BF16: with one token (decode:
+ * Measures the machine first (runtime/bound.c): memory read bandwidth
+ * with the kernels' instruction set and thread count, and with one thread,
+ * and the float32 matrix rate.  Then lm_matmul on a weight of a real
+ * model's size, in F32, F16 and BF16: with one token (decode:
  * reported as GB/s of weights read, and as a ratio to the bandwidth) and
  * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
 #include "rt.h"
@@ -46,10 +48,6 @@ static void product(int dtype, int tr, long n, long rows, long cols, double bw, 
 	free(y);
 }
 
-/* ---- quantized weights (LM_Q, qmat.c) ----
- * MLX's affine format with BF16 scales and biases, as mlx-lm writes it
- * for a BF16 model.  Decode reads the packed words plus the scales and
- * biases once: those bytes over the time, against the bandwidth. */
 static void qproduct(int bits, int group, long n, long rows, long cols, double bw,
                      double peak)
 {
@@ -70,8 +68,10 @@ static void qproduct(int bits, int group, long n, long rows, long cols, double b
 		double t = lm_now();
 		for (int c = 0; c < copies; c++) {
 			const unsigned char *s = (const unsigned char *)sb + 2 * sbytes * c;
-			lm_mat W = {w + wbytes * c, LM_Q, 0, rows, cols, cols * bits / 32,
-			            bits, group, LM_BF16, s, s + sbytes, cols / group};
+			lm_mat W = {.data = w + wbytes * c, .dtype = LM_Q, .rows = rows, .cols = cols,
+			            .ld = cols * bits / 32, .bits = bits, .group = group,
+			            .sdtype = LM_BF16, .scales = s, .biases = s + sbytes,
+			            .sld = cols / group};
 			lm_matmul(y, x, n, W);
 		}
 		double dt = (lm_now() - t) / copies;
@@ -102,16 +102,43 @@ static void quantized(double bw, double peak)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_matmul [THREADS]\n"
+	           "  How close lm_matmul comes to this machine's bounds, with THREADS threads\n"
+	           "  (default: one per CPU) and the kernels LMCC_ISA chooses (avx512, avx2,\n"
+	           "  portable; default: the best this CPU has).  The first line gives the\n"
+	           "  read bandwidth with THREADS threads and with one, measured with the\n"
+	           "  kernels' instruction set, and sgemm's float32 rate; each product after\n"
+	           "  it is a ratio to one of them.\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2 || (argc == 2 && (atoi(argv[1]) < 1 || atoi(argv[1]) > 64))) {
+		usage(stderr);
+		return 2;
+	}
 	if (argc > 1)
 		lm_set_threads(atoi(argv[1]));
 	setvbuf(stdout, NULL, _IOLBF, 0);    /* make bench reads the first line alone */
 	char cpu[200];
 	lm_cpu_name(cpu, sizeof cpu);
-	double bw = lm_read_rate(), peak = lm_f32_rate();
-	printf("machine: memory read %.1f GB/s, sgemm %.1f GFLOP/s; %s, %s kernels\n", bw,
-	       peak, cpu, lm_isa_name(lm_isa()));
+	int threads = lm_pool_size();
+	double bw = lm_read_rate(), bw1 = bw;
+	if (threads > 1) {
+		lm_set_threads(1);
+		bw1 = lm_read_rate();
+		lm_set_threads(threads);
+	}
+	double peak = lm_f32_rate();
+	printf("machine: memory read %.1f GB/s with %d thread%s (%.1f with 1), sgemm %.1f GFLOP/s; "
+	       "%s, %s kernels\n", bw, threads, threads > 1 ? "s" : "", bw1, peak, cpu,
+	       lm_isa_name(lm_isa()));
 	int dt[3] = {LM_F32, LM_F16, LM_BF16};
 	for (int i = 0; i < 3; i++) {
 		product(dt[i], 0, 1, 6656, 2048, bw, peak);

@@ -8,6 +8,7 @@
  * (LMCC_ISA forces one; tests/suite_unit.sh runs every one the CPU has),
  * named in every line. */
 #include "rt.h"
+#include "vec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ static void test_matmul(int dtype, int tr, long n, long rows, long cols)
 				s += (double)x[t * cols + c] * wf[r * cols + c];
 			ref[t * rows + r] = s;
 		}
-	lm_mat W = {store, dtype, tr, rows, cols, ld};
+	lm_mat W = {.data = store, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols, .ld = ld};
 	lm_matmul(y, x, n, W);
 	char name[96];
 	snprintf(name, sizeof name, "matmul %s tr=%d n=%ld %ldx%ld",
@@ -121,7 +122,7 @@ static void test_f16_values(void)
 		memset(x, 0, 12 * cols * sizeof(float));
 		for (long t = 0; t < n; t++)
 			x[t * cols + (k < cols ? k : t)] = 1;
-		lm_matmul(y, x, n, (lm_mat){h, LM_F16, 0, rows, cols, cols});
+		lm_matmul(y, x, n, (lm_mat){.data = h, .dtype = LM_F16, .rows = rows, .cols = cols, .ld = cols});
 		for (long t = 0; t < n && !bad; t++)
 			for (long r = 0; r < rows && !bad; r++) {
 				uint16_t v = h[r * cols + (k < cols ? k : t)];
@@ -134,7 +135,7 @@ static void test_f16_values(void)
 	}
 	uint16_t special[4] = {0x7c00, 0xfc00, 0x7e00, 0xfd01};
 	float one = 1, out[4];
-	lm_matmul(out, &one, 1, (lm_mat){special, LM_F16, 0, 4, 1, 1});
+	lm_matmul(out, &one, 1, (lm_mat){.data = special, .dtype = LM_F16, .rows = 4, .cols = 1, .ld = 1});
 	if (!bad && !(isinf(out[0]) && out[0] > 0 && isinf(out[1]) && out[1] < 0 && isnan(out[2])
 	              && isnan(out[3]))) {
 		printf("FAIL kernel[%s] f16 widening: inf, -inf, NaN, NaN give %g %g %g %g\n",
@@ -162,16 +163,16 @@ static void test_embed(void)
 		for (long i = 0; i < D; i++)
 			ref[t * D + i] = lm_bf16_to_f32(e[tok[t] * D + i]);
 	float x[3 * 7];
-	lm_embed(x, (lm_mat){e, LM_BF16, 0, V, D, D}, tok, 3);
+	lm_embed(x, (lm_mat){.data = e, .dtype = LM_BF16, .rows = V, .cols = D, .ld = D}, tok, 3);
 	check("embed bf16", x, ref, 3 * D, 0);
 	free(e);
 }
 
-static void test_rmsnorm(const float *w, long wrows, const char *name)
+static void test_rmsnorm(long dim, const float *w, long wrows, const char *what)
 {
-	long rows = 6, dim = 10;
-	float *x = randv(rows * dim), y[60];
-	double ref[60];
+	long rows = 6;
+	float *x = randv(rows * dim), *y = lm_floats(rows * dim);
+	double *ref = lm_alloc(rows * dim * sizeof(double));
 	for (long r = 0; r < rows; r++) {
 		double ss = 0;
 		for (long i = 0; i < dim; i++)
@@ -180,18 +181,22 @@ static void test_rmsnorm(const float *w, long wrows, const char *name)
 		for (long i = 0; i < dim; i++)
 			ref[r * dim + i] = x[r * dim + i] * inv * (w ? w[(r % wrows) * dim + i] : 1);
 	}
+	char name[96];
+	snprintf(name, sizeof name, "rmsnorm %s, dim %ld", what, dim);
 	lm_rmsnorm(y, x, rows, dim, w, wrows, 1e-5f);
 	check(name, y, ref, rows * dim, 1e-6);
 	lm_rmsnorm(x, x, rows, dim, w, wrows, 1e-5f);   /* in place */
 	check(name, x, ref, rows * dim, 1e-6);
 	free(x);
+	free(y);
+	free(ref);
 }
 
-static void test_rope(int style)
+static void test_rope(int style, long hd, long dims)
 {
-	long n = 5, heads = 3, hd = 12, dims = 8, pos = 100000;
-	double f[4];
-	for (int j = 0; j < 4; j++)
+	long n = 5, heads = 3, pos = 100000;
+	double f[1024];
+	for (int j = 0; j < dims / 2; j++)
 		f[j] = pow(10000.0, -2.0 * j / dims);
 	float *x = randv(n * heads * hd);
 	double *ref = lm_alloc(n * heads * hd * sizeof(double));
@@ -210,10 +215,54 @@ static void test_rope(int style)
 			}
 		}
 	lm_rope(x, n, heads, hd, dims, pos, f, style);
-	check(style == LM_ROPE_HALF ? "rope half, partial dims, pos 1e5"
-	                            : "rope interleaved, partial dims, pos 1e5",
-	      x, ref, n * heads * hd, 1e-6);
+	char name[96];
+	snprintf(name, sizeof name, "rope %s, %ld of %ld dims, pos 1e5",
+	         style == LM_ROPE_HALF ? "half" : "interleaved", dims, hd);
+	check(name, x, ref, n * heads * hd, 1e-6);
 	free(x);
+	free(ref);
+}
+
+/* Softmax's numerators: each exp within 2 ulp-ish of libm's in double
+ * (so judged elementwise, not against the row's largest), their sum, and
+ * the edges: far below the float range 0, -inf 0, NaN NaN. */
+static void test_expsum(long n)
+{
+	float *s = lm_floats(n + 1);
+	double *ref = lm_alloc(n * sizeof(double)), sum = 0;
+	float mx = -INFINITY;
+	for (long j = 0; j < n; j++) {
+		s[j] = (float)(uni() * 40 - 20);
+		mx = s[j] > mx ? s[j] : mx;
+	}
+	if (n > 3) {
+		s[1] = mx - 100;        /* below exp's float range */
+		s[2] = -INFINITY;
+	}
+	for (long j = 0; j < n; j++)
+		sum += ref[j] = exp((double)(s[j] - mx));
+	double got = lm_vec()->expsum(s, mx, n), worst = fabs(got - sum) / sum;
+	for (long j = 0; j < n; j++) {
+		double d = fabs(s[j] - ref[j]) / (ref[j] > 1e-37 ? ref[j] : 1);
+		if (!(d <= worst))
+			worst = isnan(d) ? INFINITY : d;
+	}
+	const char *isa = lm_isa_name(lm_isa());
+	if (worst <= 3e-7) {
+		printf("PASS kernel[%s] softmax exp and sum, %ld scores (rel %.2g)\n", isa, n, worst);
+	} else {
+		printf("FAIL kernel[%s] softmax exp and sum, %ld scores: relative error %.3g > 3e-7\n",
+		       isa, n, worst);
+		failures++;
+	}
+	float nan[9] = {0, NAN, 0, 0, 0, 0, 0, 0, 0};
+	lm_vec()->expsum(nan, 0, 9);
+	if (!isnan(nan[1]) || nan[0] != 1) {
+		printf("FAIL kernel[%s] softmax exp: exp(NaN) = %g, exp(0) = %g\n", isa, nan[1],
+		       nan[0]);
+		failures++;
+	}
+	free(s);
 	free(ref);
 }
 
@@ -490,12 +539,12 @@ static void naive_expert(double *o, const float *x, long dim, const lm_mat *g,
 
 static void test_moe(int scale_input)
 {
-	enum { E = 4, K = 2, N = 5, D = 6, I = 5 };
+	enum { E = 4, K = 2, N = 5, D = 37, I = 5 };   /* D: vectors and a tail */
 	lm_mat g[E], u[E], d[E];
 	for (int e = 0; e < E; e++) {
-		g[e] = (lm_mat){randv(I * D), LM_F32, 0, I, D, D};
-		u[e] = (lm_mat){randv(I * D), LM_F32, 0, I, D, D};
-		d[e] = (lm_mat){randv(D * I), LM_F32, 0, D, I, I};
+		g[e] = (lm_mat){.data = randv(I * D), .dtype = LM_F32, .rows = I, .cols = D, .ld = D};
+		u[e] = (lm_mat){.data = randv(I * D), .dtype = LM_F32, .rows = I, .cols = D, .ld = D};
+		d[e] = (lm_mat){.data = randv(D * I), .dtype = LM_F32, .rows = D, .cols = I, .ld = I};
 	}
 	float *x = randv(N * D), y[N * D], w[N * K];
 	int idx[N * K] = {0, 3, 2, 1, 3, 0, 1, 2, 0, 2};
@@ -547,12 +596,22 @@ int main(void)
 	lm_set_threads(1);
 	test_f16_values();
 	test_embed();
-	float *w = randv(3 * 10);
-	test_rmsnorm(NULL, 1, "rmsnorm without weight");
-	test_rmsnorm(w, 1, "rmsnorm, one shared weight");
-	test_rmsnorm(w, 3, "rmsnorm, per-head weights");
-	test_rope(LM_ROPE_INTERLEAVED);
-	test_rope(LM_ROPE_HALF);
+	long dims[3] = {10, 64, 2053};       /* a tail only; whole vectors; both */
+	for (int i = 0; i < 3; i++) {
+		float *w = randv(3 * dims[i]);
+		test_rmsnorm(dims[i], NULL, 1, "without weight");
+		test_rmsnorm(dims[i], w, 1, "one shared weight");
+		test_rmsnorm(dims[i], w, 3, "per-head weights");
+		free(w);
+	}
+	for (int style = 0; style < 2; style++) {
+		test_rope(style, 12, 8);
+		test_rope(style, 128, 128);
+		test_rope(style, 100, 78);           /* pairs past the last vector */
+	}
+	long scores[6] = {1, 5, 8, 9, 31, 1000};
+	for (int i = 0; i < 6; i++)
+		test_expsum(scores[i]);
 	test_conv(2, 0, 0);
 	test_conv(2, 0, 1);
 	test_conv(4, 1, 0);
@@ -577,6 +636,5 @@ int main(void)
 	test_route_grouped();
 	test_moe(0);
 	test_moe(1);
-	free(w);
 	return failures != 0;
 }

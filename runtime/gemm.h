@@ -1,0 +1,51 @@
+/* gemm.h: what the blocked prefill product (gemm.c) shares with the
+ * micro-kernels of each instruction set (gemm_c.c, gemm_avx2.c,
+ * gemm_512.c). */
+#ifndef LM_GEMM_H
+#define LM_GEMM_H
+
+#include "matmul.h"
+
+/* The first m rows (m <= MR) of the MR x NR tile of y at c (rows ldc
+ * apart) from kc steps of an outer product: a is a panel of x, [kc][MR]
+ * (token i of step k at a[k * MR + i]), b a panel of W, [kc][NR], 64-byte
+ * aligned.  add: c += the product, else c = it. */
+typedef void lm_tile_fn(long kc, const float *a, const float *b, float *c, long ldc,
+                        int add, int m);
+
+/* The panel of W's outputs [r0, r0 + nr) and inputs [c0, c0 + kc) as
+ * float32 into dst, [kc][NR], outputs nr..NR - 1 zero (nr <= NR). */
+typedef void lm_pack_fn(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
+
+/* Row r's inputs [c0, c0 + kc) as float32: how a weight in a format of
+ * its own (qmat.c's dequantizing) feeds the same blocking.  c0 is a
+ * multiple of LM_GEMM_KC; kc is LM_GEMM_KC or what is left of the row. */
+typedef void lm_rowseg_fn(float *dst, const lm_mat *W, long r, long c0, long kc);
+
+enum { LM_GEMM_KC = 256 };   /* inputs per block (gemm.c) */
+
+typedef struct {
+	int mr, nr;                /* tile: tokens x outputs */
+	lm_tile_fn *tile;
+	lm_pack_fn *pack;          /* for the float dtypes */
+} lm_gemm_kern;
+
+extern const lm_gemm_kern lm_gemm_c, lm_gemm_avx2, lm_gemm_512;
+
+/* lm_pack_fn with panels NR wide: the portable one, which the others use
+ * for partial panels, and AVX2's, which the AVX-512 kernels use too. */
+void lm_gemm_pack_c(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc, int NR);
+void lm_gemm_pack_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc, int NR);
+
+/* y[n, W->rows] = x[n, W->cols] W^T, the outputs split across the pool's
+ * threads, with the kernels of the instruction set lm_isa() chose.  row:
+ * how to read a row of W (NULL: W is F32, F16 or BF16, stored either way). */
+void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row);
+
+/* Which prefill product lm_matmul uses for the float dtypes: 0 the one
+ * chosen per shape, LM_GEMM_LMCC or LM_GEMM_OPENBLAS always (LMCC_GEMM=lmcc
+ * or openblas at start-up; bench_gemm sets it between measurements). */
+enum { LM_GEMM_CHOOSE = 0, LM_GEMM_LMCC = 1, LM_GEMM_OPENBLAS = 2 };
+extern int lm_gemm_force;
+
+#endif

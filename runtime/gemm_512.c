@@ -1,0 +1,61 @@
+/* gemm_512.c: the prefill micro-kernel with AVX-512F (see gemm.c), the
+ * AVX2 kernel (gemm_avx2.c) at 16 floats a vector: a tile of 6 tokens x
+ * 32 outputs, twelve vector sums.  Panels are widened by AVX2's packer,
+ * 32 outputs wide.  Not yet executed on an AVX-512 machine. */
+#include "gemm.h"
+
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+enum { MR = 6, NR = 32 };
+
+AVX512 INLINE void tile_m(long kc, const float *a, const float *b, float *c, long ldc, int add,
+                          const int m)
+{
+	__m512 acc[MR][2];
+#pragma GCC unroll 6
+	for (int i = 0; i < m; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+	for (long k = 0; k < kc; k++, a += MR, b += NR) {
+		__m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 6
+		for (int i = 0; i < m; i++) {
+			__m512 ai = _mm512_set1_ps(a[i]);
+			acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+			acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int i = 0; i < m; i++) {
+		float *ci = c + i * ldc;
+		if (add) {
+			acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(ci));
+			acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(ci + 16));
+		}
+		_mm512_storeu_ps(ci, acc[i][0]);
+		_mm512_storeu_ps(ci + 16, acc[i][1]);
+	}
+}
+
+AVX512 __attribute__((aligned(64))) static void tile_512(long kc, const float *a,
+                                                         const float *b, float *c, long ldc,
+                                                         int add, int m)
+{
+	switch (m) {
+	case 6: tile_m(kc, a, b, c, ldc, add, 6); break;
+	case 5: tile_m(kc, a, b, c, ldc, add, 5); break;
+	case 4: tile_m(kc, a, b, c, ldc, add, 4); break;
+	case 3: tile_m(kc, a, b, c, ldc, add, 3); break;
+	case 2: tile_m(kc, a, b, c, ldc, add, 2); break;
+	default: tile_m(kc, a, b, c, ldc, add, 1); break;
+	}
+}
+
+static void pack_512(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
+{
+	lm_gemm_pack_avx2(dst, W, r0, nr, c0, kc, NR);
+}
+
+const lm_gemm_kern lm_gemm_512 = {MR, NR, tile_512, pack_512};

@@ -1,0 +1,138 @@
+/* gemm_avx2.c: the prefill micro-kernel with AVX2 and FMA (see gemm.c):
+ * a tile of 6 tokens x 16 outputs, twelve vector sums.  Each step loads
+ * the 16 outputs' weights of one input (two vectors) and broadcasts the 6
+ * tokens' inputs: 12 multiply-adds for 8 loads, as many independent sums
+ * as the two FMA pipes need to hide their latency, 15 of 16 registers. */
+#include "gemm.h"
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+enum { MR = 6, NR = 16 };
+
+/* The first m rows of the tile (m <= MR, a constant once inlined). */
+AVX2 INLINE void tile_m(long kc, const float *a, const float *b, float *c, long ldc, int add,
+                        const int m)
+{
+	__m256 acc[MR][2];
+#pragma GCC unroll 6
+	for (int i = 0; i < m; i++) {
+		acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+		/* y's tile, from L3 or memory: asked for now, used after kc steps */
+		_mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+		_mm_prefetch((const char *)(c + i * ldc + NR - 1), _MM_HINT_T0);
+	}
+	for (long k = 0; k < kc; k++, a += MR, b += NR) {
+		__m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+		for (int i = 0; i < m; i++) {
+			__m256 ai = _mm256_broadcast_ss(a + i);
+			acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+			acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+		}
+	}
+#pragma GCC unroll 6
+	for (int i = 0; i < m; i++) {
+		float *ci = c + i * ldc;
+		if (add) {
+			acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
+			acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
+		}
+		_mm256_storeu_ps(ci, acc[i][0]);
+		_mm256_storeu_ps(ci + 8, acc[i][1]);
+	}
+}
+
+/* Aligned so that the loop of six steps starts a cache line. */
+AVX2 __attribute__((aligned(64))) static void tile_avx2(long kc, const float *a,
+                                                        const float *b, float *c, long ldc,
+                                                        int add, int m)
+{
+	switch (m) {
+	case 6: tile_m(kc, a, b, c, ldc, add, 6); break;
+	case 5: tile_m(kc, a, b, c, ldc, add, 5); break;
+	case 4: tile_m(kc, a, b, c, ldc, add, 4); break;
+	case 3: tile_m(kc, a, b, c, ldc, add, 3); break;
+	case 2: tile_m(kc, a, b, c, ldc, add, 2); break;
+	default: tile_m(kc, a, b, c, ldc, add, 1); break;
+	}
+}
+
+/* 8 weights from p + i as floats, in order. */
+AVX2 INLINE __m256 load8(const void *p, int dtype, size_t i)
+{
+	if (dtype == LM_F32)
+		return _mm256_loadu_ps((const float *)p + i);
+	__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+	if (dtype == LM_F16)
+		return _mm256_cvtph_ps(h);
+	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* r[0..7] as the columns of an 8 x 8 block. */
+AVX2 INLINE void transpose8(__m256 r[8])
+{
+	__m256 t[8], u[8];
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+	}
+	for (int i = 0; i < 4; i++) {
+		r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+		r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+	}
+}
+
+/* The panel of lm_pack_fn, nr outputs NR apart in dst.  Whole 8 x 8
+ * blocks are widened in registers (transposed for W stored [out, in]);
+ * the rest goes the portable way. */
+AVX2 INLINE void pack_k(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc,
+                        const int dtype, const int width)
+{
+	size_t ld = W->ld;
+	long whole = nr & ~7L, k8 = W->tr ? kc : kc & ~7L;
+	if (whole < nr || k8 < kc)
+		lm_gemm_pack_c(dst, W, r0, nr, c0, kc, width);
+	for (long j = 0; j < whole; j += 8) {
+		if (W->tr) {
+			for (long k = 0; k < kc; k++)
+				_mm256_store_ps(dst + k * width + j,
+				                load8(W->data, dtype, (c0 + k) * ld + r0 + j));
+			continue;
+		}
+		for (long k = 0; k < k8; k += 8) {
+			__m256 v[8];
+			for (int i = 0; i < 8; i++)
+				v[i] = load8(W->data, dtype, (r0 + j + i) * ld + c0 + k);
+			transpose8(v);
+			for (int i = 0; i < 8; i++)
+				_mm256_store_ps(dst + (k + i) * width + j, v[i]);
+		}
+	}
+}
+
+/* For gemm_512.c too, whose panels are 32 outputs wide. */
+AVX2 void lm_gemm_pack_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc,
+                            int width)
+{
+	switch (W->dtype) {
+	case LM_BF16: pack_k(dst, W, r0, nr, c0, kc, LM_BF16, width); break;
+	case LM_F16: pack_k(dst, W, r0, nr, c0, kc, LM_F16, width); break;
+	default: pack_k(dst, W, r0, nr, c0, kc, LM_F32, width); break;
+	}
+}
+
+static void pack_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
+{
+	lm_gemm_pack_avx2(dst, W, r0, nr, c0, kc, NR);
+}
+
+const lm_gemm_kern lm_gemm_avx2 = {MR, NR, tile_avx2, pack_avx2};

@@ -1,0 +1,375 @@
+/* stage.c: a model split into pipeline stages, one per rank of mpirun.
+ *
+ * The parts of a model are its embedding, its layers and its head (with
+ * the final norm).  lm_split cuts them into contiguous stages balanced by
+ * the weight bytes each reads per token; rank r runs stage r.  Every rank
+ * binds the whole model (each tensor's name and shape is checked, so the
+ * strict checks see the same checkpoint everywhere) but reads only its
+ * own parts' data and allocates only their caches (lm_stage_mine).
+ *
+ * Rank 0 alone reads the input and writes the output: its forward() tells
+ * the other ranks to run theirs (CMD_FORWARD), embeds, runs its layers and
+ * posts the residual stream to rank 1; each rank receives it from the one
+ * before and posts it on; the last runs the head and sends the logits back
+ * to rank 0.  Each forward() goes through the input MAXB tokens at a time,
+ * so a long prompt is pipelined by itself: while rank 1 runs batch i,
+ * rank 0 already runs batch i + 1.  The same kernels see the same inputs
+ * as in one process, so the logits are the same, bit for bit.
+ *
+ * The transport is lm_net_* (mpi.c, or mpi_none.c alone). */
+#define _GNU_SOURCE
+#include "rt.h"
+#include "opt.h"
+#include "pcache.h"
+#include "serve.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+enum { TAG_CMD = 1, TAG_X = 2, TAG_LOGITS = 3, TAG_CTX = 4 };
+enum { CMD_FORWARD = 1, CMD_RESET = 2, CMD_END = 3 };
+
+static int rank, ranks = 1;
+static int lo = -1, hi = INT_MAX;        /* this rank's parts, inclusive */
+static int binding = LM_STAGE_SHARED;     /* the part create() binds */
+static const lm_model *model;            /* the generated one */
+
+int lm_stage_has(int part)
+{
+	return part >= lo && part <= hi;
+}
+
+void lm_stage_bind(int part)
+{
+	binding = part;
+}
+
+int lm_stage_mine(void)
+{
+	return binding == LM_STAGE_SHARED || lm_stage_has(binding);
+}
+
+int lm_stage_rank(void)
+{
+	return rank;
+}
+
+void lm_stage_recv(float *x, long count)
+{
+	lm_net_recv(rank - 1, TAG_X, x, count * sizeof(float));
+}
+
+void lm_stage_send(const float *x, long count)
+{
+	lm_net_post(rank + 1, TAG_X, x, count * sizeof(float));
+}
+
+/* ---- the split ---- */
+
+int lm_split(const lm_part *parts, int n, int nr, int *first)
+{
+	if (nr < 1 || nr > n)
+		return 0;
+	/* best[r * (n + 1) + j]: the least possible largest stage when parts
+	 * 0 .. j - 1 make r stages; from: where the last of them starts */
+	long *sum = lm_alloc((n + 1) * sizeof(long));
+	long *best = lm_alloc((size_t)(nr + 1) * (n + 1) * sizeof(long));
+	int *from = lm_alloc((size_t)(nr + 1) * (n + 1) * sizeof(int));
+	for (int j = 0; j < n; j++)
+		sum[j + 1] = sum[j] + parts[j].read;
+	for (long k = 0; k < (long)(nr + 1) * (n + 1); k++)
+		best[k] = LONG_MAX;
+	for (int j = 1; j <= n; j++)
+		best[n + 1 + j] = sum[j];
+	for (int r = 2; r <= nr; r++)
+		for (int j = r; j <= n; j++)
+			for (int i = r - 1; i < j; i++) {
+				long before = best[(r - 1) * (n + 1) + i];
+				if (parts[i].joined || before == LONG_MAX)
+					continue;
+				long worst = before > sum[j] - sum[i] ? before : sum[j] - sum[i];
+				if (worst < best[r * (n + 1) + j]) {
+					best[r * (n + 1) + j] = worst;
+					from[r * (n + 1) + j] = i;
+				}
+			}
+	int ok = best[nr * (n + 1) + n] != LONG_MAX;
+	if (ok) {
+		first[nr] = n;
+		for (int r = nr, j = n; r >= 1; r--)
+			j = first[r - 1] = from[r * (n + 1) + j];
+	}
+	free(sum);
+	free(best);
+	free(from);
+	return ok;
+}
+
+const char *lm_bytes_str(char *s, size_t n, long b)
+{
+	if (b >= 10L << 30)
+		snprintf(s, n, "%.1f GiB", b / 1073741824.0);
+	else if (b >= 10L << 20)
+		snprintf(s, n, "%.1f MiB", b / 1048576.0);
+	else if (b >= 10L << 10)
+		snprintf(s, n, "%.1f KiB", b / 1024.0);
+	else
+		snprintf(s, n, "%ld B", b);
+	return s;
+}
+
+void lm_split_print(FILE *f, const char *pre, const lm_part *parts, int layers, int nr,
+                    const int *first, long dim, long vocab)
+{
+	char w[32], rd[32], c[32], x[32], what[64];
+	fprintf(f, "%s%-4s  %-26s %-11s %-11s %-16s %s\n", pre, "rank", "parts", "weights",
+	        "read/token", "cache", "sends per token");
+	for (int r = 0; r < nr; r++) {
+		long wb = 0, rb = 0, cb = 0, fb = 0;
+		for (int k = first[r]; k < first[r + 1]; k++) {
+			wb += parts[k].weights;
+			rb += parts[k].read;
+			cb += parts[k].cache;
+			fb += parts[k].fixed;
+		}
+		/* parts k are layers k - 1; 0 the embedding, layers + 1 the head */
+		int a = first[r] > 0 ? first[r] - 1 : 0, b = first[r + 1] - 2;
+		if (b >= layers)
+			b = layers - 1;
+		size_t k = 0;
+		what[0] = 0;
+		if (first[r] == 0)
+			k += snprintf(what + k, sizeof what - k, "embedding");
+		if (a < b)
+			k += snprintf(what + k, sizeof what - k, "%slayers %d-%d", k ? ", " : "", a, b);
+		else if (a == b)
+			k += snprintf(what + k, sizeof what - k, "%slayer %d", k ? ", " : "", a);
+		if (first[r + 1] == layers + 2)
+			snprintf(what + k, sizeof what - k, "%shead", k ? ", " : "");
+		char cache[40];
+		snprintf(cache, sizeof cache, "%s/token", lm_bytes_str(c, sizeof c, cb));
+		if (fb) {
+			size_t m = strlen(cache);
+			snprintf(cache + m, sizeof cache - m, " + %s", lm_bytes_str(x, sizeof x, fb));
+		}
+		if (r + 1 < nr)
+			snprintf(x, sizeof x, "%s to rank %d", lm_bytes_str(w, sizeof w, dim * 4), r + 1);
+		else if (nr > 1)
+			snprintf(x, sizeof x, "%s to rank 0", lm_bytes_str(w, sizeof w, vocab * 4));
+		else
+			snprintf(x, sizeof x, "-");
+		fprintf(f, "%s%4d  %-26s %-11s %-11s %-16s %s\n", pre, r, what,
+		        lm_bytes_str(w, sizeof w, wb), lm_bytes_str(rd, sizeof rd, rb), cache, x);
+	}
+	if (nr > 1)
+		fprintf(f, "%sthe last rank sends logits for the last token of each call (every\n"
+		        "%stoken with --logits-out); a rank with several layers sends nothing between them\n",
+		        pre, pre);
+	/* KV reuse: its readers are joined to the layer that fills the cache */
+	for (int k = 1; k < layers + 1; k++) {
+		if (!parts[k + 1].joined || parts[k].joined)
+			continue;
+		int e = k + 1;
+		while (e + 1 < layers + 1 && parts[e + 1].joined)
+			e++;
+		int r = 0;
+		while (first[r + 1] <= k)
+			r++;
+		fprintf(f, "%slayers %d-%d read layer %d's K/V cache: kept in its stage (rank %d), "
+		        "nothing of the cache is sent\n", pre, k, e - 1, k - 1, r);
+	}
+}
+
+/* ---- starting together ---- */
+
+/* Every rank computed `bad` alike: rank 0 says why, and all end. */
+static void all_fail(int bad, const char *where, const char *msg)
+{
+	if (!bad)
+		return;
+	if (rank == 0)
+		fprintf(stderr, "lmcc: %s%s%s\n", where ? where : "", where ? ": " : "", msg);
+	lm_net_end();     /* rank 0 has spoken before any rank ends */
+	exit(2);
+}
+
+/* What identifies the program: lmcc's version, the model's name, config
+ * and parts. */
+static uint64_t program_fp(const lm_model *m)
+{
+	uint64_t h = lm_hash(0xcbf29ce484222325ull, lm_version(), strlen(lm_version()) + 1);
+	h = lm_hash(h, m->name, strlen(m->name) + 1);
+	h = lm_hash(h, m->arch, strlen(m->arch) + 1);
+	for (const char *const *c = m->config; *c; c += 3)
+		for (int i = 0; i < 3; i++)
+			h = c[i] ? lm_hash(h, c[i], strlen(c[i]) + 1) : lm_hash(h, "", 1);
+	h = lm_hash(h, m->parts, (m->layers + 2) * sizeof *m->parts);
+	return lm_hash(h, &m->vocab, sizeof m->vocab);
+}
+
+int lm_stage_start(const lm_model *m)
+{
+	model = m;
+	ranks = lm_net_init(&rank);
+	if (ranks == 1)
+		return 1;
+	uint64_t mine = program_fp(m), *all = lm_alloc(ranks * sizeof *all);
+	lm_net_gather(&mine, all, sizeof mine);
+	int other = 0;
+	while (other < ranks && all[other] == all[0])
+		other++;
+	char msg[300];
+	snprintf(msg, sizeof msg, "rank %d runs another program than rank 0 (%s, %s): every rank "
+	         "must run the same build of the same model", other, m->name, lm_version());
+	all_fail(other < ranks, "mpirun", msg);
+	free(all);
+
+	int n = m->layers + 2, *first = lm_alloc((ranks + 1) * sizeof(int));
+	int cuts = 0;
+	for (int k = 1; k < n; k++)
+		cuts += !m->parts[k].joined;
+	snprintf(msg, sizeof msg, "%d ranks: %s can be cut in at most %d stages (its embedding, "
+	         "%d layers and head, layers reading another's K/V with it)", ranks, m->name,
+	         cuts + 1, m->layers);
+	all_fail(!lm_split(m->parts, n, ranks, first), "mpirun", msg);
+	lo = first[rank] - 1;
+	hi = first[rank + 1] - 2;
+	if (rank == 0) {
+		fprintf(stderr, "lmcc: %s: %d pipeline stages\n", m->name, ranks);
+		lm_split_print(stderr, "lmcc:   ", m->parts, m->layers, ranks, first, m->dim, m->vocab);
+	}
+	free(first);
+	/* the ranks of one machine share its cores */
+	const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	long cores = sysconf(_SC_NPROCESSORS_ONLN), per = local ? atol(local) : 1;
+	lm_set_threads((int)(per > 0 && cores / per > 1 ? cores / per : 1));
+	return ranks;
+}
+
+/* Rank 0 knows the context (from the input); the others are told. */
+void lm_stage_setup(const lm_model *m, long *ctx)
+{
+	if (ranks == 1)
+		return;
+	if (rank == 0)
+		for (int r = 1; r < ranks; r++)
+			lm_net_send(r, TAG_CTX, ctx, sizeof *ctx);
+	else
+		lm_net_recv(0, TAG_CTX, ctx, sizeof *ctx);
+}
+
+void lm_stage_agree(const lm_model *m, const char *dir, lm_ckpt *ck, lm_ckpt *ad)
+{
+	if (ranks == 1)
+		return;
+	lm_fp mine = lm_fingerprint(dir, ck, ad), *all = lm_alloc(ranks * sizeof *all);
+	lm_net_gather(&mine, all, sizeof mine);
+	int r = 0;
+	while (r < ranks && !memcmp(&all[r], &all[0], sizeof mine))
+		r++;
+	char msg[300];
+	if (r < ranks)
+		snprintf(msg, sizeof msg, "rank %d's checkpoint differs from rank 0's (its %s): every "
+		         "rank must hold the same files", r,
+		         all[r].config != all[0].config ? "config.json"
+		         : all[r].weights != all[0].weights ? "weights" : "adapter");
+	all_fail(r < ranks, dir, msg);
+	free(all);
+}
+
+/* ---- rank 0 drives ---- */
+
+static void send_all(long op, long n, long all)
+{
+	long cmd[3] = {op, n, all};
+	for (int r = 1; r < ranks; r++)
+		lm_net_send(r, TAG_CMD, cmd, sizeof cmd);
+}
+
+static void drive_forward(const int *tok, long n, float *logits, int all)
+{
+	send_all(CMD_FORWARD, n, all);
+	model->forward(tok, n, logits, all);
+	lm_net_recv(ranks - 1, TAG_LOGITS, logits, (size_t)(all ? n : 1) * model->vocab * sizeof(float));
+}
+
+static void drive_reset(void)
+{
+	send_all(CMD_RESET, 0, 0);
+	model->reset();
+}
+
+const lm_model *lm_stage_driver(const lm_model *m)
+{
+	static lm_model d;
+	if (ranks == 1)
+		return m;
+	d = *m;
+	d.forward = drive_forward;
+	d.reset = drive_reset;
+	return &d;
+}
+
+/* ---- the other ranks follow ---- */
+
+int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
+{
+	long ctx = 0, cmd[3], cap = 0;
+	lm_stage_setup(m, &ctx);
+	lm_ckpt *ad;
+	lm_adapter got;
+	lm_ckpt *ck = lm_load(m, weights, adapter, ctx, &ad, &got);
+	if (ad)
+		lm_adapter_done(ad);
+	int last = rank == ranks - 1;
+	float *out = NULL;
+	for (;;) {
+		lm_net_recv(0, TAG_CMD, cmd, sizeof cmd);
+		if (cmd[0] == CMD_END)
+			break;
+		if (cmd[0] == CMD_RESET) {
+			m->reset();
+			continue;
+		}
+		long rows = cmd[2] ? cmd[1] : 1;
+		if (last && rows > cap) {
+			free(out);
+			out = lm_floats((size_t)rows * m->vocab);
+			cap = rows;
+		}
+		m->forward(NULL, cmd[1], out, (int)cmd[2]);
+		if (last)
+			lm_net_send(0, TAG_LOGITS, out, (size_t)rows * m->vocab * sizeof(float));
+	}
+	lm_stage_end(m);
+	free(out);
+	lm_ck_close(ck);
+	lm_ck_close(ad);
+	if (ad)
+		free((char *)got.keys);
+	return 0;
+}
+
+/* Every rank's peak memory, shown by rank 0; then the transport ends. */
+void lm_stage_end(const lm_model *m)
+{
+	if (ranks == 1)
+		return;
+	if (rank == 0)
+		send_all(CMD_END, 0, 0);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	long mine = ru.ru_maxrss, *all = lm_alloc(ranks * sizeof *all);
+	lm_net_gather(&mine, all, sizeof mine);
+	if (rank == 0) {
+		fprintf(stderr, "lmcc: %s: peak memory by rank:", m->name);
+		for (int r = 0; r < ranks; r++)
+			fprintf(stderr, "%s %d: %.1f MB", r ? "," : "", r, all[r] / 1024.0);
+		fprintf(stderr, "\n");
+	}
+	free(all);
+	lm_net_end();
+}

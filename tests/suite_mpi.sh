@@ -1,0 +1,169 @@
+#!/bin/sh
+# Pipeline stages over MPI ranks (runtime/stage.c), with mpirun on this
+# machine: every golden case at 2 and 3 ranks, input whole and one token
+# at a time, gives the logits of one process bit for bit; `lmcc plan
+# --ranks` shows the split the program makes; each rank's peak memory is
+# its share of a checkpoint of a few hundred MB; a killed rank, another
+# checkpoint or another program on one rank end every rank, never hang.
+# Skipped where Open MPI is not installed (make MPI=1 installs it).
+cd "$(dirname "$0")/.." || exit 1
+if ! command -v mpirun >/dev/null || [ ! -f runtime/liblmcc-mpi.a ]; then
+	echo "mpi: skipped: no mpirun or no runtime/liblmcc-mpi.a (make MPI=1 installs Open MPI)"
+	exit 0
+fi
+make -s tests/bin/npycmp >/dev/null || { echo "FAIL mpi: cannot build npycmp"; exit 0; }
+T=tests/tmp/mpi
+rm -rf $T
+mkdir -p $T
+# as root mpirun wants these; --oversubscribe: more ranks than cores
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_base_warn_component_unused=0
+MPIRUN=$(command -v mpirun)
+mpirun() { timeout "${LIMIT:-120}" "$MPIRUN" --oversubscribe --bind-to none "$@"; }
+
+# ---- golden cases: N ranks give one process's logits, bit for bit ----
+for dir in tests/golden/*/; do
+	c=$(basename "$dir")
+	[ -f "$dir/config.json" ] || continue
+	if ! ./lmcc build "$dir" -o $T/$c.one 2>$T/err || ! ./lmcc build "$dir" --mpi -o $T/$c 2>$T/err; then
+		echo "FAIL mpi golden $c build: $(head -c 300 $T/err)"
+		continue
+	fi
+	for feed in whole 1; do
+		opt=""
+		[ $feed = whole ] || opt="--chunk 1"
+		one=$T/$c.one.$feed.npy
+		$T/$c.one/$c --tokens @"$dir/tokens.npy" --logits-out $one $opt -t 1 2>$T/err
+		for n in 2 3; do
+			out=$T/$c.$n.$feed.npy
+			mpirun -np $n $T/$c/$c --tokens @"$dir/tokens.npy" --logits-out $out $opt -t 1 \
+				>/dev/null 2>$T/err
+			if [ ! -f $out ]; then
+				echo "FAIL mpi golden $c $n ranks chunk=$feed: $(grep -v '^lmcc:  ' $T/err | head -c 300)"
+			elif ! cmp -s $out $one; then
+				echo "FAIL mpi golden $c $n ranks chunk=$feed: logits differ from one process's ($(tests/bin/npycmp $out $one))"
+			elif r=$(tests/bin/npycmp $out "$dir/logits.npy"); then
+				echo "PASS mpi golden $c $n ranks chunk=$feed: the logits of one process, bit for bit; $r"
+			else
+				echo "FAIL mpi golden $c $n ranks chunk=$feed: $r"
+			fi
+		done
+	done
+done
+
+# generated ids and the stats come from rank 0 alone
+c=afm7
+mpirun -np 3 $T/$c/$c --tokens 1,2,3 -n 6 >$T/ids 2>$T/err
+$T/$c.one/$c --tokens 1,2,3 -n 6 >$T/ids.one 2>/dev/null
+if cmp -s $T/ids $T/ids.one && [ "$(grep -c 'prefill' $T/err)" = 1 ] \
+   && grep -q 'peak memory by rank: 0: .*, 1: .*, 2: ' $T/err; then
+	echo "PASS mpi generation: 3 ranks generate one process's ids; rank 0 alone prints them and the stats"
+else
+	echo "FAIL mpi generation: $(cat $T/ids) vs $(cat $T/ids.one); $(head -c 300 $T/err)"
+fi
+
+# ---- lmcc plan --ranks is the split the program makes ----
+./lmcc plan tests/golden/afm7 --ranks 2 >$T/plan 2>&1
+sed -n '/^rank  parts/,$p' $T/plan >$T/plan.split
+mpirun -np 2 $T/afm7/afm7 --tokens 1,2 >/dev/null 2>$T/err
+sed -n 's/^lmcc:   //p' $T/err >$T/run.split
+if [ -s $T/plan.split ] && cmp -s $T/plan.split $T/run.split \
+   && grep -q "read layer .*'s K/V cache: kept in its stage" $T/plan.split; then
+	echo "PASS mpi plan --ranks 2: the split the program prints, KV reuse kept in one stage"
+else
+	echo "FAIL mpi plan --ranks 2: $(diff $T/plan.split $T/run.split | head -c 400)"
+fi
+./lmcc plan tests/golden/afm7 --ranks 3 >$T/plan3 2>&1
+if [ "$(sed -n '/^rank  parts/,/^the last/p' $T/plan3 | grep -c '^ *[0-9] ')" = 3 ] \
+   && grep -q '^ *0  embedding' $T/plan3 && grep -q '^ *2  .*head' $T/plan3; then
+	echo "PASS mpi plan --ranks 3: three stages, the embedding first, the head last"
+else
+	echo "FAIL mpi plan --ranks 3: $(head -c 400 $T/plan3)"
+fi
+./lmcc plan tests/golden/afm7 --ranks 9 >/dev/null 2>$T/err
+rc=$?
+mpirun -np 9 $T/afm7/afm7 --tokens 1 >/dev/null 2>$T/err2
+rc2=$?
+if [ $rc = 2 ] && grep -q 'too many' $T/err && [ $rc2 != 0 ] && grep -q 'at most .* stages' $T/err2; then
+	echo "PASS mpi too many ranks: plan and mpirun refuse them (exit 2)"
+else
+	echo "FAIL mpi too many ranks: plan $rc $(head -c 200 $T/err); mpirun $rc2 $(head -c 200 $T/err2)"
+fi
+
+# ---- each rank holds its share of the weights ----
+M=$T/rss
+if ./lmcc init tests/configs/mpi_rss_afm7.json -o $M --seed 3 --dtype bf16 2>$T/err \
+   && ./lmcc build $M --mpi -o $M/bin 2>$T/err; then
+	$M/bin/rss --tokens 1,2,3,4,5,6,7,8 -n 4 >/dev/null 2>$T/one.err
+	mpirun -np 2 $M/bin/rss --tokens 1,2,3,4,5,6,7,8 -n 4 >/dev/null 2>$T/two.err
+	./lmcc plan $M --ranks 2 >$T/rss.plan
+	# in MiB: each rank's weights (plan), the whole checkpoint, the peaks
+	mib='{ for (i = 2; i < NF; i++) if ($i ~ /^[0-9.]+$/ && $(i + 1) ~ /^(B|KiB|MiB|GiB)$/) {
+	         u = $(i + 1); print $i * (u == "GiB" ? 1024 : u == "MiB" ? 1 : u == "KiB" ? 1 / 1024 : 1 / 1048576); exit } }'
+	w0=$(sed -n '/^rank  parts/,$p' $T/rss.plan | awk '$1 == 0' | awk "$mib")
+	w1=$(sed -n '/^rank  parts/,$p' $T/rss.plan | awk '$1 == 1' | awk "$mib")
+	all=$(du -m $M/model.safetensors | cut -f1)
+	one=$(sed -n 's/.*peak memory \([0-9.]*\) MB.*/\1/p' $T/one.err)
+	p0=$(sed -n 's/.*peak memory by rank: 0: \([0-9.]*\) MB.*/\1/p' $T/two.err)
+	p1=$(sed -n 's/.*peak memory by rank: .*, 1: \([0-9.]*\) MB.*/\1/p' $T/two.err)
+	# a rank's peak is its share plus what one process has beside its
+	# weights (code, buffers, caches) and Open MPI's libraries (<= 40 MB)
+	if awk -v w0="$w0" -v w1="$w1" -v all="$all" -v one="$one" -v p0="$p0" -v p1="$p1" \
+	     'BEGIN { base = one - all; ok = p0 != "" && p1 != "" && w0 > 0 && w1 > 0;
+	              ok = ok && p0 <= w0 + base + 40 && p1 <= w1 + base + 40;
+	              ok = ok && p0 < 0.75 * one && p1 < 0.75 * one; exit !ok }'; then
+		echo "PASS mpi memory: peaks of ${p0} and ${p1} MB for shares of ${w0} and ${w1} MiB; one process ${one} MB for ${all} MB"
+	else
+		echo "FAIL mpi memory: rank peaks '${p0}' '${p1}' MB for shares '${w0}' '${w1}' MiB; one process '${one}' MB for '${all}' MB"
+	fi
+else
+	echo "FAIL mpi memory: $(head -c 300 $T/err)"
+fi
+
+# ---- faults: a killed rank, another checkpoint, another program ----
+# rank 1 is killed while the three generate; mpirun must end at once,
+# every rank with it, with a message and a failing status
+tag=lmcc_mpi_$$
+start=$(date +%s)
+LIMIT=60 mpirun -np 3 -x LMCC_TEST_TAG=$tag $M/bin/rss --tokens 1,2,3 -n 100000 >/dev/null 2>$T/kill.err &
+job=$!
+victim=""
+for i in $(seq 1 100); do
+	for e in $(grep -las "LMCC_TEST_TAG=$tag" /proc/[0-9]*/environ); do
+		if tr '\0' '\n' 2>/dev/null <"$e" | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
+			victim=${e#/proc/}
+			victim=${victim%/environ}
+		fi
+	done
+	[ -n "$victim" ] && grep -q 'pipeline stages' $T/kill.err && break
+	sleep 0.2
+done
+sleep 1
+[ -n "$victim" ] && kill -9 "$victim"
+wait $job
+rc=$?
+took=$(($(date +%s) - start))
+if [ -n "$victim" ] && [ $rc != 0 ] && [ $rc != 124 ] && grep -q 'another rank ended\|exited on signal 9' $T/kill.err; then
+	echo "PASS mpi killed rank: every rank ended (status $rc, ${took} s): $(grep -m1 'another rank ended\|signal 9' $T/kill.err | head -c 160)"
+else
+	echo "FAIL mpi killed rank: victim '$victim', status $rc after ${took} s: $(head -c 300 $T/kill.err)"
+fi
+
+# the same program on another checkpoint (another seed): refused at start
+./lmcc init tests/configs/mpi_rss_afm7.json -o $T/other --seed 4 --dtype bf16 2>/dev/null
+LIMIT=60 mpirun -np 1 $M/bin/rss --tokens 1 : -np 1 $M/bin/rss --weights $T/other --tokens 1 \
+	>/dev/null 2>$T/err
+rc=$?
+if [ $rc = 2 ] && grep -q "rank 1's checkpoint differs from rank 0's (its weights)" $T/err; then
+	echo "PASS mpi another checkpoint: refused at start-up (exit 2)"
+else
+	echo "FAIL mpi another checkpoint: status $rc: $(head -c 300 $T/err)"
+fi
+LIMIT=60 mpirun -np 1 $M/bin/rss --tokens 1 : -np 1 $T/afm7/afm7 --tokens 1 >/dev/null 2>$T/err
+rc=$?
+if [ $rc = 2 ] && grep -q "rank 1 runs another program than rank 0" $T/err; then
+	echo "PASS mpi another program: refused at start-up (exit 2)"
+else
+	echo "FAIL mpi another program: status $rc: $(head -c 300 $T/err)"
+fi
+rm -rf $M/model.safetensors $T/other

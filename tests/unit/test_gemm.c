@@ -1,0 +1,109 @@
+/* test_gemm: the blocked prefill product (runtime/gemm.c) against a naive
+ * product in double precision, in every weight dtype and storage order,
+ * on sizes that are not multiples of any blocking (one token and odd
+ * counts, inputs and outputs off every tile, panel and block edge), with
+ * one and two threads, and through the row-reader hook.  The kernels are
+ * those of the instruction set lm_isa() chose (LMCC_ISA; suite_unit runs
+ * every one the CPU has), named in every line. */
+#include "gemm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int failures;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float uni(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
+}
+
+/* W(r, c) of a weight stored in dtype, as a double (the definition in lmcc.h). */
+static double w_at(const lm_mat *W, long r, long c)
+{
+	size_t i = W->tr ? (size_t)c * W->ld + r : (size_t)r * W->ld + c;
+	return lm_load_f32(W->data, W->dtype, i);
+}
+
+/* A random weight of rows x cols in dtype, stored with ld = its run + pad. */
+static lm_mat weight(int dtype, int tr, long rows, long cols, long pad)
+{
+	long run = tr ? rows : cols, lines = tr ? cols : rows, ld = run + pad;
+	void *p = lm_alloc_aligned((size_t)lines * ld * 4);
+	for (size_t i = 0; i < (size_t)lines * ld; i++) {
+		float v = uni();
+		if (dtype == LM_F32)
+			((float *)p)[i] = v;
+		else
+			((uint16_t *)p)[i] = dtype == LM_BF16 ? lm_f32_to_bf16(v) : lm_f32_to_f16(v);
+	}
+	return (lm_mat){.data = p, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols, .ld = ld};
+}
+
+/* The hook's contract, for a float weight: as a quantized format's reader would. */
+static void row_reader(float *dst, const lm_mat *W, long r, long c0, long kc)
+{
+	if (c0 % LM_GEMM_KC || kc > LM_GEMM_KC || c0 + kc > W->cols)
+		lm_bug("row reader: inputs [%ld, %ld) of %ld", c0, c0 + kc, W->cols);
+	for (long k = 0; k < kc; k++)
+		dst[k] = (float)w_at(W, r, c0 + k);
+}
+
+static const char *dname(int dtype)
+{
+	return dtype == LM_F32 ? "f32" : dtype == LM_F16 ? "f16" : "bf16";
+}
+
+static void test(int dtype, int tr, long n, long rows, long cols, int threads, int hook)
+{
+	lm_mat W = weight(dtype, tr, rows, cols, 3);
+	float *x = lm_floats(n * cols), *y = lm_floats(n * rows);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = uni();
+	for (long i = 0; i < n * rows; i++)
+		y[i] = NAN;    /* every output must be written */
+	lm_set_threads(threads);
+	lm_gemm(y, x, n, &W, hook ? row_reader : NULL);
+	double md = 0, mb = 1e-30;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0;
+			for (long c = 0; c < cols; c++)
+				s += x[t * cols + c] * w_at(&W, r, c);
+			double d = fabs(y[t * rows + r] - s);
+			if (!(d <= md))
+				md = isnan(d) ? INFINITY : d;
+			if (fabs(s) > mb)
+				mb = fabs(s);
+		}
+	double rel = md / mb;
+	const char *ok = rel <= 1e-5 ? "PASS" : "FAIL";
+	printf("%s gemm[%s] %s tr=%d n=%ld %ldx%ld threads=%d%s (rel %.2g)\n", ok,
+	       lm_isa_name(lm_isa()), dname(dtype), tr, n, rows, cols, threads,
+	       hook ? " row reader" : "", rel);
+	failures += rel > 1e-5;
+	free((void *)W.data);
+	free(x);
+	free(y);
+}
+
+int main(void)
+{
+	int dtypes[] = {LM_F32, LM_F16, LM_BF16};
+	for (int d = 0; d < 3; d++)
+		for (int tr = 0; tr < 2; tr++) {
+			test(dtypes[d], tr, 1, 37, 19, 1, 0);
+			test(dtypes[d], tr, 3, 45, 64, 1, 0);      /* whole vectors, part tiles */
+			test(dtypes[d], tr, 7, 100, 269, 2, 0);    /* a block of inputs and a tail */
+			test(dtypes[d], tr, 130, 53, 515, 2, 0);   /* three blocks of inputs */
+			test(dtypes[d], tr, 150, 1059, 40, 2, 0);  /* tokens and outputs past a block */
+			test(dtypes[d], tr, 12, 96, 48, 1, 0);     /* whole tiles only */
+		}
+	test(LM_BF16, 0, 130, 77, 600, 2, 1);
+	test(LM_F32, 1, 7, 33, 257, 1, 1);
+	return failures != 0;
+}
