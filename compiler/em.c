@@ -9,6 +9,7 @@
 #include "em.h"
 #include "../runtime/rt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,9 @@ const char *em_num(double v, int is_float)
 	char *s = ring[k++ % 8];
 	if (is_float)
 		v = (float)v;
-	for (int prec = 1; prec <= 17; prec++) {
+	if (v == (long)v && fabs(v) < 1e9)     /* 100.0, not 1e+02 */
+		snprintf(s, 40, "%.0f", v);
+	else for (int prec = 1; prec <= 17; prec++) {
 		snprintf(s, 40, "%.*g", prec, v);
 		if (is_float ? strtof(s, NULL) == (float)v : strtod(s, NULL) == v)
 			break;
@@ -176,6 +179,9 @@ static void experts_lora(Em *e, const char *c, const char *field, const MatArr *
 	}
 }
 
+/* lm_ck_mat's tr, by name. */
+#define TR(tr) ((tr) ? "LM_IN_OUT" : "LM_OUT_IN")
+
 /* Weight c (a global, or "lN.field" of a layer) bound to view m; field:
  * the name it is declared and listed by. */
 static void bind_mat(Em *e, const char *c, const char *field, Mat m)
@@ -200,7 +206,7 @@ static void bind_mat(Em *e, const char *c, const char *field, Mat m)
 	em_cstr(&e->bind, t->name);
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
-	bprintf(&e->bind, ", %ld, %d, %ld, %ld, %ld);\n", m.off, m.tr, m.rows, m.cols, m.ld);
+	bprintf(&e->bind, ", %ld, %s, %ld, %ld, %ld);\n", m.off, TR(m.tr), m.rows, m.cols, m.ld);
 	lora(e, c, field, m, "");
 }
 
@@ -251,19 +257,39 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 		em_cstr(&e->bind, a->pattern);
 		bprintf(&e->bind, ", e), ");
 		em_shape(&e->bind, t);
-		bprintf(&e->bind, ",\n\t\t                  %ld, %d, %ld, %ld, %ld);\n",
-		        m->off, m->tr, m->rows, m->cols, m->ld);
+		bprintf(&e->bind, ",\n\t\t                  %ld, %s, %ld, %ld, %ld);\n",
+		        m->off, TR(m->tr), m->rows, m->cols, m->ld);
 	} else {
 		em_cstr(&e->bind, t->name);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
-		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %d, %ld, %ld, %ld);\n",
-		        m->off, a->stride, m->tr, m->rows, m->cols, m->ld);
+		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %s, %ld, %ld, %ld);\n",
+		        m->off, a->stride, TR(m->tr), m->rows, m->cols, m->ld);
 	}
 	experts_lora(e, c, field, a);
 }
 
-void em_vec_expr(Em *e, Vec v)
+/* The constant naming the offset field's weights are stored relative to
+ * ("MIX_POST_NORM_OFFSET"), or the literal when the field's layers differ. */
+static const char *offset(Em *e, const char *field, double add)
+{
+	char name[64];
+	int i, k = 0;
+	for (const char *c = field; *c && k < 48; c++)
+		name[k++] = *c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c;
+	snprintf(name + k, sizeof name - k, "_OFFSET");
+	for (i = 0; i < e->noff && strcmp(e->off[i].name, name); i++)
+		;
+	if (i == e->noff) {
+		if (i == MAX_OFFSETS)
+			return em_flt(add);
+		snprintf(e->off[i].name, sizeof e->off[i].name, "%s", name);
+		e->off[e->noff++].add = add;
+	}
+	return (float)e->off[i].add == (float)add ? e->off[i].name : em_flt(add);
+}
+
+void em_vec_expr(Em *e, const char *field, Vec v)
 {
 	const Tensor *t = &e->p->t[v.t];
 	if (t->bits)
@@ -272,7 +298,7 @@ void em_vec_expr(Em *e, Vec v)
 	em_cstr(&e->bind, t->name);
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
-	bprintf(&e->bind, ", %s)", em_flt(v.add));
+	bprintf(&e->bind, ", %s)", v.add ? offset(e, field, v.add) : em_flt(0));
 }
 
 void em_decl_vec(Em *e, const char *name)
@@ -284,7 +310,7 @@ void em_vec(Em *e, const char *c, Vec v)
 {
 	name_into(&e->vecs, c);
 	bprintf(&e->bind, "\t%s = ", c);
-	em_vec_expr(e, v);
+	em_vec_expr(e, c, v);
 	bprintf(&e->bind, ";\n");
 }
 
@@ -306,7 +332,7 @@ void em_pvec(Em *e, const char *P, const char *name, Vec v)
 	char c[64];
 	name_into(&e->vecs, name);
 	bprintf(&e->bind, "\t%s = ", field_of(c, P, name));
-	em_vec_expr(e, v);
+	em_vec_expr(e, name, v);
 	bprintf(&e->bind, ";\n");
 }
 
@@ -315,7 +341,7 @@ void em_pscalar(Em *e, const char *P, const char *name, Vec v)
 	char c[64];
 	name_into(&e->scalars, name);
 	bprintf(&e->bind, "\t%s = ", field_of(c, P, name));
-	em_vec_expr(e, v);
+	em_vec_expr(e, name, v);
 	bprintf(&e->bind, "[0];\n");
 }
 

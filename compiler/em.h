@@ -11,7 +11,7 @@
 #include "emit.h"
 #include "tmpl.h"
 
-enum { MAX_SCRATCH = 32, MAX_FORMATS = 16 };
+enum { MAX_SCRATCH = 32, MAX_FORMATS = 16, MAX_OFFSETS = 16 };
 
 typedef struct {
 	const Plan *p;
@@ -28,6 +28,8 @@ typedef struct {
 	struct { int bits, group, mode; long mats; } fmt[MAX_FORMATS];
 	int nfmt;
 	Buf packed;
+	struct { char name[64]; double add; } off[MAX_OFFSETS];   /* norm weight offsets */
+	int noff;
 } Em;
 
 /* The constants naming a quantized format in generated code: Q4G64_BITS,
@@ -53,8 +55,9 @@ void em_state(Em *e, const char *P, const char *name, long count, const char *wh
 void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim);
 /* Only declare the vector field `name`; the caller writes its binding. */
 void em_decl_vec(Em *e, const char *name);
-/* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body. */
-void em_vec_expr(Em *e, Vec v);
+/* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body;
+ * an offset v.add is named after field (MIX_NORM_OFFSET). */
+void em_vec_expr(Em *e, const char *field, Vec v);
 /* A scratch buffer `name` of [MAXB, width] floats, shared by all layers
  * (the widest request wins). */
 void em_scratch(Em *e, const char *name, long width, const char *what);

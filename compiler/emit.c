@@ -419,7 +419,7 @@ static void ends(Em *e)
 	free(bdone(&e->adapted));
 	bprintf(&e->bind, "\tfinal_norm = ");
 	if (p->final.w.t >= 0)
-		em_vec_expr(e, p->final.w);
+		em_vec_expr(e, "final_norm", p->final.w);
 	else
 		bprintf(&e->bind, "LM_UNWEIGHTED");
 	bprintf(&e->bind, ";\n");
@@ -526,6 +526,9 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	for (int j = 0; j < e.nfmt; j++)
 		fp |= e.fmt[j].mode != LM_AFFINE;
 	dset(&d, "FP", "%d", fp);
+	for (int j = 0; j < e.noff; j++)
+		bprintf(&b, "#define %s %s\n", e.off[j].name, em_flt(e.off[j].add));
+	set_trimmed(&d, "OFFSETS", &b);
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);

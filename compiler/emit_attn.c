@@ -69,7 +69,7 @@ static void kv_conv(Em *e, const char *P, const Attn *a, long kvd)
 	for (int j = 0; j < 2; j++) {
 		em_decl_vec(e, names[j]);
 		bprintf(&e->bind, "\t%s.%s = lm_repeat_rows(", P, names[j]);
-		em_vec_expr(e, w[j]);
+		em_vec_expr(e, names[j], w[j]);
 		bprintf(&e->bind, ", %d, %d, %d);\n", a->kv_heads, a->kv_conv, a->hd);
 	}
 	char what[64];
@@ -101,6 +101,7 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 	dset(&d, "QD", "%ld", qd);
 	dset(&d, "KVD", "%ld", kvd);
 	dset(&d, "GQA", "%d", a->heads != a->kv_heads);
+	dset(&d, "KVS", "%d", a->kv_heads > 1);
 	dset(&d, "GROUP", "%d", a->heads / a->kv_heads);
 	dset(&d, "OWN", "%d", own);
 	dset(&d, "FROM", "%d", a->kv_from);

@@ -68,6 +68,9 @@ typedef struct lm_ckpt lm_ckpt;  /* an opened checkpoint (runtime/st.c) */
  *            stored rows times these, applied to the products. */
 lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
                  long off, int tr, long rows, long cols, long ld);
+/* tr: the tensor stores the view as [out, in] (a row per output), or
+ * transposed, [in, out]. */
+enum { LM_OUT_IN = 0, LM_IN_OUT = 1 };
 const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
                        const long *shape, float add);
 const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,

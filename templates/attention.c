@@ -4,8 +4,9 @@ RoPE, query temperature, fake 8-bit K/V, then attention over the cache and
 the output projection.  Every step is optional but the first and last.
 
 @@ proj
-	/* Attention: {{H}} query heads of {{HD}}, {{KVH}} K/V heads{{#GQA}}, each
-	 * shared by {{GROUP}} query heads{{/GQA}}; {{MASK_NOTE}}. */
+	/* Attention: {{H}} query heads of {{HD}}, {{KVH}} K/V head{{#KVS}}s{{/KVS}}{{#GQA}} ({{GROUP}} query
+	 * heads per K/V head){{/GQA}}.
+	 * Mask: {{MASK_NOTE}}. */
 	lm_matmul(q, xn, n, L->wq);
 {{#BQ}}
 	lm_add_bias(q, L->bq, n, {{QD}});

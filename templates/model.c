@@ -55,6 +55,12 @@ enum {
 {{FORMATS}}
 };
 {{/FORMATS}}
+{{#OFFSETS}}
+
+/* Norm weights stored relative to an offset: the weight a norm applies is
+ * the stored one plus the offset, added once at load (lm_ck_vec). */
+{{OFFSETS}}
+{{/OFFSETS}}
 
 /* The state every layer shares.  pos is the number of tokens seen so far,
  * hence the position of the next one.  x is the residual stream, xn its
