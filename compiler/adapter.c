@@ -373,7 +373,7 @@ void adapter_read(Plan *p, const char *dir)
 			int same = gnd == ndim;
 			for (int d = 0; same && d < ndim; d++)
 				same = got[d] == shape[d];
-			if (dt < 0)
+			if (dt != LM_F32 && dt != LM_F16 && dt != LM_BF16)
 				lm_fail(file, "tensor '%s': dtype is not F32, F16 or BF16", name);
 			if (!same) {
 				char g[128], w[128];
