@@ -225,8 +225,11 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
  *   log(floor((p + 1) / floor_scale) + 1) * attn_scale + 1,
  * computed in double.  The factor is 1 for the first floor_scale - 1
  * positions and then grows with the log of the position. */
-void lm_temperature(float *x, long n, long width, long pos,
-                    double floor_scale, double attn_scale);
+typedef struct {
+	double floor_scale;  /* positions per step of the logarithm's argument */
+	double attn_scale;   /* how fast the factor grows with log p */
+} lm_qtemp;
+void lm_temperature(float *x, long n, long width, long pos, lm_qtemp t);
 
 /* ---- state space models ---------------------------------------------------- */
 

@@ -66,7 +66,8 @@ the output projection.  Every step is optional but the first and last.
 	 * spreads over more keys the longer the context, which flattens it;
 	 * the growing factor sharpens it again (lowers its temperature), so
 	 * that a query can still single out a few keys among millions. */
-	lm_temperature(q, n, {{QD}}, pos, {{FLOOR}}, {{ATTN_SCALE}});
+	lm_temperature(q, n, {{QD}}, pos,
+	               (lm_qtemp){ .floor_scale = {{FLOOR}}, .attn_scale = {{ATTN_SCALE}} });
 
 @@ fake8
 	/* Fake 8-bit K/V: keys and values are rounded to 8-bit integers times a
