@@ -103,17 +103,20 @@ void write_text(const char *path, const char *text)
 		unlink(tmp);
 		lm_fail(path, "write error: %s", strerror(errno));
 	}
-	if (!kept_copy)
-		atexit(drop_kept);
-	else
-		unlink(kept_copy);
-	free(kept_path);
-	free(kept_copy);
-	kept_path = lm_strdup(path);
-	kept_copy = private_name(path, "c");
-	if (link(tmp, kept_copy)) {
+	size_t n = strlen(path);
+	if (n > 2 && !strcmp(path + n - 2, ".c")) {   /* only sources are compiled */
+		if (!kept_copy)
+			atexit(drop_kept);
+		else
+			unlink(kept_copy);
+		free(kept_path);
 		free(kept_copy);
-		kept_copy = NULL;
+		kept_path = lm_strdup(path);
+		kept_copy = private_name(path, "c");
+		if (link(tmp, kept_copy)) {
+			free(kept_copy);
+			kept_copy = NULL;
+		}
 	}
 	if (rename(tmp, path)) {
 		unlink(tmp);

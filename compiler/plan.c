@@ -25,7 +25,8 @@ static int vtensor(Plan *p, InitKind init, double lo, double hi, int ndim,
 	t->lo = lo;
 	t->hi = hi;
 	t->ndim = ndim;
-	memcpy(t->shape, shape, ndim * sizeof(long));
+	if (ndim)    /* a scalar passes no shape */
+		memcpy(t->shape, shape, ndim * sizeof(long));
 	t->fan_in = ndim ? shape[ndim - 1] : 1;
 	format_tensor(p, t);
 	return p->nt++;

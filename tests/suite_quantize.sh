@@ -265,6 +265,14 @@ EOF
 }
 if quantize $S $T/rep --bits 3 --show-tokens; then
 	report_check "llama4 3 bits" $S $T/rep
+	# the report builds the two models; nothing of those builds stays in OUT
+	left=$(ls $T/rep | grep -v -x -e config.json -e model.safetensors \
+	       -e model.safetensors.index.json -e case.json | tr '\n' ' ')
+	if [ -z "$left" ]; then
+		echo "PASS quantize report leaves only the model in OUT"
+	else
+		echo "FAIL quantize report leaves only the model in OUT: also $left"
+	fi
 else
 	echo "FAIL quantize report: $(head -c 300 $T/rep.log)"
 fi
