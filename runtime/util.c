@@ -118,11 +118,17 @@ static void check_room(size_t n)
 	size_t avail = mem_available();
 	if (n < (1 << 20) || !avail)
 		return;
+	/* every large buffer asked for so far: the figure where malloc cannot
+	 * say what it holds (a sanitizer's allocator reports nothing) */
+	static size_t asked;
 	size_t live = 0;
-#ifdef __GLIBC__
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
 	struct mallinfo2 m = mallinfo2();
 	live = m.uordblks + m.hblkhd;     /* in the arenas, and mapped alone */
 #endif
+	if (!live)
+		live = asked;
+	asked += n;
 	if (live + n > avail)
 		lm_fail("memory", "the model's caches and buffers need %zu bytes, more than the %zu "
 		        "this machine has available: a smaller --ctx, or fewer tokens to generate (-n)?",
