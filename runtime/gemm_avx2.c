@@ -4,11 +4,9 @@
  * tokens' inputs: 12 multiply-adds for 8 loads, as many independent sums
  * as the two FMA pipes need to hide their latency, 15 of 16 registers. */
 #include "gemm.h"
+#include "load_avx2.h"
 
 #include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
 
 enum { MR = 6, NR = 16 };
 
@@ -58,17 +56,6 @@ AVX2 __attribute__((aligned(64))) static void tile_avx2(long kc, const float *a,
 	case 2: tile_m(kc, a, b, c, ldc, add, 2); break;
 	default: tile_m(kc, a, b, c, ldc, add, 1); break;
 	}
-}
-
-/* 8 weights from p + i as floats, in order. */
-AVX2 INLINE __m256 load8(const void *p, int dtype, size_t i)
-{
-	if (dtype == LM_F32)
-		return _mm256_loadu_ps((const float *)p + i);
-	__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
-	if (dtype == LM_F16)
-		return _mm256_cvtph_ps(h);
-	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
 /* r[0..7] as the columns of an 8 x 8 block. */

@@ -10,22 +10,9 @@
  * loops, gcc keeps their sums in memory, a store and a load around every
  * FMA, which halved the rate at which a core could multiply. */
 #include "matmul.h"
+#include "load_avx2.h"
 
 #include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define INLINE static inline __attribute__((always_inline))
-
-/* 8 weights from p + i as floats, in order. */
-AVX2 INLINE __m256 load8(const void *p, int dtype, size_t i)
-{
-	if (dtype == LM_F32)
-		return _mm256_loadu_ps((const float *)p + i);
-	__m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
-	if (dtype == LM_F16)
-		return _mm256_cvtph_ps(h);
-	return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 
 /* 16 weights from p + i as two vectors a and b that meet x[0, 8) and
  * x[8, 16) of the kernels' x layout: in order for F32 and F16; for BF16,
