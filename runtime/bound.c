@@ -67,7 +67,7 @@ static void read_avx2(void *ctx, long lo, long hi)
 		a[k] = _mm256_setzero_ps();
 	for (long i = 0; i < rl; i += 16)
 		for (int k = 0; k < STREAMS; k++) {
-			if (s->ahead && !(i & 15))    /* once per 64 bytes */
+			if (s->ahead)    /* a step is 64 bytes: one line each */
 				_mm_prefetch((const char *)(run[k] + i) + s->ahead, _MM_HINT_T0);
 			a[2 * k] = _mm256_add_ps(a[2 * k], _mm256_load_ps(run[k] + i));
 			a[2 * k + 1] = _mm256_add_ps(a[2 * k + 1], _mm256_load_ps(run[k] + i + 8));
