@@ -49,6 +49,8 @@ void lm_stage_bind(int part)
 
 int lm_stage_mine(void)
 {
+	if (binding == LM_STAGE_ENDS)
+		return lm_stage_has(-1) || lm_stage_has(model ? model->layers : INT_MAX);
 	return binding == LM_STAGE_SHARED || lm_stage_has(binding);
 }
 
