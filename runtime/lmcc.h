@@ -84,8 +84,11 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
  *            path.biases (the shape of the scales), all checked. */
 lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
                   long off, long rows, long cols, int bits, int group, int mode);
-/* A name built from a pattern with one %d (expert or layer index). */
+/* A name built from a pattern whose %ld is replaced by i (a layer's or an
+ * expert's index); lm_name2: the first %ld by i, the second by j (a layer,
+ * then an expert).  Valid for the next three calls. */
 const char *lm_name(const char *pattern, long i);
+const char *lm_name2(const char *pattern, long i, long j);
 
 /* ---- low-rank adapters (lora.c) ----------------------------------------- */
 

@@ -814,11 +814,27 @@ long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
 	return n;
 }
 
+/* Names from a ring of buffers, so that one call can take a few (a
+ * product and its adapter's two tensors).  A pattern holds at most two
+ * conversions and each is %ld: one from elsewhere is a bug, not a format
+ * to follow. */
+const char *lm_name2(const char *pattern, long i, long j)
+{
+	static char ring[4][512];
+	static int k;
+	char *buf = ring[k++ % 4];
+	int conv = 0;
+	for (const char *c = strchr(pattern, '%'); c; c = strchr(c + 3, '%'))
+		if (strncmp(c, "%ld", 3) || ++conv > 2)
+			lm_bug("name pattern '%.100s' is not made of %%ld indices", pattern);
+	if (snprintf(buf, sizeof ring[0], pattern, i, j) >= (int)sizeof ring[0])
+		lm_bug("name pattern '%.100s' makes a name too long", pattern);
+	return buf;
+}
+
 const char *lm_name(const char *pattern, long i)
 {
-	static char buf[512];
-	snprintf(buf, sizeof buf, pattern, i);
-	return buf;
+	return lm_name2(pattern, i, 0);
 }
 
 /* FNV-1a, 64 bits: a fingerprint, not a defence against forgery. */

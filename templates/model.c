@@ -77,8 +77,9 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
 
 @@ tail
 /* Bind every weight to its tensor in the checkpoint (each shape is
- * checked, nothing is copied but small vectors and derived matrices), then
- * allocate caches for ctx tokens and the scratch buffers. */
+ * checked, nothing is copied but small vectors and derived matrices): the
+ * embedding and the head here, each layer by its kind's binding; then
+ * allocate the scratch buffers.  ad: the adapter's tensors (or 0). */
 static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
 	state.pos = &pos;
