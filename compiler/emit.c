@@ -543,7 +543,7 @@ static void ends(Em *e)
 		bprintf(&e->bind, "\t/* an adapter on the embedding: lm_embed adds scale * A[tok] B to\n"
 		        "\t * each row it looks up%s */\n", p->head_tied ? "; the tied head gets the same "
 		        "pair transposed,\n\t * x B^T A^T, as the reference's as_linear" : "");
-	bprintf(&e->bind, "\tlm_stage_bind(-1);\n");
+	bprintf(&e->bind, "\tlm_stage_bind(%s);\n", p->head_tied ? "LM_STAGE_ENDS" : "-1");
 	em_mat(e, "embed", p->embed);
 	bprintf(&e->bind, "\tlm_stage_bind(LAYERS);\n");
 	if (p->head_l2 > 0) {
