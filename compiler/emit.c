@@ -525,9 +525,9 @@ static void ropes(const Plan *p, Buf *out)
 {
 	for (int i = 0; i < p->nropes; i++) {
 		const Rope *r = &p->ropes[i];
-		bprintf(out, "/* RoPE frequencies, %s:\n"
-		        " * pair j of a head turns by position * rope%d[j]. */\n"
-		        "static const double rope%d[%d] = {", r->note, i, i, r->dims / 2);
+		bprintf(out, "/* RoPE over %d dims of a head: pair j turns by position * rope%d[j].\n"
+		        " * Frequencies: %s. */\n"
+		        "static const double rope%d[%d] = {", r->dims, i, r->note, i, r->dims / 2);
 		for (int j = 0; j < r->dims / 2; j++)
 			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", em_num(r->inv_freq[j], 0));
 		bprintf(out, "\n};\n\n");
