@@ -320,6 +320,50 @@ static void packed_note(Buf *out, const Rendered *r, const int *list, int n)
 	}
 }
 
+/* The comments of the kinds written so far: each explanation is written
+ * once, beside the first copy of its code. */
+typedef struct {
+	char **text;
+	int *kind;           /* the first layer of the kind that has it */
+	int n;
+} Said;
+
+/* body with every comment of two lines or more that an earlier kind's body
+ * already holds word for word replaced: the first of them from each such
+ * kind by a pointer to that kind's function, the others by nothing.  The
+ * comments it says first join said. */
+static char *once(const char *body, Said *said, int kind, char (*names)[48])
+{
+	Buf out = {0};
+	int pointed[MAX_LAYERS] = {0}, first = said->n;
+	for (const char *l = body; *l; ) {
+		size_t ind = strspn(l, "\t"), n = strcspn(l, "\n");
+		const char *end = strncmp(l + ind, "/*", 2) ? NULL : strstr(l, "*/");
+		if (!end || end[2] != '\n' || !memchr(l, '\n', end - l)) {
+			bput(&out, l, n + (l[n] == '\n'));
+			l += n + (l[n] == '\n');
+			continue;
+		}
+		size_t len = end + 3 - l;
+		int j;
+		for (j = 0; j < first && (strlen(said->text[j]) != len || strncmp(said->text[j], l, len)); j++)
+			;
+		if (j == first) {
+			said->text = lm_realloc(said->text, (said->n + 1) * sizeof *said->text);
+			said->kind = lm_realloc(said->kind, (said->n + 1) * sizeof *said->kind);
+			Buf c = {0};
+			bput(&c, l, len);
+			said->text[said->n] = bdone(&c);
+			said->kind[said->n++] = kind;
+			bput(&out, l, len);
+		} else if (!pointed[said->kind[j]]++) {
+			bprintf(&out, "%.*s/* As in %s() above. */\n", (int)ind, l, names[said->kind[j]]);
+		}
+		l += len;
+	}
+	return bdone(&out);
+}
+
 /* Whether line l (n bytes) is one of text's lines. */
 static int has_line(const char *text, const char *l, size_t n)
 {
@@ -406,6 +450,7 @@ static void layers(Em *e, Buf *code, Buf *calls)
 	char (*bnames)[64] = lm_alloc(p->nl * sizeof *bnames);
 	int *list = lm_alloc(p->nl * sizeof *list);
 	char *ends = bdone(&e->bind);
+	Said said = {0};
 	for (int i = 0; i < p->nl; i++)
 		render(e, r, i);
 	bprintf(&e->bind, "%s", ends);
@@ -446,7 +491,9 @@ static void layers(Em *e, Buf *code, Buf *calls)
 		lora_note(e, &b, r, list, n);
 		packed_note(&b, r, list, n);
 		set_trimmed(&d, "NOTES", &b);
-		bprintf(&b, "%s", r[k].body);
+		char *body = once(r[k].body, &said, k, names);
+		bprintf(&b, "%s", body);
+		free(body);
 		set_trimmed(&d, "HALVES", &b);
 		tmpl(code, "layer.c", "layer", &d);
 		dfree(&d);
@@ -464,6 +511,10 @@ static void layers(Em *e, Buf *code, Buf *calls)
 		free(r[i].adapted);
 		free(r[i].packed);
 	}
+	for (int j = 0; j < said.n; j++)
+		free(said.text[j]);
+	free(said.text);
+	free(said.kind);
 	free(r);
 	free(names);
 	free(bnames);
@@ -474,12 +525,12 @@ static void ropes(const Plan *p, Buf *out)
 {
 	for (int i = 0; i < p->nropes; i++) {
 		const Rope *r = &p->ropes[i];
-		bprintf(out, "\n/* RoPE frequencies, %s:\n"
-		        " * pair j of a head turns by position * rope%d[j]. */\n"
-		        "static const double rope%d[%d] = {", r->note, i, i, r->dims / 2);
+		bprintf(out, "/* RoPE over %d dims of a head: pair j turns by position * rope%d[j].\n"
+		        " * Frequencies: %s. */\n"
+		        "static const double rope%d[%d] = {", r->dims, i, r->note, i, r->dims / 2);
 		for (int j = 0; j < r->dims / 2; j++)
 			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", em_num(r->inv_freq[j], 0));
-		bprintf(out, "\n};\n");
+		bprintf(out, "\n};\n\n");
 	}
 }
 
@@ -492,7 +543,7 @@ static void ends(Em *e)
 		bprintf(&e->bind, "\t/* an adapter on the embedding: lm_embed adds scale * A[tok] B to\n"
 		        "\t * each row it looks up%s */\n", p->head_tied ? "; the tied head gets the same "
 		        "pair transposed,\n\t * x B^T A^T, as the reference's as_linear" : "");
-	bprintf(&e->bind, "\tlm_stage_bind(-1);\n");
+	bprintf(&e->bind, "\tlm_stage_bind(%s);\n", p->head_tied ? "LM_STAGE_ENDS" : "-1");
 	em_mat(e, "embed", p->embed);
 	bprintf(&e->bind, "\tlm_stage_bind(LAYERS);\n");
 	if (p->head_l2 > 0) {
@@ -627,7 +678,6 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
-	bput(&out, "\n", 1);
 	bput(&out, code.s, code.n);
 	free(code.s);
 

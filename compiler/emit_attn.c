@@ -7,6 +7,7 @@
 #include "em.h"
 #include "../runtime/rt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -179,6 +180,11 @@ void emit_attention(Em *e, Buf *body, const Attn *a)
 		dset(&d, "CACHE", "L->kv_from");
 	}
 	dset(&d, "SCALE", "%s", em_flt(a->scale));
+	double sq = 1 / ((double)a->scale * a->scale);     /* the scale as 1/sqrt(sq) */
+	if (fabs(sq - round(sq)) < 1e-3 * sq)
+		dset(&d, "SCALE_NOTE", "1/sqrt(%.0f)", round(sq));
+	else
+		dset(&d, "SCALE_NOTE", "%s", "");
 	dset(&d, "WINDOW", "%ld", a->window);
 	dset(&d, "CHUNK", "%ld", a->chunk);
 	tmpl(body, "attention.c", "attend", &d);

@@ -22,6 +22,81 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A value Python would take as false: null, false, 0, "", {} or []. */
+static int falsy(json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null: return 1;
+	case json_type_boolean: return !json_object_get_boolean(v);
+	case json_type_int: return json_object_get_int64(v) == 0;
+	case json_type_double: return json_object_get_double(v) == 0;
+	case json_type_string: return json_object_get_string_len(v) == 0;
+	case json_type_object: return json_object_object_length(v) == 0;
+	case json_type_array: return json_object_array_length(v) == 0;
+	}
+	return 0;
+}
+
+static json_object *legacy;   /* the quantization a legacy entry stands for */
+
+/* The legacy `quantization_config` (another tool's record, read by
+ * mlx-lm's load_model only when there is no `quantization`; from
+ * text_config when the top level has none): quant_method "mxfp4" is
+ * mxfp4 with groups of 32, "compressed-tensors" nvfp4 (groups of 16) for
+ * the format "nvfp4-pack-quantized" and otherwise 4-bit affine in groups
+ * of 32, in every module whose .scales exists; "awq" and "gptq" weights
+ * mlx-lm repacks as it loads them, and "bitnet" it runs as BitLinear
+ * layers, neither of which lmcc does; any other method quantizes
+ * nothing.  Returns the quantization it means, or NULL
+ * (with *ignored set to the field when it names a method that does
+ * nothing). */
+static json_object *legacy_quant(json_object *root, const char *cfg_file, const char **ignored)
+{
+	json_object *qc, *tc;
+	const char *field = "quantization_config";
+	if (!json_object_object_get_ex(root, "quantization_config", &qc)) {
+		field = "text_config.quantization_config";
+		if (!json_object_object_get_ex(root, "text_config", &tc)
+		    || !json_object_is_type(tc, json_type_object)
+		    || !json_object_object_get_ex(tc, "quantization_config", &qc))
+			return NULL;
+	}
+	if (falsy(qc))
+		return NULL;
+	json_object *m, *f;
+	if (!json_object_is_type(qc, json_type_object))
+		lm_fail(cfg_file, "field '%s': expected an object, got %.40s", field,
+		        json_object_to_json_string(qc));
+	if (!json_object_object_get_ex(qc, "quant_method", &m))
+		lm_fail(cfg_file, "field '%s.quant_method': missing", field);
+	const char *qm = json_object_is_type(m, json_type_string) ? json_object_get_string(m) : "";
+	const char *mode;
+	int bits = 4, group = 32;
+	if (!strcmp(qm, "mxfp4")) {
+		mode = "mxfp4";
+	} else if (!strcmp(qm, "compressed-tensors")) {
+		int nv = json_object_object_get_ex(qc, "format", &f) && json_object_is_type(f, json_type_string)
+		         && !strcmp(json_object_get_string(f), "nvfp4-pack-quantized");
+		mode = nv ? "nvfp4" : "affine";
+		group = nv ? 16 : 32;
+	} else if (!strcmp(qm, "awq") || !strcmp(qm, "gptq")) {
+		lm_fail(cfg_file, "field '%s.quant_method': \"%s\": lmcc does not repack %s weights "
+		        "as mlx-lm does when it loads them (save them with mlx_lm.convert first)",
+		        field, qm, qm);
+	} else if (!strcmp(qm, "bitnet")) {
+		lm_fail(cfg_file, "field '%s.quant_method': \"bitnet\": lmcc does not run mlx-lm's "
+		        "BitLinear layers", field);
+	} else {
+		*ignored = field;
+		return NULL;
+	}
+	json_object *q = json_object_new_object();
+	json_object_object_add(q, "group_size", json_object_new_int(group));
+	json_object_object_add(q, "bits", json_object_new_int(bits));
+	json_object_object_add(q, "mode", json_object_new_string(mode));
+	return q;
+}
+
 void format_begin(Plan *p, json_object *root, const char *cfg_file, const char *dir)
 {
 	p->cfg_file = cfg_file;
@@ -32,6 +107,9 @@ void format_begin(Plan *p, json_object *root, const char *cfg_file, const char *
 			        json_object_to_json_string(q));
 		p->quant = q;
 	}
+	const char *field = NULL;
+	if (!p->quant && (legacy = legacy_quant(root, cfg_file, &field)))
+		p->quant = legacy;
 	if (!dir || !(p->ck = lm_ck_try(dir)))
 		return;
 	long n = 0, cap = 0, i = 0;
@@ -42,16 +120,14 @@ void format_begin(Plan *p, json_object *root, const char *cfg_file, const char *
 		names[n++] = s;
 	}
 	p->layout = layout_detect(p->arch, names, n);
-	/* a quantization_config without quantization is another tool's
-	 * format (GPTQ, AWQ, bitnet, ...): refused when something is packed */
-	json_object *qc;
-	if (!p->quant && json_object_object_get_ex(root, "quantization_config", &qc) && qc) {
+	/* a legacy method that quantizes nothing, beside packed tensors */
+	if (!p->quant && field) {
 		for (long j = 0; j < n; j++) {
 			size_t len = strlen(names[j]);
 			if (len > 7 && !strcmp(names[j] + len - 7, ".scales"))
-				lm_fail(cfg_file, "field 'quantization_config': a format other than mlx-lm's "
-				        "(no 'quantization' field; tensor '%s'): lmcc reads mlx-lm's "
-				        "quantization only", names[j]);
+				lm_fail(cfg_file, "field '%s': its quant_method quantizes nothing in mlx-lm, "
+				        "and there is no field 'quantization', but tensor '%s' is packed",
+				        field, names[j]);
 		}
 	}
 	free(names);
@@ -62,6 +138,8 @@ void format_end(Plan *p)
 	lm_ck_close(p->ck);
 	p->ck = NULL;
 	p->quant = NULL;
+	json_object_put(legacy);
+	legacy = NULL;
 	p->cfg_file = NULL;
 }
 

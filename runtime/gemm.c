@@ -1,16 +1,18 @@
 /* gemm.c: the prefill product y[n, rows] = x[n, cols] W^T, blocked for
  * the caches, with W read in its stored form.
  *
- * The loops are GotoBLAS's.  For each block of KC inputs, x's tokens are
- * copied MC at a time into panels of MR tokens ([KC][MR]: one block, in
- * L2) and W's outputs are widened to float32 NR at a time into panels
- * [KC][NR] (the weight's only float copy: NC outputs of one block per
- * thread, never the whole weight); a micro-kernel keeps an MR x NR tile
- * of y in registers while it walks the KC inputs of a panel of each, so
- * every float loaded feeds MR or NR multiply-adds.  A panel of W is
- * widened while the first block of tokens uses it, from the L1 cache it
- * was just written to, and read again from L2 by the later blocks: with
- * n tokens the widening costs 1/n of the products.
+ * The loops are GotoBLAS's, for one block of at most MC tokens at a time.
+ * The block's x is copied once into panels of MR tokens ([KC][MR] for
+ * each block of KC inputs: one block of inputs, MC x KC floats, sits in
+ * L2).  Each thread's outputs go NY at a time, NY such that the part of
+ * y they make, which every block of inputs adds to, stays in L2 too.
+ * For each block of inputs, W's outputs are widened to float32 NR at a
+ * time into a panel [KC][NR] (the weight's only float copy, one panel
+ * per thread, in L1); a micro-kernel keeps an MR x NR tile of y in
+ * registers while it walks the KC inputs of the panels of both, so every
+ * float loaded feeds MR or NR multiply-adds.  Each block of tokens widens
+ * the weight again: with MC tokens that costs about 1/MC of the products,
+ * less than keeping widened panels for the next block (measured).
  *
  * Sums are float32, over the inputs in order within a block of KC and
  * block after block: another order than OpenBLAS's, the same precision. */
@@ -18,8 +20,8 @@
 
 enum {
 	KC = LM_GEMM_KC,
-	MC = 192,       /* tokens per block: a multiple of every MR (4, 6) */
-	NC = 1024,      /* outputs per block: a multiple of every NR */
+	MC = 192,          /* tokens per block: a multiple of every MR (4, 6) */
+	YBYTES = 128 << 10, /* of y, added to by every block of inputs (Zen 3's L2: 512 KB) */
 	MAXTILE = 6 * 32,
 };
 
@@ -110,54 +112,50 @@ typedef struct {
 	const lm_gemm_kern *g;
 } Job;
 
-/* Outputs [r0, r1): one thread's share. */
+/* Outputs [r0, r1) of a block of n <= MC tokens: one thread's share. */
 static void share(void *ctx, long r0, long r1)
 {
 	const Job *J = ctx;
 	float *y = J->y;
-	const float *x = J->x;
 	long n = J->n;
 	const lm_mat *W = J->W;
 	lm_rowseg_fn *row = J->row;
 	const lm_gemm_kern *g = J->g;
 	int MR = g->mr, NR = g->nr;
-	long cols = W->cols, ldy = W->rows;
-	float *bp = lm_scratch((size_t)KC * (NC + MC + NR));
-	float *ap = bp + KC * NC, *tmp = ap + KC * MC;
-	for (long jc = r0; jc < r1; jc += NC) {
-		long nc = min(NC, r1 - jc);
+	long cols = W->cols, ldy = W->rows, mpad = (n + MR - 1) / MR * MR;
+	long ny = YBYTES / (mpad * (long)sizeof(float)) / NR * NR;
+	ny = ny < NR ? NR : ny;
+	float *b = lm_scratch((size_t)KC * 2 * NR + mpad * cols);
+	float *tmp = b + KC * NR, *ap = tmp + KC * NR;
+	for (long pc = 0; pc < cols; pc += KC)   /* block pc's panels at ap + pc * mpad */
+		pack_x(ap + pc * mpad, J->x, cols, 0, n, pc, min(KC, cols - pc), MR);
+	for (long jc = r0; jc < r1; jc += ny) {
+		long nc = min(ny, r1 - jc);
 		for (long pc = 0; pc < cols; pc += KC) {
 			long kc = min(KC, cols - pc);
-			for (long ic = 0; ic < n; ic += MC) {
-				long mc = min(MC, n - ic);
-				pack_x(ap, x, cols, ic, mc, pc, kc, MR);
-				for (long jr = 0; jr < nc; jr += NR) {
-					long nr = min(NR, nc - jr);
-					/* one block of tokens: each panel is used once, so
-					 * one buffer, which stays in L1, holds them all */
-					float *b = n <= MC ? bp : bp + jr * kc;
-					if (ic == 0 && row)
-						pack_rows(b, tmp, W, row, jc + jr, nr, pc, kc, NR);
-					else if (ic == 0)
-						g->pack(b, W, jc + jr, nr, pc, kc);
-					long next = jr + NR < nc ? min(NR, nc - jr - NR) : 0;
-					for (long ir = 0; ir < mc; ir += MR) {
-						long mr = min(MR, mc - ir);
-						if (ic == 0 && next && !row)
-							prefetch_panel(W, jc + jr + NR, next, pc, kc, ir / MR,
-							               (mc + MR - 1) / MR);
-						float *c = y + (ic + ir) * ldy + jc + jr;
-						if (nr == NR) {
-							g->tile(kc, ap + ir * kc, b, c, ldy, pc > 0, mr);
-							continue;
-						}
-						/* part of a panel's outputs: through a buffer */
-						float t[MAXTILE] __attribute__((aligned(64)));
-						g->tile(kc, ap + ir * kc, b, t, NR, 0, mr);
-						for (long i = 0; i < mr; i++)
-							for (long j = 0; j < nr; j++)
-								c[i * ldy + j] = (pc > 0 ? c[i * ldy + j] : 0) + t[i * NR + j];
+			const float *a = ap + pc * mpad;
+			for (long jr = 0; jr < nc; jr += NR) {
+				long nr = min(NR, nc - jr);
+				if (row)
+					pack_rows(b, tmp, W, row, jc + jr, nr, pc, kc, NR);
+				else
+					g->pack(b, W, jc + jr, nr, pc, kc);
+				long next = jr + NR < nc ? min(NR, nc - jr - NR) : 0;
+				for (long ir = 0; ir < n; ir += MR) {
+					long mr = min(MR, n - ir);
+					if (next && !row)
+						prefetch_panel(W, jc + jr + NR, next, pc, kc, ir / MR, mpad / MR);
+					float *c = y + ir * ldy + jc + jr;
+					if (nr == NR) {
+						g->tile(kc, a + ir * kc, b, c, ldy, pc > 0, mr);
+						continue;
 					}
+					/* part of a panel's outputs: through a buffer */
+					float t[MAXTILE] __attribute__((aligned(64)));
+					g->tile(kc, a + ir * kc, b, t, NR, 0, mr);
+					for (long i = 0; i < mr; i++)
+						for (long j = 0; j < nr; j++)
+							c[i * ldy + j] = (pc > 0 ? c[i * ldy + j] : 0) + t[i * NR + j];
 				}
 			}
 		}
@@ -166,6 +164,8 @@ static void share(void *ctx, long r0, long r1)
 
 void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row)
 {
-	Job j = {y, x, n, W, row, kernels()};
-	lm_parallel(W->rows, j.g->nr, share, &j);
+	for (long t0 = 0; t0 < n; t0 += MC) {
+		Job j = {y + t0 * W->rows, x + t0 * W->cols, min(MC, n - t0), W, row, kernels()};
+		lm_parallel(W->rows, j.g->nr, share, &j);
+	}
 }

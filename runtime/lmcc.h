@@ -349,8 +349,9 @@ int lm_stage_has(int part);
 /* In create(): the weights and caches bound next are part's.  A rank that
  * does not run it checks their names and shapes but reads none of their
  * data and allocates no cache for them.  LM_STAGE_SHARED: what every part
- * uses (scratch). */
-enum { LM_STAGE_SHARED = -2 };
+ * uses (scratch); LM_STAGE_ENDS: the embedding when the head is tied to
+ * it (the first part's and the last's). */
+enum { LM_STAGE_SHARED = -2, LM_STAGE_ENDS = -3 };
 void lm_stage_bind(int part);
 /* In forward(): count floats of the residual stream from the rank before,
  * or to the rank after. */

@@ -35,6 +35,7 @@ enum {
 	FEW = 8,      /* up to this many tokens: the streaming kernels */
 	TOK = 4,      /* tokens a streaming pass multiplies at once */
 	PANEL = 64,   /* rows dequantized at once for sgemm */
+	AHEAD = 1024, /* bytes ahead of each row a decoding pass asks for */
 };
 
 typedef struct {

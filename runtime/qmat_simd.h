@@ -142,39 +142,52 @@ KINL float K(bias_dot)(const lm_mat *W, long r, const float *sx, long ng)
 	return s;
 }
 
-/* Decoding: y[t, r..r+R) for t < T, from xp (K(permute), scaled) and sx
- * ([T, ng] group sums of x, affine only).  The R rows' T dot products per
- * span (one group, or one chunk when a chunk holds several) each take the
- * span's scale, lane by lane. */
-KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
-                 long r, int R, int T, int bits, int mode)
+/* Each of m rows' scales from row r as floats, ldf apart, so that the
+ * kernel's span loop reads one float (or L) where it would otherwise
+ * widen a 16-bit or 8-bit scale and move it to every lane. */
+KINL void K(scales)(float *sf, long ldf, const lm_mat *W, long r, int m, int mode)
+{
+	long ng = W->cols / W->group;
+	for (int i = 0; i < m; i++)
+		for (long g = 0; g < ng; g += L)
+			vstore(sf + i * ldf + g,
+			       K(load_s)(W, (size_t)(r + i) * W->sld + g, ng - g < L ? ng - g : L, mode));
+}
+
+/* Decoding: y[t, r..r+R) for t < T, from xp (K(permute), scaled), sf
+ * (K(scales) of the R rows) and sx ([T, ng] group sums of x, affine
+ * only).  Per span (one group, or one chunk when a chunk holds several)
+ * each of the R * T dot products gathers q . x in d, and then takes the
+ * span's scale (lane by lane when the span holds several groups) into
+ * acc.  R * T <= 4 keeps d, acc and the R chunks in the 16 registers of
+ * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); AHEAD
+ * bytes ahead of each row are asked for once a span. */
+KINL void K(dot)(const lm_mat *W, const float *xp, const float *sf, long ldf, const float *sx,
+                 float *y, long r, int R, int T, int bits, int mode)
 {
 	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
-	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32;
+	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32, gps = span / G;
+	int A = R == 4 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
 	const uint32_t *w[4];
-	Vf acc[4][4], s8[4], d[4][4][2];   /* two sums per dot: half the chain */
+	Vf acc[4][4];
 	Vf tab = K(e2m1_tab)();
+	Vi off = K(lane_groups)(P, E, G);
 	#pragma GCC unroll 4
 	for (int i = 0; i < R; i++) {
 		w[i] = (const uint32_t *)W->data + (size_t)(r + i) * W->ld;
-		s8[i] = vzero();
 		#pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
 			acc[i][t] = vzero();
 	}
-	Vi off = K(lane_groups)(P, E, G);
-	for (long c = 0; c < full; c += span) {
-		long g = c / G;
-		if (g % L == 0) {
-			#pragma GCC unroll 4
-			for (int i = 0; i < R; i++)
-				s8[i] = K(load_s)(W, (size_t)(r + i) * W->sld + g, ng - g < L ? ng - g : L, mode);
-		}
+	for (long c = 0, g = 0; c < full; c += span, g += gps) {
+		Vf d[4][4][2];
 		#pragma GCC unroll 4
-		for (int i = 0; i < R; i++)
+		for (int i = 0; i < R; i++) {
+			_mm_prefetch((const char *)(w[i] + c / E * wpc) + AHEAD, _MM_HINT_T0);
 			#pragma GCC unroll 4
 			for (int t = 0; t < T; t++)
 				d[i][t][0] = d[i][t][1] = vzero();
+		}
 		for (long e = c; e < c + span; e += E) {
 			Vi v[4];
 			#pragma GCC unroll 4
@@ -187,17 +200,16 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 					Vf xk = vload(xp + t * cols + e + k * L);
 					#pragma GCC unroll 4
 					for (int i = 0; i < R; i++)
-						d[i][t][k & 1] = vfma(K(code)(v[i], k, bits, mode, tab), xk,
-						                      d[i][t][k & 1]);
+						d[i][t][k % A] = vfma(K(code)(v[i], k, bits, mode, tab), xk,
+						                      d[i][t][k % A]);
 				}
 		}
-		Vi idx = iadd(iset1((int)(g % L)), off);
 		#pragma GCC unroll 4
 		for (int i = 0; i < R; i++) {
-			Vf s = vperm(s8[i], idx);
+			Vf s = E > G ? vperm(vload(sf + i * ldf + g), off) : vset1(sf[i * ldf + g]);
 			#pragma GCC unroll 4
 			for (int t = 0; t < T; t++)
-				acc[i][t] = vfma(s, vadd(d[i][t][0], d[i][t][1]), acc[i][t]);
+				acc[i][t] = vfma(s, A == 2 ? vadd(d[i][t][0], d[i][t][1]) : d[i][t][0], acc[i][t]);
 		}
 	}
 	long step = G < 32 ? G : 32;
@@ -215,7 +227,7 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 					float dot = 0;
 					for (long k = h; k < h + step; k++)
 						dot += q[k] * xp[t * cols + c + k];
-					s += scale_at(W, (size_t)(r + i) * W->sld + (c + h) / G, mode) * dot;
+					s += sf[i * ldf + (c + h) / G] * dot;
 				}
 			}
 			if (mode == LM_AFFINE)
@@ -224,20 +236,36 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sx, float *y,
 		}
 }
 
+/* Rows r0 .. r1 for nt tokens: for one token four rows at a time above 4
+ * bits and two up to 4, for two tokens two, one for more.  Measured on
+ * Zen 3 (CPU time, streaming from memory): 8-bit rows read faster as four
+ * streams, 4-bit rows (twice the work per byte) faster as two with two
+ * sums each. */
 KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long nt,
                   long r0, long r1, int bits, int mode)
 {
-	long r = r0;
-	if (nt == 1)
-		for (; r + 4 <= r1; r += 4)
-			K(dot)(&j->W, xp, sx, y, r, 4, 1, bits, mode);
-	for (; r < r1; r++)
-		switch (nt) {
-		case 1: K(dot)(&j->W, xp, sx, y, r, 1, 1, bits, mode); break;
-		case 2: K(dot)(&j->W, xp, sx, y, r, 1, 2, bits, mode); break;
-		case 3: K(dot)(&j->W, xp, sx, y, r, 1, 3, bits, mode); break;
-		default: K(dot)(&j->W, xp, sx, y, r, 1, 4, bits, mode); break;
-		}
+	const lm_mat *W = &j->W;
+	long ng = W->cols / W->group, ldf = (ng + L - 1) / L * L + L;
+	int R = nt == 1 && bits > 4 ? 4 : nt <= 2 ? 2 : 1;
+	float *sf = lm_scratch(R * ldf);    /* the rows' scales */
+	for (long r = r0; r < r1; r += R) {
+		int m = r1 - r < R ? (int)(r1 - r) : R;
+		K(scales)(sf, ldf, W, r, m, mode);
+		if (nt == 1 && m == 4)
+			K(dot)(W, xp, sf, ldf, sx, y, r, 4, 1, bits, mode);
+		else if (nt == 1 && m == 2)
+			K(dot)(W, xp, sf, ldf, sx, y, r, 2, 1, bits, mode);
+		else if (nt == 2 && m == 2)
+			K(dot)(W, xp, sf, ldf, sx, y, r, 2, 2, bits, mode);
+		else
+			for (int i = 0; i < m; i++)
+				switch (nt) {
+				case 1: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 1, bits, mode); break;
+				case 2: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 2, bits, mode); break;
+				case 3: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 3, bits, mode); break;
+				default: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 4, bits, mode); break;
+				}
+	}
 }
 
 TARGET static void K(few)(const Job *j, const float *xp, const float *sx, float *y,

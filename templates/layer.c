@@ -36,8 +36,12 @@ static void {{KIND}}({{KIND}}_layer *L, long n)
 {{#FIRST}}
 /* Binding a layer: its weights to their tensors in the checkpoint, named
  * with the layer's index i, each shape checked; then its caches, for ctx
- * tokens.  lm_stage_bind(i): with pipeline stages (mpirun), the layer of
- * another rank's stage is checked but not read, and gets no cache. */
+ * tokens.  lm_ck_mat(ck, name, ndim, shape, off, tr, rows, cols, ld) is
+ * the rows x cols matrix starting off elements into the tensor, a row
+ * every ld elements (tr: stored as [out, in] or transposed), so q, k and v
+ * can be views of one fused tensor.  lm_stage_bind(i): with pipeline
+ * stages (mpirun), the layer of another rank's stage is checked but not
+ * read, and gets no cache. */
 {{/FIRST}}
 {{#APART}}
 /* {{LAYERS}} of this kind bind{{S}} {{FIELDS}} differently from layer {{KIND_LAYER}}: */

@@ -180,6 +180,55 @@ PY
 	else
 		echo "FAIL lora explicit keys: $r $(head -c 200 "$T/keys2.npy.err")"
 	fi
+	# other ranks and scales (negative too): the golden adapters cut to rank
+	# 1 or 3, against the float64 fusion, or where it has no stacks of
+	# experts (Llama 4, Kimi) against lmcc fuse and a built program in chunks
+	for rs in "afm7_lora 3 -2.5" "plamo2_lora 1 0.5" "llama4_lora 3 -2.5" "kimi_lora 1 7"; do
+		set -- $rs
+		rn=rank$2.$1
+		tool edit $G/$1/adapter "$T/$rn" --rank $2 --set "lora_parameters.scale=$3"
+		run $G/$1 "$T/$rn" "$T/$rn.npy" $1
+		case $1 in
+		llama4_lora|kimi_lora)
+			./lmcc fuse $G/$1 --adapter "$T/$rn" -o "$T/$rn.fused" 2>/dev/null
+			run "$T/$rn.fused" "" "$T/$rn.ref.npy" $1
+			./lmcc build $G/$1 --adapter "$T/$rn" -o "$T/$rn.bin" 2>/dev/null
+			"$T/$rn.bin/$1" --tokens @$G/$1/tokens.npy --chunk 5 --logits-out "$T/$rn.built.npy" 2>/dev/null
+			r2=$($CMP "$T/$rn.built.npy" "$T/$rn.npy") || r2="FAIL built: $r2" ;;
+		*)
+			tool fuse $G/$1 "$T/$rn" "$T/$rn.oracle"
+			run "$T/$rn.oracle" "" "$T/$rn.ref.npy" $1
+			r2= ;;
+		esac
+		if r=$($CMP "$T/$rn.npy" "$T/$rn.ref.npy") && [ "${r2#FAIL}" = "$r2" ] \
+		   && ! $CMP "$T/$rn.npy" $G/$1/logits.npy >/dev/null; then
+			echo "PASS lora rank $2 scale $3 $1: $r${r2:+; built, chunks of 5: $r2}"
+		else
+			echo "FAIL lora rank $2 scale $3 $1: $r $r2 $(head -c 200 "$T/$rn.npy.err")"
+		fi
+	done
+	# num_layers 0 is every block (layers[-0:]); a key that is a full module
+	# path wraps that module outside the last num_layers blocks too (the
+	# reference's second pass over model.named_modules())
+	tool edit $A "$T/nl0" --set num_layers=0
+	run $G/afm7_lora "$T/nl0" "$T/nl0.npy" afm7_lora
+	if r=$($CMP "$T/nl0.npy" $G/afm7_lora/logits.npy); then
+		echo "PASS lora num_layers 0 is all blocks: $r"
+	else
+		echo "FAIL lora num_layers 0 is all blocks: $r"
+	fi
+	tool edit $A "$T/fullkey" --set num_layers=1 --set 'lora_parameters.keys=["mlp.down_proj","model.layers.0.mlp.up_proj"]' \
+		--keep model.kv_reuse_layers.0.mlp.down_proj,model.layers.0.mlp.up_proj
+	./lmcc plan $G/afm7_lora --adapter "$T/fullkey" >"$T/fullkey.plan" 2>&1
+	tool fuse $G/afm7_lora "$T/fullkey" "$T/fullkey.oracle"
+	run $G/afm7_lora "$T/fullkey" "$T/fullkey.npy" afm7_lora
+	run "$T/fullkey.oracle" "" "$T/fullkey.ref.npy" afm7_lora
+	if r=$($CMP "$T/fullkey.npy" "$T/fullkey.ref.npy") && grep -q "layer   0: mlp.up_proj$" "$T/fullkey.plan" \
+	   && grep -q "layer   3: mlp.down_proj$" "$T/fullkey.plan" && [ "$(grep -c '^  layer' "$T/fullkey.plan")" = 2 ]; then
+		echo "PASS lora full-path key outside num_layers: $r"
+	else
+		echo "FAIL lora full-path key outside num_layers: $r $(grep '^  layer' "$T/fullkey.plan" | head -3)"
+	fi
 	# DoRA (Baichuan-M1, PLaMo-2's Mamba and attention) against the float64 fusion
 	for c in baichuan_lora plamo2_lora; do
 		tool dora $G/$c $G/$c/adapter "$T/dora_$c" 7

@@ -203,6 +203,74 @@ if grep -q 'mxfp8' $T/plan.fp && grep -q 'q8/64' $T/plan.fp; then
 else
 	echo "FAIL quantize plan of an mxfp8 Kimi: $(head -c 300 $T/plan.fp)"
 fi
+# The legacy quantization_config, read as mlx-lm's load_model reads it
+# when there is no quantization (from text_config when the top level has
+# none): mxfp4; compressed-tensors, nvfp4 for its nvfp4-pack-quantized
+# format and otherwise affine 4 bits in groups of 32; bitnet, awq and gptq
+# refused (lmcc does not transform their weights); any other method
+# quantizes nothing.  Each accepted form gives the logits of the same
+# checkpoint with mlx-lm's own quantization field, bit for bit.
+# legacy NAME SRC JSON [text]: SRC with both fields replaced by JSON
+legacy() {
+	d=$T/legacy_$1
+	rm -rf $d
+	cp -r $2 $d
+	$py - $2/config.json $d/config.json "$3" "$4" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.pop("quantization", None)
+c.pop("quantization_config", None)
+(c["text_config"] if sys.argv[4] else c)["quantization_config"] = json.loads(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"), indent=4)
+EOF
+}
+# legacy_same NAME SRC JSON [text]: logits identical to SRC's
+legacy_same() {
+	legacy "$@"
+	./lmcc run $2 --tokens $toks --logits-out $T/legacy_$1.want.npy 2>$T/legacy.err
+	if ./lmcc run $T/legacy_$1 --tokens $toks --logits-out $T/legacy_$1.npy 2>>$T/legacy.err \
+	   && cmp -s $T/legacy_$1.npy $T/legacy_$1.want.npy; then
+		echo "PASS quantize legacy quantization_config $1: the logits of mlx-lm's own field"
+	else
+		echo "FAIL quantize legacy quantization_config $1: $(head -c 300 $T/legacy.err)"
+	fi
+}
+# legacy_bad NAME SRC JSON WHERE WANT [WANT2]: JSON at WHERE (top or
+# text), and exit 2 with one line holding WANT (and WANT2)
+legacy_bad() {
+	legacy "$1" "$2" "$3" "$([ "$4" = text ] && echo text)"
+	./lmcc run $T/legacy_$1 --tokens 1,2,3 >$T/out 2>$T/err
+	rc=$?
+	if [ $rc -eq 2 ] && [ "$(wc -l <$T/err)" -eq 1 ] && grep -qF -- "$5" $T/err \
+	   && grep -qF -- "${6:-$5}" $T/err && grep -qF "legacy_$1/" $T/err; then
+		echo "PASS quantize legacy quantization_config $1 refused: $(cat $T/err)"
+	else
+		echo "FAIL quantize legacy quantization_config $1: exit $rc: $(head -c 300 $T/err)"
+	fi
+}
+py=
+for p in python3 /usr/bin/python3; do
+	command -v $p >/dev/null && { py=$p; break; }
+done
+if [ -n "$py" ]; then
+	L=$T/llama4_q4g64
+	quantize $T/src_llama4_q4g64 $T/llama4_g32 --bits 4 --group-size 32 --no-report \
+		|| echo "FAIL quantize llama4 --group-size 32: $(head -c 300 $T/llama4_g32.log)"
+	legacy_same mxfp4 $L.mxfp4 '{"quant_method": "mxfp4"}'
+	legacy_same mxfp4-text $L.mxfp4 '{"quant_method": "mxfp4"}' text
+	legacy_same nvfp4 $L.nvfp4 '{"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized"}'
+	legacy_same compressed $T/llama4_g32 '{"quant_method": "compressed-tensors", "format": "pack-quantized"}'
+	for m in awq:repack gptq:repack bitnet:BitLinear; do
+		legacy_bad ${m%:*} $L.mxfp4 "{\"quant_method\": \"${m%:*}\", \"bits\": 4}" top \
+			"field 'quantization_config.quant_method': \"${m%:*}\": lmcc does not" "${m#*:}"
+	done
+	legacy_bad nomethod $L.mxfp4 '{"bits": 4}' top "field 'quantization_config.quant_method': missing"
+	legacy_bad other $L.mxfp4 '{"quant_method": "fp8"}' text \
+		"field 'text_config.quantization_config': its quant_method quantizes nothing"
+	legacy_bad empty $L.mxfp4 '{}' top "no field 'quantization' to say how"
+else
+	echo "note: no python3: the legacy quantization_config cases are skipped"
+fi
 for bad in "--q-mode mxfp5:is not affine, mxfp4, nvfp4 or mxfp8" \
            "--q-mode mxfp4 --group-size 64:--q-mode mxfp4 has groups of 32" \
            "--q-mode nvfp4 --bits 8:--q-mode nvfp4 has 4 bits" \

@@ -2,11 +2,12 @@
 fusing one into its base (plain Python, no numpy).
 
   tool.py edit IN OUT [--zero PART] [--drop NAME] [--keep PREFIX,...]
-                      [--copy NAME=NEW] [--set KEY=JSON]...
+                      [--copy NAME=NEW] [--rank R] [--set KEY=JSON]...
       copy adapter directory IN to OUT: tensors whose names hold PART zeroed,
       NAME dropped, only those starting with one of PREFIX kept, NAME copied
-      to a tensor NEW; KEY of
-      adapter_config.json (a.b for lora_parameters.b) set to JSON.
+      to a tensor NEW, every pair cut to its first R ranks (and the config's
+      rank set to R); KEY of adapter_config.json (a.b for lora_parameters.b)
+      set to JSON.
   tool.py dora BASE IN OUT SEED
       IN's LoRA as a DoRA adapter: m = |W row| * (1 + 0.3 u), u in [-1, 1].
   tool.py add IN OUT MODULE ROWS_A COLS_A COLS_B SEED
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import struct
 import sys
@@ -75,6 +77,24 @@ def f32(shape, vals):
     return ("F32", shape, array("f", vals).tobytes())
 
 
+def cut(name, t, r):
+    """Tensor `name` of a pair cut to rank r: the rank is the last axis of a
+    Linear's or an embedding's lora_a and of a stack's lora_b, the one
+    before of the others."""
+    dt, shape, raw = t
+    leaf = re.sub(r"\.\d+$", "", name).rsplit(".", 1)[-1]
+    if leaf == "m":
+        return t
+    v = floats(t)
+    ax = len(shape) - 1 if (leaf == "lora_a") == (len(shape) == 2) else len(shape) - 2
+    inner = 1
+    for n in shape[ax + 1:]:
+        inner *= n
+    outer = len(v) // (shape[ax] * inner)
+    kept = [v[(o * shape[ax] + i) * inner + j] for o in range(outer) for i in range(r) for j in range(inner)]
+    return f32(shape[:ax] + [r] + shape[ax + 1:], kept)
+
+
 def edit(argv):
     src, dst = argv[0], argv[1]
     t, meta = read(os.path.join(src, "adapters.safetensors"))
@@ -96,6 +116,9 @@ def edit(argv):
         elif op == "--keep":
             pre = val.split(",")
             t = {k: v for k, v in t.items() if any(k.startswith(p) for p in pre)}
+        elif op == "--rank":
+            cfg["lora_parameters"]["rank"] = int(val)
+            t = {k: cut(k, v, int(val)) for k, v in t.items()}
         elif op == "--set":
             key, js = val.split("=", 1)
             where, leaf = cfg, key

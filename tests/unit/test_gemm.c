@@ -100,10 +100,12 @@ int main(void)
 			test(dtypes[d], tr, 3, 45, 64, 1, 0);      /* whole vectors, part tiles */
 			test(dtypes[d], tr, 7, 100, 269, 2, 0);    /* a block of inputs and a tail */
 			test(dtypes[d], tr, 130, 53, 515, 2, 0);   /* three blocks of inputs */
-			test(dtypes[d], tr, 150, 1059, 40, 2, 0);  /* tokens and outputs past a block */
+			test(dtypes[d], tr, 150, 1059, 40, 2, 0);  /* outputs past y's part in L2 */
+			test(dtypes[d], tr, 400, 70, 300, 2, 0);   /* three blocks of tokens, the last short */
 			test(dtypes[d], tr, 12, 96, 48, 1, 0);     /* whole tiles only */
 		}
 	test(LM_BF16, 0, 130, 77, 600, 2, 1);
+	test(LM_BF16, 0, 197, 40, 300, 2, 1);
 	test(LM_F32, 1, 7, 33, 257, 1, 1);
 	return failures != 0;
 }

@@ -378,6 +378,7 @@ static void test_fp(void)
 		long cols[4] = {32, 96, 512, 544};
 		for (int k = 0; k < 4; k++) {
 			test_fp_product(modes[m], 1, 37, cols[k], 5);
+			test_fp_product(modes[m], 2, 23, cols[k], 1);    /* rows in pairs */
 			test_fp_product(modes[m], 3, 19, cols[k], 0);
 			test_fp_product(modes[m], 9, 71, cols[k], 2);
 		}
@@ -415,6 +416,7 @@ int main(void)
 			 * every width (up to 256 columns) and a tail */
 			long wide = 512 / groups[g] + 1;
 			test_product(bits[b], groups[g], LM_BF16, 1, 13, wide, 1);
+			test_product(bits[b], groups[g], LM_F16, 2, 11, wide, 1);   /* rows in pairs */
 			test_product(bits[b], groups[g], LM_F16, 4, 6, wide, 2);
 			test_product(bits[b], groups[g], LM_F32, 6, 9, wide, 0);
 			test_product(bits[b], groups[g], LM_BF16, 12, 21, wide, 3);
