@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,6 +59,12 @@ struct lm_ckpt {
 	long nt, cap;                /* open-addressed table, cap a power of 2 */
 	void **owned;                /* float32 copies handed out */
 	long nowned;
+	/* while a header or the index is read: freed by release when the
+	 * reading fails half-way */
+	json_object *header, *index;
+	void *ranges;
+	char **shards;               /* the index's distinct shard names */
+	int nshards;
 };
 
 static const char *dtype_name(int dtype)
@@ -272,6 +279,10 @@ static void add_file(lm_ckpt *ck, const char *path)
 			lm_fail(path, "cannot map: %s", strerror(errno));
 	}
 	close(fd);
+	int fi = ck->nfiles++;
+	ck->files = lm_realloc(ck->files, ck->nfiles * sizeof(File));
+	ck->files[fi] = (File){lm_strdup(path), map, size, st};
+	watch_mapping(&ck->files[fi]);
 	if (size < 8)
 		lm_fail(path, "truncated: %zu bytes, shorter than the 8-byte header length", size);
 	uint64_t hlen = 0;
@@ -284,7 +295,7 @@ static void add_file(lm_ckpt *ck, const char *path)
 	const unsigned char *data = map + 8 + hlen;
 
 	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *root = json_tokener_parse_ex(tok, (const char *)map + 8, (int)hlen);
+	json_object *root = ck->header = json_tokener_parse_ex(tok, (const char *)map + 8, (int)hlen);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	json_tokener_free(tok);
 	if (!root || jerr != json_tokener_success || !json_object_is_type(root, json_type_object))
@@ -292,11 +303,7 @@ static void add_file(lm_ckpt *ck, const char *path)
 		        jerr != json_tokener_success ? ": " : "",
 		        jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "");
 
-	int fi = ck->nfiles++;
-	ck->files = lm_realloc(ck->files, ck->nfiles * sizeof(File));
-	ck->files[fi] = (File){lm_strdup(path), map, size, st};
-	watch_mapping(&ck->files[fi]);
-	Range *ranges = lm_alloc((json_object_object_length(root) + 1) * sizeof *ranges);
+	Range *ranges = ck->ranges = lm_alloc((json_object_object_length(root) + 1) * sizeof *ranges);
 	long nr = 0;
 
 	json_object_object_foreach(root, name, val) {
@@ -358,6 +365,8 @@ static void add_file(lm_ckpt *ck, const char *path)
 	check_overlaps(path, ranges, nr);
 	free(ranges);
 	json_object_put(root);
+	ck->ranges = NULL;
+	ck->header = NULL;
 }
 
 /* A shard name from the index: a plain file name in the same directory. */
@@ -419,13 +428,36 @@ static lm_ckpt *open_glob(lm_ckpt *ck, const char *dir)
 	return ck;
 }
 
-lm_ckpt *lm_ck_open_file(const char *path)
+static void release(lm_ckpt *ck);
+
+/* OPEN(ck, arg) filling a new checkpoint; when it fails, what it mapped
+ * is unmapped and no longer watched before the error goes on: under the
+ * C API the process lives on, and a stale watch would end it the next
+ * time that file changed. */
+static lm_ckpt *opened(void (*open)(lm_ckpt *, const char *), const char *arg)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		release(ck);
+		lm_err_raise(&err);
+	}
+	open(ck, arg);
+	lm_err_pop(&err);
+	return ck;
+}
+
+static void open_one(lm_ckpt *ck, const char *path)
+{
 	ck->where = lm_strdup(path);
 	grow(ck);                    /* a table even for a file of no tensor */
 	add_file(ck, path);
-	return ck;
+}
+
+lm_ckpt *lm_ck_open_file(const char *path)
+{
+	return opened(open_one, path);
 }
 
 lm_ckpt *lm_ck_try(const char *dir)
@@ -454,40 +486,38 @@ lm_ckpt *lm_ck_try(const char *dir)
 
 /* A header of {} or only __metadata__, or an empty weight_map: nothing to
  * look a tensor up in. */
-static lm_ckpt *nonempty(lm_ckpt *ck)
+static void nonempty(lm_ckpt *ck)
 {
 	if (!ck->nt)
 		lm_fail(ck->where, "the checkpoint holds no tensor");
-	return ck;
 }
 
-lm_ckpt *lm_ck_open(const char *dir)
+static void open_dir(lm_ckpt *ck, const char *dir)
 {
-	lm_ckpt *ck = lm_alloc(sizeof *ck);
 	char *single = lm_path(dir, "model.safetensors");
 	char *index = lm_path(dir, "model.safetensors.index.json");
 	if (access(single, F_OK) == 0) {
+		free(index);
 		ck->where = single;
 		add_file(ck, single);
-		free(index);
-		return nonempty(ck);
+		nonempty(ck);
+		return;
 	}
 	free(single);
 	size_t len;
 	char *text = lm_read_file(index, &len);
 	if (!text) {
 		free(index);
-		return nonempty(open_glob(ck, dir));
+		nonempty(open_glob(ck, dir));
+		return;
 	}
 	ck->where = index;
-	json_object *root = json_tokener_parse(text), *map;
+	json_object *root = ck->index = json_tokener_parse(text), *map;
 	free(text);
 	if (!root || !json_object_object_get_ex(root, "weight_map", &map)
 	    || !json_object_is_type(map, json_type_object))
 		lm_fail(index, "field 'weight_map': missing or not an object");
 	/* Each distinct shard once, in the order the index first names it. */
-	char **seen = NULL;
-	int nseen = 0;
 	json_object_object_foreach(map, name, val) {
 		if (!json_object_is_type(val, json_type_string))
 			lm_fail(index, "field 'weight_map.%s': not a file name", name);
@@ -495,35 +525,33 @@ lm_ckpt *lm_ck_open(const char *dir)
 		if (!safe_shard_name(f))
 			lm_fail(index, "field 'weight_map.%s': '%.64s' is not a file name in the model directory", name, f);
 		int i;
-		for (i = 0; i < nseen && strcmp(seen[i], f); i++)
+		for (i = 0; i < ck->nshards && strcmp(ck->shards[i], f); i++)
 			;
-		if (i < nseen)
+		if (i < ck->nshards)
 			continue;
-		if (nseen >= MAX_SHARDS)
+		if (ck->nshards >= MAX_SHARDS)
 			lm_fail(index, "more than %d shards", MAX_SHARDS);
-		seen = lm_realloc(seen, (nseen + 1) * sizeof *seen);
-		seen[nseen++] = lm_strdup(f);
+		ck->shards = lm_realloc(ck->shards, (ck->nshards + 1) * sizeof *ck->shards);
+		ck->shards[ck->nshards++] = lm_strdup(f);
 	}
-	for (int i = 0; i < nseen; i++) {
-		char *p = lm_path(dir, seen[i]);
+	for (int i = 0; i < ck->nshards; i++) {
+		char *p = lm_path(dir, ck->shards[i]);
 		add_file(ck, p);
 		free(p);
-		free(seen[i]);
 	}
-	free(seen);
 	json_object_put(root);
-	return nonempty(ck);
+	ck->index = NULL;
+	nonempty(ck);
 }
 
-void lm_ck_close(lm_ckpt *ck)
+lm_ckpt *lm_ck_open(const char *dir)
 {
-	if (!ck)
-		return;
-	for (int i = 0; i < ck->nfiles; i++) {
-		if (changed(ck->files[i].path, &ck->files[i].st))
-			lm_fail(ck->files[i].path, "the file was rewritten while the model ran: "
-			        "its output may mix the old and the new weights");
-	}
+	return opened(open_dir, dir);
+}
+
+/* Unmapped and forgotten, whether or not it opened whole. */
+static void release(lm_ckpt *ck)
+{
 	for (int i = 0; i < ck->nfiles; i++) {
 		unwatch_mapping(&ck->files[i]);
 		munmap(ck->files[i].map, ck->files[i].size);
@@ -537,7 +565,29 @@ void lm_ck_close(lm_ckpt *ck)
 	free(ck->files);
 	free(ck->t);
 	free(ck->where);
+	if (ck->header)
+		json_object_put(ck->header);
+	if (ck->index)
+		json_object_put(ck->index);
+	free(ck->ranges);
+	for (int i = 0; i < ck->nshards; i++)
+		free(ck->shards[i]);
+	free(ck->shards);
 	free(ck);
+}
+
+void lm_ck_close(lm_ckpt *ck)
+{
+	char was[PATH_MAX] = "";
+	if (!ck)
+		return;
+	for (int i = 0; i < ck->nfiles && !was[0]; i++)
+		if (changed(ck->files[i].path, &ck->files[i].st))
+			snprintf(was, sizeof was, "%s", ck->files[i].path);
+	release(ck);
+	if (was[0])
+		lm_fail(was, "the file was rewritten while the model ran: "
+		        "its output may mix the old and the new weights");
 }
 
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)

@@ -105,6 +105,15 @@ under_run truncated 'truncate -s 1000 $f' "the file shrank while the model was r
 under_run rewritten 'printf x | dd of=$f bs=1 seek=100000 conv=notrunc 2>/dev/null' \
 	"the file was rewritten while the model ran"
 
+# A checkpoint or tokenizer that fails to open leaves nothing behind: the
+# C API and the server catch the failure and go on.  A failed checkpoint
+# once stayed watched, and its next change in place ended the process
+# (the fuzz target died so); a failed tokenizer kept all it had read.
+make -s tests/bin/test_reopen >/dev/null || echo "FAIL hostile: test_reopen does not build"
+d=$(ckdir badtensor); header_only $d/model.safetensors '{"a": {"dtype": "F32"}}'
+got=$(timeout 60 tests/bin/test_reopen ck $d 2>$T/err)
+[ "$got" = alive ] && echo "PASS hostile a checkpoint that failed to open is no longer watched" ||
+	echo "FAIL hostile failed checkpoint open: '$got' $(head -c 200 $T/err)"
 # ---- resources ----
 # lmcc init of a 0.6 PB checkpoint: refused before the first byte
 sed 's/"hidden_dim": 512/"hidden_dim": 65536/; s/"num_layers": 8/"num_layers": 1024/; s/"num_heads": 8/"num_heads": 64/' \
