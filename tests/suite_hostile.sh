@@ -114,6 +114,16 @@ d=$(ckdir badtensor); header_only $d/model.safetensors '{"a": {"dtype": "F32"}}'
 got=$(timeout 60 tests/bin/test_reopen ck $d 2>$T/err)
 [ "$got" = alive ] && echo "PASS hostile a checkpoint that failed to open is no longer watched" ||
 	echo "FAIL hostile failed checkpoint open: '$got' $(head -c 200 $T/err)"
+rm -rf $T/badtok && mkdir -p $T/badtok
+{ cat tests/tokenizers/llama3/tokenizer.model; echo "IQ== 1"; } >$T/badtok/tokenizer.model
+got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 tests/bin/test_reopen tok $T/badtok 20 2>$T/err)
+grew=${got#failed 20 grew }
+[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0   # LeakSanitizer judges
+if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
+	echo "PASS hostile a tokenizer that failed to open 20 times kept nothing"
+else
+	echo "FAIL hostile failed tokenizer opens: '$got' (MB grown after the first) $(head -c 300 $T/err)"
+fi
 # ---- resources ----
 # lmcc init of a 0.6 PB checkpoint: refused before the first byte
 sed 's/"hidden_dim": 512/"hidden_dim": 65536/; s/"num_layers": 8/"num_layers": 1024/; s/"num_heads": 8/"num_heads": 64/' \

@@ -5,6 +5,7 @@
 #include "tok_int.h"
 
 #include <dirent.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,58 @@ static int is_file(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+void *tok_hold(lm_tok *t, void *p, void (*fn)(void *))
+{
+	size_t i;
+	for (i = 0; i < sizeof t->held / sizeof *t->held; i++)
+		if (!t->held[i].p) {
+			t->held[i].p = p;
+			t->held[i].free = fn;
+			return p;
+		}
+	lm_bug("tok_hold: more than %zu held", i);
+}
+
+void tok_drop(lm_tok *t, void *p)
+{
+	size_t i;
+	if (!p)
+		return;
+	for (i = 0; i < sizeof t->held / sizeof *t->held; i++)
+		if (t->held[i].p == p) {
+			t->held[i].free(p);
+			t->held[i].p = NULL;
+			return;
+		}
+	lm_bug("tok_drop: not held");
+}
+
+void tok_put_json(void *o)
+{
+	json_object_put(o);
+}
+
+static void load(lm_tok *t, const char *path);
+
+/* A tokenizer read from PATH; when reading fails, what it had is freed
+ * before the error goes on: under the C API and the server the process
+ * lives on after a bad tokenizer. */
 static lm_tok *open_file(const char *path)
 {
 	lm_tok *t = lm_alloc(sizeof *t);
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		lm_tok_free(t);
+		lm_err_raise(&err);
+	}
+	load(t, path);
+	lm_err_pop(&err);
+	return t;
+}
+
+static void load(lm_tok *t, const char *path)
+{
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
 	int i;
@@ -60,7 +110,6 @@ static lm_tok *open_file(const char *path)
 	config_load(t);
 	for (i = 0; i < 256; i++)
 		t->special_first[i] = trie_step(&t->special, 0, i) >= 0;
-	return t;
 }
 
 lm_tok *lm_tok_open(const char *dir)
@@ -128,6 +177,9 @@ void lm_tok_free(lm_tok *t)
 	free(t->template_name);
 	hf_free(t->hf);
 	spm_free(t->spm);
+	for (size_t i = 0; i < sizeof t->held / sizeof *t->held; i++)
+		if (t->held[i].p)
+			t->held[i].free(t->held[i].p);
 	free(t);
 }
 

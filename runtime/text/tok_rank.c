@@ -119,6 +119,7 @@ void rank_load(lm_tok *t, const char *path)
 	const struct family *fam;
 	if (!data)
 		lm_fail(path, "cannot read");
+	tok_hold(t, data, free);
 	t->algo = ALGO_RANK;
 	t->dec = DEC_RAW;
 	while (pos < len) {
@@ -157,7 +158,7 @@ void rank_load(lm_tok *t, const char *path)
 			t->byte_id[tokbuf[0]] = (int)rank;
 		n_ranks++;
 	}
-	free(data);
+	tok_drop(t, data);
 	for (i = 0; i < 256; i++)
 		if (t->byte_id[i] < 0)
 			lm_fail(path, "no rank for the single byte 0x%02X", i);
