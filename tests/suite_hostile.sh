@@ -124,6 +124,18 @@ if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
 else
 	echo "FAIL hostile failed tokenizer opens: '$got' (MB grown after the first) $(head -c 300 $T/err)"
 fi
+# the server's requests whose chat template raises: each once kept its
+# body's JSON and its messages (a megabyte each here)
+printf '%s' '{{ raise_exception("no") }}' >$T/raise.jinja
+got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 tests/bin/test_reopen req tests/tokenizers/afm7_newline $T/raise.jinja 30 2>$T/err)
+grew=${got#failed 30 grew }
+[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0
+if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
+	echo "PASS hostile 30 requests whose template raises kept nothing"
+else
+	echo "FAIL hostile requests whose template raises: '$got' (MB grown after the first) $(head -c 300 $T/err)"
+fi
+
 # ---- resources ----
 # lmcc init of a 0.6 PB checkpoint: refused before the first byte
 sed 's/"hidden_dim": 512/"hidden_dim": 65536/; s/"num_layers": 8/"num_layers": 1024/; s/"num_heads": 8/"num_heads": 64/' \

@@ -276,32 +276,48 @@ static void encode_kimi(lm_tok *t, const char *s, size_t n, tok_ints *out)
 	}
 }
 
-int lm_tok_encode(lm_tok *t, const char *text, size_t len, int add_bos, int **ids)
+static void encode(lm_tok *t, const char *text, size_t len, int add_bos, tok_buf *clean,
+                   tok_ints *out)
 {
-	tok_buf clean = { 0 };
-	tok_ints out = { 0 };
 	/* Invalid bytes become U+FFFD one by one, as SentencePiece's normalizer
 	 * does; the regex engine and the algorithms then see valid UTF-8. */
-	utf8_fix(&clean, text, len, 1, 1);
+	utf8_fix(clean, text, len, 1, 1);
 	if (t->newline_tok) {
 		/* AFM's NewlineTokenizer: text.replace("\n", "<n>") before encoding. */
 		tok_buf nl = { 0 };
 		size_t i;
-		for (i = 0; i < clean.n; i++) {
-			if (clean.p[i] == '\n')
+		for (i = 0; i < clean->n; i++) {
+			if (clean->p[i] == '\n')
 				buf_puts(&nl, "<n>");
 			else
-				buf_putc(&nl, clean.p[i]);
+				buf_putc(&nl, clean->p[i]);
 		}
-		free(clean.p);
-		clean = nl;
+		free(clean->p);
+		*clean = nl;
 	}
 	if (add_bos && t->add_bos && t->bos >= 0)
-		ints_push(&out, t->bos);
+		ints_push(out, t->bos);
 	if (t->chunk_kimi)
-		encode_kimi(t, clean.p, clean.n, &out);
+		encode_kimi(t, clean->p, clean->n, out);
 	else
-		encode_text(t, clean.p, clean.n, 0, &out);
+		encode_text(t, clean->p, clean->n, 0, out);
+}
+
+/* A pre-tokenizer regex may fail on a text (PCRE2's limits): its buffers
+ * are freed before the error goes on, as the server lives on. */
+int lm_tok_encode(lm_tok *t, const char *text, size_t len, int add_bos, int **ids)
+{
+	tok_buf clean = { 0 };
+	tok_ints out = { 0 };
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		free(clean.p);
+		free(out.p);
+		lm_err_raise(&err);
+	}
+	encode(t, text, len, add_bos, &clean, &out);
+	lm_err_pop(&err);
 	free(clean.p);
 	if (!out.p)
 		out.p = lm_alloc(sizeof *out.p);

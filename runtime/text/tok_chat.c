@@ -35,7 +35,16 @@ char *lm_tok_chat(lm_tok *t, const lm_chat_msg *msgs, int n, int add_generation_
 	json_object_object_add(ctx, "add_generation_prompt", json_object_new_boolean(add_generation_prompt));
 	add_token(ctx, "bos_token", t->bos_text);
 	add_token(ctx, "eos_token", t->eos_text);
+	/* a template that raises: the conversation is freed first (the server
+	 * goes on) */
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		json_object_put(ctx);
+		lm_err_raise(&err);
+	}
 	out = lm_jinja_render(t->template_name ? t->template_name : t->path, t->chat_template, ctx);
+	lm_err_pop(&err);
 	json_object_put(ctx);
 	return out;
 }
