@@ -505,7 +505,7 @@ static void open_dir(lm_ckpt *ck, const char *dir)
 	}
 	free(single);
 	size_t len;
-	char *text = lm_read_file(index, &len);
+	char *text = lm_read_text(index, &len);
 	if (!text) {
 		free(index);
 		nonempty(open_glob(ck, dir));

@@ -51,7 +51,7 @@ char *lm_tok_chat(lm_tok *t, const lm_chat_msg *msgs, int n, int add_generation_
 
 void lm_tok_set_chat_template(lm_tok *t, const char *path)
 {
-	char *text = lm_read_file(path, NULL);
+	char *text = lm_read_text(path, NULL);
 	if (!text)
 		lm_fail(path, "cannot open the chat template: %s", strerror(errno));
 	free(t->chat_template);

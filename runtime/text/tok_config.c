@@ -21,7 +21,7 @@
 struct json_object *json_load(const char *path)
 {
 	size_t len, end, i;
-	char *text = lm_read_file(path, &len);
+	char *text = lm_read_text(path, &len);
 	struct json_tokener *tk;
 	struct json_object *o;
 	int line = 1;
@@ -266,7 +266,7 @@ void config_load(lm_tok *t)
 	if (!t->chat_template) {
 		size_t n;
 		p = lm_path(t->dir, "chat_template.jinja");
-		t->chat_template = lm_read_file(p, &n);
+		t->chat_template = lm_read_text(p, &n);
 		if (t->chat_template)
 			t->template_name = p;
 		else

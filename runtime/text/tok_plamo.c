@@ -38,7 +38,7 @@ static void free_tokener(void *tk)
 void plamo_load(lm_tok *t, const char *path)
 {
 	size_t len, pos = 0;
-	char *data = lm_read_file(path, &len);
+	char *data = lm_read_text(path, &len);
 	struct json_tokener *tk;
 	int line = 0, i;
 	if (!data)

@@ -113,7 +113,7 @@ static const struct family *pick_family(lm_tok *t, const char *path, int n_ranks
 void rank_load(lm_tok *t, const char *path)
 {
 	size_t len, pos = 0;
-	char *data = lm_read_file(path, &len);
+	char *data = lm_read_text(path, &len);
 	unsigned char tokbuf[1024];
 	int line = 0, i, n_ranks = 0;
 	const struct family *fam;

@@ -181,7 +181,7 @@ static void read_piece(lm_tok *t, pb *r, int id)
 void spm_load(lm_tok *t, const char *path)
 {
 	size_t len;
-	char *data = lm_read_file(path, &len);
+	char *data = lm_read_text(path, &len);
 	pb r;
 	tok_spm *m;
 	int n = 0, wire, f, i;
