@@ -53,10 +53,17 @@ static const char *put(const char *name, const uint8_t *d, size_t n)
 	return dir;
 }
 
+#if defined(TARGET_http)
+static lm_tok *tok;   /* read once, outside the time limit of an input */
+#endif
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+#if defined(TARGET_http)
+	tok = lm_tok_open("tests/tokenizers/afm7_newline");
+#endif
 	return 0;
 }
 
@@ -112,12 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	adapter_read(&p, dir);
 	adapter_free(&p);
 #elif defined(TARGET_http)
-	static lm_tok *tok;
 	static lm_model m;
 	static lm_serve_opts o;
 	static Srv srv;
-	if (!tok) {
-		tok = lm_tok_open("tests/tokenizers/afm7_newline");
+	if (!srv.m) {
 		m.vocab = lm_tok_n_vocab(tok);
 		o.samp = (lm_sampler){.temp = 0.7f, .top_p = 1, .repeat_penalty = 1};
 		srv = (Srv){.m = &m, .o = &o, .ctx = 4096, .choose = m.vocab};
