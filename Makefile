@@ -179,34 +179,42 @@ test-asan test-ubsan: test-%: deps.stamp
 	  UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) OPT="-O1" SAN="$(SAN_$*)" SUITES="$(SUITES)" test
 
 # Fuzzing with libFuzzer (Debian's clang): one binary per target of
-# tests/fuzz/fuzz_target.c, each run FUZZ_SECONDS from a seed corpus made
-# of the repository's own files; findings go to tests/tmp/libfuzzer/TARGET/.
+# tests/fuzz/fuzz_target.c (tests/tmp/libfuzzer/TARGET), each run
+# FUZZ_SECONDS from a seed corpus made of the repository's own files;
+# findings go to tests/tmp/libfuzzer/TARGET.out/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = jinja config st index tokjson tokrank tokspm tokjsonl
+FUZZ_TARGETS = jinja config st index tokjson tokrank tokspm tokjsonl adapter http
 FUZZ_CFLAGS = -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iruntime \
               -I/usr/include/x86_64-linux-gnu/openblas-pthread
 # per target: the sources it reads with, instrumented; the rest from the
 # runtime archive
 FUZZ_jinja  = runtime/text/jinja*.c runtime/text/tok_util.c runtime/util.c
-FUZZ_config = $(filter-out compiler/main.c,$(CC_SRC)) runtime/util.c
+FUZZ_config = $(filter-out compiler/main.c compiler/bench.c,$(CC_SRC)) runtime/util.c
 FUZZ_st     = runtime/st.c runtime/util.c
 FUZZ_index  = $(FUZZ_st)
 FUZZ_tok    = runtime/text/*.c runtime/util.c
-fuzz: all
+FUZZ_tokjson = $(FUZZ_tok)
+FUZZ_tokrank = $(FUZZ_tok)
+FUZZ_tokspm = $(FUZZ_tok)
+FUZZ_tokjsonl = $(FUZZ_tok)
+FUZZ_adapter = $(FUZZ_config) runtime/lora.c runtime/st.c
+FUZZ_http   = runtime/serve_api.c $(FUZZ_tok)
+FUZZ_BIN = $(FUZZ_TARGETS:%=tests/tmp/libfuzzer/%)
+$(FUZZ_BIN): tests/tmp/libfuzzer/%: tests/fuzz/fuzz_target.c runtime/liblmcc.a $(wildcard runtime/*.[ch] runtime/text/*.[ch] compiler/*.[ch])
 	@command -v clang >/dev/null || { echo "fuzz: needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p tests/tmp/libfuzzer
+	clang $(FUZZ_CFLAGS) -DTARGET_$* tests/fuzz/fuzz_target.c $(FUZZ_$*) runtime/liblmcc.a \
+	  -ltcc -ldl $(LDLIBS_RT) -o $@
+fuzz-build: $(FUZZ_BIN)
+fuzz: all $(FUZZ_BIN)
 	@for t in $(FUZZ_TARGETS); do \
-	  case $$t in jinja) src="$(FUZZ_jinja)";; config) src="$(FUZZ_config)";; \
-	    st|index) src="$(FUZZ_st)";; *) src="$(FUZZ_tok)";; esac; \
-	  clang $(FUZZ_CFLAGS) -DTARGET_$$t tests/fuzz/fuzz_target.c $$src runtime/liblmcc.a \
-	    -ltcc -ldl $(LDLIBS_RT) -o tests/tmp/libfuzzer/$$t || exit 1; \
 	  sh tests/fuzz/seeds.sh $$t tests/tmp/libfuzzer/$$t.seeds; \
 	  mkdir -p tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.out; \
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
-	  tests/tmp/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) -close_fd_mask=2 -detect_leaks=0 \
+	  ASAN_OPTIONS=detect_leaks=0 tests/tmp/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) -detect_leaks=0 \
 	    -rss_limit_mb=3072 -max_len=65536 -timeout=20 -artifact_prefix=tests/tmp/libfuzzer/$$t.out/ \
 	    -print_final_stats=1 tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.seeds 2>&1 \
 	    | grep -E '^stat::number_of_executed_units|^==|SUMMARY|artifact'; \
 	done
 
-.PHONY: test-asan test-ubsan fuzz
+.PHONY: test-asan test-ubsan fuzz fuzz-build

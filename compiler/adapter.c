@@ -275,10 +275,8 @@ static int names(const Lora *l, const char *name, int *ndim, long *shape)
 	return 0;
 }
 
-void adapter_read(Plan *p, const char *dir)
+static void lay(Plan *p, const char *dir, Adapter *ad, lm_ckpt *ck)
 {
-	Adapter *ad = lm_alloc(sizeof *ad);
-	lm_ckpt *ck = lm_adapter_open(dir, &ad->cfg, NULL);
 	const char *file = lm_ck_where(ck);
 	char *cfgpath = lm_path(dir, "adapter_config.json");
 	ad->dir = realpath(dir, NULL);
@@ -452,8 +450,22 @@ void adapter_read(Plan *p, const char *dir)
 	free(keys);
 	free(v.s);
 	free(cfgpath);
-	lm_ck_close(ck);
 	p->ad = ad;
+}
+
+void adapter_read(Plan *p, const char *dir)
+{
+	Adapter *ad = lm_alloc(sizeof *ad);
+	lm_ckpt *ck = lm_adapter_open(dir, &ad->cfg, NULL);
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {   /* closed, so that a caller that goes on no longer watches it */
+		lm_ck_close(ck);
+		lm_err_raise(&err);
+	}
+	lay(p, dir, ad, ck);
+	lm_err_pop(&err);
+	lm_ck_close(ck);
 }
 
 void adapter_free(Plan *p)

@@ -12,7 +12,7 @@
 Cfg cfg_load(const char *path)
 {
 	size_t len;
-	char *text = lm_read_file(path, &len);
+	char *text = lm_read_text(path, &len);
 	if (!text)
 		lm_fail(path, "cannot open: %s", strerror(errno));
 	json_tokener *tok = json_tokener_new();

@@ -135,7 +135,7 @@ int cmd_init(int argc, char **argv)
 		lm_fail(spath, "exists; use --force to replace it");
 
 	size_t clen;
-	char *ctext = lm_read_file(config, &clen);
+	char *ctext = lm_read_text(config, &clen);
 	char *rc = realpath(config, NULL), *rd = realpath(cpath, NULL);
 	if (!rd || strcmp(rc, rd)) {
 		FILE *f = fopen(cpath, "wb");

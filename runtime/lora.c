@@ -110,7 +110,7 @@ static char *read_keys(const char *path, json_object *v)
 static void read_config(const char *path, lm_adapter *a)
 {
 	size_t len;
-	char *text = lm_read_file(path, &len);
+	char *text = lm_read_text(path, &len);
 	if (!text)
 		lm_fail(path, "cannot open: no adapter_config.json in the adapter directory");
 	json_tokener *tok = json_tokener_new_ex(32);

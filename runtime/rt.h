@@ -50,6 +50,11 @@ char *lm_path(const char *dir, const char *name);
 /* Whole file into memory with a trailing NUL; *len gets its size.  Returns
  * NULL (errno set) when it cannot be opened; a read error is lm_fail. */
 char *lm_read_file(const char *path, size_t *len);
+/* The same for what a model directory holds as text (configs, tokenizer
+ * files, templates, indexes): longer than LM_MAX_TEXT is exit 2, before
+ * a byte is read, since its JSON tree would take ten times as much. */
+enum { LM_MAX_TEXT = 128 << 20 };
+char *lm_read_text(const char *path, size_t *len);
 
 double lm_now(void);                 /* monotonic seconds */
 

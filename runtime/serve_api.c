@@ -288,6 +288,16 @@ static int chat_prompt(json_object *o, lm_tok *tok, Job *j, Err *e)
 		}
 		m[k] = (lm_chat_msg){role, text};
 	}
+	/* the template or the tokenizer may raise: the messages are freed
+	 * first (then api_parse frees the request), since the server goes on */
+	lm_err fail;
+	lm_err_push(&fail);
+	if (setjmp(fail.jb)) {
+		for (int i = 0; i < k; i++)
+			free((char *)m[i].content);
+		free(m);
+		lm_err_raise(&fail);
+	}
 	if (ok) {
 		char *text = lm_tok_chat(tok, m, n, 1);
 		if (!text) {
@@ -298,6 +308,7 @@ static int chat_prompt(json_object *o, lm_tok *tok, Job *j, Err *e)
 			free(text);
 		}
 	}
+	lm_err_pop(&fail);
 	for (int i = 0; i < k; i++)
 		free((char *)m[i].content);
 	free(m);
@@ -348,6 +359,13 @@ int api_parse(Srv *s, lm_tok *tok, int chat, const char *body, size_t len, Job *
 	j->chat = chat;
 	j->samp = s->o->samp;
 	j->seed = s->o->seed;
+	lm_err fail;
+	lm_err_push(&fail);
+	if (setjmp(fail.jb)) {
+		if (o)
+			json_object_put(o);
+		lm_err_raise(&fail);
+	}
 	if (!ok)
 		bad(&e, NULL, "the body is not valid JSON%s", "");
 	else if (!json_object_is_type(o, json_type_object))
@@ -367,6 +385,7 @@ int api_parse(Srv *s, lm_tok *tok, int chat, const char *body, size_t len, Job *
 		         "of %ld", j->n, s->ctx);
 		ok = 0;
 	}
+	lm_err_pop(&fail);
 	if (o)
 		json_object_put(o);
 	if (ok) {

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,6 +69,12 @@ struct lm_ckpt {
 	long nt, cap;                /* open-addressed table, cap a power of 2 */
 	void **owned;                /* float32 copies handed out */
 	long nowned;
+	/* while a header or the index is read: freed by release when the
+	 * reading fails half-way */
+	json_object *header, *index;
+	void *ranges;
+	char **shards;               /* the index's distinct shard names */
+	int nshards;
 };
 
 static const char *dtype_name(int dtype)
@@ -282,6 +289,10 @@ static int add_file(lm_ckpt *ck, const char *path)
 			lm_fail(path, "cannot map: %s", strerror(errno));
 	}
 	close(fd);
+	int fi = ck->nfiles++;
+	ck->files = lm_realloc(ck->files, ck->nfiles * sizeof(File));
+	ck->files[fi] = (File){lm_strdup(path), map, size, st};
+	watch_mapping(&ck->files[fi]);
 	if (size < 8)
 		lm_fail(path, "truncated: %zu bytes, shorter than the 8-byte header length", size);
 	uint64_t hlen = 0;
@@ -294,7 +305,7 @@ static int add_file(lm_ckpt *ck, const char *path)
 	const unsigned char *data = map + 8 + hlen;
 
 	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *root = json_tokener_parse_ex(tok, (const char *)map + 8, (int)hlen);
+	json_object *root = ck->header = json_tokener_parse_ex(tok, (const char *)map + 8, (int)hlen);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	json_tokener_free(tok);
 	if (!root || jerr != json_tokener_success || !json_object_is_type(root, json_type_object))
@@ -302,11 +313,7 @@ static int add_file(lm_ckpt *ck, const char *path)
 		        jerr != json_tokener_success ? ": " : "",
 		        jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "");
 
-	int fi = ck->nfiles++;
-	ck->files = lm_realloc(ck->files, ck->nfiles * sizeof(File));
-	ck->files[fi] = (File){lm_strdup(path), map, size, st};
-	watch_mapping(&ck->files[fi]);
-	Range *ranges = lm_alloc((json_object_object_length(root) + 1) * sizeof *ranges);
+	Range *ranges = ck->ranges = lm_alloc((json_object_object_length(root) + 1) * sizeof *ranges);
 	long nr = 0;
 
 	json_object_object_foreach(root, name, val) {
@@ -373,6 +380,8 @@ static int add_file(lm_ckpt *ck, const char *path)
 	check_overlaps(path, ranges, nr);
 	free(ranges);
 	json_object_put(root);
+	ck->ranges = NULL;
+	ck->header = NULL;
 	return fi;
 }
 
@@ -435,13 +444,36 @@ static lm_ckpt *open_glob(lm_ckpt *ck, const char *dir)
 	return ck;
 }
 
-lm_ckpt *lm_ck_open_file(const char *path)
+static void release(lm_ckpt *ck);
+
+/* OPEN(ck, arg) filling a new checkpoint; when it fails, what it mapped
+ * is unmapped and no longer watched before the error goes on: under the
+ * C API the process lives on, and a stale watch would end it the next
+ * time that file changed. */
+static lm_ckpt *opened(void (*open)(lm_ckpt *, const char *), const char *arg)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		release(ck);
+		lm_err_raise(&err);
+	}
+	open(ck, arg);
+	lm_err_pop(&err);
+	return ck;
+}
+
+static void open_one(lm_ckpt *ck, const char *path)
+{
 	ck->where = lm_strdup(path);
 	grow(ck);                    /* a table even for a file of no tensor */
 	add_file(ck, path);
-	return ck;
+}
+
+lm_ckpt *lm_ck_open_file(const char *path)
+{
+	return opened(open_one, path);
 }
 
 lm_ckpt *lm_ck_try(const char *dir)
@@ -470,11 +502,10 @@ lm_ckpt *lm_ck_try(const char *dir)
 
 /* A header of {} or only __metadata__, or an empty weight_map: nothing to
  * look a tensor up in. */
-static lm_ckpt *nonempty(lm_ckpt *ck)
+static void nonempty(lm_ckpt *ck)
 {
 	if (!ck->nt)
 		lm_fail(ck->where, "the checkpoint holds no tensor");
-	return ck;
 }
 
 /* A tensor the index names in shard i, which is not opened yet. */
@@ -489,35 +520,34 @@ static void add_pending(lm_ckpt *ck, const char *name, int i)
 	ck->nt++;
 }
 
-static lm_ckpt *open_dir(const char *dir, int part)
+static void open_dir(lm_ckpt *ck, const char *dir, int part)
 {
-	lm_ckpt *ck = lm_alloc(sizeof *ck);
 	char *single = lm_path(dir, "model.safetensors");
 	char *index = lm_path(dir, "model.safetensors.index.json");
 	if (access(single, F_OK) == 0) {
+		free(index);
 		ck->where = single;
 		add_file(ck, single);
-		free(index);
-		return nonempty(ck);
+		nonempty(ck);
+		return;
 	}
 	free(single);
 	size_t len;
-	char *text = lm_read_file(index, &len);
+	char *text = lm_read_text(index, &len);
 	if (!text) {
 		free(index);
-		return nonempty(open_glob(ck, dir));
+		nonempty(open_glob(ck, dir));
+		return;
 	}
 	ck->where = index;
 	ck->part = part;
 	ck->index_fp = lm_hash(0xcbf29ce484222325ull, text, len);
-	json_object *root = json_tokener_parse(text), *map;
+	json_object *root = ck->index = json_tokener_parse(text), *map;
 	free(text);
 	if (!root || !json_object_object_get_ex(root, "weight_map", &map)
 	    || !json_object_is_type(map, json_type_object))
 		lm_fail(index, "field 'weight_map': missing or not an object");
 	/* Each distinct shard once, in the order the index first names it. */
-	char **seen = NULL;
-	int nseen = 0;
 	json_object_object_foreach(map, name, val) {
 		if (!json_object_is_type(val, json_type_string))
 			lm_fail(index, "field 'weight_map.%s': not a file name", name);
@@ -525,38 +555,47 @@ static lm_ckpt *open_dir(const char *dir, int part)
 		if (!safe_shard_name(f))
 			lm_fail(index, "field 'weight_map.%s': '%.64s' is not a file name in the model directory", name, f);
 		int i;
-		for (i = 0; i < nseen && strcmp(seen[i], f); i++)
+		for (i = 0; i < ck->nshards && strcmp(ck->shards[i], f); i++)
 			;
-		if (i == nseen) {
-			if (nseen >= MAX_SHARDS)
+		if (i == ck->nshards) {
+			if (ck->nshards >= MAX_SHARDS)
 				lm_fail(index, "more than %d shards", MAX_SHARDS);
-			seen = lm_realloc(seen, (nseen + 1) * sizeof *seen);
-			seen[nseen++] = lm_strdup(f);
+			ck->shards = lm_realloc(ck->shards, (ck->nshards + 1) * sizeof *ck->shards);
+			ck->shards[ck->nshards++] = lm_strdup(f);
 		}
 		if (part)
 			add_pending(ck, name, i);
 	}
 	json_object_put(root);
-	ck->nshard = nseen;
-	ck->shard = lm_alloc((nseen + 1) * sizeof *ck->shard);
-	ck->opened = lm_alloc((nseen + 1) * sizeof *ck->opened);
-	for (int i = 0; i < nseen; i++) {
-		ck->shard[i] = lm_path(dir, seen[i]);
+	ck->index = NULL;
+	ck->nshard = ck->nshards;
+	ck->shard = lm_alloc((ck->nshard + 1) * sizeof *ck->shard);
+	ck->opened = lm_alloc((ck->nshard + 1) * sizeof *ck->opened);
+	for (int i = 0; i < ck->nshard; i++)
+		ck->shard[i] = lm_path(dir, ck->shards[i]);
+	for (int i = 0; i < ck->nshard; i++)
 		ck->opened[i] = part ? -1 : add_file(ck, ck->shard[i]);
-		free(seen[i]);
-	}
-	free(seen);
-	return nonempty(ck);
+	nonempty(ck);
+}
+
+static void open_whole(lm_ckpt *ck, const char *dir)
+{
+	open_dir(ck, dir, 0);
+}
+
+static void open_part(lm_ckpt *ck, const char *dir)
+{
+	open_dir(ck, dir, 1);
 }
 
 lm_ckpt *lm_ck_open(const char *dir)
 {
-	return open_dir(dir, 0);
+	return opened(open_whole, dir);
 }
 
 lm_ckpt *lm_ck_open_part(const char *dir)
 {
-	return open_dir(dir, 1);
+	return opened(open_part, dir);
 }
 
 /* The tensor `name` (its slot: no name if absent).  One the index places
@@ -592,15 +631,9 @@ static Tensor *stand_in(lm_ckpt *ck, Tensor *t, int dtype, int ndim, const long 
 	return p;
 }
 
-void lm_ck_close(lm_ckpt *ck)
+/* Unmapped and forgotten, whether or not it opened whole. */
+static void release(lm_ckpt *ck)
 {
-	if (!ck)
-		return;
-	for (int i = 0; i < ck->nfiles; i++) {
-		if (changed(ck->files[i].path, &ck->files[i].st))
-			lm_fail(ck->files[i].path, "the file was rewritten while the model ran: "
-			        "its output may mix the old and the new weights");
-	}
 	for (int i = 0; i < ck->nfiles; i++) {
 		unwatch_mapping(&ck->files[i]);
 		munmap(ck->files[i].map, ck->files[i].size);
@@ -618,7 +651,29 @@ void lm_ck_close(lm_ckpt *ck)
 	free(ck->files);
 	free(ck->t);
 	free(ck->where);
+	if (ck->header)
+		json_object_put(ck->header);
+	if (ck->index)
+		json_object_put(ck->index);
+	free(ck->ranges);
+	for (int i = 0; i < ck->nshards; i++)
+		free(ck->shards[i]);
+	free(ck->shards);
 	free(ck);
+}
+
+void lm_ck_close(lm_ckpt *ck)
+{
+	char was[PATH_MAX] = "";
+	if (!ck)
+		return;
+	for (int i = 0; i < ck->nfiles && !was[0]; i++)
+		if (changed(ck->files[i].path, &ck->files[i].st))
+			snprintf(was, sizeof was, "%s", ck->files[i].path);
+	release(ck);
+	if (was[0])
+		lm_fail(was, "the file was rewritten while the model ran: "
+		        "its output may mix the old and the new weights");
 }
 
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)

@@ -202,7 +202,7 @@ char *lm_path(const char *dir, const char *name)
 	return p;
 }
 
-char *lm_read_file(const char *path, size_t *len)
+static char *read_capped(const char *path, size_t *len, size_t cap_bytes)
 {
 	/* O_NONBLOCK and a regular file only: a FIFO in place of config.json
 	 * would block the open (and the read) forever */
@@ -213,8 +213,15 @@ char *lm_read_file(const char *path, size_t *len)
 	size_t cap = 0, n = 0;
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
 		lm_fail(path, "not a regular file");
+	}
+	if ((size_t)st.st_size > cap_bytes) {
+		close(fd);
+		lm_fail(path, "%lld bytes, more than the %zu MiB lmcc reads of a config, tokenizer, "
+		        "template or index", (long long)st.st_size, cap_bytes >> 20);
+	}
 	f = fdopen(fd, "rb");
 	if (!f)
 		lm_fail(path, "cannot read: %s", strerror(errno));
@@ -227,6 +234,12 @@ char *lm_read_file(const char *path, size_t *len)
 		n += got;
 		if (got == 0)
 			break;
+		if (n > cap_bytes) {   /* it grew since fstat */
+			fclose(f);
+			free(buf);
+			lm_fail(path, "grew past the %zu MiB lmcc reads of a config, tokenizer, "
+			        "template or index while it was read", cap_bytes >> 20);
+		}
 	}
 	if (ferror(f))
 		lm_fail(path, "read error: %s", strerror(errno));
@@ -235,6 +248,16 @@ char *lm_read_file(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+char *lm_read_file(const char *path, size_t *len)
+{
+	return read_capped(path, len, SIZE_MAX);
+}
+
+char *lm_read_text(const char *path, size_t *len)
+{
+	return read_capped(path, len, LM_MAX_TEXT);
 }
 
 double lm_now(void)

@@ -105,6 +105,69 @@ under_run truncated 'truncate -s 1000 $f' "the file shrank while the model was r
 under_run rewritten 'printf x | dd of=$f bs=1 seek=100000 conv=notrunc 2>/dev/null' \
 	"the file was rewritten while the model ran"
 
+# A checkpoint or tokenizer that fails to open leaves nothing behind: the
+# C API and the server catch the failure and go on.  A failed checkpoint
+# once stayed watched, and its next change in place ended the process
+# (the fuzz target died so); a failed tokenizer kept all it had read.
+make -s tests/bin/test_reopen >/dev/null || echo "FAIL hostile: test_reopen does not build"
+d=$(ckdir badtensor); header_only $d/model.safetensors '{"a": {"dtype": "F32"}}'
+got=$(timeout 60 tests/bin/test_reopen ck $d 2>$T/err)
+[ "$got" = alive ] && echo "PASS hostile a checkpoint that failed to open is no longer watched" ||
+	echo "FAIL hostile failed checkpoint open: '$got' $(head -c 200 $T/err)"
+rm -rf $T/badtok && mkdir -p $T/badtok
+{ cat tests/tokenizers/llama3/tokenizer.model; echo "IQ== 1"; } >$T/badtok/tokenizer.model
+got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 tests/bin/test_reopen tok $T/badtok 20 2>$T/err)
+grew=${got#failed 20 grew }
+[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0   # LeakSanitizer judges
+if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
+	echo "PASS hostile a tokenizer that failed to open 20 times kept nothing"
+else
+	echo "FAIL hostile failed tokenizer opens: '$got' (MB grown after the first) $(head -c 300 $T/err)"
+fi
+# the server's requests whose chat template raises: each once kept its
+# body's JSON and its messages (a megabyte each here)
+printf '%s' '{{ raise_exception("no") }}' >$T/raise.jinja
+got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 tests/bin/test_reopen req tests/tokenizers/afm7_newline $T/raise.jinja 30 2>$T/err)
+grew=${got#failed 30 grew }
+[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0
+if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
+	echo "PASS hostile 30 requests whose template raises kept nothing"
+else
+	echo "FAIL hostile requests whose template raises: '$got' (MB grown after the first) $(head -c 300 $T/err)"
+fi
+
+# ---- tokenizer files and other text (item 3's time bounds) ----
+# tokjson DIR PRE MERGES: a tokenizer.json of vocabulary a, b, ab, with the
+# pre-tokenizer PRE (JSON) and MERGES copies of the merge "a b"
+tokjson() {
+	mkdir -p $1 && python3 -c "import json,sys; json.dump({'model': {'type': 'BPE', 'vocab': {'a': 0, 'b': 1, 'ab': 2},
+  'merges': ['a b'] * int(sys.argv[2])}, 'pre_tokenizer': json.loads(sys.argv[1])}, sys.stdout)" "$2" "$3" >$1/tokenizer.json
+}
+# a merges list of two million: read in bounded time, and it tokenizes
+tokjson $T/merges null 2000000
+got=$(timeout 60 ./lmcc tokenize $T/merges abab 2>$T/err)
+[ "$got" = "2,2" ] && echo "PASS hostile two million merges read in bounded time" ||
+	echo "FAIL hostile two million merges: '$got' $(head -c 200 $T/err)"
+# a regex that backtracks exponentially: PCRE2's match limit, then exit 2
+tokjson $T/backtrack '{"type": "Split", "pattern": {"Regex": "(a|a)*$"}, "behavior": "Isolated"}' 1
+refuse "a pre-tokenizer regex that backtracks forever" "pre-tokenizer regex on a piece of" -- \
+	./lmcc tokenize $T/backtrack aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab
+# JSON nested 100,000 deep: json-c's depth limit in every reader
+mkdir -p $T/deeptok $T/deepcfg
+python3 -c "print('[' * 100000)" >$T/deeptok/tokenizer.json
+refuse "a tokenizer.json nested 100000 deep" "deeptok/tokenizer.json: line 1: bad JSON (nesting too deep)" -- \
+	./lmcc tokenize $T/deeptok a
+python3 -c "print('{\"a\":' * 100000)" >$T/deepcfg/config.json
+refuse "a config.json nested 100000 deep" "deepcfg/config.json: line 1: not valid JSON: nesting too deep" -- \
+	./lmcc plan $T/deepcfg
+# text files past 128 MiB: refused before a byte is read (sparse files)
+mkdir -p $T/bigtok $T/bigcfg
+truncate -s 129M $T/bigtok/tokenizer.json $T/bigcfg/config.json
+refuse "a tokenizer.json of 129 MiB" "bigtok/tokenizer.json: 135266304 bytes, more than the 128 MiB" -- \
+	./lmcc tokenize $T/bigtok a
+refuse "a config.json of 129 MiB" "bigcfg/config.json: 135266304 bytes, more than the 128 MiB" -- \
+	./lmcc plan $T/bigcfg
+
 # ---- resources ----
 # lmcc init of a 0.6 PB checkpoint: refused before the first byte
 sed 's/"hidden_dim": 512/"hidden_dim": 65536/; s/"num_layers": 8/"num_layers": 1024/; s/"num_heads": 8/"num_heads": 64/' \

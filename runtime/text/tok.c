@@ -5,6 +5,7 @@
 #include "tok_int.h"
 
 #include <dirent.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,58 @@ static int is_file(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+void *tok_hold(lm_tok *t, void *p, void (*fn)(void *))
+{
+	size_t i;
+	for (i = 0; i < sizeof t->held / sizeof *t->held; i++)
+		if (!t->held[i].p) {
+			t->held[i].p = p;
+			t->held[i].free = fn;
+			return p;
+		}
+	lm_bug("tok_hold: more than %zu held", i);
+}
+
+void tok_drop(lm_tok *t, void *p)
+{
+	size_t i;
+	if (!p)
+		return;
+	for (i = 0; i < sizeof t->held / sizeof *t->held; i++)
+		if (t->held[i].p == p) {
+			t->held[i].free(p);
+			t->held[i].p = NULL;
+			return;
+		}
+	lm_bug("tok_drop: not held");
+}
+
+void tok_put_json(void *o)
+{
+	json_object_put(o);
+}
+
+static void load(lm_tok *t, const char *path);
+
+/* A tokenizer read from PATH; when reading fails, what it had is freed
+ * before the error goes on: under the C API and the server the process
+ * lives on after a bad tokenizer. */
 static lm_tok *open_file(const char *path)
 {
 	lm_tok *t = lm_alloc(sizeof *t);
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		lm_tok_free(t);
+		lm_err_raise(&err);
+	}
+	load(t, path);
+	lm_err_pop(&err);
+	return t;
+}
+
+static void load(lm_tok *t, const char *path)
+{
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
 	int i;
@@ -60,7 +110,6 @@ static lm_tok *open_file(const char *path)
 	config_load(t);
 	for (i = 0; i < 256; i++)
 		t->special_first[i] = trie_step(&t->special, 0, i) >= 0;
-	return t;
 }
 
 lm_tok *lm_tok_open(const char *dir)
@@ -128,6 +177,9 @@ void lm_tok_free(lm_tok *t)
 	free(t->template_name);
 	hf_free(t->hf);
 	spm_free(t->spm);
+	for (size_t i = 0; i < sizeof t->held / sizeof *t->held; i++)
+		if (t->held[i].p)
+			t->held[i].free(t->held[i].p);
 	free(t);
 }
 
@@ -224,32 +276,48 @@ static void encode_kimi(lm_tok *t, const char *s, size_t n, tok_ints *out)
 	}
 }
 
-int lm_tok_encode(lm_tok *t, const char *text, size_t len, int add_bos, int **ids)
+static void encode(lm_tok *t, const char *text, size_t len, int add_bos, tok_buf *clean,
+                   tok_ints *out)
 {
-	tok_buf clean = { 0 };
-	tok_ints out = { 0 };
 	/* Invalid bytes become U+FFFD one by one, as SentencePiece's normalizer
 	 * does; the regex engine and the algorithms then see valid UTF-8. */
-	utf8_fix(&clean, text, len, 1, 1);
+	utf8_fix(clean, text, len, 1, 1);
 	if (t->newline_tok) {
 		/* AFM's NewlineTokenizer: text.replace("\n", "<n>") before encoding. */
 		tok_buf nl = { 0 };
 		size_t i;
-		for (i = 0; i < clean.n; i++) {
-			if (clean.p[i] == '\n')
+		for (i = 0; i < clean->n; i++) {
+			if (clean->p[i] == '\n')
 				buf_puts(&nl, "<n>");
 			else
-				buf_putc(&nl, clean.p[i]);
+				buf_putc(&nl, clean->p[i]);
 		}
-		free(clean.p);
-		clean = nl;
+		free(clean->p);
+		*clean = nl;
 	}
 	if (add_bos && t->add_bos && t->bos >= 0)
-		ints_push(&out, t->bos);
+		ints_push(out, t->bos);
 	if (t->chunk_kimi)
-		encode_kimi(t, clean.p, clean.n, &out);
+		encode_kimi(t, clean->p, clean->n, out);
 	else
-		encode_text(t, clean.p, clean.n, 0, &out);
+		encode_text(t, clean->p, clean->n, 0, out);
+}
+
+/* A pre-tokenizer regex may fail on a text (PCRE2's limits): its buffers
+ * are freed before the error goes on, as the server lives on. */
+int lm_tok_encode(lm_tok *t, const char *text, size_t len, int add_bos, int **ids)
+{
+	tok_buf clean = { 0 };
+	tok_ints out = { 0 };
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		free(clean.p);
+		free(out.p);
+		lm_err_raise(&err);
+	}
+	encode(t, text, len, add_bos, &clean, &out);
+	lm_err_pop(&err);
 	free(clean.p);
 	if (!out.p)
 		out.p = lm_alloc(sizeof *out.p);

@@ -35,14 +35,23 @@ char *lm_tok_chat(lm_tok *t, const lm_chat_msg *msgs, int n, int add_generation_
 	json_object_object_add(ctx, "add_generation_prompt", json_object_new_boolean(add_generation_prompt));
 	add_token(ctx, "bos_token", t->bos_text);
 	add_token(ctx, "eos_token", t->eos_text);
+	/* a template that raises: the conversation is freed first (the server
+	 * goes on) */
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		json_object_put(ctx);
+		lm_err_raise(&err);
+	}
 	out = lm_jinja_render(t->template_name ? t->template_name : t->path, t->chat_template, ctx);
+	lm_err_pop(&err);
 	json_object_put(ctx);
 	return out;
 }
 
 void lm_tok_set_chat_template(lm_tok *t, const char *path)
 {
-	char *text = lm_read_file(path, NULL);
+	char *text = lm_read_text(path, NULL);
 	if (!text)
 		lm_fail(path, "cannot open the chat template: %s", strerror(errno));
 	free(t->chat_template);

@@ -21,14 +21,16 @@
 struct json_object *json_load(const char *path)
 {
 	size_t len, end, i;
-	char *text = lm_read_file(path, &len);
+	char *text = lm_read_text(path, &len);
 	struct json_tokener *tk;
 	struct json_object *o;
 	int line = 1;
 	if (!text)
 		return NULL;
-	if (len > INT32_MAX)
+	if (len > INT32_MAX) {
+		free(text);
 		lm_fail(path, "file too large for JSON");
+	}
 	tk = json_tokener_new_ex(64);
 	o = json_tokener_parse_ex(tk, text, (int)len);
 	end = json_tokener_get_parse_end(tk);
@@ -85,13 +87,17 @@ static struct json_object *get(struct json_object *o, const char *key)
 	return NULL;
 }
 
-static struct json_object *load_in(const lm_tok *t, const char *name)
+/* The JSON object in the tokenizer's directory's file NAME, or NULL; held
+ * by T (tok_hold). */
+static struct json_object *load_in(lm_tok *t, const char *name)
 {
-	char *p = lm_path(t->dir, name);
+	char *p = tok_hold(t, lm_path(t->dir, name), free);
 	struct json_object *o = json_load(p);
+	if (o)
+		tok_hold(t, o, tok_put_json);
 	if (o && !json_object_is_type(o, json_type_object))
 		lm_fail(p, "expected a JSON object");
-	free(p);
+	tok_drop(t, p);
 	return o;
 }
 
@@ -241,16 +247,17 @@ void config_load(lm_tok *t)
 	struct json_object *sm = load_in(t, "special_tokens_map.json");
 	struct json_object *cf = load_in(t, "config.json");
 	struct json_object *ids_src = cf;
-	char *st_path = lm_path(t->dir, "special_tokens.json"), *cf_path = lm_path(t->dir, "config.json");
+	char *st_path = tok_hold(t, lm_path(t->dir, "special_tokens.json"), free);
+	char *cf_path = tok_hold(t, lm_path(t->dir, "config.json"), free);
 	unsigned i;
 	char *p;
 
 	if (st)
 		read_special_tokens(t, st_path, st);
 	if (tc) {
-		p = lm_path(t->dir, "tokenizer_config.json");
+		p = tok_hold(t, lm_path(t->dir, "tokenizer_config.json"), free);
 		read_tokenizer_config(t, p, tc);
-		free(p);
+		tok_drop(t, p);
 	}
 	if (sm) {
 		set_text(&t->bos_text, json_token_text(get(sm, "bos_token")));
@@ -259,7 +266,7 @@ void config_load(lm_tok *t)
 	if (!t->chat_template) {
 		size_t n;
 		p = lm_path(t->dir, "chat_template.jinja");
-		t->chat_template = lm_read_file(p, &n);
+		t->chat_template = lm_read_text(p, &n);
 		if (t->chat_template)
 			t->template_name = p;
 		else
@@ -286,7 +293,7 @@ void config_load(lm_tok *t)
 	 * it is there and not 0 or [] (utils.py load_config) */
 	struct json_object *gen = load_in(t, "generation_config.json");
 	struct json_object *eos_src = gen ? get(gen, "eos_token_id") : NULL;
-	char *gen_path = lm_path(t->dir, "generation_config.json");
+	char *gen_path = tok_hold(t, lm_path(t->dir, "generation_config.json"), free);
 	if (eos_src && (json_object_is_type(eos_src, json_type_int) ? !json_object_get_int64(eos_src)
 	                : json_object_is_type(eos_src, json_type_array) && !json_object_array_length(eos_src)))
 		eos_src = NULL;
@@ -328,17 +335,12 @@ void config_load(lm_tok *t)
 		if (vocab_find_special(t, EOT_NAMES[i]) >= 0)
 			add_eot(t, EOT_NAMES[i]);
 
-	free(st_path);
-	free(cf_path);
-	free(gen_path);
-	if (gen)
-		json_object_put(gen);
-	if (st)
-		json_object_put(st);
-	if (tc)
-		json_object_put(tc);
-	if (sm)
-		json_object_put(sm);
-	if (cf)
-		json_object_put(cf);
+	tok_drop(t, st_path);
+	tok_drop(t, cf_path);
+	tok_drop(t, gen_path);
+	tok_drop(t, gen);
+	tok_drop(t, st);
+	tok_drop(t, tc);
+	tok_drop(t, sm);
+	tok_drop(t, cf);
 }

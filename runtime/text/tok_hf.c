@@ -400,6 +400,7 @@ void hf_load(lm_tok *t, const char *path)
 	size_t i;
 	if (!root)
 		lm_fail(path, "cannot read");
+	tok_hold(t, root, tok_put_json);
 	h = t->hf = lm_alloc(sizeof *h);
 	byte_table(cp_of);
 	for (i = 0; i < 512; i++)
@@ -458,7 +459,7 @@ void hf_load(lm_tok *t, const char *path)
 	 * whole word in the vocabulary must stay one token). */
 	h->chunked = !h->bytelevel && !h->ignore_merges;
 	snprintf(t->fmt, sizeof t->fmt, "hf/%s", h->bytelevel ? "bytelevel" : "bpe");
-	json_object_put(root);
+	tok_drop(t, root);
 }
 
 void hf_free(tok_hf *h)

@@ -175,7 +175,16 @@ struct lm_tok {
 	tok_spm *spm;
 	tok_trie plamo;          /* PLaMo: piece trie */
 	int32_t *iscore;         /* PLaMo: round(score * 1e4) */
+
+	/* what a loader holds while it reads (a file's text, a JSON tree): a
+	 * load that fails half-way leaves them to lm_tok_free */
+	struct { void *p; void (*free)(void *); } held[16];
 };
+
+/* P, held by T until tok_drop(t, P) frees it (FREE: free or tok_put_json). */
+void *tok_hold(lm_tok *t, void *p, void (*free)(void *));
+void tok_drop(lm_tok *t, void *p);
+void tok_put_json(void *o);   /* json_object_put, as a void (*)(void *) */
 
 /* tok_vocab.c: building the piece table.  Every id read from a file is
  * below TOK_MAX_IDS before it indexes anything. */

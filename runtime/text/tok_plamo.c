@@ -30,14 +30,21 @@ static int row_type(const char *s)
 	return 0;
 }
 
+static void free_tokener(void *tk)
+{
+	json_tokener_free(tk);
+}
+
 void plamo_load(lm_tok *t, const char *path)
 {
 	size_t len, pos = 0;
-	char *data = lm_read_file(path, &len);
-	struct json_tokener *tk = json_tokener_new();
+	char *data = lm_read_text(path, &len);
+	struct json_tokener *tk;
 	int line = 0, i;
 	if (!data)
 		lm_fail(path, "cannot read");
+	tok_hold(t, data, free);
+	tk = tok_hold(t, json_tokener_new(), free_tokener);
 	trie_init(&t->plamo);
 	while (pos < len) {
 		char *nl = memchr(data + pos, '\n', len - pos);
@@ -52,6 +59,8 @@ void plamo_load(lm_tok *t, const char *path)
 			lm_fail(path, "line %d: longer than 1 MiB", line);
 		json_tokener_reset(tk);
 		row = json_tokener_parse_ex(tk, data + pos, (int)ln);
+		if (row)
+			tok_hold(t, row, tok_put_json);
 		pos += ln + 1;
 		if (!row || !json_object_is_type(row, json_type_array) || json_object_array_length(row) < 3
 		    || !json_object_is_type(piece = json_object_array_get_idx(row, 0), json_type_string)
@@ -82,7 +91,7 @@ void plamo_load(lm_tok *t, const char *path)
 			t->piece[id].kind = PK_BYTE;
 			t->piece[id].byte = b;
 			t->byte_id[b] = id;
-			json_object_put(row);
+			tok_drop(t, row);
 			continue;
 		}
 		if (map_get(&t->text, t, text, tn) >= 0)
@@ -93,10 +102,10 @@ void plamo_load(lm_tok *t, const char *path)
 		 * UNKNOWN ones decode to their text but stay ordinary text. */
 		if (kind == 3 || kind == 2)
 			vocab_special(t, id, text, tn, kind == 3);
-		json_object_put(row);
+		tok_drop(t, row);
 	}
-	json_tokener_free(tk);
-	free(data);
+	tok_drop(t, tk);
+	tok_drop(t, data);
 	for (i = 0; i < 256; i++)
 		if (t->byte_id[i] < 0)
 			lm_fail(path, "no BYTE row <0x%02X>", i);

@@ -185,6 +185,9 @@ tok_re *re_new(const char *pattern, const char *where)
 		lm_bug("out of memory (pcre2)");
 	pcre2_jit_stack_assign(re->mc, NULL, re->stack);
 	pcre2_set_heap_limit(re->mc, 1024 * 1024);   /* KiB: 1 GiB */
+	/* and a bound on the steps of one match (PCRE2's default, made ours):
+	 * a regex that backtracks without end fails in a fraction of a second */
+	pcre2_set_match_limit(re->mc, 10000000);
 	return re;
 }
 

@@ -113,12 +113,13 @@ static const struct family *pick_family(lm_tok *t, const char *path, int n_ranks
 void rank_load(lm_tok *t, const char *path)
 {
 	size_t len, pos = 0;
-	char *data = lm_read_file(path, &len);
+	char *data = lm_read_text(path, &len);
 	unsigned char tokbuf[1024];
 	int line = 0, i, n_ranks = 0;
 	const struct family *fam;
 	if (!data)
 		lm_fail(path, "cannot read");
+	tok_hold(t, data, free);
 	t->algo = ALGO_RANK;
 	t->dec = DEC_RAW;
 	while (pos < len) {
@@ -157,7 +158,7 @@ void rank_load(lm_tok *t, const char *path)
 			t->byte_id[tokbuf[0]] = (int)rank;
 		n_ranks++;
 	}
-	free(data);
+	tok_drop(t, data);
 	for (i = 0; i < 256; i++)
 		if (t->byte_id[i] < 0)
 			lm_fail(path, "no rank for the single byte 0x%02X", i);

@@ -181,7 +181,7 @@ static void read_piece(lm_tok *t, pb *r, int id)
 void spm_load(lm_tok *t, const char *path)
 {
 	size_t len;
-	char *data = lm_read_file(path, &len);
+	char *data = lm_read_text(path, &len);
 	pb r;
 	tok_spm *m;
 	int n = 0, wire, f, i;
@@ -189,6 +189,7 @@ void spm_load(lm_tok *t, const char *path)
 	size_t charsmap = 0;
 	if (!data)
 		lm_fail(path, "cannot read");
+	tok_hold(t, data, free);
 	m = t->spm = lm_alloc(sizeof *m);
 	m->unigram = 1;
 	m->dummy_prefix = m->extra_ws = m->escape_ws = 1;   /* proto defaults */
@@ -233,7 +234,7 @@ void spm_load(lm_tok *t, const char *path)
 			pb_skip(&r, wire);
 		}
 	}
-	free(data);
+	tok_drop(t, data);
 	if (n == 0)
 		lm_fail(path, "no pieces (not a SentencePiece model?)");
 	if (charsmap)

@@ -10,23 +10,13 @@
  * grew after the first render: a failed render must leak nothing. */
 #include "text/jinja.h"
 #include "rt.h"
+#include "harness.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static long resident_mb(void)
-{
-	long pages = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f && fscanf(f, "%*s %ld", &pages) != 1)
-		pages = 0;
-	if (f)
-		fclose(f);
-	return pages * sysconf(_SC_PAGESIZE) >> 20;
-}
 
 static void render_often(int repeat, const char *name, const char *src, struct json_object *ctx)
 {
