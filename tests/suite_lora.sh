@@ -401,6 +401,19 @@ else
 		bad "DoRA on a quantized embedding" "$T/afm7_q4g32.q" "$T/afm7_tied_dora" "DoRA on the quantized embedding"
 	fi
 	qfuse llama4_q4g64_bf16 llama4_lora $L
+	if [ $py = 1 ]; then
+		# DoRA on BF16 scales: the norm in bfloat16, step by step; and
+		# --dequantize, bit for bit
+		qn=plamo2_dora_q4g32_bf16
+		qtrip $qn plamo2_lora "$T/dora_plamo2_lora" --bits 4 --group 32 --bf16
+		qfuse $qn plamo2_lora "$T/dora_plamo2_lora"
+		./lmcc fuse "$T/$qn.q" --adapter "$T/dora_plamo2_lora" -o "$T/$qn.deq" --dequantize 2>"$T/err"
+		if r=$($qpy tests/lora/qfuse.py check "$T/$qn.q" "$T/dora_plamo2_lora" "$T/$qn.deq" deq); then
+			echo "PASS lora fuse --dequantize $qn: $r"
+		else
+			echo "FAIL lora fuse --dequantize $qn: $r $(head -c 300 "$T/err")"
+		fi
+	fi
 	[ $py = 1 ] && qfuse baichuan_dora_q3g32 baichuan_lora "$T/dora_baichuan_lora" deq
 
 	# a base quantized by lmcc quantize (MLX's quantizer): the fused model's
@@ -474,8 +487,12 @@ if [ -n "$qpy" ] && [ $py = 1 ]; then
 	}
 	for fm in mxfp4 nvfp4 mxfp8; do
 		fpcase afm7_lora $A $fm $G/afm7_lora/logits.npy
-		# an expert stack is one path in every mode: nvfp4 (E4M3 scales) alone
-		[ $fm = nvfp4 ] && fpcase llama4_lora $L $fm $G/llama4_lora/logits.npy
+		# an expert stack and the tied embedding's adapter are one path in
+		# every mode: nvfp4 (E4M3 scales) alone
+		if [ $fm = nvfp4 ]; then
+			fpcase llama4_lora $L $fm $G/llama4_lora/logits.npy
+			fpcase afm7_lora "$T/afm7_tied" $fm "$T/afm7_tied.oracle.npy"
+		fi
 		fpcase plamo2_lora "$T/dora_plamo2_lora" $fm "$T/dora_plamo2_lora.oracle.npy"
 		# a zero update: --dequantize gives the base exactly (an FP code
 		# times its scale is exact in bfloat16); quantizing again changes it
