@@ -356,7 +356,7 @@ void em_state(Em *e, const char *P, const char *name, long count, const char *wh
 	bprintf(&e->decl, "\tfloat *%s;   /* %s */\n", name, what);
 	bprintf(&e->alloc, "\t%s.%s = lm_floats(%ld);\n", P, name, count);
 	bprintf(&e->reset, "\tlm_zero(%s.%s, %ld);\n", P, name, count);
-	bprintf(&e->alloc, "\tlm_state_floats(&state, %s.%s, %ld);\n", P, name, count);
+	bprintf(&e->alloc, "\tlm_state_floats(&state, &%s.%s, %ld);\n", P, name, count);
 }
 
 void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim)

@@ -306,8 +306,9 @@ static void packed_note(Buf *out, const Rendered *r, const int *list, int n)
 }
 
 /* Every kind of layer: its struct, its instances and its function, in
- * order of first use; calls: forward()'s straight-line schedule. */
-static void layers(Em *e, Buf *code, Buf *calls)
+ * order of first use; calls: forward()'s straight-line schedule, steps:
+ * step()'s. */
+static void layers(Em *e, Buf *code, Buf *calls, Buf *steps)
 {
 	const Plan *p = e->p;
 	Rendered *r = lm_alloc(p->nl * sizeof *r);
@@ -364,6 +365,8 @@ static void layers(Em *e, Buf *code, Buf *calls)
 	}
 	for (int i = 0; i < p->nl; i++)
 		bprintf(calls, "\t\tif (lm_stage_has(%d))\n\t\t\t%s(&l%d, b);\n", i, names[r[i].kind], i);
+	for (int i = 0; i < p->nl; i++)
+		bprintf(steps, "\t%s(&l%d, n);\n", names[r[i].kind], i);
 	for (int i = 0; i < p->nl; i++) {
 		free(r[i].fields);
 		free(r[i].body);
@@ -462,11 +465,11 @@ static const char *config_table(const Plan *p, Buf *b)
 char *emit_model(const Plan *p, const char *weights_dir)
 {
 	Em e = {.p = p};
-	Buf out = {0}, code = {0}, calls = {0}, b = {0};
+	Buf out = {0}, code = {0}, calls = {0}, steps = {0}, b = {0};
 	Dict d = {0};
 
 	ends(&e);
-	layers(&e, &code, &calls);
+	layers(&e, &code, &calls, &steps);
 	lm_part *parts = lm_alloc((p->nl + 2) * sizeof *parts);
 	plan_parts(p, parts);
 	for (int i = 0; i < p->nl + 2; i++) {
@@ -583,6 +586,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	set_trimmed(&d, "ALLOC", &e.alloc);
 	set_trimmed(&d, "RESET", &e.reset);
 	set_trimmed(&d, "CALLS", &calls);
+	set_trimmed(&d, "STEPS", &steps);
 	tmpl(&out, "model.c", "tail", &d);
 	dfree(&d);
 	return bdone(&out);
