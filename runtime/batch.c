@@ -47,6 +47,8 @@ void lm_batch_run(const lm_model *m, const int *tok, long n, int nseq, const cha
 	int *id = lm_alloc(nseq * sizeof *id);
 	int *who = lm_alloc(nseq * sizeof *who);
 	float *step = lm_floats((size_t)nseq * V);
+	long steps = 0, rowsum = 0;
+	double t0 = lm_now();
 	for (long t = 0;; t++) {
 		long b = 0, left = 0;
 		for (int s = 0; s < nseq; s++) {
@@ -67,13 +69,19 @@ void lm_batch_run(const lm_model *m, const int *tok, long n, int nseq, const cha
 		}
 		if (!left)
 			break;
-		if (b)
+		if (b) {
 			m->step(rows, id, b, step);
+			steps++;
+			rowsum += b;
+		}
 		for (long r = 0; r < b; r++) {
 			int s = who[r];
 			memcpy(lg[s] + at[s]++ * V, step + r * V, V * sizeof(float));
 		}
 	}
+	fprintf(stderr, "lmcc: %s: %d sequences of %ld tokens: %ld steps of %.1f sequences on "
+	        "average, %.3f s\n", m->name, nseq, n, steps, steps ? (double)rowsum / steps : 0.0,
+	        lm_now() - t0);
 	for (int s = 0; s < nseq; s++) {
 		char *p = out_path(out, s);
 		long shape[2] = {n, V};

@@ -853,7 +853,8 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		run_ids(&s, tok, n, where);
 	else
 		run_text(&s, tk, o.weights);
-	stats(&s, load);
+	if (!(o.tokens && o.so.parallel > 1))   /* lm_batch_run says what it did */
+		stats(&s, load);
 	lm_stage_end(m);
 	free(tok);
 	free(o.stop);
