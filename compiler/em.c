@@ -23,7 +23,7 @@ void em_cstr(Buf *b, const char *s)
 		unsigned char c = (unsigned char)*s;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 		    || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'
-		    || c == '/')
+		    || c == '/' || c == '%')
 			bput(b, (char *)&c, 1);
 		else
 			bprintf(b, "\\%03o", c);
@@ -63,6 +63,44 @@ void em_shape(Buf *b, const Tensor *t)
 	for (int d = 0; d < t->ndim; d++)
 		bprintf(b, "%s%ld", d ? ", " : "", t->shape[d]);
 	bprintf(b, ")");
+}
+
+/* Tensor name s as a C expression.  In a layer's binding the layer's
+ * index in its stack (the number after "...layers.": "model.layers.3.mlp",
+ * "model.kv_reuse_layers.0.mlp" of layer 35) is written from the argument
+ * i, as i or i - 35, so that one function binds any layer of a kind; a
+ * layer whose names hold other numbers there binds apart.  expert: s is a
+ * pattern whose one %ld is the expert's index e. */
+static void tname(Em *e, Buf *b, const char *s, int expert)
+{
+	char pat[2 * MAX_TENSOR_NAME], arg[32];
+	const char *at = NULL;
+	size_t k = 0;
+	int pct = 0;
+	for (const char *q = s; *q; q++)
+		pct += *q == '%';
+	if (pct != expert || strlen(s) >= MAX_TENSOR_NAME)
+		lm_bug("tensor name '%.100s' is not one lmcc builds", s);
+	for (const char *q = strstr(s, "layers."); e->layer >= 0 && q; q = strstr(q + 1, "layers.")) {
+		k = strspn(q + 7, "0123456789");
+		if (k && k < 10 && (q[7 + k] == '.' || !q[7 + k]) && (q[7] != '0' || k == 1)) {
+			at = q + 7;
+			break;
+		}
+	}
+	if (at) {
+		long d = e->layer - strtol(at, NULL, 10);
+		snprintf(pat, sizeof pat, "%.*s%%ld%s", (int)(at - s), s, at + k);
+		snprintf(arg, sizeof arg, d ? "i - %ld" : "i", d);
+		if (d)
+			e->shift = d;
+	}
+	bprintf(b, at && expert ? "lm_name2(" : at || expert ? "lm_name(" : "");
+	em_cstr(b, at ? pat : s);
+	if (at)
+		bprintf(b, ", %s%s)", arg, expert ? ", e" : "");
+	else if (expert)
+		bprintf(b, ", e)");
 }
 
 void em_layers(Buf *b, const int *list, int n)
@@ -105,9 +143,9 @@ static void lora(Em *e, const char *c, const char *field, Mat m, const char *exp
 	e->parts += l->part >= 0;
 	bprintf(&e->bind, "\t%s%s%s.lora = lm_lora_of(ad, %s%s%s, ", *expert ? "\t" : "", c,
 	        *expert ? "[e]" : "", c, *expert ? "[e]" : "", "");
-	em_cstr(&e->bind, l->a);
+	tname(e, &e->bind, l->a, 0);
 	bprintf(&e->bind, ", ");
-	em_cstr(&e->bind, l->b);
+	tname(e, &e->bind, l->b, 0);
 	static const char *const how[] = {"LM_LORA_LINEAR", "LM_LORA_T", "LM_LORA_LOOKUP"};
 	bprintf(&e->bind, ",\n\t\t%s%d, %s, SHAPE(", *expert ? "\t" : "", l->ndim, how[l->how]);
 	for (int d = 0; d < l->ndim; d++)
@@ -117,7 +155,7 @@ static void lora(Em *e, const char *c, const char *field, Mat m, const char *exp
 		bprintf(&e->bind, "%s%ld", d ? ", " : "", l->bshape[d]);
 	bprintf(&e->bind, "), ");
 	if (l->m[0])
-		em_cstr(&e->bind, l->m);
+		tname(e, &e->bind, l->m, 0);
 	else
 		bprintf(&e->bind, "0");
 	bprintf(&e->bind, ", %s, %ld, %s, %s);\n", *expert ? expert : "0", l->row0,
@@ -154,12 +192,13 @@ static const char *use_format(Em *e, const Tensor *t, long mats, char *buf)
 	return em_format(buf, t->bits, t->group, t->mode);
 }
 
-/* The module path of a quantized "<path>.weight" tensor, as a C string. */
-static void module_path(Buf *b, const char *weight)
+/* The module path of a quantized "<path>.weight" tensor (or pattern), as
+ * tname() writes it. */
+static void module_path(Em *e, Buf *b, const char *weight, int expert)
 {
 	char path[MAX_TENSOR_NAME];
 	snprintf(path, sizeof path, "%.*s", (int)(strlen(weight) - 7), weight);
-	em_cstr(b, path);
+	tname(e, b, path, expert);
 }
 
 /* A quantized view is whole rows of its [..., out, in] tensor. */
@@ -194,7 +233,7 @@ static void bind_mat(Em *e, const char *c, const char *field, Mat m)
 		use_format(e, t, 1, f);
 		bprintf(&e->packed, "%s %s\n", f, field);
 		bprintf(&e->bind, "\t%s = lm_ck_qmat(ck, ", c);
-		module_path(&e->bind, t->name);
+		module_path(e, &e->bind, t->name, 0);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
 		bprintf(&e->bind, ", %ld, %ld, %ld, %s_BITS, %s_GROUP, %s_MODE);\n", m.off, m.rows,
@@ -203,7 +242,7 @@ static void bind_mat(Em *e, const char *c, const char *field, Mat m)
 		return;
 	}
 	bprintf(&e->bind, "\t%s = lm_ck_mat(ck, ", c);
-	em_cstr(&e->bind, t->name);
+	tname(e, &e->bind, t->name, 0);
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
 	bprintf(&e->bind, ", %ld, %s, %ld, %ld, %ld);\n", m.off, TR(m.tr), m.rows, m.cols, m.ld);
@@ -234,15 +273,12 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 		bprintf(&e->packed, "%s %s[]\n", f, field);
 		bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_qmat(ck, ", a->n, c);
 		if (a->pattern[0]) {
-			char pat[MAX_TENSOR_NAME];
-			snprintf(pat, sizeof pat, "%.*s", (int)(strlen(a->pattern) - 7), a->pattern);
-			bprintf(&e->bind, "lm_name(");
-			em_cstr(&e->bind, pat);
-			bprintf(&e->bind, ", e), ");
+			module_path(e, &e->bind, a->pattern, 1);
+			bprintf(&e->bind, ", ");
 			em_shape(&e->bind, t);
 			bprintf(&e->bind, ",\n\t\t                  %ld, ", m->off);
 		} else {
-			module_path(&e->bind, t->name);
+			module_path(e, &e->bind, t->name, 0);
 			bprintf(&e->bind, ", ");
 			em_shape(&e->bind, t);
 			bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, ", m->off, a->stride);
@@ -253,14 +289,13 @@ static void bind_matarr(Em *e, const char *c, const char *field, const MatArr *a
 	}
 	bprintf(&e->bind, "\tfor (long e = 0; e < %d; e++)\n\t\t%s[e] = lm_ck_mat(ck, ", a->n, c);
 	if (a->pattern[0]) {
-		bprintf(&e->bind, "lm_name(");
-		em_cstr(&e->bind, a->pattern);
-		bprintf(&e->bind, ", e), ");
+		tname(e, &e->bind, a->pattern, 1);
+		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
 		bprintf(&e->bind, ",\n\t\t                  %ld, %s, %ld, %ld, %ld);\n",
 		        m->off, TR(m->tr), m->rows, m->cols, m->ld);
 	} else {
-		em_cstr(&e->bind, t->name);
+		tname(e, &e->bind, t->name, 0);
 		bprintf(&e->bind, ", ");
 		em_shape(&e->bind, t);
 		bprintf(&e->bind, ",\n\t\t                  %ld + e * %ld, %s, %ld, %ld, %ld);\n",
@@ -295,7 +330,7 @@ void em_vec_expr(Em *e, const char *field, Vec v)
 	if (t->bits)
 		lm_fail(NULL, "tensor '%s' is quantized, but it is a vector lmcc reads as floats", t->name);
 	bprintf(&e->bind, "lm_ck_vec(ck, ");
-	em_cstr(&e->bind, t->name);
+	tname(e, &e->bind, t->name, 0);
 	bprintf(&e->bind, ", ");
 	em_shape(&e->bind, t);
 	bprintf(&e->bind, ", %s)", v.add ? offset(e, field, v.add) : em_flt(0));
@@ -314,57 +349,58 @@ void em_vec(Em *e, const char *c, Vec v)
 	bprintf(&e->bind, ";\n");
 }
 
-/* "lN.name", the C name of a layer's field in create() (c of 64). */
-static const char *field_of(char *c, const char *P, const char *name)
+/* "L->name", the C name of a layer's field in its kind's binding (c of
+ * 64). */
+static const char *field_of(char *c, const char *name)
 {
-	snprintf(c, 64, "%s.%s", P, name);
+	snprintf(c, 64, "L->%s", name);
 	return c;
 }
 
-void em_pmat(Em *e, const char *P, const char *name, Mat m)
+void em_pmat(Em *e, const char *name, Mat m)
 {
 	char c[64];
-	bind_mat(e, field_of(c, P, name), name, m);
+	bind_mat(e, field_of(c, name), name, m);
 }
 
-void em_pvec(Em *e, const char *P, const char *name, Vec v)
+void em_pvec(Em *e, const char *name, Vec v)
 {
 	char c[64];
 	name_into(&e->vecs, name);
-	bprintf(&e->bind, "\t%s = ", field_of(c, P, name));
+	bprintf(&e->bind, "\t%s = ", field_of(c, name));
 	em_vec_expr(e, name, v);
 	bprintf(&e->bind, ";\n");
 }
 
-void em_pscalar(Em *e, const char *P, const char *name, Vec v)
+void em_pscalar(Em *e, const char *name, Vec v)
 {
 	char c[64];
 	name_into(&e->scalars, name);
-	bprintf(&e->bind, "\t%s = ", field_of(c, P, name));
+	bprintf(&e->bind, "\t%s = ", field_of(c, name));
 	em_vec_expr(e, name, v);
 	bprintf(&e->bind, "[0];\n");
 }
 
-void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a)
+void em_pmatarr(Em *e, const char *name, const MatArr *a)
 {
 	char c[64];
-	bind_matarr(e, field_of(c, P, name), name, a);
+	bind_matarr(e, field_of(c, name), name, a);
 }
 
-void em_state(Em *e, const char *P, const char *name, long count, const char *what)
+void em_state(Em *e, const char *name, long count, const char *what)
 {
 	bprintf(&e->decl, "\tfloat *%s;   /* %s */\n", name, what);
-	bprintf(&e->alloc, "\t%s.%s = lm_floats(%ld);\n", P, name, count);
-	bprintf(&e->reset, "\tlm_zero(%s.%s, %ld);\n", P, name, count);
-	bprintf(&e->alloc, "\tlm_state_floats(&state, &%s.%s, %ld);\n", P, name, count);
+	bprintf(&e->alloc, "\tL->%s = lm_floats(%ld);\n", name, count);
+	bprintf(&e->reset, "\tlm_zero(l%d.%s, %ld);\n", e->layer, name, count);
+	bprintf(&e->alloc, "\tlm_state_floats(&state, &L->%s, %ld);\n", name, count);
 }
 
-void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim)
+void em_kv(Em *e, const char *kind, const char *cap, long kdim, long vdim)
 {
 	bprintf(&e->decl, "\tlm_kv kv;\n");
-	bprintf(&e->alloc, "\tlm_kv_init(&%s.kv, %s, %s, %ld, %ld);\n", P, kind, cap, kdim, vdim);
-	bprintf(&e->alloc, "\tlm_state_kv(&state, &%s.kv);\n", P);
-	bprintf(&e->reset, "\tlm_kv_reset(&%s.kv);\n", P);
+	bprintf(&e->alloc, "\tlm_kv_init(&L->kv, %s, %s, %ld, %ld);\n", kind, cap, kdim, vdim);
+	bprintf(&e->alloc, "\tlm_state_kv(&state, &L->kv);\n");
+	bprintf(&e->reset, "\tlm_kv_reset(&l%d.kv);\n", e->layer);
 }
 
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)

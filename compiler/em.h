@@ -15,14 +15,18 @@ enum { MAX_SCRATCH = 32, MAX_FORMATS = 16, MAX_OFFSETS = 16 };
 
 typedef struct {
 	const Plan *p;
+	int layer;                /* the layer being rendered; -1: the embedding, head */
+	long shift;               /* its index less its tensors' (their own stack's) */
 	Buf mats, vecs, scalars;  /* names the current layer declares, by type */
 	Buf decl;                 /* its other declarations (caches, states) */
-	Buf bind, alloc, reset;   /* bodies of create() and reset() */
+	Buf bind, alloc, reset;   /* the layer's (or create()'s) binding and
+	                           * allocations; reset()'s body */
 	struct { char name[16], what[80]; long width; int ints; } scratch[MAX_SCRATCH];
 	int nscratch;
 	Buf adapted;              /* the current layer's weights with an adapter */
 	int parts;                /* ... of which parts of a fused module */
 	int explained;            /* the adapter's comment is written */
+	int bound;                /* a binding function (and its comment) is written */
 	/* the quantized formats bound so far, and the current layer's packed
 	 * products, "FORMAT name" each */
 	struct { int bits, group, mode; long mats; } fmt[MAX_FORMATS];
@@ -41,18 +45,21 @@ void em_mat(Em *e, const char *c, Mat m);           /* static lm_mat c */
 /* c.lora bound to m's adapter, if it has one (em_mat does it for its view). */
 void em_lora(Em *e, const char *c, Mat m);
 void em_vec(Em *e, const char *c, Vec v);           /* static const float *c */
-/* A field `name` of layer P's struct ("l3"), bound as P.name: a matrix, a
- * vector, a scalar, one matrix per expert (lm_mat name[a->n]). */
-void em_pmat(Em *e, const char *P, const char *name, Mat m);
-void em_pvec(Em *e, const char *P, const char *name, Vec v);
-void em_pscalar(Em *e, const char *P, const char *name, Vec v);
-void em_pmatarr(Em *e, const char *P, const char *name, const MatArr *a);
-/* A float state P.name of count floats a layer carries across calls:
- * allocated in create(), zeroed by reset(); `what` is its comment. */
-void em_state(Em *e, const char *P, const char *name, long count, const char *what);
-/* The K/V cache P.kv of a layer (kind: LM_KV_..., cap: a C expression in
- * ctx): declared, initialised in create(), registered as state, reset. */
-void em_kv(Em *e, const char *P, const char *kind, const char *cap, long kdim, long vdim);
+/* A field `name` of the current layer's struct, bound as L->name in its
+ * kind's binding: a matrix, a vector, a scalar, one matrix per expert
+ * (lm_mat name[a->n]). */
+void em_pmat(Em *e, const char *name, Mat m);
+void em_pvec(Em *e, const char *name, Vec v);
+void em_pscalar(Em *e, const char *name, Vec v);
+void em_pmatarr(Em *e, const char *name, const MatArr *a);
+/* A float state L->name of count floats the current layer carries across
+ * calls: allocated by its binding, zeroed by reset() (as l3.name);
+ * `what` is its comment. */
+void em_state(Em *e, const char *name, long count, const char *what);
+/* The K/V cache L->kv of the current layer (kind: LM_KV_..., cap: a C
+ * expression in ctx): declared, initialised by its binding, registered as
+ * state, reset. */
+void em_kv(Em *e, const char *kind, const char *cap, long kdim, long vdim);
 /* Only declare the vector field `name`; the caller writes its binding. */
 void em_decl_vec(Em *e, const char *name);
 /* The expression lm_ck_vec(ck, ...) for v, appended to create()'s body;
@@ -79,12 +86,12 @@ void em_declare(Buf *out, const char *lead, const char *type, const char *ptr, B
 
 /* Block emitters: append the block's code to body.  Every block reads xn
  * and leaves its output in y. */
-void emit_attention(Em *e, Buf *body, int layer, const Attn *a);
-void emit_mlp(Em *e, Buf *body, const char *P, const Mlp *m);
-void emit_moe(Em *e, Buf *body, const char *P, const Moe *m);
-void emit_mamba(Em *e, Buf *body, int layer, const Mamba *m);
-void emit_mla(Em *e, Buf *body, int layer, const Mla *m);
-void emit_kda(Em *e, Buf *body, int layer, const Kda *k);
+void emit_attention(Em *e, Buf *body, const Attn *a);
+void emit_mlp(Em *e, Buf *body, const Mlp *m);
+void emit_moe(Em *e, Buf *body, const Moe *m);
+void emit_mamba(Em *e, Buf *body, const Mamba *m);
+void emit_mla(Em *e, Buf *body, const Mla *m);
+void emit_kda(Em *e, Buf *body, const Kda *k);
 /* The opening comment's text, from the plan (emit_overview.c). */
 void emit_overview(const Plan *p, Buf *out);
 

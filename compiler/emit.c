@@ -30,7 +30,7 @@ static void set_trimmed(Dict *d, const char *key, Buf *b)
 
 
 /* One of the layer's two halves: norm, block, optional post-norm, add. */
-static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
+static void half(Em *e, Buf *out, const char *part, Norm pre,
                  Norm post, const char *body)
 {
 	char c[48];
@@ -43,14 +43,14 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 	snprintf(c, sizeof c, "%s_norm", part);
 	if (pre.on && pre.w.t >= 0) {
 		dset(&d, "PRE_W", "L->%s", c);
-		em_pvec(e, P, c, pre.w);
+		em_pvec(e, c, pre.w);
 	} else {
 		dset(&d, "PRE_W", "LM_UNWEIGHTED");
 	}
 	snprintf(c, sizeof c, "%s_post_norm", part);
 	if (post.on && post.w.t >= 0) {
 		dset(&d, "POST_W", "L->%s", c);
-		em_pvec(e, P, c, post.w);
+		em_pvec(e, c, post.w);
 	} else {
 		dset(&d, "POST_W", "LM_UNWEIGHTED");
 	}
@@ -59,13 +59,17 @@ static void half(Em *e, Buf *out, const char *part, const char *P, Norm pre,
 }
 
 /* A layer as the emitter renders it: the text that decides its kind (its
- * struct's fields and its function's body), and what is said of it alone
- * (which of its weights carry an adapter, which are quantized how). */
+ * struct's fields and its function's body), its binding (the body of its
+ * bind_ function: layers of a kind that bind alike share one), and what is
+ * said of it alone (which of its weights carry an adapter, which are
+ * quantized how). */
 typedef struct {
-	char *fields, *body;
+	char *fields, *body, *bind;
 	char *adapted, *packed;
 	int parts;                /* adapted weights that are parts of a fused module */
 	int kind;                 /* the first layer of its kind */
+	int binder;               /* the first layer of its kind that binds alike */
+	long shift;               /* its index less its tensors' */
 } Rendered;
 
 /* Layer i into all[i], its kind found among the layers before it. */
@@ -73,40 +77,39 @@ static void render(Em *e, Rendered *all, int i)
 {
 	Rendered *r = all + i;
 	const Layer *l = &e->p->layers[i];
-	char P[16];
 	Buf body = {0}, halves = {0}, fields = {0};
-	snprintf(P, sizeof P, "l%d", i);
+	e->layer = i;
 
 	switch (l->mix) {
 	case MIX_ATTN:
-		emit_attention(e, &body, i, &l->attn);
+		emit_attention(e, &body, &l->attn);
 		break;
 	case MIX_MAMBA:
-		emit_mamba(e, &body, i, &l->mamba);
+		emit_mamba(e, &body, &l->mamba);
 		break;
 	case MIX_MLA:
-		emit_mla(e, &body, i, &l->mla);
+		emit_mla(e, &body, &l->mla);
 		break;
 	case MIX_KDA:
-		emit_kda(e, &body, i, &l->kda);
+		emit_kda(e, &body, &l->kda);
 		break;
 	default:
 		lm_bug("mixer %d has no emitter", l->mix);
 	}
 	char *s = bdone(&body);
-	half(e, &halves, "mix", P, l->pre_mix, l->post_mix, s);
+	half(e, &halves, "mix", l->pre_mix, l->post_mix, s);
 	free(s);
 
 	switch (l->ffn) {
 	case FFN_MLP:
-		emit_mlp(e, &body, P, &l->mlp);
+		emit_mlp(e, &body, &l->mlp);
 		break;
 	case FFN_MOE:
-		emit_moe(e, &body, P, &l->moe);
+		emit_moe(e, &body, &l->moe);
 		break;
 	}
 	s = bdone(&body);
-	half(e, &halves, "ffn", P, l->pre_ffn, l->post_ffn, s);
+	half(e, &halves, "ffn", l->pre_ffn, l->post_ffn, s);
 	free(s);
 
 	em_declare(&fields, "\t", "lm_mat", "", &e->mats);
@@ -117,15 +120,27 @@ static void render(Em *e, Rendered *all, int i)
 	free(s);
 	r->fields = bdone(&fields);
 	r->body = bdone(&halves);
+	s = bdone(&e->alloc);          /* the caches after the weights */
+	bprintf(&e->bind, "%s", s);
+	free(s);
+	r->bind = bdone(&e->bind);
+	r->shift = e->shift;
+	e->layer = -1;
+	e->shift = 0;
 	r->adapted = bdone(&e->adapted);
 	r->packed = bdone(&e->packed);
 	r->parts = e->parts;
 	e->parts = 0;
-	r->kind = i;
+	r->kind = r->binder = i;
 	for (int j = 0; j < i; j++)
 		if (all[j].kind == j && !strcmp(all[j].fields, r->fields)
 		    && !strcmp(all[j].body, r->body)) {
 			r->kind = j;
+			break;
+		}
+	for (int j = r->kind; j < i; j++)
+		if (all[j].kind == r->kind && all[j].binder == j && !strcmp(all[j].bind, r->bind)) {
+			r->binder = j;
 			break;
 		}
 }
@@ -305,23 +320,142 @@ static void packed_note(Buf *out, const Rendered *r, const int *list, int n)
 	}
 }
 
-/* Every kind of layer: its struct, its instances and its function, in
- * order of first use; calls: forward()'s straight-line schedule, steps:
- * step()'s. */
+/* The comments of the kinds written so far: each explanation is written
+ * once, beside the first copy of its code. */
+typedef struct {
+	char **text;
+	int *kind;           /* the first layer of the kind that has it */
+	int n;
+} Said;
+
+/* body with every comment of two lines or more that an earlier kind's body
+ * already holds word for word replaced: the first of them from each such
+ * kind by a pointer to that kind's function, the others by nothing.  The
+ * comments it says first join said. */
+static char *once(const char *body, Said *said, int kind, char (*names)[48])
+{
+	Buf out = {0};
+	int pointed[MAX_LAYERS] = {0}, first = said->n;
+	for (const char *l = body; *l; ) {
+		size_t ind = strspn(l, "\t"), n = strcspn(l, "\n");
+		const char *end = strncmp(l + ind, "/*", 2) ? NULL : strstr(l, "*/");
+		if (!end || end[2] != '\n' || !memchr(l, '\n', end - l)) {
+			bput(&out, l, n + (l[n] == '\n'));
+			l += n + (l[n] == '\n');
+			continue;
+		}
+		size_t len = end + 3 - l;
+		int j;
+		for (j = 0; j < first && (strlen(said->text[j]) != len || strncmp(said->text[j], l, len)); j++)
+			;
+		if (j == first) {
+			said->text = lm_realloc(said->text, (said->n + 1) * sizeof *said->text);
+			said->kind = lm_realloc(said->kind, (said->n + 1) * sizeof *said->kind);
+			Buf c = {0};
+			bput(&c, l, len);
+			said->text[said->n] = bdone(&c);
+			said->kind[said->n++] = kind;
+			bput(&out, l, len);
+		} else if (!pointed[said->kind[j]]++) {
+			bprintf(&out, "%.*s/* As in %s() above. */\n", (int)ind, l, names[said->kind[j]]);
+		}
+		l += len;
+	}
+	return bdone(&out);
+}
+
+/* Whether line l (n bytes) is one of text's lines. */
+static int has_line(const char *text, const char *l, size_t n)
+{
+	for (const char *m = text; *m; ) {
+		size_t k = strcspn(m, "\n");
+		if (k == n && !strncmp(l, m, n))
+			return 1;
+		m += k + (m[k] == '\n');
+	}
+	return 0;
+}
+
+/* The fields ("wq, wv") bound on lines one of two bindings has and the
+ * other lacks (a line without a field belongs to the field before), into
+ * out. */
+static void differ(Buf *out, const char *a, const char *b)
+{
+	char list[512] = ",";
+	for (int pass = 0; pass < 2; pass++) {
+		const char *x = pass ? b : a, *other = pass ? a : b;
+		char cur[48] = "";
+		for (const char *l = x; *l; ) {
+			size_t n = strcspn(l, "\n");
+			const char *f = strstr(l, "L->");
+			if (f && f < l + n)
+				snprintf(cur, sizeof cur, ",%.*s,", (int)strspn(f + 3,
+				         "abcdefghijklmnopqrstuvwxyz_0123456789"), f + 3);
+			if (*cur && !has_line(other, l, n) && !strstr(list, cur)
+			    && strlen(list) + strlen(cur) < sizeof list) {
+				bprintf(out, "%s%.*s", list[1] ? ", " : "", (int)strlen(cur) - 2, cur + 1);
+				strcat(list, cur + 1);
+			}
+			l += n + (l[n] == '\n');
+		}
+	}
+}
+
+/* The binding functions of kind k (its layers: list[n]): one per set of
+ * its layers that bind alike; their names into bnames. */
+static void binders(Em *e, Buf *code, const Rendered *r, const char *kind, int k,
+                    const int *list, int n, char (*bnames)[64])
+{
+	for (int b = 0; b < n; b++) {
+		int j = list[b], group[MAX_LAYERS], ng = 0;
+		if (r[j].binder != j)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (r[list[i]].binder == j)
+				group[ng++] = list[i];
+		if (j == k)
+			snprintf(bnames[j], sizeof bnames[j], "bind_%s", kind);
+		else
+			snprintf(bnames[j], sizeof bnames[j], "bind_%s_l%d", kind, j);
+		Dict d = {0};
+		Buf t = {0};
+		dset(&d, "FIRST", "%d", !e->bound);
+		dset(&d, "APART", "%d", j != k);
+		dset(&d, "KIND_LAYER", "%d", k);
+		dset(&d, "S", "%s", ng > 1 ? "" : "s");
+		differ(&t, r[k].bind, r[j].bind);
+		set_trimmed(&d, "FIELDS", &t);
+		dset(&d, "SHIFT", "%ld", r[j].shift);
+		em_layers(&t, group, ng);
+		t.s[0] = 'L';
+		set_trimmed(&d, "LAYERS", &t);
+		dset(&d, "KIND", "%s", kind);
+		dset(&d, "BINDER", "%s", bnames[j]);
+		bprintf(&t, "%s", r[j].bind);
+		set_trimmed(&d, "BIND", &t);
+		tmpl(code, "layer.c", "bind", &d);
+		dfree(&d);
+		e->bound = 1;
+	}
+}
+
+/* Every kind of layer: its struct, its instances, its function and its
+ * binding, in order of first use; calls: forward()'s straight-line
+ * schedule, steps: step()'s.  create()'s body (e->bind) gains a binding
+ * call per layer. */
 static void layers(Em *e, Buf *code, Buf *calls, Buf *steps)
 {
 	const Plan *p = e->p;
 	Rendered *r = lm_alloc(p->nl * sizeof *r);
 	char (*names)[48] = lm_alloc(p->nl * sizeof *names);
+	char (*bnames)[64] = lm_alloc(p->nl * sizeof *bnames);
 	int *list = lm_alloc(p->nl * sizeof *list);
-	/* what create() binds next is layer i's: another pipeline stage's
-	 * layer is checked but not read (lm_stage_bind) */
-	for (int i = 0; i < p->nl; i++) {
-		bprintf(&e->bind, "\tlm_stage_bind(%d);\n", i);
-		bprintf(&e->alloc, "\tlm_stage_bind(%d);\n", i);
+	char *ends = bdone(&e->bind);
+	Said said = {0};
+	for (int i = 0; i < p->nl; i++)
 		render(e, r, i);
-	}
-	bprintf(&e->alloc, "\tlm_stage_bind(LM_STAGE_SHARED);\n");
+	bprintf(&e->bind, "%s", ends);
+	free(ends);
 	for (int k = 0; k < p->nl; k++) {
 		if (r[k].kind != k)
 			continue;
@@ -358,23 +492,35 @@ static void layers(Em *e, Buf *code, Buf *calls, Buf *steps)
 		lora_note(e, &b, r, list, n);
 		packed_note(&b, r, list, n);
 		set_trimmed(&d, "NOTES", &b);
-		bprintf(&b, "%s", r[k].body);
+		char *body = once(r[k].body, &said, k, names);
+		bprintf(&b, "%s", body);
+		free(body);
 		set_trimmed(&d, "HALVES", &b);
 		tmpl(code, "layer.c", "layer", &d);
 		dfree(&d);
+		binders(e, code, r, names[k], k, list, n, bnames);
 	}
-	for (int i = 0; i < p->nl; i++)
+	for (int i = 0; i < p->nl; i++) {
+		bprintf(&e->bind, "\t%s(&l%d, %d, ck, ad, ctx);\n", bnames[r[i].binder], i, i);
 		bprintf(calls, "\t\tif (lm_stage_has(%d))\n\t\t\t%s(&l%d, b);\n", i, names[r[i].kind], i);
+	}
+	bprintf(&e->bind, "\tlm_stage_bind(LM_STAGE_SHARED);\n");
 	for (int i = 0; i < p->nl; i++)
 		bprintf(steps, "\t%s(&l%d, n);\n", names[r[i].kind], i);
 	for (int i = 0; i < p->nl; i++) {
 		free(r[i].fields);
 		free(r[i].body);
+		free(r[i].bind);
 		free(r[i].adapted);
 		free(r[i].packed);
 	}
+	for (int j = 0; j < said.n; j++)
+		free(said.text[j]);
+	free(said.text);
+	free(said.kind);
 	free(r);
 	free(names);
+	free(bnames);
 	free(list);
 }
 
@@ -382,12 +528,12 @@ static void ropes(const Plan *p, Buf *out)
 {
 	for (int i = 0; i < p->nropes; i++) {
 		const Rope *r = &p->ropes[i];
-		bprintf(out, "\n/* RoPE frequencies, %s:\n"
+		bprintf(out, "/* RoPE frequencies, %s:\n"
 		        " * pair j of a head turns by position * rope%d[j]. */\n"
 		        "static const double rope%d[%d] = {", r->note, i, i, r->dims / 2);
 		for (int j = 0; j < r->dims / 2; j++)
 			bprintf(out, "%s%s,", j % 4 ? " " : "\n\t", em_num(r->inv_freq[j], 0));
-		bprintf(out, "\n};\n");
+		bprintf(out, "\n};\n\n");
 	}
 }
 
@@ -400,7 +546,7 @@ static void ends(Em *e)
 		bprintf(&e->bind, "\t/* an adapter on the embedding: lm_embed adds scale * A[tok] B to\n"
 		        "\t * each row it looks up%s */\n", p->head_tied ? "; the tied head gets the same "
 		        "pair transposed,\n\t * x B^T A^T, as the reference's as_linear" : "");
-	bprintf(&e->bind, "\tlm_stage_bind(-1);\n");
+	bprintf(&e->bind, "\tlm_stage_bind(%s);\n", p->head_tied ? "LM_STAGE_ENDS" : "-1");
 	em_mat(e, "embed", p->embed);
 	bprintf(&e->bind, "\tlm_stage_bind(LAYERS);\n");
 	if (p->head_l2 > 0) {
@@ -464,7 +610,7 @@ static const char *config_table(const Plan *p, Buf *b)
 
 char *emit_model(const Plan *p, const char *weights_dir)
 {
-	Em e = {.p = p};
+	Em e = {.p = p, .layer = -1};
 	Buf out = {0}, code = {0}, calls = {0}, steps = {0}, b = {0};
 	Dict d = {0};
 
@@ -535,7 +681,6 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "HEAD_EPS", "%g", p->head_l2);
 	tmpl(&out, "model.c", "head", &d);
 	ropes(p, &out);
-	bput(&out, "\n", 1);
 	bput(&out, code.s, code.n);
 	free(code.s);
 

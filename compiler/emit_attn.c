@@ -7,6 +7,7 @@
 #include "em.h"
 #include "../runtime/rt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,48 +47,47 @@ static void qk_note(char *s, size_t n, const Attn *a)
 }
 
 /* The per-head q/k norm weights, when the norm has any. */
-static void qk_weights(Em *e, Dict *d, const char *P, const Attn *a, int own)
+static void qk_weights(Em *e, Dict *d, const Attn *a, int own)
 {
 	long rows = a->qk == QK_PER_HEAD ? 0 : 1;
 	dset(d, "QW", "%s", a->qk == QK_PLAIN ? "LM_UNWEIGHTED" : "L->q_norm");
 	dset(d, "QWROWS", "%ld", rows ? rows : a->heads);
 	if (a->qk != QK_PLAIN)
-		em_pvec(e, P, "q_norm", a->qn);
+		em_pvec(e, "q_norm", a->qn);
 	dset(d, "KW", "%s", a->qk == QK_PLAIN || !own ? "LM_UNWEIGHTED" : "L->k_norm");
 	dset(d, "KWROWS", "%ld", rows ? rows : a->kv_heads);
 	if (a->qk != QK_PLAIN && own)
-		em_pvec(e, P, "k_norm", a->kn);
+		em_pvec(e, "k_norm", a->kn);
 }
 
 /* The K/V convolution's filters, one per K/V head in the checkpoint,
  * repeated for every channel of the head, and its state. */
-static void kv_conv(Em *e, const char *P, const Attn *a, long kvd)
+static void kv_conv(Em *e, const Attn *a, long kvd)
 {
 	const char *names[2] = {"conv_k", "conv_v"};
 	const Vec w[2] = {a->conv_k, a->conv_v};
 	long state = (a->kv_conv - 1) * kvd;
 	for (int j = 0; j < 2; j++) {
 		em_decl_vec(e, names[j]);
-		bprintf(&e->bind, "\t%s.%s = lm_repeat_rows(", P, names[j]);
+		bprintf(&e->bind, "\tL->%s = lm_repeat_rows(", names[j]);
 		em_vec_expr(e, names[j], w[j]);
 		bprintf(&e->bind, ", %d, %d, %d);\n", a->kv_heads, a->kv_conv, a->hd);
 	}
 	char what[64];
 	snprintf(what, sizeof what, "[%d, %ld]: the last raw keys", a->kv_conv - 1, kvd);
-	em_state(e, P, "k_prev", state, what);
+	em_state(e, "k_prev", state, what);
 	snprintf(what, sizeof what, "[%d, %ld]: the last raw values", a->kv_conv - 1, kvd);
-	em_state(e, P, "v_prev", state, what);
+	em_state(e, "v_prev", state, what);
 }
 
-void emit_attention(Em *e, Buf *body, int i, const Attn *a)
+void emit_attention(Em *e, Buf *body, const Attn *a)
 {
 	const Plan *p = e->p;
-	char P[16], note[400];
+	char note[400];
 	Dict d = {0};
 	int own = a->kv_from < 0;
 	long qd = (long)a->heads * a->hd, kvd = (long)a->kv_heads * a->hd;
 	long kvv = (long)a->kv_heads * a->vd;
-	snprintf(P, sizeof P, "l%d", i);
 	em_scratch(e, "q", qd, "queries");
 	em_scratch(e, "att", (long)a->heads * a->vd, "attention output, before o_proj");
 	if (own) {
@@ -110,19 +110,19 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 	mask_note(note, sizeof note, a);
 	dset(&d, "MASK_NOTE", "%s", note);
 
-	em_pmat(e, P, "wq", a->wq);
+	em_pmat(e, "wq", a->wq);
 	if (own) {
-		em_pmat(e, P, "wk", a->wk);
-		em_pmat(e, P, "wv", a->wv);
+		em_pmat(e, "wk", a->wk);
+		em_pmat(e, "wv", a->wv);
 	}
-	em_pmat(e, P, "wo", a->wo);
+	em_pmat(e, "wo", a->wo);
 	if (a->bq.t >= 0) {
-		em_pvec(e, P, "bq", a->bq);
-		em_pvec(e, P, "bk", a->bk);
-		em_pvec(e, P, "bv", a->bv);
+		em_pvec(e, "bq", a->bq);
+		em_pvec(e, "bk", a->bk);
+		em_pvec(e, "bv", a->bv);
 	}
 	if (a->bo.t >= 0) {
-		em_pvec(e, P, "bo", a->bo);
+		em_pvec(e, "bo", a->bo);
 	}
 	tmpl(body, "attention.c", "proj", &d);
 	dset(&d, "AD", "%ld", (long)a->heads * a->vd);
@@ -131,7 +131,7 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 
 	if (a->kv_conv) {
 		dset(&d, "TAPS", "%d", a->kv_conv);
-		kv_conv(e, P, a, kvd);
+		kv_conv(e, a, kvd);
 		tmpl(body, "attention.c", "kvconv", &d);
 	}
 
@@ -139,7 +139,7 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 	dset(&d, "QK_NOTE", "%s", note);
 	dset(&d, "QK_EPS", "%s", em_flt(a->qk_eps));
 	if (a->qk != QK_NONE)
-		qk_weights(e, &d, P, a, own);
+		qk_weights(e, &d, a, own);
 	if (a->qk != QK_NONE && a->qk_before_rope)
 		tmpl(body, "attention.c", "qknorm", &d);
 	if (a->rope >= 0) {
@@ -163,8 +163,8 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 		tmpl(body, "attention.c", "temperature", &d);
 	}
 	if (a->fake8) {
-		em_pscalar(e, P, "k_scale", a->kscale);
-		em_pscalar(e, P, "v_scale", a->vscale);
+		em_pscalar(e, "k_scale", a->kscale);
+		em_pscalar(e, "v_scale", a->vscale);
 		tmpl(body, "attention.c", "fake8", &d);
 	}
 
@@ -173,16 +173,21 @@ void emit_attention(Em *e, Buf *body, int i, const Attn *a)
 		char ring[64];   /* a ring never longer than the context */
 		snprintf(ring, sizeof ring, "ctx < %ld ? ctx : %ld", cap, cap);
 		if (cap)
-			em_kv(e, P, "LM_KV_RING", ring, kvd, kvv);
+			em_kv(e, "LM_KV_RING", ring, kvd, kvv);
 		else
-			em_kv(e, P, "LM_KV_FULL", "ctx", kvd, kvv);
+			em_kv(e, "LM_KV_FULL", "ctx", kvd, kvv);
 		dset(&d, "CACHE", "&L->kv");
 	} else {
 		bprintf(&e->decl, "\tlm_kv *kv_from;   /* the cache this layer reads */\n");
-		bprintf(&e->bind, "\t%s.kv_from = &l%d.kv;\n", P, a->kv_from);
+		bprintf(&e->bind, "\tL->kv_from = &l%d.kv;\n", a->kv_from);
 		dset(&d, "CACHE", "L->kv_from");
 	}
 	dset(&d, "SCALE", "%s", em_flt(a->scale));
+	double sq = 1 / ((double)a->scale * a->scale);     /* the scale as 1/sqrt(sq) */
+	if (fabs(sq - round(sq)) < 1e-3 * sq)
+		dset(&d, "SCALE_NOTE", "1/sqrt(%.0f)", round(sq));
+	else
+		dset(&d, "SCALE_NOTE", "%s", "");
 	dset(&d, "WINDOW", "%ld", a->window);
 	dset(&d, "CHUNK", "%ld", a->chunk);
 	tmpl(body, "attention.c", "attend", &d);

@@ -5,13 +5,12 @@
 #include <math.h>
 #include <stdio.h>
 
-void emit_kda(Em *e, Buf *body, int i, const Kda *k)
+void emit_kda(Em *e, Buf *body, const Kda *k)
 {
-	char P[16], what[80];
+	char what[80];
 	Dict d = {0};
 	long HD = (long)k->heads * k->hd, keep = (long)(k->conv - 1) * HD;
 	long S = (long)k->heads * k->hd * k->hd;
-	snprintf(P, sizeof P, "l%d", i);
 	em_scratch(e, "q", HD, "queries");
 	em_scratch(e, "k", HD, "keys");
 	em_scratch(e, "v", HD, "values");
@@ -21,21 +20,21 @@ void emit_kda(Em *e, Buf *body, int i, const Kda *k)
 	em_scratch(e, "beta", k->heads, "KDA write strengths");
 	em_scratch(e, "ogate", HD, "KDA output gates");
 
-	em_pmat(e, P, "wq", k->wq);
-	em_pmat(e, P, "wk", k->wk);
-	em_pmat(e, P, "wv", k->wv);
-	em_pmat(e, P, "f_a", k->f_a);
-	em_pmat(e, P, "f_b", k->f_b);
-	em_pmat(e, P, "b", k->b);
-	em_pmat(e, P, "g_a", k->g_a);
-	em_pmat(e, P, "g_b", k->g_b);
-	em_pmat(e, P, "wo", k->wo);
-	em_pvec(e, P, "q_conv", k->q_conv);
-	em_pvec(e, P, "k_conv", k->k_conv);
-	em_pvec(e, P, "v_conv", k->v_conv);
-	em_pvec(e, P, "a_log", k->a_log);
-	em_pvec(e, P, "dt_bias", k->dt_bias);
-	em_pvec(e, P, "o_norm", k->o_norm.w);
+	em_pmat(e, "wq", k->wq);
+	em_pmat(e, "wk", k->wk);
+	em_pmat(e, "wv", k->wv);
+	em_pmat(e, "f_a", k->f_a);
+	em_pmat(e, "f_b", k->f_b);
+	em_pmat(e, "b", k->b);
+	em_pmat(e, "g_a", k->g_a);
+	em_pmat(e, "g_b", k->g_b);
+	em_pmat(e, "wo", k->wo);
+	em_pvec(e, "q_conv", k->q_conv);
+	em_pvec(e, "k_conv", k->k_conv);
+	em_pvec(e, "v_conv", k->v_conv);
+	em_pvec(e, "a_log", k->a_log);
+	em_pvec(e, "dt_bias", k->dt_bias);
+	em_pvec(e, "o_norm", k->o_norm.w);
 
 	const char *who = "qkv";
 	for (int j = 0; j < 3; j++) {
@@ -43,10 +42,10 @@ void emit_kda(Em *e, Buf *body, int i, const Kda *k)
 		snprintf(name, sizeof name, "%c_prev", who[j]);
 		snprintf(what, sizeof what, "[%d, %ld]: the last inputs of the %c conv",
 		         k->conv - 1, HD, who[j]);
-		em_state(e, P, name, keep, what);
+		em_state(e, name, keep, what);
 	}
 	snprintf(what, sizeof what, "[%d, %d, %d]: S of each head", k->heads, k->hd, k->hd);
-	em_state(e, P, "state", S, what);
+	em_state(e, "state", S, what);
 
 	dset(&d, "H", "%d", k->heads);
 	dset(&d, "D", "%d", k->hd);

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 /* Norm `key` (B, C or DT) of the block: its weight bound as P_name. */
-static void norm(Em *e, Dict *d, const char *P, const char *key, const char *name, Norm nm)
+static void norm(Em *e, Dict *d, const char *key, const char *name, Norm nm)
 {
 	char k[16];
 	snprintf(k, sizeof k, "%s_NORM", key);
@@ -19,17 +19,15 @@ static void norm(Em *e, Dict *d, const char *P, const char *key, const char *nam
 	snprintf(k, sizeof k, "%s_EPS", key);
 	dset(d, k, "%s", em_flt(nm.eps));
 	if (nm.on && nm.w.t >= 0)
-		em_pvec(e, P, name, nm.w);
+		em_pvec(e, name, nm.w);
 }
 
-void emit_mamba(Em *e, Buf *body, int i, const Mamba *m)
+void emit_mamba(Em *e, Buf *body, const Mamba *m)
 {
-	char P[16];
 	Dict d = {0};
 	long W = (long)m->heads * m->hd, bc = (long)m->groups * m->d_state;
 	long conv_state = (long)(m->d_conv - 1) * W;
 	long ssm_state = W * m->d_state;
-	snprintf(P, sizeof P, "l%d", i);
 	dset(&d, "HEADS", "%d", m->heads);
 	dset(&d, "HD", "%d", m->hd);
 	dset(&d, "DS", "%d", m->d_state);
@@ -70,21 +68,21 @@ void emit_mamba(Em *e, Buf *body, int i, const Mamba *m)
 		{"wdt", m->wdt}, {"dt_proj", m->dt_proj}, {"out", m->out},
 	};
 	for (size_t j = 0; j < sizeof mats / sizeof mats[0]; j++)
-		em_pmat(e, P, mats[j].name, mats[j].m);
+		em_pmat(e, mats[j].name, mats[j].m);
 	const struct { const char *name; Vec v; } vecs[] = {
 		{"conv", m->conv}, {"a_log", m->a_log}, {"dt_bias", m->dt_bias}, {"d", m->d},
 	};
 	for (size_t j = 0; j < sizeof vecs / sizeof vecs[0]; j++)
-		em_pvec(e, P, vecs[j].name, vecs[j].v);
-	norm(e, &d, P, "B", "b_norm", m->b_norm);
-	norm(e, &d, P, "C", "c_norm", m->c_norm);
-	norm(e, &d, P, "DT", "dt_norm", m->dt_norm);
+		em_pvec(e, vecs[j].name, vecs[j].v);
+	norm(e, &d, "B", "b_norm", m->b_norm);
+	norm(e, &d, "C", "c_norm", m->c_norm);
+	norm(e, &d, "DT", "dt_norm", m->dt_norm);
 
 	char what[80];
 	snprintf(what, sizeof what, "[%d, %ld]: the last inputs", m->d_conv - 1, W);
-	em_state(e, P, "conv_state", conv_state, what);
+	em_state(e, "conv_state", conv_state, what);
 	snprintf(what, sizeof what, "[%d, %d, %d]", m->heads, m->hd, m->d_state);
-	em_state(e, P, "ssm_state", ssm_state, what);
+	em_state(e, "ssm_state", ssm_state, what);
 	tmpl(body, "mamba.c", "mamba", &d);
 	dfree(&d);
 }

@@ -5,25 +5,23 @@
 
 #include <stdio.h>
 
-void emit_mla(Em *e, Buf *body, int i, const Mla *m)
+void emit_mla(Em *e, Buf *body, const Mla *m)
 {
-	char P[16];
 	Dict d = {0};
 	long kvd = (long)m->lora + m->rope_dim, qhd = (long)m->nope + m->rope_dim;
-	snprintf(P, sizeof P, "l%d", i);
 	em_scratch(e, "q", m->heads * qhd, "queries");
 	em_scratch(e, "kv", kvd, "MLA cache rows: latent, k_pe");
 	em_scratch(e, "qlat", m->heads * kvd, "MLA queries in the latent space");
 	em_scratch(e, "olat", (long)m->heads * m->lora, "MLA attention output, latent");
 	em_scratch(e, "att", (long)m->heads * m->vd, "attention output, before o_proj");
 
-	em_pmat(e, P, "wq", m->wq);
-	em_pmat(e, P, "wkv", m->wkv);
-	em_pmat(e, P, "wo", m->wo);
-	em_pvec(e, P, "kv_norm", m->kv_norm.w);
-	em_pmatarr(e, P, "uk", &m->uk);
-	em_pmatarr(e, P, "uv", &m->uv);
-	em_kv(e, P, "LM_KV_LATENT", "ctx", kvd, m->lora);
+	em_pmat(e, "wq", m->wq);
+	em_pmat(e, "wkv", m->wkv);
+	em_pmat(e, "wo", m->wo);
+	em_pvec(e, "kv_norm", m->kv_norm.w);
+	em_pmatarr(e, "uk", &m->uk);
+	em_pmatarr(e, "uv", &m->uv);
+	em_kv(e, "LM_KV_LATENT", "ctx", kvd, m->lora);
 
 	int recurrent = 0;
 	for (int j = 0; j < e->p->nl; j++)

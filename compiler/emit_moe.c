@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
+void emit_moe(Em *e, Buf *body, const Moe *m)
 {
 	Dict d = {0};
 	dset(&d, "E", "%d", m->experts);
@@ -28,22 +28,22 @@ void emit_moe(Em *e, Buf *body, const char *P, const Moe *m)
 	em_scratch(e, "router", m->experts, "router logits");
 	em_scratch(e, "sel_w", m->top_k, "routing weights of the chosen experts");
 	em_scratch_ints(e, "sel", m->top_k, "the chosen experts");
-	em_pmat(e, P, "router", m->router);
+	em_pmat(e, "router", m->router);
 	if (m->bias.t >= 0) {
-		em_pvec(e, P, "bias", m->bias);
+		em_pvec(e, "bias", m->bias);
 	} else {
 		dset(&d, "BIAS", "0 /* no bias */");
 	}
-	em_pmatarr(e, P, "gate_e", &m->gate);
-	em_pmatarr(e, P, "up_e", &m->up);
-	em_pmatarr(e, P, "down_e", &m->down);
+	em_pmatarr(e, "gate_e", &m->gate);
+	em_pmatarr(e, "up_e", &m->up);
+	em_pmatarr(e, "down_e", &m->down);
 	if (m->shared) {
 		em_scratch(e, "gate", m->sh.inter, "MLP gate, then silu(gate) * up");
 		em_scratch(e, "up", m->sh.inter, "MLP up projection");
 		em_scratch(e, "y2", e->p->hidden, "a second block output");
-		em_pmat(e, P, "sh_gate", m->sh.gate);
-		em_pmat(e, P, "sh_up", m->sh.up);
-		em_pmat(e, P, "sh_down", m->sh.down);
+		em_pmat(e, "sh_gate", m->sh.gate);
+		em_pmat(e, "sh_up", m->sh.up);
+		em_pmat(e, "sh_down", m->sh.down);
 	}
 	tmpl(body, "moe.c", "moe", &d);
 	dfree(&d);

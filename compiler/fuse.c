@@ -4,11 +4,12 @@
  * part for AFM-7's fused qkv, per expert for a stack), and for DoRA each
  * row of that then scaled to its magnitude m.
  *
- * A quantized module is dequantized (MLX's dequantize: to its scales'
- * dtype), merged, and quantized again with its own bits and group size,
- * its config entries kept; with --dequantize every quantized module is
- * written as float in its scales' dtype instead, and the config loses its
- * quantization, as mlx_lm.fuse --dequantize does.
+ * A quantized module is dequantized as MLX's dequantize returns it (an
+ * affine one in its scales' dtype, an FP-mode one, whose scales are
+ * bytes, in bfloat16), merged, and quantized again in its own mode, bits
+ * and group size, its config entries kept; with --dequantize every
+ * quantized module is written as float in that dtype instead, and the
+ * config loses its quantization, as mlx_lm.fuse --dequantize does.
  *
  * The update is rounded as the reference rounds it: the product in
  * float32, cast to the weight's dtype, added in that dtype.  The fused
@@ -81,29 +82,28 @@ static const char *hit_tensor(const Fuse *f, const Hit *h, int e)
 	return h->arr && h->arr->pattern[0] ? lm_name(h->arr->pattern, e) : f->p->t[h->m.t].name;
 }
 
-/* Does any adapter change tensor `name`?  2: a DoRA one. */
-static int adapted(const Fuse *f, const char *name)
+/* The adapter on tensor `name`, or NULL. */
+static const Lora *adapted(const Fuse *f, const char *name)
 {
 	for (int i = 0; i < f->nhit; i++)
 		for (int e = 0; e < (f->hit[i].arr ? f->hit[i].arr->n : 1); e++)
 			if (!strcmp(hit_tensor(f, &f->hit[i], e), name))
-				return f->hit[i].l->m[0] ? 2 : 1;
-	return 0;
+				return f->hit[i].l;
+	return NULL;
+}
+
+/* The dtype of DoRA's m / |row| * row for a weight of dtype dt: MLX
+ * promotes two different float dtypes to float32. */
+static int fused_dtype(const Fuse *f, const char *name, int dt)
+{
+	const Lora *l = adapted(f, name);
+	return !l || !l->m[0] || lm_ck_info(f->ad, l->m, NULL, NULL) == dt ? dt : LM_F32;
 }
 
 /* Element (r, c) of a view, in its tensor. */
 static long at(const Mat *m, long r, long c)
 {
 	return m->off + (m->tr ? c * m->ld + r : r * m->ld + c);
-}
-
-static float round_to(float x, int dtype)
-{
-	if (dtype == LM_BF16)
-		return lm_bf16_to_f32(lm_f32_to_bf16(x));
-	if (dtype == LM_F16)
-		return lm_f16_to_f32(lm_f32_to_f16(x));
-	return x;
 }
 
 static float *widened(lm_ckpt *ad, const char *name)
@@ -123,9 +123,12 @@ static float *widened(lm_ckpt *ad, const char *name)
 }
 
 /* Expert e's (or the only) rows of hit h, merged into w, whose values are
- * of dtype dt: the update is computed in double, rounded to float32 (the
- * reference's float32 product) and to dt, and added in dt.  DoRA's rows
- * are then scaled to m in float32, as the reference leaves them. */
+ * of dtype dt, in the reference's order of operations: scale times the
+ * factor it scales (B, or an embedding's A), rounded to float32, the
+ * product in float32 (here in double, rounded to float32), cast to dt and
+ * added in dt.  For DoRA, |row| is then MLX's norm in dt (squares summed
+ * one by one, each step rounded to dt), and the row is scaled to m /
+ * |row| in the promoted dtype. */
 static void apply(Fuse *f, const Hit *h, int e, float *w, int dt)
 {
 	const Mat *m = &h->m;
@@ -134,23 +137,24 @@ static void apply(Fuse *f, const Hit *h, int e, float *w, int dt)
 	float *M = l->m[0] ? widened(f->ad, l->m) : NULL;
 	long r = l->ashape[1], in = m->cols, mod_out = l->bshape[1];
 	long shift = h->arr && !h->arr->pattern[0] ? e * h->arr->stride : 0;
-	float *row = lm_alloc(in * sizeof(float));
+	float s = (float)f->scale, *row = lm_alloc(in * sizeof(float));
+	int od = fused_dtype(f, hit_tensor(f, h, e), dt);
 	for (long j = 0; j < m->rows; j++) {
-		double ss = 0;
+		float ss = 0;
 		for (long c = 0; c < in; c++) {
 			double u = 0;
 			for (long k = 0; k < r; k++)
 				u += l->ndim == 3
-				     ? (double)B[((long)e * mod_out + l->row0 + j) * r + k] * A[((long)e * r + k) * in + c]
-				     : l->how == LM_LORA_LOOKUP ? (double)A[j * r + k] * B[k * in + c]
-				     : (double)B[k * mod_out + l->row0 + j] * A[c * r + k];
-			float d = round_to((float)(f->scale * u), dt);
-			row[c] = round_to(w[shift + at(m, j, c)] + d, dt);
-			ss += (double)row[c] * row[c];
+				     ? (double)(s * B[((long)e * mod_out + l->row0 + j) * r + k]) * A[((long)e * r + k) * in + c]
+				     : l->how == LM_LORA_LOOKUP ? (double)(s * A[j * r + k]) * B[k * in + c]
+				     : (double)(s * B[k * mod_out + l->row0 + j]) * A[c * r + k];
+			float d = lm_round_to((float)u, dt);
+			row[c] = lm_round_to(w[shift + at(m, j, c)] + d, dt);
+			ss = lm_round_to(ss + lm_round_to(row[c] * row[c], dt), dt);
 		}
-		double g = M ? M[l->row0 + j] / sqrt(ss) : 1;
+		float g = M ? lm_round_to(M[l->row0 + j] / lm_round_to(sqrtf(ss), dt), od) : 1;
 		for (long c = 0; c < in; c++)
-			w[shift + at(m, j, c)] = M ? (float)(g * row[c]) : row[c];
+			w[shift + at(m, j, c)] = M ? lm_round_to(g * row[c], od) : row[c];
 	}
 	free(row);
 	free(A);
@@ -176,9 +180,34 @@ static const Tensor *plan_tensor(const Plan *p, const char *name)
 	return NULL;
 }
 
-/* Tensor t's values as float32 in *dt, with every adapter on it merged: a
- * quantized module dequantized as MLX's dequantize returns it (in its
- * scales' dtype). */
+/* Quantized module W as MLX's dequantize returns it, in dtype dt: an
+ * affine code times its scale rounded to dt, then plus its bias rounded
+ * to dt (MLX multiplies, then adds); an FP code times its scale has too
+ * few significant bits to round (2 or 4 bits times a power of two or an
+ * E4M3) but where it under- or overflows. */
+static void dequantize(float *w, const lm_mat *W, int dt)
+{
+	lm_mat S = *W;
+	void *zero = NULL;
+	if (W->mode == LM_AFFINE)
+		S.biases = zero = calloc((size_t)(W->rows * W->sld), lm_dtype_size(W->sdtype));
+	for (long r = 0; r < W->rows; r++) {
+		float *row = w + r * W->cols;
+		lm_qrow(row, &S, r);
+		for (long c = 0; c < W->cols; c++) {
+			row[c] = lm_round_to(row[c], dt);
+			if (zero)
+				row[c] = lm_round_to(row[c] + lm_load_f32(W->biases, W->sdtype,
+				                                             r * W->sld + c / W->group), dt);
+		}
+	}
+	free(zero);
+}
+
+/* Tensor t's values as float32 in *dt, with every adapter on it merged.
+ * MLX's dequantize returns an affine module in its scales' dtype and an
+ * FP-mode one (uint8 scales) in bfloat16, whatever the model's dtype:
+ * the update is added in that dtype. */
 static float *values(Fuse *f, const Tensor *t, int *dt)
 {
 	long numel = plan_tensor_numel(t);
@@ -187,17 +216,10 @@ static float *values(Fuse *f, const Tensor *t, int *dt)
 		char path[MAX_TENSOR_NAME];
 		long in = t->shape[t->ndim - 1], rows = numel / in;
 		module(path, t->name, ".weight");
-		if (t->mode != LM_AFFINE)
-			lm_fail(lm_ck_file(f->base, t->name), "tensor '%s': mode %s: lmcc fuse merges "
-			        "adapters into affine quantized modules only", t->name, lm_qmode_name(t->mode));
 		lm_mat W = lm_ck_qmat(f->base, path, t->ndim, t->shape, 0, rows, in, t->bits, t->group,
 		                      t->mode);
-		*dt = W.sdtype;
-		for (long r = 0; r < rows; r++) {
-			lm_qrow(w + r * in, &W, r);
-			for (long c = 0; c < in; c++)
-				w[r * in + c] = round_to(w[r * in + c], *dt);
-		}
+		*dt = t->mode == LM_AFFINE ? W.sdtype : LM_BF16;
+		dequantize(w, &W, *dt);
 	} else {
 		const char *dn;
 		size_t bytes;
@@ -212,13 +234,13 @@ static float *values(Fuse *f, const Tensor *t, int *dt)
 			if (!strcmp(hit_tensor(f, h, e), t->name))
 				apply(f, h, e, w, *dt);
 	}
-	if (adapted(f, t->name) == 2)
-		*dt = LM_F32;
+	*dt = fused_dtype(f, t->name, *dt);
 	return w;
 }
 
-/* Quantized module t merged and quantized again (MLX's affine rule, its
- * own bits and group size), kept until its last part is written. */
+/* Quantized module t merged and quantized again as MLX's from_linear does
+ * (its mode, bits and group size, computing in the merged weight's
+ * dtype), kept until its last part is written. */
 static void requantize(Fuse *f, const Tensor *t)
 {
 	if (f->qt == t)
@@ -232,9 +254,14 @@ static void requantize(Fuse *f, const Tensor *t)
 	f->qw = lm_alloc(rows * words * 4);
 	f->qs = lm_alloc(rows * groups * sizeof(float));
 	f->qb = lm_alloc(rows * groups * sizeof(float));
-	for (long r = 0; r < rows; r++)
-		lm_affine_quantize(w + r * in, in, t->bits, t->group, f->qw + r * words,
-		                   f->qs + r * groups, f->qb + r * groups);
+	for (long r = 0; r < rows; r++) {
+		if (t->mode != LM_AFFINE)
+			lm_fp_quantize(w + r * in, in, t->mode, f->qdt, f->qw + r * words,
+			               (uint8_t *)f->qs + r * groups);
+		else
+			lm_affine_quantize(w + r * in, in, t->bits, t->group, f->qw + r * words,
+			                   f->qs + r * groups, f->qb + r * groups);
+	}
 	free(w);
 	f->qt = t;
 	f->ntensors++;
@@ -276,31 +303,31 @@ static Out plan_out(Fuse *f, const char *name)
 		if (!t || !t->bits || lm_ck_info(f->base, s, NULL, NULL) < 0)
 			break;
 		o.t = t;
-		int sdt = lm_ck_info(f->base, s, NULL, NULL), merged = adapted(f, w);
+		/* MLX's dequantize: to the scales' dtype, bfloat16 in an FP mode */
+		int sdt = lm_ck_info(f->base, s, NULL, NULL), merged = adapted(f, w) != NULL;
+		int dt = fused_dtype(f, w, t->mode == LM_AFFINE ? sdt : LM_BF16);
 		if (f->deq) {
 			o.kind = k ? DROPPED : DEQUANT;
-			o.dtype = merged == 2 ? LM_F32 : sdt;
+			o.dtype = dt;
 			o.ndim = t->ndim;
 			memcpy(o.shape, t->shape, sizeof t->shape);
 			o.bytes = plan_tensor_numel(t) * lm_dtype_size(o.dtype);
 		} else if (merged) {
 			o.kind = QWORDS + k;
-			if (k) {
-				o.dtype = merged == 2 ? LM_F32 : sdt;
+			if (k && t->mode == LM_AFFINE) {
+				o.dtype = dt;
 				o.bytes = o.bytes / lm_dtype_size(sdt) * lm_dtype_size(o.dtype);
 			}
 		}
 		return o;
 	}
 	const Tensor *t = plan_tensor(f->p, name);
-	int merged = t && !t->bits ? adapted(f, name) : 0;
-	if (merged) {
+	if (t && !t->bits && adapted(f, name)) {
 		o.kind = MERGED;
 		o.t = t;
-		if (merged == 2) {
-			o.bytes = o.bytes / lm_dtype_size(o.dtype) * 4;
-			o.dtype = LM_F32;
-		}
+		int dt = fused_dtype(f, name, o.dtype);
+		o.bytes = o.bytes / lm_dtype_size(o.dtype) * lm_dtype_size(dt);
+		o.dtype = dt;
 	}
 	return o;
 }
@@ -321,7 +348,7 @@ static void write_out(Fuse *f, FILE *out, const Out *o)
 		w = values(f, o->t, &dt);
 		put(out, w, plan_tensor_numel(o->t), o->dtype);
 		free(w);
-		f->ntensors += adapted(f, o->t->name) > 0;
+		f->ntensors += adapted(f, o->t->name) != NULL;
 		break;
 	case QWORDS:
 		requantize(f, o->t);
@@ -330,7 +357,10 @@ static void write_out(Fuse *f, FILE *out, const Out *o)
 	case QSCALES:
 	case QBIASES:
 		requantize(f, o->t);
-		put(out, o->kind == QSCALES ? f->qs : f->qb, (long)(o->bytes / lm_dtype_size(o->dtype)), o->dtype);
+		if (o->dtype == LM_U8)      /* an FP mode's scale bytes */
+			fwrite(f->qs, 1, o->bytes, out);
+		else
+			put(out, o->kind == QSCALES ? f->qs : f->qb, (long)(o->bytes / lm_dtype_size(o->dtype)), o->dtype);
 		break;
 	}
 }
@@ -455,7 +485,7 @@ static const lm_opt fuse_opts[] = {
 	{"adapter-path", 'a', "DIR", NULL},
 	{"output", 'o', "DIR", "where to write the fused model (required)"},
 	{"save-path", 'o', "DIR", NULL},
-	{"dequantize", 'd', NULL, "write every quantized module as float (in its scales'\ndtype) and drop the config's quantization"},
+	{"dequantize", 'd', NULL, "write every quantized module as float (in its scales'\ndtype; bfloat16 in an FP mode) and drop the config's\nquantization"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
@@ -472,7 +502,7 @@ int cmd_fuse(int argc, char **argv)
 			       "Merge an mlx-lm LoRA/DoRA adapter into the weights, as mlx_lm.fuse does,\n"
 			       "and write the model to OUT (same layout and dtypes as MODEL_DIR, which\n"
 			       "lmcc and mlx-lm both load).  A quantized module is dequantized, merged\n"
-			       "and quantized again with its own bits and group size.\n\n");
+			       "and quantized again with its own mode, bits and group size.\n\n");
 			lm_opt_help(stdout, fuse_opts);
 			return 0;
 		}

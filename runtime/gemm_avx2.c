@@ -62,16 +62,19 @@ AVX2 __attribute__((aligned(64))) static void tile_avx2(long kc, const float *a,
 AVX2 INLINE void transpose8(__m256 r[8])
 {
 	__m256 t[8], u[8];
+#pragma GCC unroll 4
 	for (int i = 0; i < 8; i += 2) {
 		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
 		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
 	}
+#pragma GCC unroll 2
 	for (int i = 0; i < 8; i += 4) {
 		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
 		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
 		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
 		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
 	}
+#pragma GCC unroll 4
 	for (int i = 0; i < 4; i++) {
 		r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
 		r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
@@ -97,9 +100,11 @@ AVX2 INLINE void pack_k(float *dst, const lm_mat *W, long r0, long nr, long c0, 
 		}
 		for (long k = 0; k < k8; k += 8) {
 			__m256 v[8];
+#pragma GCC unroll 8
 			for (int i = 0; i < 8; i++)
 				v[i] = load8(W->data, dtype, (r0 + j + i) * ld + c0 + k);
 			transpose8(v);
+#pragma GCC unroll 8
 			for (int i = 0; i < 8; i++)
 				_mm256_store_ps(dst + (k + i) * width + j, v[i]);
 		}

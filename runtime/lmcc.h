@@ -84,8 +84,11 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
  *            path.biases (the shape of the scales), all checked. */
 lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
                   long off, long rows, long cols, int bits, int group, int mode);
-/* A name built from a pattern with one %d (expert or layer index). */
+/* A name built from a pattern whose %ld is replaced by i (a layer's or an
+ * expert's index); lm_name2: the first %ld by i, the second by j (a layer,
+ * then an expert).  Valid for the next three calls. */
 const char *lm_name(const char *pattern, long i);
+const char *lm_name2(const char *pattern, long i, long j);
 
 /* ---- low-rank adapters (lora.c) ----------------------------------------- */
 
@@ -375,8 +378,9 @@ int lm_stage_has(int part);
 /* In create(): the weights and caches bound next are part's.  A rank that
  * does not run it checks their names and shapes but reads none of their
  * data and allocates no cache for them.  LM_STAGE_SHARED: what every part
- * uses (scratch). */
-enum { LM_STAGE_SHARED = -2 };
+ * uses (scratch); LM_STAGE_ENDS: the embedding when the head is tied to
+ * it (the first part's and the last's). */
+enum { LM_STAGE_SHARED = -2, LM_STAGE_ENDS = -3 };
 void lm_stage_bind(int part);
 /* In forward(): count floats of the residual stream from the rank before,
  * or to the rank after. */

@@ -48,6 +48,76 @@ static void few(void *ctx, long r0, long r1)
 	}
 }
 
+/* ---- few tokens, W stored [in, out] ----
+ *
+ * An input row of W is a contiguous run of all the outputs, so the way to
+ * stream W is whole rows in order, as the bound's read loop does.  Cutting
+ * the outputs among the threads instead leaves each of them short runs
+ * strided a row apart: with the pool's 8 ranges a thread, 2 KB runs of
+ * Llama 4's BF16 experts, which took twice the CPU time of 8 KB runs.  So
+ * the inputs are cut, in chunks of CHUNK rows: each chunk's products go to
+ * a partial sum of every output, and the partials are added in chunk
+ * order.  The chunks depend only on W's shape, so the sums are the same
+ * whatever the thread count and whichever thread took a chunk. */
+enum { CHUNK = 256 };
+
+typedef struct {
+	Job j;
+	float *part;     /* [chunks, n, rows] */
+	long chunks;
+} Cols;
+
+static void cols_chunks(void *ctx, long k0, long k1)
+{
+	const Cols *s = ctx;
+	const Job *j = &s->j;
+	long n = j->n, in = j->W.cols, rows = j->W.rows;
+	for (long k = k0; k < k1; k++) {
+		long c0 = k * CHUNK, m = in - c0 < CHUNK ? in - c0 : CHUNK;
+		lm_mat C = j->W;
+		C.data = (const char *)C.data + (size_t)c0 * C.ld * lm_esize(C.dtype);
+		C.cols = m;
+		const float *x = j->x + c0;
+		if (n > 1) {     /* the kernels take x as [n, C.cols] */
+			float *xc = lm_scratch((size_t)n * m);
+			for (long t = 0; t < n; t++)
+				memcpy(xc + t * m, j->x + t * in + c0, m * sizeof(float));
+			x = xc;
+		}
+		float *p = s->part + k * n * rows;
+		for (long t = 0; t < n; t += GROUP)
+			j->k->cols(&C, n - t < GROUP ? n - t : GROUP, x + t * (n > 1 ? m : 0), NULL,
+			           p + t * rows, 0, rows);
+	}
+}
+
+static void cols_sum(void *ctx, long r0, long r1)
+{
+	const Cols *s = ctx;
+	long n = s->j.n, rows = s->j.W.rows;
+	for (long t = 0; t < n; t++) {
+		float *y = s->j.y + t * rows;
+		const float *p = s->part + t * rows;
+		for (long r = r0; r < r1; r++)
+			y[r] = p[r];
+		for (long k = 1; k < s->chunks; k++) {
+			p += n * rows;
+			for (long r = r0; r < r1; r++)
+				y[r] += p[r];
+		}
+	}
+}
+
+static void cols(Job j)
+{
+	static float *part;
+	static long cap;
+	Cols s = {j, NULL, (j.W.cols + CHUNK - 1) / CHUNK};
+	s.part = lm_grow(&part, &cap, s.chunks * j.n * j.W.rows);
+	lm_parallel(s.chunks, 1, cols_chunks, &s);
+	lm_parallel(j.W.rows, 16, cols_sum, &s);
+}
+
 /* ---- many tokens ---- */
 
 static void blas(void *ctx, long r0, long r1)
@@ -96,11 +166,7 @@ static const float *pairs(const float *x, long n, long cols, long pair)
 {
 	static float *x2;
 	static long cap;
-	if (n * cols > cap) {
-		free(x2);
-		cap = n * cols;
-		x2 = lm_floats(cap);
-	}
+	lm_grow(&x2, &cap, n * cols);
 	for (long t = 0; t < n; t++) {
 		const float *xt = x + t * cols;
 		float *o = x2 + t * cols;
@@ -148,6 +214,10 @@ static void dense(float *y, const float *x, long n, lm_mat W)
 	Job j = {y, x, NULL, n, W, kernels()};
 	if (n > FEW && own(n, &W)) {
 		lm_gemm(y, x, n, &W, NULL);
+		return;
+	}
+	if (n <= FEW && W.tr && W.cols > CHUNK) {
+		cols(j);
 		return;
 	}
 	if (n <= FEW && W.dtype == LM_BF16 && !W.tr && j.k->pair)

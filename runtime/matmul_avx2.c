@@ -170,65 +170,69 @@ static void rows_avx2(const lm_mat *W, long n, const float *x, const float *x2,
 
 /* ---- W stored [in, out] ---- */
 
-enum { BLOCK = 4096 };
-
-/* y[t, r] = sum_c x[t, c] W[c, r].  The block's sums live in acc (in the
- * L1 cache: sixteen registers hold only 128 outputs) and each pass adds
- * four input rows for one token, so four runs stream at once and each sum
- * is loaded and stored once per four rows. */
+/* y[t, r] = sum_c x[t, c] W[c, r].  y holds the sums (matmul.c gives
+ * whole input rows, so y is a few tens of KB and stays in the L2 cache);
+ * each pass adds four input rows for one token, so four runs stream at
+ * once and each sum is loaded and stored once per four rows.  Each run
+ * asks for its data PREFETCH bytes ahead and, past its end, as far into
+ * the run four rows on, which the next pass reads. */
 AVX2 INLINE void cols_k(const lm_mat *W, long n, const float *x, float *y,
                         long r0, long r1, const int dtype)
 {
-	float acc[GROUP][BLOCK] __attribute__((aligned(32)));
-	long in = W->cols;
-	size_t ld = W->ld;
-	for (long b = r0; b < r1; b += BLOCK) {
-		long len = r1 - b < BLOCK ? r1 - b : BLOCK, vl = len & ~7L;
-		for (long t = 0; t < n; t++)
-			for (long k = 0; k < len; k++)
-				acc[t][k] = 0;
-		long c = 0;
-		if (n == 1)
-			for (; c + 4 <= in; c += 4) {
-				size_t p0 = (size_t)c * ld + b, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
-				__m256 x0 = _mm256_set1_ps(x[c]), x1 = _mm256_set1_ps(x[c + 1]),
-				       x2 = _mm256_set1_ps(x[c + 2]), x3 = _mm256_set1_ps(x[c + 3]);
-				for (long k = 0; k < vl; k += 8) {
-					if (!(k & (dtype == LM_F32 ? 15 : 31))) {   /* once per 64 bytes */
-						prefetch(W, p0 + k);
-						prefetch(W, p1 + k);
-						prefetch(W, p2 + k);
-						prefetch(W, p3 + k);
-					}
-					__m256 s = _mm256_load_ps(acc[0] + k);
-					s = _mm256_fmadd_ps(load8(W->data, dtype, p0 + k), x0, s);
-					s = _mm256_fmadd_ps(load8(W->data, dtype, p1 + k), x1, s);
-					s = _mm256_fmadd_ps(load8(W->data, dtype, p2 + k), x2, s);
-					s = _mm256_fmadd_ps(load8(W->data, dtype, p3 + k), x3, s);
-					_mm256_store_ps(acc[0] + k, s);
-				}
-				for (long k = vl; k < len; k++)
-					acc[0][k] += widen1(W->data, dtype, p0 + k) * x[c]
-					           + widen1(W->data, dtype, p1 + k) * x[c + 1]
-					           + widen1(W->data, dtype, p2 + k) * x[c + 2]
-					           + widen1(W->data, dtype, p3 + k) * x[c + 3];
-			}
-		for (; c < in; c++) {
-			size_t p = (size_t)c * ld + b;
+	long in = W->cols, len = r1 - r0, vl = len & ~7L;
+	size_t ld = W->ld, es = lm_esize(dtype);
+	const char *d = W->data;
+	for (long t = 0; t < n; t++)
+		for (long k = r0; k < r1; k++)
+			y[t * W->rows + k] = 0;
+	long c = 0;
+	if (n == 1) {
+		float *acc = y + r0;
+		for (; c + 4 <= in; c += 4) {
+			size_t p0 = (size_t)c * ld + r0, p1 = p0 + ld, p2 = p1 + ld, p3 = p2 + ld;
+			__m256 x0 = _mm256_set1_ps(x[c]), x1 = _mm256_set1_ps(x[c + 1]),
+			       x2 = _mm256_set1_ps(x[c + 2]), x3 = _mm256_set1_ps(x[c + 3]);
 			for (long k = 0; k < vl; k += 8) {
-				__m256 w = load8(W->data, dtype, p + k);
-				for (long t = 0; t < n; t++)
-					_mm256_store_ps(acc[t] + k,
-					                _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * in + c]),
-					                                _mm256_load_ps(acc[t] + k)));
+				if (!(k & (dtype == LM_F32 ? 15 : 31))) {   /* once per 64 bytes */
+					long pk = k + PREFETCH / (long)es;
+					size_t o = pk < len ? (size_t)pk : 4 * ld + pk - len;
+					_mm_prefetch(d + (p0 + o) * es, _MM_HINT_T0);
+					_mm_prefetch(d + (p1 + o) * es, _MM_HINT_T0);
+					_mm_prefetch(d + (p2 + o) * es, _MM_HINT_T0);
+					_mm_prefetch(d + (p3 + o) * es, _MM_HINT_T0);
+				}
+				__m256 s = _mm256_loadu_ps(acc + k);
+				s = _mm256_fmadd_ps(load8(d, dtype, p0 + k), x0, s);
+				s = _mm256_fmadd_ps(load8(d, dtype, p1 + k), x1, s);
+				s = _mm256_fmadd_ps(load8(d, dtype, p2 + k), x2, s);
+				s = _mm256_fmadd_ps(load8(d, dtype, p3 + k), x3, s);
+				_mm256_storeu_ps(acc + k, s);
 			}
 			for (long k = vl; k < len; k++)
-				for (long t = 0; t < n; t++)
-					acc[t][k] += widen1(W->data, dtype, p + k) * x[t * in + c];
+				acc[k] += widen1(d, dtype, p0 + k) * x[c]
+				        + widen1(d, dtype, p1 + k) * x[c + 1]
+				        + widen1(d, dtype, p2 + k) * x[c + 2]
+				        + widen1(d, dtype, p3 + k) * x[c + 3];
 		}
-		for (long t = 0; t < n; t++)
-			for (long k = 0; k < len; k++)
-				y[t * W->rows + b + k] = acc[t][k];
+	}
+	for (; c < in; c++) {
+		size_t p = (size_t)c * ld + r0;
+		for (long k = 0; k < vl; k += 8) {
+			if (!(k & (dtype == LM_F32 ? 15 : 31)))
+				prefetch(W, p + k);
+			__m256 w = load8(d, dtype, p + k);
+#pragma GCC unroll 4
+			for (long t = 0; t < GROUP; t++)
+				if (t < n) {
+					float *acc = y + t * W->rows + r0;
+					_mm256_storeu_ps(acc + k,
+					                 _mm256_fmadd_ps(w, _mm256_set1_ps(x[t * in + c]),
+					                                 _mm256_loadu_ps(acc + k)));
+				}
+		}
+		for (long k = vl; k < len; k++)
+			for (long t = 0; t < n; t++)
+				y[t * W->rows + r0 + k] += widen1(d, dtype, p + k) * x[t * in + c];
 	}
 }
 

@@ -58,6 +58,15 @@ double lm_now(void);                 /* monotonic seconds */
  * names, or else every DIR/model*.safetensors (mlx-lm's shards).  Every header, offset, dtype and shape is checked here; a bad file
  * is lm_fail naming it. */
 lm_ckpt *lm_ck_open(const char *dir);
+/* The same, for one pipeline stage: with an index, a shard is opened only
+ * when a tensor of this rank's parts is bound from it (lm_stage_mine);
+ * another rank's tensors are taken on the index's word, unread. */
+lm_ckpt *lm_ck_open_part(const char *dir);
+/* The shards the index names (0 if the checkpoint was not opened a part
+ * at a time) and shard i's path, with in *fp its lm_ck_fingerprint of
+ * one file if this rank opened it, else 0. */
+int lm_ck_shards(const lm_ckpt *ck);
+const char *lm_ck_shard(const lm_ckpt *ck, int i, uint64_t *fp);
 /* The same, or NULL when dir has no checkpoint files at all. */
 lm_ckpt *lm_ck_try(const char *dir);
 /* One safetensors file, checked the same way (an adapter's). */
@@ -96,7 +105,8 @@ int lm_qmode_parse(const char *name);
 void lm_ck_qcheck(lm_ckpt *ck, const char *path, int ndim, const long *shape,
                   int bits, int group, int mode, const char *why);
 /* What identifies the weights: a hash of every file's header and of
- * samples of its data (for prompt caches, runtime/pcache.c). */
+ * samples of its data (for prompt caches, runtime/pcache.c); of the index
+ * alone when opened a part at a time (lm_ck_shard tells the rest). */
 uint64_t lm_ck_fingerprint(const lm_ckpt *ck);
 /* FNV-1a of n bytes, continuing from h (0xcbf29ce484222325 to start). */
 uint64_t lm_hash(uint64_t h, const void *p, size_t n);
@@ -163,6 +173,8 @@ int lm_stage_start(const lm_model *m);
 int lm_stage_mine(void);
 int lm_stage_rank(void);
 void lm_stage_setup(const lm_model *m, long *ctx);
+/* The checkpoint as this rank reads it: a part at a time with several. */
+lm_ckpt *lm_stage_open(const char *dir);
 void lm_stage_agree(const lm_model *m, const char *dir, lm_ckpt *ck, lm_ckpt *ad);
 const lm_model *lm_stage_driver(const lm_model *m);
 int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter);

@@ -741,15 +741,15 @@ lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, lo
                  lm_ckpt **ad, lm_adapter *got)
 {
 	lm_check_config(m, weights);
-	lm_ckpt *ck = lm_ck_open(weights);
+	lm_ckpt *ck = lm_stage_open(weights);
 	*ad = NULL;
 	if (adapter && !m->lora)
 		lm_fail(adapter, "--adapter: this program was built without an adapter "
 		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
 	if (m->lora)
 		*ad = lm_adapter_open(adapter, got, m->lora);
-	lm_stage_agree(m, weights, ck, *ad);     /* with several ranks, the same files */
 	m->create(ck, *ad, ctx);
+	lm_stage_agree(m, weights, ck, *ad);     /* with several ranks, the same files */
 	lm_check_tensors(m, ck);
 	return ck;
 }
@@ -765,9 +765,10 @@ int lm_main(int argc, char **argv, const lm_model *m)
 			lm_set_threads((int)o.threads);
 		if (lm_stage_rank())     /* rank 0 alone reads input, writes output */
 			return lm_stage_worker(m, o.weights, o.adapter);
-		if (o.serve || o.prompt_cache)
-			lm_fail(NULL, "%s: not with several ranks (mpirun) yet", o.serve ? "--serve"
-			        : "--prompt-cache");
+		if (o.serve || o.prompt_cache || o.bench)
+			lm_fail(NULL, "%s: in one process only, not over several ranks: start it "
+			        "without mpirun (the ranks run --tokens, --prompt and --chat)",
+			        o.serve ? "--serve" : o.prompt_cache ? "--prompt-cache" : "--bench");
 	}
 	if (o.serve) {
 		o.so.weights = o.weights;

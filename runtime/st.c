@@ -35,6 +35,7 @@ enum { MAX_HEADER = 100 << 20, MAX_NDIM = 8, MAX_SHARDS = 4096 };
 typedef struct {
 	char *name;
 	int file, dtype, ndim;       /* dtype -1: a kind lmcc does not read */
+	int shard;                   /* file -1: in this shard, not opened yet */
 	int used;                    /* bound by the model */
 	char dtype_name[12];         /* as the header names it */
 	size_t bytes;
@@ -54,6 +55,15 @@ struct lm_ckpt {
 	char *where;                 /* the file that names the tensors */
 	File *files;
 	int nfiles;
+	/* opened a part at a time (lm_ck_open_part): the shards the index
+	 * names, the file each became once opened (-1 before), the index's
+	 * hash, and stand-ins for tensors of shards left closed */
+	char **shard;
+	int nshard, *opened;
+	int part;
+	uint64_t index_fp;
+	Tensor ph[4];
+	int nph;
 	Tensor *t;
 	long nt, cap;                /* open-addressed table, cap a power of 2 */
 	void **owned;                /* float32 copies handed out */
@@ -255,7 +265,7 @@ static void check_overlaps(const char *path, Range *r, long n)
 			        r[i - 1].name, r[i].name, r[i - 1].b, r[i - 1].e, r[i].b, r[i].e);
 }
 
-static void add_file(lm_ckpt *ck, const char *path)
+static int add_file(lm_ckpt *ck, const char *path)
 {
 	/* O_NONBLOCK: a FIFO in place of a shard must not block the open */
 	int fd = open(path, O_RDONLY | O_NONBLOCK);
@@ -347,17 +357,23 @@ static void add_file(lm_ckpt *ck, const char *path)
 		if (2 * (ck->nt + 1) > ck->cap)
 			grow(ck);
 		Tensor *s = slot(ck, name);
-		if (s->name)
+		if (s->name && s->file >= 0)
 			lm_fail(path, "tensor '%s' appears twice", name);
-		t.name = lm_strdup(name);
+		if (s->name) {           /* named by the index, found here */
+			t.used = s->used;
+			t.name = s->name;
+		} else {
+			t.name = lm_strdup(name);
+			ck->nt++;
+		}
 		*s = t;
-		ck->nt++;
 		if (e > b)
 			ranges[nr - 1].name = t.name;
 	}
 	check_overlaps(path, ranges, nr);
 	free(ranges);
 	json_object_put(root);
+	return fi;
 }
 
 /* A shard name from the index: a plain file name in the same directory. */
@@ -461,7 +477,19 @@ static lm_ckpt *nonempty(lm_ckpt *ck)
 	return ck;
 }
 
-lm_ckpt *lm_ck_open(const char *dir)
+/* A tensor the index names in shard i, which is not opened yet. */
+static void add_pending(lm_ckpt *ck, const char *name, int i)
+{
+	if (2 * (ck->nt + 1) > ck->cap)
+		grow(ck);
+	Tensor *s = slot(ck, name);
+	if (s->name)
+		return;
+	*s = (Tensor){.name = lm_strdup(name), .file = -1, .dtype = -1, .shard = i};
+	ck->nt++;
+}
+
+static lm_ckpt *open_dir(const char *dir, int part)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
 	char *single = lm_path(dir, "model.safetensors");
@@ -480,6 +508,8 @@ lm_ckpt *lm_ck_open(const char *dir)
 		return nonempty(open_glob(ck, dir));
 	}
 	ck->where = index;
+	ck->part = part;
+	ck->index_fp = lm_hash(0xcbf29ce484222325ull, text, len);
 	json_object *root = json_tokener_parse(text), *map;
 	free(text);
 	if (!root || !json_object_object_get_ex(root, "weight_map", &map)
@@ -497,22 +527,69 @@ lm_ckpt *lm_ck_open(const char *dir)
 		int i;
 		for (i = 0; i < nseen && strcmp(seen[i], f); i++)
 			;
-		if (i < nseen)
-			continue;
-		if (nseen >= MAX_SHARDS)
-			lm_fail(index, "more than %d shards", MAX_SHARDS);
-		seen = lm_realloc(seen, (nseen + 1) * sizeof *seen);
-		seen[nseen++] = lm_strdup(f);
+		if (i == nseen) {
+			if (nseen >= MAX_SHARDS)
+				lm_fail(index, "more than %d shards", MAX_SHARDS);
+			seen = lm_realloc(seen, (nseen + 1) * sizeof *seen);
+			seen[nseen++] = lm_strdup(f);
+		}
+		if (part)
+			add_pending(ck, name, i);
 	}
+	json_object_put(root);
+	ck->nshard = nseen;
+	ck->shard = lm_alloc((nseen + 1) * sizeof *ck->shard);
+	ck->opened = lm_alloc((nseen + 1) * sizeof *ck->opened);
 	for (int i = 0; i < nseen; i++) {
-		char *p = lm_path(dir, seen[i]);
-		add_file(ck, p);
-		free(p);
+		ck->shard[i] = lm_path(dir, seen[i]);
+		ck->opened[i] = part ? -1 : add_file(ck, ck->shard[i]);
 		free(seen[i]);
 	}
 	free(seen);
-	json_object_put(root);
 	return nonempty(ck);
+}
+
+lm_ckpt *lm_ck_open(const char *dir)
+{
+	return open_dir(dir, 0);
+}
+
+lm_ckpt *lm_ck_open_part(const char *dir)
+{
+	return open_dir(dir, 1);
+}
+
+/* The tensor `name` (its slot: no name if absent).  One the index places
+ * in a shard not opened yet is found by opening that shard when the part
+ * being bound is this rank's; for another rank's part it stays pending
+ * (file -1), and no byte of its shard is read here. */
+static Tensor *find(lm_ckpt *ck, const char *name)
+{
+	Tensor *t = slot(ck, name);
+	if (!t->name || t->file >= 0 || !lm_stage_mine())
+		return t;
+	int i = t->shard;
+	if (ck->opened[i] < 0) {
+		ck->opened[i] = add_file(ck, ck->shard[i]);
+		t = slot(ck, name);
+	}
+	if (t->file < 0)
+		lm_fail(ck->shard[i], "tensor '%s' is not in this shard, where %s places it", name,
+		        ck->where);
+	return t;
+}
+
+/* For a pending tensor of another rank's part: a stand-in of the shape
+ * and dtype the binding asks for, without data (that rank never runs the
+ * part); the real tensor's checks are the other rank's. */
+static Tensor *stand_in(lm_ckpt *ck, Tensor *t, int dtype, int ndim, const long *shape)
+{
+	Tensor *p = &ck->ph[ck->nph++ % 4];
+	t->used = 1;
+	*p = (Tensor){.name = t->name, .file = -1, .dtype = dtype, .ndim = ndim, .numel = 1};
+	for (int d = 0; d < ndim; d++)
+		p->numel *= p->shape[d] = shape[d];
+	return p;
 }
 
 void lm_ck_close(lm_ckpt *ck)
@@ -531,6 +608,10 @@ void lm_ck_close(lm_ckpt *ck)
 	}
 	for (long i = 0; i < ck->cap; i++)
 		free(ck->t[i].name);
+	for (int i = 0; i < ck->nshard; i++)
+		free(ck->shard[i]);
+	free(ck->shard);
+	free(ck->opened);
 	for (long i = 0; i < ck->nowned; i++)
 		free(ck->owned[i]);
 	free(ck->owned);
@@ -542,8 +623,8 @@ void lm_ck_close(lm_ckpt *ck)
 
 int lm_ck_info(lm_ckpt *ck, const char *name, int *ndim, long *shape)
 {
-	Tensor *t = slot(ck, name);
-	if (!t->name)
+	Tensor *t = find(ck, name);
+	if (!t->name || t->file < 0)
 		return -1;
 	if (ndim)
 		*ndim = t->ndim;
@@ -565,10 +646,12 @@ void lm_shape_str(char *buf, size_t n, int ndim, const long *shape)
  * lmcc reads. */
 static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 {
-	Tensor *t = slot(ck, name);
+	Tensor *t = find(ck, name);
 	char want[256], got[256];
 	if (!t->name)
 		lm_fail(ck->where, "tensor '%s' is missing", name);
+	if (t->file < 0)
+		return stand_in(ck, t, LM_F32, ndim, shape);
 	if (t->dtype < 0)
 		lm_fail(ck->files[t->file].path, "tensor '%s': dtype is not F32, F16 or BF16 (nor U32 or U8, quantized)", name);
 	int same = t->ndim == ndim;
@@ -586,7 +669,7 @@ static Tensor *lookup(lm_ckpt *ck, const char *name, int ndim, const long *shape
 /* The same, holding floats. */
 static Tensor *need(lm_ckpt *ck, const char *name, int ndim, const long *shape)
 {
-	Tensor *t = slot(ck, name);
+	Tensor *t = find(ck, name);
 	if (t->name && t->dtype == LM_U32)
 		lm_fail(ck->files[t->file].path, "tensor '%s': dtype U32 (packed quantized), but this "
 		        "tensor is read as floats: its module has no .scales or the config does not quantize it", name);
@@ -635,7 +718,7 @@ lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
 	check_view(ck, t, off, tr, rows, cols, ld);
 	size_t es = lm_dtype_size(t->dtype);
 	align_data(ck, t);
-	return (lm_mat){.data = t->data + off * es, .dtype = t->dtype, .tr = tr,
+	return (lm_mat){.data = t->data ? t->data + off * es : NULL, .dtype = t->dtype, .tr = tr,
 	                .rows = rows, .cols = cols, .ld = ld};
 }
 
@@ -724,18 +807,34 @@ long lm_ck_unused(lm_ckpt *ck, const char *const *drops, const char **first,
 			continue;
 		if (!*first || strcmp(t->name, *first) < 0) {
 			*first = t->name;
-			*file = ck->files[t->file].path;
+			*file = t->file < 0 ? ck->shard[t->shard] : ck->files[t->file].path;
 		}
 		n++;
 	}
 	return n;
 }
 
+/* Names from a ring of buffers, so that one call can take a few (a
+ * product and its adapter's two tensors).  A pattern holds at most two
+ * conversions and each is %ld: one from elsewhere is a bug, not a format
+ * to follow. */
+const char *lm_name2(const char *pattern, long i, long j)
+{
+	static char ring[4][512];
+	static int k;
+	char *buf = ring[k++ % 4];
+	int conv = 0;
+	for (const char *c = strchr(pattern, '%'); c; c = strchr(c + 3, '%'))
+		if (strncmp(c, "%ld", 3) || ++conv > 2)
+			lm_bug("name pattern '%.100s' is not made of %%ld indices", pattern);
+	if (snprintf(buf, sizeof ring[0], pattern, i, j) >= (int)sizeof ring[0])
+		lm_bug("name pattern '%.100s' makes a name too long", pattern);
+	return buf;
+}
+
 const char *lm_name(const char *pattern, long i)
 {
-	static char buf[512];
-	snprintf(buf, sizeof buf, pattern, i);
-	return buf;
+	return lm_name2(pattern, i, 0);
 }
 
 /* FNV-1a, 64 bits: a fingerprint, not a defence against forgery. */
@@ -747,23 +846,53 @@ uint64_t lm_hash(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* Every header (names, dtypes, shapes, offsets) and 16 samples of 4 KB of
+ * the data: weights that differ only in their values (another seed of
+ * lmcc init) differ there. */
+static uint64_t file_fp(uint64_t h, const File *f)
+{
+	uint64_t hlen = 0;
+	for (int j = 7; j >= 0; j--)
+		hlen = hlen << 8 | f->map[j];
+	h = lm_hash(h, f->map, 8 + hlen);
+	size_t data = f->size - 8 - hlen, piece = data < 4096 ? data : 4096;
+	/* the samples are read from the file, not through the mapping: there
+	 * they would stay resident in a rank that holds none of their
+	 * tensors, each a whole huge page where the page cache keeps them so */
+	int fd = open(f->path, O_RDONLY | O_NONBLOCK);
+	unsigned char buf[4096];
+	for (int s = 0; s < 16 && piece; s++) {
+		size_t at = 8 + hlen + (data - piece) / 15 * s;
+		if (fd >= 0 && pread(fd, buf, piece, (off_t)at) == (ssize_t)piece)
+			h = lm_hash(h, buf, piece);
+		else
+			h = lm_hash(h, f->map + at, piece);
+	}
+	if (fd >= 0)
+		close(fd);
+	return h;
+}
+
 uint64_t lm_ck_fingerprint(const lm_ckpt *ck)
 {
-	/* every header (names, dtypes, shapes, offsets) and 16 samples of 4
-	 * KB of each file's data: weights that differ only in their values
-	 * (another seed of lmcc init) differ there */
+	if (ck->part)                /* the same on every rank, whatever it opened */
+		return ck->index_fp;
 	uint64_t h = 0xcbf29ce484222325ull;
-	for (int i = 0; i < ck->nfiles; i++) {
-		const File *f = &ck->files[i];
-		uint64_t hlen = 0;
-		for (int j = 7; j >= 0; j--)
-			hlen = hlen << 8 | f->map[j];
-		h = lm_hash(h, f->map, 8 + hlen);
-		size_t data = f->size - 8 - hlen, piece = data < 4096 ? data : 4096;
-		for (int s = 0; s < 16 && piece; s++)
-			h = lm_hash(h, f->map + 8 + hlen + (data - piece) / 15 * s, piece);
-	}
+	for (int i = 0; i < ck->nfiles; i++)
+		h = file_fp(h, &ck->files[i]);
 	return h;
+}
+
+int lm_ck_shards(const lm_ckpt *ck)
+{
+	return ck->part ? ck->nshard : 0;
+}
+
+const char *lm_ck_shard(const lm_ckpt *ck, int i, uint64_t *fp)
+{
+	int f = ck->opened[i];
+	*fp = f < 0 ? 0 : file_fp(0xcbf29ce484222325ull, &ck->files[f]) | 1;
+	return ck->shard[i];
 }
 
 /* ---- quantized modules (MLX's group formats, lm_mat LM_Q) ---- */
@@ -826,9 +955,24 @@ static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 	if (lm_q_bad(bits, group, mode))
 		lm_bug("quantized '%s': %d bits, group %d, mode %d", path, bits, group, mode);
 	const char *mn = lm_qmode_name(mode);
-	Tensor *t = slot(ck, wn);
+	find(ck, wn);                /* opening a shard moves the slots: then look */
+	find(ck, sn);
+	find(ck, bn);
+	Tensor *t = slot(ck, wn), *st = slot(ck, sn), *bt = slot(ck, bn);
 	if (!t->name)
 		lm_fail(ck->where, "tensor '%s' is missing", wn);
+	if (t->file < 0 || (st->name && st->file < 0) || (bt->name && bt->file < 0)) {
+		/* another rank's, whose shards stay closed here */
+		memcpy(ps, shape, ndim * sizeof(long));
+		ps[ndim - 1] = in * bits / 32;
+		*w = stand_in(ck, t, LM_U32, ndim, ps);
+		ps[ndim - 1] = in / group;
+		if (!st->name)
+			lm_fail(ck->where, "tensor '%s' is missing", sn);
+		*s = stand_in(ck, st, mode == LM_AFFINE ? LM_F32 : LM_U8, ndim, ps);
+		*b = mode == LM_AFFINE && bt->name ? stand_in(ck, bt, LM_F32, ndim, ps) : NULL;
+		return;
+	}
 	if (t->dtype != LM_U32)
 		lm_fail(ck->files[t->file].path, "tensor '%s': dtype %s, but a quantized module's "
 		        "weight is U32 (%d-bit values packed in 32-bit words)%s%s%s", wn,
@@ -865,11 +1009,9 @@ static void qtensors(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 			        bn, dtype_name((*b)->dtype), dtype_name((*s)->dtype));
 		return;
 	}
-	Tensor *bt = slot(ck, bn);
 	if (bt->name)
 		lm_fail(ck->files[bt->file].path, "tensor '%s': mode %s has no biases (MLX refuses "
 		        "them)%s%s%s", bn, mn, sep, why, end);
-	Tensor *st = slot(ck, sn);
 	if (st->dtype != LM_U8)
 		lm_fail(ck->files[st->file].path, "tensor '%s': dtype %s, but the scales of mode %s "
 		        "are U8 (one %s byte per group of %d)%s%s%s", sn, st->dtype_name, mn,
@@ -901,6 +1043,9 @@ lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 		align_data(ck, b);
 	long r0 = off / in, ld = in * bits / 32, sld = in / group;
 	size_t es = lm_dtype_size(s->dtype);
+	if (!w->data || !s->data)    /* another rank's */
+		return (lm_mat){.dtype = LM_Q, .rows = rows, .cols = cols, .ld = ld, .bits = bits,
+		                .group = group, .sdtype = s->dtype, .mode = mode, .sld = sld};
 	return (lm_mat){.data = w->data + r0 * ld * 4, .dtype = LM_Q, .tr = 0, .rows = rows,
 	                .cols = cols, .ld = ld, .bits = bits, .group = group,
 	                .sdtype = s->dtype, .mode = mode, .scales = s->data + r0 * sld * es,
@@ -910,5 +1055,5 @@ lm_mat lm_ck_qmat(lm_ckpt *ck, const char *path, int ndim, const long *shape,
 const char *lm_ck_file(lm_ckpt *ck, const char *name)
 {
 	Tensor *t = name ? slot(ck, name) : NULL;
-	return t && t->name ? ck->files[t->file].path : ck->where;
+	return !t || !t->name ? ck->where : t->file < 0 ? ck->shard[t->shard] : ck->files[t->file].path;
 }

@@ -3,9 +3,11 @@
  * The parts of a model are its embedding, its layers and its head (with
  * the final norm).  lm_split cuts them into contiguous stages balanced by
  * the weight bytes each reads per token; rank r runs stage r.  Every rank
- * binds the whole model (each tensor's name and shape is checked, so the
- * strict checks see the same checkpoint everywhere) but reads only its
- * own parts' data and allocates only their caches (lm_stage_mine).
+ * binds the whole model, but reads only its own parts' data and allocates
+ * only their caches (lm_stage_mine); of a sharded checkpoint it opens only
+ * the shards the index names for its own tensors (lm_ck_open_part), so a
+ * machine needs only those, and the strict checks see every name on
+ * every rank through the index.
  *
  * Rank 0 alone reads the input and writes the output: its forward() tells
  * the other ranks to run theirs (CMD_FORWARD), embeds, runs its layers and
@@ -49,6 +51,8 @@ void lm_stage_bind(int part)
 
 int lm_stage_mine(void)
 {
+	if (binding == LM_STAGE_ENDS)
+		return lm_stage_has(-1) || lm_stage_has(model ? model->layers : INT_MAX);
 	return binding == LM_STAGE_SHARED || lm_stage_has(binding);
 }
 
@@ -57,14 +61,44 @@ int lm_stage_rank(void)
 	return rank;
 }
 
+/* The timeline: when this rank began and ended its work on each batch
+ * of the residual stream (the first TL), which lm_stage_end shows under
+ * LMCC_TIMELINE=1.  A batch begins when its input has come (on rank 0:
+ * when forward() begins or the batch before is posted) and ends when it
+ * is posted on (on the last rank: when the next is waited for or the
+ * call ends).  Monotonic clocks agree across the ranks of one machine. */
+enum { TL = 64 };
+static double tl[TL][2], began;
+static int ntl, busy;
+
+static void tl_begin(void)
+{
+	began = lm_now();
+	busy = 1;
+}
+
+static void tl_end(void)
+{
+	if (busy && ntl < TL) {
+		tl[ntl][0] = began;
+		tl[ntl++][1] = lm_now();
+	}
+	busy = 0;
+}
+
 void lm_stage_recv(float *x, long count)
 {
+	tl_end();
 	lm_net_recv(rank - 1, TAG_X, x, count * sizeof(float));
+	tl_begin();
 }
 
 void lm_stage_send(const float *x, long count)
 {
+	tl_end();
 	lm_net_post(rank + 1, TAG_X, x, count * sizeof(float));
+	if (rank == 0)
+		tl_begin();
 }
 
 /* ---- the split ---- */
@@ -261,6 +295,14 @@ void lm_stage_setup(const lm_model *m, long *ctx)
 		lm_net_recv(0, TAG_CTX, ctx, sizeof *ctx);
 }
 
+lm_ckpt *lm_stage_open(const char *dir)
+{
+	return ranks > 1 ? lm_ck_open_part(dir) : lm_ck_open(dir);
+}
+
+/* After create(): every rank holds the same config, index (or single
+ * file) and adapter, and each shard is the same on every rank that opened
+ * it; rank 0 says which shards each maps. */
 void lm_stage_agree(const lm_model *m, const char *dir, lm_ckpt *ck, lm_ckpt *ad)
 {
 	if (ranks == 1)
@@ -275,9 +317,46 @@ void lm_stage_agree(const lm_model *m, const char *dir, lm_ckpt *ck, lm_ckpt *ad
 		snprintf(msg, sizeof msg, "rank %d's checkpoint differs from rank 0's (its %s): every "
 		         "rank must hold the same files", r,
 		         all[r].config != all[0].config ? "config.json"
-		         : all[r].weights != all[0].weights ? "weights" : "adapter");
+		         : all[r].weights != all[0].weights
+		         ? (lm_ck_shards(ck) ? "model.safetensors.index.json" : "weights") : "adapter");
 	all_fail(r < ranks, dir, msg);
 	free(all);
+
+	int n = lm_ck_shards(ck), bad = -1, from = 0, to = 0;
+	if (!n)
+		return;
+	uint64_t *fp = lm_alloc(n * sizeof *fp), *fps = lm_alloc((size_t)ranks * n * sizeof *fps);
+	for (int i = 0; i < n; i++)
+		lm_ck_shard(ck, i, &fp[i]);
+	lm_net_gather(fp, fps, n * sizeof *fp);
+	for (int i = 0; i < n && bad < 0; i++) {
+		int a = 0;
+		while (a < ranks && !fps[(size_t)a * n + i])
+			a++;
+		for (int b = a + 1; b < ranks && bad < 0; b++)
+			if (fps[(size_t)b * n + i] && fps[(size_t)b * n + i] != fps[(size_t)a * n + i])
+				bad = i, from = a, to = b;
+	}
+	snprintf(msg, sizeof msg, "rank %d's copy differs from rank %d's: every rank must hold "
+	         "the same files", to, from);
+	uint64_t unused;
+	all_fail(bad >= 0, bad >= 0 ? lm_ck_shard(ck, bad, &unused) : NULL, msg);
+	for (int q = 0; q < ranks && rank == 0; q++) {
+		int k = 0, shown = 0;
+		for (int i = 0; i < n; i++)
+			k += fps[(size_t)q * n + i] != 0;
+		fprintf(stderr, "lmcc: %s: rank %d maps %d of %d shards:", m->name, q, k, n);
+		for (int i = 0; i < n; i++) {
+			if (!fps[(size_t)q * n + i])
+				continue;
+			const char *p = lm_ck_shard(ck, i, &unused), *base = strrchr(p, '/');
+			if (shown++ < 4)
+				fprintf(stderr, "%s %s", shown > 1 ? "," : "", base ? base + 1 : p);
+		}
+		fprintf(stderr, "%s\n", shown > 4 ? ", ..." : "");
+	}
+	free(fp);
+	free(fps);
 }
 
 /* ---- rank 0 drives ---- */
@@ -292,7 +371,9 @@ static void send_all(long op, long n, long all)
 static void drive_forward(const int *tok, long n, float *logits, int all)
 {
 	send_all(CMD_FORWARD, n, all);
+	tl_begin();
 	model->forward(tok, n, logits, all);
+	busy = 0;                    /* what follows the last batch posted */
 	lm_net_recv(ranks - 1, TAG_LOGITS, logits, (size_t)(all ? n : 1) * model->vocab * sizeof(float));
 }
 
@@ -341,6 +422,7 @@ int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
 			cap = rows;
 		}
 		m->forward(NULL, cmd[1], out, (int)cmd[2]);
+		tl_end();
 		if (last)
 			lm_net_send(0, TAG_LOGITS, out, (size_t)rows * m->vocab * sizeof(float));
 	}
@@ -353,6 +435,45 @@ int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
 	return 0;
 }
 
+/* Under LMCC_TIMELINE=1, rank 0 prints every rank's batches, and for
+ * each pair of neighbours how many batches i of rank r + 1 ran while
+ * rank r ran batch i + 1: the pipeline at work. */
+static void timeline(void)
+{
+	double (*all)[TL][2] = lm_alloc(ranks * sizeof *all);
+	int *n = lm_alloc(ranks * sizeof *n);
+	lm_net_gather(tl, all, sizeof tl);
+	lm_net_gather(&ntl, n, sizeof ntl);
+	const char *want = getenv("LMCC_TIMELINE");
+	if (rank == 0 && want && !strcmp(want, "1")) {
+		double t0 = all[0][0][0];
+		for (int r = 0; r < ranks; r++) {
+			fprintf(stderr, "lmcc: timeline: rank %d:", r);
+			for (int i = 0; i < n[r]; i++)
+				fprintf(stderr, " %d [%.3f, %.3f]", i, all[r][i][0] - t0, all[r][i][1] - t0);
+			fprintf(stderr, "\n");
+		}
+		for (int r = 0; r + 1 < ranks; r++) {
+			int pairs = 0, both = 0;
+			double shared = 0, work = 0;
+			for (int i = 0; i + 1 < n[r] && i < n[r + 1]; i++) {
+				double a = all[r + 1][i][0], b = all[r + 1][i][1];
+				double c = all[r][i + 1][0], d = all[r][i + 1][1];
+				double o = (b < d ? b : d) - (a > c ? a : c);
+				pairs++;
+				both += o > 0;
+				shared += o > 0 ? o : 0;
+				work += b - a;
+			}
+			fprintf(stderr, "lmcc: timeline: rank %d ran batch i while rank %d ran batch i + 1 "
+			        "for %d of %d batches (%.0f%% of rank %d's time on them)\n", r + 1, r, both,
+			        pairs, work > 0 ? 100 * shared / work : 0.0, r + 1);
+		}
+	}
+	free(all);
+	free(n);
+}
+
 /* Every rank's peak memory, shown by rank 0; then the transport ends. */
 void lm_stage_end(const lm_model *m)
 {
@@ -360,6 +481,7 @@ void lm_stage_end(const lm_model *m)
 		return;
 	if (rank == 0)
 		send_all(CMD_END, 0, 0);
+	timeline();
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	long mine = ru.ru_maxrss, *all = lm_alloc(ranks * sizeof *all);

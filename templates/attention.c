@@ -21,9 +21,9 @@ the output projection.  Every step is optional but the first and last.
 {{/OWN}}
 {{^OWN}}
 	/* KV reuse: this layer has no K/V projection of its own.  Its queries
-	 * attend over the cache of an earlier layer (L->kv_from, bound in
-	 * create()), which already holds this call's tokens.  Layers sharing
-	 * one cache save its K/V memory and compute. */
+	 * attend over the cache of layer {{FROM}} (L->kv_from), which already
+	 * holds this call's tokens.  Layers sharing one cache save its K/V
+	 * memory and compute. */
 {{/OWN}}
 
 @@ seqs
@@ -89,7 +89,7 @@ the output projection.  Every step is optional but the first and last.
 
 @@ attend
 		lm_attend(as, qs, m, pos, {{CACHE}}, {{#OWN}}ks, vs{{/OWN}}{{^OWN}}0, 0 /* no new K/V */{{/OWN}}, {{H}}, {{KVH}}, {{HD}}, {{VD}},
-		          {{SCALE}}, (lm_mask){ .window = {{WINDOW}}, .chunk = {{CHUNK}} });
+		          {{SCALE}}{{#SCALE_NOTE}} /* {{SCALE_NOTE}} */{{/SCALE_NOTE}}, (lm_mask){ .window = {{WINDOW}}, .chunk = {{CHUNK}} });
 	}
 	lm_matmul(y, att, n, L->wo);
 {{#BO}}

@@ -10,8 +10,9 @@ only the names.
  * rather than merged into it, as the reference computes them: W stays as
  * the checkpoint stores it (its dtype, its quantization), the low-rank part
  * is computed in float32, and the same base serves any adapter of this
- * structure.  create() binds each weight's pair (lm_lora_of) and
- * lm_matmul adds it to the product; the cost per token is reading A and B.
+ * structure.  The layer's binding binds each weight's pair (lm_lora_of)
+ * and lm_matmul adds it to the product; the cost per token is reading A
+ * and B.
 {{#DORA}}
  * DoRA: each output row of the adapted product is then multiplied by a
  * learned magnitude m over the norm of the adapted weight's row,
@@ -33,7 +34,11 @@ only the names.
 
 @@ constants
 /* The adapter this file was generated for: which modules carry one, its
- * rank and its scale are constants above, so a --adapter given at run time
- * must agree on all of these (the run loop checks, field by field). */
-static const lm_adapter adapter = { {{DORA}}, {{NUM_LAYERS}}, {{RANK}}, {{SCALE}}, {{KEYS}}, {{TENSORS}} };
+ * rank and its scale are constants of this file, so a --adapter given at
+ * run time must agree on all of these (the run loop checks, field by
+ * field). */
+static const lm_adapter adapter = {
+	.dora = {{DORA}}, .num_layers = {{NUM_LAYERS}}, .rank = {{RANK}}, .scale = {{SCALE}},
+	.keys = {{KEYS}}, .tensors = {{TENSORS}},
+};
 

@@ -14,6 +14,13 @@ come from layer.c and the block templates.
  *
 {{SCHEDULE}}
  *
+ * heads/kv x hd: query heads / K/V heads x head size; weights: how the
+ * layer's matrices are stored (q4/64: 4 bits in groups of 64; -: not known,
+ * no checkpoint was beside the config); read/token: the weight bytes one
+ * token reads in the layer (of a mixture of experts, only its chosen
+ * experts'; as BF16 where the storage is not known); cache: the memory the
+ * layer keeps, per token of context or fixed.
+ *
  * Parameters: {{PARAMS}}.  The weights are not in this file: create() maps
  * them from the checkpoint, in the checkpoint's own dtype, and checks every
  * shape against the ones written here.
@@ -50,7 +57,7 @@ enum {
  * number per group of 16 (nvfp4): W[r][c] = scale * value(code).
 {{/FP}}
  * The formats of this checkpoint (bits, group size, mode), which each
- * binding in create() names: */
+ * binding below names: */
 enum {
 {{FORMATS}}
 };
@@ -77,8 +84,9 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
 
 @@ tail
 /* Bind every weight to its tensor in the checkpoint (each shape is
- * checked, nothing is copied but small vectors and derived matrices), then
- * allocate caches for ctx tokens and the scratch buffers. */
+ * checked, nothing is copied but small vectors and derived matrices): the
+ * embedding and the head here, each layer by its kind's binding; then
+ * allocate the scratch buffers.  ad: the adapter's tensors (or 0). */
 static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
 	state.pos = &pos;

@@ -45,7 +45,8 @@ on its output before the add, and each norm's weight is stored relative to
 a fixed offset: stored weights start near 0, so the post-norms start at
 small scales and each block's output enters the residual stream damped
 (the original code notes only that the model did worse with every offset
-at 1).  The MLP's gate and up projections are the two halves of one fused
+at 1).  The offsets are the model code's, not the config's: 1 before each
+block and for the final norm, 1/5 after the mixer, 1/5^1.5 after the MLP.  The MLP's gate and up projections are the two halves of one fused
 gate_up_proj.  The config's attention_window_size is not applied: every
 attention layer sees all earlier tokens, as in mlx-lm's plamo2.py (the
 reference) and in PFN's own vLLM implementation.  (A port of the original

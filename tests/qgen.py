@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 DT = {"F32": np.float32, "F16": np.float16, "U32": np.uint32, "I32": np.int32,
-      "I64": np.int64}
+      "I64": np.int64, "U8": np.uint8}
 
 
 def read_st(path):

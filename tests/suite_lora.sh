@@ -375,6 +375,93 @@ else
 	done
 fi
 
+# ---- MLX's FP modes (mxfp4, nvfp4, mxfp8: lmcc quantize --q-mode, MLX's
+# rule; AFM-7's qkv stays affine, as FusedQuantizedLinear takes no mode).
+# The adapter on the unfused base against the float twin (--dequantized)
+# within the bound; lmcc fuse as the reference's: the module dequantized
+# as mx.dequantize returns it for uint8 scales, in bfloat16, the update
+# cast to bfloat16 and added there, quantized again in the mode from that
+# (DoRA: float32), bit for bit (qfuse.py); --dequantize writes that float
+# weight.  Neither can meet the bound against the unfused run: the
+# reference rounds the merged weight to bfloat16, and quantizing it again
+# is not idempotent (a zero adapter moves the logits) ----
+if [ -n "$qpy" ] && [ $py = 1 ]; then
+	# fpcase CASE ADAPTER MODE REF: REF the float base's logits with the adapter
+	fpcase() {
+		fc=$1 fa=$2 fm=$3 fr=$4
+		fn=fp.$fc.$fm.$(basename "$fa")
+		./lmcc quantize $G/$fc -o "$T/$fn.q" --q-mode $fm --dequantized "$T/$fn.tw" --no-report \
+			>/dev/null 2>"$T/err" || { echo "FAIL lora $fm $fn: quantize: $(head -c 300 "$T/err")"; return; }
+		./lmcc run "$T/$fn.q" --adapter "$fa" --tokens @$G/$fc/tokens.npy --chunk 5 \
+			--logits-out "$T/$fn.q.npy" 2>"$T/err"
+		run "$T/$fn.tw" "$fa" "$T/$fn.tw.npy" $fc
+		run "$T/$fn.q" "" "$T/$fn.q0.npy" $fc
+		if r=$($CMP "$T/$fn.q.npy" "$T/$fn.tw.npy") && ! $CMP "$T/$fn.q.npy" "$T/$fn.q0.npy" >/dev/null; then
+			echo "PASS lora $fm base $fn: $r"
+		else
+			echo "FAIL lora $fm base $fn: $r $(head -c 300 "$T/err")"
+		fi
+		once=$($qpy tests/lora/qfuse.py agree "$T/$fn.q.npy" "$fr")
+		for d in "" --dequantize; do
+			./lmcc fuse "$T/$fn.q" --adapter "$fa" -o "$T/$fn.f$d" $d 2>"$T/err" \
+				|| { echo "FAIL lora $fm fuse$d $fn: $(head -c 300 "$T/err")"; continue; }
+			run "$T/$fn.f$d" "" "$T/$fn.f$d.npy" $fc
+			got=$($qpy tests/lora/qfuse.py agree "$T/$fn.f$d.npy" "$T/$fn.q.npy")
+			bits=$($qpy tests/lora/qfuse.py check "$T/$fn.q" "$fa" "$T/$fn.f$d" ${d:+deq})
+			ok=$?
+			# --dequantize: only the update's rounding to bfloat16 moves it,
+			# far less than the quantization; requantized: at most twice it
+			lim=2
+			[ -n "$d" ] && lim=0.1
+			if [ -n "$d" ] && { grep -q quantization "$T/$fn.f$d/config.json" \
+			                    || grep -q '"U8"\|"U32"' "$T/$fn.f$d/model.safetensors"; }; then
+				echo "FAIL lora $fm fuse$d $fn: quantization kept"
+			elif [ $ok = 0 ] && awk -v a="${got##* }" -v b="${once##* }" -v l=$lim 'BEGIN { exit !(a <= l * b) }'; then
+				echo "PASS lora $fm fuse$d $fn: $got against the unfused (quantizing once: $once); $bits"
+			else
+				echo "FAIL lora $fm fuse$d $fn: $got, against quantizing once: $once; $bits"
+			fi
+		done
+	}
+	for fm in mxfp4 nvfp4 mxfp8; do
+		fpcase afm7_lora $A $fm $G/afm7_lora/logits.npy
+		# an expert stack is one path in every mode: nvfp4 (E4M3 scales) alone
+		[ $fm = nvfp4 ] && fpcase llama4_lora $L $fm $G/llama4_lora/logits.npy
+		fpcase plamo2_lora "$T/dora_plamo2_lora" $fm "$T/dora_plamo2_lora.oracle.npy"
+		# a zero update: --dequantize gives the base exactly (an FP code
+		# times its scale is exact in bfloat16); quantizing again changes it
+		fn=fp.afm7_lora.$fm.adapter
+		./lmcc fuse "$T/$fn.q" --adapter "$T/zero_afm7_lora" -o "$T/$fn.z" 2>/dev/null
+		./lmcc fuse "$T/$fn.q" --adapter "$T/zero_afm7_lora" -o "$T/$fn.zd" --dequantize 2>/dev/null
+		run "$T/$fn.z" "" "$T/$fn.z.npy" afm7_lora
+		run "$T/$fn.zd" "" "$T/$fn.zd.npy" afm7_lora
+		moved=$($qpy tests/lora/qfuse.py agree "$T/$fn.z.npy" "$T/$fn.q0.npy")
+		if r=$($CMP "$T/$fn.zd.npy" "$T/$fn.q0.npy") \
+		   && bits=$($qpy tests/lora/qfuse.py check "$T/$fn.q" "$T/zero_afm7_lora" "$T/$fn.z"); then
+			echo "PASS lora $fm fuse zero update: --dequantize is the base: $r; requantized: $bits, the logits moved: $moved"
+		else
+			echo "FAIL lora $fm fuse zero update: $r; $bits"
+		fi
+	done
+	# hostile adapters on an FP-mode base: lora_a with the packed width, or
+	# transposed; DoRA on an FP-mode embedding (the reference cannot run it)
+	P=fp.plamo2_lora.mxfp8.dora_plamo2_lora.q
+	ia=$(head -c 65536 $G/plamo2_lora/adapter/adapters.safetensors \
+	     | grep -ao '"model.layers.layers.0.mixer.in_proj.lora_a":{[^}]*}')
+	edit_header "$T/fp_packed" $G/plamo2_lora/adapter "$ia" "$(echo "$ia" | sed 's/\[64,8\]/[16,32]/')"
+	bad "mxfp8 base, lora_a of the packed width" "$T/$P" "$T/fp_packed" \
+		"tensor 'model.layers.layers.0.mixer.in_proj.lora_a': shape \[16, 32\], but the model's module wants \[64, 8\]"
+	edit_header "$T/fp_trans" $G/plamo2_lora/adapter '"shape":[8,128]' '"shape":[128,8]'
+	bad "mxfp8 base, lora_b transposed" "$T/$P" "$T/fp_trans" "lora_b': shape \[128, 8\], but the model's module wants \[8, 128\]"
+	bad "DoRA on an mxfp4 embedding" "$T/fp.afm7_lora.mxfp4.adapter.q" "$T/afm7_tied_dora" "DoRA on the quantized embedding"
+	./lmcc plan "$T/$P" --adapter "$T/dora_plamo2_lora" >"$T/plan_fp.txt" 2>&1
+	if grep -q "adapter: DoRA, rank 8, scale 16" "$T/plan_fp.txt" && grep -q "mxfp8" "$T/plan_fp.txt"; then
+		echo "PASS lora plan of DoRA on an mxfp8 base"
+	else
+		echo "FAIL lora plan of DoRA on an mxfp8 base: $(head -c 300 "$T/plan_fp.txt")"
+	fi
+fi
+
 # ---- lmcc fuse: the fused checkpoint's logits are the unfused run's ----
 for c in afm7_lora llama4_lora kimi_lora plamo2_lora baichuan_lora; do
 	if ! ./lmcc fuse $G/$c --adapter $G/$c/adapter -o "$T/fused_$c" 2>"$T/fuse.err"; then

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Pipeline stages over MPI ranks (runtime/stage.c), with mpirun on this
-# machine: every golden case at 2 and 3 ranks, input whole and one token
+# machine: every golden case (tests/golden and tests/golden-mlx, with its
+# adapter where it has one) at 2 and 3 ranks, input whole and one token
 # at a time, gives the logits of one process bit for bit; `lmcc plan
 # --ranks` shows the split the program makes; each rank's peak memory is
 # its share of a checkpoint of a few hundred MB; a killed rank, another
@@ -22,10 +23,15 @@ MPIRUN=$(command -v mpirun)
 mpirun() { timeout "${LIMIT:-120}" "$MPIRUN" --oversubscribe --bind-to none "$@"; }
 
 # ---- golden cases: N ranks give one process's logits, bit for bit ----
-for dir in tests/golden/*/; do
+# (the float cases, and those mlx-lm saved: quantized, or with an adapter;
+# one process is the same program started without mpirun)
+py=$(command -v python3)
+for dir in tests/golden/*/ tests/golden-mlx/*/; do
 	c=$(basename "$dir")
 	[ -f "$dir/config.json" ] || continue
-	if ! ./lmcc build "$dir" -o $T/$c.one 2>$T/err || ! ./lmcc build "$dir" --mpi -o $T/$c 2>$T/err; then
+	ad=""
+	[ -d "$dir/adapter" ] && ad="--adapter $dir/adapter"
+	if ! ./lmcc build "$dir" $ad --mpi -o $T/$c 2>$T/err; then
 		echo "FAIL mpi golden $c build: $(head -c 300 $T/err)"
 		continue
 	fi
@@ -33,7 +39,7 @@ for dir in tests/golden/*/; do
 		opt=""
 		[ $feed = whole ] || opt="--chunk 1"
 		one=$T/$c.one.$feed.npy
-		$T/$c.one/$c --tokens @"$dir/tokens.npy" --logits-out $one $opt -t 1 2>$T/err
+		$T/$c/$c --tokens @"$dir/tokens.npy" --logits-out $one $opt -t 1 2>$T/err
 		for n in 2 3; do
 			out=$T/$c.$n.$feed.npy
 			mpirun -np $n $T/$c/$c --tokens @"$dir/tokens.npy" --logits-out $out $opt -t 1 \
@@ -49,7 +55,29 @@ for dir in tests/golden/*/; do
 			fi
 		done
 	done
+	# the same checkpoint in 3 shards, which each rank opens only as it
+	# needs them (below, with a model of a few hundred MB)
+	[ -n "$py" ] && $py tests/stsplit.py "$dir" $T/$c.shards 3 2>$T/err || continue
+	out=$T/$c.shards.npy
+	mpirun -np 3 $T/$c/$c --weights $T/$c.shards $ad --tokens @"$dir/tokens.npy" --logits-out $out -t 1 \
+		>/dev/null 2>$T/err
+	if cmp -s $out $T/$c.one.whole.npy; then
+		echo "PASS mpi golden $c 3 ranks on 3 shards: the logits of one process, bit for bit; shards by rank:$(sed -n 's/.*: rank \([0-9]\) maps \([0-9]*\) of.*/ \2/p' $T/err | tr -d '\n')"
+	else
+		echo "FAIL mpi golden $c 3 ranks on 3 shards: $(grep -v '^lmcc:  ' $T/err | head -c 300)"
+	fi
+	rm -rf $T/$c.shards
 done
+
+# a build without MPI is the same program as one process of a build with it
+c=afm7
+./lmcc build tests/golden/$c -o $T/$c.one 2>$T/err
+$T/$c.one/$c --tokens @tests/golden/$c/tokens.npy --logits-out $T/$c.plain.npy -t 1 2>$T/err
+if cmp -s $T/$c.plain.npy $T/$c.one.whole.npy; then
+	echo "PASS mpi one process: a build with --mpi started alone gives the plain build's logits, bit for bit"
+else
+	echo "FAIL mpi one process: the plain build's logits differ: $(head -c 300 $T/err)"
+fi
 
 # generated ids and the stats come from rank 0 alone
 c=afm7
@@ -61,6 +89,18 @@ if cmp -s $T/ids $T/ids.one && [ "$(grep -c 'prefill' $T/err)" = 1 ] \
 else
 	echo "FAIL mpi generation: $(cat $T/ids) vs $(cat $T/ids.one); $(head -c 300 $T/err)"
 fi
+
+# what runs in one process only is refused over several ranks, at once
+for opt in --serve "--prompt-cache $T/pc --tokens 1,2" "--bench p=8"; do
+	LIMIT=60 mpirun -np 2 $T/$c/$c $opt >/dev/null 2>$T/err
+	rc=$?
+	o=${opt%% *}
+	if [ $rc = 2 ] && grep -q "^lmcc: $o: in one process only, not over several ranks" $T/err; then
+		echo "PASS mpi $o: refused over 2 ranks (exit 2): $(grep -m1 "^lmcc: $o" $T/err | head -c 120)"
+	else
+		echo "FAIL mpi $o over 2 ranks: status $rc: $(head -c 300 $T/err)"
+	fi
+done
 
 # ---- lmcc plan --ranks is the split the program makes ----
 ./lmcc plan tests/golden/afm7 --ranks 2 >$T/plan 2>&1
@@ -91,11 +131,28 @@ else
 fi
 
 # ---- each rank holds its share of the weights ----
+# memory NAME ERR: the peaks by rank in ERR against the shares (w0, w1
+# MiB, from the plan) and one process's peak (one MB for all MB)
+memory() {
+	p0=$(sed -n 's/.*peak memory by rank: 0: \([0-9.]*\) MB.*/\1/p' $2)
+	p1=$(sed -n 's/.*peak memory by rank: .*, 1: \([0-9.]*\) MB.*/\1/p' $2)
+	# a rank's peak is its share plus what one process has beside its
+	# weights (code, buffers, caches) and Open MPI's libraries (<= 40 MB)
+	if awk -v w0="$w0" -v w1="$w1" -v all="$all" -v one="$one" -v p0="$p0" -v p1="$p1" \
+	     'BEGIN { base = one - all; ok = p0 != "" && p1 != "" && w0 > 0 && w1 > 0;
+	              ok = ok && p0 <= w0 + base + 40 && p1 <= w1 + base + 40;
+	              ok = ok && p0 < 0.75 * one && p1 < 0.75 * one; exit !ok }'; then
+		echo "PASS mpi $1: peaks of ${p0} and ${p1} MB for shares of ${w0} and ${w1} MiB; one process ${one} MB for ${all} MB"
+	else
+		echo "FAIL mpi $1: rank peaks '${p0}' '${p1}' MB for shares '${w0}' '${w1}' MiB; one process '${one}' MB for '${all}' MB"
+	fi
+}
 M=$T/rss
+toks=1,2,3,4,5,6,7,8
 if ./lmcc init tests/configs/mpi_rss_afm7.json -o $M --seed 3 --dtype bf16 2>$T/err \
    && ./lmcc build $M --mpi -o $M/bin 2>$T/err; then
-	$M/bin/rss --tokens 1,2,3,4,5,6,7,8 -n 4 >/dev/null 2>$T/one.err
-	mpirun -np 2 $M/bin/rss --tokens 1,2,3,4,5,6,7,8 -n 4 >/dev/null 2>$T/two.err
+	$M/bin/rss --tokens $toks -n 4 --logits-out $T/rss.one.npy -t 1 >/dev/null 2>$T/one.err
+	mpirun -np 2 $M/bin/rss --tokens $toks -n 4 >/dev/null 2>$T/two.err
 	./lmcc plan $M --ranks 2 >$T/rss.plan
 	# in MiB: each rank's weights (plan), the whole checkpoint, the peaks
 	mib='{ for (i = 2; i < NF; i++) if ($i ~ /^[0-9.]+$/ && $(i + 1) ~ /^(B|KiB|MiB|GiB)$/) {
@@ -104,20 +161,88 @@ if ./lmcc init tests/configs/mpi_rss_afm7.json -o $M --seed 3 --dtype bf16 2>$T/
 	w1=$(sed -n '/^rank  parts/,$p' $T/rss.plan | awk '$1 == 1' | awk "$mib")
 	all=$(du -m $M/model.safetensors | cut -f1)
 	one=$(sed -n 's/.*peak memory \([0-9.]*\) MB.*/\1/p' $T/one.err)
-	p0=$(sed -n 's/.*peak memory by rank: 0: \([0-9.]*\) MB.*/\1/p' $T/two.err)
-	p1=$(sed -n 's/.*peak memory by rank: .*, 1: \([0-9.]*\) MB.*/\1/p' $T/two.err)
-	# a rank's peak is its share plus what one process has beside its
-	# weights (code, buffers, caches) and Open MPI's libraries (<= 40 MB)
-	if awk -v w0="$w0" -v w1="$w1" -v all="$all" -v one="$one" -v p0="$p0" -v p1="$p1" \
-	     'BEGIN { base = one - all; ok = p0 != "" && p1 != "" && w0 > 0 && w1 > 0;
-	              ok = ok && p0 <= w0 + base + 40 && p1 <= w1 + base + 40;
-	              ok = ok && p0 < 0.75 * one && p1 < 0.75 * one; exit !ok }'; then
-		echo "PASS mpi memory: peaks of ${p0} and ${p1} MB for shares of ${w0} and ${w1} MiB; one process ${one} MB for ${all} MB"
-	else
-		echo "FAIL mpi memory: rank peaks '${p0}' '${p1}' MB for shares '${w0}' '${w1}' MiB; one process '${one}' MB for '${all}' MB"
-	fi
+	memory memory $T/two.err
 else
 	echo "FAIL mpi memory: $(head -c 300 $T/err)"
+fi
+
+# ---- the prefill pipeline: rank 1 runs batch i while rank 0 runs i + 1 ----
+# 768 tokens are 3 micro-batches of 256; the timeline is each rank's
+long=$(awk 'BEGIN { for (i = 0; i < 768; i++) printf "%s%d", i ? "," : "", (i * 7919) % 8000 + 1 }')
+LMCC_TIMELINE=1 mpirun -np 2 $M/bin/rss --tokens $long -t 1 >/dev/null 2>$T/tl.err
+got=$(sed -n 's/^lmcc: timeline: rank 1 ran batch i while rank 0 ran batch i + 1 for \([0-9]*\) of \([0-9]*\) batches.*/\1 \2/p' $T/tl.err)
+if [ "$got" = "2 2" ]; then
+	echo "PASS mpi pipeline: $(grep -o 'rank 1 ran batch i while.*' $T/tl.err)"
+else
+	echo "FAIL mpi pipeline: '$got': $(grep timeline $T/tl.err | head -c 400)"
+fi
+
+# ---- a sharded checkpoint: each rank opens only the shards it needs ----
+# The rss model in 4 shards: run on one directory, each rank says which
+# shards it maps; then each rank gets a directory of only those (the
+# others missing, as on a machine they were not copied to), and the
+# logits are still one process's, bit for bit, each peak its share.
+S=$T/rss.shards
+if [ -z "$py" ]; then
+	echo "note: no python3: the sharded checkpoint tests skipped"
+elif ! $py tests/stsplit.py $M $S 4 2>$T/err; then
+	echo "FAIL mpi shards: stsplit: $(head -c 300 $T/err)"
+else
+	mpirun -np 2 $M/bin/rss --weights $S --tokens $toks -n 4 --logits-out $T/rss.sh.npy -t 1 \
+		>/dev/null 2>$T/sh.err
+	for r in 0 1; do
+		mkdir -p $T/rank$r
+		cp $S/config.json $S/model.safetensors.index.json $T/rank$r/
+		for f in $(sed -n "s/.*: rank $r maps [0-9]* of 4 shards://p" $T/sh.err | tr -d ,); do
+			ln -sf ../rss.shards/$f $T/rank$r/$f
+		done
+	done
+	n0=$(ls $T/rank0 | grep -c '^model-') n1=$(ls $T/rank1 | grep -c '^model-')
+	mpirun -np 1 $M/bin/rss --weights $T/rank0 --tokens $toks -n 4 --logits-out $T/rss.own.npy -t 1 : \
+		-np 1 $M/bin/rss --weights $T/rank1 --tokens $toks -n 4 -t 1 >/dev/null 2>$T/own.err
+	if ! cmp -s $T/rss.sh.npy $T/rss.one.npy; then
+		echo "FAIL mpi shards: 2 ranks on 4 shards: logits differ from one process's: $(head -c 300 $T/sh.err)"
+	elif [ "$n0" -lt 1 ] || [ "$n1" -lt 1 ] || [ "$n0" -ge 4 ] || [ "$n1" -ge 4 ]; then
+		echo "FAIL mpi shards: ranks map $n0 and $n1 of 4 shards: $(grep maps $T/sh.err)"
+	elif ! cmp -s $T/rss.own.npy $T/rss.one.npy; then
+		echo "FAIL mpi shards: each rank with only its shards: $(grep -v '^lmcc:  ' $T/own.err | head -c 300)"
+	else
+		echo "PASS mpi shards: rank 0 maps $n0 of 4 shards, rank 1 $n1; with only those in its directory, one process's logits, bit for bit"
+	fi
+	memory "memory, shards" $T/own.err
+	# a shard a rank needs but lacks: that rank's message, every rank ends
+	rm $T/rank1/$(ls $T/rank1 | grep '^model-' | tail -1)
+	LIMIT=60 mpirun -np 1 $M/bin/rss --weights $T/rank0 --tokens 1 : \
+		-np 1 $M/bin/rss --weights $T/rank1 --tokens 1 >/dev/null 2>$T/err
+	rc=$?
+	if [ $rc = 2 ] && grep -q "$T/rank1/model-0000.-of-00004.safetensors: cannot open" $T/err; then
+		echo "PASS mpi missing shard: the rank lacking it names it, exit 2"
+	else
+		echo "FAIL mpi missing shard: status $rc: $(head -c 300 $T/err)"
+	fi
+	# another copy, on rank 1, of a shard both ranks map (the tied
+	# embedding, which the head reads): refused at start-up
+	l0=" $(sed -n "s/.*: rank 0 maps [0-9]* of 4 shards://p" $T/sh.err | tr -d ,) "
+	both=""
+	for f in $(sed -n "s/.*: rank 1 maps [0-9]* of 4 shards://p" $T/sh.err | tr -d ,); do
+		case "$l0" in *" $f "*) both=$f ;; esac
+	done
+	rm -rf $T/other $T/other.shards $T/rank1x
+	./lmcc init tests/configs/mpi_rss_afm7.json -o $T/other --seed 4 --dtype bf16 2>/dev/null
+	$py tests/stsplit.py $T/other $T/other.shards 4
+	mkdir -p $T/rank1x
+	cp $S/config.json $S/model.safetensors.index.json $T/rank1x/
+	for f in $(ls $S | grep '^model-'); do ln -sf ../rss.shards/$f $T/rank1x/$f; done
+	[ -n "$both" ] && ln -sf ../other.shards/$both $T/rank1x/$both
+	LIMIT=60 mpirun -np 1 $M/bin/rss --weights $S --tokens 1 : \
+		-np 1 $M/bin/rss --weights $T/rank1x --tokens 1 >/dev/null 2>$T/err
+	rc=$?
+	if [ -n "$both" ] && [ $rc = 2 ] && grep -q "$both: rank 1's copy differs from rank 0's" $T/err; then
+		echo "PASS mpi another shard: $both, which both ranks map, another on rank 1: refused at start-up (exit 2)"
+	else
+		echo "FAIL mpi another shard: shared shard '$both', status $rc: $(head -c 300 $T/err)"
+	fi
+	rm -rf $T/other $T/other.shards $T/rank1x $S
 fi
 
 # ---- faults: a killed rank, another checkpoint, another program ----

@@ -1,14 +1,18 @@
 """qfuse.py: the numpy checks of tests/suite_lora.sh: `lmcc fuse` on a
 quantized base, and an adapter on a normalised head.
 
-  qfuse.py check BASE ADAPTER FUSED
-      every module the adapter changes must be, bit for bit, MLX's affine
-      quantization (its own bits and group size) of the base's module
-      dequantized (s * q + b in float32, rounded to the scales' dtype) plus
-      the update (scale * B^T A^T per part or expert, rounded to float32
-      and to that dtype, added in it; DoRA: each row then scaled to m /
-      |row| in float32, whose scales and biases stay float32); every other
-      tensor must be the base's, byte for byte.
+  qfuse.py check BASE ADAPTER FUSED [deq]
+      every module the adapter changes must be, bit for bit, MLX's
+      quantization (its own mode, bits and group size) of the base's
+      module dequantized as MLX does (affine: s * q rounded to the scales'
+      dtype, plus b rounded; FP modes: code times scale in bfloat16) plus
+      the update (scale times B, rounded to float32, times A per part or
+      expert, rounded to float32 and to that dtype, added in it; DoRA:
+      each row then scaled to m / |row|, the norm in that dtype, the
+      product in float32 for a float32 m); every other tensor must be the
+      base's, byte for byte.  With deq, FUSED is --dequantize's output:
+      every quantized module must be that float weight, its scales and
+      biases gone.
   qfuse.py lowrank RUN.npy BASE.npy ADAPTER MODULE
       an adapter on the head alone adds scale * (x A) B to the base's
       logits: RUN - BASE must lie in the row space of MODULE's lora_b
@@ -20,8 +24,9 @@ quantized base, and an adapter on a normalised head.
       top-1 agreement of two [N, V] logits files and the worst row's
       max |difference| over the reference row's max |logit|.
 
-The quantizer is MLX's rule as its affine mode defines it (see
-runtime/affine.c's comment), written again here with numpy."""
+The quantizers are MLX's rules, written again here with numpy: the affine
+mode as runtime/affine.c's comment defines it, the FP modes as MLX's
+ops.cpp composes them on the CPU (runtime/mxfp.c's comment)."""
 import glob
 import json
 import os
@@ -79,76 +84,172 @@ def quantize(w, bits, group):
     return q.reshape(w.shape), s, b
 
 
-def check(base, adir, fused):
+E2M1 = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0., -.5, -1, -1.5, -2, -3, -4, -6], np.float32)
+
+
+def e4m3(code):
+    """FP8 E4M3 bytes -> float32 (no inf or NaN: 0x7f is 480)."""
+    c = code.astype(np.int64)
+    e, m = (c >> 3) & 15, c & 7
+    v = np.where(e > 0, (1 + m / 8.0) * np.exp2(e - 7.0), m * 2.0 ** -9)
+    return np.where(c & 0x80, -v, v).astype(np.float32)
+
+
+E4M3_GRID = e4m3(np.arange(0x7f)).astype(np.float64)   # codes 0 .. 0x7e, 448 the top
+
+
+def to_e4m3(x):
+    """float -> E4M3 byte: nearest, ties to the even code, 448 at most."""
+    a = np.abs(np.asarray(x, np.float64))
+    i = np.clip(np.searchsorted(E4M3_GRID, a), 1, 0x7e)
+    lo, hi = E4M3_GRID[i - 1], E4M3_GRID[i]
+    up = (hi - a < a - lo) | ((hi - a == a - lo) & (i % 2 == 0))
+    c = np.where(a >= E4M3_GRID[-1], 0x7e, np.where(up, i, i - 1))
+    return (c | np.where(np.signbit(x), 0x80, 0)).astype(np.uint8)
+
+
+def fp_shape(mode):
+    return (8 if mode == "mxfp8" else 4), (16 if mode == "nvfp4" else 32)
+
+
+def fp_dequantize(q, sc, mode):
+    """MLX's dequantize of an FP mode: code value times scale value, in
+    bfloat16 (its default output dtype for uint8 scales)."""
+    bits, group = fp_shape(mode)
+    v = e4m3(q.astype(np.uint8)) if bits == 8 else E2M1[q]
+    s = e4m3(sc) if mode == "nvfp4" else np.exp2(sc.astype(np.float64) - 127).astype(np.float32)
+    return rnd(v * np.repeat(s, group, axis=-1), "BF16")
+
+
+def fp_quantize(w, mode, dt):
+    """MLX's quantize in an FP mode, its array operations in the weights'
+    dtype dt (ops.cpp's fp_quantize on the CPU): q codes and scale bytes."""
+    bits, group = fp_shape(mode)
+    g = w.reshape(-1, group).astype(np.float32)
+    s = rnd(np.abs(g).max(-1) / np.float32(6 if bits == 4 else 448), dt)
+    vdt = dt
+    if mode == "nvfp4":
+        sc = to_e4m3(s)
+        v = rnd(g / e4m3(sc)[:, None], dt)
+        vdt = "F32"         # times a float32 1: float32 from here
+    else:
+        with np.errstate(divide="ignore"):
+            e = np.where(s == 0, 0, rnd(np.rint(rnd(np.log2(s), dt)), dt)).astype(np.float32)
+        sc = rnd(e + 127, dt).astype(np.int64).astype(np.uint8)
+        v = rnd(g / rnd(np.exp2(e), dt)[:, None], dt)
+    if bits == 8:
+        q = to_e4m3(v).astype(np.uint32)
+    else:
+        q = rnd(np.abs(rnd(v[:, :, None] - rnd(E2M1, vdt), vdt)), vdt).argmin(-1).astype(np.uint32)
+    return q.reshape(w.shape), sc.reshape(*w.shape[:-1], -1)
+
+
+def norm(w, dt):
+    """MLX's norm over the last axis in dtype dt on the CPU: each square and
+    each step of the sum, one input after the other, rounded to dt."""
+    ss = np.zeros(w.shape[:-1], np.float32)
+    for c in range(w.shape[-1]):
+        ss = rnd(ss + rnd(w[..., c] * w[..., c], dt), dt)
+    return rnd(np.sqrt(ss), dt)
+
+
+def check(base, adir, fused, deq=None):
+    """Every module the adapter changes, as the reference's fuse gives it;
+    with deq, FUSED is --dequantize's output: every quantized module
+    float, in the dtype MLX's dequantize returns."""
     B, F = read_dir(base), read_dir(fused)
     A = read_dir(adir, "adapters.safetensors")
     cfg = json.load(open(os.path.join(adir, "adapter_config.json")))
-    scale = float(cfg["lora_parameters"]["scale"])
+    scale = np.float32(cfg["lora_parameters"]["scale"])
     qcfg = json.load(open(os.path.join(base, "config.json")))["quantization"]
     mods = sorted({re.sub(r"\.(lora_a|lora_b|m)(\.\d+)?$", "", k) for k in A})
+    quantized = sorted({k[:-7] for k in B if k.endswith(".scales")})
     bad, done = [], 0
-    for mod in mods:
+    for mod in sorted(set(mods) | (set(quantized) if deq else set())):
         if mod + ".scales" not in B:
             continue
         _, wq = B[mod + ".weight"]
         sdt, s = B[mod + ".scales"]
-        _, b = B[mod + ".biases"]
-        e = qcfg.get(mod, qcfg)
+        e = qcfg[mod] if isinstance(qcfg.get(mod), dict) else qcfg
+        mode = e.get("mode", "affine") if mod in qcfg else qcfg.get("mode", "affine")
         bits, group = e["bits"], e.get("group_size") or 64
-        group_in = s.shape[-1]
-        cols = group * group_in
-        q = unpack(wq, bits, cols).astype(np.float32)
-        sr = np.repeat(s, group, axis=-1)
-        br = np.repeat(b, group, axis=-1)
-        w = rnd((sr * q).astype(np.float32) + br, sdt).astype(np.float32)
+        cols = group * s.shape[-1]
+        q = unpack(wq, bits, cols)
+        if mode == "affine":
+            wdt = sdt
+            b = B[mod + ".biases"][1]
+            sq = rnd(np.repeat(s, group, axis=-1) * q.astype(np.float32), wdt)
+            w = rnd(sq + np.repeat(b, group, axis=-1), wdt)
+        else:
+            wdt = "BF16"
+            w = fp_dequantize(q, s, mode)
         parts = sorted(k for k in A if re.fullmatch(re.escape(mod) + r"\.lora_a(\.\d+)?", k))
         row0 = 0
         for pa in parts:
-            la = A[pa][1].astype(np.float64)
-            lb = A[pa.replace(".lora_a", ".lora_b")][1].astype(np.float64)
+            la = A[pa][1].astype(np.float32)
+            lb = A[pa.replace(".lora_a", ".lora_b")][1].astype(np.float32)
             if la.ndim == 3:        # a stack: [E, r, in], [E, out, r]
-                d = scale * np.matmul(lb, la)
+                d = np.matmul((scale * lb).astype(np.float64), la.astype(np.float64))
             elif "embed" in mod:    # an embedding: [vocab, r], [r, dims]
-                d = scale * (la @ lb)
+                d = (scale * la).astype(np.float64) @ lb.astype(np.float64)
             else:                   # [in, r], [r, out]
-                d = scale * (la @ lb).T
-            d = rnd(d.astype(np.float32), sdt)
+                d = (la.astype(np.float64) @ (scale * lb).astype(np.float64)).T
+            d = rnd(d.astype(np.float32), wdt)
             n = d.shape[-2]
             sl = (Ellipsis, slice(row0, row0 + n), slice(None))
-            w[sl] = rnd(w[sl] + d, sdt)
+            w[sl] = rnd(w[sl] + d, wdt)
             row0 += n
-        odt = sdt
+        odt = wdt
         if mod + ".m" in A:
-            m = A[mod + ".m"][1].astype(np.float64)
-            nrm = np.sqrt((w.astype(np.float64) ** 2).sum(-1))
-            w = ((m / nrm)[..., None] * w).astype(np.float32)
-            odt = "F32"
-        eq, es, eb = quantize(w, bits, group)
+            mdt, m = A[mod + ".m"]
+            odt = wdt if mdt == wdt else "F32"
+            w = rnd(rnd(m / norm(w, wdt), odt)[..., None] * w, odt)
+        if deq:
+            got = F.get(mod + ".weight")
+            if got is None or got[0] != odt or not np.array_equal(got[1], w):
+                bad.append("%s: dequantized weight %s, expected %s and its values"
+                           % (mod, got and got[0], odt))
+            elif mod + ".scales" in F or mod + ".biases" in F:
+                bad.append("%s: scales kept" % mod)
+            else:
+                done += 1
+            continue
         got_q = unpack(F[mod + ".weight"][1], bits, cols)
-        fs, fb = F[mod + ".scales"], F[mod + ".biases"]
-        if fs[0] != odt or fb[0] != odt:
-            bad.append("%s: scales stored as %s, expected %s" % (mod, fs[0], odt))
-        elif not np.array_equal(got_q, eq):
+        fs = F[mod + ".scales"]
+        if mode == "affine":
+            eq, es, eb = quantize(w, bits, group)
+            fb = F[mod + ".biases"]
+            same = fs[0] == odt and fb[0] == odt and np.array_equal(fs[1], rnd(es, odt)) \
+                and np.array_equal(fb[1], rnd(eb, odt))
+        else:
+            eq, es = fp_quantize(w, mode, odt)
+            same = fs[0] == "U8" and np.array_equal(fs[1], es) and mod + ".biases" not in F
+        if not np.array_equal(got_q, eq):
             bad.append("%s: %d of %d q differ" % (mod, int((got_q != eq).sum()), eq.size))
-        elif not (np.array_equal(fs[1], rnd(es, odt)) and np.array_equal(fb[1], rnd(eb, odt))):
-            bad.append("%s: scales or biases differ" % mod)
+        elif not same:
+            bad.append("%s: scales or biases differ (stored as %s, expected %s)"
+                       % (mod, fs[0], "U8" if mode != "affine" else odt))
         else:
             done += 1
+    kept = 0
     for k, (dt, a) in B.items():
         m = re.sub(r"\.(weight|scales|biases)$", "", k)
-        if m in mods and m + ".scales" in B:
+        if m + ".scales" in B and (m in mods or deq) or m in mods:
             continue
         if k not in F:
             bad.append("%s: missing" % k)
-        elif m not in mods and (F[k][0] != dt or not np.array_equal(F[k][1], a)):
+        elif F[k][0] != dt or not np.array_equal(F[k][1], a):
             bad.append("%s: changed, but no adapter is on it" % k)
-    if set(F) != set(B):
-        bad.append("tensor sets differ: %s" % sorted(set(F) ^ set(B))[:4])
+        else:
+            kept += 1
+    want = set(B) - ({k for k in B if re.search(r"\.(scales|biases)$", k)} if deq else set())
+    if set(F) != want:
+        bad.append("tensor sets differ: %s" % sorted(set(F) ^ want)[:4])
     if bad or not done:
         print("FAIL %s" % "; ".join(bad[:4]) if bad else "FAIL no quantized module adapted")
         return 1
-    print("%d quantized modules requantized bit for bit, the other %d tensors as they were"
-          % (done, len(B) - 3 * done))
+    print("%d quantized modules %s bit for bit, %d other tensors as they were"
+          % (done, "dequantized" if deq else "requantized", kept))
     return 0
 
 

@@ -102,6 +102,39 @@ static void test_matmul(int dtype, int tr, long n, long rows, long cols)
 	free(ref);
 }
 
+/* The decode products' sums do not depend on the thread count: the same
+ * bits from one thread and from two (an [in, out] weight's partial sums
+ * are cut by its shape alone). */
+static void test_matmul_threads(int dtype, int tr, long n, long rows, long cols)
+{
+	long ld = tr ? rows : cols, outer = tr ? cols : rows;
+	size_t es = lm_dtype_size(dtype);
+	unsigned char *store = lm_alloc(outer * ld * es);
+	for (size_t i = 0; i < (size_t)outer * ld; i++) {
+		float v = (float)uni();
+		uint16_t h = dtype == LM_F16 ? lm_f32_to_f16(v) : lm_f32_to_bf16(v);
+		memcpy(store + es * i, dtype == LM_F32 ? (void *)&v : (void *)&h, es);
+	}
+	float *x = randv(n * cols), *y1 = lm_floats(n * rows), *y2 = lm_floats(n * rows);
+	lm_mat W = {.data = store, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols, .ld = ld};
+	lm_set_threads(1);
+	lm_matmul(y1, x, n, W);
+	lm_set_threads(2);
+	lm_matmul(y2, x, n, W);
+	lm_set_threads(1);
+	char name[96];
+	snprintf(name, sizeof name, "matmul %s tr=%d n=%ld %ldx%ld: same sums on 1 and 2 threads",
+	         dtype == LM_F32 ? "f32" : dtype == LM_BF16 ? "bf16" : "f16", tr, n, rows, cols);
+	int same = !memcmp(y1, y2, n * rows * sizeof(float));
+	printf("%s kernel[%s] %s%s\n", same ? "PASS" : "FAIL", lm_isa_name(lm_isa()), name,
+	       same ? "" : ": the sums differ");
+	failures += !same;
+	free(store);
+	free(x);
+	free(y1);
+	free(y2);
+}
+
 /* Every finite half through the widening of each regime: one token (the
  * streaming kernels, whole vectors and the scalar tail) and 12 tokens
  * (prefill's widened panels), W [4096, 16] times one-hot inputs, so each
@@ -578,6 +611,8 @@ int main(void)
 				if (th == 2) {
 					test_matmul(dtypes[i], tr, 1, 4099, 19);  /* blocks of 4096 and a tail */
 					test_matmul(dtypes[i], tr, 2, 203, 67);
+					test_matmul(dtypes[i], tr, 1, 70, 600);   /* [in, out]: input chunks */
+					test_matmul(dtypes[i], tr, 6, 70, 600);   /* and a tail chunk */
 					continue;
 				}
 				test_matmul(dtypes[i], tr, 1, 37, 29);
@@ -593,6 +628,11 @@ int main(void)
 				test_matmul(dtypes[i], tr, 12, 150, 40);  /* prefill: panels and a tail */
 			}
 	}
+	for (int i = 0; i < 3; i++)
+		for (int tr = 0; tr < 2; tr++) {
+			test_matmul_threads(dtypes[i], tr, 1, 300, 700);
+			test_matmul_threads(dtypes[i], tr, 5, 300, 700);
+		}
 	lm_set_threads(1);
 	test_f16_values();
 	test_embed();
