@@ -392,7 +392,7 @@ void em_state(Em *e, const char *name, long count, const char *what)
 	bprintf(&e->decl, "\tfloat *%s;   /* %s */\n", name, what);
 	bprintf(&e->alloc, "\tL->%s = lm_floats(%ld);\n", name, count);
 	bprintf(&e->reset, "\tlm_zero(l%d.%s, %ld);\n", e->layer, name, count);
-	bprintf(&e->alloc, "\tlm_state_floats(&state, L->%s, %ld);\n", name, count);
+	bprintf(&e->alloc, "\tlm_state_floats(&state, &L->%s, %ld);\n", name, count);
 }
 
 void em_kv(Em *e, const char *kind, const char *cap, long kdim, long vdim)

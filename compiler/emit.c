@@ -441,8 +441,9 @@ static void binders(Em *e, Buf *code, const Rendered *r, const char *kind, int k
 
 /* Every kind of layer: its struct, its instances, its function and its
  * binding, in order of first use; calls: forward()'s straight-line
- * schedule.  create()'s body (e->bind) gains a binding call per layer. */
-static void layers(Em *e, Buf *code, Buf *calls)
+ * schedule, steps: step()'s.  create()'s body (e->bind) gains a binding
+ * call per layer. */
+static void layers(Em *e, Buf *code, Buf *calls, Buf *steps)
 {
 	const Plan *p = e->p;
 	Rendered *r = lm_alloc(p->nl * sizeof *r);
@@ -504,6 +505,8 @@ static void layers(Em *e, Buf *code, Buf *calls)
 		bprintf(calls, "\t\tif (lm_stage_has(%d))\n\t\t\t%s(&l%d, b);\n", i, names[r[i].kind], i);
 	}
 	bprintf(&e->bind, "\tlm_stage_bind(LM_STAGE_SHARED);\n");
+	for (int i = 0; i < p->nl; i++)
+		bprintf(steps, "\t%s(&l%d, n);\n", names[r[i].kind], i);
 	for (int i = 0; i < p->nl; i++) {
 		free(r[i].fields);
 		free(r[i].body);
@@ -608,11 +611,11 @@ static const char *config_table(const Plan *p, Buf *b)
 char *emit_model(const Plan *p, const char *weights_dir)
 {
 	Em e = {.p = p, .layer = -1};
-	Buf out = {0}, code = {0}, calls = {0}, b = {0};
+	Buf out = {0}, code = {0}, calls = {0}, steps = {0}, b = {0};
 	Dict d = {0};
 
 	ends(&e);
-	layers(&e, &code, &calls);
+	layers(&e, &code, &calls, &steps);
 	lm_part *parts = lm_alloc((p->nl + 2) * sizeof *parts);
 	plan_parts(p, parts);
 	for (int i = 0; i < p->nl + 2; i++) {
@@ -728,6 +731,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	set_trimmed(&d, "ALLOC", &e.alloc);
 	set_trimmed(&d, "RESET", &e.reset);
 	set_trimmed(&d, "CALLS", &calls);
+	set_trimmed(&d, "STEPS", &steps);
 	tmpl(&out, "model.c", "tail", &d);
 	dfree(&d);
 	return bdone(&out);

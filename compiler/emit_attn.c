@@ -125,6 +125,9 @@ void emit_attention(Em *e, Buf *body, const Attn *a)
 		em_pvec(e, "bo", a->bo);
 	}
 	tmpl(body, "attention.c", "proj", &d);
+	dset(&d, "AD", "%ld", (long)a->heads * a->vd);
+	dset(&d, "KVV", "%ld", kvv);
+	tmpl(body, "attention.c", "seqs", &d);
 
 	if (a->kv_conv) {
 		dset(&d, "TAPS", "%d", a->kv_conv);

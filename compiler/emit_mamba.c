@@ -34,6 +34,7 @@ void emit_mamba(Em *e, Buf *body, const Mamba *m)
 	dset(&d, "GROUPS", "%d", m->groups);
 	dset(&d, "SHARED_BC", "%d", m->groups == 1);
 	dset(&d, "W", "%ld", W);
+	dset(&d, "BC", "%ld", bc);
 	dset(&d, "TAPS", "%d", m->d_conv);
 	dset(&d, "DT_IN", "%ld", m->wdt.rows);
 	dset(&d, "DT_MIN", "%s", em_flt(m->dt_min));

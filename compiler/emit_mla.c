@@ -34,6 +34,8 @@ void emit_mla(Em *e, Buf *body, const Mla *m)
 	dset(&d, "VD", "%d", m->vd);
 	dset(&d, "QHD", "%ld", qhd);
 	dset(&d, "KVD", "%ld", kvd);
+	dset(&d, "QLAT", "%ld", m->heads * kvd);
+	dset(&d, "OLAT", "%ld", (long)m->heads * m->lora);
 	dset(&d, "CACHE_B", "%ld", kvd * 4);
 	dset(&d, "FULL_B", "%ld", (long)m->heads * (qhd + m->vd) * 4);
 	dset(&d, "SCALE", "%s", em_flt(m->scale));

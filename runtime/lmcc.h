@@ -329,15 +329,44 @@ enum { LM_MOE_WEIGHT_OUTPUT = 0, LM_MOE_SCALE_INPUT = 1 };   /* scale_input */
  * states), each registered once by create().  The runtime saves, restores
  * and cuts back this state (runtime/state.c) without knowing which
  * architecture it belongs to. */
+typedef struct lm_bank lm_bank;
 typedef struct {
 	long *pos;                 /* tokens seen */
 	lm_kv **kv;
 	int nkv, nf;
-	float **f;                 /* nf states of n[i] floats */
+	float ***f;                /* nf states of n[i] floats: where the model
+	                            * keeps the pointer to each */
 	long *n;
+	/* several sequences (runtime/bank.c): the bank the caches above are
+	 * now, and the sequence of each row of a batched step (0: none) */
+	lm_bank *cur, *home;
+	lm_bank *const *rows;
+	long nrows;
 } lm_state;
 void lm_state_kv(lm_state *s, lm_kv *c);
-void lm_state_floats(lm_state *s, float *f, long n);
+void lm_state_floats(lm_state *s, float **f, long n);
+
+/* ---- several sequences at once (bank.c) ------------------------------------ */
+
+/* A bank is one sequence's own position and copy of every cache and state
+ * registered above.  A batched decoding step takes one token of each of n
+ * sequences, a row each, through every layer at once: the products read
+ * each weight once for all of them, while the parts that read or write a
+ * cache or depend on the position (attention, RoPE, convolutions, scans)
+ * run per sequence, over its own bank:
+ *
+ *   for (long r = 0, m; (m = lm_seq_rows(&state, r, n)) > 0; r += m)
+ *           ... rows [r, r + m) at position pos, over the layer's caches ...
+ *
+ * lm_seq_rows points the registered caches and pos at the bank of row r
+ * and returns how many rows from r are that sequence's (0 past n).
+ * Outside a batched step it returns all n: one sequence, nothing switched.
+ * lm_seq_begin / lm_seq_end bracket the step; at its end each sequence's
+ * position has moved on by its rows and the caches are those of the bank
+ * that was current before. */
+long lm_seq_rows(lm_state *s, long r, long n);
+void lm_seq_begin(lm_state *s, lm_bank *const *rows, long n);
+void lm_seq_end(lm_state *s);
 
 /* ---- pipeline stages (stage.c) ---------------------------------------------- */
 
@@ -385,6 +414,10 @@ typedef struct {
 	 * all != 0, else [vocab] for the last token only. */
 	void (*forward)(const int *tok, long n, float *logits, int all);
 	void (*reset)(void);        /* forget every cache: position 0 again */
+	/* One decoding step of n <= maxb sequences together: token tok[r] of
+	 * sequence rows[r]; logits gets [n, vocab]. */
+	void (*step)(lm_bank *const *rows, const int *tok, long n, float *logits);
+	long maxb;
 	lm_state *state;            /* filled by create() */
 	const char *arch;           /* model_type */
 	const char *max_ctx_field;  /* the config field max_ctx comes from, or 0 */

@@ -245,6 +245,9 @@ void lm_cpu_name(char *out, size_t size);
 /* `--bench SPEC` of a model's program (bench.c): load once, run the
  * tests SPEC names ("p=128,512;n=32;r=3;t=1,2;d=0"), one JSON line per
  * result on stdout.  long_ok: a context past the config's limit is allowed. */
+/* --tokens with --parallel N: the input as N sequences decoded together,
+ * each one's logits to a file (batch.c). */
+void lm_batch_run(const lm_model *m, const int *tok, long n, int nseq, const char *out);
 int lm_bench(const lm_model *m, const char *weights, const char *adapter, const char *spec,
              long long_ok);
 

@@ -80,7 +80,10 @@ const lm_opt lm_run_opts[] = {
 	                         "above are the requests' defaults)"},
 	{"host", O_HOST, "H", "--serve: the address to bind (default 127.0.0.1)"},
 	{"port", O_PORT, "P", "--serve: the port (default 8080)"},
-	{"parallel", O_PARALLEL, "N", "--serve: sequences decoded together (default 1)"},
+	{"parallel", O_PARALLEL, "N", "--serve: sequences decoded together (default 1);\n"
+	                            "with --tokens and --logits-out OUT: the input as N\n"
+	                            "staggered sequences decoded together, the logits of\n"
+	                            "sequence s > 0 to OUT.s.npy (a check of batching)"},
 	{"cache-bytes", O_CACHE_BYTES, "B", "--serve: memory for prompt-cache snapshots\n"
 	                                    "(default 1 GB; suffixes K, M, G)"},
 	{"api-key", O_API_KEY, "KEY", "--serve: require 'Authorization: Bearer KEY'"},
@@ -337,6 +340,10 @@ static Options parse(int argc, char **argv, const lm_model *m)
 		lm_fail(NULL, "--chat-template: needs --chat");
 	if (o.nstop && o.tokens)
 		lm_fail(NULL, "--stop: needs text input (--prompt or --chat)");
+	if (o.so.parallel > 1 && !o.serve && (!o.tokens || !o.logits_out || o.gen >= 0 || o.chunk
+	                                      || o.prompt_cache || o.check))
+		lm_fail(NULL, "--parallel: needs --serve, or --tokens with --logits-out (and no -n, "
+		        "--chunk, --prompt-cache or --check)");
 	if (o.serve && (o.tokens || o.prompt || o.chat || o.logits_out || o.prompt_cache))
 		lm_fail(NULL, "--serve: takes its input from HTTP requests, not --tokens, "
 		        "--prompt, --chat, --logits-out or --prompt-cache");
@@ -840,11 +847,15 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	if (o.check) {
 		check_ids(&s, tok, n, where);
 		rc = check_case(&s, tok, n);
+	} else if (o.tokens && o.so.parallel > 1) {
+		check_ids(&s, tok, n, where);
+		lm_batch_run(m, tok, n, o.so.parallel, o.logits_out);
 	} else if (o.tokens)
 		run_ids(&s, tok, n, where);
 	else
 		run_text(&s, tk, o.weights);
-	stats(&s, load);
+	if (!(o.tokens && o.so.parallel > 1))   /* lm_batch_run says what it did */
+		stats(&s, load);
 	lm_stage_end(m);
 	free(tok);
 	free(o.stop);

@@ -1,17 +1,23 @@
-/* seq.c: the server's worker.  It owns the model and runs jobs one after
- * another: find how much of the prompt the model's state already holds,
- * feed the rest, generate, and hand the text out as it comes.
+/* seq.c: the server's worker.  It owns the model and runs up to
+ * --parallel jobs at once, each in a slot: a sequence with its own bank of
+ * caches (bank.c) and the tokens they hold.  A new job takes a free slot,
+ * finds how much of its prompt that slot's state already holds, and feeds
+ * the rest alone (prefill); then every slot that is generating feeds its
+ * last token in one batched step (lm_model.step: one pass over the weights
+ * for all of them), samples from its own logits and hands the text out as
+ * it comes.  Admissions and steps alternate, so a new prompt waits for at
+ * most one step and running streams for at most one prefill.
  *
- * Prompt-cache reuse.  The state holds the tokens of the last job (its
- * prompt and reply).  A new prompt sharing a prefix with them continues
- * from there when the state can be cut back to that prefix (full K/V
- * caches always can; see state.h).  Rings, convolution and recurrent
- * states cannot, so after each prompt (a message boundary: a follow-up
- * turn repeats the prompt and adds to it) the worker keeps a partial
- * snapshot of just those parts, least recently used first out when
- * --cache-bytes is exceeded.  A follow-up restores the snapshot of the
- * longest prompt it starts with, cuts the full caches to it, and feeds only
- * what is new. */
+ * Prompt-cache reuse.  A slot's state holds the tokens of its last job
+ * (its prompt and reply), and a new job goes to the free slot sharing the
+ * longest prefix with its prompt.  It continues from there when the state
+ * can be cut back to that prefix (full K/V caches always can; see
+ * state.h).  Rings, convolution and recurrent states cannot, so after each
+ * prompt (a message boundary: a follow-up turn repeats the prompt and adds
+ * to it) the worker keeps a partial snapshot of just those parts, for
+ * every slot to use, least recently used first out when --cache-bytes is
+ * exceeded.  A follow-up restores the snapshot of the longest prompt it
+ * starts with, cuts the full caches to it, and feeds only what is new. */
 #include "rt.h"
 #include "srv.h"
 #include "state.h"
@@ -31,11 +37,30 @@ typedef struct Snap {
 } Snap;
 
 typedef struct {
+	lm_bank *bank;           /* its caches (0 with --parallel 1: the model's own) */
+	int *hist;               /* the tokens its state holds */
+	long nhist;
+	float *logits;           /* after its last token */
+	Job *j;                  /* the job it runs, or 0: free */
+	/* the job's decoding */
+	lm_detok *dt;
+	lm_stop stop;
+	uint64_t rng;
+	long g, cached;          /* tokens generated, prompt tokens reused */
+	int id;                  /* the token the next step feeds */
+	double t0;
+} Slot;
+
+typedef struct {
 	Srv *s;
 	const lm_model *m;
 	lm_tok *tok;             /* the worker's own (one per thread) */
-	int *hist;               /* the tokens the state holds */
-	long nhist;
+	Slot *slot;
+	int nslot;
+	lm_bank **banks;
+	lm_bank **rows;          /* a step's sequences, tokens, logits */
+	int *ids;
+	Slot **who;
 	float *logits;
 	Snap *snaps;
 	size_t snap_bytes;
@@ -92,33 +117,33 @@ static void snapshot(Seq *q, const int *ids, long n)
 	q->snap_bytes += bytes;
 }
 
-/* Bring the state to the longest prefix of ids[0, n) it can reach without
- * feeding (at most n - 1 tokens: the last is fed for its logits); returns
- * its length. */
-static long reuse(Seq *q, const int *ids, long n)
+/* Bring slot x's state (the current bank) to the longest prefix of
+ * ids[0, n) it can reach without feeding (at most n - 1 tokens: the last
+ * is fed for its logits); returns its length. */
+static long reuse(Seq *q, Slot *x, const int *ids, long n)
 {
 	lm_state *st = q->m->state;
-	long k = common(q->hist, q->nhist, ids, n - 1);
+	long k = common(x->hist, x->nhist, ids, n - 1);
 	if (lm_state_cut(st, k))
-		return q->nhist = k;
+		return x->nhist = k;
 	/* the full caches hold ids[0, k): a snapshot of a prompt within it
 	 * gives the rest of the state there */
 	Snap *best = NULL;
-	for (Snap *x = q->snaps; x; x = x->next)
-		if (x->n <= k && (!best || x->n > best->n) && !memcmp(x->ids, ids, x->n * sizeof *ids))
-			best = x;
+	for (Snap *p = q->snaps; p; p = p->next)
+		if (p->n <= k && (!best || p->n > best->n) && !memcmp(p->ids, ids, p->n * sizeof *ids))
+			best = p;
 	if (best && lm_state_restore(st, 0, best->blob, best->bytes)) {
 		best->used = ++q->clock;
-		return q->nhist = best->n;
+		return x->nhist = best->n;
 	}
 	lm_state_cut(st, 0);
-	return q->nhist = 0;
+	return x->nhist = 0;
 }
 
-static void remember(Seq *q, const int *ids, long n)
+static void remember(Slot *x, const int *ids, long n)
 {
-	memcpy(q->hist + q->nhist, ids, n * sizeof *ids);
-	q->nhist += n;
+	memcpy(x->hist + x->nhist, ids, n * sizeof *ids);
+	x->nhist += n;
 }
 
 static int cancelled(Job *j)
@@ -145,7 +170,71 @@ static void release(Srv *s, Job *j)
 		job_free(j);
 }
 
-static void run(Seq *q, Job *j)
+static void finish(Seq *q, Slot *x, const char *why)
+{
+	Srv *s = q->s;
+	Job *j = x->j;
+	size_t len;
+	const char *text;
+	if (!x->stop.hit) {
+		text = lm_detok_flush(x->dt, &len);
+		len = lm_stop_push(&x->stop, text, len, &text);
+		api_delta(j, s->name, text, len);
+		len = lm_stop_flush(&x->stop, &text);
+	} else {
+		len = 0;
+		text = "";
+	}
+	api_finish(j, s->name, text, len, why, j->n, x->cached, x->g);
+	lm_stop_free(&x->stop);
+	lm_detok_free(x->dt);
+	pthread_mutex_lock(&s->mu);
+	s->gen_tokens += x->g;
+	pthread_mutex_unlock(&s->mu);
+	x->j = NULL;
+	release(s, j);
+}
+
+/* Sample slot x's next token from its logits and hand out its text: 1
+ * when the token is to be fed (the job goes on), 0 when the job is over. */
+static int advance(Seq *q, Slot *x)
+{
+	Srv *s = q->s;
+	Job *j = x->j;
+	if (x->g >= j->max || cancelled(j) || s->quit) {
+		finish(q, x, "length");
+		return 0;
+	}
+	int id = lm_sample_hist(x->logits, s->choose, &j->samp, x->hist, x->nhist, &x->rng);
+	if (lm_tok_is_eos(q->tok, id, j->chat)) {
+		finish(q, x, "stop");
+		return 0;
+	}
+	if (j->return_ids) {
+		j->gen = lm_realloc(j->gen, (j->ngen + 1) * sizeof *j->gen);
+		j->gen[j->ngen++] = id;
+	}
+	size_t len;
+	const char *text = lm_detok_push(x->dt, id, &len);
+	len = lm_stop_push(&x->stop, text, len, &text);
+	api_delta(j, s->name, text, len);
+	x->g++;
+	if (x->stop.hit) {
+		finish(q, x, "stop");
+		return 0;
+	}
+	if (x->g < j->max && x->nhist < s->ctx) {
+		x->id = id;
+		remember(x, &id, 1);
+		return 1;
+	}
+	finish(q, x, "length");   /* the most tokens, or the context is full */
+	return 0;
+}
+
+/* Start job j in slot x: reuse what its state holds of the prompt, feed
+ * the rest, and take the first token. */
+static void start(Seq *q, Slot *x, Job *j)
 {
 	Srv *s = q->s;
 	const lm_model *m = q->m;
@@ -154,116 +243,158 @@ static void run(Seq *q, Job *j)
 		release(s, j);
 		return;
 	}
-	long cached = reuse(q, j->ids, j->n), at = cached;
+	if (x->bank)
+		lm_bank_use(m->state, x->bank);
+	long cached = reuse(q, x, j->ids, j->n), at = cached;
 	if (j->mark > at && j->mark < j->n) {   /* the end of the last message */
-		m->forward(j->ids + at, j->mark - at, q->logits, 0);
-		remember(q, j->ids + at, j->mark - at);
+		m->forward(j->ids + at, j->mark - at, x->logits, 0);
+		remember(x, j->ids + at, j->mark - at);
 		snapshot(q, j->ids, j->mark);
 		at = j->mark;
 	}
-	m->forward(j->ids + at, j->n - at, q->logits, 0);
-	remember(q, j->ids + at, j->n - at);
+	m->forward(j->ids + at, j->n - at, x->logits, 0);
+	remember(x, j->ids + at, j->n - at);
 	snapshot(q, j->ids, j->n);
-	double t1 = lm_now();
 
-	lm_detok *dt = lm_detok_new(q->tok);
-	lm_stop stop;
-	lm_stop_init(&stop, j->stop, j->nstop);
+	x->j = j;
+	x->g = 0;
+	x->cached = cached;
+	x->dt = lm_detok_new(q->tok);
+	lm_stop_init(&x->stop, j->stop, j->nstop);
+	x->rng = j->seed * 0x9E3779B97F4A7C15ull + 1;
 	size_t len;
-	const char *text;
 	if (!j->chat)   /* the decoder continues the prompt, whose text is not sent */
 		for (long i = 0; i < j->n; i++)
-			lm_detok_push(dt, j->ids[i], &len);
+			lm_detok_push(x->dt, j->ids[i], &len);
 	if (j->chat)
 		api_delta(j, s->name, NULL, 0);
-	uint64_t rng = j->seed * 0x9E3779B97F4A7C15ull + 1;
-	const char *finish = "length";
-	long g;
-	for (g = 0; g < j->max; g++) {
-		if (cancelled(j) || s->quit)
-			break;
-		int id = lm_sample_hist(q->logits, s->choose, &j->samp, q->hist, q->nhist, &rng);
-		if (lm_tok_is_eos(q->tok, id, j->chat)) {
-			finish = "stop";
-			break;
-		}
-		if (j->return_ids) {
-			j->gen = lm_realloc(j->gen, (j->ngen + 1) * sizeof *j->gen);
-			j->gen[j->ngen++] = id;
-		}
-		text = lm_detok_push(dt, id, &len);
-		len = lm_stop_push(&stop, text, len, &text);
-		api_delta(j, s->name, text, len);
-		if (stop.hit) {
-			finish = "stop";
-			g++;
-			break;
-		}
-		if (g + 1 < j->max && q->nhist < s->ctx) {
-			m->forward(&id, 1, q->logits, 0);
-			remember(q, &id, 1);
-		} else if (g + 1 < j->max) {
-			g++;
-			break;      /* the context is full: finish "length" */
-		}
-	}
-	if (!stop.hit) {
-		text = lm_detok_flush(dt, &len);
-		len = lm_stop_push(&stop, text, len, &text);
-		api_delta(j, s->name, text, len);
-		len = lm_stop_flush(&stop, &text);
-	} else {
-		len = 0;
-		text = "";
-	}
-	api_finish(j, s->name, text, len, finish, j->n, cached, g);
-	lm_stop_free(&stop);
-	lm_detok_free(dt);
-	double t2 = lm_now();
-
 	pthread_mutex_lock(&s->mu);
 	s->prompt_tokens += j->n;
 	s->cached_tokens += cached;
 	s->cache_hits += cached > 0;
-	s->gen_tokens += g;
-	s->prompt_s += t1 - t0;
-	s->gen_s += t2 - t1;
+	s->prompt_s += lm_now() - t0;
 	s->cache_bytes = (long)q->snap_bytes;
 	s->cache_snaps = 0;
-	for (Snap *x = q->snaps; x; x = x->next)
+	for (Snap *p = q->snaps; p; p = p->next)
 		s->cache_snaps++;
 	pthread_mutex_unlock(&s->mu);
-	release(s, j);
+	double t1 = lm_now();
+	advance(q, x);
+	pthread_mutex_lock(&s->mu);
+	s->gen_s += lm_now() - t1;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Feed every generating slot's token in one step, then take each one's
+ * next token. */
+static void step(Seq *q)
+{
+	const lm_model *m = q->m;
+	long V = m->vocab, b = 0;
+	double t0 = lm_now();
+	for (int i = 0; i < q->nslot; i++)
+		if (q->slot[i].j) {
+			q->who[b] = &q->slot[i];
+			q->rows[b] = q->slot[i].bank;
+			q->ids[b++] = q->slot[i].id;
+		}
+	if (b == 0)
+		return;
+	if (b == 1) {   /* alone, exactly as with --parallel 1 */
+		if (q->who[0]->bank)
+			lm_bank_use(m->state, q->who[0]->bank);
+		m->forward(q->ids, 1, q->who[0]->logits, 0);
+	} else {
+		m->step(q->rows, q->ids, b, q->logits);
+		for (long r = 0; r < b; r++)
+			memcpy(q->who[r]->logits, q->logits + r * V, V * sizeof(float));
+	}
+	for (long r = 0; r < b; r++)
+		advance(q, q->who[r]);
+	pthread_mutex_lock(&q->s->mu);
+	q->s->gen_s += lm_now() - t0;
+	q->s->steps += b > 1;
+	q->s->step_rows += b > 1 ? b : 0;
+	pthread_mutex_unlock(&q->s->mu);
+}
+
+/* A free slot for ids[0, n): the one whose state shares the longest
+ * prefix with it, or 0 when every slot is busy. */
+static Slot *free_slot(Seq *q, const int *ids, long n)
+{
+	Slot *best = NULL;
+	long most = -1;
+	for (int i = 0; i < q->nslot; i++) {
+		Slot *x = &q->slot[i];
+		long k = x->j ? -1 : common(x->hist, x->nhist, ids, n);
+		if (k > most) {
+			most = k;
+			best = x;
+		}
+	}
+	return best;
+}
+
+static int busy(const Seq *q)
+{
+	for (int i = 0; i < q->nslot; i++)
+		if (q->slot[i].j)
+			return 1;
+	return 0;
 }
 
 void *seq_worker(void *arg)
 {
 	Srv *s = arg;
-	Seq q = {.s = s, .m = s->m};
+	const lm_model *m = s->m;
+	int n = s->o->parallel > 1 ? s->o->parallel : 1;
+	Seq q = {.s = s, .m = m, .nslot = n};
 	q.tok = lm_tok_open(s->o->weights);
 	if (s->o->template)
 		lm_tok_set_chat_template(q.tok, s->o->template);
-	q.hist = lm_alloc((s->ctx + 1) * sizeof(int));
-	q.logits = lm_floats(s->m->vocab);
+	q.slot = lm_alloc(n * sizeof *q.slot);
+	if (n > 1)
+		q.banks = lm_banks(m->state, n);
+	for (int i = 0; i < n; i++) {
+		q.slot[i].bank = q.banks ? q.banks[i] : NULL;
+		q.slot[i].hist = lm_alloc((s->ctx + 1) * sizeof(int));
+		q.slot[i].logits = lm_floats(m->vocab);
+	}
+	q.rows = lm_alloc(n * sizeof *q.rows);
+	q.ids = lm_alloc(n * sizeof *q.ids);
+	q.who = lm_alloc(n * sizeof *q.who);
+	q.logits = lm_floats((size_t)n * m->vocab);
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->head && !s->quit)
+		while (!s->quit && !busy(&q) && !s->head)
 			pthread_cond_wait(&s->cv, &s->mu);
 		Job *j = s->head;
-		if (j) {
+		Slot *x = j ? free_slot(&q, j->ids, j->n) : NULL;
+		if (x) {
 			s->head = j->next;
 			if (!s->head)
 				s->tail = NULL;
 			s->queued--;
 		}
 		pthread_mutex_unlock(&s->mu);
-		if (!j)
+		if (!x && !busy(&q) && s->quit)
 			break;
-		run(&q, j);
+		if (x)
+			start(&q, x, j);
+		step(&q);
 	}
 	while (q.snaps)
 		drop(&q, &q.snaps);
-	free(q.hist);
+	for (int i = 0; i < n; i++) {
+		free(q.slot[i].hist);
+		free(q.slot[i].logits);
+	}
+	if (q.banks)
+		lm_banks_free(m->state, q.banks, n);
+	free(q.slot);
+	free(q.rows);
+	free(q.ids);
+	free(q.who);
 	free(q.logits);
 	lm_tok_free(q.tok);
 	return NULL;

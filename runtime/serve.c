@@ -4,8 +4,8 @@
  *
  * libmicrohttpd runs a thread per connection; these threads only read
  * requests, parse them (serve_api.c) and send what the one worker thread
- * (seq.c), which owns the model, produces.  Requests queue behind each
- * other.  Every wait is bounded so that a stop request reaches every
+ * (seq.c), which owns the model, produces.  The worker runs --parallel
+ * requests at once; the others queue.  Every wait is bounded so that a stop request reaches every
  * thread, and a client that goes away mid-stream cancels its job: the
  * response's free callback runs when libmicrohttpd drops the connection. */
 #define _GNU_SOURCE
@@ -213,6 +213,10 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 	M("cache_snapshots", "gauge", "Prompt-cache snapshots kept.", "%ld", s.cache_snaps);
 	M("cache_hits_total", "counter", "Requests that reused cached prompt tokens.", "%ld",
 	  s.cache_hits);
+	M("batched_steps_total", "counter", "Decoding steps of several sequences together.", "%ld",
+	  s.steps);
+	M("batched_rows_total", "counter", "Sequences those steps decoded, summed.", "%ld",
+	  s.step_rows);
 #undef M
 	fclose(f);
 	enum MHD_Result r = respond(c, 200, "text/plain; version=0.0.4", b, n);
@@ -301,9 +305,9 @@ static void done_conn(void *cls, struct MHD_Connection *c, void **ptr,
 
 int lm_serve(const lm_model *m, const lm_serve_opts *o)
 {
-	if (o->parallel > 1)
-		lm_fail(NULL, "--parallel %d: batched decoding is not implemented yet; requests "
-		        "are served one at a time (--parallel 1)", o->parallel);
+	if (o->parallel > m->maxb)
+		lm_fail(NULL, "--parallel %d: this model steps at most %ld sequences together",
+		        o->parallel, m->maxb);
 	struct sockaddr_storage addr = {0};
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;

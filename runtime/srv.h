@@ -3,7 +3,7 @@
  * A request becomes a Job.  An HTTP thread parses it (serve_api.c), queues
  * it, and then either waits for it to finish (the whole response at once)
  * or streams its events as they come; the one worker thread (seq.c) owns
- * the model and runs jobs in turn.  A job's output is a byte buffer the
+ * the model and runs up to --parallel jobs at once.  A job's output is a byte buffer the
  * worker appends to and the HTTP thread sends from, under the job's lock. */
 #ifndef LM_SRV_H
 #define LM_SRV_H
@@ -60,6 +60,7 @@ typedef struct {
 	long requests, in_flight, prompt_tokens, cached_tokens, gen_tokens, errors;
 	double prompt_s, gen_s;
 	long cache_bytes, cache_hits, cache_snaps;
+	long steps, step_rows;   /* batched steps (of more than one sequence), their rows */
 } Srv;
 
 /* ---- serve_api.c: requests and responses ---- */

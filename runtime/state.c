@@ -18,7 +18,7 @@ void lm_state_kv(lm_state *s, lm_kv *c)
 	s->kv[s->nkv++] = c;
 }
 
-void lm_state_floats(lm_state *s, float *f, long n)
+void lm_state_floats(lm_state *s, float **f, long n)
 {
 	s->f = lm_realloc(s->f, (s->nf + 1) * sizeof *s->f);
 	s->n = lm_realloc(s->n, (s->nf + 1) * sizeof *s->n);
@@ -70,7 +70,7 @@ static void record(const lm_state *s, int whole, Out *o)
 	}
 	for (int i = 0; i < s->nf; i++) {
 		put_long(o, s->n[i]);
-		put(o, s->f[i], s->n[i] * sizeof(float));
+		put(o, *s->f[i], s->n[i] * sizeof(float));
 	}
 }
 
@@ -169,7 +169,7 @@ static int replay(lm_state *s, int whole, In in, int apply)
 			return 0;
 		const void *f = take(&in, s->n[i] * sizeof(float));
 		if (f && apply)
-			memcpy(s->f[i], f, s->n[i] * sizeof(float));
+			memcpy(*s->f[i], f, s->n[i] * sizeof(float));
 	}
 	if (!in.ok || in.at != in.n)
 		return 0;
@@ -218,7 +218,7 @@ int lm_state_cut(lm_state *s, long p)
 		cut_kv(s->kv[i], p);
 	if (p == 0)
 		for (int i = 0; i < s->nf; i++)
-			memset(s->f[i], 0, s->n[i] * sizeof(float));
+			memset(*s->f[i], 0, s->n[i] * sizeof(float));
 	*s->pos = p;
 	return 1;
 }

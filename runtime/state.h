@@ -27,4 +27,12 @@ int lm_state_cut(lm_state *s, long p);
 /* Does any part refuse lm_state_cut beyond what rings allow?  (Then the
  * state of a prefix can only be had from a snapshot.) */
 int lm_state_fixed(const lm_state *s);
+
+/* Several sequences (bank.c): n banks, the first holding the caches the
+ * model has (it becomes current), the others new and empty; and making one
+ * current, so that forward(), reset() and the functions above act on it. */
+lm_bank **lm_banks(lm_state *s, int n);
+void lm_bank_use(lm_state *s, lm_bank *b);
+/* The first bank's caches back in the model, the others freed. */
+void lm_banks_free(lm_state *s, lm_bank **v, int n);
 #endif

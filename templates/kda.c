@@ -25,9 +25,12 @@ that grows with the context.  The kernels are in runtime/delta.c.
 	/* Short causal convolutions ({{TAPS}} taps, one filter per channel,
 	 * then SiLU) give q, k and v a little local context before the
 	 * recurrence; L->q_prev, k_prev and v_prev carry their last {{KEEP}} inputs across calls. */
-	lm_causal_conv(q, q, n, {{HD}}, L->q_conv, {{TAPS}}, L->q_prev, LM_CONV_SILU);
-	lm_causal_conv(k, k, n, {{HD}}, L->k_conv, {{TAPS}}, L->k_prev, LM_CONV_SILU);
-	lm_causal_conv(v, v, n, {{HD}}, L->v_conv, {{TAPS}}, L->v_prev, LM_CONV_SILU);
+	for (long r = 0, m; (m = lm_seq_rows(&state, r, n)) > 0; r += m) {   /* per sequence */
+		long o = r * {{HD}};
+		lm_causal_conv(q + o, q + o, m, {{HD}}, L->q_conv, {{TAPS}}, L->q_prev, LM_CONV_SILU);
+		lm_causal_conv(k + o, k + o, m, {{HD}}, L->k_conv, {{TAPS}}, L->k_prev, LM_CONV_SILU);
+		lm_causal_conv(v + o, v + o, m, {{HD}}, L->v_conv, {{TAPS}}, L->v_prev, LM_CONV_SILU);
+	}
 
 	/* q and k RMS-normalised per head without weight (eps {{QK_EPS_G}}),
 	 * then q scaled by {{Q_SCALE_G}} and k by {{K_SCALE_G}}.{{#K_UNIT}}  k then has unit length,
@@ -46,7 +49,11 @@ that grows with the context.  The kernels are in runtime/delta.c.
 	lm_decay(decay, n, {{H}}, {{D}}, L->a_log, L->dt_bias);
 	lm_matmul(beta, xn, n, L->b);
 	lm_sigmoid(beta, n * {{H}});
-	lm_gated_delta(att, q, k, v, decay, beta, n, {{H}}, {{D}}, {{D}}, L->state);
+	for (long r = 0, m; (m = lm_seq_rows(&state, r, n)) > 0; r += m) {   /* per sequence */
+		long o = r * {{HD}};
+		lm_gated_delta(att + o, q + o, k + o, v + o, decay + o, beta + r * {{H}}, m, {{H}}, {{D}},
+		               {{D}}, L->state);
+	}
 
 	/* Output: RMSNorm per head (o_norm), times a sigmoid gate from another
 	 * rank-{{D}} projection of the input, then o_proj. */

@@ -17,7 +17,9 @@ fixed-size state per layer, carried across calls, instead of a K/V cache.
 	 * a learned blend of its last {{TAPS}} values (L->conv_state keeps the
 	 * earlier ones across calls), then SiLU.  It gives the scan a view of
 	 * the immediate neighbourhood. */
-	lm_causal_conv(xs, xs, n, {{W}}, L->conv, {{TAPS}}, L->conv_state, LM_CONV_SILU);
+	for (long r = 0, m; (m = lm_seq_rows(&state, r, n)) > 0; r += m)   /* per sequence */
+		lm_causal_conv(xs + r * {{W}}, xs + r * {{W}}, m, {{W}}, L->conv, {{TAPS}}, L->conv_state,
+		               LM_CONV_SILU);
 
 	/* From the convolved x, for each token: B ({{DS}}), the direction in
 	 * which the token is written into the state; C ({{DS}}), the direction in
@@ -52,8 +54,9 @@ fixed-size state per layer, carried across calls, instead of a K/V cache.
 		.heads = {{HEADS}}, .hd = {{HD}}, .d_state = {{DS}}, .groups = {{GROUPS}},
 		.dt_min = {{DT_MIN}}, .dt_max = {{DT_MAX}},
 	};
-	lm_ssm(ssm_y, xs, dt, ssm_b, ssm_c, n, &dims, L->a_log, L->dt_bias,
-	       L->d, L->ssm_state);
+	for (long r = 0, m; (m = lm_seq_rows(&state, r, n)) > 0; r += m)   /* per sequence */
+		lm_ssm(ssm_y + r * {{W}}, xs + r * {{W}}, dt + r * {{HEADS}}, ssm_b + r * {{BC}},
+		       ssm_c + r * {{BC}}, m, &dims, L->a_log, L->dt_bias, L->d, L->ssm_state);
 
 	/* The output, gated by silu(z), back to the hidden size by out_proj. */
 	lm_swiglu(ssm_y, z, ssm_y, n * {{W}});

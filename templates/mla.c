@@ -33,8 +33,10 @@ runtime/mla.c the per-head products.
 	lm_copy_cols(qlat + {{LORA}}, {{KVD}}, q + {{NOPE}}, {{QHD}}, n * {{H}}, {{R}});
 {{/R}}
 	/* softmax attention over the cached rows; the value is a row's latent */
-	lm_attend(olat, qlat, n, pos, &L->kv, kv, kv, {{H}}, 1, {{KVD}}, {{LORA}},
-	          {{SCALE}}, (lm_mask){ .window = 0, .chunk = 0 });
+	for (long r = 0, m; (m = lm_seq_rows(&state, r, n)) > 0; r += m)   /* per sequence */
+		lm_attend(olat + r * {{OLAT}}, qlat + r * {{QLAT}}, m, pos, &L->kv, kv + r * {{KVD}},
+		          kv + r * {{KVD}}, {{H}}, 1, {{KVD}}, {{LORA}}, {{SCALE}},
+		          (lm_mask){ .window = 0, .chunk = 0 });
 	/* lift each head's weighted latent to its value space, then o_proj */
 	lm_matmul_heads(att, {{VD}}, olat, {{LORA}}, n, {{H}}, L->uv);
 	lm_matmul(y, att, n, L->wo);

@@ -142,6 +142,25 @@ static void forward(const int *tok, long n, float *logits, int all)
 	}
 }
 
+/* One decoding step of n sequences together: token tok[r] of sequence
+ * rows[r], whose bank (runtime/bank.c) holds its position and caches.
+ * Each token is a row through every layer, so every product reads its
+ * weights once for all n; each layer runs its per-sequence parts
+ * (lm_seq_rows) over each sequence's own caches at its own position.
+ * logits: [n, VOCAB]. */
+static void step(lm_bank *const *rows, const int *tok, long n, float *logits)
+{
+	lm_seq_begin(&state, rows, n);
+	lm_embed(x, embed, tok, n);
+{{STEPS}}
+	lm_rmsnorm(xn, x, n, DIM, final_norm, 1, {{EPS}});
+	lm_matmul(logits, xn, n, head);
+{{#HEAD_L2}}
+	lm_scale_cols(logits, n, VOCAB, head_scale);
+{{/HEAD_L2}}
+	lm_seq_end(&state);
+}
+
 /* The parts (embedding, layers, head) as a split into pipeline stages
  * weighs them, in bytes: weights a token reads, weights held, cache per
  * token, state whatever the length; joined: stays in the stage of the
@@ -167,7 +186,7 @@ static const char *const drops[] = {
 	.adapter = {{ADAPTER_DIR}}, .lora = {{LORA}},
 	.vocab = VOCAB, .max_ctx = {{MAX_CTX}}, .max_ctx_field = {{MAX_CTX_FIELD}},
 	.config = config, .drops = drops,
-	.create = create, .forward = forward, .reset = reset,
+	.create = create, .forward = forward, .reset = reset, .step = step, .maxb = MAXB,
 	.state = &state,
 	.dim = DIM, .layers = LAYERS, .parts = parts,
 };

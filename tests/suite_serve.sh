@@ -10,48 +10,7 @@ T=tests/tmp/serve
 K=tests/tokenizers
 rm -rf $T
 mkdir -p $T
-command -v curl >/dev/null || { echo "FAIL serve: curl is missing"; exit 0; }
-make -s tests/bin/jget >/dev/null 2>&1 || { echo "FAIL serve: cannot build jget"; exit 0; }
-J=tests/bin/jget
-PIDS=""
-trap 'for p in $PIDS; do kill $p 2>/dev/null; done' EXIT INT TERM
-
-./lmcc init tests/configs/text_afm7.json -o $T/afm --seed 3 >/dev/null 2>&1 || echo "FAIL serve: init"
-cp $K/afm7_standin_llama2/tokenizer.json $T/afm/
-cp $K/templates/afm7.jinja $T/afm/chat_template.jinja
-
-# start NAME DIR OPTIONS...: a server; sets U (its base URL) and SPID
-start() {
-	name=$1
-	shift
-	: >$T/$name.log
-	./lmcc serve "$@" --port 0 >$T/$name.log 2>&1 &
-	SPID=$!
-	PIDS="$PIDS $SPID"
-	U=
-	for i in $(seq 1 300); do
-		port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' $T/$name.log)
-		[ -n "$port" ] && break
-		kill -0 $SPID 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$port" ] && U=http://127.0.0.1:$port
-	[ -n "$U" ] || echo "FAIL serve $name: no server: $(head -c 300 $T/$name.log)"
-}
-
-KEY=sesame
-AUTH="Authorization: Bearer $KEY"
-# post PATH BODY OUT: the status code on stdout, the body in OUT (within
-# a minute, or five under a sanitizer, which is slower by as much)
-TMO=60
-[ -n "$LMCC_SANITIZE" ] && TMO=300
-post() {
-	curl -s -m $TMO -o "$3" -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' \
-		--data-binary "$2" "$U$1"
-}
-chat() {   # chat PROMPT EXTRA: a one-turn chat body
-	printf '{"messages":[{"role":"user","content":"%s"}],"max_tokens":8,"temperature":0%s}' "$1" "$2"
-}
+. tests/serve_lib.sh
 
 start main $T/afm --api-key $KEY
 [ -n "$U" ] || exit 0
@@ -189,22 +148,12 @@ else
 fi
 
 # a client that goes away mid-stream stops its generation
-curl -s -N -m 60 -o $T/gone -H "$AUTH" -d '{"prompt":"Tell me everything","max_tokens":3000,"stream":true}' \
-	$U/v1/completions &
-gone=$!
+stream_away
 sleep 1
-kill $gone 2>/dev/null
-idle=
-for i in $(seq 1 100); do
-	curl -s -m 5 -H "$AUTH" $U/metrics >$T/metrics
-	if grep -q '^lmcc_requests_in_flight 0$' $T/metrics; then
-		idle=1
-		break
-	fi
-	sleep 0.1
-done
+kill $GONE 2>/dev/null
+wait_idle
 gentot=$(sed -n 's/^lmcc_generated_tokens_total //p' $T/metrics)
-if [ -n "$idle" ] && grep -q '^data: ' $T/gone && [ "$(grep -c '^data: ' $T/gone)" -lt 3000 ]; then
+if [ -n "$IDLE" ] && grep -q '^data: ' $T/gone && [ "$(grep -c '^data: ' $T/gone)" -lt 3000 ]; then
 	echo "PASS serve a client gone mid-stream stops its generation ($(grep -c '^data: ' $T/gone) events sent)"
 else
 	echo "FAIL serve disconnect: still generating: $(grep in_flight $T/metrics | tail -1)"
@@ -272,17 +221,11 @@ fi
 
 # a built program serves the same with --serve
 ./lmcc build $T/afm -o $T/afm.bin >/dev/null 2>&1 || echo "FAIL serve: build afm"
-: >$T/built.log
-$T/afm.bin/afm --serve --port 0 --api-key $KEY >$T/built.log 2>&1 &
-BPID=$!
-PIDS="$PIDS $BPID"
-for i in $(seq 1 100); do
-	bport=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' $T/built.log)
-	[ -n "$bport" ] && break
-	sleep 0.1
-done
-code=$(curl -s -m 30 -o $T/built -w '%{http_code}' -H "$AUTH" -d "$(chat 'Hello there')" http://127.0.0.1:$bport/v1/chat/completions)
-kill $BPID
+main_u=$U main_pid=$SPID
+start_built built $T/afm.bin/afm --api-key $KEY
+code=$(curl -s -m 30 -o $T/built -w '%{http_code}' -H "$AUTH" -d "$(chat 'Hello there')" $U/v1/chat/completions)
+kill $SPID
+U=$main_u SPID=$main_pid
 if [ "$code" = 200 ] && [ "$($J choices.0.message.content $T/built)" = "$want" ]; then
 	echo "PASS serve a built program's --serve answers as lmcc serve does"
 else
@@ -324,10 +267,6 @@ fi
 # recurrent states at the end of that prompt, or the full caches cut
 # back), past the windows and chunks of 6 and 8, and generates the ids
 # lmcc run generates from the whole prompt uncached
-npyids() {
-	hl=$(od -An -t u2 -j 8 -N 2 "$1" | tr -d ' ')
-	od -An -v -t d4 -j $((10 + hl)) "$1" | tr -s ' \n' ',,' | sed 's/^,//; s/,$//'
-}
 for c in afm7 baichuan_tied_swa kimi_linear kimi_all_kda llama4_3layers plamo2_3layers_step6; do
 	d=$T/g_$c
 	mkdir -p $d
