@@ -151,8 +151,17 @@ lm_tok *lm_tok_open(const char *dir)
 	}
 	if (!found)
 		return NULL;
-	t = open_file(found);
+	/* open_file ends a bad file with lm_fail, which does not return: the
+	 * path it reads from must not be the only copy of a heap block, or each
+	 * failed open caught by the C API or the server would keep it. */
+	char path[4096];
+	if (strlen(found) >= sizeof path) {
+		free(found);
+		lm_fail(dir, "the tokenizer's path is longer than %zu bytes", sizeof path - 1);
+	}
+	strcpy(path, found);
 	free(found);
+	t = open_file(path);
 	return t;
 }
 
