@@ -225,9 +225,7 @@ static inline float elem_scale(int k, int bits, int mode)
 {
 	if (mode != LM_AFFINE)
 		return bits == 8 ? 256 : 1;
-	if (32 % bits == 0 && k == lane_elems(bits) - 1)
-		return 1;
-	return 1.0f / (float)(1u << (bits * k));
+	return 1.0f / (float)(1u << (bits * (k % (lane_elems(bits) / 2))));
 }
 
 #define AVX2_T __attribute__((target("avx2,fma,f16c")))

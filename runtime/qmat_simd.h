@@ -10,13 +10,15 @@
  *
  * A chunk is L lanes of P = lane_elems(bits) elements: lane j holds
  * elements j*P .. j*P+P-1 of the chunk, element k at bits [k*bits,
- * (k+1)*bits) of the lane.  Masking element k in place and converting
- * gives q * 2^(k*bits) exactly (at most 8 significant bits), so the
- * input it meets is x * 2^-(k*bits) (exact: a power of two; only inputs
- * below 2^-98 would lose bits), stored in the chunk's order by
- * K(permute) once per call.  The top element of a full 32-bit lane is
- * shifted down instead (its mask would reach the sign bit).  Per chunk
- * and element that is one AND, one conversion and one FMA per L weights.
+ * (k+1)*bits) of the lane.  The lane's upper half (elements P/2 ..) is
+ * shifted down once; masking element k in place in its half and
+ * converting gives q * 2^((k mod P/2) * bits) exactly (under 2^16), so
+ * the input it meets is x * 2^-((k mod P/2) * bits) (exact: a power of
+ * two; only inputs below 2^-98 would lose bits), stored in the chunk's
+ * order by K(permute) once per call.  Per chunk and element that is one
+ * AND, one conversion and one FMA per L weights, with P/2 masks (not
+ * P - 1) held in registers: AVX2 has 16, and a spilled mask or sum cost
+ * more than the one shift.
  *
  * The FP modes use the lanes of 4 and 8 bits: an FP4 code's magnitude is
  * looked up by a permute (its 3 low bits index the 8 values), its sign
@@ -26,11 +28,10 @@
 
 #define KINL TARGET static inline __attribute__((always_inline))
 
-KINL Vf K(elem)(Vi v, int k, int bits)
+KINL Vf K(elem)(Vi v, Vi hi, int k, int bits)
 {
-	if (32 % bits == 0 && k == lane_elems(bits) - 1)
-		return vcvt(isrli(v, bits * k));
-	return vcvt(iand(v, iset1(((1 << bits) - 1) << (bits * k))));
+	int h = lane_elems(bits) / 2;
+	return vcvt(iand(k < h ? v : hi, iset1(((1 << bits) - 1) << (bits * (k % h)))));
 }
 
 /* The value of element k of each lane in an FP mode, over
@@ -47,9 +48,9 @@ KINL Vf K(fp_elem)(Vi v, int k, int bits, Vf tab)
 	return vcast(ixor(vcasti(mag), sign));
 }
 
-KINL Vf K(code)(Vi v, int k, int bits, int mode, Vf tab)
+KINL Vf K(code)(Vi v, Vi hi, int k, int bits, int mode, Vf tab)
 {
-	return mode == LM_AFFINE ? K(elem)(v, k, bits) : K(fp_elem)(v, k, bits, tab);
+	return mode == LM_AFFINE ? K(elem)(v, hi, k, bits) : K(fp_elem)(v, k, bits, tab);
 }
 
 /* L scale bytes of an FP mode as floats: E8M0 as a float's exponent (0 is
@@ -142,16 +143,47 @@ KINL float K(bias_dot)(const lm_mat *W, long r, const float *sx, long ng)
 	return s;
 }
 
+/* What a decoding pass keeps fixed over a matrix, derived once per call:
+ * divisions (an idiv each) per row block cost as much as a row's span
+ * loop in short rows. */
+typedef struct {
+	long cols, G, ng, full, span, gps, ldf;
+	int lane_group[L];    /* K(lane_groups) */
+} K(Shape);
+
+KINL K(Shape) K(shape)(const lm_mat *W, int bits)
+{
+	long cols = W->cols, G = W->group, E = L * lane_elems(bits), ng = cols / G;
+	long span = E > G ? E : G;
+	K(Shape) s = {cols, G, ng, cols / E * E, span, span / G, (ng + L - 1) / L * L + L, {0}};
+	for (int j = 0; j < L; j++)
+		s.lane_group[j] = E > G ? (int)(j * lane_elems(bits) / G) : 0;
+	return s;
+}
+
 /* Each of m rows' scales from row r as floats, ldf apart, so that the
  * kernel's span loop reads one float (or L) where it would otherwise
  * widen a 16-bit or 8-bit scale and move it to every lane. */
-KINL void K(scales)(float *sf, long ldf, const lm_mat *W, long r, int m, int mode)
+KINL void K(scales)(float *sf, const K(Shape) *sh, const lm_mat *W, long r, int m, int mode)
 {
-	long ng = W->cols / W->group;
+	long ng = sh->ng;
 	for (int i = 0; i < m; i++)
 		for (long g = 0; g < ng; g += L)
-			vstore(sf + i * ldf + g,
+			vstore(sf + i * sh->ldf + g,
 			       K(load_s)(W, (size_t)(r + i) * W->sld + g, ng - g < L ? ng - g : L, mode));
+}
+
+/* The address AHEAD bytes on in a row's stream, o bytes into a row of
+ * `row` bytes.  A block's R rows are R streams, each going on in the
+ * same row of the next block, `next` bytes on (a prefetch never faults):
+ * asking past a short row's end for the next row instead left the first
+ * AHEAD bytes of most rows to the hardware prefetcher, which short runs
+ * do not train (Zen 3, 8-bit rows of 2 KB: 1.3 to 1.6 times slower per
+ * byte than rows of 6.5 KB). */
+KINL const char *K(ahead)(const uint32_t *w, long o, long row, long next)
+{
+	const char *p = (const char *)w + o + AHEAD;
+	return o + AHEAD < row ? p : p - row + next;
 }
 
 /* Decoding: y[t, r..r+R) for t < T, from xp (K(permute), scaled), sf
@@ -160,18 +192,19 @@ KINL void K(scales)(float *sf, long ldf, const lm_mat *W, long r, int m, int mod
  * each of the R * T dot products gathers q . x in d, and then takes the
  * span's scale (lane by lane when the span holds several groups) into
  * acc.  R * T <= 4 keeps d, acc and the R chunks in the 16 registers of
- * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); AHEAD
- * bytes ahead of each row are asked for once a span. */
-KINL void K(dot)(const lm_mat *W, const float *xp, const float *sf, long ldf, const float *sx,
-                 float *y, long r, int R, int T, int bits, int mode)
+ * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); each
+ * row's stream is asked for AHEAD bytes ahead once a span. */
+KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const float *sf,
+                 const float *sx, float *y, long r, int R, int T, int bits, int mode)
 {
-	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
-	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32, gps = span / G;
+	long cols = sh->cols, G = sh->G, ng = sh->ng, P = lane_elems(bits), E = L * P;
+	long full = sh->full, span = sh->span, wpc = E * bits / 32, gps = sh->gps, ldf = sh->ldf;
 	int A = R == 4 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
 	const uint32_t *w[4];
 	Vf acc[4][4];
 	Vf tab = K(e2m1_tab)();
-	Vi off = K(lane_groups)(P, E, G);
+	Vi off = iloadu(sh->lane_group);
+	long row = W->cols * bits / 8, next = (long)R * W->ld * 4;
 	#pragma GCC unroll 4
 	for (int i = 0; i < R; i++) {
 		w[i] = (const uint32_t *)W->data + (size_t)(r + i) * W->ld;
@@ -183,16 +216,18 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sf, long ldf, co
 		Vf d[4][4][2];
 		#pragma GCC unroll 4
 		for (int i = 0; i < R; i++) {
-			_mm_prefetch((const char *)(w[i] + c / E * wpc) + AHEAD, _MM_HINT_T0);
+			_mm_prefetch(K(ahead)(w[i], c / E * wpc * 4, row, next), _MM_HINT_T0);
 			#pragma GCC unroll 4
 			for (int t = 0; t < T; t++)
 				d[i][t][0] = d[i][t][1] = vzero();
 		}
 		for (long e = c; e < c + span; e += E) {
-			Vi v[4];
+			Vi v[4], hi[4];
 			#pragma GCC unroll 4
-			for (int i = 0; i < R; i++)
+			for (int i = 0; i < R; i++) {
 				v[i] = LANES(w[i] + e / E * wpc, bits);
+				hi[i] = isrli(v[i], P / 2 * bits);
+			}
 			#pragma GCC unroll 16
 			for (int k = 0; k < P; k++)
 				#pragma GCC unroll 4
@@ -200,7 +235,7 @@ KINL void K(dot)(const lm_mat *W, const float *xp, const float *sf, long ldf, co
 					Vf xk = vload(xp + t * cols + e + k * L);
 					#pragma GCC unroll 4
 					for (int i = 0; i < R; i++)
-						d[i][t][k % A] = vfma(K(code)(v[i], k, bits, mode, tab), xk,
+						d[i][t][k % A] = vfma(K(code)(v[i], hi[i], k, bits, mode, tab), xk,
 						                      d[i][t][k % A]);
 				}
 		}
@@ -245,25 +280,26 @@ KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long
                   long r0, long r1, int bits, int mode)
 {
 	const lm_mat *W = &j->W;
-	long ng = W->cols / W->group, ldf = (ng + L - 1) / L * L + L;
+	K(Shape) sh = K(shape)(W, bits);
+	long ldf = sh.ldf;
 	int R = nt == 1 && bits > 4 ? 4 : nt <= 2 ? 2 : 1;
 	float *sf = lm_scratch(R * ldf);    /* the rows' scales */
 	for (long r = r0; r < r1; r += R) {
 		int m = r1 - r < R ? (int)(r1 - r) : R;
-		K(scales)(sf, ldf, W, r, m, mode);
+		K(scales)(sf, &sh, W, r, m, mode);
 		if (nt == 1 && m == 4)
-			K(dot)(W, xp, sf, ldf, sx, y, r, 4, 1, bits, mode);
+			K(dot)(W, &sh, xp, sf, sx, y, r, 4, 1, bits, mode);
 		else if (nt == 1 && m == 2)
-			K(dot)(W, xp, sf, ldf, sx, y, r, 2, 1, bits, mode);
+			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 1, bits, mode);
 		else if (nt == 2 && m == 2)
-			K(dot)(W, xp, sf, ldf, sx, y, r, 2, 2, bits, mode);
+			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 2, bits, mode);
 		else
 			for (int i = 0; i < m; i++)
 				switch (nt) {
-				case 1: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 1, bits, mode); break;
-				case 2: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 2, bits, mode); break;
-				case 3: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 3, bits, mode); break;
-				default: K(dot)(W, xp, sf + i * ldf, ldf, sx, y, r + i, 1, 4, bits, mode); break;
+				case 1: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 1, bits, mode); break;
+				case 2: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 2, bits, mode); break;
+				case 3: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 3, bits, mode); break;
+				default: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 4, bits, mode); break;
 				}
 	}
 }
@@ -299,10 +335,10 @@ KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits, int mode)
 		Vi idx = iadd(iset1((int)(g % L)), off);
 		Vf s = vperm(s8, idx), b = vperm(b8, idx);
 		for (long e = c; e < c + span; e += E) {
-			Vi v = LANES(w + e / E * wpc, bits);
+			Vi v = LANES(w + e / E * wpc, bits), hi = isrli(v, P / 2 * bits);
 			#pragma GCC unroll 16
 			for (int k = 0; k < P; k++) {
-				Vf q = vmul(K(code)(v, k, bits, mode, tab), vset1(elem_scale(k, bits, mode)));
+				Vf q = vmul(K(code)(v, hi, k, bits, mode, tab), vset1(elem_scale(k, bits, mode)));
 				if (mode == LM_AFFINE)
 					vstore(dst + e + k * L, vadd(vmul(s, q), b));   /* two roundings, as MLX */
 				else
