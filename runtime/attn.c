@@ -11,6 +11,7 @@
  * change the result. */
 #include "vec.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,7 @@ static long seg_pos(const Seg *s, long i)
 typedef struct {
 	float *out;
 	const float *q;
-	long pos, heads, group, hd, vd;
+	long pos, ntok, heads, group, hd, vd;
 	float scale;
 	lm_mask mask;
 	Seg seg[2];
@@ -157,6 +158,111 @@ static void attend_part(void *ctx, long u0, long u1)
 	}
 }
 
+/* ---- prefill: blocks of queries as matrix products ----
+ *
+ * The query heads of one K/V head at a few neighbouring tokens see nearly
+ * the same keys, so they go together as the R rows of a block: for a tile
+ * of TK keys their scores are one product S = Q K^T ([R, hd] x [hd, TK]),
+ * the softmax runs online per row as above, and the values come in as
+ * O += P V ([R, TK] x [TK, vd]).  Each key is read once for the block
+ * instead of once per query, and the products run at the matrix rate
+ * instead of a dot product's: at long prompts, where the keys outgrow
+ * the caches, that is most of attention's time.  A key a row must not see
+ * gets a score of -inf, which the tile's exp turns into exactly 0. */
+enum { TK = 128, ROWS = 32 };   /* keys per tile; query rows per block */
+
+typedef struct {
+	const Job *j;
+	long kvh, nh, bt;      /* K/V heads; query heads and tokens per block */
+	long hblocks, tblocks;
+} Grid;
+
+/* Block w: its first token, K/V head and first query head.  Token blocks
+ * are taken from both ends in turn, so that the shares lm_parallel cuts
+ * hold about as many causal keys each. */
+static void block_of(const Grid *gr, long w, long *t0, long *g, long *h0)
+{
+	long per = gr->kvh * gr->hblocks, i = w / per, r = w % per;
+	long tb = i % 2 == 0 ? i / 2 : gr->tblocks - 1 - i / 2;
+	*t0 = tb * gr->bt;
+	*g = r / gr->hblocks;
+	*h0 = *g * gr->j->group + (r % gr->hblocks) * gr->nh;
+}
+
+static void attend_blocks(void *ctx, long w0, long w1)
+{
+	const Grid *gr = ctx;
+	const Job *j = gr->j;
+	long hd = j->hd, vd = j->vd;
+	float *Q = lm_scratch(ROWS * (hd + vd + TK)), *O = Q + ROWS * hd, *S = O + ROWS * vd;
+	float mx[ROWS];
+	double sum[ROWS];
+	unsigned char vis[ROWS][TK];
+	for (long w = w0; w < w1; w++) {
+		long t0, g, h0;
+		block_of(gr, w, &t0, &g, &h0);
+		long bt = j->ntok - t0 < gr->bt ? j->ntok - t0 : gr->bt;
+		long nh = j->group - (h0 - g * j->group) < gr->nh ? j->group - (h0 - g * j->group) : gr->nh;
+		long R = bt * nh, last = j->pos + t0 + bt - 1;   /* the block's last query position */
+		for (long b = 0; b < bt; b++)                    /* row b * nh + h: token t0 + b, head h0 + h */
+			memcpy(Q + b * nh * hd, j->q + ((t0 + b) * j->heads + h0) * hd, nh * hd * sizeof(float));
+		memset(O, 0, R * vd * sizeof(float));
+		for (long r = 0; r < R; r++) {
+			mx[r] = -INFINITY;
+			sum[r] = 0;
+		}
+		for (int si = 0; si < 2; si++) {
+			const Seg *sg = &j->seg[si];
+			long len = sg->n;
+			if (!sg->pos && len > last - sg->pos0 + 1)
+				len = last - sg->pos0 + 1;    /* the call's later keys: never visible */
+			for (long i0 = 0; i0 < len; i0 += TK) {
+				long nk = len - i0 < TK ? len - i0 : TK, seen = 0;
+				for (long b = 0; b < bt; b++)
+					for (long i = 0; i < nk; i++)
+						seen += vis[b][i] = (unsigned char)visible(seg_pos(sg, i0 + i),
+						                                           j->pos + t0 + b, j->mask);
+				if (!seen)
+					continue;
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, hd, j->scale,
+				            Q, hd, sg->k + i0 * sg->kstride + g * hd, sg->kstride,
+				            0.0f, S, TK);
+				for (long r = 0; r < R; r++) {
+					float *s = S + r * TK, m = mx[r];
+					const unsigned char *vr = vis[r / nh];
+					for (long i = 0; i < nk; i++) {
+						if (!vr[i])
+							s[i] = -INFINITY;
+						else if (s[i] > m)
+							m = s[i];
+					}
+					if (m == -INFINITY) {         /* nothing this row sees yet */
+						memset(s, 0, nk * sizeof(float));
+						continue;
+					}
+					if (m > mx[r] && sum[r] > 0) {
+						float f = expf(mx[r] - m);
+						sum[r] *= f;
+						for (long c = 0; c < vd; c++)
+							O[r * vd + c] *= f;
+					}
+					mx[r] = m;
+					sum[r] += j->v->expsum(s, m, nk);
+				}
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, vd, nk, 1.0f,
+				            S, TK, sg->v + i0 * sg->vstride + g * vd, sg->vstride,
+				            1.0f, O, vd);
+			}
+		}
+		for (long b = 0; b < bt; b++)
+			for (long h = 0; h < nh; h++) {
+				float inv = (float)(1 / sum[b * nh + h]), *o = j->out + ((t0 + b) * j->heads + h0 + h) * vd;
+				for (long c = 0; c < vd; c++)
+					o[c] = O[(b * nh + h) * vd + c] * inv;
+			}
+	}
+}
+
 void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
                const float *k, const float *v, long heads, long kv_heads,
                long hd, long vd, float scale, lm_mask mask)
@@ -167,11 +273,18 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
 		cached = c->cap;
 	if (c->kind == LM_KV_LATENT)
 		kvv = kvd;       /* values are the start of each key row */
-	Job j = {out, q, pos, heads, heads / kv_heads, hd, vd, scale, mask, {
+	Job j = {out, q, pos, n, heads, heads / kv_heads, hd, vd, scale, mask, {
 		{c->k, c->v, c->pos, 0, cached, kvd, kvv},
 		{k, v, NULL, pos, k ? n : 0, kvd, kvv},
 	}, lm_vec()};
-	lm_parallel(n * heads, 1, attend_part, &j);
+	if (n > 1) {
+		/* prefill: blocks of up to ROWS queries, the group's heads first */
+		long nh = j.group < ROWS ? j.group : ROWS, bt = ROWS / nh;
+		Grid gr = {&j, kv_heads, nh, bt, (j.group + nh - 1) / nh, (n + bt - 1) / bt};
+		lm_parallel(gr.tblocks * kv_heads * gr.hblocks, 1, attend_blocks, &gr);
+	} else {
+		lm_parallel(n * heads, 1, attend_part, &j);
+	}
 	if (k)
 		kv_append(c, k, v, n, pos);
 }

@@ -256,6 +256,11 @@ typedef struct {
 void lm_ssm(float *y, const float *x, const float *dt, const float *B,
             const float *C, long n, const lm_ssm_dims *s, const float *a_log,
             const float *dt_bias, const float *d, float *state);
+/* The same sums in chunks of `chunk` tokens (1 to 256), each as matrix
+ * products (ssd.c): equal to lm_ssm up to the order of the sums. */
+void lm_ssm_chunked(float *y, const float *x, const float *dt, const float *B,
+                    const float *C, long n, long chunk, const lm_ssm_dims *s,
+                    const float *a_log, const float *dt_bias, const float *d, float *state);
 
 /* ---- latent attention (mla.c) ------------------------------------------------ */
 
