@@ -142,11 +142,6 @@ double lm_read_rate_pages(int huge)
 	return best;
 }
 
-double lm_read_rate(void)
-{
-	return lm_read_rate_pages(0);
-}
-
 double lm_f32_rate(void)
 {
 	long n = 128, m = 4096, k = 4096;

@@ -247,7 +247,6 @@ void lm_fp_quantize(const float *w, long cols, int mode, int dtype, uint32_t *q,
  * and with the kernels' instruction set: memory read bandwidth in GB/s (the
  * best read loop of bound.c over 1 GiB) and the float32 matrix rate in
  * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
-double lm_read_rate(void);
 double lm_read_rate_pages(int huge);   /* huge: in 2 MB pages */
 double lm_f32_rate(void);
 /* n zeroed bytes in 2 MB pages (huge) where the kernel gives them, or in
