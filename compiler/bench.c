@@ -35,7 +35,7 @@ enum { MAXL = 16, MAXROWS = 4096 };
 
 typedef struct {
 	long p[MAXL], t[MAXL], d[MAXL], n, r;
-	int np, nt, nd, gcc, tcc, json, long_ok;
+	int np, nt, nd, gcc, tcc, json, long_ok, no_mmap;
 	const char *adapter;
 } Opts;
 
@@ -47,7 +47,7 @@ typedef struct {
 	double mean, sd, bound, peak, peak_bound;
 } Row;
 
-enum { O_VIA = LM_OPT_LONG, O_LONG };
+enum { O_VIA = LM_OPT_LONG, O_LONG, O_MMAP, O_NO_MMAP };
 static const lm_opt opts[] = {
 	{"n-prompt", 'p', "N,...", "prefill tests: N tokens in one call each (default 512;\n"
 	                           "0: none)"},
@@ -60,6 +60,8 @@ static const lm_opt opts[] = {
 	{"via", O_VIA, "gcc|tcc|gcc,tcc", "build with gcc (lmcc build, default), compile in memory\n"
 	                                  "with libtcc (lmcc run), or both, side by side"},
 	{"allow-long-ctx", O_LONG, NULL, "allow a context past the config's position limit"},
+	{"no-mmap", O_NO_MMAP, NULL, "the model reads its weights into memory (its --no-mmap)"},
+	{"mmap", O_MMAP, NULL, "the model uses the file's mapping (the default)"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
@@ -122,6 +124,8 @@ static const char *parse(int argc, char **argv, Opts *o)
 		case 'd': o->nd = nums("-d", v, o->d, 0, 1L << 20); break;
 		case 'a': o->adapter = v; break;
 		case O_LONG: o->long_ok = 1; break;
+		case O_MMAP: o->no_mmap = 0; break;
+		case O_NO_MMAP: o->no_mmap = 1; break;
 		case 'o':
 			if (strcmp(v, "md") && strcmp(v, "json"))
 				lm_fail(NULL, "bench: -o: '%s' is not md or json", v);
@@ -178,7 +182,7 @@ static FILE *start(const char *exe, const char *src, const char *dir, const Opts
 		dup2(fd[1], 1);
 		close(fd[0]);
 		close(fd[1]);
-		char *av[10];
+		char *av[12];
 		int ac = 0;
 		av[ac++] = exe ? (char *)exe : "run";
 		av[ac++] = "--bench";
@@ -191,6 +195,8 @@ static FILE *start(const char *exe, const char *src, const char *dir, const Opts
 		}
 		if (o->long_ok)
 			av[ac++] = "--allow-long-ctx";
+		if (o->no_mmap)
+			av[ac++] = "--no-mmap";
 		av[ac] = NULL;
 		if (!exe)
 			_exit(run_tcc(src, ac, av));
@@ -225,9 +231,10 @@ static double field(json_object *o, const char *key)
 	return json_object_get_double(v);
 }
 
-/* The bounds of each thread count, measured once. */
+/* The bounds of each thread count, measured once: reading in 4 KB and in
+ * 2 MB pages (decoding is held to the one its weights sit in). */
 typedef struct {
-	double read[MAXL], f32[MAXL];
+	double read[MAXL], readh[MAXL], f32[MAXL];
 } Bounds;
 
 static int thread_index(const Opts *o, long t)
@@ -242,6 +249,7 @@ static int thread_index(const Opts *o, long t)
 typedef struct {
 	const char *via;
 	double build, load, peak;
+	double huge;         /* the weights' fraction in 2 MB pages */
 	char isa[16];        /* the kernels' instruction set */
 } Run;
 
@@ -264,6 +272,11 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 				snprintf(run->isa, sizeof run->isa, "%s", json_object_get_string(v));
 			if (strcmp(run->via, "gcc"))   /* from the fork: compiling and loading */
 				run->build = lm_now() - t_start - run->load;
+			json_object_put(j);
+			continue;
+		}
+		if (json_object_object_get_ex(j, "huge", &v)) {
+			run->huge = json_object_get_double(v);
 			json_object_put(j);
 			continue;
 		}
@@ -295,7 +308,7 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 		r->sd = reps > 1 ? sqrt(fmax(0, (sq - sum * sum / reps) / (reps - 1))) : 0;
 		if (decode) {   /* the bytes of the average token: weights, caches at its depth */
 			double bytes = plan_read_bytes(p) + (double)tok * (depth + n / 2.0) + fixed;
-			r->bound = b->read[ti] * 1e9 / bytes;
+			r->bound = (run->huge > 0.5 ? b->readh[ti] : b->read[ti]) * 1e9 / bytes;
 		} else {
 			r->bound = b->f32[ti] * 1e9 / (plan_prefill_flops(p, depth, n) / n);
 		}
@@ -332,15 +345,17 @@ static void print_md(const Plan *p, const char *fmts, const char *cpu, const Opt
 	       wbytes / 1e9, cpu, nruns ? runs[0].isa : "-");
 	printf("bounds measured now:");
 	for (int i = 0; i < o->nt; i++)
-		printf("%s %ld thread%s: read %.1f GB/s, f32 %.1f GFLOP/s", i ? ";" : "", o->t[i],
-		       o->t[i] > 1 ? "s" : "", b->read[i], b->f32[i]);
+		printf("%s %ld thread%s: read %.1f GB/s in 4 KB pages, %.1f in 2 MB pages, "
+		       "f32 %.1f GFLOP/s", i ? ";" : "", o->t[i], o->t[i] > 1 ? "s" : "", b->read[i],
+		       b->readh[i], b->f32[i]);
 	printf("\n");
 	for (int i = 0; i < nruns; i++)
 		printf("%s: %s in %.2f s; load %.3f s (bound: the checkpoint read once, %.3f s); "
-		       "peak %.0f MB after load (bound: the weights, %.0f MB)\n", runs[i].via,
+		       "peak %.0f MB after load (bound: the weights, %.0f MB); weights %.0f%% in "
+		       "2 MB pages (decoding's bound: the read in %s pages)\n", runs[i].via,
 		       strcmp(runs[i].via, "gcc") ? "compiled in memory" : "built", runs[i].build,
 		       runs[i].load, wbytes / (b->read[o->nt - 1] * 1e9), runs[i].peak / 1e6,
-		       wbytes / 1e6);
+		       wbytes / 1e6, 100 * runs[i].huge, runs[i].huge > 0.5 ? "2 MB" : "4 KB");
 	printf("\n| model | weights | via | threads | test | t/s | bound t/s | of bound | peak MB | "
 	       "weights+cache MB |\n|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nrows; i++) {
@@ -378,6 +393,7 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 		json_object *e = json_object_new_object();
 		json_object_object_add(e, "threads", json_object_new_int64(o->t[i]));
 		json_object_object_add(e, "read_gb_s", json_object_new_double(b->read[i]));
+		json_object_object_add(e, "read_2mb_gb_s", json_object_new_double(b->readh[i]));
 		json_object_object_add(e, "f32_gflop_s", json_object_new_double(b->f32[i]));
 		json_object_array_add(a, e);
 	}
@@ -390,6 +406,7 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 		json_object_object_add(e, "load_bound_s",
 		                       json_object_new_double(wbytes / (b->read[o->nt - 1] * 1e9)));
 		json_object_object_add(e, "peak_bytes", json_object_new_double(runs[i].peak));
+		json_object_object_add(e, "huge_pages", json_object_new_double(runs[i].huge));
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(j, "tests", a = json_object_new_array());
@@ -438,7 +455,8 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "lmcc: bench: measuring the machine on %ld thread%s\n", o.t[i],
 		        o.t[i] > 1 ? "s" : "");
 		lm_set_threads((int)o.t[i]);
-		b.read[i] = lm_read_rate();
+		b.read[i] = lm_read_rate_pages(0);
+		b.readh[i] = lm_read_rate_pages(1);
 		b.f32[i] = lm_f32_rate();
 	}
 

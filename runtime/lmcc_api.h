@@ -41,6 +41,10 @@ const lm_model *lm_this_model(void);
  * emits the C; tcc compiles it into a temporary shared object). */
 int lm_open_dir(const char *model_dir, const lm_model **m, lm_status *st);
 
+/* 0: the checkpoints opened next are read into the process's own memory
+ * in 2 MB pages (as --no-mmap); 1 (the default): used from the files'
+ * mapping. */
+void lm_set_mmap(int on);
 /* Bind m to the checkpoint in weights_dir (NULL: the one m was built
  * from), with caches for ctx tokens. */
 int lm_session_open(lm_session **s, const lm_model *m, const char *weights_dir,

@@ -93,6 +93,17 @@ lm_ckpt *lm_ck_try(const char *dir);
 /* One safetensors file, checked the same way (an adapter's). */
 lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+/* 0 (--no-mmap): the files opened next are read into memory of the
+ * process's own in 2 MB pages, not mapped (st.c says when it falls back). */
+void lm_set_mmap(int on);
+/* size bytes at a 2 MB boundary (where the kernel can give 2 MB pages), of
+ * the file fd read-only or, fd < 0, anonymous and writable; MAP_FAILED if
+ * not; munmap(p, size) frees it. */
+unsigned char *lm_map_aligned(size_t size, int fd);
+/* The fraction of ck's resident weights in 2 MB pages (-1: unknown), and
+ * a phrase for the stats line saying how they were loaded. */
+double lm_ck_huge(const lm_ckpt *ck);
+void lm_ck_pages(const lm_ckpt *ck, char *s, size_t n);
 long lm_ck_count(lm_ckpt *ck);
 /* A tensor's bytes as stored, its dtype as the header names it ("F32",
  * "U32", ...) and its size (for tools that copy checkpoints). */
@@ -252,9 +263,11 @@ void lm_fp_quantize(const float *w, long cols, int mode, int dtype, uint32_t *q,
  * and with the kernels' instruction set: memory read bandwidth in GB/s (the
  * best read loop of bound.c over 1 GiB) and the float32 matrix rate in
  * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
-double lm_read_rate(void);
 double lm_read_rate_pages(int huge);   /* huge: in 2 MB pages */
 double lm_f32_rate(void);
+/* n zeroed bytes in 2 MB pages (huge) where the kernel gives them, or in
+ * pages of the usual size; munmap(p, n) frees them. */
+void *lm_pages(size_t n, int huge);
 /* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
 void lm_cpu_name(char *out, size_t size);
 

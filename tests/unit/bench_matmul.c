@@ -1,12 +1,13 @@
 /* bench_matmul: how close lm_matmul comes to this machine's bounds.
  *
- *   bench_matmul [THREADS]     (--help: what it prints)
+ *   bench_matmul [THREADS [4k|2m]]     (--help: what it prints)
  *
  * Measures the machine first (runtime/bound.c): memory read bandwidth
- * with the kernels' instruction set and thread count, with one thread and
- * in 2 MB pages (the bound is the first: weights are read through pages of
- * the usual size; a much larger third figure would say the page tables
- * limit it), and the float32 matrix rate.  Then lm_matmul on a weight of a real
+ * with the kernels' instruction set and thread count, in 2 MB pages and
+ * in 4 KB ones, and with one thread, and the float32 matrix rate.  The
+ * weights sit in 2 MB pages (as lmcc asks for its weights; 4k: in pages
+ * of the usual size, as a checkpoint cached in them is read), and the
+ * bound is the read rate in the same pages.  Then lm_matmul on a weight of a real
  * model's size, in F32, F16 and BF16: with one token (decode:
  * reported as GB/s of weights read, and as a ratio to the bandwidth) and
  * with 128 tokens (prefill: GFLOP/s, and a ratio to sgemm's rate). */
@@ -15,13 +16,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+static int huge = 1;     /* the weights' pages: 2 MB, or 4 KB */
 
 static void product(int dtype, int tr, long n, long rows, long cols, double bw, double peak)
 {
 	size_t es = lm_dtype_size(dtype), bytes = (size_t)rows * cols * es;
 	/* several matrices, so that a pass does not run from the cache */
 	int copies = (int)(1.5e9 / bytes) + 1;
-	unsigned char *w = lm_alloc_aligned(bytes * copies);
+	unsigned char *w = lm_pages(bytes * copies, huge);
 	memset(w, 0x3c, bytes * copies);
 	float *x = lm_alloc_aligned(n * cols * 4), *y = lm_alloc_aligned(n * rows * 4);
 	double best = 1e30;
@@ -45,7 +49,7 @@ static void product(int dtype, int tr, long n, long rows, long cols, double bw, 
 		printf("prefill %s %5ldx%-5ld           %6.1f GFLOP/s %.2f of sgemm's f32 rate (n = %ld)\n",
 		       name, rows, cols, 2.0 * n * rows * cols / best / 1e9,
 		       2.0 * n * rows * cols / best / 1e9 / peak, n);
-	free(w);
+	munmap(w, bytes * copies);
 	free(x);
 	free(y);
 }
@@ -56,8 +60,8 @@ static void qproduct(int bits, int group, long n, long rows, long cols, double b
 	size_t wbytes = (size_t)rows * cols * bits / 8, sbytes = (size_t)rows * cols / group * 2;
 	size_t bytes = wbytes + 2 * sbytes;
 	int copies = (int)(1.5e9 / bytes) + 1;
-	unsigned char *w = lm_alloc_aligned(wbytes * copies);
-	uint16_t *sb = lm_alloc_aligned(2 * sbytes * copies);
+	unsigned char *w = lm_pages(wbytes * copies, huge);
+	uint16_t *sb = lm_pages(2 * sbytes * copies, huge);
 	for (size_t i = 0; i < wbytes * copies; i++)
 		w[i] = (unsigned char)(i * 2654435761u >> 13);
 	for (size_t i = 0; i < sbytes * copies; i++)
@@ -88,8 +92,8 @@ static void qproduct(int bits, int group, long n, long rows, long cols, double b
 		printf("prefill q%d g%-3d %5ldx%-5ld          %6.1f GFLOP/s %.2f of sgemm's f32 rate (n = %ld, %s)\n",
 		       bits, group, rows, cols, 2.0 * n * rows * cols / best / 1e9,
 		       2.0 * n * rows * cols / best / 1e9 / peak, n, lm_isa_name(lm_isa()));
-	free(w);
-	free(sb);
+	munmap(w, wbytes * copies);
+	munmap(sb, 2 * sbytes * copies);
 	free(x);
 	free(y);
 }
@@ -106,13 +110,15 @@ static void quantized(double bw, double peak)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_matmul [THREADS]\n"
+	fprintf(f, "usage: bench_matmul [THREADS [4k|2m]]\n"
 	           "  How close lm_matmul comes to this machine's bounds, with THREADS threads\n"
 	           "  (default: one per CPU) and the kernels LMCC_ISA chooses (avx512, avx2,\n"
-	           "  portable; default: the best this CPU has).  The first line gives the\n"
-	           "  read bandwidth with THREADS threads, with one and in 2 MB pages,\n"
-	           "  measured with the kernels' instruction set, and sgemm's float32 rate;\n"
-	           "  each product after it is a ratio to the first or the last.\n");
+	           "  portable; default: the best this CPU has), on weights in 2 MB pages\n"
+	           "  (default) or 4 KB ones.  The first line gives the read bandwidth with\n"
+	           "  THREADS threads in the weights' pages (the bound), in the other size\n"
+	           "  and with one thread, measured with the kernels' instruction set, and\n"
+	           "  sgemm's float32 rate; each product after it is a ratio to the bound\n"
+	           "  or to sgemm's rate.\n");
 }
 
 int main(int argc, char **argv)
@@ -121,26 +127,29 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (argc > 2 || (argc == 2 && (atoi(argv[1]) < 1 || atoi(argv[1]) > 64))) {
+	if (argc > 3 || (argc > 1 && (atoi(argv[1]) < 1 || atoi(argv[1]) > 64))
+	    || (argc == 3 && strcmp(argv[2], "4k") && strcmp(argv[2], "2m"))) {
 		usage(stderr);
 		return 2;
 	}
+	huge = argc < 3 || !strcmp(argv[2], "2m");
 	if (argc > 1)
 		lm_set_threads(atoi(argv[1]));
 	setvbuf(stdout, NULL, _IOLBF, 0);    /* make bench reads the first line alone */
 	char cpu[200];
 	lm_cpu_name(cpu, sizeof cpu);
 	int threads = lm_pool_size();
-	double bw = lm_read_rate(), bw1 = bw, bwh = lm_read_rate_pages(1);
+	double bw = lm_read_rate_pages(huge), bw1 = bw, other = lm_read_rate_pages(!huge);
 	if (threads > 1) {
 		lm_set_threads(1);
-		bw1 = lm_read_rate();
+		bw1 = lm_read_rate_pages(huge);
 		lm_set_threads(threads);
 	}
 	double peak = lm_f32_rate();
-	printf("machine: memory read %.1f GB/s with %d thread%s (%.1f with 1; %.1f in 2 MB pages), "
-	       "sgemm %.1f GFLOP/s; %s, %s kernels\n", bw, threads, threads > 1 ? "s" : "", bw1,
-	       bwh, peak, cpu, lm_isa_name(lm_isa()));
+	printf("machine: memory read %.1f GB/s with %d thread%s in %s pages (%.1f with 1; %.1f in "
+	       "%s pages), sgemm %.1f GFLOP/s; %s, %s kernels\n", bw, threads, threads > 1 ? "s" : "",
+	       huge ? "2 MB" : "4 KB", bw1, other, huge ? "4 KB" : "2 MB", peak, cpu,
+	       lm_isa_name(lm_isa()));
 	int dt[3] = {LM_F32, LM_F16, LM_BF16};
 	for (int i = 0; i < 3; i++) {
 		product(dt[i], 0, 1, 6656, 2048, bw, peak);
