@@ -458,8 +458,7 @@ void adapter_read(Plan *p, const char *dir)
 	Adapter *ad = lm_alloc(sizeof *ad);
 	lm_ckpt *ck = lm_adapter_open(dir, &ad->cfg, NULL);
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {   /* closed, so that a caller that goes on no longer watches it */
+	if (lm_catch(&err)) {   /* closed, so that a caller that goes on no longer watches it */
 		lm_ck_close(ck);
 		lm_err_raise(&err);
 	}

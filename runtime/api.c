@@ -48,9 +48,8 @@ static int ok(lm_status *st)
  * return its status from there. */
 #define TRY(st)                                          \
 	lm_err err_;                                     \
-	if (setjmp(err_.jb))                             \
-		return failed(st, &err_);                \
-	lm_err_push(&err_)
+	if (lm_catch(&err_))                             \
+		return failed(st, &err_)
 #define DONE(st) (lm_err_pop(&err_), ok(st))
 
 int lm_session_open(lm_session **out, const lm_model *m, const char *weights_dir,
@@ -171,9 +170,8 @@ int lm_session_detokenize(lm_session *s, const int *ids, long n, char **text,
 int lm_session_is_eos(lm_session *s, int id)
 {
 	lm_err err_;
-	if (setjmp(err_.jb))
+	if (lm_catch(&err_))
 		return 0;
-	lm_err_push(&err_);
 	int r = lm_tok_is_eos(tokenizer(s), id, 0);
 	lm_err_pop(&err_);
 	return r;

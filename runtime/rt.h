@@ -21,17 +21,33 @@ void lm_fail(const char *where, const char *fmt, ...)
 /* Internal error: "lmcc: internal error: ...", exit 1. */
 void lm_bug(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
-/* For the C API: between lm_err_push(e) and lm_err_pop(e), lm_fail and
- * lm_bug of this thread store the message (without "lmcc: ") and its exit
- * status in e and longjmp to e->jb (then e is already popped) instead of
- * exiting.  What the failed call had allocated is not freed. */
+/* Catching an error instead of exiting: the C API returns it, the server
+ * answers it, and code that made something the process must not keep
+ * (an open checkpoint, a request's parse) frees it before the error goes
+ * on.  One form everywhere:
+ *
+ *	lm_err e;
+ *	if (lm_catch(&e)) {
+ *		free what was made;            e.code, e.msg say what failed
+ *		lm_err_raise(&e);              (or return or answer it)
+ *	}
+ *	... code that may lm_fail or lm_bug ...
+ *	lm_err_pop(&e);
+ *
+ * lm_catch(&e) pushes e and is 0; an lm_fail or lm_bug of this thread
+ * before lm_err_pop(&e) stores its message (without "lmcc: ") and exit
+ * status in e, pops e and comes back to it, non-zero.  As with any setjmp,
+ * a local the handler reads must not change after lm_catch, or must be
+ * volatile.  The failed code's own allocations are not freed: the
+ * handler frees what it knows of. */
 typedef struct lm_err {
 	jmp_buf jb;
 	int code;                    /* 2: bad input, 1: internal */
 	char msg[512];
 	struct lm_err *prev;
 } lm_err;
-void lm_err_push(lm_err *e);
+#define lm_catch(e) setjmp(lm_err_push(e)->jb)
+lm_err *lm_err_push(lm_err *e);
 void lm_err_pop(lm_err *e);
 /* Fails again with the error E caught: to the next lm_err, or exits. */
 void lm_err_raise(const lm_err *e) __attribute__((noreturn));

@@ -115,14 +115,13 @@ static enum MHD_Result complete(struct MHD_Connection *c, int chat, const Conn *
 	volatile int ok = 0;
 	lm_err fail;
 	pthread_mutex_lock(&tok_mu);
-	if (setjmp(fail.jb) == 0) {
-		lm_err_push(&fail);
-		ok = api_parse(&srv, tok, chat, k->body ? k->body : "", k->len, j, &status, &err);
-		lm_err_pop(&fail);
-	} else {   /* the template or the tokenizer refused the request */
+	if (lm_catch(&fail)) {   /* the template or the tokenizer refused the request */
 		status = fail.code == 2 ? 400 : 500;
 		err = api_error(fail.msg, fail.code == 2 ? "invalid_request_error" : "server_error",
 		                NULL, NULL);
+	} else {
+		ok = api_parse(&srv, tok, chat, k->body ? k->body : "", k->len, j, &status, &err);
+		lm_err_pop(&fail);
 	}
 	pthread_mutex_unlock(&tok_mu);
 	if (!ok) {

@@ -291,8 +291,7 @@ static int chat_prompt(json_object *o, lm_tok *tok, Job *j, Err *e)
 	/* the template or the tokenizer may raise: the messages are freed
 	 * first (then api_parse frees the request), since the server goes on */
 	lm_err fail;
-	lm_err_push(&fail);
-	if (setjmp(fail.jb)) {
+	if (lm_catch(&fail)) {
 		for (int i = 0; i < k; i++)
 			free((char *)m[i].content);
 		free(m);
@@ -360,8 +359,7 @@ int api_parse(Srv *s, lm_tok *tok, int chat, const char *body, size_t len, Job *
 	j->samp = s->o->samp;
 	j->seed = s->o->seed;
 	lm_err fail;
-	lm_err_push(&fail);
-	if (setjmp(fail.jb)) {
+	if (lm_catch(&fail)) {
 		if (o)
 			json_object_put(o);
 		lm_err_raise(&fail);

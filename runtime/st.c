@@ -454,8 +454,7 @@ static lm_ckpt *opened(void (*open)(lm_ckpt *, const char *), const char *arg)
 {
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	if (lm_catch(&err)) {
 		release(ck);
 		lm_err_raise(&err);
 	}

@@ -20,10 +20,11 @@
  * it instead of ending the program: the innermost lm_err of this thread. */
 static __thread lm_err *catcher;
 
-void lm_err_push(lm_err *e)
+lm_err *lm_err_push(lm_err *e)
 {
 	e->prev = catcher;
 	catcher = e;
+	return e;
 }
 
 void lm_err_pop(lm_err *e)

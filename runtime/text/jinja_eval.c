@@ -369,12 +369,11 @@ char *lm_jinja_render_limited(const char *name, const char *src, struct json_obj
 	/* on the heap, so that it outlives a failure's longjmp unchanged */
 	jarena *a = lm_alloc(sizeof *a);
 	lm_err err;
-	if (setjmp(err.jb)) {   /* free all the render had, then fail as it did */
+	if (lm_catch(&err)) {   /* free all the render had, then fail as it did */
 		ja_free(a);
 		free(a);
 		lm_err_raise(&err);
 	}
-	lm_err_push(&err);
 	a->name = name;
 	a->max_bytes = max_bytes;
 	a->max_steps = max_steps;

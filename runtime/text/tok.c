@@ -63,8 +63,7 @@ static lm_tok *open_file(const char *path)
 {
 	lm_tok *t = lm_alloc(sizeof *t);
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	if (lm_catch(&err)) {
 		lm_tok_free(t);
 		lm_err_raise(&err);
 	}
@@ -319,8 +318,7 @@ int lm_tok_encode(lm_tok *t, const char *text, size_t len, int add_bos, int **id
 	tok_buf clean = { 0 };
 	tok_ints out = { 0 };
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	if (lm_catch(&err)) {
 		free(clean.p);
 		free(out.p);
 		lm_err_raise(&err);

@@ -38,8 +38,7 @@ char *lm_tok_chat(lm_tok *t, const lm_chat_msg *msgs, int n, int add_generation_
 	/* a template that raises: the conversation is freed first (the server
 	 * goes on) */
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	if (lm_catch(&err)) {
 		json_object_put(ctx);
 		lm_err_raise(&err);
 	}

@@ -70,8 +70,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb))
+	if (lm_catch(&err))
 		return 0;   /* bad input, said so: popped already */
 #if defined(TARGET_jinja)
 	static const char ctx_text[] = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"

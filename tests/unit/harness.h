@@ -30,12 +30,11 @@ static inline int parse_request(Srv *s, lm_tok *tok, int chat, const char *body,
 	lm_err fail;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
-	lm_err_push(&fail);
-	if (!setjmp(fail.jb)) {
+	if (lm_catch(&fail)) {
+		raised = 1;
+	} else {
 		api_parse(s, tok, chat, body, len, j, &status, &err);
 		lm_err_pop(&fail);
-	} else {
-		raised = 1;
 	}
 	free(err);
 	job_free(j);

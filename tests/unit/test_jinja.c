@@ -26,11 +26,10 @@ static void render_often(int repeat, const char *name, const char *src, struct j
 		lm_err e;
 		if (i == 1)
 			base = resident_mb();
-		if (setjmp(e.jb)) {
+		if (lm_catch(&e)) {
 			failed++;
 			continue;
 		}
-		lm_err_push(&e);
 		free(lm_jinja_render(name, src, ctx));
 		lm_err_pop(&e);
 	}

@@ -28,8 +28,7 @@
 static int fails(int tok, const char *dir)
 {
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	if (lm_catch(&err)) {
 		if (err.code != 2)
 			printf("exit status %d: %s\n", err.code, err.msg);
 		return err.code == 2;
