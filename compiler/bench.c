@@ -35,19 +35,20 @@ enum { MAXL = 16, MAXROWS = 4096 };
 
 typedef struct {
 	long p[MAXL], t[MAXL], d[MAXL], n, r;
-	int np, nt, nd, gcc, tcc, json, long_ok, no_mmap;
+	int np, nt, nd, gcc, tcc, json, long_ok, no_mmap, fast;
 	const char *adapter;
 } Opts;
 
 /* One row of the table. */
 typedef struct {
 	const char *via;
+	int fast;            /* run with the program's --fast */
 	char test[48];
 	long threads;
 	double mean, sd, bound, peak, peak_bound;
 } Row;
 
-enum { O_VIA = LM_OPT_LONG, O_LONG, O_MMAP, O_NO_MMAP };
+enum { O_VIA = LM_OPT_LONG, O_LONG, O_MMAP, O_NO_MMAP, O_FAST };
 static const lm_opt opts[] = {
 	{"n-prompt", 'p', "N,...", "prefill tests: N tokens in one call each (default 512;\n"
 	                           "0: none)"},
@@ -62,19 +63,25 @@ static const lm_opt opts[] = {
 	{"allow-long-ctx", O_LONG, NULL, "allow a context past the config's position limit"},
 	{"no-mmap", O_NO_MMAP, NULL, "the model reads its weights into memory (its --no-mmap)"},
 	{"mmap", O_MMAP, NULL, "the model uses the file's mapping (the default)"},
+	{"fast", O_FAST, NULL, "every test again with the program's --fast, its prefill\n"
+	                       "bound the int8 product rate on 8- and 4-bit weights"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
 
 static const char help[] =
 	"usage: lmcc bench MODEL_DIR [-p N,...] [-n N] [-r R] [-t N,...] [-d N,...]\n"
-	"                  [--adapter DIR] [-o md|json] [--via gcc|tcc|gcc,tcc]\n"
+	"                  [--adapter DIR] [-o md|json] [--via gcc|tcc|gcc,tcc] [--fast]\n"
 	"Measure the model's speed as llama-bench does: load it once, then for each\n"
 	"thread count and depth run every prefill test (-p) and the decode test (-n)\n"
 	"R times on random but fixed token ids, and report tokens/s (mean and\n"
 	"standard deviation), load time and peak memory, each beside its bound\n"
 	"measured on this machine in the same run: the f32 product rate for\n"
-	"prefill, the read bandwidth over the bytes a token reads for decoding.\n";
+	"prefill, the read bandwidth over the bytes a token reads for decoding.\n"
+	"With --fast every test runs again with the program's --fast; those\n"
+	"prefill rows' bound is the int8 product rate where the weights are 8- or\n"
+	"4-bit (the f32 rate otherwise: on float weights --fast needs BF16 dot\n"
+	"products, which lmcc does not use yet).\n";
 
 static long num(const char *opt, const char *s, long lo, long hi)
 {
@@ -126,6 +133,7 @@ static const char *parse(int argc, char **argv, Opts *o)
 		case O_LONG: o->long_ok = 1; break;
 		case O_MMAP: o->no_mmap = 0; break;
 		case O_NO_MMAP: o->no_mmap = 1; break;
+		case O_FAST: o->fast = 1; break;
 		case 'o':
 			if (strcmp(v, "md") && strcmp(v, "json"))
 				lm_fail(NULL, "bench: -o: '%s' is not md or json", v);
@@ -169,7 +177,7 @@ static char *spec(const Opts *o)
  * pipe: the built executable exe, or src compiled in memory (exe NULL).
  * The child's stderr is ours: its errors reach the user as they are. */
 static FILE *start(const char *exe, const char *src, const char *dir, const Opts *o,
-                   char *sp, pid_t *pid)
+                   char *sp, int fast, pid_t *pid)
 {
 	int fd[2];
 	if (pipe(fd))
@@ -197,6 +205,8 @@ static FILE *start(const char *exe, const char *src, const char *dir, const Opts
 			av[ac++] = "--allow-long-ctx";
 		if (o->no_mmap)
 			av[ac++] = "--no-mmap";
+		if (fast)
+			av[ac++] = "--fast";
 		av[ac] = NULL;
 		if (!exe)
 			_exit(run_tcc(src, ac, av));
@@ -235,6 +245,8 @@ static double field(json_object *o, const char *key)
  * 2 MB pages (decoding is held to the one its weights sit in). */
 typedef struct {
 	double read[MAXL], readh[MAXL], f32[MAXL];
+	double q4[MAXL], q8[MAXL];   /* --fast: the int8 product on 4- and 8-bit weights */
+	int bits;                    /* 4 or 8: the bits whose rate bounds --fast's prefill */
 } Bounds;
 
 static int thread_index(const Opts *o, long t)
@@ -248,6 +260,7 @@ static int thread_index(const Opts *o, long t)
 /* What one via (gcc or tcc) measured. */
 typedef struct {
 	const char *via;
+	int fast;
 	double build, load, peak;
 	double huge;         /* the weights' fraction in 2 MB pages */
 	char isa[16];        /* the kernels' instruction set */
@@ -287,7 +300,7 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 		long n = (long)field(j, "n"), depth = (long)field(j, "depth");
 		int ti = thread_index(o, (long)field(j, "threads"));
 		int decode = !strcmp(test, "tg");
-		*r = (Row){.via = run->via, .threads = o->t[ti], .peak = field(j, "peak")};
+		*r = (Row){.via = run->via, .fast = run->fast, .threads = o->t[ti], .peak = field(j, "peak")};
 		snprintf(r->test, sizeof r->test, "%s%ld", decode ? "tg" : "pp", n);
 		if (depth)
 			snprintf(r->test + strlen(r->test), sizeof r->test - strlen(r->test), " @ d%ld", depth);
@@ -310,7 +323,10 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 			double bytes = plan_read_bytes(p) + (double)tok * (depth + n / 2.0) + fixed;
 			r->bound = (run->huge > 0.5 ? b->readh[ti] : b->read[ti]) * 1e9 / bytes;
 		} else {
-			r->bound = b->f32[ti] * 1e9 / (plan_prefill_flops(p, depth, n) / n);
+			double rate = b->f32[ti];
+			if (run->fast && b->bits)
+				rate = b->bits == 4 ? b->q4[ti] : b->q8[ti];
+			r->bound = rate * 1e9 / (plan_prefill_flops(p, depth, n) / n);
 		}
 		r->peak_bound = (double)tok * (depth + n) + fixed;
 		fprintf(stderr, "lmcc: bench: %s, %s, %ld threads: %.2f tokens/s\n", run->via, r->test,
@@ -344,15 +360,19 @@ static void print_md(const Plan *p, const char *fmts, const char *cpu, const Opt
 	printf("lmcc bench: %s (%s), weights %s, %.3f GB; %s, %s kernels\n", p->name, p->arch, fmts,
 	       wbytes / 1e9, cpu, nruns ? runs[0].isa : "-");
 	printf("bounds measured now:");
-	for (int i = 0; i < o->nt; i++)
+	for (int i = 0; i < o->nt; i++) {
 		printf("%s %ld thread%s: read %.1f GB/s in 4 KB pages, %.1f in 2 MB pages, "
 		       "f32 %.1f GFLOP/s", i ? ";" : "", o->t[i], o->t[i] > 1 ? "s" : "", b->read[i],
 		       b->readh[i], b->f32[i]);
+		if (o->fast)
+			printf(", int8 %.1f (4-bit) and %.1f (8-bit) GOP/s, bf16 -", b->q4[i], b->q8[i]);
+	}
 	printf("\n");
 	for (int i = 0; i < nruns; i++)
-		printf("%s: %s in %.2f s; load %.3f s (bound: the checkpoint read once, %.3f s); "
+		printf("%s%s: %s in %.2f s; load %.3f s (bound: the checkpoint read once, %.3f s); "
 		       "peak %.0f MB after load (bound: the weights, %.0f MB); weights %.0f%% in "
 		       "2 MB pages (decoding's bound: the read in %s pages)\n", runs[i].via,
+		       runs[i].fast ? " --fast" : "",
 		       strcmp(runs[i].via, "gcc") ? "compiled in memory" : "built", runs[i].build,
 		       runs[i].load, wbytes / (b->read[o->nt - 1] * 1e9), runs[i].peak / 1e6,
 		       wbytes / 1e6, 100 * runs[i].huge, runs[i].huge > 0.5 ? "2 MB" : "4 KB");
@@ -360,18 +380,20 @@ static void print_md(const Plan *p, const char *fmts, const char *cpu, const Opt
 	       "weights+cache MB |\n|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nrows; i++) {
 		const Row *r = &rows[i];
-		printf("| %s | %s | %s | %ld | %s | %.2f ± %.2f | %.2f | %.3g | %.0f | %.0f |\n", p->name,
-		       fmts, r->via, r->threads, r->test, r->mean, r->sd, r->bound, r->mean / r->bound,
+		printf("| %s | %s | %s%s | %ld | %s | %.2f ± %.2f | %.2f | %.3g | %.0f | %.0f |\n", p->name,
+		       fmts, r->via, r->fast ? " --fast" : "", r->threads, r->test, r->mean, r->sd, r->bound, r->mean / r->bound,
 		       r->peak / 1e6, (wbytes + r->peak_bound) / 1e6);
 	}
 	/* JIT against the built binary, test by test */
 	if (o->gcc && o->tcc) {
-		int half = nrows / 2, ok = 1;
+		int half = nrows / 2, ok = 1, k = 0;
 		printf("\ntcc / gcc:");
 		for (int i = 0; i < half; i++) {
+			if (rows[i].fast)
+				continue;
 			double q = rows[half + i].mean / rows[i].mean;
 			ok &= fabs(q - 1) <= 0.05;
-			printf("%s %s (%ld threads) %.3f", i ? "," : "", rows[i].test, rows[i].threads, q);
+			printf("%s %s (%ld threads) %.3f", k++ ? "," : "", rows[i].test, rows[i].threads, q);
 		}
 		printf("; %s\n", ok ? "all within 5%" : "NOT all within 5%");
 	}
@@ -395,12 +417,17 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 		json_object_object_add(e, "read_gb_s", json_object_new_double(b->read[i]));
 		json_object_object_add(e, "read_2mb_gb_s", json_object_new_double(b->readh[i]));
 		json_object_object_add(e, "f32_gflop_s", json_object_new_double(b->f32[i]));
+		if (o->fast) {
+			json_object_object_add(e, "int8_q4_gop_s", json_object_new_double(b->q4[i]));
+			json_object_object_add(e, "int8_q8_gop_s", json_object_new_double(b->q8[i]));
+		}
 		json_object_array_add(a, e);
 	}
 	json_object_object_add(j, "builds", a = json_object_new_array());
 	for (int i = 0; i < nruns; i++) {
 		json_object *e = json_object_new_object();
 		json_object_object_add(e, "via", json_object_new_string(runs[i].via));
+		json_object_object_add(e, "fast", json_object_new_boolean(runs[i].fast));
 		json_object_object_add(e, "build_s", json_object_new_double(runs[i].build));
 		json_object_object_add(e, "load_s", json_object_new_double(runs[i].load));
 		json_object_object_add(e, "load_bound_s",
@@ -414,6 +441,7 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 		const Row *r = &rows[i];
 		json_object *e = json_object_new_object();
 		json_object_object_add(e, "via", json_object_new_string(r->via));
+		json_object_object_add(e, "fast", json_object_new_boolean(r->fast));
 		json_object_object_add(e, "threads", json_object_new_int64(r->threads));
 		json_object_object_add(e, "test", json_object_new_string(r->test));
 		json_object_object_add(e, "tokens_s", json_object_new_double(r->mean));
@@ -450,7 +478,7 @@ int cmd_bench(int argc, char **argv)
 		lm_fail(NULL, "bench: %ld tokens of context are past the %ld positions of the "
 		        "model's config; --allow-long-ctx runs it anyway", ctx + deepest, p.max_ctx);
 
-	Bounds b;
+	Bounds b = {.bits = strstr(fmts, "q4/") ? 4 : strstr(fmts, "q8/") ? 8 : 0};
 	for (int i = 0; i < o.nt; i++) {
 		fprintf(stderr, "lmcc: bench: measuring the machine on %ld thread%s\n", o.t[i],
 		        o.t[i] > 1 ? "s" : "");
@@ -458,21 +486,26 @@ int cmd_bench(int argc, char **argv)
 		b.read[i] = lm_read_rate_pages(0);
 		b.readh[i] = lm_read_rate_pages(1);
 		b.f32[i] = lm_f32_rate();
+		if (o.fast) {
+			b.q4[i] = lm_int8_rate(4);
+			b.q8[i] = lm_int8_rate(8);
+		}
 	}
 
 	char *weights = realpath(dir, NULL), *sp = spec(&o);
 	char *src = emit_model(&p, weights);
 	static Row rows[MAXROWS];
-	Run runs[2];
+	Run runs[4];
 	int nruns = 0, nrows = 0;
-	for (int v = 0; v < 2; v++) {
-		if (!(v ? o.tcc : o.gcc))
+	for (int v = 0; v < 4; v++) {
+		int fast = v % 2;
+		if (!(v / 2 ? o.tcc : o.gcc) || (fast && !o.fast))
 			continue;
 		Run *r = &runs[nruns++];
-		*r = (Run){.via = v ? "tcc" : "gcc"};
+		*r = (Run){.via = v / 2 ? "tcc" : "gcc", .fast = fast};
 		char *exe = NULL;
 		double t0 = lm_now();
-		if (!v) {
+		if (v == 0) {
 			char *out = lm_path("out", p.name), *path = lm_path(out, "model.c");
 			make_dirs(out);
 			write_text(path, src);
@@ -484,7 +517,13 @@ int cmd_bench(int argc, char **argv)
 			free(path);
 		}
 		pid_t pid;
-		FILE *f = start(exe, src, weights, &o, sp, &pid);
+		if (v == 1) {   /* the exact run's build */
+			char *out = lm_path("out", p.name);
+			exe = lm_path(out, p.name);
+			free(out);
+			r->build = runs[0].build;
+		}
+		FILE *f = start(exe, src, weights, &o, sp, fast, &pid);
 		collect(f, &p, &o, &b, r, rows, &nrows, t0);
 		fclose(f);
 		finish(pid);

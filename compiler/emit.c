@@ -689,6 +689,7 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	else
 		bprintf(&b, "0");
 	set_trimmed(&d, "WEIGHTS", &b);
+	dset(&d, "FAST", "%d", p->fast);
 	if (p->ad) {
 		Dict a = {0};
 		em_cstr(&b, p->ad->dir);

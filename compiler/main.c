@@ -63,6 +63,7 @@ static char *config_of(const char *dir)
  * and one MODEL_DIR among them.  Prints the help and exits on -h. */
 typedef struct {
 	const char *dir, *out, *adapter;
+	int fast;           /* lmcc build --fast */
 } Args;
 
 #define ADAPTER_OPT {"adapter", 'a', "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it"}, \
@@ -245,6 +246,7 @@ int cmd_plan(int argc, char **argv)
 static char *emit_to(Args a, Plan *p, char **dir_out)
 {
 	load_plan(p, a.dir, a.adapter);
+	p->fast = a.fast;
 	char *out = a.out ? lm_strdup(a.out) : lm_path("out", p->name);
 	char *weights = realpath(a.dir, NULL);
 	char *src = emit_model(p, weights);
@@ -272,33 +274,40 @@ int cmd_emit(int argc, char **argv)
 	return 0;
 }
 
-enum { O_MPI = LM_OPT_LONG + 1 };
+enum { O_MPI = LM_OPT_LONG + 1, O_FAST };
 static const lm_opt build_opts[] = {
 	{"output", 'o', "DIR", "where to write (default out/<name>/)"},
 	ADAPTER_OPT,
 	{"mpi", O_MPI, NULL, "link Open MPI's runtime (make MPI=1): the program started\n"
 	                     "by mpirun -np N runs as N pipeline stages"},
+	{"fast", O_FAST, NULL, "the program's --fast on by default (products with\n"
+	                       "rounded activations; see its --help)"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
-static int build_mpi;
+static int build_mpi, build_fast;
 
 static void build_opt(int key, const char *val)
 {
-	build_mpi = 1;
+	if (key == O_MPI)
+		build_mpi = 1;
+	else
+		build_fast = 1;
 }
 
 int cmd_build(int argc, char **argv)
 {
 	Args a = model_args(argc, argv, build_opts,
-		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR] [--mpi]\n"
+		"usage: lmcc build MODEL_DIR [-o DIR] [--adapter ADAPTER_DIR] [--mpi] [--fast]\n"
 		"Write DIR/model.c (default out/<name>/) and compile it with gcc into\n"
 		"DIR/<name>, a program taking the RUN OPTIONS (see its --help) whose\n"
 		"checkpoint defaults to MODEL_DIR.  With --adapter the program applies\n"
 		"that adapter by default, and its own --adapter takes any adapter of\n"
 		"the same structure (modules, rank, scale).  With --mpi, `mpirun -np N\n"
 		"DIR/<name> ...` splits the layers into N pipeline stages (lmcc plan\n"
-		"MODEL_DIR --ranks N shows the split).\n", build_opt);
+		"MODEL_DIR --ranks N shows the split).  With --fast, its --fast is on\n"
+		"by default.\n", build_opt);
+	a.fast = build_fast;
 	double t0 = lm_now();
 	Plan p;
 	char *out, *path = emit_to(a, &p, &out);

@@ -252,6 +252,7 @@ typedef struct {
 	Tensor *t;
 	int nt, tcap;
 	struct Adapter *ad;          /* a LoRA/DoRA adapter on some products, or 0 */
+	int fast;                    /* lmcc build --fast: the program's --fast is on */
 	Drop drops[MAX_DROPS];
 	int ndrops;
 	CfgField *cfg;               /* every field of config.json the plan read */

@@ -45,6 +45,11 @@ void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *ro
 /* Which prefill product lm_matmul uses for the float dtypes: 0 the one
  * chosen per shape, LM_GEMM_LMCC or LM_GEMM_OPENBLAS always (LMCC_GEMM=lmcc
  * or openblas at start-up; bench_gemm sets it between measurements). */
+/* --fast's int8 product (gemm_q8.c) for a quantized W: whether it takes
+ * n tokens times W (lm_fast, 8 or 4 bits affine, AVX2), and the product. */
+int lm_gemm_q8_fits(long n, const lm_mat *W);
+void lm_gemm_q8(float *y, const float *x, long n, const lm_mat *W);
+
 enum { LM_GEMM_CHOOSE = 0, LM_GEMM_LMCC = 1, LM_GEMM_OPENBLAS = 2 };
 extern int lm_gemm_force;
 

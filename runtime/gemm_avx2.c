@@ -4,7 +4,7 @@
  * tokens' inputs: 12 multiply-adds for 8 loads, as many independent sums
  * as the two FMA pipes need to hide their latency, 15 of 16 registers. */
 #include "gemm.h"
-#include "load_avx2.h"
+#include "gemm_avx2.h"
 
 #include <immintrin.h>
 
@@ -55,29 +55,6 @@ AVX2 __attribute__((aligned(64))) static void tile_avx2(long kc, const float *a,
 	case 3: tile_m(kc, a, b, c, ldc, add, 3); break;
 	case 2: tile_m(kc, a, b, c, ldc, add, 2); break;
 	default: tile_m(kc, a, b, c, ldc, add, 1); break;
-	}
-}
-
-/* r[0..7] as the columns of an 8 x 8 block. */
-AVX2 INLINE void transpose8(__m256 r[8])
-{
-	__m256 t[8], u[8];
-#pragma GCC unroll 4
-	for (int i = 0; i < 8; i += 2) {
-		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-	}
-#pragma GCC unroll 2
-	for (int i = 0; i < 8; i += 4) {
-		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-	}
-#pragma GCC unroll 4
-	for (int i = 0; i < 4; i++) {
-		r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-		r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
 	}
 }
 

@@ -433,6 +433,7 @@ typedef struct {
 	long dim;                   /* the residual stream's width */
 	int layers;
 	const lm_part *parts;       /* layers + 2: the embedding, each layer, the head */
+	int fast;                   /* built with --fast: the run option's default */
 } lm_model;
 
 /* The command line of a built model (RUN OPTIONS of DESIGN.md). */

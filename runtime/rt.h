@@ -173,6 +173,11 @@ void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 enum { LM_ISA_PORTABLE = 0, LM_ISA_AVX2 = 1, LM_ISA_AVX512 = 2 };
 int lm_isa(void);
 const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
+/* --fast (gemm_q8.c): products may round activations (int8, bf16) where
+ * that is faster; never the default. */
+extern int lm_fast;
+/* What --fast changes on this CPU, for the stats line (gemm_q8.c). */
+const char *lm_fast_note(void);
 
 /* DESIGN.md's bound on logits against a reference (golden.c): the worst
  * row's error relative to its largest |logit|, and the first row whose
@@ -268,6 +273,9 @@ double lm_f32_rate(void);
 /* n zeroed bytes in 2 MB pages (huge) where the kernel gives them, or in
  * pages of the usual size; munmap(p, n) frees them. */
 void *lm_pages(size_t n, int huge);
+/* GOP/s of --fast's int8 product (gemm_q8.c) on a `bits`-bit (8 or 4)
+ * group-64 weight, the same shape; 0 without it on this CPU. */
+double lm_int8_rate(int bits);
 /* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
 void lm_cpu_name(char *out, size_t size);
 

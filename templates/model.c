@@ -188,7 +188,7 @@ static const char *const drops[] = {
 	.config = config, .drops = drops,
 	.create = create, .forward = forward, .reset = reset, .step = step, .maxb = MAXB,
 	.state = &state,
-	.dim = DIM, .layers = LAYERS, .parts = parts,
+	.dim = DIM, .layers = LAYERS, .parts = parts, .fast = {{FAST}},
 };
 
 /* The run loop (--tokens, --chunk, -n, ...) is the runtime's. */

@@ -62,6 +62,12 @@ if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_gemm does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# --fast's int8 product for quantized weights, against the exact one.
+if make -s tests/bin/test_gemm_q8 >tests/tmp/unit.log 2>&1; then
+	tests/bin/test_gemm_q8 || echo "FAIL unit: test_gemm_q8 exited $?"
+else
+	echo "FAIL unit: test_gemm_q8 does not build: $(head -c 300 tests/tmp/unit.log)"
+fi
 # An unknown prefill product is refused, one line, exit 2.
 LMCC_GEMM=blis tests/bin/test_kernels >/dev/null 2>tests/tmp/unit.err
 rc=$?
