@@ -78,6 +78,9 @@ lm_ckpt *lm_ck_try(const char *dir);
 lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
 long lm_ck_count(lm_ckpt *ck);
+/* A number no other checkpoint opened by this process has: unlike its
+ * address, which a later open may reuse once it is closed. */
+long lm_ck_serial(const lm_ckpt *ck);
 /* A tensor's bytes as stored, its dtype as the header names it ("F32",
  * "U32", ...) and its size (for tools that copy checkpoints). */
 const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);
