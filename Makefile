@@ -181,7 +181,10 @@ test-asan test-ubsan: test-%: deps.stamp
 # Fuzzing with libFuzzer (Debian's clang): one binary per target of
 # tests/fuzz/fuzz_target.c (tests/tmp/libfuzzer/TARGET), each run
 # FUZZ_SECONDS from a seed corpus made of the repository's own files;
-# findings go to tests/tmp/libfuzzer/TARGET.out/.
+# findings go to tests/tmp/libfuzzer/TARGET.out/.  With FUZZ_CPU_SECONDS=N
+# instead, each target runs until it has used N seconds of CPU time, two
+# at a time under nice (tests/fuzz/cpu.sh): wall time says little on a
+# loaded machine.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = jinja config st index tokjson tokrank tokspm tokjsonl adapter http
 FUZZ_CFLAGS = -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Iruntime \
@@ -207,6 +210,9 @@ $(FUZZ_BIN): tests/tmp/libfuzzer/%: tests/fuzz/fuzz_target.c runtime/liblmcc.a $
 	  -ltcc -ldl $(LDLIBS_RT) -o $@
 fuzz-build: $(FUZZ_BIN)
 fuzz: all $(FUZZ_BIN)
+ifdef FUZZ_CPU_SECONDS
+	@bash tests/fuzz/cpu.sh $(FUZZ_CPU_SECONDS) $(FUZZ_TARGETS)
+else
 	@for t in $(FUZZ_TARGETS); do \
 	  sh tests/fuzz/seeds.sh $$t tests/tmp/libfuzzer/$$t.seeds; \
 	  mkdir -p tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.out; \
@@ -216,5 +222,6 @@ fuzz: all $(FUZZ_BIN)
 	    -print_final_stats=1 tests/tmp/libfuzzer/$$t.corpus tests/tmp/libfuzzer/$$t.seeds 2>&1 \
 	    | grep -E '^stat::number_of_executed_units|^==|SUMMARY|artifact'; \
 	done
+endif
 
 .PHONY: test-asan test-ubsan fuzz fuzz-build

@@ -28,7 +28,7 @@ enum { MAX_RANK = 1 << 16, MAX_KEYS = 4096, MAX_KEY = 160 };
 
 /* A of one module (and expert), shared by the products that view it. */
 typedef struct Lora_a {
-	lm_ckpt *ad;
+	long ad;           /* lm_ck_serial of the adapter */
 	const char *name;
 	long expert;
 	int how;
@@ -86,12 +86,14 @@ static char *read_keys(const char *path, json_object *v)
 	size_t n = json_object_array_length(v), len = 1;
 	if (n < 1 || n > MAX_KEYS)
 		lm_fail(path, "field 'lora_parameters.keys': %zu keys, expected 1 to %d", n, MAX_KEYS);
-	char **k = lm_alloc(n * sizeof *k);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {   /* all checked before anything is allocated */
 		json_object *s = json_object_array_get_idx(v, i);
 		if (!json_object_is_type(s, json_type_string) || !key_ok(json_object_get_string(s)))
 			lm_fail(path, "field 'lora_parameters.keys[%zu]': not a module path (letters, digits, '_', '.')", i);
-		k[i] = (char *)json_object_get_string(s);
+	}
+	char **k = lm_alloc(n * sizeof *k);
+	for (size_t i = 0; i < n; i++) {
+		k[i] = (char *)json_object_get_string(json_object_array_get_idx(v, i));
 		len += strlen(k[i]) + 1;
 	}
 	qsort(k, n, sizeof *k, by_str);
@@ -107,7 +109,8 @@ static char *read_keys(const char *path, json_object *v)
 	return out;
 }
 
-static void read_config(const char *path, lm_adapter *a)
+/* *ROOT: the parsed file, which the caller puts (also when this fails) */
+static void read_config(const char *path, lm_adapter *a, json_object *volatile *rootp)
 {
 	size_t len;
 	char *text = lm_read_text(path, &len);
@@ -118,6 +121,7 @@ static void read_config(const char *path, lm_adapter *a)
 	int ok = json_tokener_get_error(tok) == json_tokener_success;
 	json_tokener_free(tok);
 	free(text);
+	*rootp = root;
 	if (!ok || !root || !json_object_is_type(root, json_type_object))
 		lm_fail(path, "not a JSON object");
 	memset(a, 0, sizeof *a);
@@ -159,7 +163,6 @@ static void read_config(const char *path, lm_adapter *a)
 		lm_fail(path, "field 'lora_parameters.dropout': not a number in [0, 1)");
 	v = field(lp, "keys");
 	a->keys = read_keys(path, v && !json_object_is_type(v, json_type_null) ? v : NULL);
-	json_object_put(root);
 }
 
 static void differs(const char *path, const char *f, const char *got, const char *want)
@@ -172,8 +175,27 @@ lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
 {
 	char *cfg = lm_path(dir, "adapter_config.json");
 	char *st = lm_path(dir, "adapters.safetensors");
-	read_config(cfg, a);
-	lm_ckpt *ck = lm_ck_open_file(st);
+	lm_ckpt *volatile ck = NULL;             /* volatile: read after a longjmp */
+	json_object *volatile root = NULL;
+	/* a failure closes what was opened: the C API goes on, and a stale
+	 * change watch on the adapter would end it when the file next changed */
+	lm_err err;
+	lm_err_push(&err);
+	if (setjmp(err.jb)) {
+		free(cfg);
+		free(st);
+		free(a->keys);
+		a->keys = NULL;
+		if (root)
+			json_object_put(root);
+		lm_ck_close(ck);
+		lm_err_raise(&err);
+	}
+	a->keys = NULL;
+	read_config(cfg, a, &root);
+	json_object_put(root);
+	root = NULL;
+	ck = lm_ck_open_file(st);
 	a->tensors = lm_ck_count(ck);
 	if (want) {
 		char g[64], w[64];
@@ -203,6 +225,7 @@ lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
 			lm_fail(st, "%s, but this program was built for an adapter with %s", g, w);
 		}
 	}
+	lm_err_pop(&err);
 	free(cfg);
 	free(st);
 	return ck;
@@ -236,10 +259,10 @@ static const Lora_a *shared_a(lm_ckpt *ad, const char *name, lm_mat va, int how,
 	static Lora_a *all;
 	int t = how == LM_LORA_T;
 	for (Lora_a *s = all; s; s = s->next)
-		if (s->ad == ad && s->expert == expert && (s->how == LM_LORA_T) == t && !strcmp(s->name, name))
+		if (s->ad == lm_ck_serial(ad) && s->expert == expert && (s->how == LM_LORA_T) == t && !strcmp(s->name, name))
 			return s;
 	Lora_a *s = lm_alloc(sizeof *s);
-	*s = (Lora_a){ad, lm_strdup(name), expert, how, in, r, lm_floats(in * r), all};
+	*s = (Lora_a){lm_ck_serial(ad), lm_strdup(name), expert, how, in, r, lm_floats(in * r), all};
 	for (long i = 0; i < in; i++)
 		for (long k = 0; k < r; k++)
 			s->a[i * r + k] = lm_load_f32(va.data, va.dtype, t ? (size_t)k * in + i : (size_t)i * r + k);

@@ -105,6 +105,9 @@ unsigned char *lm_map_aligned(size_t size, int fd);
 double lm_ck_huge(const lm_ckpt *ck);
 void lm_ck_pages(const lm_ckpt *ck, char *s, size_t n);
 long lm_ck_count(lm_ckpt *ck);
+/* A number no other checkpoint opened by this process has: unlike its
+ * address, which a later open may reuse once it is closed. */
+long lm_ck_serial(const lm_ckpt *ck);
 /* A tensor's bytes as stored, its dtype as the header names it ("F32",
  * "U32", ...) and its size (for tools that copy checkpoints). */
 const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t *bytes);

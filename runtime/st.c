@@ -71,6 +71,7 @@ struct lm_ckpt {
 	long nt, cap;                /* open-addressed table, cap a power of 2 */
 	void **owned;                /* float32 copies handed out */
 	long nowned;
+	long serial;                 /* which open this is (lm_ck_serial) */
 	/* while a header or the index is read: freed by release when the
 	 * reading fails half-way */
 	json_object *header, *index;
@@ -538,45 +539,47 @@ static int by_name(const void *a, const void *b)
 }
 
 /* Shards without an index, as mlx-lm finds them: every model*.safetensors
- * of the directory, in name order; their count. */
-static int shard_names(const char *dir, char ***out)
+ * of the directory, in name order.  Their paths are kept in ck->shards
+ * while the shards open, so release() frees them if one fails. */
+static int shard_name(const char *name)
+{
+	size_t len = strlen(name);
+	return !strncmp(name, "model", 5) && len >= 17 && !strcmp(name + len - 12, ".safetensors");
+}
+
+static void shard_paths(lm_ckpt *ck, const char *dir)
 {
 	DIR *d = opendir(dir);
-	char **names = NULL;
-	int n = 0;
 	if (!d)
 		lm_fail(dir, "cannot open: %s", strerror(errno));
 	for (struct dirent *e; (e = readdir(d));) {
-		size_t len = strlen(e->d_name);
-		if (strncmp(e->d_name, "model", 5) || len < 17
-		    || strcmp(e->d_name + len - 12, ".safetensors"))
+		if (!shard_name(e->d_name))
 			continue;
-		if (n >= MAX_SHARDS)
+		if (ck->nshards >= MAX_SHARDS) {
+			closedir(d);
 			lm_fail(dir, "more than %d model*.safetensors files", MAX_SHARDS);
-		names = lm_realloc(names, (n + 1) * sizeof *names);
-		names[n++] = lm_strdup(e->d_name);
+		}
+		ck->shards = lm_realloc(ck->shards, (ck->nshards + 1) * sizeof *ck->shards);
+		ck->shards[ck->nshards++] = lm_path(dir, e->d_name);
 	}
 	closedir(d);
-	if (n)
-		qsort(names, n, sizeof *names, by_name);
-	*out = names;
-	return n;
+	if (ck->nshards)
+		qsort(ck->shards, ck->nshards, sizeof *ck->shards, by_name);
 }
 
 static lm_ckpt *open_glob(lm_ckpt *ck, const char *dir)
 {
-	char **names;
-	int n = shard_names(dir, &names);
-	if (!n)
+	shard_paths(ck, dir);
+	if (!ck->nshards)
 		lm_fail(dir, "no model.safetensors, no model.safetensors.index.json and no model*.safetensors shards");
-	ck->where = lm_path(dir, names[0]);
-	for (int i = 0; i < n; i++) {
-		char *p = lm_path(dir, names[i]);
-		add_file(ck, p);
-		free(p);
-		free(names[i]);
-	}
-	free(names);
+	ck->where = lm_strdup(ck->shards[0]);
+	for (int i = 0; i < ck->nshards; i++)
+		add_file(ck, ck->shards[i]);
+	for (int i = 0; i < ck->nshards; i++)
+		free(ck->shards[i]);
+	free(ck->shards);
+	ck->shards = NULL;   /* the field names an index's shards */
+	ck->nshards = 0;
 	return ck;
 }
 
@@ -588,7 +591,9 @@ static void release(lm_ckpt *ck);
  * time that file changed. */
 static lm_ckpt *opened(void (*open)(lm_ckpt *, const char *), const char *arg)
 {
+	static long opens;
 	lm_ckpt *ck = lm_alloc(sizeof *ck);
+	ck->serial = __atomic_add_fetch(&opens, 1, __ATOMIC_RELAXED);
 	lm_err err;
 	if (lm_catch(&err)) {
 		release(ck);
@@ -623,15 +628,13 @@ lm_ckpt *lm_ck_try(const char *dir)
 		found = access(f, F_OK) == 0;
 		free(f);
 	}
-	if (!found) {
-		char **names;
-		int n = shard_names(dir, &names);
-		for (int i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		if (!n)
-			return NULL;
-	}
+	DIR *d = found ? NULL : opendir(dir);
+	for (struct dirent *e; d && !found && (e = readdir(d));)
+		found = shard_name(e->d_name);
+	if (d)
+		closedir(d);
+	if (!found)
+		return NULL;
 	return lm_ck_open(dir);
 }
 
@@ -963,6 +966,11 @@ const char *lm_ck_next(lm_ckpt *ck, long *i)
 	while (*i < ck->cap && !ck->t[*i].name)
 		++*i;
 	return *i < ck->cap ? ck->t[(*i)++].name : NULL;
+}
+
+long lm_ck_serial(const lm_ckpt *ck)
+{
+	return ck->serial;
 }
 
 long lm_ck_count(lm_ckpt *ck)

@@ -114,27 +114,51 @@ d=$(ckdir badtensor); header_only $d/model.safetensors '{"a": {"dtype": "F32"}}'
 got=$(timeout 60 tests/bin/test_reopen ck $d 2>$T/err)
 [ "$got" = alive ] && echo "PASS hostile a checkpoint that failed to open is no longer watched" ||
 	echo "FAIL hostile failed checkpoint open: '$got' $(head -c 200 $T/err)"
+# kept_nothing NAME N -- ARGS...: test_reopen ARGS fails N times and keeps
+# nothing: LeakSanitizer judges under ASan, resident memory otherwise
+kept_nothing() {
+	name=$1 n=$2
+	shift 3
+	got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 300 tests/bin/test_reopen "$@" 2>$T/err)
+	rc=$?
+	grew=${got#failed $n grew }
+	[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0
+	if [ $rc -eq 0 ] && [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
+		echo "PASS hostile $name kept nothing"
+	else
+		echo "FAIL hostile $name: exit $rc, '$got' (MB grown after the first) $(head -c 300 $T/err)"
+	fi
+}
 rm -rf $T/badtok && mkdir -p $T/badtok
 { cat tests/tokenizers/llama3/tokenizer.model; echo "IQ== 1"; } >$T/badtok/tokenizer.model
-got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 tests/bin/test_reopen tok $T/badtok 20 2>$T/err)
-grew=${got#failed 20 grew }
-[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0   # LeakSanitizer judges
-if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
-	echo "PASS hostile a tokenizer that failed to open 20 times kept nothing"
-else
-	echo "FAIL hostile failed tokenizer opens: '$got' (MB grown after the first) $(head -c 300 $T/err)"
-fi
+kept_nothing "a tokenizer that failed to open 20 times" 20 -- tok $T/badtok 20
 # the server's requests whose chat template raises: each once kept its
 # body's JSON and its messages (a megabyte each here)
 printf '%s' '{{ raise_exception("no") }}' >$T/raise.jinja
-got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1" timeout 120 tests/bin/test_reopen req tests/tokenizers/afm7_newline $T/raise.jinja 30 2>$T/err)
-grew=${got#failed 30 grew }
-[ "$LMCC_SANITIZE" = asan ] && [ "$grew" != "$got" ] && grew=0
-if [ "$grew" != "$got" ] && [ "$grew" -lt 20 ]; then
-	echo "PASS hostile 30 requests whose template raises kept nothing"
-else
-	echo "FAIL hostile requests whose template raises: '$got' (MB grown after the first) $(head -c 300 $T/err)"
-fi
+kept_nothing "30 requests whose template raises" 30 -- req tests/tokenizers/afm7_newline $T/raise.jinja 30
+# pre-tokenizer steps that fail: the list of steps, a literal's pattern
+for pre in '{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated"}]}' \
+    '{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"String": "\\E("}, "behavior": "Isolated"}]}' \
+    '{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "[a"}, "behavior": "Isolated"}]}'; do
+	rm -rf $T/badpre && mkdir -p $T/badpre
+	python3 -c "import json,sys; json.dump({'model': {'type': 'BPE', 'vocab': {'a': 0}, 'merges': []},
+  'pre_tokenizer': json.loads(sys.argv[1])}, sys.stdout)" "$pre" >$T/badpre/tokenizer.json
+	kept_nothing "a pre-tokenizer that fails ($pre)" 20 -- tok $T/badpre 20
+done
+rm -rf $T/twomodels && mkdir -p $T/twomodels
+cp tests/tokenizers/baichuan_m1/tokenizer.model $T/twomodels/a.model
+cp tests/tokenizers/baichuan_m1/tokenizer.model $T/twomodels/b.model
+kept_nothing "a directory of several .model files" 20 -- tok $T/twomodels 20
+# shards without an index, the first of them bad
+d=$(ckdir badglob)
+header_only $d/model-00001-of-00002.safetensors '{"a": {"dtype": "F32"}}'
+header_only $d/model-00002-of-00002.safetensors '{"b": {"dtype": "F32"}}'
+kept_nothing "shards without an index that fail to open" 20 -- ck $d 20
+# an encoding whose pre-tokenizer regex fails midway (PCRE2's match limit)
+rm -rf $T/failenc && mkdir -p $T/failenc
+python3 -c "import json,sys; json.dump({'model': {'type': 'BPE', 'vocab': {'a': 0, 'b': 1}, 'merges': []},
+  'pre_tokenizer': {'type': 'Split', 'pattern': {'Regex': '(a|a)*$'}, 'behavior': 'Isolated'}}, sys.stdout)" >$T/failenc/tokenizer.json
+kept_nothing "an encoding whose regex fails" 3 -- enc $T/failenc "b aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab" 3
 
 # ---- tokenizer files and other text (item 3's time bounds) ----
 # tokjson DIR PRE MERGES: a tokenizer.json of vocabulary a, b, ab, with the
@@ -183,6 +207,57 @@ refuse "--ctx 2^24 past the memory" "lmcc: memory: the model's caches and buffer
 mem=$(./lmcc run $G --tokens 1,2,3 -n 2 --ctx 4000000 --allow-long-ctx 2>&1 | sed -n 's/.*peak memory \([0-9]*\).*/\1/p')
 [ -n "$mem" ] && [ "$mem" -lt 1000 ] && echo "PASS hostile a cache for 4M tokens costs memory only as it fills ($mem MB)" ||
 	echo "FAIL hostile a cache for 4M tokens: peak memory '$mem' MB"
+
+# The generated code of a config at plan's maxima (1024 layers, 4096
+# experts) stays small enough for gcc to build in bounded time: a layer
+# more costs a few lines (its state, its bind and reset calls, its call
+# in forward and step), never a copy of a layer's code, and experts cost
+# none.  Before create() was one call per layer, afm7 at 1024 layers was
+# 19,323 lines (19 a layer) and kept gcc busy for minutes.
+python3 - $T/size <<'PY' >$T/size.out 2>&1
+import json, os, subprocess, sys
+out = sys.argv[1]
+def lines(name, edit):
+    c = json.load(open("tests/golden/%s/config.json" % name))
+    edit(c)
+    d = "%s/%s_%d" % (out, name, len(os.listdir(out)) if os.path.isdir(out) else 0)
+    os.makedirs(d)
+    json.dump(c, open(d + "/config.json", "w"))
+    r = subprocess.run(["./lmcc", "emit", d, "-o", d + "/out"], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit("%s: lmcc emit: %s" % (name, r.stderr.strip()))
+    return sum(1 for _ in open(d + "/out/model.c"))
+def layers(key, n, more=None):
+    def edit(c):
+        t = c.get("text_config", c)
+        t[key] = n
+        if more:
+            more(t, n)
+    return edit
+kda = lambda t, n: t["linear_attn_config"].update(kda_layers=list(range(1, n + 1)), full_attn_layers=[])
+cases = [("afm7", "num_layers", lambda t, n: t.update(num_kv_reuse_layers=0)),
+         ("baichuan_m1", "num_hidden_layers", lambda t, n: t.update(sliding_window_layers=[])),
+         ("plamo2", "num_hidden_layers", None),
+         ("kimi_all_kda", "num_hidden_layers", kda),
+         ("llama4", "num_hidden_layers", lambda t, n: t.update(no_rope_layers=[1, 1, 1, 0] * (n // 4)))]
+bad = 0
+for name, key, more in cases:
+    a, b = lines(name, layers(key, 4, more)), lines(name, layers(key, 1024, more))
+    per = (b - a) / 1020
+    print("%s: %d lines at 4 layers, %d at 1024: %.1f a layer" % (name, a, b, per))
+    bad += per > 12
+def experts(n):
+    return lambda c: c.update(num_experts=n)
+a, b = lines("kimi_linear", experts(8)), lines("kimi_linear", experts(4096))
+print("kimi_linear: %d lines at 8 experts, %d at 4096" % (a, b))
+bad += b != a
+sys.exit(bad)
+PY
+if [ $? -eq 0 ]; then
+	echo "PASS hostile generated code grows by at most 12 lines a layer, none an expert"
+else
+	echo "FAIL hostile generated code size: $(tr '\n' ';' <$T/size.out)"
+fi
 
 # ---- two builds into one directory ----
 # They shared model.c: one could compile the other's model and both exit 0.

@@ -265,6 +265,8 @@ d=$(mk rank_badrank); sed '7s/ .*/ 12x/' $T/llama3/tokenizer.model >$d/tokenizer
 bad rank-bad-number $d "$d/tokenizer.model: line 7: rank is not a number"
 d=$(mk rank_dup); { cat $T/llama3/tokenizer.model; echo "SGVsbG9Xb3JsZFph 0"; } >$d/tokenizer.model
 bad rank-duplicate $d "$d/tokenizer.model: line 128001: rank 0 given twice"
+d=$(mk rank_huge); sed '5s/ .*/ 9999999/' $T/llama3/tokenizer.model >$d/tokenizer.model
+bad rank-beyond-lines $d "$d/tokenizer.model: line 5: rank 9999999, but a file of 128000 lines holds ranks below 128000"
 d=$(mk rank_short); head -n 100 $T/llama3/tokenizer.model >$d/tokenizer.model
 bad rank-missing-byte $d "$d/tokenizer.model: no rank for the single byte"
 d=$(mk empty); : >$d/tokenizer.model

@@ -141,9 +141,15 @@ lm_tok *lm_tok_open(const char *dir)
 				free(p);
 				continue;
 			}
-			if (found)
-				lm_fail(dir, "several .model files (%s, %s): name the one to use",
-					strrchr(found, '/') + 1, e->d_name);
+			if (found) {
+				char a[256], b[256];
+				snprintf(a, sizeof a, "%s", strrchr(found, '/') + 1);
+				snprintf(b, sizeof b, "%s", e->d_name);
+				free(found);
+				free(p);
+				closedir(d);
+				lm_fail(dir, "several .model files (%s, %s): name the one to use", a, b);
+			}
 			found = p;
 		}
 		closedir(d);
@@ -323,7 +329,10 @@ int lm_tok_encode(lm_tok *t, const char *text, size_t len, int add_bos, int **id
 		free(out.p);
 		lm_err_raise(&err);
 	}
+	re_split_reset();
 	encode(t, text, len, add_bos, &clean, &out);
+	if (re_split_failed())
+		lm_fail(NULL, "%s", re_split_failed());
 	lm_err_pop(&err);
 	free(clean.p);
 	if (!out.p)

@@ -98,7 +98,9 @@ static int get_bool(struct json_object *o, const char *key, int dflt)
 }
 
 /* The steps of a component: a Sequence's list, or the component itself. */
-static size_t steps(struct json_object *o, const char *list, struct json_object ***out)
+/* The steps of O (a Sequence's LIST, or O itself); a list is held by T
+ * (tok_hold) until steps_done, so a step that fails does not leak it. */
+static size_t steps(lm_tok *t, struct json_object *o, const char *list, struct json_object ***out)
 {
 	static struct json_object *one[1];
 	struct json_object *l;
@@ -106,7 +108,7 @@ static size_t steps(struct json_object *o, const char *list, struct json_object 
 	if (type && strcmp(type, "Sequence") == 0 && (l = get(o, list))
 	    && json_object_is_type(l, json_type_array)) {
 		size_t n = json_object_array_length(l), i;
-		*out = lm_alloc((n + 1) * sizeof **out);
+		*out = tok_hold(t, lm_alloc((n + 1) * sizeof **out), free);
 		for (i = 0; i < n; i++)
 			(*out)[i] = json_object_array_get_idx(l, i);
 		return n;
@@ -114,6 +116,12 @@ static size_t steps(struct json_object *o, const char *list, struct json_object 
 	one[0] = o;
 	*out = one;
 	return 1;
+}
+
+static void steps_done(lm_tok *t, struct json_object **st, struct json_object *o)
+{
+	if (st[0] != o)
+		tok_drop(t, st);
 }
 
 static const char *pattern_string(const char *path, struct json_object *step)
@@ -129,7 +137,7 @@ static void read_normalizer(lm_tok *t, const char *path, struct json_object *o)
 {
 	tok_hf *h = t->hf;
 	struct json_object **st;
-	size_t n = steps(o, "normalizers", &st), i;
+	size_t n = steps(t, o, "normalizers", &st), i;
 	for (i = 0; i < n; i++) {
 		const char *type = json_str(st[i], "type");
 		if (!type)
@@ -149,8 +157,7 @@ static void read_normalizer(lm_tok *t, const char *path, struct json_object *o)
 			lm_fail(path, "normalizer '%s' is not supported", type);
 		}
 	}
-	if (st[0] != o)
-		free(st);
+	steps_done(t, st, o);
 }
 
 static int prepend_scheme(const char *path, struct json_object *o)
@@ -178,7 +185,7 @@ static void read_pre(lm_tok *t, const char *path, struct json_object *o)
 {
 	tok_hf *h = t->hf;
 	struct json_object **st;
-	size_t n = steps(o, "pretokenizers", &st), i;
+	size_t n = steps(t, o, "pretokenizers", &st), i;
 	for (i = 0; i < n; i++) {
 		const char *type = json_str(st[i], "type");
 		if (!type)
@@ -198,8 +205,8 @@ static void read_pre(lm_tok *t, const char *path, struct json_object *o)
 				buf_puts(&q, "\\Q");
 				buf_puts(&q, lit);
 				buf_puts(&q, "\\E");
-				h->pre[h->n_pre].re = re_new(buf_cstr(&q), path);
-				free(q.p);
+				h->pre[h->n_pre].re = re_new(tok_hold(t, buf_cstr(&q), free), path);
+				tok_drop(t, q.p);
 			} else {
 				lm_fail(path, "pre_tokenizer Split: no pattern");
 			}
@@ -220,15 +227,14 @@ static void read_pre(lm_tok *t, const char *path, struct json_object *o)
 			lm_fail(path, "pre_tokenizer '%s' is not supported", type);
 		}
 	}
-	if (st[0] != o)
-		free(st);
+	steps_done(t, st, o);
 }
 
 static void read_decoder(lm_tok *t, const char *path, struct json_object *o)
 {
 	tok_hf *h = t->hf;
 	struct json_object **st;
-	size_t n = steps(o, "decoders", &st), i;
+	size_t n = steps(t, o, "decoders", &st), i;
 	int fused = 0;
 	for (i = 0; i < n; i++) {
 		const char *type = json_str(st[i], "type");
@@ -265,8 +271,7 @@ static void read_decoder(lm_tok *t, const char *path, struct json_object *o)
 			lm_fail(path, "decoder '%s' is not supported", type);
 		}
 	}
-	if (st[0] != o)
-		free(st);
+	steps_done(t, st, o);
 }
 
 /* BOS from a TemplateProcessing post-processor whose single form starts
@@ -274,7 +279,7 @@ static void read_decoder(lm_tok *t, const char *path, struct json_object *o)
 static void read_post(lm_tok *t, const char *path, struct json_object *o)
 {
 	struct json_object **st;
-	size_t n = steps(o, "processors", &st), i;
+	size_t n = steps(t, o, "processors", &st), i;
 	for (i = 0; i < n; i++) {
 		const char *type = json_str(st[i], "type");
 		struct json_object *single = get(st[i], "single"), *first, *sp;
@@ -289,8 +294,7 @@ static void read_post(lm_tok *t, const char *path, struct json_object *o)
 			t->add_bos = 1;
 		}
 	}
-	if (st[0] != o)
-		free(st);
+	steps_done(t, st, o);
 }
 
 static void read_vocab(lm_tok *t, const char *path, struct json_object *vocab)

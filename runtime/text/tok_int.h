@@ -95,6 +95,11 @@ void re_free(tok_re *re);
  * alternative matches is skipped, as tiktoken and HF do. */
 typedef void (*re_piece_fn)(void *ctx, const char *s, size_t n);
 void re_split(tok_re *re, const char *s, size_t n, re_piece_fn fn, void *ctx);
+/* A match that fails (PCRE2's limits) does not end the encoding where it
+ * happens, where the encoder's scratch would be lost: re_split records
+ * why, and does nothing more until re_split_reset; lm_tok_encode says it. */
+const char *re_split_failed(void);
+void re_split_reset(void);
 char *re_rewrite(const char *pattern, const char *where);  /* exposed for tests */
 
 /* ---- BPE merging on a linked list of symbols with a heap ---- */

@@ -106,8 +106,11 @@ static size_t class_end(const char *s, size_t n, const char *where)
 
 char *re_rewrite(const char *p, const char *where)
 {
-	tok_buf o = { 0 };
+	/* one buffer a thread, reused: a pattern that fails midway (lm_fail)
+	 * leaves it reachable here, not lost */
+	static __thread tok_buf o;
 	size_t n = strlen(p), i;
+	o.n = 0;
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\\' && i + 1 < n && (p[i + 1] == 'p' || p[i + 1] == 'P')) {
 			i += property(&o, p + i, n - i, where) - 1;
@@ -151,7 +154,7 @@ char *re_rewrite(const char *p, const char *where)
 			buf_putc(&o, p[i]);
 		}
 	}
-	return buf_cstr(&o);
+	return lm_strdup(buf_cstr(&o));
 }
 
 tok_re *re_new(const char *pattern, const char *where)
@@ -164,16 +167,17 @@ tok_re *re_new(const char *pattern, const char *where)
 	 * PCRE2_NO_UTF_CHECK here), but the rewriting before reads it first. */
 	if (!utf8_valid(pattern, strlen(pattern)))
 		lm_fail(where, "pre-tokenizer regex is not valid UTF-8");
-	re = lm_alloc(sizeof *re);
 	pat = re_rewrite(pattern, where);
-	re->code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
-				 &err, &off, NULL);
-	if (!re->code) {
+	pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+					 &err, &off, NULL);
+	free(pat);
+	if (!code) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(err, msg, sizeof msg);
 		lm_fail(where, "pre-tokenizer regex: %s at offset %zu", (char *)msg, (size_t)off);
 	}
-	free(pat);
+	re = lm_alloc(sizeof *re);
+	re->code = code;
 	re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
 	re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
 	/* A repeated group that is not possessive (Kimi's lookahead classes)
@@ -202,9 +206,23 @@ void re_free(tok_re *re)
 	free(re);
 }
 
+static __thread char split_error[384];   /* per thread: servers encode in several */
+
+const char *re_split_failed(void)
+{
+	return split_error[0] ? split_error : NULL;
+}
+
+void re_split_reset(void)
+{
+	split_error[0] = 0;
+}
+
 void re_split(tok_re *re, const char *s, size_t n, re_piece_fn fn, void *ctx)
 {
 	PCRE2_SIZE at = 0;
+	if (split_error[0])
+		return;
 	/* The text was made valid UTF-8 once (lm_tok_encode); checking it again
 	 * at every match would make the loop quadratic. */
 	while (at < n) {
@@ -219,7 +237,9 @@ void re_split(tok_re *re, const char *s, size_t n, re_piece_fn fn, void *ctx)
 		if (rc < 0) {
 			PCRE2_UCHAR msg[256];
 			pcre2_get_error_message(rc, msg, sizeof msg);
-			lm_fail(NULL, "pre-tokenizer regex on a piece of %zu bytes: %s", n - at, (char *)msg);
+			snprintf(split_error, sizeof split_error,
+				 "pre-tokenizer regex on a piece of %zu bytes: %s", n - at, (char *)msg);
+			return;
 		}
 		ov = pcre2_get_ovector_pointer(re->md);
 		if (ov[1] > ov[0])

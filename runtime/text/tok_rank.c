@@ -116,10 +116,15 @@ void rank_load(lm_tok *t, const char *path)
 	char *data = lm_read_text(path, &len);
 	unsigned char tokbuf[1024];
 	int line = 0, i, n_ranks = 0;
+	long lines = len && data[len - 1] != '\n';
 	const struct family *fam;
 	if (!data)
 		lm_fail(path, "cannot read");
 	tok_hold(t, data, free);
+	/* ranks are ids 0..N-1 of a file of N lines: bounding them by the
+	 * lines keeps one line from sizing the vocabulary table */
+	for (const char *c = data; (c = memchr(c, '\n', len - (size_t)(c - data))); c++)
+		lines++;
 	t->algo = ALGO_RANK;
 	t->dec = DEC_RAW;
 	while (pos < len) {
@@ -148,6 +153,9 @@ void rank_load(lm_tok *t, const char *path)
 				lm_fail(path, "line %d: rank is not a number below 10000000", line);
 			rank = rank * 10 + (*s - '0');
 		}
+		if (rank >= lines)
+			lm_fail(path, "line %d: rank %ld, but a file of %ld lines holds ranks below %ld",
+				line, rank, lines, lines);
 		if (rank < t->n && t->piece[rank].kind != PK_UNUSED)
 			lm_fail(path, "line %d: rank %ld given twice", line, rank);
 		vocab_set(t, (int)rank, (const char *)tokbuf, n, PK_NORMAL);

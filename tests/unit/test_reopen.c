@@ -8,6 +8,10 @@
  *                            process still runs: prints "alive"
  *   test_reopen tok DIR N    DIR's tokenizer fails to open N times: prints
  *                            "failed N grew MB" (resident, after the first)
+ *   test_reopen ck DIR N     the same for DIR's checkpoint
+ *   test_reopen enc DIR TEXT N
+ *                            TEXT fails to encode with DIR's tokenizer
+ *                            N times (its pre-tokenizer regex fails)
  *   test_reopen req DIR TEMPLATE N
  *                            N chat requests of a megabyte each, parsed as
  *                            the server does with DIR's tokenizer and a
@@ -55,15 +59,37 @@ int main(int argc, char **argv)
 		free(path);
 		return 0;
 	}
-	if (argc == 4 && !strcmp(argv[1], "tok")) {
-		int n = atoi(argv[3]), failed = 0;
+	if (argc == 4 && (!strcmp(argv[1], "tok") || !strcmp(argv[1], "ck"))) {
+		int n = atoi(argv[3]), failed = 0, tok = !strcmp(argv[1], "tok");
 		long base = 0;
 		for (int i = 0; i < n; i++) {
-			failed += fails(1, argv[2]);
+			failed += fails(tok, argv[2]);
 			if (i == 0)
 				base = resident_mb();
 		}
 		printf("failed %d grew %ld\n", failed, resident_mb() - base);
+		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "enc")) {
+		int n = atoi(argv[4]), failed = 0;
+		long base = 0;
+		lm_tok *tok = lm_tok_open(argv[2]);
+		for (int i = 0; i < n; i++) {
+			lm_err err;
+			int *ids;
+			lm_err_push(&err);
+			if (setjmp(err.jb)) {
+				failed += err.code == 2;
+			} else {
+				lm_tok_encode(tok, argv[3], strlen(argv[3]), 0, &ids);
+				lm_err_pop(&err);
+				free(ids);
+			}
+			if (i == 0)
+				base = resident_mb();
+		}
+		printf("failed %d grew %ld\n", failed, resident_mb() - base);
+		lm_tok_free(tok);
 		return 0;
 	}
 	if (argc == 5 && !strcmp(argv[1], "req")) {
@@ -89,6 +115,6 @@ int main(int argc, char **argv)
 		lm_tok_free(tok);
 		return 0;
 	}
-	fprintf(stderr, "usage: test_reopen ck DIR | tok DIR N | req DIR TEMPLATE N\n");
+	fprintf(stderr, "usage: test_reopen ck DIR | tok|ck DIR N | enc DIR TEXT N | req DIR TEMPLATE N\n");
 	return 1;
 }
