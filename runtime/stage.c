@@ -400,11 +400,8 @@ int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
 {
 	long ctx = 0, cmd[3], cap = 0;
 	lm_stage_setup(m, &ctx);
-	lm_ckpt *ad;
-	lm_adapter got;
-	lm_ckpt *ck = lm_load(m, weights, adapter, ctx, &ad, &got);
-	if (ad)
-		lm_adapter_done(ad);
+	lm_loaded w;
+	lm_load(&w, m, weights, adapter, ctx);
 	int last = rank == ranks - 1;
 	float *out = NULL;
 	for (;;) {
@@ -428,10 +425,7 @@ int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
 	}
 	lm_stage_end(m);
 	free(out);
-	lm_ck_close(ck);
-	lm_ck_close(ad);
-	if (ad)
-		free((char *)got.keys);
+	lm_unload(&w);
 	return 0;
 }
 
