@@ -37,14 +37,28 @@ typedef struct {
 	const lm_stream *k;
 } Job;
 
+/* More than GROUP tokens take several passes, each over a block of
+ * outputs small enough (BLOCK bytes of weights) that the passes after the
+ * first read it from the cache: the weights are read from memory once
+ * for all FEW tokens. */
+enum { BLOCK = 32 << 10 };
+
 static void few(void *ctx, long r0, long r1)
 {
 	const Job *j = ctx;
-	for (long t = 0; t < j->n; t += GROUP) {
-		long g = j->n - t < GROUP ? j->n - t : GROUP;
-		(j->W.tr ? j->k->cols : j->k->rows)(&j->W, g, j->x + t * j->W.cols,
-		                                    j->x2 ? j->x2 + t * j->W.cols : NULL,
-		                                    j->y + t * j->W.rows, r0, r1);
+	long step = r1 - r0;
+	if (j->n > GROUP && !j->W.tr) {
+		step = BLOCK / (j->W.cols * (long)lm_esize(j->W.dtype));
+		step = step < 2 ? 2 : step;
+	}
+	for (long b0 = r0; b0 < r1; b0 += step) {
+		long b1 = r1 - b0 < step ? r1 : b0 + step;
+		for (long t = 0; t < j->n; t += GROUP) {
+			long g = j->n - t < GROUP ? j->n - t : GROUP;
+			(j->W.tr ? j->k->cols : j->k->rows)(&j->W, g, j->x + t * j->W.cols,
+			                                    j->x2 ? j->x2 + t * j->W.cols : NULL,
+			                                    j->y + t * j->W.rows, b0, b1);
+		}
 	}
 }
 

@@ -47,7 +47,7 @@ static inline float widen1(const void *p, int dtype, size_t i)
 	return dtype == LM_BF16 ? lm_bf16_to_f32(h) : lm_f16_to_f32(h);
 }
 
-static inline void prefetch(const lm_mat *W, size_t i)
+AVX2 INLINE void prefetch(const lm_mat *W, size_t i)
 {
 	_mm_prefetch((const char *)W->data + i * lm_esize(W->dtype) + PREFETCH, _MM_HINT_T0);
 }
@@ -109,35 +109,84 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 	}
 }
 
-/* N tokens (2 to 4), one row at a time: the tokens' a and b sums are the
- * independent ones. */
+/* N tokens (2 to 4), two rows at a time: each input vector loaded serves
+ * both rows, which halves the loads of x (from the L2 cache once x is
+ * larger than L1), and two streams keep memory busier than one.  A row's
+ * even and odd weights add to one sum per token (8 sums), so that the two
+ * rows' weights and the inputs fit the 16 registers beside them. */
 AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *y,
                        long r0, long r1, const int dtype, const int N)
 {
 	long cols = W->cols, full = cols & ~15L;
-	for (long r = r0; r < r1; r++) {
-		size_t b = (size_t)r * W->ld;
-		__m256 a[GROUP], c2[GROUP];
+	size_t ld = W->ld;
+	long r = r0;
+	for (; r + 2 <= r1; r += 2) {
+		size_t b0 = (size_t)r * ld, b1 = b0 + ld;
+		__m256 s0[GROUP], s1[GROUP];
 #pragma GCC unroll 4
 		for (int t = 0; t < N; t++)
-			a[t] = c2[t] = _mm256_setzero_ps();
+			s0[t] = s1[t] = _mm256_setzero_ps();
 		for (long c = 0; c < full; c += 16) {
-			__m256 wa, wb;
-			if (dtype == LM_F32 || !(c & 31))
-				prefetch(W, b + c);
-			load16(W->data, dtype, b + c, &wa, &wb);
+			__m256 wa0, wb0, wa1, wb1;
+			if (dtype == LM_F32 || !(c & 31)) {   /* once per 64 bytes */
+				/* past a row's end, as far into the row two on */
+				long pc = c + PREFETCH / (long)lm_esize(dtype);
+				size_t pf = pc < cols ? b0 + pc : b0 + 2 * ld + pc - cols;
+				const char *d = (const char *)W->data + pf * lm_esize(dtype);
+				_mm_prefetch(d, _MM_HINT_T0);
+				_mm_prefetch(d + ld * lm_esize(dtype), _MM_HINT_T0);
+			}
+			load16(W->data, dtype, b0 + c, &wa0, &wb0);
+			load16(W->data, dtype, b1 + c, &wa1, &wb1);
 #pragma GCC unroll 4
 			for (int t = 0; t < N; t++) {
-				a[t] = _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + t * cols + c), a[t]);
-				c2[t] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + t * cols + c + 8), c2[t]);
+				/* one load of each input vector for both rows: the empty
+				 * asm keeps it in a register, where gcc would otherwise
+				 * fold a second load into the second row's FMA */
+				__m256 xa = _mm256_loadu_ps(xs + t * cols + c);
+				__asm__("" : "+x"(xa));
+				s0[t] = _mm256_fmadd_ps(wa0, xa, s0[t]);
+				s1[t] = _mm256_fmadd_ps(wa1, xa, s1[t]);
+				__m256 xb = _mm256_loadu_ps(xs + t * cols + c + 8);
+				__asm__("" : "+x"(xb));
+				s0[t] = _mm256_fmadd_ps(wb0, xb, s0[t]);
+				s1[t] = _mm256_fmadd_ps(wb1, xb, s1[t]);
 			}
 		}
 #pragma GCC unroll 4
 		for (int t = 0; t < N; t++) {
-			float s = hsum(_mm256_add_ps(a[t], c2[t]));
+			float u0 = hsum(s0[t]), u1 = hsum(s1[t]);
+			for (long c = full; c < cols; c++) {   /* fused explicitly: gcc fuses
+				 * such tails or not as it likes, and a row must sum the
+				 * same paired or alone, whatever the thread count */
+				u0 = __builtin_fmaf(widen1(W->data, dtype, b0 + c), x[t * cols + c], u0);
+				u1 = __builtin_fmaf(widen1(W->data, dtype, b1 + c), x[t * cols + c], u1);
+			}
+			y[t * W->rows + r] = u0;
+			y[t * W->rows + r + 1] = u1;
+		}
+	}
+	for (; r < r1; r++) {
+		size_t b = (size_t)r * ld;
+		__m256 s0[GROUP];
+#pragma GCC unroll 4
+		for (int t = 0; t < N; t++)
+			s0[t] = _mm256_setzero_ps();
+		for (long c = 0; c < full; c += 16) {
+			__m256 wa, wb;
+			load16(W->data, dtype, b + c, &wa, &wb);
+#pragma GCC unroll 4
+			for (int t = 0; t < N; t++)
+				s0[t] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + t * cols + c + 8),
+				                        _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + t * cols + c),
+				                                        s0[t]));
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < N; t++) {
+			float u = hsum(s0[t]);
 			for (long c = full; c < cols; c++)
-				s += widen1(W->data, dtype, b + c) * x[t * cols + c];
-			y[t * W->rows + r] = s;
+				u = __builtin_fmaf(widen1(W->data, dtype, b + c), x[t * cols + c], u);
+			y[t * W->rows + r] = u;
 		}
 	}
 }

@@ -625,6 +625,7 @@ int main(void)
 				test_matmul(dtypes[i], tr, 1, 300, 41);   /* whole 256-output blocks */
 				test_matmul(dtypes[i], tr, 7, 300, 41);
 				test_matmul(dtypes[i], tr, 8, 19, 33);    /* the last streamed count */
+				test_matmul(dtypes[i], tr, 6, 77, 2500);  /* blocks of outputs, an odd tail */
 				test_matmul(dtypes[i], tr, 12, 150, 40);  /* prefill: panels and a tail */
 			}
 	}
