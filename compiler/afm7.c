@@ -58,7 +58,7 @@ void read_afm7(Cfg *c, Plan *p)
 
 	int last = L - R - 1;            /* the layer whose K/V the reusers read */
 	for (int i = 0; i < L; i++) {
-		Layer *l = &p->layers[i];
+		Layer *l = layer_begin(p, i);
 		Attn *a = &l->attn;
 		int reuse = i > last;
 		char pre[64];

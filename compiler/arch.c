@@ -73,6 +73,11 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir, int with
 	model_name(p->name, sizeof p->name, model_dir);
 	format_begin(p, c.root, config_path, with_ckpt ? model_dir : NULL);
 	archs[i].read(&c, p);
+	/* made before the layers or after them, they are the last part */
+	if (!p->head_tied)
+		p->t[p->head.t].part = p->nl + 1;
+	if (p->final.w.t >= 0)
+		p->t[p->final.w.t].part = p->nl + 1;
 	format_end(p);
 	plan_check(p, config_path);
 	keep_log(p, c.log);
@@ -87,6 +92,12 @@ void plan_begin(Plan *p, long V, long D, int L, const char *embed)
 	p->layers = lm_alloc(L * sizeof(Layer));
 	p->embed = mat_of(p, t_matrix(p, V, D, "%s", embed));
 	p->t[p->embed.t].fan_in = 1;     /* embeddings are not scaled by fan-in */
+}
+
+Layer *layer_begin(Plan *p, int i)
+{
+	p->part = i + 1;
+	return &p->layers[i];
 }
 
 void attn_begin(Attn *a, long heads, long kv_heads, long hd)

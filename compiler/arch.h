@@ -13,6 +13,8 @@ void read_kimi_linear(Cfg *c, Plan *p);
 /* The plan's sizes, its L zeroed layers and the embedding matrix
  * [V, D] named embed. */
 void plan_begin(Plan *p, long V, long D, int L, const char *embed);
+/* Layer i, whose tensors are made next. */
+Layer *layer_begin(Plan *p, int i);
 /* gate_proj, up_proj, down_proj under prefix: a SwiGLU of width inter. */
 /* An attention block with nothing bound yet: every optional tensor
  * absent, its own K/V, no rotation, scale hd^-0.5.  Readers then set

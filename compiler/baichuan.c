@@ -63,7 +63,7 @@ void read_baichuan_m1(Cfg *c, Plan *p)
 		        "needs its float rows");
 
 	for (int i = 0; i < L; i++) {
-		Layer *l = &p->layers[i];
+		Layer *l = layer_begin(p, i);
 		Attn *a = &l->attn;
 		int swa = 0;
 		for (int j = 0; j < nswa; j++)

@@ -390,8 +390,6 @@ void em_pmatarr(Em *e, const char *name, const MatArr *a)
 void em_state(Em *e, const char *name, long count, const char *what)
 {
 	bprintf(&e->decl, "\tfloat *%s;   /* %s */\n", name, what);
-	bprintf(&e->alloc, "\tL->%s = lm_floats(%ld);\n", name, count);
-	bprintf(&e->reset, "\tlm_zero(l%d.%s, %ld);\n", e->layer, name, count);
 	bprintf(&e->alloc, "\tlm_state_floats(&state, &L->%s, %ld);\n", name, count);
 }
 
@@ -400,7 +398,6 @@ void em_kv(Em *e, const char *kind, const char *cap, long kdim, long vdim)
 	bprintf(&e->decl, "\tlm_kv kv;\n");
 	bprintf(&e->alloc, "\tlm_kv_init(&L->kv, %s, %s, %ld, %ld);\n", kind, cap, kdim, vdim);
 	bprintf(&e->alloc, "\tlm_state_kv(&state, &L->kv);\n");
-	bprintf(&e->reset, "\tlm_kv_reset(&l%d.kv);\n", e->layer);
 }
 
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)

@@ -19,8 +19,8 @@ typedef struct {
 	long shift;               /* its index less its tensors' (their own stack's) */
 	Buf mats, vecs, scalars;  /* names the current layer declares, by type */
 	Buf decl;                 /* its other declarations (caches, states) */
-	Buf bind, alloc, reset;   /* the layer's (or create()'s) binding and
-	                           * allocations; reset()'s body */
+	Buf bind, alloc;          /* the layer's (or create()'s) binding and
+	                           * allocations */
 	struct { char name[16], what[80]; long width; int ints; } scratch[MAX_SCRATCH];
 	int nscratch;
 	Buf adapted;              /* the current layer's weights with an adapter */
@@ -53,12 +53,12 @@ void em_pvec(Em *e, const char *name, Vec v);
 void em_pscalar(Em *e, const char *name, Vec v);
 void em_pmatarr(Em *e, const char *name, const MatArr *a);
 /* A float state L->name of count floats the current layer carries across
- * calls: allocated by its binding, zeroed by reset() (as l3.name);
+ * calls: allocated and registered as state by its binding (lm_state_floats);
  * `what` is its comment. */
 void em_state(Em *e, const char *name, long count, const char *what);
 /* The K/V cache L->kv of the current layer (kind: LM_KV_..., cap: a C
  * expression in ctx): declared, initialised by its binding, registered as
- * state, reset. */
+ * state. */
 void em_kv(Em *e, const char *kind, const char *cap, long kdim, long vdim);
 /* Only declare the vector field `name`; the caller writes its binding. */
 void em_decl_vec(Em *e, const char *name);

@@ -730,7 +730,6 @@ char *emit_model(const Plan *p, const char *weights_dir)
 	dset(&d, "EPS", "%s", em_flt(p->final.eps));
 	set_trimmed(&d, "BIND", &e.bind);
 	set_trimmed(&d, "ALLOC", &e.alloc);
-	set_trimmed(&d, "RESET", &e.reset);
 	set_trimmed(&d, "CALLS", &calls);
 	set_trimmed(&d, "STEPS", &steps);
 	tmpl(&out, "model.c", "tail", &d);

@@ -323,7 +323,7 @@ void read_kimi_linear(Cfg *c, Plan *p)
 		plan_drop(p, "lm_head.weight", "a head tied to the embedding");
 
 	for (int i = 0; i < L; i++) {
-		Layer *l = &p->layers[i];
+		Layer *l = layer_begin(p, i);
 		char pre[64], sub[96];
 		snprintf(pre, sizeof pre, "model.layers.%d", i);
 		l->pre_mix = norm_of(t_vector(p, D, 1, "%s.input_layernorm.weight", pre), eps, 0);

@@ -261,7 +261,7 @@ void read_llama4(Cfg *c, Plan *p)
 	plan_drop(p, "*multi_modal_projector*", "the multi-modal projector");
 
 	for (int i = 0; i < L; i++) {
-		Layer *l = &p->layers[i];
+		Layer *l = layer_begin(p, i);
 		Attn *a = &l->attn;
 		char pre[64], sub[96];
 		snprintf(pre, sizeof pre, "language_model.model.layers.%d", i);

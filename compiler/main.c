@@ -184,8 +184,74 @@ static void drops(const Plan *p, lm_ckpt *ck)
 	}
 }
 
-/* --ranks N: the split the program makes under mpirun -np N. */
-static void print_ranks(const Plan *p, int ranks)
+/* Of a checkpoint with an index, the shards each rank opens: those that
+ * hold a tensor of its parts (a quantized module's scales and biases
+ * too), as lm_ck_open_part opens them a part at a time.  A tied embedding
+ * is read by the embedding's rank and the head's. */
+static void print_shards(const Plan *p, lm_ckpt *ck, const char *dir, int ranks,
+                         const int *first)
+{
+	char *index = lm_path(dir, "model.safetensors.index.json");
+	int sharded = ck && access(index, R_OK) == 0;
+	free(index);
+	if (!sharded)
+		return;
+	const char **file = NULL;     /* the shards, as the tensors name them */
+	int nf = 0;
+	long i = 0;
+	for (const char *name; (name = lm_ck_next(ck, &i));) {
+		const char *f = lm_ck_file(ck, name);
+		int k = 0;
+		while (k < nf && strcmp(file[k], f))
+			k++;
+		if (k == nf) {
+			file = lm_realloc(file, (nf + 1) * sizeof *file);
+			file[nf++] = f;
+		}
+	}
+	char *opens = lm_alloc((size_t)ranks * nf);
+	for (int t = 0; t < p->nt; t++) {
+		const Tensor *x = &p->t[t];
+		int tied = t == p->embed.t && p->head_tied;
+		size_t n = strlen(x->name);
+		int stem = n > 7 && !strcmp(x->name + n - 7, ".weight") ? (int)n - 7 : (int)n;
+		for (int w = 0; w < 3; w++) {
+			char name[MAX_TENSOR_NAME + 16];
+			snprintf(name, sizeof name, "%.*s%s", w ? stem : (int)n, x->name,
+			         (const char *[]){"", ".scales", ".biases"}[w]);
+			if (lm_ck_info(ck, name, NULL, NULL) == -1)
+				continue;
+			const char *f = lm_ck_file(ck, name);
+			int k = 0;
+			while (strcmp(file[k], f))
+				k++;
+			for (int r = 0; r < ranks; r++)
+				if ((x->part >= first[r] && x->part < first[r + 1])
+				    || (tied && first[r + 1] == p->nl + 2))
+					opens[(size_t)r * nf + k] = 1;
+		}
+	}
+	printf("the %d shards of model.safetensors.index.json each rank opens (the others' "
+	       "tensors it takes on the index's word):\n", nf);
+	for (int r = 0; r < ranks; r++) {
+		int k = 0, shown = 0;
+		for (int j = 0; j < nf; j++)
+			k += opens[(size_t)r * nf + j];
+		printf("rank %d maps %d of %d shards:", r, k, nf);
+		for (int j = 0; j < nf; j++) {
+			const char *base = strrchr(file[j], '/');
+			if (opens[(size_t)r * nf + j])
+				printf("%s %s", shown++ ? "," : "", base ? base + 1 : file[j]);
+		}
+		printf("\n");
+	}
+	free(opens);
+	free(file);
+}
+
+/* --ranks N: the split the program makes under mpirun -np N, and the
+ * shards each rank opens. */
+static void print_ranks(const Plan *p, int ranks, lm_ckpt *ck, const char *dir)
 {
 	int n = p->nl + 2, *first = lm_alloc((ranks + 1) * sizeof(int));
 	lm_part *parts = lm_alloc(n * sizeof *parts);
@@ -195,6 +261,7 @@ static void print_ranks(const Plan *p, int ranks)
 		        "(layers reading another's K/V stay with it)", ranks, p->name, p->nl);
 	printf("\npipeline stages (mpirun -np %d), balanced by the bytes a token reads:\n", ranks);
 	lm_split_print(stdout, "", parts, p->nl, ranks, first, p->hidden, p->vocab);
+	print_shards(p, ck, dir, ranks, first);
 	free(parts);
 	free(first);
 }
@@ -231,13 +298,13 @@ int cmd_plan(int argc, char **argv)
 		printf("\n");
 		plan_cost(&p, ctx, ck, stdout);
 	}
-	lm_ck_close(ck);
 	if (p.ad) {
 		printf("\n");
 		adapter_print(&p, stdout, "");
 	}
 	if (plan_ranks)
-		print_ranks(&p, (int)plan_ranks);
+		print_ranks(&p, (int)plan_ranks, ck, a.dir);
+	lm_ck_close(ck);
 	plan_free(&p);
 	return 0;
 }

@@ -151,7 +151,7 @@ void read_plamo2(Cfg *c, Plan *p)
 	int rope = rope_add(p, ROPE_HALF, (int)d.hd, f, note);
 
 	for (int i = 0; i < L; i++) {
-		Layer *l = &p->layers[i];
+		Layer *l = layer_begin(p, i);
 		char pre[64];
 		snprintf(pre, sizeof pre, "model.layers.layers.%d", i);
 		if (is_mamba(enabled, step, L, i))

@@ -28,6 +28,7 @@ static int vtensor(Plan *p, InitKind init, double lo, double hi, int ndim,
 	if (ndim)    /* a scalar passes no shape */
 		memcpy(t->shape, shape, ndim * sizeof(long));
 	t->fan_in = ndim ? shape[ndim - 1] : 1;
+	t->part = p->part;
 	format_tensor(p, t);
 	return p->nt++;
 }

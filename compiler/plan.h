@@ -50,6 +50,8 @@ typedef struct {
 	 * bits > 0 per weight, one scale of ssize bytes per group of `group`
 	 * weights of a row and, in affine mode, one bias of ssize bytes. */
 	int esize, bits, group, ssize, mode;
+	int part;           /* the model part that binds it, numbered as lm_split's
+	                     * (0 the embedding, 1 + i layer i, layers + 1 the head) */
 } Tensor;
 
 /* A matrix view of tensor t (see lm_mat in runtime/lmcc.h): rows outputs,
@@ -251,6 +253,7 @@ typedef struct {
 	long max_ctx;                /* the config's position limit, 0 if none */
 	Tensor *t;
 	int nt, tcap;
+	int part;                    /* while reading: the part of the tensors made */
 	struct Adapter *ad;          /* a LoRA/DoRA adapter on some products, or 0 */
 	int fast;                    /* lmcc build --fast: the program's --fast is on */
 	Drop drops[MAX_DROPS];

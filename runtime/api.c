@@ -19,7 +19,7 @@
 
 struct lm_session {
 	const lm_model *m;
-	lm_ckpt *ck, *ad;            /* the checkpoint, the adapter (or 0) */
+	lm_loaded w;
 	lm_tok *tok;                 /* opened when first needed */
 	char *weights;
 	float *logits;
@@ -65,33 +65,20 @@ int lm_session_open(lm_session **out, const lm_model *m, const char *weights_dir
 	if (m->max_ctx && ctx > m->max_ctx)
 		lm_fail(NULL, "ctx %ld is past the model's %ld positions (%s)", ctx, m->max_ctx,
 		        m->max_ctx_field ? m->max_ctx_field : "its position limit");
-	lm_check_config(m, w);
 	lm_session *s = lm_alloc(sizeof *s);
-	/* a session that fails to open closes what it opened: the caller goes
-	 * on, and a checkpoint left watched would end it when the file changed */
-	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	lm_err e;
+	if (lm_catch(&e)) {
 		lm_session_free(s);
-		lm_err_raise(&err);
+		lm_err_raise(&e);
 	}
 	s->m = m;
 	s->ctx = ctx;
 	s->weights = lm_strdup(w);
-	s->ck = lm_ck_open(w);
 	/* a model built with an adapter binds the one it was built with */
-	if (m->lora) {
-		lm_adapter got;
-		s->ad = lm_adapter_open(m->adapter, &got, m->lora);
-		free(got.keys);
-	}
-	m->create(s->ck, s->ad, ctx);
-	if (s->ad)
-		lm_adapter_done(s->ad);
+	lm_load(&s->w, m, w, m->adapter, ctx);
 	m->reset();               /* a model opened before is at position 0 again */
-	lm_check_tensors(m, s->ck);
 	s->logits = lm_floats((size_t)m->vocab);
-	lm_err_pop(&err);
+	lm_err_pop(&e);
 	*out = s;
 	return DONE(st);
 }
@@ -101,8 +88,7 @@ void lm_session_free(lm_session *s)
 	if (!s)
 		return;
 	lm_tok_free(s->tok);
-	lm_ck_close(s->ad);
-	lm_ck_close(s->ck);
+	lm_unload(&s->w);
 	free(s->logits);
 	free(s->weights);
 	free(s);

@@ -176,11 +176,8 @@ int lm_bench(const lm_model *m, const char *weights, const char *adapter, const 
 		        "model's %s; --allow-long-ctx runs it anyway", ctx, m->max_ctx,
 		        m->max_ctx_field ? m->max_ctx_field : "position limit");
 	double t0 = lm_now();
-	lm_ckpt *ad;
-	lm_adapter got;
-	lm_ckpt *ck = lm_load(m, weights, adapter, ctx, &ad, &got);
-	if (ad)
-		lm_adapter_done(ad);
+	lm_loaded w;
+	lm_load(&w, m, weights, adapter, ctx);
 	printf("{\"load\": %.6f, \"isa\": \"%s\", \"peak\": %ld}\n", lm_now() - t0,
 	       lm_isa_name(lm_isa()), peak());
 	fflush(stdout);
@@ -215,9 +212,6 @@ int lm_bench(const lm_model *m, const char *weights, const char *adapter, const 
 	free(pre);
 	free(tok);
 	free(logits);
-	lm_ck_close(ck);
-	lm_ck_close(ad);
-	if (ad)
-		free((char *)got.keys);
+	lm_unload(&w);
 	return 0;
 }

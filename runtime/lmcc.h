@@ -349,7 +349,12 @@ typedef struct {
 	long nrows;
 } lm_state;
 void lm_state_kv(lm_state *s, lm_kv *c);
+/* In create(): *f gets a zeroed state of n floats of the layer being
+ * bound, registered in s; a layer of another pipeline stage gets none
+ * (lm_stage_bind), as its K/V caches get no room. */
 void lm_state_floats(lm_state *s, float **f, long n);
+/* Back to position 0: every cache empty, every other state zero. */
+void lm_state_reset(lm_state *s);
 
 /* ---- several sequences at once (bank.c) ------------------------------------ */
 

@@ -180,8 +180,7 @@ lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
 	/* a failure closes what was opened: the C API goes on, and a stale
 	 * change watch on the adapter would end it when the file next changed */
 	lm_err err;
-	lm_err_push(&err);
-	if (setjmp(err.jb)) {
+	if (lm_catch(&err)) {
 		free(cfg);
 		free(st);
 		free(a->keys);

@@ -170,6 +170,21 @@ void lm_check_config(const lm_model *m, const char *dir);
 /* After m->create(ck): every tensor of ck is bound or dropped. */
 void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 
+/* A model bound to its checkpoint (run.c): the checkpoint, the adapter's
+ * (or NULL) and the adapter's structure (keys malloc'd). */
+typedef struct {
+	lm_ckpt *ck, *ad;
+	lm_adapter got;
+} lm_loaded;
+/* The checkpoint WEIGHTS and the adapter m was built for (ADAPTER, or the
+ * one baked in), checked against the model and bound by m->create for
+ * ctx tokens, every tensor of both used.  When it fails, nothing it
+ * opened stays open. */
+void lm_load(lm_loaded *w, const lm_model *m, const char *weights, const char *adapter,
+             long ctx);
+/* Closes what lm_load opened (the model's weights go with it). */
+void lm_unload(lm_loaded *w);
+
 /* The instruction set of every kernel (isa.c): the best the CPU has, or
  * the one LMCC_ISA=avx512|avx2|portable names (one the CPU lacks, or an
  * unknown name, is lm_fail).  Chosen once, at start-up. */

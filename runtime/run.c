@@ -750,21 +750,36 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 	free(msgs);
 }
 
-lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, long ctx,
-                 lm_ckpt **ad, lm_adapter *got)
+void lm_load(lm_loaded *w, const lm_model *m, const char *weights, const char *adapter,
+             long ctx)
 {
+	*w = (lm_loaded){0};
 	lm_check_config(m, weights);
-	lm_ckpt *ck = lm_stage_open(weights);
-	*ad = NULL;
+	lm_err e;
+	if (lm_catch(&e)) {       /* under the C API the process goes on */
+		lm_unload(w);
+		lm_err_raise(&e);
+	}
+	w->ck = lm_stage_open(weights);
 	if (adapter && !m->lora)
 		lm_fail(adapter, "--adapter: this program was built without an adapter "
 		        "(lmcc build MODEL_DIR --adapter DIR builds one with it)");
 	if (m->lora)
-		*ad = lm_adapter_open(adapter, got, m->lora);
-	m->create(ck, *ad, ctx);
-	lm_stage_agree(m, weights, ck, *ad);     /* with several ranks, the same files */
-	lm_check_tensors(m, ck);
-	return ck;
+		w->ad = lm_adapter_open(adapter, &w->got, m->lora);
+	m->create(w->ck, w->ad, ctx);
+	lm_stage_agree(m, weights, w->ck, w->ad);     /* with several ranks, the same files */
+	lm_check_tensors(m, w->ck);
+	if (w->ad)
+		lm_adapter_done(w->ad);
+	lm_err_pop(&e);
+}
+
+void lm_unload(lm_loaded *w)
+{
+	lm_ck_close(w->ck);
+	lm_ck_close(w->ad);
+	free((char *)w->got.keys);
+	*w = (lm_loaded){0};
 }
 
 int lm_main(int argc, char **argv, const lm_model *m)
@@ -843,15 +858,12 @@ int lm_main(int argc, char **argv, const lm_model *m)
 		        m->max_ctx_field ? m->max_ctx_field : "position limit");
 
 	double t0 = lm_now();
-	lm_ckpt *ad;
-	lm_adapter got;
+	lm_loaded w;
 	lm_stage_setup(m, &s.ctx);
-	lm_ckpt *ck = lm_load(m, o.weights, o.adapter, s.ctx, &ad, &got);
+	lm_load(&w, m, o.weights, o.adapter, s.ctx);
 	s.m = m = lm_stage_driver(m);
 	if (o.prompt_cache)
-		s.fp = lm_fingerprint(o.weights, ck, ad);
-	if (ad)
-		lm_adapter_done(ad);
+		s.fp = lm_fingerprint(o.weights, w.ck, w.ad);
 	double load = lm_now() - t0;
 	long chunk = o.chunk ? o.chunk : (o.tokens ? n : s.ctx);
 	s.rows = o.logits_out || o.check ? (chunk < n ? chunk : n) : 1;
@@ -880,9 +892,6 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	free(s.logits);
 	free(s.hist);
 	lm_tok_free(tk);
-	lm_ck_close(ck);
-	lm_ck_close(ad);
-	if (ad)
-		free((char *)got.keys);
+	lm_unload(&w);
 	return rc;
 }

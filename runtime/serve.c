@@ -339,11 +339,8 @@ int lm_serve(const lm_model *m, const lm_serve_opts *o)
 	pthread_mutex_init(&srv.mu, NULL);
 	pthread_cond_init(&srv.cv, NULL);
 	double t0 = lm_now();
-	lm_ckpt *ad;
-	lm_adapter got;
-	lm_ckpt *ck = lm_load(m, o->weights, o->adapter, srv.ctx, &ad, &got);
-	if (ad)
-		lm_adapter_done(ad);
+	lm_loaded w;
+	lm_load(&w, m, o->weights, o->adapter, srv.ctx);
 	double load = lm_now() - t0;
 
 	/* SIGINT and SIGTERM are taken by sigwait below, in no other thread */
@@ -386,9 +383,6 @@ int lm_serve(const lm_model *m, const lm_serve_opts *o)
 	        "%ld generated\n", m->name, srv.requests, srv.prompt_tokens, srv.cached_tokens,
 	        srv.gen_tokens);
 	lm_tok_free(tok);
-	lm_ck_close(ck);
-	lm_ck_close(ad);
-	if (ad)
-		free((char *)got.keys);
+	lm_unload(&w);
 	return 0;
 }

@@ -20,12 +20,6 @@ typedef struct {
 	int nstop;
 } lm_serve_opts;
 
-/* The checkpoint WEIGHTS and the adapter m was built for (ADAPTER, or
- * the one baked in), checked against the model and bound by m->create for
- * ctx tokens (run.c).  *ad gets the adapter's checkpoint or NULL, *got
- * its structure (keys malloc'd); lm_adapter_done(*ad) is the caller's. */
-lm_ckpt *lm_load(const lm_model *m, const char *weights, const char *adapter, long ctx,
-                 lm_ckpt **ad, lm_adapter *got);
 /* Serve until SIGINT or SIGTERM; returns the exit status. */
 int lm_serve(const lm_model *m, const lm_serve_opts *o);
 #endif

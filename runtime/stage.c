@@ -400,11 +400,8 @@ int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
 {
 	long ctx = 0, cmd[3], cap = 0;
 	lm_stage_setup(m, &ctx);
-	lm_ckpt *ad;
-	lm_adapter got;
-	lm_ckpt *ck = lm_load(m, weights, adapter, ctx, &ad, &got);
-	if (ad)
-		lm_adapter_done(ad);
+	lm_loaded w;
+	lm_load(&w, m, weights, adapter, ctx);
 	int last = rank == ranks - 1;
 	float *out = NULL;
 	for (;;) {
@@ -428,10 +425,7 @@ int lm_stage_worker(const lm_model *m, const char *weights, const char *adapter)
 	}
 	lm_stage_end(m);
 	free(out);
-	lm_ck_close(ck);
-	lm_ck_close(ad);
-	if (ad)
-		free((char *)got.keys);
+	lm_unload(&w);
 	return 0;
 }
 
@@ -475,6 +469,20 @@ static void timeline(void)
 }
 
 /* Every rank's peak memory, shown by rank 0; then the transport ends. */
+/* The bytes of the caches and states this rank allocated: its own
+ * layers' alone. */
+static long held(const lm_state *s)
+{
+	long b = 0;
+	for (int i = 0; i < s->nkv; i++) {
+		const lm_kv *c = s->kv[i];
+		b += c->cap * (c->kdim + (c->kind == LM_KV_LATENT ? 0 : c->vdim)) * (long)sizeof(float);
+	}
+	for (int i = 0; i < s->nf; i++)
+		b += s->n[i] * (long)sizeof(float);
+	return b;
+}
+
 void lm_stage_end(const lm_model *m)
 {
 	if (ranks == 1)
@@ -484,12 +492,15 @@ void lm_stage_end(const lm_model *m)
 	timeline();
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	long mine = ru.ru_maxrss, *all = lm_alloc(ranks * sizeof *all);
-	lm_net_gather(&mine, all, sizeof mine);
+	long mine[2] = {ru.ru_maxrss, held(m->state)}, *all = lm_alloc(ranks * sizeof mine);
+	lm_net_gather(mine, all, sizeof mine);
 	if (rank == 0) {
 		fprintf(stderr, "lmcc: %s: peak memory by rank:", m->name);
 		for (int r = 0; r < ranks; r++)
-			fprintf(stderr, "%s %d: %.1f MB", r ? "," : "", r, all[r] / 1024.0);
+			fprintf(stderr, "%s %d: %.1f MB", r ? "," : "", r, all[2 * r] / 1024.0);
+		fprintf(stderr, "\nlmcc: %s: caches and states by rank (bytes):", m->name);
+		for (int r = 0; r < ranks; r++)
+			fprintf(stderr, "%s %d: %ld", r ? "," : "", r, all[2 * r + 1]);
 		fprintf(stderr, "\n");
 	}
 	free(all);

@@ -20,10 +20,22 @@ void lm_state_kv(lm_state *s, lm_kv *c)
 
 void lm_state_floats(lm_state *s, float **f, long n)
 {
+	if (!lm_stage_mine())
+		n = 0;          /* a layer of another pipeline stage: never run */
+	*f = lm_floats(n);
 	s->f = lm_realloc(s->f, (s->nf + 1) * sizeof *s->f);
 	s->n = lm_realloc(s->n, (s->nf + 1) * sizeof *s->n);
 	s->f[s->nf] = f;
 	s->n[s->nf++] = n;
+}
+
+void lm_state_reset(lm_state *s)
+{
+	*s->pos = 0;
+	for (int i = 0; i < s->nkv; i++)
+		lm_kv_reset(s->kv[i]);
+	for (int i = 0; i < s->nf; i++)
+		memset(*s->f[i], 0, s->n[i] * sizeof(float));
 }
 
 /* One pass writes (w != 0) or measures (w == 0, *at counts). */

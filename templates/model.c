@@ -100,8 +100,7 @@ static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 /* Forget everything seen: back to position 0. */
 static void reset(void)
 {
-	pos = 0;
-{{RESET}}
+	lm_state_reset(&state);
 }
 
 /* Run n tokens, MAXB at a time.  The caches carry whatever a layer needs

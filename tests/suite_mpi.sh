@@ -2,10 +2,12 @@
 # Pipeline stages over MPI ranks (runtime/stage.c), with mpirun on this
 # machine: every golden case (tests/golden and tests/golden-mlx, with its
 # adapter where it has one) at 2 and 3 ranks, input whole and one token
-# at a time, gives the logits of one process bit for bit; `lmcc plan
-# --ranks` shows the split the program makes; each rank's peak memory is
-# its share of a checkpoint of a few hundred MB; a killed rank, another
-# checkpoint or another program on one rank end every rank, never hang.
+# at a time, gives the logits of one process bit for bit, each rank
+# holding only its own layers' caches and states; `lmcc plan --ranks`
+# shows the split the program makes and the shards each rank opens;
+# each rank's peak memory is its share of a checkpoint of a few hundred
+# MB; a killed rank, another checkpoint or another program on one rank
+# end every rank, never hang.
 # Skipped where Open MPI is not installed (make MPI=1 installs it).
 cd "$(dirname "$0")/.." || exit 1
 if ! command -v mpirun >/dev/null || [ ! -f runtime/liblmcc-mpi.a ]; then
@@ -21,6 +23,19 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_base_warn_component_unused=0
 MPIRUN=$(command -v mpirun)
 mpirun() { timeout "${LIMIT:-120}" "$MPIRUN" --oversubscribe --bind-to none "$@"; }
+
+# held ERR: the bytes of caches and states the ranks of ERR hold, summed,
+# and how many ranks hold some
+held() {
+	sed -n 's/.*caches and states by rank (bytes)://p' "$1" | tr ',' '\n' |
+		awk -F': ' 'NF == 2 { s += $2; k += $2 > 0 } END { print s + 0, k + 0 }'
+}
+# maps: lines "rank R maps K of N shards: A, B" with the names sorted
+maps() {
+	while IFS=: read -r head names; do
+		printf '%s:%s\n' "$head" "$(printf '%s\n' $names | tr -d , | sort | tr '\n' ' ')"
+	done
+}
 
 # ---- golden cases: N ranks give one process's logits, bit for bit ----
 # (the float cases, and those mlx-lm saved: quantized, or with an adapter;
@@ -44,6 +59,7 @@ for dir in tests/golden/*/ tests/golden-mlx/*/; do
 			out=$T/$c.$n.$feed.npy
 			mpirun -np $n $T/$c/$c --tokens @"$dir/tokens.npy" --logits-out $out $opt -t 1 \
 				>/dev/null 2>$T/err
+			[ $feed = whole ] && eval "held$n=\"$(held $T/err)\""
 			if [ ! -f $out ]; then
 				echo "FAIL mpi golden $c $n ranks chunk=$feed: $(grep -v '^lmcc:  ' $T/err | head -c 300)"
 			elif ! cmp -s $out $one; then
@@ -55,6 +71,15 @@ for dir in tests/golden/*/ tests/golden-mlx/*/; do
 			fi
 		done
 	done
+	# each rank allocates the caches and states (K/V, Mamba, KDA) of its
+	# own layers only: the total is the same over 2 ranks and 3
+	if [ -n "$held2" ] && [ "${held2% *}" = "${held3% *}" ] && [ "${held2% *}" -gt 0 ] \
+	   && [ "${held3#* }" -ge 2 ]; then
+		echo "PASS mpi golden $c caches and states: ${held2% *} bytes over 2 ranks and over 3 (${held3#* } ranks hold some)"
+	else
+		echo "FAIL mpi golden $c caches and states: over 2 ranks '$held2', over 3 '$held3' (bytes, ranks)"
+	fi
+	held2= held3=
 	# the same checkpoint in 3 shards, which each rank opens only as it
 	# needs them (below, with a model of a few hundred MB)
 	[ -n "$py" ] && $py tests/stsplit.py "$dir" $T/$c.shards 3 2>$T/err || continue
@@ -65,6 +90,14 @@ for dir in tests/golden/*/ tests/golden-mlx/*/; do
 		echo "PASS mpi golden $c 3 ranks on 3 shards: the logits of one process, bit for bit; shards by rank:$(sed -n 's/.*: rank \([0-9]\) maps \([0-9]*\) of.*/ \2/p' $T/err | tr -d '\n')"
 	else
 		echo "FAIL mpi golden $c 3 ranks on 3 shards: $(grep -v '^lmcc:  ' $T/err | head -c 300)"
+	fi
+	# lmcc plan --ranks 3 names the shards each rank opened
+	./lmcc plan $T/$c.shards --ranks 3 2>&1 | grep '^rank [0-9]* maps' | maps >$T/plan.maps
+	sed -n 's/^lmcc: [^:]*: \(rank [0-9]* maps .*\)/\1/p' $T/err | maps >$T/run.maps
+	if [ -s $T/plan.maps ] && cmp -s $T/plan.maps $T/run.maps; then
+		echo "PASS mpi golden $c plan --ranks 3 on 3 shards: the shards each rank opens"
+	else
+		echo "FAIL mpi golden $c plan --ranks 3 on 3 shards: $(diff $T/plan.maps $T/run.maps | head -c 300)"
 	fi
 	rm -rf $T/$c.shards
 done
