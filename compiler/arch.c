@@ -54,6 +54,16 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir, int with
 {
 	Cfg c = cfg_load(config_path);
 	memset(p, 0, sizeof *p);
+	/* a config that fails frees the plan it began: the fuzzer reads many
+	 * in one process.  c's log and root are set once, by cfg_load. */
+	lm_err err;
+	if (lm_catch(&err)) {
+		lm_ck_close(p->ck);
+		p->ck = NULL;
+		plan_free(p);
+		cfg_free(&c);
+		lm_err_raise(&err);
+	}
 	const char *mt = cfg_str(&c, "model_type", NULL);
 	if (!mt)
 		cfg_error(&c, "model_type", "missing");
@@ -81,6 +91,7 @@ void plan_read(Plan *p, const char *config_path, const char *model_dir, int with
 	format_end(p);
 	plan_check(p, config_path);
 	keep_log(p, c.log);
+	lm_err_pop(&err);
 	cfg_free(&c);
 }
 

@@ -16,7 +16,17 @@ Cfg cfg_load(const char *path)
 	if (!text)
 		lm_fail(path, "cannot open: %s", strerror(errno));
 	json_tokener *tok = json_tokener_new();
-	json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+	json_object *volatile root = NULL;    /* volatile: read after a longjmp */
+	/* a config that fails frees what it read: the C API and the fuzzer
+	 * read many in one process */
+	lm_err err;
+	if (lm_catch(&err)) {
+		json_tokener_free(tok);
+		free(text);
+		json_object_put(root);
+		lm_err_raise(&err);
+	}
+	root = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error e = json_tokener_get_error(tok);
 	if (!root || e != json_tokener_success) {
 		/* count lines up to where the parser stopped */
@@ -37,10 +47,11 @@ Cfg cfg_load(const char *path)
 		else if (!strchr(" \t\r", text[end]))
 			lm_fail(path, "line %zu: data after the JSON object", line);
 	}
-	json_tokener_free(tok);
-	free(text);
 	if (!json_object_is_type(root, json_type_object))
 		lm_fail(path, "not a JSON object");
+	lm_err_pop(&err);
+	json_tokener_free(tok);
+	free(text);
 	Cfg c = {.file = path, .log = lm_alloc(sizeof(CfgLog)), .root = root, .obj = root};
 	return c;
 }

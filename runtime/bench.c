@@ -191,7 +191,7 @@ int lm_bench(const lm_model *m, const char *weights, const char *adapter, const 
 		m->reset();
 		m->forward(tok, most < 16 ? most : 16, logits, 0);
 		if (!ti)         /* which bound, 4 KB or 2 MB pages, the decode tests meet */
-			printf("{\"huge\": %.3f}\n", lm_ck_huge(ck));
+			printf("{\"huge\": %.3f}\n", lm_ck_huge(w.ck));
 		for (int di = 0; di < s.nd; di++) {
 			m->reset();
 			release_caches(m->state);

@@ -881,7 +881,7 @@ int lm_main(int argc, char **argv, const lm_model *m)
 	else
 		run_text(&s, tk, o.weights);
 	if (!(o.tokens && o.so.parallel > 1))   /* lm_batch_run says what it did */
-		stats(&s, load, ck);
+		stats(&s, load, w.ck);
 	lm_stage_end(m);
 	free(tok);
 	free(o.stop);
