@@ -57,7 +57,7 @@ int lm_session_open(lm_session **out, const lm_model *m, const char *weights_dir
 {
 	*out = NULL;
 	TRY(st);
-	const char *w = weights_dir ? weights_dir : m->weights;
+	const char *volatile w = weights_dir ? weights_dir : m->weights;   /* volatile: set before a setjmp below */
 	if (!w)
 		lm_fail(NULL, "no checkpoint: the model was not built from one; give weights_dir");
 	if (ctx < 1 || ctx > 1L << 24)

@@ -183,7 +183,7 @@ lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want)
 	if (lm_catch(&err)) {
 		free(cfg);
 		free(st);
-		free(a->keys);
+		free((void *)a->keys);
 		a->keys = NULL;
 		if (root)
 			json_object_put(root);
