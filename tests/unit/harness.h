@@ -2,6 +2,7 @@
 #ifndef LM_TEST_HARNESS_H
 #define LM_TEST_HARNESS_H
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -17,6 +18,31 @@ static inline long resident_mb(void)
 		fclose(f);
 	return pages * sysconf(_SC_PAGESIZE) >> 20;
 }
+
+/* A number in [-1, 1) from the xorshift generator whose state is *s: the
+ * test programs' random inputs, each program from its own seed. */
+static inline double xorshift_uni(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (*s >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+}
+
+#ifdef LMCC_H
+/* Code c of row r of a packed matrix, one bit at a time (lmcc.h's
+ * definition), to check the kernels' faster unpacking against. */
+static inline unsigned packed_code(const lm_mat *W, long r, long c)
+{
+	const uint32_t *w = (const uint32_t *)W->data + r * W->ld;
+	unsigned q = 0;
+	for (int b = 0; b < W->bits; b++) {
+		long p = c * W->bits + b;
+		q |= ((w[p / 32] >> (p % 32)) & 1u) << b;
+	}
+	return q;
+}
+#endif
 
 #ifdef LM_SRV_H
 /* A request body parsed into a job and freed, as the server's complete()

@@ -6,6 +6,7 @@
  * those of the instruction set lm_isa() chose (LMCC_ISA; suite_unit runs
  * every one the CPU has), named in every line. */
 #include "gemm.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,10 +17,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static float uni(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
+	return (float)xorshift_uni(&rng);
 }
 
 /* W(r, c) of a weight stored in dtype, as a double (the definition in lmcc.h). */

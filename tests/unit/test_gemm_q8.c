@@ -12,6 +12,7 @@
  * inputs (its scale 0), views whose rows and scales are padded, and which
  * weights and token counts --fast leaves to the exact product. */
 #include "gemm.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,10 +24,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static double uni(void)        /* in [-1, 1) */
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+	return xorshift_uni(&rng);
 }
 
 static void store(unsigned char *p, int dt, size_t i, float v)
@@ -37,18 +35,6 @@ static void store(unsigned char *p, int dt, size_t i, float v)
 		uint16_t h = dt == LM_BF16 ? lm_f32_to_bf16(v) : lm_f32_to_f16(v);
 		memcpy(p + 2 * i, &h, 2);
 	}
-}
-
-/* Code c of row r, one bit at a time (lmcc.h's definition). */
-static unsigned code(const lm_mat *W, long r, long c)
-{
-	const uint32_t *w = (const uint32_t *)W->data + r * W->ld;
-	unsigned q = 0;
-	for (int b = 0; b < W->bits; b++) {
-		long p = c * W->bits + b;
-		q |= ((w[p / 32] >> (p % 32)) & 1u) << b;
-	}
-	return q;
 }
 
 /* How far the int8 product may be from the exact one at (t, r). */
@@ -63,7 +49,7 @@ static double allowed(const lm_mat *W, const float *x, long t, long r)
 		double s = lm_load_f32(W->scales, W->sdtype, r * W->sld + g);
 		double b = lm_load_f32(W->biases, W->sdtype, r * W->sld + g);
 		for (long c = 0; c < W->group; c++) {
-			double q = code(W, r, g * W->group + c);
+			double q = packed_code(W, r, g * W->group + c);
 			e += fabs(s * (q - (1 << (W->bits - 1)))) * amax / 127 / 2;
 			mag += fabs((s * q + b) * xg[c]);
 		}

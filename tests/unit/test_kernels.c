@@ -9,6 +9,7 @@
  * named in every line. */
 #include "rt.h"
 #include "vec.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,10 +21,7 @@ static uint64_t rng = 88172645463325252ull;
 
 static double uni(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+	return xorshift_uni(&rng);
 }
 
 static float *randv(long n)

@@ -11,6 +11,7 @@
  * s * (q . x) + b * sum(x) split cancels as it does in real layers).
  * Runs under whichever instruction set LMCC_ISA selects. */
 #include "rt.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -110,22 +111,10 @@ static void drop(Q *q)
 	free(q->biases);
 }
 
-/* Element (r, c) of the integers, one bit at a time. */
-static unsigned naive_q(const lm_mat *W, long r, long c)
-{
-	const uint32_t *w = (const uint32_t *)W->data + r * W->ld;
-	unsigned q = 0;
-	for (int b = 0; b < W->bits; b++) {
-		long p = c * W->bits + b;
-		q |= ((w[p / 32] >> (p % 32)) & 1u) << b;
-	}
-	return q;
-}
-
 static double naive_w(const lm_mat *W, long r, long c)
 {
 	size_t g = (size_t)r * W->sld + c / W->group;
-	return (double)lm_load_f32(W->scales, W->sdtype, g) * naive_q(W, r, c)
+	return (double)lm_load_f32(W->scales, W->sdtype, g) * packed_code(W, r, c)
 	       + lm_load_f32(W->biases, W->sdtype, g);
 }
 
@@ -143,7 +132,7 @@ static void test_unpack(int bits, int group)
 	for (long r = 0; r < rows && bad < 0; r++) {
 		lm_qrow(row, &q.W, r);
 		for (long c = 0; c < cols; c++)
-			if (row[c] != naive_q(&q.W, r, c)) {
+			if (row[c] != packed_code(&q.W, r, c)) {
 				bad = r * cols + c;
 				break;
 			}
@@ -166,7 +155,7 @@ static void test_row(int bits, int group, int sdtype)
 		lm_qrow(row, &q.W, r);
 		for (long c = 0; c < cols; c++) {
 			size_t g = (size_t)r * q.W.sld + c / group;
-			volatile float p = lm_load_f32(q.W.scales, sdtype, g) * (float)naive_q(&q.W, r, c);
+			volatile float p = lm_load_f32(q.W.scales, sdtype, g) * (float)packed_code(&q.W, r, c);
 			volatile float w = p + lm_load_f32(q.W.biases, sdtype, g);
 			if (memcmp(&row[c], (const void *)&w, 4)) {
 				bad = r * cols + c;
@@ -304,7 +293,7 @@ static Q make_fp(int mode, long rows, long cols, long off, long pad, int lo, int
 
 static double naive_fp(const lm_mat *W, long r, long c)
 {
-	unsigned code = naive_q(W, r, c), s = ((const unsigned char *)W->scales)[r * W->sld + c / W->group];
+	unsigned code = packed_code(W, r, c), s = ((const unsigned char *)W->scales)[r * W->sld + c / W->group];
 	double v = W->bits == 4 ? naive_e2m1(code) : naive_e4m3(code);
 	return v * (W->mode == LM_NVFP4 ? naive_e4m3(s) : naive_e8m0(s));
 }

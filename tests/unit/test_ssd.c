@@ -6,6 +6,7 @@
  * carried-out state must agree within DESIGN.md's bound: 1e-4 of the
  * largest magnitude. */
 #include "rt.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,10 +18,7 @@ static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static float uni(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 11) * (1.0 / 9007199254740992.0) * 2 - 1);
+	return (float)xorshift_uni(&rng);
 }
 
 /* max |a - b| over max |b| */
