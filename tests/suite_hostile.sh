@@ -159,6 +159,11 @@ rm -rf $T/failenc && mkdir -p $T/failenc
 python3 -c "import json,sys; json.dump({'model': {'type': 'BPE', 'vocab': {'a': 0, 'b': 1}, 'merges': []},
   'pre_tokenizer': {'type': 'Split', 'pattern': {'Regex': '(a|a)*$'}, 'behavior': 'Isolated'}}, sys.stdout)" >$T/failenc/tokenizer.json
 kept_nothing "an encoding whose regex fails" 3 -- enc $T/failenc "b aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab" 3
+# a JSON value with text after it (the tokjson fuzzer's leak): the value
+# parsed before the refusal was kept
+rm -rf $T/trailtok && mkdir -p $T/trailtok
+printf '0<' >$T/trailtok/tokenizer.json
+kept_nothing "a tokenizer.json with text after its value" 20 -- tok $T/trailtok 20
 
 # ---- tokenizer files and other text (item 3's time bounds) ----
 # tokjson DIR PRE MERGES: a tokenizer.json of vocabulary a, b, ab, with the

@@ -43,6 +43,8 @@ struct json_object *json_load(const char *path)
 			line += text[i] == '\n';
 		json_tokener_free(tk);
 		free(text);
+		if (o)
+			json_object_put(o);
 		lm_fail(path, "line %d: bad JSON (%s)", line,
 			o ? "text after the value"
 			: e == json_tokener_continue ? "unexpected end of file"
