@@ -33,6 +33,10 @@ typedef struct {
 } lm_qpath;
 
 extern const lm_qpath lm_qpath_c, lm_qpath_avx2, lm_qpath_512;
+/* lm_qpath_avx2's decoding of FIXED_FORMATS with the group size fixed
+ * (qmat_avx2_fixed.c): 0 if W is not one of them. */
+int lm_qfixed_avx2(const Job *j, const float *xp, const float *sx, float *y, long nt, long r0,
+                   long r1);
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -101,6 +105,9 @@ INLINE float scale_at(const lm_mat *W, size_t g, int mode)
 	X(2, LM_AFFINE) X(3, LM_AFFINE) X(4, LM_AFFINE) X(5, LM_AFFINE) X(6, LM_AFFINE) \
 	X(8, LM_AFFINE) X(4, LM_MXFP4) X(4, LM_NVFP4) X(8, LM_MXFP8)
 #define FORMAT_KEY(bits, mode) ((mode) * 16 + (bits))
+/* The common affine formats, as (bits, group): decoding has a loop for
+ * each with the group size fixed as well (qmat_simd.h's K(lm_qfixed)). */
+#define FIXED_FORMATS(X) X(4, 32) X(4, 64) X(4, 128) X(8, 32) X(8, 64) X(8, 128)
 
 /* Columns c0.. of row r (c0 a multiple of 32, and of group when the
  * group is smaller). */

@@ -1,5 +1,7 @@
 /* qmat_512.c: qmat.c's vector kernels for AVX-512 (qmat_simd.h, L = 16),
- * compiled everywhere and run only where the CPU has AVX-512. */
+ * compiled everywhere and run only where the CPU has AVX-512.  No loops
+ * with a fixed group size yet (qmat_avx2_fixed.c): they were measured on
+ * Zen 3 only, and each costs compile time. */
 #include "qmat.h"
 
 /* Sixteen lanes are two AVX2 chunks side by side. */
