@@ -79,8 +79,8 @@ void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 		lm_bug("quantized matrix: %ld inputs in groups of %d", W.cols, W.group);
 	Job j = {y, x, n, W, NULL};
 	if (n <= FEW && W.mode == LM_AFFINE) {
-		static float *sx;
-		static long cap;
+		static __thread float *sx;    /* each caller's own */
+		static __thread long cap;
 		long ng = W.cols / W.group;
 		if (n * ng > cap) {
 			free(sx);
@@ -101,8 +101,8 @@ void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 	}
 	const lm_qpath *path = paths[lm_isa()];
 	if (path->permute) {
-		static float *xp;
-		static long cap;
+		static __thread float *xp;
+		static __thread long cap;
 		if (n * W.cols > cap) {
 			free(xp);
 			cap = n * W.cols;
