@@ -65,7 +65,7 @@ build/runtime/opt.o: build/version.h
 build/runtime/opt.o: CFLAGS += -Ibuild
 # A dequantized weight is (s * q) + b with two roundings, as MLX computes it:
 # gcc must not fuse them into one FMA where the target has one.
-build/runtime/qmat.o: CFLAGS += -ffp-contract=off
+$(patsubst %.c,build/%.o,$(wildcard runtime/qmat*.c)): CFLAGS += -ffp-contract=off
 FORCE:
 
 build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)

@@ -277,8 +277,8 @@ int lm_gemm_q8_fits(long n, const lm_mat *W)
 
 void lm_gemm_q8(float *y, const float *x, long n, const lm_mat *W)
 {
-	static float *bx, *bw;
-	static long cx, cw;
+	static __thread float *bx, *bw;    /* each caller's own */
+	static __thread long cx, cw;
 	long rows = W->rows, cols = W->cols, G = W->group, ng = cols / G;
 	/* v (a byte an input), d and the bias terms' inputs in one buffer */
 	float *dx = lm_grow(&bx, &cx, n * cols / 4 + 3 * n * ng), *c = dx + n * ng;

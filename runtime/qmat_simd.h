@@ -6,7 +6,11 @@
  * The includer defines L, K(name) (a per-set suffix), TARGET, the vector
  * types Vf (floats) and Vi (32-bit integers) and the operations used
  * below, among them LANES(w, bits) (a chunk's packed words at w spread
- * into L integer lanes) and LOAD16(p) (L 16-bit values widened to Vi).
+ * into L integer lanes) and LOAD16(p) (L 16-bit values widened to Vi);
+ * then either FIXED_CASES (a list of (bits, group): only K(lm_qfixed), the
+ * decoding loops of those formats with the group size fixed), or not (the
+ * kernels of every format, and FIXED, if defined, names the K(lm_qfixed)
+ * that decoding tries first).
  *
  * A chunk is L lanes of P = lane_elems(bits) elements: lane j holds
  * elements j*P .. j*P+P-1 of the chunk, element k at bits [k*bits,
@@ -101,25 +105,6 @@ KINL Vf K(e2m1_tab)(void)
 	return vload(t);
 }
 
-/* x[n, cols] in the chunk order of `bits` (the columns past the last whole
- * chunk as they are), scaled for decoding or not for prefill. */
-TARGET static void K(permute)(float *xp, const float *x, long n, long cols, int bits,
-                              int mode, int scaled)
-{
-	long P = lane_elems(bits), E = L * P, full = cols / E * E;
-	for (long t = 0; t < n; t++) {
-		const float *xt = x + t * cols;
-		float *o = xp + t * cols;
-		for (long c = 0; c < full; c += E)
-			for (long k = 0; k < P; k++) {
-				float f = scaled ? elem_scale((int)k, bits, mode) : 1;
-				for (long j = 0; j < L; j++)
-					o[c + k * L + j] = xt[c + j * P + k] * f;
-			}
-		memcpy(o + full, xt + full, (cols - full) * sizeof(float));
-	}
-}
-
 /* Lane j's group within a chunk, relative to the chunk's first group. */
 KINL Vi K(lane_groups)(long P, long E, long G)
 {
@@ -195,15 +180,17 @@ KINL const char *K(ahead)(const uint32_t *w, long o, long row, long next)
  * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); each
  * row's stream is asked for AHEAD bytes ahead once a span. */
 KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const float *sf,
-                 const float *sx, float *y, long r, int R, int T, int bits, int mode)
+                 const float *sx, float *y, long r, int R, int T, int bits, int mode, int Gc)
 {
-	long cols = sh->cols, G = sh->G, ng = sh->ng, P = lane_elems(bits), E = L * P;
-	long full = sh->full, span = sh->span, wpc = E * bits / 32, gps = sh->gps, ldf = sh->ldf;
+	long cols = sh->cols, ng = sh->ng, P = lane_elems(bits), E = L * P;
+	long full = sh->full, wpc = E * bits / 32, ldf = sh->ldf;
+	long G = Gc ? Gc : sh->G, span = Gc ? (E > Gc ? E : Gc) : sh->span;
+	long gps = Gc ? span / Gc : sh->gps;
 	int A = R == 4 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
 	const uint32_t *w[4];
 	Vf acc[4][4];
 	Vf tab = K(e2m1_tab)();
-	Vi off = iloadu(sh->lane_group);
+	Vi off = Gc ? K(lane_groups)(P, E, Gc) : iloadu(sh->lane_group);
 	long row = W->cols * bits / 8, next = (long)R * W->ld * 4;
 	#pragma GCC unroll 4
 	for (int i = 0; i < R; i++) {
@@ -275,9 +262,9 @@ KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const flo
  * bits and two up to 4, for two tokens two, one for more.  Measured on
  * Zen 3 (CPU time, streaming from memory): 8-bit rows read faster as four
  * streams, 4-bit rows (twice the work per byte) faster as two with two
- * sums each. */
+ * sums each.  Gc is the group as a constant, or 0 for W's. */
 KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long nt,
-                  long r0, long r1, int bits, int mode)
+                  long r0, long r1, int bits, int mode, int Gc)
 {
 	const lm_mat *W = &j->W;
 	K(Shape) sh = K(shape)(W, bits);
@@ -288,30 +275,75 @@ KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long
 		int m = r1 - r < R ? (int)(r1 - r) : R;
 		K(scales)(sf, &sh, W, r, m, mode);
 		if (nt == 1 && m == 4)
-			K(dot)(W, &sh, xp, sf, sx, y, r, 4, 1, bits, mode);
+			K(dot)(W, &sh, xp, sf, sx, y, r, 4, 1, bits, mode, Gc);
 		else if (nt == 1 && m == 2)
-			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 1, bits, mode);
+			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 1, bits, mode, Gc);
 		else if (nt == 2 && m == 2)
-			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 2, bits, mode);
+			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 2, bits, mode, Gc);
 		else
 			for (int i = 0; i < m; i++)
 				switch (nt) {
-				case 1: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 1, bits, mode); break;
-				case 2: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 2, bits, mode); break;
-				case 3: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 3, bits, mode); break;
-				default: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 4, bits, mode); break;
+				case 1: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 1, bits, mode, Gc); break;
+				case 2: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 2, bits, mode, Gc); break;
+				case 3: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 3, bits, mode, Gc); break;
+				default: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 4, bits, mode, Gc); break;
 				}
 	}
 }
 
+#ifdef FIXED_CASES
+/* Decoding the formats FIXED_CASES lists with the group size fixed too:
+ * with span and group known, gcc unrolls the span loop and keeps the
+ * scales' lanes constant (Zen 3, from L2: 7.4 to 8.4 weights a cycle
+ * where the generic loop does 5 to 6).  Returns 0 for any other format. */
+TARGET int K(lm_qfixed)(const Job *j, const float *xp, const float *sx, float *y,
+                        long nt, long r0, long r1)
+{
+	const lm_mat *W = &j->W;
+#define X(B, GS) \
+	if (W->mode == LM_AFFINE && W->bits == B && W->group == GS) { \
+		K(rows)(j, xp, sx, y, nt, r0, r1, B, LM_AFFINE, GS); \
+		return 1; \
+	}
+	FIXED_CASES(X)
+#undef X
+	return 0;
+}
+#else
+/* x[n, cols] in the chunk order of `bits` (the columns past the last whole
+ * chunk as they are), scaled for decoding or not for prefill. */
+TARGET static void K(permute)(float *xp, const float *x, long n, long cols, int bits,
+                              int mode, int scaled)
+{
+	long P = lane_elems(bits), E = L * P, full = cols / E * E;
+	for (long t = 0; t < n; t++) {
+		const float *xt = x + t * cols;
+		float *o = xp + t * cols;
+		for (long c = 0; c < full; c += E)
+			for (long k = 0; k < P; k++) {
+				float f = scaled ? elem_scale((int)k, bits, mode) : 1;
+				for (long j = 0; j < L; j++)
+					o[c + k * L + j] = xt[c + j * P + k] * f;
+			}
+		memcpy(o + full, xt + full, (cols - full) * sizeof(float));
+	}
+}
+
+/* Decoding: FIXED's loops (a K(lm_qfixed), if the includer names one)
+ * for the formats they take, the generic ones for the rest. */
 TARGET static void K(few)(const Job *j, const float *xp, const float *sx, float *y,
                           long nt, long r0, long r1)
 {
-	switch (FORMAT_KEY(j->W.bits, j->W.mode)) {
-#define X(bits, mode) case FORMAT_KEY(bits, mode): K(rows)(j, xp, sx, y, nt, r0, r1, bits, mode); break;
+	const lm_mat *W = &j->W;
+#ifdef FIXED
+	if (FIXED(j, xp, sx, y, nt, r0, r1))
+		return;
+#endif
+	switch (FORMAT_KEY(W->bits, W->mode)) {
+#define X(bits, mode) case FORMAT_KEY(bits, mode): K(rows)(j, xp, sx, y, nt, r0, r1, bits, mode, 0); break;
 	FORMAT_CASES(X)
 #undef X
-	default: lm_bug("quantized matrix with %d bits, mode %d", j->W.bits, j->W.mode);
+	default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
 	}
 }
 
@@ -358,5 +390,7 @@ TARGET static void K(row)(float *dst, const lm_mat *W, long r)
 	default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
 	}
 }
+
+#endif
 
 #undef KINL

@@ -14,6 +14,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,63 @@ static void test_fp(void)
 	}
 }
 
+/* ---- two callers at once ---- */
+
+/* Two threads, as two models served side by side, each multiplying its own
+ * matrix (decode, prefill, and --fast's int8 prefill) over and over: every
+ * result must be the one it gave alone.  The pool runs one caller's job at
+ * a time, so each runs its products on its own thread (one pool thread):
+ * what is shared is the kernels' scratch. */
+typedef struct {
+	Q q;
+	long n;
+	float *x, *y, *want;
+	int bad;
+} Caller;
+
+static void *caller_run(void *arg)
+{
+	Caller *c = arg;
+	for (int i = 0; i < 200; i++) {
+		lm_matmul(c->y, c->x, c->n, c->q.W);
+		c->bad += memcmp(c->y, c->want, c->n * c->q.W.rows * sizeof(float)) != 0;
+	}
+	return NULL;
+}
+
+static void test_two_callers(long n, int fast)
+{
+	lm_set_threads(1);
+	lm_fast = fast;
+	Caller c[2] = {{make(4, 64, LM_BF16, 24, 64 * 12, 0, 0), n, 0, 0, 0, 0},
+	               {make(8, 32, LM_F16, 40, 32 * 20, 1, 1), n, 0, 0, 0, 0}};
+	for (int k = 0; k < 2; k++) {
+		long cols = c[k].q.W.cols, rows = c[k].q.W.rows;
+		c[k].x = lm_floats(n * cols);
+		c[k].y = lm_floats(n * rows);
+		c[k].want = lm_floats(n * rows);
+		for (long i = 0; i < n * cols; i++)
+			c[k].x[i] = (float)(uni() + 0.3);
+		lm_matmul(c[k].want, c[k].x, n, c[k].q.W);
+	}
+	pthread_t tid[2];
+	for (int k = 0; k < 2; k++)
+		pthread_create(&tid[k], NULL, caller_run, &c[k]);
+	for (int k = 0; k < 2; k++)
+		pthread_join(tid[k], NULL);
+	char name[96];
+	snprintf(name, sizeof name, "two callers at once, n=%ld%s", n, fast ? " --fast" : "");
+	result(!c[0].bad && !c[1].bad, name, "%.0f of 400 results changed", c[0].bad + c[1].bad);
+	for (int k = 0; k < 2; k++) {
+		free(c[k].x);
+		free(c[k].y);
+		free(c[k].want);
+		drop(&c[k].q);
+	}
+	lm_fast = 0;
+	lm_set_threads(2);
+}
+
 int main(void)
 {
 	lm_set_threads(2);
@@ -423,5 +481,8 @@ int main(void)
 	test_product(4, 64, LM_BF16, 16, 45, 64, 4);
 	test_embed();
 	test_fp();
+	test_two_callers(1, 0);
+	test_two_callers(12, 0);
+	test_two_callers(12, 1);
 	return failures != 0;
 }
