@@ -142,23 +142,35 @@ double lm_read_rate_pages(int huge)
 	return best;
 }
 
+/* GFLOP/s of prod(y, x, n, W), the best of REPS runs: how every matrix
+ * rate is taken (lm_f32_rate, gemm_q8.c's lm_int8_rate). */
+double lm_best_rate(lm_prod_fn *prod, const lm_mat *W, long n)
+{
+	float *x = lm_alloc_aligned(n * W->cols * 4), *y = lm_alloc_aligned(n * W->rows * 4);
+	double best = 0;
+	for (int rep = 0; rep < REPS; rep++) {
+		double t = lm_now();
+		prod(y, x, n, W);
+		double gf = 2.0 * n * W->rows * W->cols / (lm_now() - t) / 1e9;
+		best = gf > best ? gf : best;
+	}
+	free(x);
+	free(y);
+	return best;
+}
+
+static void dense(float *y, const float *x, long n, const lm_mat *W)
+{
+	lm_matmul(y, x, n, *W);    /* what an F32 weight's prefill runs */
+}
+
 double lm_f32_rate(void)
 {
-	long n = 128, m = 4096, k = 4096;
-	float *a = lm_alloc_aligned(n * k * 4), *b = lm_alloc_aligned(m * k * 4),
-	      *c = lm_alloc_aligned(n * m * 4);
+	long m = 4096, k = 4096;
+	float *b = lm_alloc_aligned(m * k * 4);
 	lm_mat W = {.data = b, .dtype = LM_F32, .rows = m, .cols = k, .ld = k};
-	double best = 0;
-	for (int rep = 0; rep < 5; rep++) {
-		double t = lm_now();
-		lm_matmul(c, a, n, W);    /* what an F32 weight's prefill runs */
-		double gf = 2.0 * n * m * k / (lm_now() - t) / 1e9;
-		if (gf > best)
-			best = gf;
-	}
-	free(a);
+	double best = lm_best_rate(dense, &W, 128);
 	free(b);
-	free(c);
 	return best;
 }
 

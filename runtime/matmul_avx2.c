@@ -1,9 +1,9 @@
 /* matmul_avx2.c: the streaming kernels with AVX2, FMA and F16C (see
  * matmul.c), the design of matmul_512.c at 8 floats a vector.
  *
- * Decoding is bound by the bytes read, so each kernel keeps several rows
- * streaming at once, enough independent sums to hide the FMA latency, and
- * asks for each row's data PREFETCH bytes ahead.  Without masked loads
+ * Decoding is bound by the bytes read, so each kernel keeps several long
+ * runs of the weight streaming at once, enough independent sums to hide
+ * the FMA latency, and asks for each run's data some bytes ahead.  Without masked loads
  * for 16-bit elements, the columns past the last whole vector are summed
  * one by one: few, since the widths of real models are multiples of 16.
  * The loops over a pass's rows or tokens are unrolled by pragma: left as
@@ -54,33 +54,58 @@ AVX2 INLINE void prefetch(const lm_mat *W, size_t i)
 
 /* ---- W stored [out, in] ---- */
 
-/* One token, four rows at a time: four streams keep memory busy, eight
- * sums (an a and a b per row) the FMA pipeline. */
+/* One token, four rows at a time from four runs far apart: a range's
+ * rows are cut in quarters and run k takes the rows of quarter k in
+ * order, so that each is one long stream of consecutive rows, as the
+ * bound's read loop reads (bound.c).  Four adjacent rows at once instead,
+ * streams 4 KB long in a 2048-wide half-precision weight, read at 0.65 of
+ * the bound where these runs read at 0.9 (Zen 3, one thread): the
+ * hardware prefetcher follows a few long streams, not many short ones.
+ * Each run asks for its data RUN_AHEAD bytes ahead, which past a row's
+ * end is the next row of the run; eight sums (an a and a b per row) keep
+ * the FMA pipeline busy. */
+enum { RUN_AHEAD = 512 };
+
+AVX2 INLINE float row1(const lm_mat *W, const float *x, const float *xs, size_t b,
+                       const int dtype)
+{
+	long cols = W->cols, full = cols & ~15L;
+	__m256 a = _mm256_setzero_ps(), c2 = a;
+	for (long c = 0; c < full; c += 16) {
+		__m256 wa, wb;
+		load16(W->data, dtype, b + c, &wa, &wb);
+		a = _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + c), a);
+		c2 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + c + 8), c2);
+	}
+	float t = hsum(_mm256_add_ps(a, c2));
+	for (long c = full; c < cols; c++)   /* fused explicitly, as in rows1 */
+		t = __builtin_fmaf(widen1(W->data, dtype, b + c), x[c], t);
+	return t;
+}
+
 AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *y,
                        long r0, long r1, const int dtype)
 {
-	long cols = W->cols, full = cols & ~15L;
-	size_t ld = W->ld;
-	long r = r0;
-	for (; r + 4 <= r1; r += 4) {
-		size_t b = (size_t)r * ld;
+	long cols = W->cols, full = cols & ~15L, q = (r1 - r0) / 4;
+	size_t ld = W->ld, es = lm_esize(dtype);
+	const char *d = W->data;
+	for (long i = 0; i < q; i++) {
+		long r[4];
 		__m256 a[4], c2[4];
 #pragma GCC unroll 4
-		for (int k = 0; k < 4; k++)
+		for (int k = 0; k < 4; k++) {
+			r[k] = r0 + k * q + i;
 			a[k] = c2[k] = _mm256_setzero_ps();
+		}
 		for (long c = 0; c < full; c += 16) {
 			__m256 xa = _mm256_loadu_ps(xs + c), xb = _mm256_loadu_ps(xs + c + 8);
-			/* PREFETCH bytes ahead; past a row's end, the same distance
-			 * into the row four on, which the next pass reads */
-			long pc = c + PREFETCH / (long)lm_esize(dtype);
-			size_t pf = pc < cols ? b + pc : b + 4 * ld + pc - cols;
 #pragma GCC unroll 4
 			for (int k = 0; k < 4; k++) {
 				__m256 wa, wb;
+				size_t o = (size_t)r[k] * ld + c;
 				if (dtype == LM_F32 || !(c & 31))   /* once per 64 bytes */
-					_mm_prefetch((const char *)W->data + (pf + k * ld) * lm_esize(dtype),
-					             _MM_HINT_T0);
-				load16(W->data, dtype, b + k * ld + c, &wa, &wb);
+					_mm_prefetch(d + o * es + RUN_AHEAD, _MM_HINT_T0);
+				load16(d, dtype, o, &wa, &wb);
 				a[k] = _mm256_fmadd_ps(wa, xa, a[k]);
 				c2[k] = _mm256_fmadd_ps(wb, xb, c2[k]);
 			}
@@ -88,40 +113,32 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 #pragma GCC unroll 4
 		for (int k = 0; k < 4; k++) {
 			float t = hsum(_mm256_add_ps(a[k], c2[k]));
-			for (long c = full; c < cols; c++)
-				t += widen1(W->data, dtype, b + k * ld + c) * x[c];
-			y[r + k] = t;
+			for (long c = full; c < cols; c++)   /* fused explicitly: a row
+				 * must sum the same in a run or alone (row1), whatever
+				 * the thread count */
+				t = __builtin_fmaf(widen1(d, dtype, (size_t)r[k] * ld + c), x[c], t);
+			y[r[k]] = t;
 		}
 	}
-	for (; r < r1; r++) {
-		size_t b = (size_t)r * ld;
-		__m256 a = _mm256_setzero_ps(), c2 = a;
-		for (long c = 0; c < full; c += 16) {
-			__m256 wa, wb;
-			load16(W->data, dtype, b + c, &wa, &wb);
-			a = _mm256_fmadd_ps(wa, _mm256_loadu_ps(xs + c), a);
-			c2 = _mm256_fmadd_ps(wb, _mm256_loadu_ps(xs + c + 8), c2);
-		}
-		float t = hsum(_mm256_add_ps(a, c2));
-		for (long c = full; c < cols; c++)
-			t += widen1(W->data, dtype, b + c) * x[c];
-		y[r] = t;
-	}
+	for (long r = r0 + 4 * q; r < r1; r++)
+		y[r] = row1(W, x, xs, (size_t)r * ld, dtype);
 }
 
-/* N tokens (2 to 4), two rows at a time: each input vector loaded serves
+/* N tokens (2 to 4), two rows at a time, from the two halves of the
+ * range (long streams, as in rows1): each input vector loaded serves
  * both rows, which halves the loads of x (from the L2 cache once x is
- * larger than L1), and two streams keep memory busier than one.  A row's
- * even and odd weights add to one sum per token (8 sums), so that the two
- * rows' weights and the inputs fit the 16 registers beside them. */
+ * larger than L1).  A row's even and odd weights add to one sum per token
+ * (8 sums), so that the two rows' weights and the inputs fit the 16
+ * registers beside them. */
 AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *y,
                        long r0, long r1, const int dtype, const int N)
 {
-	long cols = W->cols, full = cols & ~15L;
-	size_t ld = W->ld;
-	long r = r0;
-	for (; r + 2 <= r1; r += 2) {
-		size_t b0 = (size_t)r * ld, b1 = b0 + ld;
+	long cols = W->cols, full = cols & ~15L, h = (r1 - r0) / 2;
+	size_t ld = W->ld, es = lm_esize(dtype);
+	const char *d = W->data;
+	for (long i = 0; i < h; i++) {
+		long r = r0 + i, rh = r + h;
+		size_t b0 = (size_t)r * ld, b1 = (size_t)rh * ld;
 		__m256 s0[GROUP], s1[GROUP];
 #pragma GCC unroll 4
 		for (int t = 0; t < N; t++)
@@ -129,15 +146,11 @@ AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *
 		for (long c = 0; c < full; c += 16) {
 			__m256 wa0, wb0, wa1, wb1;
 			if (dtype == LM_F32 || !(c & 31)) {   /* once per 64 bytes */
-				/* past a row's end, as far into the row two on */
-				long pc = c + PREFETCH / (long)lm_esize(dtype);
-				size_t pf = pc < cols ? b0 + pc : b0 + 2 * ld + pc - cols;
-				const char *d = (const char *)W->data + pf * lm_esize(dtype);
-				_mm_prefetch(d, _MM_HINT_T0);
-				_mm_prefetch(d + ld * lm_esize(dtype), _MM_HINT_T0);
+				_mm_prefetch(d + (b0 + c) * es + RUN_AHEAD, _MM_HINT_T0);
+				_mm_prefetch(d + (b1 + c) * es + RUN_AHEAD, _MM_HINT_T0);
 			}
-			load16(W->data, dtype, b0 + c, &wa0, &wb0);
-			load16(W->data, dtype, b1 + c, &wa1, &wb1);
+			load16(d, dtype, b0 + c, &wa0, &wb0);
+			load16(d, dtype, b1 + c, &wa1, &wb1);
 #pragma GCC unroll 4
 			for (int t = 0; t < N; t++) {
 				/* one load of each input vector for both rows: the empty
@@ -159,14 +172,14 @@ AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *
 			for (long c = full; c < cols; c++) {   /* fused explicitly: gcc fuses
 				 * such tails or not as it likes, and a row must sum the
 				 * same paired or alone, whatever the thread count */
-				u0 = __builtin_fmaf(widen1(W->data, dtype, b0 + c), x[t * cols + c], u0);
-				u1 = __builtin_fmaf(widen1(W->data, dtype, b1 + c), x[t * cols + c], u1);
+				u0 = __builtin_fmaf(widen1(d, dtype, b0 + c), x[t * cols + c], u0);
+				u1 = __builtin_fmaf(widen1(d, dtype, b1 + c), x[t * cols + c], u1);
 			}
 			y[t * W->rows + r] = u0;
-			y[t * W->rows + r + 1] = u1;
+			y[t * W->rows + rh] = u1;
 		}
 	}
-	for (; r < r1; r++) {
+	for (long r = r0 + 2 * h; r < r1; r++) {
 		size_t b = (size_t)r * ld;
 		__m256 s0[GROUP];
 #pragma GCC unroll 4

@@ -63,16 +63,22 @@ float dot(const void *restrict w, size_t i, const float *restrict x, long n, con
 	return s;
 }
 
-/* a[k] += w[k] xv, k < n. */
+/* a[k] += w[k] xv, k < n.  A block's weights are read before its sums
+ * are written: once inlined, gcc no longer trusts restrict, and float
+ * weights read between stores to float sums kept it from vectorising. */
 static inline __attribute__((always_inline))
 void axpy(float *restrict a, const void *restrict w, size_t i, float xv, long n,
           const int dtype)
 {
 	long full = n - n % LANES;
 	for (long k = 0; k < full; k += LANES) {
+		float v[LANES];
 #pragma GCC unroll 16
 		for (int l = 0; l < LANES; l++)
-			a[k + l] += wt(w, i + k + l, dtype) * xv;
+			v[l] = wt(w, i + k + l, dtype);
+#pragma GCC unroll 16
+		for (int l = 0; l < LANES; l++)
+			a[k + l] += v[l] * xv;
 	}
 	for (long k = full; k < n; k++)
 		a[k] += wt(w, i + k, dtype) * xv;

@@ -288,6 +288,8 @@ void lm_fp_quantize(const float *w, long cols, int mode, int dtype, uint32_t *q,
  * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
 double lm_read_rate_pages(int huge);   /* huge: in 2 MB pages */
 double lm_f32_rate(void);
+typedef void lm_prod_fn(float *y, const float *x, long n, const lm_mat *W);
+double lm_best_rate(lm_prod_fn *prod, const lm_mat *W, long n);   /* GFLOP/s, best of 5 */
 /* n zeroed bytes in 2 MB pages (huge) where the kernel gives them, or in
  * pages of the usual size; munmap(p, n) frees them. */
 void *lm_pages(size_t n, int huge);

@@ -104,15 +104,23 @@ static double sumsq_c(const float *restrict x, long n)
 	return s;
 }
 
-/* y may be x: each element is read before it is written */
+/* y may be x.  Here and in rope_c a block is read before it is written:
+ * loops that need a tail or an alias check are left scalar at -O2 (gcc's
+ * cheapest cost model), and blocks whose loads and stores may overlap
+ * are not vectorised either. */
 static void scale_c(float *y, const float *x, float s, const float *restrict w, long n)
 {
-	if (w)
-		for (long j = 0; j < n; j++)
-			y[j] = x[j] * s * w[j];
-	else
-		for (long j = 0; j < n; j++)
-			y[j] = x[j] * s;
+	long j = 0;
+	for (; j + LANES <= n; j += LANES) {
+		float v[LANES];
+		LOOP v[l] = x[j + l];
+		if (w)
+			LOOP y[j + l] = v[l] * s * w[j + l];
+		else
+			LOOP y[j + l] = v[l] * s;
+	}
+	for (; j < n; j++)
+		y[j] = x[j] * s * (w ? w[j] : 1.0f);
 }
 
 /* vec.h's exp with integer conversions and selects only, which gcc
@@ -156,23 +164,42 @@ static double expsum_c(float *restrict s, float mx, long n)
 	return t;
 }
 
+/* One block of LANES pairs (a[j * st], b[j * st]), read before written. */
+#define ROPE_BLOCK(a, b, st)                                                    \
+	do {                                                                        \
+		float x0[LANES], x1[LANES];                                             \
+		LOOP {                                                                  \
+			x0[l] = a[(j + l) * st];                                            \
+			x1[l] = b[(j + l) * st];                                            \
+		}                                                                       \
+		LOOP {                                                                  \
+			a[(j + l) * st] = x0[l] * c[j + l] - x1[l] * s[j + l];              \
+			b[(j + l) * st] = x0[l] * s[j + l] + x1[l] * c[j + l];              \
+		}                                                                       \
+	} while (0)
+
+/* The pairs (a[j st], b[j st]), j < n: no element is both an a and a b. */
+static inline __attribute__((always_inline))
+void rope_pairs(float *restrict a, float *restrict b, const float *restrict c,
+                const float *restrict s, long n, const long st)
+{
+	long j = 0;
+	for (; j + LANES <= n; j += LANES)
+		ROPE_BLOCK(a, b, st);
+	for (; j < n; j++) {
+		float x0 = a[j * st], x1 = b[j * st];
+		a[j * st] = x0 * c[j] - x1 * s[j];
+		b[j * st] = x0 * s[j] + x1 * c[j];
+	}
+}
+
 static void rope_c(float *restrict v, const float *restrict c, const float *restrict s,
                    long n, int half)
 {
-	if (half) {
-		float *restrict b = v + n;
-		for (long j = 0; j < n; j++) {
-			float x0 = v[j], x1 = b[j];
-			v[j] = x0 * c[j] - x1 * s[j];
-			b[j] = x0 * s[j] + x1 * c[j];
-		}
-	} else {
-		for (long j = 0; j < n; j++) {
-			float x0 = v[2 * j], x1 = v[2 * j + 1];
-			v[2 * j] = x0 * c[j] - x1 * s[j];
-			v[2 * j + 1] = x0 * s[j] + x1 * c[j];
-		}
-	}
+	if (half)
+		rope_pairs(v, v + n, c, s, n, 1);
+	else
+		rope_pairs(v, v + 1, c, s, n, 2);
 }
 
 const lm_vec_fns lm_vec_c = {dot_c, axpy_c, decay_dot_c, write_dot_c, scan_dot_c,
