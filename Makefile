@@ -93,6 +93,13 @@ tests/bin/%: tests/unit/%.c runtime/liblmcc.a $(wildcard runtime/*.h runtime/tex
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Iruntime $< runtime/liblmcc.a $(LDLIBS_RT) -o $@
 
+# test_reopen opens models through the C API's JIT path too: the model
+# tcc compiles takes every lm_ function from the program (-rdynamic).
+tests/bin/test_reopen: tests/unit/test_reopen.c runtime/liblmcc.a $(wildcard runtime/*.h runtime/text/*.h tests/unit/*.h)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -rdynamic -Iruntime $< -Wl,--whole-archive runtime/liblmcc.a -Wl,--no-whole-archive \
+	  $(LDLIBS_RT) -o $@
+
 # The C API's example (examples/generate.c), against the shared runtime.
 examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
 	$(CC) $(CFLAGS) -Iruntime $< -Lruntime -llmcc -Wl,-rpath,'$$ORIGIN/../runtime' -o $@

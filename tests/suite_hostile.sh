@@ -160,6 +160,49 @@ python3 -c "import json,sys; json.dump({'model': {'type': 'BPE', 'vocab': {'a': 
   'pre_tokenizer': {'type': 'Split', 'pattern': {'Regex': '(a|a)*$'}, 'behavior': 'Isolated'}}, sys.stdout)" >$T/failenc/tokenizer.json
 kept_nothing "an encoding whose regex fails" 3 -- enc $T/failenc "b aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab" 3
 
+# adapters that fail to open: a key past the first that is not a module
+# path (the keys read before it were kept), a truncated checkpoint
+A=tests/golden-mlx/afm7_lora/adapter
+rm -rf $T/badkeys $T/noad && mkdir -p $T/badkeys $T/noad
+python3 -c "import json,sys; c = json.load(open('$A/adapter_config.json'))
+c['lora_parameters']['keys'] = ['self_attn.q_proj', 'not a key!']
+json.dump(c, open('$T/badkeys/adapter_config.json', 'w'))"
+cp $A/adapters.safetensors $T/badkeys/
+cp $A/adapter_config.json $T/noad/
+tests/bin/stedit $A/adapters.safetensors $T/noad/adapters.safetensors truncate 1000
+kept_nothing "an adapter whose keys fail to read" 20 -- ad $T/badkeys 20
+kept_nothing "a truncated adapter" 20 -- ad $T/noad 20
+
+# The C API (lmcc_api.h), as a host that goes on after each failure uses
+# it.  A model directory that fails to compile (lmcc emit refuses it, or
+# tcc the C a stand-in lmcc wrote) leaves no directory in $TMPDIR.
+jit_kept_nothing() {   # NAME N LMCC DIR
+	rm -rf $T/jittmp && mkdir -p $T/jittmp
+	TMPDIR=$PWD/$T/jittmp LMCC=$3 kept_nothing "$1" $2 -- jit $4 $2
+	[ -z "$(ls $T/jittmp)" ] && echo "PASS hostile $1 leaves nothing in TMPDIR" ||
+		echo "FAIL hostile $1 left $(ls $T/jittmp | head -3) in TMPDIR"
+}
+jit_kept_nothing "lm_open_dir of a config lmcc refuses" 10 ./lmcc $T/nul
+mkdir -p $T/fakelmcc
+printf '#!/bin/sh\nprintf "int x = ;" >"$4/model.c"\n' >$T/fakelmcc/lmcc && chmod +x $T/fakelmcc/lmcc
+jit_kept_nothing "lm_open_dir of C that tcc refuses" 10 $T/fakelmcc/lmcc $G
+# sessions that fail to open: no checkpoint there, another model's
+# config, a checkpoint whose last layer lacks a tensor (create() fails
+# after binding the first layers and their caches), a context past the
+# memory (create() fails at a cache); and sessions opened and freed
+session_kept_nothing() {   # NAME MODEL WEIGHTS CTX N FAILS
+	LMCC=./lmcc kept_nothing "$1" $6 -- session $2 $3 $4 $5
+}
+session_kept_nothing "a session on a directory with no checkpoint" tests/golden/llama4 $T/nothere 64 10 10
+session_kept_nothing "a session on another model's checkpoint" tests/golden/llama4 tests/golden/llama4_3layers 64 10 10
+d=$(ckdir lastlayer)
+tests/bin/stedit $G/model.safetensors $d/model.safetensors header \
+	'"model.kv_reuse_layers.1.mlp.down_proj.weight"' '"model.kv_reuse_layers.1.mlp.down_proj.weighx"'
+session_kept_nothing "a session whose create() fails at the last layer" $G $d 4096 20 20
+./lmcc init tests/configs/demo_afm7.json -o $T/demoapi --dtype bf16 >/dev/null 2>&1
+session_kept_nothing "a session whose caches exceed the memory" $T/demoapi - 16777216 10 10
+session_kept_nothing "sessions opened and freed" $G - 4096 20 0
+
 # ---- tokenizer files and other text (item 3's time bounds) ----
 # tokjson DIR PRE MERGES: a tokenizer.json of vocabulary a, b, ab, with the
 # pre-tokenizer PRE (JSON) and MERGES copies of the merge "a b"
