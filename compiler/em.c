@@ -396,8 +396,8 @@ void em_state(Em *e, const char *name, long count, const char *what)
 void em_kv(Em *e, const char *kind, const char *cap, long kdim, long vdim)
 {
 	bprintf(&e->decl, "\tlm_kv kv;\n");
-	bprintf(&e->alloc, "\tlm_kv_init(&L->kv, %s, %s, %ld, %ld);\n", kind, cap, kdim, vdim);
 	bprintf(&e->alloc, "\tlm_state_kv(&state, &L->kv);\n");
+	bprintf(&e->alloc, "\tlm_kv_init(&L->kv, %s, %s, %ld, %ld);\n", kind, cap, kdim, vdim);
 }
 
 static void scratch(Em *e, const char *name, long width, const char *what, int ints)

@@ -643,10 +643,10 @@ char *emit_model(const Plan *p, const char *weights_dir)
 		        e.scratch[j].name, (int)(8 - strlen(e.scratch[j].name)), "",
 		        e.scratch[j].what, e.scratch[j].width);
 		if (ints)
-			bprintf(&e.alloc, "\t%s = lm_alloc(MAXB * %ld * sizeof(int));\n",
+			bprintf(&e.alloc, "\t%s = lm_state_own(&state, lm_alloc(MAXB * %ld * sizeof(int)));\n",
 			        e.scratch[j].name, e.scratch[j].width);
 		else
-			bprintf(&e.alloc, "\t%s = lm_floats(MAXB * %ld);\n", e.scratch[j].name,
+			bprintf(&e.alloc, "\t%s = lm_state_own(&state, lm_floats(MAXB * %ld));\n", e.scratch[j].name,
 			        e.scratch[j].width);
 	}
 	set_trimmed(&d, "SCRATCH", &b);

@@ -69,9 +69,9 @@ static void kv_conv(Em *e, const Attn *a, long kvd)
 	long state = (a->kv_conv - 1) * kvd;
 	for (int j = 0; j < 2; j++) {
 		em_decl_vec(e, names[j]);
-		bprintf(&e->bind, "\tL->%s = lm_repeat_rows(", names[j]);
+		bprintf(&e->bind, "\tL->%s = lm_state_own(&state, lm_repeat_rows(", names[j]);
 		em_vec_expr(e, names[j], w[j]);
-		bprintf(&e->bind, ", %d, %d, %d);\n", a->kv_heads, a->kv_conv, a->hd);
+		bprintf(&e->bind, ", %d, %d, %d));\n", a->kv_heads, a->kv_conv, a->hd);
 	}
 	char what[64];
 	snprintf(what, sizeof what, "[%d, %ld]: the last raw keys", a->kv_conv - 1, kvd);

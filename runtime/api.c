@@ -222,32 +222,61 @@ static char *include_dir(const char *lmcc)
 	return inc;
 }
 
+/* tmp/model.so, compiled by tcc from what lmcc emits of model_dir into
+ * tmp, loaded. */
+static void *compile(const char *lmcc, const char *model_dir, const char *inc, char *tmp,
+                     char *src, char *so)
+{
+	run((char *[]){(char *)lmcc, "emit", (char *)model_dir, "-o", tmp, NULL});
+	run((char *[]){"tcc", "-shared", "-DLMCC_LIBRARY", "-I", (char *)inc, "-o", so, src, NULL});
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		lm_fail(model_dir, "cannot load the compiled model: %s", dlerror());
+	return h;
+}
+
+/* model_dir compiled and loaded, through a directory of $TMPDIR (or /tmp)
+ * that goes whether it compiles or not: a loaded object needs no file. */
+static void *jit(const char *lmcc, const char *model_dir)
+{
+	const char *dir = getenv("TMPDIR");
+	char *volatile inc = include_dir(lmcc);   /* volatile: read after a longjmp */
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s/lmcc-jit-XXXXXX", dir && *dir ? dir : "/tmp");
+	if (!mkdtemp(tmp)) {
+		free(inc);
+		lm_bug("mkdtemp %s: %s", tmp, strerror(errno));
+	}
+	char *src = lm_path(tmp, "model.c"), *so = lm_path(tmp, "model.so");
+	void *h = NULL;
+	int bad = 0;
+	lm_err e;
+	if (lm_catch(&e)) {
+		bad = 1;
+	} else {
+		h = compile(lmcc, model_dir, inc, tmp, src, so);
+		lm_err_pop(&e);
+	}
+	unlink(src);
+	unlink(so);
+	rmdir(tmp);
+	free(src);
+	free(so);
+	free(inc);
+	if (bad)
+		lm_err_raise(&e);
+	return h;
+}
+
 int lm_open_dir(const char *model_dir, const lm_model **m, lm_status *st)
 {
 	*m = NULL;
 	TRY(st);
 	const char *lmcc = getenv("LMCC");
-	if (!lmcc || !*lmcc)
-		lmcc = "lmcc";
-	char tmp[] = "/tmp/lmcc-jit-XXXXXX";
-	if (!mkdtemp(tmp))
-		lm_bug("mkdtemp: %s", strerror(errno));
-	char *src = lm_path(tmp, "model.c"), *so = lm_path(tmp, "model.so");
-	char *inc = include_dir(lmcc);
-	run((char *[]){(char *)lmcc, "emit", (char *)model_dir, "-o", tmp, NULL});
-	run((char *[]){"tcc", "-shared", "-DLMCC_LIBRARY", "-I", inc, "-o", so, src, NULL});
-	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	unlink(src);
-	unlink(so);
-	rmdir(tmp);
-	if (!h)
-		lm_fail(model_dir, "cannot load the compiled model: %s", dlerror());
+	void *h = jit(lmcc && *lmcc ? lmcc : "lmcc", model_dir);
 	const lm_model *(*get)(void) = (const lm_model *(*)(void))dlsym(h, "lm_this_model");
 	if (!get)
 		lm_bug("the compiled model has no lm_this_model");
 	*m = get();
-	free(src);
-	free(so);
-	free(inc);
 	return DONE(st);
 }

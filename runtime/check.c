@@ -94,17 +94,28 @@ void lm_check_config(const lm_model *m, const char *dir)
 	if (!m->config)
 		return;
 	char *path = lm_path(dir, "config.json");
+	/* volatile: freed after a longjmp, as the C API goes on after it */
+	json_object *volatile root = NULL, *volatile want = NULL, *volatile dflt = NULL;
+	lm_err e;
+	if (lm_catch(&e)) {
+		json_object_put(root);
+		json_object_put(want);
+		json_object_put(dflt);
+		free(path);
+		lm_err_raise(&e);
+	}
 	size_t len;
 	char *text = lm_read_file(path, &len);
 	if (!text)
 		lm_fail(path, "cannot open: %s (the checkpoint's config must be %s's)",
 		        strerror(errno), m->name);
-	json_object *root = json_tokener_parse(text);
+	root = json_tokener_parse(text);
 	free(text);
 	if (!root || !json_object_is_type(root, json_type_object))
 		lm_fail(path, "not a JSON object");
 	for (const char *const *f = m->config; f[0]; f += 3) {
-		json_object *want = parse(f[1]), *dflt = parse(f[2]);
+		want = parse(f[1]);
+		dflt = parse(f[2]);
 		json_object *got = at(root, f[0]);
 		if (got && json_object_is_type(got, json_type_null))
 			got = NULL;
@@ -117,7 +128,9 @@ void lm_check_config(const lm_model *m, const char *dir)
 		}
 		json_object_put(want);
 		json_object_put(dflt);
+		want = dflt = NULL;
 	}
+	lm_err_pop(&e);
 	json_object_put(root);
 	free(path);
 }

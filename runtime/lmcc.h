@@ -342,6 +342,8 @@ typedef struct {
 	float ***f;                /* nf states of n[i] floats: where the model
 	                            * keeps the pointer to each */
 	long *n;
+	void **own;                /* nown buffers freed with the state */
+	long nown;
 	/* several sequences (runtime/bank.c): the bank the caches above are
 	 * now, and the sequence of each row of a batched step (0: none) */
 	lm_bank *cur, *home;
@@ -353,6 +355,10 @@ void lm_state_kv(lm_state *s, lm_kv *c);
  * bound, registered in s; a layer of another pipeline stage gets none
  * (lm_stage_bind), as its K/V caches get no room. */
 void lm_state_floats(lm_state *s, float **f, long n);
+/* In create(): p (from lm_floats or lm_alloc: scratch, a derived
+ * matrix) belongs to the model from now on and is freed with its caches
+ * when the checkpoint is unloaded or create() fails; returns p. */
+void *lm_state_own(lm_state *s, void *p);
 /* Back to position 0: every cache empty, every other state zero. */
 void lm_state_reset(lm_state *s);
 

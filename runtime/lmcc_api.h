@@ -14,7 +14,8 @@
  * would exit with (2: bad input, such as a checkpoint of another model or
  * a token past the vocabulary; 1: internal), and fills *st with the one
  * line the command line would print.  Nothing here exits the program.  A
- * failed call may leak what it had allocated.
+ * failed open (of a model directory or a session) keeps nothing it had
+ * made, as lm_session_free keeps nothing of its session.
  *
  * A generated model keeps its state in its object: one session per model
  * at a time. */
@@ -38,7 +39,8 @@ typedef struct lm_session lm_session;
 /* In a model object: its description. */
 const lm_model *lm_this_model(void);
 /* The JIT path: MODEL_DIR compiled now (lmcc, found as $LMCC or on PATH,
- * emits the C; tcc compiles it into a temporary shared object). */
+ * emits the C; tcc compiles it into a shared object in a directory of
+ * $TMPDIR or /tmp, removed before it returns). */
 int lm_open_dir(const char *model_dir, const lm_model **m, lm_status *st);
 
 /* 0: the checkpoints opened next are read into the process's own memory

@@ -170,9 +170,10 @@ void lm_check_config(const lm_model *m, const char *dir);
 /* After m->create(ck): every tensor of ck is bound or dropped. */
 void lm_check_tensors(const lm_model *m, lm_ckpt *ck);
 
-/* A model bound to its checkpoint (run.c): the checkpoint, the adapter's
- * (or NULL) and the adapter's structure (keys malloc'd). */
+/* A model bound to its checkpoint (run.c): the model, the checkpoint, the
+ * adapter's (or NULL) and the adapter's structure (keys malloc'd). */
 typedef struct {
+	const lm_model *m;
 	lm_ckpt *ck, *ad;
 	lm_adapter got;
 } lm_loaded;
@@ -182,7 +183,8 @@ typedef struct {
  * opened stays open. */
 void lm_load(lm_loaded *w, const lm_model *m, const char *weights, const char *adapter,
              long ctx);
-/* Closes what lm_load opened (the model's weights go with it). */
+/* Closes what lm_load opened (the model's weights, caches and buffers go
+ * with it). */
 void lm_unload(lm_loaded *w);
 
 /* The instruction set of every kernel (isa.c): the best the CPU has, or

@@ -12,6 +12,7 @@
 #include "pcache.h"
 #include "sample.h"
 #include "serve.h"
+#include "state.h"
 #include "stop.h"
 #include "text/tok.h"
 
@@ -753,7 +754,7 @@ static void run_text(Session *s, lm_tok *tok, const char *where)
 void lm_load(lm_loaded *w, const lm_model *m, const char *weights, const char *adapter,
              long ctx)
 {
-	*w = (lm_loaded){0};
+	*w = (lm_loaded){.m = m};
 	lm_check_config(m, weights);
 	lm_err e;
 	if (lm_catch(&e)) {       /* under the C API the process goes on */
@@ -776,6 +777,8 @@ void lm_load(lm_loaded *w, const lm_model *m, const char *weights, const char *a
 
 void lm_unload(lm_loaded *w)
 {
+	if (w->m)
+		lm_state_free(w->m->state);   /* what create() made, all of it or part */
 	lm_ck_close(w->ck);
 	lm_ck_close(w->ad);
 	free((char *)w->got.keys);

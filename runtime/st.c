@@ -433,7 +433,10 @@ static int add_file(lm_ckpt *ck, const char *path)
 	uint64_t hlen = 0;
 	for (int i = 7; i >= 0; i--)
 		hlen = hlen << 8 | map[i];
-	if (hlen < 2 || hlen > MAX_HEADER || hlen > size - 8)
+	if (hlen > MAX_HEADER)
+		lm_fail(path, "header length %llu: more than the %d MB lmcc reads of a header",
+		        (unsigned long long)hlen, MAX_HEADER >> 20);
+	if (hlen < 2 || hlen > size - 8)
 		lm_fail(path, "header length %llu does not fit the file (%zu bytes): truncated or not safetensors",
 		        (unsigned long long)hlen, size);
 	if (fd >= 0)

@@ -29,6 +29,40 @@ void lm_state_floats(lm_state *s, float **f, long n)
 	s->n[s->nf++] = n;
 }
 
+void *lm_state_own(lm_state *s, void *p)
+{
+	s->own = lm_realloc(s->own, (s->nown + 1) * sizeof *s->own);
+	return s->own[s->nown++] = p;
+}
+
+void lm_state_free(lm_state *s)
+{
+	for (int i = 0; i < s->nkv; i++) {
+		lm_kv *c = s->kv[i];
+		if (c->v != c->k)
+			free(c->v);
+		free(c->k);
+		free(c->pos);
+		*c = (lm_kv){0};
+	}
+	for (int i = 0; i < s->nf; i++) {
+		free(*s->f[i]);
+		*s->f[i] = NULL;
+	}
+	for (long i = 0; i < s->nown; i++)
+		free(s->own[i]);
+	free(s->kv);
+	free(s->f);
+	free(s->n);
+	free(s->own);
+	s->kv = NULL;
+	s->f = NULL;
+	s->n = NULL;
+	s->own = NULL;
+	s->nkv = s->nf = 0;
+	s->nown = 0;
+}
+
 void lm_state_reset(lm_state *s)
 {
 	*s->pos = 0;

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include "lmcc.h"
 
+/* Frees every cache, state and buffer create() registered, and forgets
+ * them: the model is as before create(). */
+void lm_state_free(lm_state *s);
+
 size_t lm_state_bytes(const lm_state *s, int whole);
 void lm_state_save(const lm_state *s, int whole, void *buf);
 /* 0 when buf does not describe this model's state (nothing is changed),

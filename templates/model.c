@@ -86,14 +86,16 @@ static const float *head_scale;   /* 1 / (|row| + {{HEAD_EPS}}) of each row of t
 /* Bind every weight to its tensor in the checkpoint (each shape is
  * checked, nothing is copied but small vectors and derived matrices): the
  * embedding and the head here, each layer by its kind's binding; then
- * allocate the scratch buffers.  ad: the adapter's tensors (or 0). */
+ * allocate the scratch buffers.  The state owns them with the caches, and
+ * frees them all when the checkpoint is unloaded.  ad: the adapter's
+ * tensors (or 0). */
 static void create(lm_ckpt *ck, lm_ckpt *ad, long ctx)
 {
 	state.pos = &pos;
 {{BIND}}
-	x = lm_floats(MAXB * DIM);
-	xn = lm_floats(MAXB * DIM);
-	y = lm_floats(MAXB * DIM);
+	x = lm_state_own(&state, lm_floats(MAXB * DIM));
+	xn = lm_state_own(&state, lm_floats(MAXB * DIM));
+	y = lm_state_own(&state, lm_floats(MAXB * DIM));
 {{ALLOC}}
 }
 

@@ -179,12 +179,14 @@ else
 fi
 
 # lmcc run: generate, compile in memory and reach the first logits in
-# well under a second (issue 2 asks for one second).
+# well under a second (issue 2 asks for one second); under a sanitizer
+# (make test-asan, test-ubsan), LMCC_SLOW seconds.
+slow=${LMCC_SLOW:-1}
 t0=$(date +%s%N)
 ./lmcc run $G --tokens @$G/tokens.npy -n 1 >/dev/null 2>&1
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-if [ $ms -lt 1000 ]; then
-	echo "PASS cli lmcc run reaches its first logits within a second (${ms} ms)"
+if [ $ms -lt $((1000 * slow)) ]; then
+	echo "PASS cli lmcc run reaches its first logits within $slow s (${ms} ms)"
 else
-	echo "FAIL cli lmcc run took ${ms} ms to its first logits"
+	echo "FAIL cli lmcc run took ${ms} ms to its first logits (the bound: $slow s)"
 fi

@@ -48,8 +48,11 @@ t.pop("no_rope_layers", None)
 t.pop("moe_layers", None)
 json.dump(c, open(sys.argv[1], "w"))
 PY
-[ -f $T/l4big/config.json ] &&
+if [ -f $T/l4big/config.json ]; then
 	refuse "cache size past 2^50 bytes" "l4big/config.json: the model's cache would take 2^50 bytes or more" -- ./lmcc plan $T/l4big
+else
+	echo "FAIL hostile cache size past 2^50 bytes: the config was not written (python3?)"
+fi
 
 # ---- checkpoints ----
 make -s tests/bin/stedit >/dev/null || echo "FAIL hostile: stedit does not build"
@@ -72,8 +75,10 @@ off=$(grep -ao '"model.output_norm.weight":{[^}]*}' $G/model.safetensors | grep 
 d=$(ckdir overlap); tests/bin/stedit $G/model.safetensors $d/model.safetensors header "$off" 'data_offsets":[0,256]'
 refuse "overlapping tensor offsets" "overlap/model.safetensors: tensors" -- ./lmcc run $d --tokens 1
 grep -q "overlap (data_offsets" $T/err || echo "FAIL hostile overlapping tensors: $(cat $T/err)"
+# (a sparse file long enough to hold the header: the bound, not the size)
 d=$(ckdir bighdr); tests/bin/stedit $G/model.safetensors $d/model.safetensors hlen 104857601
-refuse "header over 100 MB" "header length 104857601" -- ./lmcc run $d --tokens 1
+truncate -s 200M $d/model.safetensors
+refuse "header over 100 MB" "header length 104857601: more than the 100 MB lmcc reads" -- ./lmcc run $d --tokens 1
 # FIFOs in place of every file: refused at once, never a blocked open
 for f in model.safetensors model.safetensors.index.json config.json; do
 	d=$(ckdir fifo_${f%%.*}_$(echo $f | tr -cd . | wc -c))
@@ -165,6 +170,49 @@ rm -rf $T/trailtok && mkdir -p $T/trailtok
 printf '0<' >$T/trailtok/tokenizer.json
 kept_nothing "a tokenizer.json with text after its value" 20 -- tok $T/trailtok 20
 
+# adapters that fail to open: a key past the first that is not a module
+# path (the keys read before it were kept), a truncated checkpoint
+A=tests/golden-mlx/afm7_lora/adapter
+rm -rf $T/badkeys $T/noad && mkdir -p $T/badkeys $T/noad
+python3 -c "import json,sys; c = json.load(open('$A/adapter_config.json'))
+c['lora_parameters']['keys'] = ['self_attn.q_proj', 'not a key!']
+json.dump(c, open('$T/badkeys/adapter_config.json', 'w'))"
+cp $A/adapters.safetensors $T/badkeys/
+cp $A/adapter_config.json $T/noad/
+tests/bin/stedit $A/adapters.safetensors $T/noad/adapters.safetensors truncate 1000
+kept_nothing "an adapter whose keys fail to read" 20 -- ad $T/badkeys 20
+kept_nothing "a truncated adapter" 20 -- ad $T/noad 20
+
+# The C API (lmcc_api.h), as a host that goes on after each failure uses
+# it.  A model directory that fails to compile (lmcc emit refuses it, or
+# tcc the C a stand-in lmcc wrote) leaves no directory in $TMPDIR.
+jit_kept_nothing() {   # NAME N LMCC DIR
+	rm -rf $T/jittmp && mkdir -p $T/jittmp
+	TMPDIR=$PWD/$T/jittmp LMCC=$3 kept_nothing "$1" $2 -- jit $4 $2
+	[ -z "$(ls $T/jittmp)" ] && echo "PASS hostile $1 leaves nothing in TMPDIR" ||
+		echo "FAIL hostile $1 left $(ls $T/jittmp | head -3) in TMPDIR"
+}
+jit_kept_nothing "lm_open_dir of a config lmcc refuses" 10 ./lmcc $T/nul
+mkdir -p $T/fakelmcc
+printf '#!/bin/sh\nprintf "int x = ;" >"$4/model.c"\n' >$T/fakelmcc/lmcc && chmod +x $T/fakelmcc/lmcc
+jit_kept_nothing "lm_open_dir of C that tcc refuses" 10 $T/fakelmcc/lmcc $G
+# sessions that fail to open: no checkpoint there, another model's
+# config, a checkpoint whose last layer lacks a tensor (create() fails
+# after binding the first layers and their caches), a context past the
+# memory (create() fails at a cache); and sessions opened and freed
+session_kept_nothing() {   # NAME MODEL WEIGHTS CTX N FAILS
+	LMCC=./lmcc kept_nothing "$1" $6 -- session $2 $3 $4 $5
+}
+session_kept_nothing "a session on a directory with no checkpoint" tests/golden/llama4 $T/nothere 64 10 10
+session_kept_nothing "a session on another model's checkpoint" tests/golden/llama4 tests/golden/llama4_3layers 64 10 10
+d=$(ckdir lastlayer)
+tests/bin/stedit $G/model.safetensors $d/model.safetensors header \
+	'"model.kv_reuse_layers.1.mlp.down_proj.weight"' '"model.kv_reuse_layers.1.mlp.down_proj.weighx"'
+session_kept_nothing "a session whose create() fails at the last layer" $G $d 4096 20 20
+./lmcc init tests/configs/demo_afm7.json -o $T/demoapi --dtype bf16 >/dev/null 2>&1
+session_kept_nothing "a session whose caches exceed the memory" $T/demoapi - 16777216 10 10
+session_kept_nothing "sessions opened and freed" $G - 4096 20 0
+
 # ---- tokenizer files and other text (item 3's time bounds) ----
 # tokjson DIR PRE MERGES: a tokenizer.json of vocabulary a, b, ab, with the
 # pre-tokenizer PRE (JSON) and MERGES copies of the merge "a b"
@@ -209,6 +257,8 @@ grep -q "bytes of weights, and the file system has" $T/err && [ ! -e $T/huge/mod
 ./lmcc init tests/configs/demo_afm7.json -o $T/demo --dtype bf16 >/dev/null 2>&1
 refuse "--ctx 2^24 past the memory" "lmcc: memory: the model's caches and buffers need" -- \
 	./lmcc run $T/demo --tokens 1,2,3 --ctx 16777216 --allow-long-ctx
+refuse "-n 2^24 past the memory" "lmcc: memory: the model's caches and buffers need" -- \
+	./lmcc run $T/demo --tokens 1,2,3 -n 16777216 --allow-long-ctx
 mem=$(./lmcc run $G --tokens 1,2,3 -n 2 --ctx 4000000 --allow-long-ctx 2>&1 | sed -n 's/.*peak memory \([0-9]*\).*/\1/p')
 [ -n "$mem" ] && [ "$mem" -lt 1000 ] && echo "PASS hostile a cache for 4M tokens costs memory only as it fills ($mem MB)" ||
 	echo "FAIL hostile a cache for 4M tokens: peak memory '$mem' MB"

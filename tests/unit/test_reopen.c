@@ -16,8 +16,16 @@
  *                            N chat requests of a megabyte each, parsed as
  *                            the server does with DIR's tokenizer and a
  *                            TEMPLATE that raises: "failed N grew MB"
+ *   test_reopen ad DIR N     DIR's adapter fails to open N times
+ *   test_reopen jit DIR N    the C API's lm_open_dir of DIR fails N times
+ *   test_reopen session MODEL WEIGHTS CTX N
+ *                            the C API: MODEL compiled (lm_open_dir), then
+ *                            N sessions on WEIGHTS (- for MODEL's own) for
+ *                            CTX tokens opened, each failing or freed:
+ *                            "failed K grew MB"
  */
 #include "rt.h"
+#include "lmcc_api.h"
 #include "text/tok.h"
 #include "srv.h"
 #include "harness.h"
@@ -28,8 +36,10 @@
 #include <string.h>
 #include <unistd.h>
 
+enum { CK, TOK, AD, JIT };
+
 /* 1 when opening failed (with exit status 2), after printing why */
-static int fails(int tok, const char *dir)
+static int fails(int what, const char *dir)
 {
 	lm_err err;
 	if (lm_catch(&err)) {
@@ -37,12 +47,35 @@ static int fails(int tok, const char *dir)
 			printf("exit status %d: %s\n", err.code, err.msg);
 		return err.code == 2;
 	}
-	if (tok)
+	if (what == TOK) {
 		lm_tok_free(lm_tok_open(dir));
-	else
+	} else if (what == CK) {
 		lm_ck_close(lm_ck_open(dir));
+	} else if (what == AD) {
+		lm_adapter a;
+		lm_ck_close(lm_adapter_open(dir, &a, NULL));
+		free((char *)a.keys);
+	} else {
+		const lm_model *m;
+		lm_status st;
+		if (lm_open_dir(dir, &m, &st))
+			lm_fail(NULL, "%s", st.msg);
+	}
 	lm_err_pop(&err);
 	return 0;
+}
+
+/* 1 when the session failed to open (status 2), 0 when it opened and was
+ * freed */
+static int session_fails(const lm_model *m, const char *weights, long ctx)
+{
+	lm_session *s;
+	lm_status st;
+	int rc = lm_session_open(&s, m, weights, ctx, &st);
+	if (rc && rc != 2)
+		printf("status %d: %s\n", rc, st.msg);
+	lm_session_free(s);
+	return rc == 2;
 }
 
 int main(int argc, char **argv)
@@ -59,11 +92,30 @@ int main(int argc, char **argv)
 		free(path);
 		return 0;
 	}
-	if (argc == 4 && (!strcmp(argv[1], "tok") || !strcmp(argv[1], "ck"))) {
-		int n = atoi(argv[3]), failed = 0, tok = !strcmp(argv[1], "tok");
+	static const char *what[] = {[CK] = "ck", [TOK] = "tok", [AD] = "ad", [JIT] = "jit"};
+	for (int w = 0; argc == 4 && w < 4; w++) {
+		if (strcmp(argv[1], what[w]))
+			continue;
+		int n = atoi(argv[3]), failed = 0;
 		long base = 0;
 		for (int i = 0; i < n; i++) {
-			failed += fails(tok, argv[2]);
+			failed += fails(w, argv[2]);
+			if (i == 0)
+				base = resident_mb();
+		}
+		printf("failed %d grew %ld\n", failed, resident_mb() - base);
+		return 0;
+	}
+	if (argc == 6 && !strcmp(argv[1], "session")) {
+		const lm_model *m;
+		lm_status st;
+		if (lm_open_dir(argv[2], &m, &st))
+			return printf("lm_open_dir: %s\n", st.msg), 1;
+		const char *weights = strcmp(argv[3], "-") ? argv[3] : NULL;
+		int n = atoi(argv[5]), failed = 0;
+		long base = 0;
+		for (int i = 0; i < n; i++) {
+			failed += session_fails(m, weights, atol(argv[4]));
 			if (i == 0)
 				base = resident_mb();
 		}
@@ -115,6 +167,7 @@ int main(int argc, char **argv)
 		lm_tok_free(tok);
 		return 0;
 	}
-	fprintf(stderr, "usage: test_reopen ck DIR | tok|ck DIR N | enc DIR TEXT N | req DIR TEMPLATE N\n");
+	fprintf(stderr, "usage: test_reopen ck DIR | tok|ck|ad|jit DIR N | enc DIR TEXT N | "
+	        "req DIR TEMPLATE N | session MODEL WEIGHTS CTX N\n");
 	return 1;
 }
