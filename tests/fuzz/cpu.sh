@@ -7,8 +7,11 @@
 # restarted on its corpus (at most 5 times) until its CPU time is spent,
 # so one finding does not end its fuzzing.  Per target: the log in
 # tests/tmp/libfuzzer/TARGET.log, findings in TARGET.out/, and one summary
-# line: CPU seconds, executions, coverage, findings.
+# line: CPU seconds, executions, coverage, findings.  FUZZ_LEAKS=1 turns
+# on LeakSanitizer: a leak is then a finding like a crash (libFuzzer stops
+# at the first, so the default leaves it off to cover more ground).
 cpu=$1; shift
+leaks=${FUZZ_LEAKS:-0}
 jobs=${FUZZ_JOBS:-2}
 D=tests/tmp/libfuzzer
 hz=$(getconf CLK_TCK)
@@ -24,7 +27,7 @@ one() {   # one target, to its CPU budget
 	: >$D/$t.log
 	while [ $used -lt $((cpu * hz)) ] && [ $runs -lt 5 ]; do
 		runs=$((runs + 1))
-		ASAN_OPTIONS=detect_leaks=0 nice -n 10 $D/$t -detect_leaks=0 \
+		ASAN_OPTIONS=detect_leaks=$leaks nice -n 10 $D/$t -detect_leaks=$leaks \
 			-rss_limit_mb=3072 -max_len=65536 -timeout=${FUZZ_TIMEOUT:-60} \
 			-artifact_prefix=$D/$t.out/ -print_final_stats=1 \
 			$D/$t.corpus $D/$t.seeds >>$D/$t.log 2>&1 &
