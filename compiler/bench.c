@@ -44,8 +44,9 @@ typedef struct {
 	const char *via;
 	int fast;            /* run with the program's --fast */
 	char test[48];
-	long threads;
+	long threads, n;
 	double mean, sd, bound, peak, peak_bound;
+	double sec;          /* one repetition's mean wall time: the whole prefill, or n tokens */
 } Row;
 
 enum { O_VIA = LM_OPT_LONG, O_LONG, O_MMAP, O_NO_MMAP, O_FAST };
@@ -55,7 +56,8 @@ static const lm_opt opts[] = {
 	{"n-gen", 'n', "N", "decode test: N tokens one at a time (default 128; 0: none)"},
 	{"repetitions", 'r', "R", "times each test runs (default 5)"},
 	{"threads", 't', "N,...", "thread counts (default: all cores)"},
-	{"n-depth", 'd', "N,...", "tokens of context fed, untimed, before each test (default 0)"},
+	{"n-depth", 'd', "N,...", "tokens of context fed, untimed, before each test (default 0):\n"
+	                           "pp512 @ d4096 is a prefill of 512 after 4096"},
 	{"adapter", 'a', "DIR", "a LoRA/DoRA adapter directory as mlx-lm writes it"},
 	{"output", 'o', "md|json", "a markdown table (default) or JSON"},
 	{"via", O_VIA, "gcc|tcc|gcc,tcc", "build with gcc (lmcc build, default), compile in memory\n"
@@ -75,7 +77,8 @@ static const char help[] =
 	"Measure the model's speed as llama-bench does: load it once, then for each\n"
 	"thread count and depth run every prefill test (-p) and the decode test (-n)\n"
 	"R times on random but fixed token ids, and report tokens/s (mean and\n"
-	"standard deviation), load time and peak memory, each beside its bound\n"
+	"standard deviation), the time (a prefill's seconds, decoding's ms per\n"
+	"token), load time and peak memory, each beside its bound\n"
 	"measured on this machine in the same run: the f32 product rate for\n"
 	"prefill, the read bandwidth over the bytes a token reads for decoding.\n"
 	"With --fast every test runs again with the program's --fast; those\n"
@@ -300,7 +303,8 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 		long n = (long)field(j, "n"), depth = (long)field(j, "depth");
 		int ti = thread_index(o, (long)field(j, "threads"));
 		int decode = !strcmp(test, "tg");
-		*r = (Row){.via = run->via, .fast = run->fast, .threads = o->t[ti], .peak = field(j, "peak")};
+		*r = (Row){.via = run->via, .fast = run->fast, .threads = o->t[ti], .n = n,
+		           .peak = field(j, "peak")};
 		snprintf(r->test, sizeof r->test, "%s%ld", decode ? "tg" : "pp", n);
 		if (depth)
 			snprintf(r->test + strlen(r->test), sizeof r->test - strlen(r->test), " @ d%ld", depth);
@@ -316,6 +320,7 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 			double ts = n / (s > 0 ? s : 1e-9);
 			sum += ts;
 			sq += ts * ts;
+			r->sec += s / reps;
 		}
 		r->mean = sum / reps;
 		r->sd = reps > 1 ? sqrt(fmax(0, (sq - sum * sum / reps) / (reps - 1))) : 0;
@@ -377,12 +382,18 @@ static void print_md(const Plan *p, const char *fmts, const char *cpu, const Opt
 		       runs[i].load, wbytes / (b->read[o->nt - 1] * 1e9), runs[i].peak / 1e6,
 		       wbytes / 1e6, 100 * runs[i].huge, runs[i].huge > 0.5 ? "2 MB" : "4 KB");
 	printf("\n| model | weights | via | threads | test | t/s | bound t/s | of bound | peak MB | "
-	       "weights+cache MB |\n|---|---|---|---|---|---|---|---|---|---|\n");
+	       "weights+cache MB | time |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nrows; i++) {
 		const Row *r = &rows[i];
-		printf("| %s | %s | %s%s | %ld | %s | %.2f ± %.2f | %.2f | %.3g | %.0f | %.0f |\n", p->name,
-		       fmts, r->via, r->fast ? " --fast" : "", r->threads, r->test, r->mean, r->sd, r->bound, r->mean / r->bound,
-		       r->peak / 1e6, (wbytes + r->peak_bound) / 1e6);
+		char time[32];
+		if (r->test[0] == 't')
+			snprintf(time, sizeof time, "%.2f ms/token", 1e3 * r->sec / r->n);
+		else
+			snprintf(time, sizeof time, "%.3f s", r->sec);
+		printf("| %s | %s | %s%s | %ld | %s | %.2f ± %.2f | %.2f | %.3g | %.0f | %.0f | %s |\n",
+		       p->name, fmts, r->via, r->fast ? " --fast" : "", r->threads, r->test, r->mean,
+		       r->sd, r->bound, r->mean / r->bound, r->peak / 1e6,
+		       (wbytes + r->peak_bound) / 1e6, time);
 	}
 	/* JIT against the built binary, test by test */
 	if (o->gcc && o->tcc) {
@@ -446,6 +457,8 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 		json_object_object_add(e, "test", json_object_new_string(r->test));
 		json_object_object_add(e, "tokens_s", json_object_new_double(r->mean));
 		json_object_object_add(e, "tokens_s_sd", json_object_new_double(r->sd));
+		json_object_object_add(e, "seconds", json_object_new_double(r->sec));
+		json_object_object_add(e, "ms_per_token", json_object_new_double(1e3 * r->sec / r->n));
 		json_object_object_add(e, "bound_tokens_s", json_object_new_double(r->bound));
 		json_object_object_add(e, "peak_bytes", json_object_new_double(r->peak));
 		json_object_object_add(e, "bound_bytes", json_object_new_double(wbytes + r->peak_bound));

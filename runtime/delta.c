@@ -115,11 +115,25 @@ static void delta_rows_512(void *ctx, long u0, long u1)
 	}
 }
 
-void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
-                    const float *g, const float *beta, long n, long heads,
-                    long dk, long dv, float *state)
+void lm_gated_delta_tokens(float *out, const float *q, const float *k, const float *v,
+                           const float *g, const float *beta, long n, long heads, long dk,
+                           long dv, float *state)
 {
 	int avx512 = lm_isa() == LM_ISA_AVX512;
 	Delta d = {out, state, q, k, v, g, beta, n, heads, dk, dv, lm_vec()};
 	lm_parallel(heads * dv, 8, avx512 && dk <= 128 ? delta_rows_512 : delta_rows, &d);
+}
+
+/* From 16 tokens on, the chunked form (kda_chunk.c) took 0.4 to 0.8 of
+ * the recurrence's CPU time at Kimi Linear's shapes on Zen 3 with AVX2
+ * (tests/unit/bench_kda.c).  The AVX-512 recurrence, rows held in
+ * registers, has not been measured against it: it keeps its own. */
+void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
+                    const float *g, const float *beta, long n, long heads,
+                    long dk, long dv, float *state)
+{
+	if (n >= 16 && !(lm_isa() == LM_ISA_AVX512 && dk <= 128))
+		lm_gated_delta_chunked(out, q, k, v, g, beta, n, heads, dk, dv, 32, state);
+	else
+		lm_gated_delta_tokens(out, q, k, v, g, beta, n, heads, dk, dv, state);
 }

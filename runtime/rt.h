@@ -248,6 +248,18 @@ void lm_net_recv(int from, int tag, void *p, size_t n);
 void lm_net_gather(const void *mine, void *all, size_t n);   /* to every rank */
 void lm_net_end(void);
 
+/* ---- the gated delta rule in chunks (kda_chunk.c) ---- */
+/* lm_gated_delta's two forms, which it chooses between by the number of
+ * tokens: the recurrence token by token (delta.c), and the same sums in
+ * chunks of `chunk` tokens (1 to 256), each as matrix products, equal to
+ * it up to the order of the sums. */
+void lm_gated_delta_tokens(float *out, const float *q, const float *k, const float *v,
+                           const float *g, const float *beta, long n, long heads, long dk,
+                           long dv, float *state);
+void lm_gated_delta_chunked(float *out, const float *q, const float *k, const float *v,
+                            const float *g, const float *beta, long n, long heads, long dk,
+                            long dv, long chunk, float *state);
+
 /* ---- quantized products (qmat.c), W.dtype == LM_Q ---- */
 /* lm_matmul for W.dtype == LM_Q.  W.cols is a multiple of W.group. */
 void lm_qmatmul(float *y, const float *x, long n, lm_mat W);

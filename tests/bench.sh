@@ -6,12 +6,15 @@
 # lmcc quantize makes of them (out/bench/<name>-q8g64, ...).
 #   sh tests/bench.sh [NAME...]      (default: all five)
 #   BENCH_REPS=R                     repetitions of each test (default 3)
+#   BENCH_LONG="4096 32768"          the long prompts' lengths (default 4096;
+#                                    32768 takes minutes and GBs per model)
 # For each model, tables of lmcc bench (see lmcc bench --help: each figure
 # beside its bound, measured in the same run on the same threads):
 #   BF16: prefill of 128 and 512 tokens and decoding of 32 on 1 and 2
 #         threads, the first model also JIT-compiled (lmcc run) beside the
-#         built binary; prefill of 4096 tokens, and decoding 32 after
-#         them, on 2 threads;
+#         built binary; prefill of 4096 tokens (each of BENCH_LONG), and
+#         decoding 32 after them, on 2 threads, each with its time and
+#         peak memory;
 #   q8/64, q4/64, q4/32: prefill of 128 and 512 and decoding of 32 on 2.
 # Each row on 2 threads carries llama.cpp's figure of the same checkpoint
 # on a machine of this kind (2 threads, release b10056, from
@@ -23,6 +26,7 @@ make -s all || exit 1
 names="$*"
 [ -n "$names" ] || names="plamo2 afm7 baichuan_m1 llama4 kimi_linear"
 reps=${BENCH_REPS:-3}
+long=${BENCH_LONG:-4096}
 if grep -m1 '^flags' /proc/cpuinfo | grep -qw avx512f; then
 	kind="AVX-512 machine"
 else
@@ -96,10 +100,12 @@ for m in $names; do
 	[ $first = 1 ] && via=gcc,tcc
 	first=0
 	bench $m BF16 $d -p 128,512 -n 32 -r $reps -t 1,2 --via $via
-	echo
-	bench $m BF16 $d -p 4096 -n 0 -r 1 -t 2
-	echo
-	bench $m BF16 $d -p 0 -n 32 -d 4096 -r 1 -t 2
+	for l in $long; do
+		echo
+		bench $m BF16 $d -p $l -n 0 -r 1 -t 2 --allow-long-ctx
+		echo
+		bench $m BF16 $d -p 0 -n 32 -d $l -r 1 -t 2 --allow-long-ctx
+	done
 	for q in "8 64 Q8_0" "4 64 Q4_0" "4 32 Q4_0"; do
 		set -- $q
 		cat $d-q$1g$2/model*.safetensors >/dev/null

@@ -30,8 +30,8 @@ expect() {
 if ./lmcc bench $G/baichuan_m1 -p 8,16 -n 4 -r 2 -t 1,2 >$T/md 2>$T/err; then
 	rows=$(grep -c '^| baichuan_m1 |' $T/md)
 	bad=$(grep '^| baichuan_m1 |' $T/md | awk -F'|' '
-		NF != 12 || $7 !~ /^ [0-9.]+ ± [0-9.]+ $/ || !($8 > 0) || $9 !~ /^ [0-9.e+-]+ $/ ||
-		!($10 > 0) { n++ }
+		NF != 13 || $7 !~ /^ [0-9.]+ ± [0-9.]+ $/ || !($8 > 0) || $9 !~ /^ [0-9.e+-]+ $/ ||
+		!($10 > 0) || $12 !~ (substr($6, 2, 2) == "tg" ? "^ [0-9.]+ ms/token $" : "^ [0-9.]+ s $") { n++ }
 		END { print n + 0 }')
 	tests=$(grep '^| baichuan_m1 |' $T/md | awk -F'|' '{ printf "%s%s", $5, $6 }' | tr -d ' ')
 	if [ "$rows" -ne 6 ] || [ "$bad" -ne 0 ]; then

@@ -56,3 +56,45 @@ if [ -x $T/$m.bin/$m ]; then
 		fi
 	done
 fi
+# lmcc bench at depth, as llama-bench's -d: a prefill and decoding after
+# 512 and 4,096 tokens of context.  Each test's peak memory is its own
+# (the caches' pages are given back between depths): the windowed model's
+# stays put, the global one's grows by its caches; every row gives its
+# time (seconds of a prefill, ms per decoded token) and the table's bound
+# of the memory (weights and caches) follows the same rule.
+for m in long_swa long_global; do
+	[ -d $T/$m ] || continue
+	if ! ./lmcc bench $T/$m -p 64 -n 4 -r 1 -t 1 -d 512,4096 -o json >$T/$m.bench 2>$T/err; then
+		echo "FAIL long bench $m: $(head -c 300 $T/err)"
+		continue
+	fi
+	got=$(python3 - $T/$m.bench $m 2>&1 <<'PY'
+import json, sys
+t = {x["test"]: x for x in json.load(open(sys.argv[1]))["tests"]}
+want = ["pp64 @ d512", "tg4 @ d512", "pp64 @ d4096", "tg4 @ d4096"]
+if sorted(t) != sorted(want):
+    sys.exit("tests %s, expected %s" % (sorted(t), want))
+for x in t.values():
+    n = int(x["test"].split()[0][2:])
+    if not (x["tokens_s"] > 0 and x["seconds"] > 0 and x["peak_bytes"] > 0):
+        sys.exit("%s: a figure not above 0: %s" % (x["test"], x))
+    if abs(x["ms_per_token"] - 1e3 * x["seconds"] / n) > 1e-6 * x["ms_per_token"]:
+        sys.exit("%s: %g ms per token, but %g s for %d tokens" % (x["test"], x["ms_per_token"], x["seconds"], n))
+out = []
+for test in ("pp64", "tg4"):
+    a, b = t[test + " @ d512"], t[test + " @ d4096"]
+    grow, bound = b["peak_bytes"] - a["peak_bytes"], b["bound_bytes"] - a["bound_bytes"]
+    if sys.argv[2] == "long_global":
+        # 4 global layers of 8 K/V heads x 64, K and V: 16 KB a token
+        need = 16384 * 3584 * 8 // 10
+        if grow < need or bound < need:
+            sys.exit("%s: peak grew by %d KB and its bound by %d KB from depth 512 to 4096, the caches need %d KB"
+                     % (test, grow // 1024, bound // 1024, need // 1024))
+    elif grow >= 2 << 20 or bound != 0:
+        sys.exit("%s: peak grew by %d KB and its bound by %d KB from depth 512 to 4096"
+                 % (test, grow // 1024, bound // 1024))
+    out.append("%s %.1f -> %.1f MB" % (test, a["peak_bytes"] / 1e6, b["peak_bytes"] / 1e6))
+print(", ".join(out))
+PY
+) && echo "PASS long bench $m at depth 512 and 4096: $got" || echo "FAIL long bench $m: $got"
+done

@@ -47,6 +47,12 @@ if make -s tests/bin/test_ssd >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_ssd does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# The chunked gated delta rule (kda_chunk.c) against the token-by-token one.
+if make -s tests/bin/test_kda >tests/tmp/unit.log 2>&1; then
+	tests/bin/test_kda || echo "FAIL unit: test_kda exited $?"
+else
+	echo "FAIL unit: test_kda does not build: $(head -c 300 tests/tmp/unit.log)"
+fi
 # The prefill product (gemm.c) on every instruction set this CPU has.
 if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
 	for isa in avx512 avx2 portable; do

@@ -1,6 +1,7 @@
 /* harness.h: what the test programs and the fuzz targets share. */
 #ifndef LM_TEST_HARNESS_H
 #define LM_TEST_HARNESS_H
+#include <math.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,21 @@ static inline double xorshift_uni(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return (*s >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
+}
+
+/* max |a - b| over max |b| (infinite where a is NaN): the relative
+ * error DESIGN.md bounds by 1e-4. */
+static inline double max_rel(const float *a, const float *b, long count)
+{
+	double err = 0, big = 0;
+	for (long i = 0; i < count; i++) {
+		double e = fabs((double)a[i] - b[i]);
+		if (isnan(e))
+			return INFINITY;
+		err = e > err ? e : err;
+		big = fabs(b[i]) > big ? fabs(b[i]) : big;
+	}
+	return big > 0 ? err / big : err;
 }
 
 #ifdef LMCC_H

@@ -21,18 +21,6 @@ static float uni(void)
 	return (float)xorshift_uni(&rng);
 }
 
-/* max |a - b| over max |b| */
-static double rel(const float *a, const float *b, long count)
-{
-	double err = 0, big = 0;
-	for (long i = 0; i < count; i++) {
-		double e = fabs((double)a[i] - b[i]);
-		err = e > err ? e : err;
-		big = fabs(b[i]) > big ? fabs(b[i]) : big;
-	}
-	return big > 0 ? err / big : err;
-}
-
 static void check(long n, long chunk, long heads, long groups, float dt_shift, const char *what)
 {
 	lm_ssm_dims s = {.heads = heads, .hd = 24, .d_state = 16, .groups = groups,
@@ -59,7 +47,7 @@ static void check(long n, long chunk, long heads, long groups, float dt_shift, c
 		st0[i] = st1[i] = uni();
 	lm_ssm(y0, x, dt, B, C, n, &s, a_log, bias, d, st0);
 	lm_ssm_chunked(y1, x, dt, B, C, n, chunk, &s, a_log, bias, d, st1);
-	double ey = rel(y1, y0, n * W), es = rel(st1, st0, S);
+	double ey = max_rel(y1, y0, n * W), es = max_rel(st1, st0, S);
 	if (ey <= 1e-4 && es <= 1e-4)
 		printf("PASS ssd %s: %ld tokens in chunks of %ld, %ld heads in %ld groups: "
 		       "outputs %.2g, state %.2g\n", what, n, chunk, heads, groups, ey, es);

@@ -1,0 +1,157 @@
+/* kda_chunk.c: the gated delta rule of delta.c (Kimi's KDA: a decay per
+ * key channel) in its chunked form: the same sums, L tokens at a time as
+ * matrix products, the state carried from chunk to chunk.
+ *
+ * Per head, with S0 the [dv, dk] state entering a chunk, g_t the token's
+ * decays, k, q, v, beta as in delta.c, and d(i, t) = g_{i+1} ... g_t (the
+ * channels' decay from token i to token t, 1 for i = t), the recurrence
+ *   S_t = S_{t-1} diag(g_t) + u_t k_t^T,
+ *   u_t = beta_t (v_t - S_{t-1} diag(g_t) k_t)        (the delta written)
+ * unrolls within the chunk to
+ *   u_t + beta_t sum_{i<t} (k_t . d(i,t) k_i) u_i = beta_t (v_t - S0 (d(-1,t) k_t))
+ *   o_t = S0 (d(-1,t) q_t) + sum_{i<=t} (q_t . d(i,t) k_i) u_i
+ *   S_L = S0 diag(d(-1,L-1)) + sum_i u_i (d(i,L-1) k_i)^T
+ * so a chunk is one product with S0 for the keys and queries, the
+ * [L, L] matrices A (keys against keys) and P (queries against keys),
+ * a unit lower triangular solve for U, P U, and one [dv, L] x [L, dk]
+ * product for the state.
+ *
+ * The decays are never divided: every factor is a product of g over a
+ * stretch of tokens, at most 1, so strong decay underflows to 0 as the
+ * recurrence's own products do and nothing overflows.  A and P between a
+ * block of B tokens and the tokens before it factor through the token r
+ * just before the block, d(i,t) = d(r,t) d(i,r), into one product per
+ * block; within a block each pair's decay is carried along the block. */
+#include "vec.h"
+
+#include <cblas.h>
+
+enum { B = 16 };    /* the block of tokens whose pairs are summed one by one */
+
+typedef struct {
+	float *out, *state;
+	const float *q, *k, *v, *g, *beta;
+	long n, heads, dk, dv, L;
+} Kda;
+
+/* x[0..n) *= y[0..n) */
+static void mul(float *x, const float *y, long n)
+{
+	for (long i = 0; i < n; i++)
+		x[i] *= y[i];
+}
+
+static void kda_heads(void *ctx, long h0, long h1)
+{
+	const Kda *c = ctx;
+	long H = c->heads, dk = c->dk, dv = c->dv, L = c->L;
+	float (*dot)(const float *, const float *, long) = lm_vec()->dot;
+	float *KQ = lm_scratch(2 * L * dk + 2 * L * dv + 2 * L * L + 2 * L * dk + B * 2 * dk + 2 * dk);
+	float *R = KQ + 2 * L * dk;      /* [2nl, dv]: keys, then queries, times S0^T */
+	float *A = R + 2 * L * dv, *P = A + L * L;          /* [L, L] */
+	float *Kt = P + L * L;           /* [nl, dk]: d(i, nl-1) k_i */
+	float *Kp = Kt + L * dk;         /* [t0, dk]: d(i, t0-1) k_i, before a block at t0 */
+	float *Bm = Kp + L * dk;         /* [2nb, dk]: d(t0-1, t) k_t, then q_t, in the block */
+	float *G = Bm + B * 2 * dk, *w = G + dk;
+	for (long h = h0; h < h1; h++) {
+		float *S = c->state + h * dv * dk;
+		for (long c0 = 0; c0 < c->n; c0 += L) {
+			long nl = c->n - c0 < L ? c->n - c0 : L;
+#define AT(t) (((c0 + (t)) * H + h))
+			const float *k = c->k, *q = c->q, *g = c->g;
+			/* keys and queries decayed from the chunk's start, times S0^T */
+			for (long i = 0; i < dk; i++)
+				G[i] = 1;
+			for (long t = 0; t < nl; t++) {
+				mul(G, g + AT(t) * dk, dk);
+				for (long i = 0; i < dk; i++) {
+					KQ[t * dk + i] = k[AT(t) * dk + i] * G[i];
+					KQ[(nl + t) * dk + i] = q[AT(t) * dk + i] * G[i];
+				}
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * nl, dv, dk, 1.0f, KQ, dk,
+			            S, dk, 0.0f, R, dv);
+			/* A (strictly lower) and P (lower), block by block */
+			for (long t0 = 0; t0 < nl; t0 += B) {
+				long nb = nl - t0 < B ? nl - t0 : B;
+				for (long i = t0; i < t0 + nb; i++) {
+					const float *ki = k + AT(i) * dk;
+					for (long x = 0; x < dk; x++)
+						w[x] = ki[x];
+					P[i * L + i] = dot(q + AT(i) * dk, ki, dk);
+					for (long t = i + 1; t < t0 + nb; t++) {
+						mul(w, g + AT(t) * dk, dk);
+						A[t * L + i] = dot(k + AT(t) * dk, w, dk);
+						P[t * L + i] = dot(q + AT(t) * dk, w, dk);
+					}
+				}
+				if (!t0)
+					continue;
+				for (long x = 0; x < dk; x++)
+					w[x] = 1;
+				for (long i = t0 - 1; i >= 0; i--) {     /* d(i, t0-1) k_i */
+					for (long x = 0; x < dk; x++)
+						Kp[i * dk + x] = k[AT(i) * dk + x] * w[x];
+					mul(w, g + AT(i) * dk, dk);
+				}
+				for (long x = 0; x < dk; x++)
+					w[x] = 1;
+				for (long t = 0; t < nb; t++) {        /* d(t0-1, t) k_t and q_t */
+					mul(w, g + AT(t0 + t) * dk, dk);
+					for (long x = 0; x < dk; x++) {
+						Bm[t * dk + x] = k[AT(t0 + t) * dk + x] * w[x];
+						Bm[(nb + t) * dk + x] = q[AT(t0 + t) * dk + x] * w[x];
+					}
+				}
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, t0, dk, 1.0f, Bm, dk,
+				            Kp, dk, 0.0f, A + t0 * L, L);
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, t0, dk, 1.0f,
+				            Bm + nb * dk, dk, Kp, dk, 0.0f, P + t0 * L, L);
+			}
+			/* (I + beta A) U = beta (V - K S0^T), into R's first rows */
+			float *U = R;
+			for (long t = 0; t < nl; t++) {
+				float b = c->beta[AT(t)];
+				const float *vt = c->v + AT(t) * dv;
+				for (long j = 0; j < dv; j++)
+					U[t * dv + j] = b * (vt[j] - U[t * dv + j]);
+				for (long i = 0; i < t; i++)
+					A[t * L + i] *= b;
+				for (long i = t + 1; i < nl; i++)
+					P[t * L + i] = 0;
+			}
+			cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, nl, dv,
+			            1.0f, A, L, U, dv);
+			/* O = Q S0^T + P U */
+			float *O = R + nl * dv;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, dv, nl, 1.0f, P, L, U, dv,
+			            1.0f, O, dv);
+			for (long t = 0; t < nl; t++)
+				for (long j = 0; j < dv; j++)
+					c->out[AT(t) * dv + j] = O[t * dv + j];
+			/* S = S0 diag(d(-1, nl-1)) + U^T (d(i, nl-1) k_i) */
+			for (long x = 0; x < dk; x++)
+				w[x] = 1;
+			for (long i = nl - 1; i >= 0; i--) {
+				for (long x = 0; x < dk; x++)
+					Kt[i * dk + x] = k[AT(i) * dk + x] * w[x];
+				mul(w, g + AT(i) * dk, dk);
+			}
+			for (long j = 0; j < dv; j++)
+				mul(S + j * dk, G, dk);
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dv, dk, nl, 1.0f, U, dv, Kt, dk,
+			            1.0f, S, dk);
+#undef AT
+		}
+	}
+}
+
+void lm_gated_delta_chunked(float *out, const float *q, const float *k, const float *v,
+                            const float *g, const float *beta, long n, long heads, long dk,
+                            long dv, long chunk, float *state)
+{
+	if (chunk < 1 || chunk > 256)
+		lm_bug("lm_gated_delta_chunked: chunk of %ld tokens", chunk);
+	Kda c = {out, state, q, k, v, g, beta, n, heads, dk, dv, chunk};
+	lm_parallel(heads, 1, kda_heads, &c);
+}
