@@ -100,17 +100,25 @@ tests/bin/test_reopen: tests/unit/test_reopen.c runtime/liblmcc.a $(wildcard run
 	$(CC) $(CFLAGS) -rdynamic -Iruntime $< -Wl,--whole-archive runtime/liblmcc.a -Wl,--no-whole-archive \
 	  $(LDLIBS_RT) -o $@
 
+# The inputs the fuzzers found, replayed by make test (suite_fuzz) through
+# the same targets built with gcc: tests/bin/replay_TARGET FILE...
+REPLAY_BIN = $(patsubst tests/fuzz/found/%,tests/bin/replay_%,$(wildcard tests/fuzz/found/*))
+tests/bin/replay_%: tests/fuzz/fuzz_target.c tests/fuzz/replay.c $(filter-out build/compiler/main.o build/compiler/bench.o,$(CC_OBJ)) runtime/liblmcc.a
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Iruntime -DTARGET_$* tests/fuzz/fuzz_target.c tests/fuzz/replay.c \
+	  $(filter-out build/compiler/main.o build/compiler/bench.o,$(CC_OBJ)) runtime/liblmcc.a -ltcc -ldl $(LDLIBS_RT) -o $@
+
 # The C API's example (examples/generate.c), against the shared runtime.
 examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
 	$(CC) $(CFLAGS) -Iruntime $< -Lruntime -llmcc -Wl,-rpath,'$$ORIGIN/../runtime' -o $@
 
 # SUITES="tok serve": only those suites (tests/suite_NAME.sh)
-test: all $(TEST_BIN) examples/generate
+test: all $(TEST_BIN) $(REPLAY_BIN) examples/generate
 	@tests/run.sh $(SUITES)
 
 # The whole suite on the portable kernels, as on a CPU with neither AVX2
 # nor AVX-512 (suite_unit and suite_isa still try every path the CPU has).
-test-portable: all $(TEST_BIN) examples/generate
+test-portable: all $(TEST_BIN) $(REPLAY_BIN) examples/generate
 	@LMCC_ISA=portable tests/run.sh
 
 bench: all
