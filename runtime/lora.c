@@ -44,7 +44,15 @@ struct lm_lora {
 	float *b;          /* [rank, out]: only this view's columns */
 	float *dora;       /* m / |adapted row|, per output (per vocab row for a lookup), or 0 */
 	int lookup;
+	long ad;           /* lm_ck_serial of the adapter, which ends it */
+	struct lm_lora *next;
 };
+
+/* What binding made lives until its adapter is closed (lm_lora_forget):
+ * a program, or the C API, may open and close many in one process. */
+static Lora_a *all_a;
+static struct lm_lora *all_l;
+static const Lora_a *last_a;   /* low_rank's x A is of this one */
 
 /* ---- adapter_config.json ---- */
 
@@ -255,17 +263,16 @@ static void row_of(const lm_mat *W, long r, float *dst)
 static const Lora_a *shared_a(lm_ckpt *ad, const char *name, lm_mat va, int how, long expert,
                               long in, long r)
 {
-	static Lora_a *all;
 	int t = how == LM_LORA_T;
-	for (Lora_a *s = all; s; s = s->next)
+	for (Lora_a *s = all_a; s; s = s->next)
 		if (s->ad == lm_ck_serial(ad) && s->expert == expert && (s->how == LM_LORA_T) == t && !strcmp(s->name, name))
 			return s;
 	Lora_a *s = lm_alloc(sizeof *s);
-	*s = (Lora_a){lm_ck_serial(ad), lm_strdup(name), expert, how, in, r, lm_floats(in * r), all};
+	*s = (Lora_a){lm_ck_serial(ad), lm_strdup(name), expert, how, in, r, lm_floats(in * r), all_a};
 	for (long i = 0; i < in; i++)
 		for (long k = 0; k < r; k++)
 			s->a[i * r + k] = lm_load_f32(va.data, va.dtype, t ? (size_t)k * in + i : (size_t)i * r + k);
-	return all = s;
+	return all_a = s;
 }
 
 const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const char *b,
@@ -287,6 +294,9 @@ const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const cha
 	lm_mat vb = t ? lm_ck_mat(ad, b, ndim, bshape, eb, 0, mod_out, r, r)
 	              : lm_ck_mat(ad, b, ndim, bshape, 0, 0, r, mod_out, mod_out);
 	struct lm_lora *l = lm_alloc(sizeof *l);
+	l->ad = lm_ck_serial(ad);
+	l->next = all_l;
+	all_l = l;
 	l->in = in;
 	l->rank = r;
 	l->out = out;
@@ -328,6 +338,31 @@ const struct lm_lora *lm_lora_of(lm_ckpt *ad, lm_mat W, const char *a, const cha
 	return l;
 }
 
+void lm_lora_forget(const lm_ckpt *ad)
+{
+	if (!ad)
+		return;
+	long serial = lm_ck_serial(ad);
+	for (struct lm_lora **p = &all_l, *l; (l = *p);)
+		if (l->ad == serial) {
+			*p = l->next;
+			free(l->b);
+			free(l->dora);
+			free(l);
+		} else
+			p = &l->next;
+	for (Lora_a **p = &all_a, *a; (a = *p);)
+		if (a->ad == serial) {
+			*p = a->next;
+			if (last_a == a)
+				last_a = NULL;
+			free((void *)a->name);
+			free(a->a);
+			free(a);
+		} else
+			p = &a->next;
+}
+
 /* ---- applying ---- */
 
 static float *grow(float **buf, long *cap, long n)
@@ -345,18 +380,17 @@ static float *grow(float **buf, long *cap, long n)
  * with a copy of its x, and taken again when A and x are the same. */
 static const float *low_rank(const Lora_a *A, const float *x, long n)
 {
-	static const Lora_a *who;
 	static float *xc, *u;
 	static long cx, cu, last;
 	size_t bytes = (size_t)n * A->in * sizeof(float);
-	if (who == A && last == n && !memcmp(xc, x, bytes))
+	if (last_a == A && last == n && !memcmp(xc, x, bytes))
 		return u;
 	grow(&xc, &cx, n * A->in);
 	grow(&u, &cu, n * A->rank);
 	memcpy(xc, x, bytes);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, A->rank, A->in, 1.0f,
 	            x, A->in, A->a, A->rank, 0.0f, u, A->rank);
-	who = A;
+	last_a = A;
 	last = n;
 	return u;
 }

@@ -162,6 +162,8 @@ float lm_load_f32(const void *p, int dtype, size_t i);
 lm_ckpt *lm_adapter_open(const char *dir, lm_adapter *a, const lm_adapter *want);
 /* After binding: every tensor of the adapter was bound, else lm_fail. */
 void lm_adapter_done(lm_ckpt *ad);
+/* Frees what binding made of adapter ad (lm_lora_of), before it closes. */
+void lm_lora_forget(const lm_ckpt *ad);
 
 /* ---- is this checkpoint the model's? (check.c) ---- */
 /* DIR/config.json agrees with every field m was built from, else lm_fail

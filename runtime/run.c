@@ -779,6 +779,7 @@ void lm_unload(lm_loaded *w)
 {
 	if (w->m)
 		lm_state_free(w->m->state);   /* what create() made, all of it or part */
+	lm_lora_forget(w->ad);
 	lm_ck_close(w->ck);
 	lm_ck_close(w->ad);
 	free((char *)w->got.keys);
