@@ -275,85 +275,92 @@ static int names(const Lora *l, const char *name, int *ndim, long *shape)
 	return 0;
 }
 
-static void lay(Plan *p, const char *dir, Adapter *ad, lm_ckpt *ck)
+/* What lay allocates for itself, freed by its caller whether it fails or not. */
+typedef struct {
+	char *cfgpath, *keys;
+	Sites v;
+	Lora *want;
+	int *site;
+} Lay;
+
+static void lay(Plan *p, const char *dir, Adapter *ad, lm_ckpt *ck, Lay *t)
 {
 	const char *file = lm_ck_where(ck);
-	char *cfgpath = lm_path(dir, "adapter_config.json");
+	t->cfgpath = lm_path(dir, "adapter_config.json");
 	ad->dir = realpath(dir, NULL);
 	if (!ad->dir)
 		lm_fail(dir, "cannot resolve the adapter directory");
 
-	Sites v = {0};
 	for (int i = 0; i < p->nl; i++)
-		layer_sites(&v, &p->layers[i], i);
-	int nblock = v.n;
-	add_ends(&v, p);
-	for (int j = 0; j < v.n; j++)
-		module_of(p, &v.s[j]);
+		layer_sites(&t->v, &p->layers[i], i);
+	int nblock = t->v.n;
+	add_ends(&t->v, p);
+	for (int j = 0; j < t->v.n; j++)
+		module_of(p, &t->v.s[j]);
 	for (int j = 0; j < nblock; j++) {
-		Site *s = &v.s[j];
+		Site *s = &t->v.s[j];
 		if (!fused(p, s))
 			continue;
 		s->part = 0;            /* the views of the tensor before this one */
 		for (int k = 0; k < nblock; k++)
-			s->part += v.s[k].m->t == s->m->t && v.s[k].m->off < s->m->off;
+			s->part += t->v.s[k].m->t == s->m->t && t->v.s[k].m->off < s->m->off;
 	}
 
 	/* default keys: every module of every block */
-	char *keys = ad->cfg.keys ? lm_strdup(ad->cfg.keys) : NULL;
-	if (!keys) {
+	t->keys = ad->cfg.keys ? lm_strdup(ad->cfg.keys) : NULL;
+	if (!t->keys) {
 		size_t len = 1;
 		for (int j = 0; j < nblock; j++)
-			len += strlen(v.s[j].rel) + 1;
-		keys = lm_alloc(len);
+			len += strlen(t->v.s[j].rel) + 1;
+		t->keys = lm_alloc(len);
 		for (int j = 0; j < nblock; j++)
-			if (!in_list(keys, v.s[j].rel)) {
-				if (*keys)
-					strcat(keys, ",");
-				strcat(keys, v.s[j].rel);
+			if (!in_list(t->keys, t->v.s[j].rel)) {
+				if (*t->keys)
+					strcat(t->keys, ",");
+				strcat(t->keys, t->v.s[j].rel);
 			}
 	}
 	long nl = ad->cfg.num_layers;
 	int first = nl <= 0 || nl >= p->nl ? 0 : p->nl - (int)nl;
-	for (int j = 0; j < v.n; j++) {
-		Site *s = &v.s[j];
-		s->wrapped = (s->layer >= first && in_list(keys, s->rel)) || in_list(keys, s->mod);
+	for (int j = 0; j < t->v.n; j++) {
+		Site *s = &t->v.s[j];
+		s->wrapped = (s->layer >= first && in_list(t->keys, s->rel)) || in_list(t->keys, s->mod);
 	}
 	const Tensor *et = &p->t[p->embed.t];
-	for (int j = nblock; j < v.n; j++) {
-		Site *s = &v.s[j];
+	for (int j = nblock; j < t->v.n; j++) {
+		Site *s = &t->v.s[j];
 		if (s->how == LM_LORA_T)        /* the tied head: as the embedding */
-			s->wrapped = v.s[j - 1].wrapped;
+			s->wrapped = t->v.s[j - 1].wrapped;
 		if (!s->wrapped || s->how != LM_LORA_LOOKUP)
 			continue;
 		if (ad->cfg.dora && et->bits)
-			lm_fail(cfgpath, "field 'fine_tune_type': DoRA on the quantized embedding '%s', which "
+			lm_fail(t->cfgpath, "field 'fine_tune_type': DoRA on the quantized embedding '%s', which "
 			        "the reference cannot run (DoRAEmbedding takes the packed words for the "
 			        "weights: its check is for QuantizedLinear)", s->mod);
 		if (p->head_tied && p->head_l2 > 0)
-			lm_fail(cfgpath, "field 'lora_parameters.keys': '%s' is the embedding of a tied "
+			lm_fail(t->cfgpath, "field 'lora_parameters.keys': '%s' is the embedding of a tied "
 			        "Baichuan-M1, which the reference cannot run (it has no head then)", s->mod);
 	}
-	for (int j = nblock; j < v.n; j++)
-		if (v.s[j].layer == -1 && p->head_l2 > 0)
-			v.s[j].normed = 1;
+	for (int j = nblock; j < t->v.n; j++)
+		if (t->v.s[j].layer == -1 && p->head_l2 > 0)
+			t->v.s[j].normed = 1;
 
 	/* the tensors each wrapped site expects */
-	Lora *want = lm_alloc((v.n + 1) * sizeof *want);
-	int *site = lm_alloc((v.n + 1) * sizeof *site);
+	t->want = lm_alloc((t->v.n + 1) * sizeof *t->want);
+	t->site = lm_alloc((t->v.n + 1) * sizeof *t->site);
 	int nw = 0;
-	for (int j = 0; j < v.n; j++) {
-		Site *s = &v.s[j];
+	for (int j = 0; j < t->v.n; j++) {
+		Site *s = &t->v.s[j];
 		if (!s->wrapped)
 			continue;
 		if (ad->cfg.dora && (s->experts || s->part >= 0))
-			lm_fail(cfgpath, "field 'fine_tune_type': DoRA on %s, %s", s->mod,
+			lm_fail(t->cfgpath, "field 'fine_tune_type': DoRA on %s, %s", s->mod,
 			        s->experts ? "a stack of experts, which the reference refuses "
 			                     "(SwitchLinear doesn't support DoRA)"
 			                   : "AFM-7's fused qkv_proj, where the reference's DoRALinear "
 			                     "returns one array instead of three parts");
-		expect(ad, s, &want[nw]);
-		site[nw++] = j;
+		expect(ad, s, &t->want[nw]);
+		t->site[nw++] = j;
 	}
 
 	/* every tensor of the file must be one of those, of its shape */
@@ -363,7 +370,7 @@ static void lay(Plan *p, const char *dir, Adapter *ad, lm_ckpt *ck)
 		int ndim, found = 0;
 		long shape[8] = {0};
 		for (int k = 0; k < nw && !found; k++)
-			found = names(&want[k], name, &ndim, shape);
+			found = names(&t->want[k], name, &ndim, shape);
 		if (found) {
 			int gnd;
 			long got[8];
@@ -397,29 +404,29 @@ static void lay(Plan *p, const char *dir, Adapter *ad, lm_ckpt *ck)
 		if (dot)
 			*dot = 0;
 		int known = -1;
-		for (int j = 0; j < v.n && known < 0; j++)
-			if (!strcmp(v.s[j].mod, mod))
+		for (int j = 0; j < t->v.n && known < 0; j++)
+			if (!strcmp(t->v.s[j].mod, mod))
 				known = j;
 		if (known < 0)
 			lm_fail(file, "tensor '%s': this model has no linear module '%s'", name, mod);
-		if (!v.s[known].wrapped) {
+		if (!t->v.s[known].wrapped) {
 			char blocks[64];
 			if (nl > 0 && nl < p->nl)
 				snprintf(blocks, sizeof blocks, "the last %ld of %d blocks", nl, p->nl);
 			else
 				snprintf(blocks, sizeof blocks, "all %d blocks", p->nl);
 			lm_fail(file, "tensor '%s': module '%s' gets no adapter under %s (%s, %s keys)",
-			        name, mod, cfgpath, blocks, ad->cfg.keys ? "its" : "the default");
+			        name, mod, t->cfgpath, blocks, ad->cfg.keys ? "its" : "the default");
 		}
 		lm_fail(file, "tensor '%s': the adapter on '%s' has %s", name, mod,
-		        fused(p, &v.s[known]) ? "one lora_a.N, lora_b.N per part (N = 0, 1, 2)"
+		        fused(p, &t->v.s[known]) ? "one lora_a.N, lora_b.N per part (N = 0, 1, 2)"
 		        : ad->cfg.dora ? "lora_a, lora_b and m" : "lora_a and lora_b");
 	}
 
 	/* a wrapped module with none of its tensors stays as it is (as the
 	 * reference's zero lora_b leaves it); one with some of them is broken */
 	for (int k = 0; k < nw; k++) {
-		Lora *l = &want[k];
+		Lora *l = &t->want[k];
 		int have = (lm_ck_info(ck, l->a, NULL, NULL) != -1) + (lm_ck_info(ck, l->b, NULL, NULL) != -1);
 		int need = 2;
 		if (l->m[0]) {
@@ -440,31 +447,44 @@ static void lay(Plan *p, const char *dir, Adapter *ad, lm_ckpt *ck)
 		for (int i = 0; i < ad->n && l->how != LM_LORA_LOOKUP; i++)
 			if (!strcmp(ad->l[i].a, l->a)) {   /* views of one module read A once */
 				ad->per_token -= l->ashape[l->ndim - 2] * l->ashape[l->ndim - 1] * 4
-				                 * (l->ndim == 3 ? v.s[site[k]].top_k : 1);
+				                 * (l->ndim == 3 ? t->v.s[t->site[k]].top_k : 1);
 				break;
 			}
-		v.s[site[k]].m->lora = ++ad->n;
+		t->v.s[t->site[k]].m->lora = ++ad->n;
 	}
-	free(want);
-	free(site);
-	free(keys);
-	free(v.s);
-	free(cfgpath);
-	p->ad = ad;
+}
+
+static void lay_free(Lay *t)
+{
+	free(t->want);
+	free(t->site);
+	free(t->keys);
+	free(t->v.s);
+	free(t->cfgpath);
+	free(t);
 }
 
 void adapter_read(Plan *p, const char *dir)
 {
 	Adapter *ad = lm_alloc(sizeof *ad);
-	lm_ckpt *ck = lm_adapter_open(dir, &ad->cfg, NULL);
+	Lay *t = lm_alloc(sizeof *t);   /* on the heap: it changes after lm_catch */
+	lm_ckpt *volatile ck = NULL;
 	lm_err err;
 	if (lm_catch(&err)) {   /* closed, so that a caller that goes on no longer watches it */
 		lm_ck_close(ck);
+		lay_free(t);
+		free(ad->dir);
+		free(ad->l);
+		free((char *)ad->cfg.keys);
+		free(ad);
 		lm_err_raise(&err);
 	}
-	lay(p, dir, ad, ck);
+	ck = lm_adapter_open(dir, &ad->cfg, NULL);
+	lay(p, dir, ad, ck, t);
 	lm_err_pop(&err);
 	lm_ck_close(ck);
+	lay_free(t);
+	p->ad = ad;
 }
 
 void adapter_free(Plan *p)
