@@ -57,9 +57,11 @@ void lm_affine_quantize(const float *w, long cols, int bits, int group,
 unsigned lm_affine_q(const uint32_t *row, long c, int bits)
 {
 	long bit = c * bits, word = bit / 32;
-	uint64_t u = row[word];
+	uint32_t lo, hi = 0;   /* by bytes: the file aligns nothing (qmat.h's word) */
+	memcpy(&lo, row + word, 4);
 	if (bit % 32 + bits > 32)
-		u |= (uint64_t)row[word + 1] << 32;
+		memcpy(&hi, row + word + 1, 4);
+	uint64_t u = lo | (uint64_t)hi << 32;
 	return (unsigned)(u >> (bit % 32)) & ((1u << bits) - 1);
 }
 

@@ -40,6 +40,16 @@ int lm_qfixed_avx2(const Job *j, const float *xp, const float *sx, float *y, lon
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* Word k at w: a tensor's data sits wherever the file put it, and
+ * safetensors aligns nothing, so the words are read by bytes (one load on
+ * x86, where alignment costs nothing). */
+INLINE uint32_t word(const uint32_t *w, size_t k)
+{
+	uint32_t v;
+	memcpy(&v, (const unsigned char *)w + 4 * k, 4);
+	return v;
+}
+
 /* The 32 integers held by the `bits` words at w, in order.  Element i sits
  * at bits [i * bits, (i + 1) * bits) of the words read as one little-endian
  * stream; for 3, 5 and 6 bits an element can straddle two words.  Inlined
@@ -49,9 +59,9 @@ INLINE void unpack32(float *q, const uint32_t *w, int bits)
 	uint32_t m = (1u << bits) - 1;
 	for (int i = 0; i < 32; i++) {
 		int p = i * bits, k = p >> 5, s = p & 31;
-		uint64_t v = (uint64_t)w[k] >> s;
+		uint64_t v = (uint64_t)word(w, k) >> s;
 		if (s + bits > 32)
-			v |= (uint64_t)w[k + 1] << (32 - s);
+			v |= (uint64_t)word(w, k + 1) << (32 - s);
 		q[i] = (float)(uint32_t)(v & m);
 	}
 }
@@ -70,7 +80,7 @@ INLINE float from_bits(uint32_t u)
 INLINE void fp32(float *v, const uint32_t *w, int bits, int n)
 {
 	for (int i = 0; i < n; i++) {
-		uint32_t c = w[i * bits / 32] >> (i * bits % 32);
+		uint32_t c = word(w, i * bits / 32) >> (i * bits % 32);
 		if (bits == 4) {
 			uint32_t e = (c >> 1) & 3, m = c & 1;
 			uint32_t u = e ? (e + 126) << 23 | m << 22 : m * 0x3f000000u;
