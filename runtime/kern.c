@@ -105,10 +105,10 @@ void lm_causal_conv(float *y, const float *u, long n, long ch,
 		cap = k * ch;
 	}
 	/* The next state is the last k rows of (state ++ u), taken before y
-	 * overwrites u. */
-	if (n >= k) {
+	 * overwrites u.  A 1-tap convolution has none (and no buffers). */
+	if (k > 0 && n >= k) {
 		memcpy(next, u + (n - k) * ch, k * ch * sizeof(float));
-	} else {
+	} else if (k > 0) {
 		memcpy(next, state + n * ch, (k - n) * ch * sizeof(float));
 		memcpy(next + (k - n) * ch, u, n * ch * sizeof(float));
 	}
@@ -124,7 +124,8 @@ void lm_causal_conv(float *y, const float *u, long n, long ch,
 			}
 			y[t * ch + c] = silu_out ? silu(s) : s;
 		}
-	memcpy(state, next, k * ch * sizeof(float));
+	if (k > 0)
+		memcpy(state, next, k * ch * sizeof(float));
 }
 
 void lm_fake8(float *x, long count, float scale)

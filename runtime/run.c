@@ -393,6 +393,8 @@ static void check_ids(const Session *s, const int *ids, long n, const char *wher
 
 static void remember(Session *s, const int *ids, long n)
 {
+	if (n <= 0)     /* memcpy's pointers must be valid even for 0 bytes */
+		return;
 	if (s->nhist + n > s->caphist) {
 		s->caphist = 2 * (s->nhist + n);
 		s->hist = lm_realloc(s->hist, s->caphist * sizeof(int));
