@@ -255,10 +255,11 @@ static void each(void *ctx, long r0, long r1)
 {
 	const Each *e = ctx;
 	for (long i = 0; i < e->k; i++) {
-		long a = e->start[i], b = e->start[i + 1];
+		const Job *j = &e->j[i];
+		long a = e->start[i], b = a + j->W.rows;
 		long lo = r0 > a ? r0 : a, hi = r1 < b ? r1 : b;
 		if (lo < hi)
-			e->j[i].k->rows(&e->j[i].W, 1, e->j[i].x, e->j[i].x2, e->j[i].y, lo - a, hi - a);
+			(j->W.tr ? j->k->cols : j->k->rows)(&j->W, 1, j->x, j->x2, j->y, lo - a, hi - a);
 	}
 }
 
@@ -271,7 +272,7 @@ void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat
 	const lm_stream *ks = kernels();
 	long cols = 0;
 	for (long i = 0; i < k; i++) {
-		if (W[i].dtype == LM_Q || W[i].tr || W[i].lora) {
+		if (W[i].dtype == LM_Q || (W[i].tr && W[i].cols > CHUNK) || W[i].lora) {
 			for (long q = 0; q < k; q++)
 				lm_matmul(y[q], x[q], 1, W[q]);
 			return;
@@ -289,7 +290,7 @@ void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat
 	start[0] = 0;
 	for (long i = 0; i < k; i++) {
 		j[i] = (Job){y[i], x[i], NULL, 1, W[i], ks};
-		if (W[i].dtype == LM_BF16 && ks->pair) {
+		if (W[i].dtype == LM_BF16 && !W[i].tr && ks->pair) {
 			/* products of one input (gate and up) share its reordering */
 			if (i && x[i] == x[i - 1] && W[i].cols == W[i - 1].cols && j[i - 1].x2)
 				j[i].x2 = j[i - 1].x2;
@@ -297,7 +298,9 @@ void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat
 				j[i].x2 = pairs_to(p, x[i], 1, W[i].cols, ks->pair);
 			p += W[i].cols;
 		}
-		start[i + 1] = start[i] + W[i].rows;
+		/* at multiples of 16, as lm_matmul's ranges: an [in, out] range's
+		 * last few outputs are summed as a tail */
+		start[i + 1] = start[i] + (W[i].rows + 15) / 16 * 16;
 	}
 	lm_parallel(start[k], 16, each, &(Each){k, j, start});
 }

@@ -602,14 +602,15 @@ static void test_moe(int scale_input, int n)
 
 /* lm_matmul_each gives the bits lm_matmul gives product by product, on
  * one thread and on two: weights of every float dtype, two products of
- * one input (which share its BF16 reordering), and an [in, out] weight
- * (which takes lm_matmul's own way). */
+ * one input (which share its BF16 reordering), [in, out] weights of
+ * outputs that are not a multiple of the ranges, and one of more than 256
+ * inputs (which takes lm_matmul's own way). */
 static void test_matmul_each(void)
 {
-	enum { K = 6 };
-	int dt[K] = {LM_BF16, LM_BF16, LM_F32, LM_F16, LM_BF16, LM_BF16};
-	long rows[K] = {70, 33, 48, 17, 64, 300}, cols[K] = {96, 96, 37, 200, 41, 600};
-	int tr[K] = {0, 0, 0, 0, 0, 1};
+	enum { K = 8 };
+	int dt[K] = {LM_BF16, LM_BF16, LM_F32, LM_F16, LM_BF16, LM_BF16, LM_F16, LM_BF16};
+	long rows[K] = {70, 33, 48, 17, 37, 64, 21, 300}, cols[K] = {96, 96, 37, 200, 100, 41, 256, 600};
+	int tr[K] = {0, 0, 0, 0, 1, 0, 1, 1};
 	lm_mat W[K];
 	float *y[K], *ref[K];
 	const float *x[K];
@@ -630,7 +631,7 @@ static void test_matmul_each(void)
 	}
 	int same = 1;
 	for (int th = 1; th <= 2; th++)
-		for (int k = K - 1; k <= K; k++) {   /* without and with the [in, out] one */
+		for (int k = K - 1; k <= K; k++) {   /* without and with the one of 600 inputs */
 			lm_set_threads(th);
 			lm_matmul_each(k, y, x, W);
 			for (int i = 0; i < k; i++)
