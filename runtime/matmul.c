@@ -175,12 +175,9 @@ static const lm_stream *kernels(void)
 	return k;
 }
 
-/* x with each block of `pair` columns as [even | odd] (matmul.h). */
-static const float *pairs(const float *x, long n, long cols, long pair)
+/* x with each block of `pair` columns as [even | odd] (matmul.h), into x2. */
+static const float *pairs_to(float *x2, const float *x, long n, long cols, long pair)
 {
-	static float *x2;
-	static long cap;
-	lm_grow(&x2, &cap, n * cols);
 	for (long t = 0; t < n; t++) {
 		const float *xt = x + t * cols;
 		float *o = x2 + t * cols;
@@ -191,6 +188,13 @@ static const float *pairs(const float *x, long n, long cols, long pair)
 			}
 	}
 	return x2;
+}
+
+static const float *pairs(const float *x, long n, long cols, long pair)
+{
+	static float *x2;
+	static long cap;
+	return pairs_to(lm_grow(&x2, &cap, n * cols), x, n, cols, pair);
 }
 
 int lm_gemm_force = -1;
@@ -237,6 +241,68 @@ static void dense(float *y, const float *x, long n, lm_mat W)
 	if (n <= FEW && W.dtype == LM_BF16 && !W.tr && j.k->pair)
 		j.x2 = pairs(x, n, W.cols, j.k->pair);
 	lm_parallel(W.rows, 16, n <= FEW ? few : blas, &j);
+}
+
+/* ---- several products of one token (matmul.h) ---- */
+
+typedef struct {
+	long k;
+	const Job *j;
+	const long *start;   /* product i's rows are [start[i], start[i + 1]) of the job */
+} Each;
+
+static void each(void *ctx, long r0, long r1)
+{
+	const Each *e = ctx;
+	for (long i = 0; i < e->k; i++) {
+		const Job *j = &e->j[i];
+		long a = e->start[i], b = a + j->W.rows;
+		long lo = r0 > a ? r0 : a, hi = r1 < b ? r1 : b;
+		if (lo < hi)
+			(j->W.tr ? j->k->cols : j->k->rows)(&j->W, 1, j->x, j->x2, j->y, lo - a, hi - a);
+	}
+}
+
+void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat *W)
+{
+	static Job *j;
+	static long *start, cap;
+	static float *x2;
+	static long cx2;
+	const lm_stream *ks = kernels();
+	long cols = 0;
+	for (long i = 0; i < k; i++) {
+		if (W[i].dtype == LM_Q || (W[i].tr && W[i].cols > CHUNK) || W[i].lora) {
+			for (long q = 0; q < k; q++)
+				lm_matmul(y[q], x[q], 1, W[q]);
+			return;
+		}
+		cols += W[i].cols;
+	}
+	if (k > cap) {
+		free(j);
+		free(start);
+		cap = k;
+		j = lm_alloc(cap * sizeof *j);
+		start = lm_alloc((cap + 1) * sizeof *start);
+	}
+	float *p = lm_grow(&x2, &cx2, cols);
+	start[0] = 0;
+	for (long i = 0; i < k; i++) {
+		j[i] = (Job){y[i], x[i], NULL, 1, W[i], ks};
+		if (W[i].dtype == LM_BF16 && !W[i].tr && ks->pair) {
+			/* products of one input (gate and up) share its reordering */
+			if (i && x[i] == x[i - 1] && W[i].cols == W[i - 1].cols && j[i - 1].x2)
+				j[i].x2 = j[i - 1].x2;
+			else
+				j[i].x2 = pairs_to(p, x[i], 1, W[i].cols, ks->pair);
+			p += W[i].cols;
+		}
+		/* at multiples of 16, as lm_matmul's ranges: an [in, out] range's
+		 * last few outputs are summed as a tail */
+		start[i + 1] = start[i] + (W[i].rows + 15) / 16 * 16;
+	}
+	lm_parallel(start[k], 16, each, &(Each){k, j, start});
 }
 
 void lm_matmul(float *y, const float *x, long n, lm_mat W)

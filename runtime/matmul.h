@@ -29,6 +29,13 @@ typedef struct {
 
 extern const lm_stream lm_stream_c, lm_stream_avx2, lm_stream_512;
 
+/* y[i] = x[i] W[i]^T for i < k, one token each, as k calls of lm_matmul
+ * would compute them, but float weights (stored [out, in], or [in, out]
+ * with at most 256 inputs) share one job of the pool: lm_moe's decoding,
+ * where a token's experts are many products of tens of microseconds, and
+ * each job ends with one thread waiting for the other's last range. */
+void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat *W);
+
 /* Bytes per element of a weight's dtype. */
 static inline size_t lm_esize(int dtype)
 {

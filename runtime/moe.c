@@ -1,6 +1,6 @@
 /* moe.c: mixture of experts: choosing experts (lm_route) and applying
  * them (lm_moe).  The rules are documented with lm_router in lmcc.h. */
-#include "rt.h"
+#include "matmul.h"
 #include "vec.h"
 
 #include <math.h>
@@ -88,10 +88,76 @@ void lm_route(const float *logits, long n, const lm_router *r,
 	}
 }
 
+/* One token: its experts' gate and up products in one job of the pool,
+ * their down products in another, each row summed as lm_matmul sums it
+ * and the experts added to y in the order of their index, as below. */
+static void moe1(float *y, const float *x, long dim, const lm_mat *gate,
+                 const lm_mat *up, const lm_mat *down, const int *idx,
+                 const float *w, long top_k, int scale_input)
+{
+	static float *buf, **py;
+	static const float **px;
+	static lm_mat *pw;
+	static int *order;
+	static long cbuf, cap;
+	const lm_vec_fns *v = lm_vec();
+	if (2 * top_k > cap) {
+		free(py);
+		free(px);
+		free(pw);
+		free(order);
+		cap = 2 * top_k;
+		py = lm_alloc(cap * sizeof *py);
+		px = lm_alloc(cap * sizeof *px);
+		pw = lm_alloc(cap * sizeof *pw);
+		order = lm_alloc(cap * sizeof *order);
+	}
+	for (long k = 0; k < top_k; k++) {   /* slots by expert index */
+		long q = k;
+		for (; q > 0 && idx[order[q - 1]] > idx[k]; q--)
+			order[q] = order[q - 1];
+		order[q] = (int)k;
+	}
+	long need = 0;
+	for (long k = 0; k < top_k; k++)
+		need += 2 * dim + 2 * gate[idx[k]].rows;
+	float *b = lm_grow(&buf, &cbuf, need), *X = b, *O = X + top_k * dim, *H = O + top_k * dim;
+	for (long q = 0; q < top_k; q++) {
+		long k = order[q], e = idx[k], inter = gate[e].rows;
+		const float *xk = x;
+		if (scale_input) {
+			v->scale(X + q * dim, x, w[k], NULL, dim);
+			xk = X + q * dim;
+		}
+		px[2 * q] = px[2 * q + 1] = xk;
+		py[2 * q] = H;
+		py[2 * q + 1] = H + inter;
+		pw[2 * q] = gate[e];
+		pw[2 * q + 1] = up[e];
+		H += 2 * inter;
+	}
+	lm_matmul_each(2 * top_k, py, px, pw);
+	for (long q = 0; q < top_k; q++) {
+		long e = idx[order[q]];
+		lm_swiglu(py[2 * q], py[2 * q], py[2 * q + 1], gate[e].rows);
+		px[q] = py[2 * q];
+		py[q] = O + q * dim;
+		pw[q] = down[e];
+	}
+	lm_matmul_each(top_k, py, px, pw);
+	memset(y, 0, dim * sizeof(float));
+	for (long q = 0; q < top_k; q++)
+		v->axpy(y, scale_input ? 1.0f : w[order[q]], O + q * dim, dim);
+}
+
 void lm_moe(float *y, const float *x, long n, long dim, const lm_mat *gate,
             const lm_mat *up, const lm_mat *down, const int *idx,
             const float *w, long top_k, int scale_input)
 {
+	if (n == 1) {
+		moe1(y, x, dim, gate, up, down, idx, w, top_k, scale_input);
+		return;
+	}
 	static float *xs, *g, *u, *o;
 	static long cx, cg, cu, co;
 	static long *rows;

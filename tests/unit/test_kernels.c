@@ -7,7 +7,7 @@
  * kernels tested are those of the instruction set lm_isa() chose
  * (LMCC_ISA forces one; tests/suite_unit.sh runs every one the CPU has),
  * named in every line. */
-#include "rt.h"
+#include "matmul.h"
 #include "vec.h"
 #include "harness.h"
 
@@ -568,7 +568,7 @@ static void naive_expert(double *o, const float *x, long dim, const lm_mat *g,
 	}
 }
 
-static void test_moe(int scale_input)
+static void test_moe(int scale_input, int n)
 {
 	enum { E = 4, K = 2, N = 5, D = 37, I = 5 };   /* D: vectors and a tail */
 	lm_mat g[E], u[E], d[E];
@@ -582,7 +582,7 @@ static void test_moe(int scale_input)
 	double ref[N * D], o[D];
 	for (int i = 0; i < N * K; i++)
 		w[i] = (float)(0.5 + uni() * 0.4);
-	for (int t = 0; t < N; t++) {
+	for (int t = 0; t < n; t++) {
 		for (int j = 0; j < D; j++)
 			ref[t * D + j] = 0;
 		for (int k = 0; k < K; k++) {
@@ -593,9 +593,61 @@ static void test_moe(int scale_input)
 				ref[t * D + j] += (scale_input ? 1 : wi) * o[j];
 		}
 	}
-	lm_moe(y, x, N, D, g, u, d, idx, w, K, scale_input);
-	check(scale_input ? "moe, weight scales the expert's input"
-	                  : "moe, weight scales the expert's output", y, ref, N * D, 1e-5);
+	lm_moe(y, x, n, D, g, u, d, idx, w, K, scale_input);
+	char name[96];
+	snprintf(name, sizeof name, "moe, %d token%s, weight scales the expert's %s", n,
+	         n > 1 ? "s" : "", scale_input ? "input" : "output");
+	check(name, y, ref, n * D, 1e-5);
+}
+
+/* lm_matmul_each gives the bits lm_matmul gives product by product, on
+ * one thread and on two: weights of every float dtype, two products of
+ * one input (which share its BF16 reordering), [in, out] weights of
+ * outputs that are not a multiple of the ranges, and one of more than 256
+ * inputs (which takes lm_matmul's own way). */
+static void test_matmul_each(void)
+{
+	enum { K = 8 };
+	int dt[K] = {LM_BF16, LM_BF16, LM_F32, LM_F16, LM_BF16, LM_BF16, LM_F16, LM_BF16};
+	long rows[K] = {70, 33, 48, 17, 37, 64, 21, 300}, cols[K] = {96, 96, 37, 200, 100, 41, 256, 600};
+	int tr[K] = {0, 0, 0, 0, 1, 0, 1, 1};
+	lm_mat W[K];
+	float *y[K], *ref[K];
+	const float *x[K];
+	for (int i = 0; i < K; i++) {
+		size_t es = lm_dtype_size(dt[i]), n = (size_t)rows[i] * cols[i];
+		unsigned char *store = lm_alloc(n * es);
+		for (size_t e = 0; e < n; e++) {
+			float v = (float)uni();
+			uint16_t h = dt[i] == LM_F16 ? lm_f32_to_f16(v) : lm_f32_to_bf16(v);
+			memcpy(store + es * e, dt[i] == LM_F32 ? (void *)&v : (void *)&h, es);
+		}
+		W[i] = (lm_mat){.data = store, .dtype = dt[i], .tr = tr[i], .rows = rows[i],
+		                .cols = cols[i], .ld = tr[i] ? rows[i] : cols[i]};
+		x[i] = i == 1 ? x[0] : randv(cols[i]);
+		y[i] = lm_floats(rows[i]);
+		ref[i] = lm_floats(rows[i]);
+		lm_matmul(ref[i], x[i], 1, W[i]);
+	}
+	int same = 1;
+	for (int th = 1; th <= 2; th++)
+		for (int k = K - 1; k <= K; k++) {   /* without and with the one of 600 inputs */
+			lm_set_threads(th);
+			lm_matmul_each(k, y, x, W);
+			for (int i = 0; i < k; i++)
+				same &= !memcmp(y[i], ref[i], rows[i] * sizeof(float));
+		}
+	lm_set_threads(1);
+	printf("%s kernel[%s] matmul_each: the bits of lm_matmul, on 1 and 2 threads\n",
+	       same ? "PASS" : "FAIL", lm_isa_name(lm_isa()));
+	failures += !same;
+	for (int i = 0; i < K; i++) {
+		free((void *)W[i].data);
+		if (i != 1)
+			free((void *)x[i]);
+		free(y[i]);
+		free(ref[i]);
+	}
 }
 
 /* The pool: every unit of every job is run once, in ranges cut at
@@ -714,7 +766,10 @@ int main(void)
 	test_ssm(3, 5, 67, 1);
 	test_ssm(2, 3, 5, 2);
 	test_route_grouped();
-	test_moe(0);
-	test_moe(1);
+	test_moe(0, 5);
+	test_moe(1, 5);
+	test_moe(0, 1);     /* decoding: lm_matmul_each */
+	test_moe(1, 1);
+	test_matmul_each();
 	return failures != 0;
 }
