@@ -11,9 +11,10 @@
  * s * sum_c u_c e_c: twice as large with the uncentred q as with
  * k = q - 8, so for 4 bits the bias term is written for the centred
  * codes, s * d * (q . v) + b * sum(x) + 8 * s * (sum(x) - d * sum(v)),
- * which is the centred product exactly.  The bias terms are a float
- * product of [sum(x) | 8 (or 128) * (sum(x) - ...)] by [b | s] over the
- * groups, made by gemm.c; the integer dot products are AVX2's:
+ * which is the centred product exactly.  The bias terms, per group
+ * b * c0 + s * c1 with c = [sum(x) | 8 (or 128) * (sum(x) - ...)] a
+ * token's, are two multiply-adds per group and token for 8 rows at once,
+ * beside the integer dot products, which are AVX2's:
  *   - the weights of 8 rows are packed [inputs / 4][8 rows][4 bytes], so
  *     that a vector holds 4 inputs of each of 8 rows and one vpmaddubsw
  *     by the token's 4 bytes broadcast makes 32 products summed in pairs
@@ -24,8 +25,9 @@
  *     can be added before widening;
  *   - 8 bits: vpmaddubsw of |k| by v with k's sign (vpsignb), widened
  *     every step.
- * Each block of rows is packed once and multiplied by every token, TB at
- * a time, so the packing costs 1/n of the products. */
+ * Each block of rows is packed once, its scales and biases widened to
+ * float with it, and multiplied by every token, TB at a time, so the
+ * packing costs 1/n of the products. */
 
 #include "gemm.h"
 #include "gemm_avx2.h"
@@ -48,7 +50,7 @@ typedef struct {
 	const lm_mat *W;
 	const int8_t *xq;  /* [n][cols]: v */
 	const float *dx;   /* [n][ng]: d of each token's group */
-	const float *s;    /* [rows][ng]: the scales as float */
+	const float *c;    /* [n][2][ng]: the bias terms' inputs (round_x) */
 } Job;
 
 /* 32 codes from p, as bytes in order: u (4 bits) or k = q - 128 (8). */
@@ -62,8 +64,8 @@ AVX2 INLINE __m256i codes32(const uint8_t *p, const int bits)
 }
 
 /* Rows [r, r + rb) into the block's layout: u as [cols / 4][RB][4] bytes
- * in pk (8 bits: |k| in pk, k after it), the scales as [ng][RB] in sp;
- * rows past rb are zero.  Each 32 inputs of the 8 rows are an 8 x 8
+ * in pk (8 bits: |k| in pk, k after it), the scales as [ng][RB] in sp
+ * and the biases after them; rows past rb are zero.  Each 32 inputs of the 8 rows are an 8 x 8
  * block of 4-byte runs, transposed in registers. */
 AVX2 INLINE void pack(int8_t *pk, float *sp, const Job *J, long r, long rb, const int bits)
 {
@@ -91,12 +93,15 @@ AVX2 INLINE void pack(int8_t *pk, float *sp, const Job *J, long r, long rb, cons
 			}
 		}
 	}
-	for (long g = 0; g < ng; g++)
-		for (long i = 0; i < RB; i++)
-			sp[g * RB + i] = i < rb ? J->s[(r + i) * ng + g] : 0;
+	for (long i = 0; i < RB; i++)
+		for (long g = 0; g < ng; g++) {
+			size_t at = (size_t)(r + i) * W->sld + g;
+			sp[g * RB + i] = i < rb ? lm_load_f32(W->scales, W->sdtype, at) : 0;
+			sp[(ng + g) * RB + i] = i < rb ? lm_load_f32(W->biases, W->sdtype, at) : 0;
+		}
 }
 
-/* y[t0 + t][r + i] += sum over the inputs, for t < tb, i < rb. */
+/* y[t0 + t][r + i] = sum over the inputs, for t < tb, i < rb. */
 AVX2 INLINE void block_tokens(const Job *J, const int8_t *pk, const float *sp, long r,
                               long rb, long t0, const int tb, const int bits)
 {
@@ -156,25 +161,37 @@ AVX2 INLINE void block_tokens(const Job *J, const int8_t *pk, const float *sp, l
 			                         _mm256_mul_ps(sg, _mm256_broadcast_ss(J->dx + (t0 + t) * ng + g)),
 			                         acc[t]);
 	}
+	/* the bias terms, in a loop of their own: beside the sums above they
+	 * would spill (measured, Zen 3) */
+	for (long g = 0; g < ng; g++) {
+		__m256 sg = _mm256_load_ps(sp + g * RB), bg = _mm256_load_ps(sp + (ng + g) * RB);
+#pragma GCC unroll 4
+		for (int t = 0; t < tb; t++) {
+			const float *c = J->c + (t0 + t) * 2 * ng + g;
+			acc[t] = _mm256_fmadd_ps(bg, _mm256_broadcast_ss(c), acc[t]);
+			acc[t] = _mm256_fmadd_ps(sg, _mm256_broadcast_ss(c + ng), acc[t]);
+		}
+	}
 #pragma GCC unroll 4
 	for (int t = 0; t < tb; t++) {
 		float *yt = J->y + (t0 + t) * rows + r;
 		if (rb == RB) {
-			_mm256_storeu_ps(yt, _mm256_add_ps(_mm256_loadu_ps(yt), acc[t]));
+			_mm256_storeu_ps(yt, acc[t]);
 			continue;
 		}
 		float a[RB];
 		_mm256_storeu_ps(a, acc[t]);
 		for (long i = 0; i < rb; i++)
-			yt[i] += a[i];
+			yt[i] = a[i];
 	}
 }
 
 AVX2 INLINE void rows_bits(const Job *J, long r0, long r1, const int bits)
 {
 	long cols = J->W->cols, n = J->n, ng = cols / J->W->group;
-	float *sp = lm_scratch((size_t)RB * (cols / 2 + ng));   /* 2 * cols bytes a row, then scales */
-	int8_t *pk = (int8_t *)(sp + RB * ng);
+	/* scales and biases, then 2 * cols bytes a row */
+	float *sp = lm_scratch((size_t)RB * (cols / 2 + 2 * ng));
+	int8_t *pk = (int8_t *)(sp + 2 * RB * ng);
 	for (long r = r0; r < r1; r += RB) {
 		long rb = r1 - r < RB ? r1 - r : RB;
 		pack(pk, sp, J, r, rb, bits);
@@ -268,23 +285,13 @@ int lm_gemm_q8_fits(long n, const lm_mat *W)
 
 void lm_gemm_q8(float *y, const float *x, long n, const lm_mat *W)
 {
-	static __thread float *bx, *bw;    /* each caller's own */
-	static __thread long cx, cw;
-	long rows = W->rows, cols = W->cols, G = W->group, ng = cols / G;
+	static __thread float *bx;    /* each caller's own */
+	static __thread long cx;
+	long cols = W->cols, G = W->group, ng = cols / G;
 	/* v (a byte an input), d and the bias terms' inputs in one buffer */
 	float *dx = lm_grow(&bx, &cx, n * cols / 4 + 3 * n * ng), *c = dx + n * ng;
 	int8_t *xq = (int8_t *)(c + 2 * n * ng);
-	/* [b | s] a row: the bias terms' weights, then the kernels' scales */
-	float *w2 = lm_grow(&bw, &cw, rows * 2 * ng + rows * ng), *s = w2 + rows * 2 * ng;
 	round_x(xq, dx, c, x, n, cols, G, W->bits);
-	for (long r = 0; r < rows; r++)
-		for (long g = 0; g < ng; g++) {
-			s[r * ng + g] = w2[r * 2 * ng + ng + g] =
-			        lm_load_f32(W->scales, W->sdtype, r * W->sld + g);
-			w2[r * 2 * ng + g] = lm_load_f32(W->biases, W->sdtype, r * W->sld + g);
-		}
-	lm_mat B = {.data = w2, .dtype = LM_F32, .rows = rows, .cols = 2 * ng, .ld = 2 * ng};
-	lm_gemm(y, c, n, &B, NULL);      /* y = the bias terms, then += the codes' */
-	Job j = {y, n, W, xq, dx, s};
-	lm_parallel(rows, RB, share, &j);
+	Job j = {y, n, W, xq, dx, c};
+	lm_parallel(W->rows, RB, share, &j);
 }
