@@ -110,7 +110,26 @@ typedef struct {
 	const lm_mat *W;
 	lm_rowseg_fn *row;
 	const lm_gemm_kern *g;
+	float *ap;       /* x as panels: block pc's at ap + pc * mpad */
+	long mpad;       /* n rounded up to MR */
 } Job;
+
+/* Panels [p0, p1) of MR tokens of x, in every block of inputs: x is
+ * packed once for all threads' shares, not once per share (packing it
+ * per share cost a sixth of Kimi's prefill, whose experts see about 32
+ * tokens). */
+static void pack_share(void *ctx, long p0, long p1)
+{
+	const Job *J = ctx;
+	int MR = J->g->mr;
+	long cols = J->W->cols;
+	for (long pc = 0; pc < cols; pc += KC) {
+		long kc = min(KC, cols - pc);
+		for (long p = p0; p < p1; p++)
+			pack_x(J->ap + pc * J->mpad + p * MR * kc, J->x, cols, p * MR,
+			       min(MR, J->n - p * MR), pc, kc, MR);
+	}
+}
 
 /* Outputs [r0, r1) of a block of n <= MC tokens: one thread's share. */
 static void share(void *ctx, long r0, long r1)
@@ -122,13 +141,11 @@ static void share(void *ctx, long r0, long r1)
 	lm_rowseg_fn *row = J->row;
 	const lm_gemm_kern *g = J->g;
 	int MR = g->mr, NR = g->nr;
-	long cols = W->cols, ldy = W->rows, mpad = (n + MR - 1) / MR * MR;
+	long cols = W->cols, ldy = W->rows, mpad = J->mpad;
 	long ny = YBYTES / (mpad * (long)sizeof(float)) / NR * NR;
 	ny = ny < NR ? NR : ny;
-	float *b = lm_scratch((size_t)KC * 2 * NR + mpad * cols);
-	float *tmp = b + KC * NR, *ap = tmp + KC * NR;
-	for (long pc = 0; pc < cols; pc += KC)   /* block pc's panels at ap + pc * mpad */
-		pack_x(ap + pc * mpad, J->x, cols, 0, n, pc, min(KC, cols - pc), MR);
+	float *b = lm_scratch((size_t)KC * 2 * NR), *tmp = b + KC * NR;
+	const float *ap = J->ap;
 	for (long jc = r0; jc < r1; jc += ny) {
 		long nc = min(ny, r1 - jc);
 		for (long pc = 0; pc < cols; pc += KC) {
@@ -164,8 +181,14 @@ static void share(void *ctx, long r0, long r1)
 
 void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row)
 {
+	static float *ap;
+	static long cap;
+	const lm_gemm_kern *g = kernels();
 	for (long t0 = 0; t0 < n; t0 += MC) {
-		Job j = {y + t0 * W->rows, x + t0 * W->cols, min(MC, n - t0), W, row, kernels()};
-		lm_parallel(W->rows, j.g->nr, share, &j);
+		long m = min(MC, n - t0), mpad = (m + g->mr - 1) / g->mr * g->mr;
+		Job j = {y + t0 * W->rows, x + t0 * W->cols, m, W, row, g,
+		         lm_grow(&ap, &cap, mpad * W->cols), mpad};
+		lm_parallel(mpad / g->mr, 1, pack_share, &j);
+		lm_parallel(W->rows, g->nr, share, &j);
 	}
 }

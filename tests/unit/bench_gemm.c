@@ -2,7 +2,8 @@
  * (widened panels and sgemm, runtime/matmul.c), on the bench models'
  * shapes, and both beside the cores' float32 peak.
  *
- *   bench_gemm [THREADS [REPS [DTYPE]]]      DTYPE: bf16 (default), f16, f32
+ *   bench_gemm [THREADS [REPS [DTYPE [N]]]]   DTYPE: bf16 (default), f16, f32;
+ *                                            N: only that many tokens
  *
  * The peak is a loop of independent FMAs (12 sums in flight), with the
  * instruction set the kernels use.  Each product runs REPS times, lmcc's
@@ -110,6 +111,7 @@ int main(int argc, char **argv)
 	int threads = argc > 1 ? atoi(argv[1]) : 1;
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
 	const char *dn = argc > 3 ? argv[3] : "bf16";
+	long only = argc > 4 ? atol(argv[4]) : 0;
 	int dtype = !strcmp(dn, "f32") ? LM_F32 : !strcmp(dn, "f16") ? LM_F16 : LM_BF16;
 	if (lm_isa() == LM_ISA_PORTABLE) {
 		fprintf(stderr, "bench_gemm: the peak loop needs avx2 or avx512\n");
@@ -125,8 +127,12 @@ int main(int argc, char **argv)
 	static const struct { long rows, cols; int tr; } shapes[] = {
 		{2048, 2048, 0}, {6656, 2048, 0}, {2048, 6656, 0}, {16384, 5120, 0},
 		{8192, 5120, 1},    /* Llama 4's experts are stored [in, out] */
+		{5120, 8192, 1},
+		{1024, 2304, 0}, {2304, 1024, 0},   /* Kimi's experts */
 	};
-	static const long ns[] = {128, 512};
+	/* 32: a MoE expert's share of 128 tokens (Kimi, 8 of 32 experts a
+	 * token; Llama 4, 1 of 4) */
+	static const long ns[] = {32, 128, 512};
 	for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
 		long rows = shapes[s].rows, cols = shapes[s].cols;
 		size_t sz = (size_t)rows * cols * (dtype == LM_F32 ? 4 : 2);
@@ -138,6 +144,8 @@ int main(int argc, char **argv)
 		            .ld = shapes[s].tr ? rows : cols};
 		for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
 			long n = ns[k];
+			if (only && n != only)
+				continue;
 			float *x = lm_floats(n * cols), *y = lm_floats(n * rows);
 			for (long i = 0; i < n * cols; i++)
 				x[i] = (float)(i % 13) * 0.01f;

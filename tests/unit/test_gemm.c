@@ -101,6 +101,10 @@ int main(void)
 			test(dtypes[d], tr, 150, 1059, 40, 2, 0);  /* outputs past y's part in L2 */
 			test(dtypes[d], tr, 400, 70, 300, 2, 0);   /* three blocks of tokens, the last short */
 			test(dtypes[d], tr, 12, 96, 48, 1, 0);     /* whole tiles only */
+			/* an expert's few tokens: x packed by both threads, part
+			 * panels of tokens and of outputs, three blocks of inputs */
+			test(dtypes[d], tr, 33, 83, 520, 2, 0);
+			test(dtypes[d], tr, 13, 64, 300, 2, 0);
 		}
 	test(LM_BF16, 0, 130, 77, 600, 2, 1);
 	test(LM_BF16, 0, 197, 40, 300, 2, 1);
