@@ -47,9 +47,9 @@ all: runtime/liblmcc-mpi.a
 endif
 mpi.stamp:
 	$(call install_missing,$(MPI_PKGS))
-build/runtime/mpi.o: runtime/mpi.c mpi.stamp deps.stamp runtime/rt.h runtime/lmcc.h
+build/runtime/mpi.o: runtime/mpi.c build/flags | mpi.stamp deps.stamp
 	@mkdir -p $(dir $@)
-	mpicc $(CFLAGS) -c $< -o $@
+	mpicc $(CFLAGS) -MMD -MP -c $< -o $@
 runtime/liblmcc-mpi.a: $(filter-out build/runtime/mpi_none.o,$(RT_OBJ)) build/runtime/mpi.o
 	rm -f $@ && ar rcs $@ $^
 
@@ -68,9 +68,25 @@ build/runtime/opt.o: CFLAGS += -Ibuild
 $(patsubst %.c,build/%.o,$(wildcard runtime/qmat*.c)): CFLAGS += -ffp-contract=off
 FORCE:
 
-build/%.o: %.c deps.stamp $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
+# An object depends on the headers it includes (gcc -MMD lists them in
+# build/X.d) and on the build's flags as given on the command line
+# (build/flags), so a header edit rebuilds only what includes it.  An
+# object built before its .d existed depends on every header once, and
+# before build/flags existed, on no flags (the file starts out dated
+# 1970).  Editing CFLAGS in this file rebuilds nothing: make clean.
+ALL_OBJ  = $(RT_OBJ) $(CC_OBJ) build/runtime/mpi.o
+ALL_HDRS = $(wildcard runtime/*.h runtime/text/*.h compiler/*.h)
+build/flags: FORCE
+	@mkdir -p build; echo '$(CC) $(OPT) $(ARCH) $(SAN)' >$@.tmp; \
+	if [ ! -f $@ ]; then mv $@.tmp $@; touch -d @0 $@; \
+	elif cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+build/%.o: %.c build/flags | deps.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(wildcard $(ALL_OBJ:.o=.d))
+$(foreach o,$(ALL_OBJ),$(if $(wildcard $(o:.o=.d)),,$(eval $(o): $(ALL_HDRS))))
 
 runtime/liblmcc.a: $(RT_OBJ)
 	rm -f $@ && ar rcs $@ $^
