@@ -225,15 +225,20 @@ void lm_gated_delta_tokens(float *out, const float *q, const float *k, const flo
 	lm_parallel(heads * dv, 8, avx512 && dk <= 128 ? delta_rows_512 : delta_rows, &d);
 }
 
-/* From 16 tokens on, the chunked form (kda_chunk.c) took 0.4 to 0.8 of
- * the recurrence's CPU time at Kimi Linear's shapes on Zen 3 with AVX2
- * (tests/unit/bench_kda.c).  The AVX-512 recurrence, rows held in
- * registers, has not been measured against it: it keeps its own. */
+/* Which form, measured at Kimi Linear's shapes (32 heads of 128) on Zen 3,
+ * one thread, CPU time (tests/unit/bench_kda.c, calls of 256 tokens):
+ * with AVX2 the recurrence, four rows at once, took 0.56 to 0.63 of the
+ * chunked form's time from 16 to 64 tokens and about half at 512 and
+ * 4,096, so it is used at every length; the portable recurrence took 1.5
+ * to 2.1 times the chunked form's from 16 tokens on.  The AVX-512
+ * recurrence, rows held in registers (dk <= 128), has not been measured
+ * against either: it keeps its own, and wider heads the chunked form. */
 void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
                     const float *g, const float *beta, long n, long heads,
                     long dk, long dv, float *state)
 {
-	if (n >= 16 && !(lm_isa() == LM_ISA_AVX512 && dk <= 128))
+	int isa = lm_isa();
+	if (n >= 16 && (isa == LM_ISA_PORTABLE || (isa == LM_ISA_AVX512 && dk > 128)))
 		lm_gated_delta_chunked(out, q, k, v, g, beta, n, heads, dk, dv, 32, state);
 	else
 		lm_gated_delta_tokens(out, q, k, v, g, beta, n, heads, dk, dv, state);
