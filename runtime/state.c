@@ -10,6 +10,7 @@
 #include "rt.h"
 #include "state.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void lm_state_kv(lm_state *s, lm_kv *c)
