@@ -25,6 +25,7 @@
 #include "vec.h"
 
 #include <cblas.h>
+#include <string.h>
 
 enum { B = 16 };    /* the block of tokens whose pairs are summed one by one */
 
@@ -34,11 +35,59 @@ typedef struct {
 	long n, heads, dk, dv, L;
 } Kda;
 
-/* x[0..n) *= y[0..n) */
-static void mul(float *x, const float *y, long n)
+/* The elementwise loops, LANES at a time for gcc's vectoriser (as in
+ * vec_c.c): z[i] = x[i] y[i] (z may be x) */
+enum { LANES = 8 };
+#define LOOP _Pragma("GCC unroll 8") for (int l = 0; l < LANES; l++)
+
+static void mul(float *z, const float *x, const float *restrict y, long n)
 {
-	for (long i = 0; i < n; i++)
-		x[i] *= y[i];
+	long i = 0;
+	for (; i + LANES <= n; i += LANES) {
+		float t[LANES];
+		LOOP t[l] = x[i + l] * y[i + l];
+		LOOP z[i + l] = t[l];
+	}
+	for (; i < n; i++)
+		z[i] = x[i] * y[i];
+}
+
+/* u[i] = b (v[i] - u[i]): the delta a token would write, given what the
+ * carried state recalls (u) */
+static void delta_of(float *restrict u, const float *restrict v, float b, long n)
+{
+	long i = 0;
+	for (; i + LANES <= n; i += LANES)
+		LOOP u[i + l] = b * (v[i + l] - u[i + l]);
+	for (; i < n; i++)
+		u[i] = b * (v[i] - u[i]);
+}
+
+/* w[i] *= g[i], then *a = sum k[i] w[i] and *p = sum q[i] w[i]: one pair
+ * of tokens' decayed key against the later token's key and query */
+static void decay2(float *restrict w, const float *restrict g, const float *restrict k,
+                   const float *restrict q, long n, float *a, float *p)
+{
+	float sa[LANES] = {0}, sp[LANES] = {0};
+	long i = 0;
+	for (; i + LANES <= n; i += LANES)
+		LOOP {
+			w[i + l] *= g[i + l];
+			sa[l] += k[i + l] * w[i + l];
+			sp[l] += q[i + l] * w[i + l];
+		}
+	float ta = 0, tp = 0;
+	for (int l = 0; l < LANES; l++) {
+		ta += sa[l];
+		tp += sp[l];
+	}
+	for (; i < n; i++) {
+		w[i] *= g[i];
+		ta += k[i] * w[i];
+		tp += q[i] * w[i];
+	}
+	*a = ta;
+	*p = tp;
 }
 
 static void kda_heads(void *ctx, long h0, long h1)
@@ -63,11 +112,9 @@ static void kda_heads(void *ctx, long h0, long h1)
 			for (long i = 0; i < dk; i++)
 				G[i] = 1;
 			for (long t = 0; t < nl; t++) {
-				mul(G, g + AT(t) * dk, dk);
-				for (long i = 0; i < dk; i++) {
-					KQ[t * dk + i] = k[AT(t) * dk + i] * G[i];
-					KQ[(nl + t) * dk + i] = q[AT(t) * dk + i] * G[i];
-				}
+				mul(G, G, g + AT(t) * dk, dk);
+				mul(KQ + t * dk, k + AT(t) * dk, G, dk);
+				mul(KQ + (nl + t) * dk, q + AT(t) * dk, G, dk);
 			}
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * nl, dv, dk, 1.0f, KQ, dk,
 			            S, dk, 0.0f, R, dv);
@@ -79,29 +126,24 @@ static void kda_heads(void *ctx, long h0, long h1)
 					for (long x = 0; x < dk; x++)
 						w[x] = ki[x];
 					P[i * L + i] = dot(q + AT(i) * dk, ki, dk);
-					for (long t = i + 1; t < t0 + nb; t++) {
-						mul(w, g + AT(t) * dk, dk);
-						A[t * L + i] = dot(k + AT(t) * dk, w, dk);
-						P[t * L + i] = dot(q + AT(t) * dk, w, dk);
-					}
+					for (long t = i + 1; t < t0 + nb; t++)
+						decay2(w, g + AT(t) * dk, k + AT(t) * dk, q + AT(t) * dk, dk,
+						       &A[t * L + i], &P[t * L + i]);
 				}
 				if (!t0)
 					continue;
 				for (long x = 0; x < dk; x++)
 					w[x] = 1;
 				for (long i = t0 - 1; i >= 0; i--) {     /* d(i, t0-1) k_i */
-					for (long x = 0; x < dk; x++)
-						Kp[i * dk + x] = k[AT(i) * dk + x] * w[x];
-					mul(w, g + AT(i) * dk, dk);
+					mul(Kp + i * dk, k + AT(i) * dk, w, dk);
+					mul(w, w, g + AT(i) * dk, dk);
 				}
 				for (long x = 0; x < dk; x++)
 					w[x] = 1;
 				for (long t = 0; t < nb; t++) {        /* d(t0-1, t) k_t and q_t */
-					mul(w, g + AT(t0 + t) * dk, dk);
-					for (long x = 0; x < dk; x++) {
-						Bm[t * dk + x] = k[AT(t0 + t) * dk + x] * w[x];
-						Bm[(nb + t) * dk + x] = q[AT(t0 + t) * dk + x] * w[x];
-					}
+					mul(w, w, g + AT(t0 + t) * dk, dk);
+					mul(Bm + t * dk, k + AT(t0 + t) * dk, w, dk);
+					mul(Bm + (nb + t) * dk, q + AT(t0 + t) * dk, w, dk);
 				}
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, t0, dk, 1.0f, Bm, dk,
 				            Kp, dk, 0.0f, A + t0 * L, L);
@@ -112,13 +154,10 @@ static void kda_heads(void *ctx, long h0, long h1)
 			float *U = R;
 			for (long t = 0; t < nl; t++) {
 				float b = c->beta[AT(t)];
-				const float *vt = c->v + AT(t) * dv;
-				for (long j = 0; j < dv; j++)
-					U[t * dv + j] = b * (vt[j] - U[t * dv + j]);
+				delta_of(U + t * dv, c->v + AT(t) * dv, b, dv);
 				for (long i = 0; i < t; i++)
 					A[t * L + i] *= b;
-				for (long i = t + 1; i < nl; i++)
-					P[t * L + i] = 0;
+				memset(P + t * L + t + 1, 0, (nl - t - 1) * sizeof(float));
 			}
 			cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, nl, dv,
 			            1.0f, A, L, U, dv);
@@ -127,18 +166,16 @@ static void kda_heads(void *ctx, long h0, long h1)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, dv, nl, 1.0f, P, L, U, dv,
 			            1.0f, O, dv);
 			for (long t = 0; t < nl; t++)
-				for (long j = 0; j < dv; j++)
-					c->out[AT(t) * dv + j] = O[t * dv + j];
+				memcpy(c->out + AT(t) * dv, O + t * dv, dv * sizeof(float));
 			/* S = S0 diag(d(-1, nl-1)) + U^T (d(i, nl-1) k_i) */
 			for (long x = 0; x < dk; x++)
 				w[x] = 1;
 			for (long i = nl - 1; i >= 0; i--) {
-				for (long x = 0; x < dk; x++)
-					Kt[i * dk + x] = k[AT(i) * dk + x] * w[x];
-				mul(w, g + AT(i) * dk, dk);
+				mul(Kt + i * dk, k + AT(i) * dk, w, dk);
+				mul(w, w, g + AT(i) * dk, dk);
 			}
 			for (long j = 0; j < dv; j++)
-				mul(S + j * dk, G, dk);
+				mul(S + j * dk, S + j * dk, G, dk);
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dv, dk, nl, 1.0f, U, dv, Kt, dk,
 			            1.0f, S, dk);
 #undef AT

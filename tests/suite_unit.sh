@@ -47,24 +47,29 @@ if make -s tests/bin/test_ssd >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_ssd does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
-# The chunked gated delta rule (kda_chunk.c) against the token-by-token one.
+# on_isas NAME: tests/bin/test_NAME under every instruction set this CPU has
+on_isas() {
+	for isa in avx512 avx2 portable; do
+		LMCC_ISA=$isa tests/bin/test_$1 >tests/tmp/$1.log 2>tests/tmp/$1.err
+		rc=$?
+		if [ $rc = 2 ] && grep -q "cannot run" tests/tmp/$1.err; then
+			echo "skip $1[$isa]: $(cat tests/tmp/$1.err)"
+			continue
+		fi
+		cat tests/tmp/$1.log
+		[ $rc = 0 ] || echo "FAIL unit: test_$1 exited $rc under LMCC_ISA=$isa"
+	done
+}
+# The chunked gated delta rule (kda_chunk.c) against the token-by-token one
+# (delta.c), on every instruction set this CPU has.
 if make -s tests/bin/test_kda >tests/tmp/unit.log 2>&1; then
-	tests/bin/test_kda || echo "FAIL unit: test_kda exited $?"
+	on_isas kda
 else
 	echo "FAIL unit: test_kda does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
 # The prefill product (gemm.c) on every instruction set this CPU has.
 if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
-	for isa in avx512 avx2 portable; do
-		LMCC_ISA=$isa tests/bin/test_gemm >tests/tmp/gemm.log 2>tests/tmp/gemm.err
-		rc=$?
-		if [ $rc = 2 ] && grep -q "cannot run" tests/tmp/gemm.err; then
-			echo "skip gemm[$isa]: $(cat tests/tmp/gemm.err)"
-			continue
-		fi
-		cat tests/tmp/gemm.log
-		[ $rc = 0 ] || echo "FAIL unit: test_gemm exited $rc under LMCC_ISA=$isa"
-	done
+	on_isas gemm
 else
 	echo "FAIL unit: test_gemm does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
