@@ -5,6 +5,7 @@
  * head has its own, so the product is one lm_matmul per head over the
  * call's tokens, whose inputs and outputs sit inside wider rows. */
 #include "rt.h"
+#include "matmul.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,28 @@ void lm_matmul_heads(float *y, long ypitch, const float *x, long xpitch,
 {
 	static float *xs, *ys;
 	static long cx, cy;
+	if (n == 1) {
+		/* one token: each head's row is contiguous already, and the
+		 * heads' small products share one job of the pool, not one each */
+		static float **yh;
+		static const float **xh;
+		static long ch;
+		if (heads > ch) {
+			free(yh);
+			free(xh);
+			ch = heads;
+			yh = lm_alloc(ch * sizeof *yh);
+			xh = lm_alloc(ch * sizeof *xh);
+		}
+		for (long h = 0; h < heads; h++) {
+			yh[h] = y + h * ypitch;
+			xh[h] = x + h * xpitch;
+		}
+		lm_matmul_each(heads, yh, xh, W);
+		return;
+	}
 	for (long h = 0; h < heads; h++) {
 		long in = W[h].cols, out = W[h].rows;
-		if (n == 1) {            /* one row: already contiguous */
-			lm_matmul(y + h * ypitch, x + h * xpitch, 1, W[h]);
-			continue;
-		}
 		/* gather head h of every token, multiply, scatter back */
 		float *X = lm_grow(&xs, &cx, n * in), *Y = lm_grow(&ys, &cy, n * out);
 		lm_copy_cols(X, in, x + h * xpitch, heads * xpitch, n, in);
