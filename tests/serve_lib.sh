@@ -64,12 +64,20 @@ npyids() {
 }
 
 # stream_away: a stream of 3000 tokens into $T/gone, in the background
-# (its curl is GONE); wait_idle: until /metrics ($T/metrics) says no
+# (its curl is GONE), returning once its first event has come (at most
+# 10 s): the tiny test models stream thousands of tokens a second on an
+# idle machine, so a fixed sleep before the client leaves could outlast
+# the whole stream; wait_idle: until /metrics ($T/metrics) says no
 # request is in flight, at most 10 s; IDLE is 1 if so
 stream_away() {
+	rm -f $T/gone
 	curl -s -N -m 60 -o $T/gone -H "$AUTH" -d '{"prompt":"Tell me everything","max_tokens":3000,"stream":true}' \
 		$U/v1/completions &
 	GONE=$!
+	for i in $(seq 1 200); do
+		grep -q '^data: ' $T/gone 2>/dev/null && break
+		sleep 0.05
+	done
 }
 wait_idle() {
 	IDLE=

@@ -88,10 +88,9 @@ fi
 
 # a client leaves mid-stream; the others finish as they would alone
 stream_away
-sleep 0.5
 send 1 3 mid &
 mid=$!
-sleep 0.5
+sleep 0.1
 kill $GONE 2>/dev/null
 wait $mid
 wait_idle
@@ -102,7 +101,7 @@ done
 if [ -n "$IDLE" ] && [ $ok -eq 3 ] && [ "$(grep -c '^data: ' $T/gone)" -lt 3000 ]; then
 	echo "PASS serve-parallel a client gone mid-stream stops alone; the 3 beside it answered as alone"
 else
-	echo "FAIL serve-parallel disconnect: idle '$idle', $ok of 3 as alone"
+	echo "FAIL serve-parallel disconnect: idle '$IDLE', $ok of 3 as alone, $(grep -c '^data: ' $T/gone) events sent"
 fi
 kill $SPID
 
