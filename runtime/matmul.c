@@ -280,11 +280,9 @@ void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat
 		cols += W[i].cols;
 	}
 	if (k > cap) {
-		free(j);
-		free(start);
 		cap = k;
-		j = lm_alloc(cap * sizeof *j);
-		start = lm_alloc((cap + 1) * sizeof *start);
+		j = lm_realloc(j, cap * sizeof *j);
+		start = lm_realloc(start, (cap + 1) * sizeof *start);
 	}
 	float *p = lm_grow(&x2, &cx2, cols);
 	start[0] = 0;

@@ -22,11 +22,9 @@ void lm_matmul_heads(float *y, long ypitch, const float *x, long xpitch,
 		static const float **xh;
 		static long ch;
 		if (heads > ch) {
-			free(yh);
-			free(xh);
 			ch = heads;
-			yh = lm_alloc(ch * sizeof *yh);
-			xh = lm_alloc(ch * sizeof *xh);
+			yh = lm_realloc(yh, ch * sizeof *yh);
+			xh = lm_realloc(xh, ch * sizeof *xh);
 		}
 		for (long h = 0; h < heads; h++) {
 			yh[h] = y + h * ypitch;

@@ -102,15 +102,11 @@ static void moe1(float *y, const float *x, long dim, const lm_mat *gate,
 	static long cbuf, cap;
 	const lm_vec_fns *v = lm_vec();
 	if (2 * top_k > cap) {
-		free(py);
-		free(px);
-		free(pw);
-		free(order);
 		cap = 2 * top_k;
-		py = lm_alloc(cap * sizeof *py);
-		px = lm_alloc(cap * sizeof *px);
-		pw = lm_alloc(cap * sizeof *pw);
-		order = lm_alloc(cap * sizeof *order);
+		py = lm_realloc(py, cap * sizeof *py);
+		px = lm_realloc(px, cap * sizeof *px);
+		pw = lm_realloc(pw, cap * sizeof *pw);
+		order = lm_realloc(order, cap * sizeof *order);
 	}
 	for (long k = 0; k < top_k; k++) {   /* slots by expert index */
 		long q = k;
@@ -121,7 +117,7 @@ static void moe1(float *y, const float *x, long dim, const lm_mat *gate,
 	long need = 0;
 	for (long k = 0; k < top_k; k++)
 		need += 2 * dim + 2 * gate[idx[k]].rows;
-	float *b = lm_grow(&buf, &cbuf, need), *X = b, *O = X + top_k * dim, *H = O + top_k * dim;
+	float *X = lm_grow(&buf, &cbuf, need), *O = X + top_k * dim, *H = O + top_k * dim;
 	for (long q = 0; q < top_k; q++) {
 		long k = order[q], e = idx[k], inter = gate[e].rows;
 		const float *xk = x;
