@@ -59,10 +59,21 @@ AVX512 static void rows1_bf16_512(const lm_mat *W, const float *x2, const float 
 			y[r + k] = t;
 		}
 	}
+	/* the rows left over, each summed in the same order as above: a row's
+	 * bits must not depend on where a thread's range began */
 	for (; r < r1; r++) {
-		float t = 0;
-		for (long c = 0; c < cols; c++)
-			t += lm_bf16_to_f32(w[(size_t)r * W->ld + c]) * x[c];
+		const uint16_t *q = w + (size_t)r * W->ld;
+		__m512 a = _mm512_setzero_ps();
+		for (long c = 0; c < full; c += 32) {
+			__m512i v = _mm512_loadu_si512(q + c);
+			a = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)),
+			                    _mm512_loadu_ps(x2 + c), a);
+			a = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)),
+			                    _mm512_loadu_ps(x2 + c + 16), a);
+		}
+		float t = _mm512_reduce_add_ps(a);
+		for (long c = full; c < cols; c++)
+			t += lm_bf16_to_f32(q[c]) * x[c];
 		y[r] = t;
 	}
 }
