@@ -128,13 +128,19 @@ tests/bin/replay_%: tests/fuzz/fuzz_target.c tests/fuzz/replay.c $(filter-out bu
 examples/generate: examples/generate.c runtime/liblmcc.so runtime/lmcc_api.h
 	$(CC) $(CFLAGS) -Iruntime $< -Lruntime -llmcc -Wl,-rpath,'$$ORIGIN/../runtime' -o $@
 
+# The tests' float64 oracles (tests/lora/qfuse.py, the quantized round
+# trips) need numpy under Debian's python3; without it they are skipped.
+TEST_PKGS = python3-numpy
+test.stamp:
+	$(call install_missing,$(TEST_PKGS))
+
 # SUITES="tok serve": only those suites (tests/suite_NAME.sh)
-test: all $(TEST_BIN) $(REPLAY_BIN) examples/generate
+test: all $(TEST_BIN) $(REPLAY_BIN) examples/generate | test.stamp
 	@tests/run.sh $(SUITES)
 
 # The whole suite on the portable kernels, as on a CPU with neither AVX2
 # nor AVX-512 (suite_unit and suite_isa still try every path the CPU has).
-test-portable: all $(TEST_BIN) $(REPLAY_BIN) examples/generate
+test-portable: all $(TEST_BIN) $(REPLAY_BIN) examples/generate | test.stamp
 	@LMCC_ISA=portable tests/run.sh
 
 bench: all

@@ -182,8 +182,13 @@ PY
 	fi
 	# other ranks and scales (negative too): the golden adapters cut to rank
 	# 1 or 3, against the float64 fusion, or where it has no stacks of
-	# experts (Llama 4, Kimi) against lmcc fuse and a built program in chunks
-	for rs in "afm7_lora 3 -2.5" "plamo2_lora 1 0.5" "llama4_lora 3 -2.5" "kimi_lora 1 7"; do
+	# experts (Llama 4, Kimi) against lmcc fuse and a built program in chunks.
+	# AFM-7 rounds its keys and values to 8 bits, so a K/V element within
+	# float32 rounding of a half step rounds either way, and the logits after
+	# it move by one step (3.6e-4 here).  At scale -2.5 one element of this
+	# case lies there: the fused and the unfused sums, and OpenBLAS's SkylakeX
+	# and Haswell kernels, round it differently.  -2.25 has none.
+	for rs in "afm7_lora 3 -2.25" "plamo2_lora 1 0.5" "llama4_lora 3 -2.5" "kimi_lora 1 7"; do
 		set -- $rs
 		rn=rank$2.$1
 		tool edit $G/$1/adapter "$T/$rn" --rank $2 --set "lora_parameters.scale=$3"
@@ -311,15 +316,19 @@ if [ $py = 1 ]; then
 	run $G/baichuan_lora "" "$T/bhead.base.npy" baichuan_lora
 	run $G/baichuan_lora "$T/bhead" "$T/bhead.npy" baichuan_lora
 	run $G/baichuan_lora "$T/bheadd" "$T/bheadd.npy" baichuan_lora
-	if [ -n "$qpy" ] && r=$($qpy tests/lora/qfuse.py lowrank "$T/bhead.npy" "$T/bhead.base.npy" "$T/bhead" lm_head); then
-		echo "PASS lora normalised head: $r"
+	if [ -z "$qpy" ]; then
+		echo "note: no python3 with numpy: Baichuan-M1's adapted normalised head not checked"
 	else
-		echo "FAIL lora normalised head: $r"
-	fi
-	if [ -n "$qpy" ] && r=$($qpy tests/lora/qfuse.py rows "$T/bheadd.npy" "$T/bhead.base.npy" "$T/bheadd" lm_head); then
-		echo "PASS lora normalised head DoRA: $r"
-	else
-		echo "FAIL lora normalised head DoRA: $r"
+		if r=$($qpy tests/lora/qfuse.py lowrank "$T/bhead.npy" "$T/bhead.base.npy" "$T/bhead" lm_head); then
+			echo "PASS lora normalised head: $r"
+		else
+			echo "FAIL lora normalised head: $r"
+		fi
+		if r=$($qpy tests/lora/qfuse.py rows "$T/bheadd.npy" "$T/bhead.base.npy" "$T/bheadd" lm_head); then
+			echo "PASS lora normalised head DoRA: $r"
+		else
+			echo "FAIL lora normalised head DoRA: $r"
+		fi
 	fi
 	./lmcc fuse $G/baichuan_lora --adapter "$T/bhead" -o "$T/bhead.fused" 2>"$T/err"
 	if [ $? -eq 2 ] && grep -q "cannot be fused into a float head" "$T/err"; then
