@@ -6,10 +6,14 @@
  * three; nothing outside the runtime sees the choice.  The best path the
  * CPU reports is taken unless LMCC_ISA names another, so that every path
  * can be tested and measured on any machine that has it. */
-#include "rt.h"
+#define _GNU_SOURCE
+#include "gemm.h"
 
+#include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static const char *names[] = {"portable", "avx2", "avx512"};
 
@@ -55,8 +59,40 @@ int lm_isa(void)
 	return isa;
 }
 
+/* The BF16 dot products beyond the chosen path (gemm_bf16.c's), read
+ * from CPUID once.  AMX needs the OS too: XCR0 must hold the tile state
+ * and Linux (5.16 on) hands it out per process on request; a CPU with the
+ * tiles whose kernel says no, or an older kernel, gets the vector kernel
+ * instead of a fault at the first tile instruction. */
+static int has_bf16, has_amx;
+
+static void features(void)
+{
+	unsigned a, b, c, d, a1 = 0, b1, c1, d1;
+	if (lm_isa() != LM_ISA_AVX512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return;
+	if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
+		has_bf16 = a1 >> 5 & 1;
+	int tiles = (d >> 22 & 1) && (d >> 24 & 1);   /* amx-bf16, amx-tile */
+	unsigned x1 = 0, lo = 0, hi = 0, e1, b2, d2;
+	__get_cpuid(1, &e1, &b2, &x1, &d2);
+	if (tiles && has_bf16 && (x1 >> 27 & 1)) {     /* OSXSAVE: xgetbv is allowed */
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+		(void)hi;
+		has_amx = (lo >> 17 & 3) == 3
+		          && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+	}
+}
+
+int lm_cpu_has(const char *what)
+{
+	return !strcmp(what, "avx512_bf16") ? has_bf16 : !strcmp(what, "amx") ? has_amx : 0;
+}
+
 /* A bad LMCC_ISA stops a program at start-up, not at its first product. */
 __attribute__((constructor)) static void isa_init(void)
 {
 	lm_isa();
+	features();
 }

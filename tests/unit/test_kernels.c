@@ -7,7 +7,7 @@
  * kernels tested are those of the instruction set lm_isa() chose
  * (LMCC_ISA forces one; tests/suite_unit.sh runs every one the CPU has),
  * named in every line. */
-#include "matmul.h"
+#include "gemm.h"
 #include "vec.h"
 #include "harness.h"
 
@@ -131,6 +131,99 @@ static void test_matmul_threads(int dtype, int tr, long n, long rows, long cols)
 	free(x);
 	free(y1);
 	free(y2);
+}
+
+/* --fast's BF16 product (gemm_bf16.c), kernel vec (1: vdpbf16ps, 0: AMX
+ * where granted), against a float64 product of the bf16-rounded inputs:
+ * x and W rounded to nearest even, each product of two bf16 exact in
+ * float32, so the only error left is float32 summation, at most one
+ * rounding per input and per block of them: (cols + 8) 2^-24 sum |w x|
+ * for every output.  Rounding either input another way (truncating x,
+ * or F32 weights left as they are) costs 2^-9 of an input, far past it.
+ * The sums must be the same bits on 1 and 2 threads, and must differ from
+ * the exact product somewhere, or --fast did not take the product. */
+static void test_fast_bf16(int dtype, int tr, long n, long rows, long cols, int vec)
+{
+	long ld = (tr ? rows : cols) + 3, outer = tr ? cols : rows;
+	size_t es = lm_dtype_size(dtype);
+	unsigned char *store = lm_alloc(outer * ld * es);
+	double *wb = lm_alloc(rows * cols * sizeof(double));
+	for (long r = 0; r < rows; r++)
+		for (long c = 0; c < cols; c++) {
+			float v = (float)uni();
+			size_t i = tr ? (size_t)c * ld + r : (size_t)r * ld + c;
+			uint16_t h = dtype == LM_F16 ? lm_f32_to_f16(v) : lm_f32_to_bf16(v);
+			memcpy(store + es * i, dtype == LM_F32 ? (void *)&v : (void *)&h, es);
+			wb[r * cols + c] = lm_bf16_to_f32(lm_f32_to_bf16(lm_load_f32(store, dtype, i)));
+		}
+	float *x = randv(n * cols), *y0 = lm_floats(n * rows), *y1 = lm_floats(n * rows),
+	      *y2 = lm_floats(n * rows);
+	lm_mat W = {.data = store, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols, .ld = ld};
+	lm_matmul(y0, x, n, W);
+	lm_fast = 1;
+	lm_gemm_bf16_vec = vec;
+	int fits = lm_gemm_bf16_fits(n, &W);
+	const char *k = lm_gemm_bf16_kernel();
+	lm_set_threads(1);
+	lm_matmul(y1, x, n, W);
+	lm_set_threads(2);
+	lm_matmul(y2, x, n, W);
+	lm_set_threads(1);
+	lm_fast = 0;
+	lm_gemm_bf16_vec = 0;
+	double worst = 0;
+	long differ = 0;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0, mag = 0;
+			for (long c = 0; c < cols; c++) {
+				double p = lm_bf16_to_f32(lm_f32_to_bf16(x[t * cols + c])) * wb[r * cols + c];
+				s += p;
+				mag += fabs(p);
+			}
+			double d = fabs(y1[t * rows + r] - s), a = d / ((cols + 8) * 0x1p-24 * mag + 1e-30);
+			worst = a > worst || isnan(d) ? (isnan(d) ? INFINITY : a) : worst;
+			differ += y1[t * rows + r] != y0[t * rows + r];
+		}
+	int same = !memcmp(y1, y2, n * rows * sizeof(float)), ok = fits && worst <= 1 && same && differ;
+	printf("%s kernel[%s] fast bf16 (%s) %s tr=%d n=%ld %ldx%ld: worst %.2g of the bound%s%s%s\n",
+	       ok ? "PASS" : "FAIL", lm_isa_name(lm_isa()), k, dtype == LM_F32 ? "f32" : dtype == LM_BF16 ? "bf16" : "f16",
+	       tr, n, rows, cols, worst, fits ? "" : " (not taken)",
+	       same ? "" : " (1 and 2 threads differ)", differ ? "" : " (the exact sums: not run)");
+	failures += !ok;
+	free(store);
+	free(wb);
+	free(x);
+	free(y0);
+	free(y1);
+	free(y2);
+}
+
+/* Which products --fast's BF16 kernel takes: float weights past 8 tokens
+ * on the AVX-512 path of a CPU with AVX512_BF16, only with --fast. */
+static void test_fast_bf16_all(void)
+{
+	lm_mat W = {.dtype = LM_BF16, .rows = 64, .cols = 64, .ld = 64};
+	int have = lm_gemm_bf16_kernel() != NULL;
+	int bad = lm_gemm_bf16_fits(32, &W);
+	lm_fast = 1;
+	bad |= lm_gemm_bf16_fits(32, &W) != have || lm_gemm_bf16_fits(8, &W);
+	W.dtype = LM_Q;
+	bad |= lm_gemm_bf16_fits(32, &W);
+	lm_fast = 0;
+	bad |= have != (lm_isa() == LM_ISA_AVX512 && lm_cpu_has("avx512_bf16"));
+	printf("%s kernel[%s] fast bf16: %s, only with --fast past 8 tokens on float weights\n",
+	       bad ? "FAIL" : "PASS", lm_isa_name(lm_isa()), have ? lm_gemm_bf16_kernel() : "not on this path");
+	failures += bad;
+	if (!have)
+		return;
+	long shapes[][3] = {{9, 37, 29}, {33, 70, 100}, {50, 64, 1100}, {130, 45, 64},
+	                    {13, 96, 512}, {520, 33, 40}};
+	int dtypes[3] = {LM_BF16, LM_F32, LM_F16};
+	for (int vec = lm_cpu_has("amx") ? 0 : 1; vec <= 1; vec++)
+		for (int s = 0; s < 6; s++)
+			for (int tr = 0; tr < 2; tr++)
+				test_fast_bf16(dtypes[(s + tr) % 3], tr, shapes[s][0], shapes[s][1], shapes[s][2], vec);
 }
 
 /* Every finite half through the widening of each regime: one token (the
@@ -725,6 +818,7 @@ int main(void)
 		}
 	test_pool(2);
 	test_pool(3);
+	test_fast_bf16_all();
 	lm_set_threads(1);
 	test_f16_values();
 	test_embed();

@@ -1,0 +1,463 @@
+/* gemm_bf16.c: --fast's prefill product for float weights on the cores'
+ * BF16 dot-product instructions, as llama.cpp multiplies BF16: x rounded
+ * to bf16 (nearest even) once per call, W's BF16 as stored (F32 and F16
+ * rounded to bf16 as they are packed: a change of the weights, which the
+ * --fast note says), products of bf16 pairs summed in float32.
+ *
+ * Both kernels read one panel layout: NR outputs and the inputs of a block
+ * as pairs, [KC / 2][NR][2] bf16, i.e. a 32-bit word per output and pair.
+ *   - vdpbf16ps (AVX512_BF16): a vector is one pair of 16 outputs, and a
+ *     token's pair broadcast to it adds both products to each output's
+ *     float32 lane; MR tokens x NR outputs stay in 24 registers.
+ *   - AMX: a B tile is 16 pairs x 16 outputs of the same panel (rows NR
+ *     words apart), an A tile 16 tokens x 32 inputs of x as it is
+ *     (row-major bf16), a C tile 16 x 16 sums; 2 x 2 C tiles make 32 tokens
+ *     x NR outputs, four tile products per 32 inputs.
+ * Each thread packs a panel per block of KC inputs (32 KB: L1) and runs
+ * every token of the block of MC through it (x's block, MC x KC bf16,
+ * 512 KB: L2), so the packing is 1/MC of the products.  A panel's outputs
+ * are summed over each block of inputs in a fixed order and block after
+ * block, so the bits depend on the shape alone, not on the threads. */
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")))
+#define AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c,amx-tile,amx-bf16")))
+#define INLINE static inline __attribute__((always_inline))
+
+enum {
+	NR = 32,      /* outputs a panel */
+	KC = 512,     /* inputs a block: a multiple of AMX's 32 */
+	MC = 512,     /* tokens a block */
+	MR = 12,      /* tokens of a vdpbf16ps tile */
+	MT = 32,      /* tokens of an AMX step: two A tiles */
+	FEW = 8,      /* at most this many tokens: matmul.c's streaming kernels */
+};
+
+int lm_gemm_bf16_vec;
+
+static long min(long a, long b)
+{
+	return a < b ? a : b;
+}
+
+static int use_amx(void)
+{
+	return lm_cpu_has("amx") && !lm_gemm_bf16_vec;
+}
+
+const char *lm_gemm_bf16_kernel(void)
+{
+	if (lm_isa() != LM_ISA_AVX512 || !lm_cpu_has("avx512_bf16"))
+		return 0;
+	return use_amx() ? "amx" : "avx512_bf16";
+}
+
+int lm_gemm_bf16_fits(long n, const lm_mat *W)
+{
+	return lm_fast && n > FEW && !W->lora && lm_gemm_bf16_kernel()
+	       && (W->dtype == LM_BF16 || W->dtype == LM_F32 || W->dtype == LM_F16);
+}
+
+typedef struct {
+	float *y;
+	const float *x;
+	long n;               /* tokens of this block */
+	const lm_mat *W;
+	uint16_t *xb;         /* x as bf16, [npad][ldx], zeros past n and cols */
+	long ldx, npad;
+	int amx;
+} Job;
+
+/* ---- x and W into bf16 ---- */
+
+BF16 static void round_x(void *ctx, long t0, long t1)
+{
+	const Job *J = ctx;
+	long cols = J->W->cols;
+	for (long t = t0; t < t1; t++) {
+		uint16_t *o = J->xb + t * J->ldx;
+		const float *x = J->x + t * cols;
+		for (long c = 0; c < J->ldx; c += 32) {
+			long k = t < J->n ? cols - c : 0;
+			__mmask16 lo = k >= 16 ? 0xffff : k > 0 ? (1u << k) - 1 : 0;
+			__mmask16 hi = k >= 32 ? 0xffff : k > 16 ? (1u << (k - 16)) - 1 : 0;
+			__m512 a = _mm512_maskz_loadu_ps(lo, x + c), b = _mm512_maskz_loadu_ps(hi, x + c + 16);
+			_mm512_storeu_si512(o + c, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+		}
+	}
+}
+
+/* W's element (r, c) as bf16: 0 outside the matrix. */
+static uint16_t w_bf16(const lm_mat *W, long r, long c)
+{
+	if (r >= W->rows || c >= W->cols)
+		return 0;
+	size_t i = W->tr ? (size_t)c * W->ld + r : (size_t)r * W->ld + c;
+	if (W->dtype == LM_BF16)
+		return ((const uint16_t *)W->data)[i];
+	return lm_f32_to_bf16(lm_load_f32(W->data, W->dtype, i));
+}
+
+/* 16 consecutive elements at p of a float dtype, as bf16. */
+BF16 INLINE __m256i bf16x16(const void *p, size_t i, int dtype)
+{
+	if (dtype == LM_BF16)
+		return _mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i));
+	__m512 v = dtype == LM_F32
+	         ? _mm512_loadu_ps((const float *)p + i)
+	         : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+	return (__m256i)_mm512_cvtneps_pbh(v);
+}
+
+/* o[i + e] from the even 128-bit lanes of v[i + e] and v[j + e], o[j + e]
+ * from their odd ones, for e < 4. */
+BF16 INLINE void lanes(__m512i *o, const __m512i *v, int i, int j)
+{
+#pragma GCC unroll 4
+	for (int e = 0; e < 4; e++) {
+		o[i + e] = _mm512_shuffle_i32x4(v[i + e], v[j + e], 0x88);
+		o[j + e] = _mm512_shuffle_i32x4(v[i + e], v[j + e], 0xdd);
+	}
+}
+
+/* The 16 x 16 words of r transposed: r[c] becomes column c. */
+BF16 INLINE void transpose16(__m512i r[16])
+{
+	__m512i t[16];
+#pragma GCC unroll 8
+	for (int i = 0; i < 8; i++) {
+		t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++) {
+		r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+		r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+		r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+		r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+	}
+	/* r[4i + e], 128-bit lane L: rows 4i..4i+3 of column 4L + e */
+	lanes(t, r, 0, 4);
+	lanes(t, r, 8, 12);
+	lanes(r, t, 0, 8);
+	lanes(r, t, 4, 12);
+}
+
+/* W's outputs [r0, r0 + nr) and inputs [c0, c0 + kc) into the panel
+ * [kcp / 2][NR] words (kcp: kc rounded up to 32), zeros past nr and kc. */
+BF16 static void pack(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
+{
+	long kcp = (kc + 31) / 32 * 32;
+	const void *p = W->data;
+	size_t ld = W->ld;
+	if (nr == NR && kc == kcp && !W->tr) {
+		for (long h = 0; h < NR; h += 16)
+			for (long k = 0; k < kc; k += 32) {
+				__m512i v[16];
+#pragma GCC unroll 16
+				for (int i = 0; i < 16; i++) {
+					size_t at = (size_t)(r0 + h + i) * ld + c0 + k;
+					v[i] = _mm512_inserti64x4(_mm512_castsi256_si512(bf16x16(p, at, W->dtype)),
+					                          bf16x16(p, at + 16, W->dtype), 1);
+				}
+				transpose16(v);
+#pragma GCC unroll 16
+				for (int i = 0; i < 16; i++)
+					_mm512_store_si512(dst + (k / 2 + i) * NR + h, v[i]);
+			}
+		return;
+	}
+	if (nr == NR && kc == kcp) {     /* [in, out]: a pair is two rows' runs */
+		for (long k = 0; k < kc; k += 2)
+			for (long h = 0; h < NR; h += 16) {
+				size_t at = (size_t)(c0 + k) * ld + r0 + h;
+				__m512i lo = _mm512_cvtepu16_epi32(bf16x16(p, at, W->dtype));
+				__m512i hi = _mm512_cvtepu16_epi32(bf16x16(p, at + ld, W->dtype));
+				_mm512_store_si512(dst + k / 2 * NR + h, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+			}
+		return;
+	}
+	for (long k = 0; k < kcp; k += 2)     /* a part panel: the edges of W */
+		for (long j = 0; j < NR; j++) {
+			long r = j < nr ? r0 + j : W->rows, c = k < kc ? c0 + k : W->cols;
+			dst[k / 2 * NR + j] = w_bf16(W, r, c) | (uint32_t)w_bf16(W, r, k + 1 < kc ? c + 1 : W->cols) << 16;
+		}
+}
+
+/* ---- vdpbf16ps ---- */
+
+/* Tokens [0, m) (m <= MR) of x's words at a (lda words a token) times
+ * np pairs of the panel b, into c (ldc floats a token), its first nr
+ * outputs; add: c += the sums. */
+BF16 INLINE void vec_tile(long np, const uint32_t *a, long lda, const uint32_t *b, float *c,
+                          long ldc, int add, long nr, const int m)
+{
+	__m512 acc[MR][2];
+#pragma GCC unroll 12
+	for (int i = 0; i < m; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+	for (long p = 0; p < np; p++, b += NR) {
+		__m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
+#pragma GCC unroll 12
+		for (int i = 0; i < m; i++) {
+			__m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i * lda + p]);
+			acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+			acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+		}
+	}
+	__mmask16 m0 = nr >= 16 ? 0xffff : (1u << nr) - 1;
+	__mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0;
+#pragma GCC unroll 12
+	for (int i = 0; i < m; i++) {
+		float *ci = c + i * ldc;
+		if (add) {
+			acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, ci));
+			acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, ci + 16));
+		}
+		_mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+		_mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+	}
+}
+
+BF16 static void vec_tokens(const Job *J, const uint32_t *b, long jc, long nr, long pc, long kc)
+{
+	long lda = J->ldx / 2, np = (kc + 1) / 2, ldy = J->W->rows;
+	const uint32_t *a = (const uint32_t *)J->xb + pc / 2;
+	for (long t = 0; t < J->n; t += MR) {
+		const uint32_t *at = a + t * lda;
+		float *c = J->y + t * ldy + jc;
+		switch (min(MR, J->n - t)) {
+		case 12: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 12); break;
+		case 11: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 11); break;
+		case 10: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 10); break;
+		case 9: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 9); break;
+		case 8: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 8); break;
+		case 7: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 7); break;
+		case 6: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 6); break;
+		case 5: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 5); break;
+		case 4: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 4); break;
+		case 3: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 3); break;
+		case 2: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 2); break;
+		default: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 1); break;
+		}
+	}
+}
+
+/* ---- AMX ---- */
+
+typedef struct {
+	uint8_t palette, start_row, reserved[14];
+	uint16_t colsb[16];
+	uint8_t rows[16];
+} __attribute__((aligned(64))) Tilecfg;
+
+/* Tiles 0-3: C (tokens 0-15 | 16-31) x (outputs 0-15 | 16-31); 4, 5: A;
+ * 6, 7: B.  All 16 rows of 64 bytes. */
+AMX static void amx_config(void)
+{
+	Tilecfg cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.palette = 1;
+	for (int i = 0; i < 8; i++) {
+		cfg.colsb[i] = 64;
+		cfg.rows[i] = 16;
+	}
+	/* not _tile_loadconfig: gcc 12 drops the stores to cfg before its builtin */
+	__asm__ volatile("ldtilecfg %0" : : "m"(cfg));
+}
+
+/* Tokens t.. t + 31 (zero rows past n) times the panel b over kcp inputs
+ * (a multiple of 32), into y's outputs jc.. jc + nr - 1 of those tokens
+ * that exist; add: y += the sums.  Whole tiles go between the tiles and y
+ * directly, the edges of y through a buffer. */
+AMX static void amx_step(const Job *J, const uint32_t *b, long jc, long nr, long pc, long kcp,
+                         long t)
+{
+	long ldy = J->W->rows, m = min(MT, J->n - t);
+	const uint16_t *a = J->xb + t * J->ldx + pc;
+	long lda = J->ldx * 2;     /* bytes */
+	float *c = J->y + t * ldy + jc;
+	int whole = m == MT && nr == NR, add = pc > 0;
+	float buf[MT * NR] __attribute__((aligned(64)));
+	if (!add) {
+		_tile_zero(0);
+		_tile_zero(1);
+		_tile_zero(2);
+		_tile_zero(3);
+	} else if (whole) {
+		_tile_loadd(0, c, ldy * 4);
+		_tile_loadd(1, c + 16, ldy * 4);
+		_tile_loadd(2, c + 16 * ldy, ldy * 4);
+		_tile_loadd(3, c + 16 * ldy + 16, ldy * 4);
+	} else {
+		memset(buf, 0, sizeof buf);
+		for (long i = 0; i < m; i++)
+			memcpy(buf + i * NR, c + i * ldy, nr * sizeof(float));
+		_tile_loadd(0, buf, NR * 4);
+		_tile_loadd(1, buf + 16, NR * 4);
+		_tile_loadd(2, buf + 16 * NR, NR * 4);
+		_tile_loadd(3, buf + 16 * NR + 16, NR * 4);
+	}
+	for (long k = 0; k < kcp; k += 32) {
+		_tile_loadd(4, a + k, lda);
+		_tile_loadd(5, a + 16 * J->ldx + k, lda);
+		_tile_loadd(6, b + k / 2 * NR, NR * 4);
+		_tile_loadd(7, b + k / 2 * NR + 16, NR * 4);
+		_tile_dpbf16ps(0, 4, 6);
+		_tile_dpbf16ps(1, 4, 7);
+		_tile_dpbf16ps(2, 5, 6);
+		_tile_dpbf16ps(3, 5, 7);
+	}
+	if (whole) {
+		_tile_stored(0, c, ldy * 4);
+		_tile_stored(1, c + 16, ldy * 4);
+		_tile_stored(2, c + 16 * ldy, ldy * 4);
+		_tile_stored(3, c + 16 * ldy + 16, ldy * 4);
+		return;
+	}
+	_tile_stored(0, buf, NR * 4);
+	_tile_stored(1, buf + 16, NR * 4);
+	_tile_stored(2, buf + 16 * NR, NR * 4);
+	_tile_stored(3, buf + 16 * NR + 16, NR * 4);
+	for (long i = 0; i < m; i++)
+		memcpy(c + i * ldy, buf + i * NR, nr * sizeof(float));
+}
+
+AMX static void amx_release(void)
+{
+	_tile_release();
+}
+
+/* ---- the blocking ---- */
+
+/* Outputs [r0, r1): one thread's share, a panel at a time. */
+static void share(void *ctx, long r0, long r1)
+{
+	const Job *J = ctx;
+	long cols = J->W->cols;
+	uint32_t *b = (uint32_t *)lm_scratch((size_t)KC / 2 * NR);
+	if (J->amx)
+		amx_config();
+	for (long jc = r0; jc < r1; jc += NR) {
+		long nr = min(NR, r1 - jc);
+		for (long pc = 0; pc < cols; pc += KC) {
+			long kc = min(KC, cols - pc), kcp = (kc + 31) / 32 * 32;
+			pack(b, J->W, jc, nr, pc, kc);
+			if (!J->amx) {
+				vec_tokens(J, b, jc, nr, pc, kc);
+				continue;
+			}
+			for (long t = 0; t < J->n; t += MT)
+				amx_step(J, b, jc, nr, pc, kcp, t);
+		}
+	}
+	if (J->amx)
+		amx_release();
+}
+
+void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W)
+{
+	static __thread float *bx;    /* each caller's own */
+	static __thread long cx;
+	long ldx = (W->cols + 31) / 32 * 32, m0 = min(MC, n), npad = (m0 + MT - 1) / MT * MT;
+	uint16_t *xb = (uint16_t *)lm_grow(&bx, &cx, (npad * ldx + 31) / 2);
+	int amx = use_amx();
+	for (long t0 = 0; t0 < n; t0 += MC) {
+		long m = min(MC, n - t0);
+		Job j = {y + t0 * W->rows, x + t0 * W->cols, m, W, xb, ldx, (m + MT - 1) / MT * MT, amx};
+		lm_parallel(j.npad, MT, round_x, &j);
+		lm_parallel(W->rows, NR, share, &j);
+	}
+}
+
+/* ---- rates ---- */
+
+static void bf16_prod(float *y, const float *x, long n, const lm_mat *W)
+{
+	lm_gemm_bf16(y, x, n, W);
+}
+
+double lm_bf16_rate(void)
+{
+	if (!lm_gemm_bf16_kernel())
+		return 0;
+	lm_mat W = {.dtype = LM_BF16, .rows = 4096, .cols = 4096, .ld = 4096};
+	W.data = lm_alloc_aligned((size_t)W.rows * W.cols * 2);
+	double best = lm_best_rate(bf16_prod, &W, 128);
+	free((void *)W.data);
+	return best;
+}
+
+enum { PEAK_REPS = 1 << 16 };
+
+/* PEAK_REPS x 24 independent vdpbf16ps: 64 flops each. */
+BF16 static void vec_peak(void *ctx, long lo, long hi)
+{
+	for (long s = lo; s < hi; s++) {
+		__m512 acc[24];
+		for (int i = 0; i < 24; i++)
+			acc[i] = _mm512_setzero_ps();
+		__m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = a;
+		for (long r = 0; r < PEAK_REPS; r++) {
+#pragma GCC unroll 24
+			for (int i = 0; i < 24; i++)
+				acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+			__asm__ volatile("" : "+v"(a));
+		}
+		__m512 sum = acc[0];
+		for (int i = 1; i < 24; i++)
+			sum = _mm512_add_ps(sum, acc[i]);
+		((float *)ctx)[s] = _mm512_reduce_add_ps(sum);
+	}
+}
+
+/* PEAK_REPS x 4 tile products: 16 x 16 x 32 x 2 flops each. */
+AMX static void amx_peak(void *ctx, long lo, long hi)
+{
+	float buf[16 * 16] __attribute__((aligned(64)));
+	uint16_t ab[16 * 32] __attribute__((aligned(64)));
+	for (int i = 0; i < 16 * 32; i++)
+		ab[i] = 0x3f80;
+	amx_config();
+	for (long s = lo; s < hi; s++) {
+		_tile_zero(0);
+		_tile_zero(1);
+		_tile_zero(2);
+		_tile_zero(3);
+		_tile_loadd(4, ab, 64);
+		_tile_loadd(5, ab, 64);
+		_tile_loadd(6, ab, 64);
+		_tile_loadd(7, ab, 64);
+		for (long r = 0; r < PEAK_REPS / 4; r++) {
+			_tile_dpbf16ps(0, 4, 6);
+			_tile_dpbf16ps(1, 4, 7);
+			_tile_dpbf16ps(2, 5, 6);
+			_tile_dpbf16ps(3, 5, 7);
+		}
+		_tile_stored(0, buf, 64);
+		((float *)ctx)[s] = buf[0];
+	}
+	amx_release();
+}
+
+double lm_bf16_peak(void)
+{
+	if (!lm_gemm_bf16_kernel())
+		return 0;
+	int amx = use_amx(), th = min(lm_pool_size(), 64);
+	float sink[64];
+	double best = 0;
+	for (int rep = 0; rep < 3; rep++) {
+		double t = lm_now();
+		lm_parallel(th, 1, amx ? amx_peak : vec_peak, sink);
+		double flops = amx ? th * (double)PEAK_REPS * 16 * 16 * 32 * 2
+		                   : th * (double)PEAK_REPS * 24 * 64;
+		double gf = flops / (lm_now() - t) / 1e9;
+		best = gf > best ? gf : best;
+	}
+	return best;
+}
