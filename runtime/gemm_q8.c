@@ -270,13 +270,14 @@ double lm_int8_rate(int bits)
 
 const char *lm_fast_note(void)
 {
+	/* one clause, no ';': tests/suite_fast.sh reads the note up to the next */
 	const char *k = lm_gemm_bf16_kernel();
 	if (k && !strcmp(k, "amx"))
-		return "; --fast: bf16 products (amx) for float weights, F32 and F16 ones rounded "
-		       "to bf16; int8 products for 8- and 4-bit weights";
+		return "; --fast: int8 products for 8- and 4-bit weights, bf16 products (amx) "
+		       "for float weights (F32 and F16 ones rounded to bf16)";
 	if (k)
-		return "; --fast: bf16 products (avx512_bf16) for float weights, F32 and F16 ones "
-		       "rounded to bf16; int8 products for 8- and 4-bit weights";
+		return "; --fast: int8 products for 8- and 4-bit weights, bf16 products "
+		       "(avx512_bf16) for float weights (F32 and F16 ones rounded to bf16)";
 	return lm_isa() >= LM_ISA_AVX2 ? "; --fast: int8 products for 8- and 4-bit weights, "
 	                                 "float weights exact"
 	                               : "; --fast: nothing faster on the portable path";

@@ -5,25 +5,29 @@
 # --fast, its logits against the reference's: the worst row's error
 # relative to its largest logit and the rows whose argmax agrees are
 # reported (that is the measurement README quotes).  Each product's own
-# error is bounded exactly by tests/unit/test_gemm_q8.c; here the golden
+# error is bounded exactly by tests/unit/test_gemm_q8.c (int8) and
+# test_kernels.c (bf16); here the golden
 # cases' random tiny models amplify it through their layers (quantizing
 # their weights to 4 bits already moves their logits by 0.16 to 1.2 of the
 # largest, tests/golden-mlx/README.md) and through the discrete choice of
 # experts, so the floor is only what a broken product would miss: finite
 # logits whose argmax agrees in 70% of the rows or more (a wrong product
 # agrees by chance, 1 in 256).  The run's stats line says what --fast does
-# on the path that ran (int8 products for 8- and 4-bit weights on AVX2 and
-# AVX-512, nothing on the portable path, float weights exact everywhere
-# until a BF16 kernel says otherwise): where it does nothing the logits
+# on the path that ran: int8 products for 8- and 4-bit weights on AVX2 and
+# AVX-512; bf16 products for float weights where the AVX-512 path has
+# AVX512_BF16 (on AMX's tiles or vdpbf16ps, F32 and F16 weights rounded to
+# bf16: the golden cases' F32 weights change too, so their figures carry
+# that); nothing on the portable path.  Where it does nothing the logits
 # must equal the exact run's bit for bit, and where it does they must
-# differ, or the faster product did not run.
+# differ, or the faster product did not run.  afm7_noreuse_bf16 is the
+# case whose weights are BF16 as stored, what the bench checkpoints hold.
 cd "$(dirname "$0")/.." || exit 1
 . tests/golden_lib.sh
 make -s tests/bin/npycmp >/dev/null || { echo "FAIL fast: cannot build npycmp"; exit 0; }
 tmp=tests/tmp/fast
 mkdir -p "$tmp"
 worst=0 agree=0 rows=0
-for dir in tests/golden/afm7 tests/golden/baichuan_m1 tests/golden/kimi_linear \
+for dir in tests/golden/afm7 tests/golden/afm7_noreuse_bf16 tests/golden/baichuan_m1 tests/golden/kimi_linear \
            tests/golden/llama4 tests/golden/plamo2 tests/golden-mlx/*_q4g64*; do
 	[ -f "$dir/config.json" ] || continue
 	[ -d "$dir/adapter" ] && continue
@@ -41,7 +45,7 @@ for dir in tests/golden/afm7 tests/golden/baichuan_m1 tests/golden/kimi_linear \
 	note=$(grep -o -e '--fast: [^;]*' "$tmp/$c.fast.npy.err" | head -n 1)
 	faster=0
 	case $quant,$note in
-	1,*"int8 products"*|0,*"BF16 products"*) faster=1 ;;
+	1,*"int8 products"*|0,*"bf16 products"*) faster=1 ;;
 	esac
 	if [ $faster = 0 ]; then
 		if [ $same = 1 ]; then
