@@ -34,7 +34,9 @@ enum {
 	MC = 512,     /* tokens a block */
 	MR = 12,      /* tokens of a vdpbf16ps tile */
 	MT = 32,      /* tokens of an AMX step: two A tiles */
+	AHEAD = 64,   /* inputs ahead that AMX's A rows are asked into L1 */
 	FEW = 8,      /* at most this many tokens: matmul.c's streaming kernels */
+	YBYTES = 512 << 10,   /* of y, added to by every block of inputs (L2: 2 MB) */
 };
 
 int lm_gemm_bf16_vec;
@@ -223,13 +225,14 @@ BF16 INLINE void vec_tile(long np, const uint32_t *a, long lda, const uint32_t *
 	}
 }
 
-BF16 static void vec_tokens(const Job *J, const uint32_t *b, long jc, long nr, long pc, long kc)
+/* Tokens t.. t + MR - 1 (those that exist) times the panel b. */
+BF16 static void vec_tokens(const Job *J, const uint32_t *b, long jc, long nr, long pc, long kc,
+                            long t)
 {
 	long lda = J->ldx / 2, np = (kc + 1) / 2, ldy = J->W->rows;
-	const uint32_t *a = (const uint32_t *)J->xb + pc / 2;
-	for (long t = 0; t < J->n; t += MR) {
-		const uint32_t *at = a + t * lda;
-		float *c = J->y + t * ldy + jc;
+	const uint32_t *at = (const uint32_t *)J->xb + pc / 2 + t * lda;
+	float *c = J->y + t * ldy + jc;
+	{
 		switch (min(MR, J->n - t)) {
 		case 12: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 12); break;
 		case 11: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 11); break;
@@ -271,38 +274,34 @@ AMX static void amx_config(void)
 }
 
 /* Tokens t.. t + 31 (zero rows past n) times the panel b over kcp inputs
- * (a multiple of 32), into y's outputs jc.. jc + nr - 1 of those tokens
- * that exist; add: y += the sums.  Whole tiles go between the tiles and y
- * directly, the edges of y through a buffer. */
-AMX static void amx_step(const Job *J, const uint32_t *b, long jc, long nr, long pc, long kcp,
-                         long t)
+ * (a multiple of 32), added to the partial sums at part (4 tiles, 4 KB,
+ * from the blocks of inputs before pc; none before the first), which
+ * the last block writes to y's outputs jc.. jc + nr - 1 of the tokens
+ * that exist.  The partial sums stay out of y: a tile's rows in y are
+ * 4 * rows bytes apart, 16 KB at 4096 outputs, which put them all in one
+ * cache set and made the round trips between blocks a third of the time. */
+AMX static void amx_step(const Job *J, const uint32_t *b, float *part, long jc, long nr, long pc,
+                         long kcp, long t)
 {
 	long ldy = J->W->rows, m = min(MT, J->n - t);
 	const uint16_t *a = J->xb + t * J->ldx + pc;
 	long lda = J->ldx * 2;     /* bytes */
-	float *c = J->y + t * ldy + jc;
-	int whole = m == MT && nr == NR, add = pc > 0;
-	float buf[MT * NR] __attribute__((aligned(64)));
-	if (!add) {
+	if (pc == 0) {
 		_tile_zero(0);
 		_tile_zero(1);
 		_tile_zero(2);
 		_tile_zero(3);
-	} else if (whole) {
-		_tile_loadd(0, c, ldy * 4);
-		_tile_loadd(1, c + 16, ldy * 4);
-		_tile_loadd(2, c + 16 * ldy, ldy * 4);
-		_tile_loadd(3, c + 16 * ldy + 16, ldy * 4);
 	} else {
-		memset(buf, 0, sizeof buf);
-		for (long i = 0; i < m; i++)
-			memcpy(buf + i * NR, c + i * ldy, nr * sizeof(float));
-		_tile_loadd(0, buf, NR * 4);
-		_tile_loadd(1, buf + 16, NR * 4);
-		_tile_loadd(2, buf + 16 * NR, NR * 4);
-		_tile_loadd(3, buf + 16 * NR + 16, NR * 4);
+		_tile_loadd(0, part, 64);
+		_tile_loadd(1, part + 256, 64);
+		_tile_loadd(2, part + 512, 64);
+		_tile_loadd(3, part + 768, 64);
 	}
 	for (long k = 0; k < kcp; k += 32) {
+		if (k + AHEAD < kcp)
+#pragma GCC unroll 32
+			for (int i = 0; i < MT; i++)
+				_mm_prefetch((const char *)(a + i * J->ldx + k + AHEAD), _MM_HINT_T0);
 		_tile_loadd(4, a + k, lda);
 		_tile_loadd(5, a + 16 * J->ldx + k, lda);
 		_tile_loadd(6, b + k / 2 * NR, NR * 4);
@@ -312,19 +311,26 @@ AMX static void amx_step(const Job *J, const uint32_t *b, long jc, long nr, long
 		_tile_dpbf16ps(2, 5, 6);
 		_tile_dpbf16ps(3, 5, 7);
 	}
-	if (whole) {
+	float *c = J->y + t * ldy + jc;
+	if (pc + kcp < J->W->cols) {
+		_tile_stored(0, part, 64);
+		_tile_stored(1, part + 256, 64);
+		_tile_stored(2, part + 512, 64);
+		_tile_stored(3, part + 768, 64);
+	} else if (m == MT && nr == NR) {
 		_tile_stored(0, c, ldy * 4);
 		_tile_stored(1, c + 16, ldy * 4);
 		_tile_stored(2, c + 16 * ldy, ldy * 4);
 		_tile_stored(3, c + 16 * ldy + 16, ldy * 4);
-		return;
+	} else {
+		float buf[MT * NR] __attribute__((aligned(64)));
+		_tile_stored(0, buf, NR * 4);
+		_tile_stored(1, buf + 16, NR * 4);
+		_tile_stored(2, buf + 16 * NR, NR * 4);
+		_tile_stored(3, buf + 16 * NR + 16, NR * 4);
+		for (long i = 0; i < m; i++)
+			memcpy(c + i * ldy, buf + i * NR, nr * sizeof(float));
 	}
-	_tile_stored(0, buf, NR * 4);
-	_tile_stored(1, buf + 16, NR * 4);
-	_tile_stored(2, buf + 16 * NR, NR * 4);
-	_tile_stored(3, buf + 16 * NR + 16, NR * 4);
-	for (long i = 0; i < m; i++)
-		memcpy(c + i * ldy, buf + i * NR, nr * sizeof(float));
 }
 
 AMX static void amx_release(void)
@@ -334,25 +340,60 @@ AMX static void amx_release(void)
 
 /* ---- the blocking ---- */
 
-/* Outputs [r0, r1): one thread's share, a panel at a time. */
+/* Part `part` of `parts` of the cache lines of W's outputs [r0, r0 + nr)
+ * and inputs [c0, c0 + kc), asked into L2: the next panel arrives while
+ * this one is multiplied (without, packing waited on memory for a fifth
+ * of plamo2's fast prefill). */
+static void prefetch(const lm_mat *W, long r0, long nr, long c0, long kc, long part, long parts)
+{
+	size_t es = lm_esize(W->dtype);
+	long runs = W->tr ? kc : nr, bytes = (W->tr ? nr : kc) * (long)es;
+	for (long i = runs * part / parts; i < runs * (part + 1) / parts; i++) {
+		size_t at = W->tr ? (size_t)(c0 + i) * W->ld + r0 : (size_t)(r0 + i) * W->ld + c0;
+		const char *p = (const char *)W->data + at * es;
+		for (long l = 0; l < bytes; l += 64)
+			__builtin_prefetch(p + l, 0, 2);
+	}
+}
+
+/* Outputs [r0, r1): one thread's share, NY outputs at a time (NY such
+ * that the part of y they make, which every block of inputs adds to,
+ * stays in L2: 512 tokens through 4096 outputs write 8 MB of y, and
+ * going back to it from L3 for each block of inputs took more time than
+ * the products), and within those a panel at a time. */
 static void share(void *ctx, long r0, long r1)
 {
 	const Job *J = ctx;
-	long cols = J->W->cols;
-	uint32_t *b = (uint32_t *)lm_scratch((size_t)KC / 2 * NR);
+	long cols = J->W->cols, step = J->amx ? MT : MR, parts = (J->n + step - 1) / step;
+	long ny = YBYTES / (J->npad * (long)sizeof(float)) / NR * NR;
+	ny = ny < NR ? NR : ny;
+	/* the panel, then the AMX kernel's partial sums of ny outputs: 4 KB
+	 * for each 32 tokens and panel */
+	uint32_t *b = (uint32_t *)lm_scratch((size_t)KC / 2 * NR + (J->amx ? J->npad * ny : 0));
+	float *parts_at = (float *)(b + KC / 2 * NR);
 	if (J->amx)
 		amx_config();
-	for (long jc = r0; jc < r1; jc += NR) {
-		long nr = min(NR, r1 - jc);
+	for (long j0 = r0; j0 < r1; j0 += ny) {
+		long j1 = min(r1, j0 + ny);
 		for (long pc = 0; pc < cols; pc += KC) {
 			long kc = min(KC, cols - pc), kcp = (kc + 31) / 32 * 32;
-			pack(b, J->W, jc, nr, pc, kc);
-			if (!J->amx) {
-				vec_tokens(J, b, jc, nr, pc, kc);
-				continue;
+			for (long jc = j0; jc < j1; jc += NR) {
+				long nr = min(NR, j1 - jc);
+				pack(b, J->W, jc, nr, pc, kc);
+				/* the panel after this one */
+				long nj = jc + NR < j1 ? jc + NR : pc + KC < cols ? j0 : j1;
+				long nc = jc + NR < j1 ? pc : pc + KC < cols ? pc + KC : 0;
+				long nnr = min(NR, (nj < j1 ? j1 : r1) - nj), nkc = min(KC, cols - nc);
+				for (long t = 0; t < J->n; t += step) {
+					if (nnr > 0 && nj < r1)
+						prefetch(J->W, nj, nnr, nc, nkc, t / step, parts);
+					if (J->amx)
+						amx_step(J, b, parts_at + ((jc - j0) / NR * J->npad / MT + t / MT) * MT * NR,
+						         jc, nr, pc, kcp, t);
+					else
+						vec_tokens(J, b, jc, nr, pc, kc, t);
+				}
 			}
-			for (long t = 0; t < J->n; t += MT)
-				amx_step(J, b, jc, nr, pc, kcp, t);
 		}
 	}
 	if (J->amx)
@@ -363,7 +404,11 @@ void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W)
 {
 	static __thread float *bx;    /* each caller's own */
 	static __thread long cx;
-	long ldx = (W->cols + 31) / 32 * 32, m0 = min(MC, n), npad = (m0 + MT - 1) / MT * MT;
+	/* 64 bytes past the inputs a token, so that a tile's 16 rows (or
+	 * vdpbf16ps's 12) fall in different cache sets: at 8 KB apart
+	 * (4096 inputs) they shared one, and the A tiles' loads took most of
+	 * the time (perf, 4096 x 4096) */
+	long ldx = (W->cols + 31) / 32 * 32 + 32, m0 = min(MC, n), npad = (m0 + MT - 1) / MT * MT;
 	uint16_t *xb = (uint16_t *)lm_grow(&bx, &cx, (npad * ldx + 31) / 2);
 	int amx = use_amx();
 	for (long t0 = 0; t0 < n; t0 += MC) {
