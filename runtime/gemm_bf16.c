@@ -13,9 +13,9 @@
  *     words apart), an A tile 16 tokens x 32 inputs of x as it is
  *     (row-major bf16), a C tile 16 x 16 sums; 2 x 2 C tiles make 32 tokens
  *     x NR outputs, four tile products per 32 inputs.
- * Each thread packs a panel per block of KC inputs (32 KB: L1) and runs
+ * Each thread packs a panel per block of KC inputs (16 KB: L1) and runs
  * every token of the block of MC through it (x's block, MC x KC bf16,
- * 512 KB: L2), so the packing is 1/MC of the products.  A panel's outputs
+ * 256 KB: L2), so the packing is 1/MC of the products.  A panel's outputs
  * are summed over each block of inputs in a fixed order and block after
  * block, so the bits depend on the shape alone, not on the threads. */
 #include "gemm.h"
@@ -30,8 +30,8 @@
 
 enum {
 	NR = 32,      /* outputs a panel */
-	KC = 512,     /* inputs a block: a multiple of AMX's 32 */
-	MC = 512,     /* tokens a block */
+	KC = 256,     /* inputs a block: a multiple of AMX's 32 (256 beat 512 and 1024) */
+	MC = 512,     /* tokens a block (beat 256 and 1024: measured, 4096 x 4096) */
 	MR = 12,      /* tokens of a vdpbf16ps tile */
 	MT = 32,      /* tokens of an AMX step: two A tiles */
 	AHEAD = 64,   /* inputs ahead that AMX's A rows are asked into L1 */
