@@ -811,12 +811,18 @@ int main(void)
 				test_matmul(dtypes[i], tr, 8, 19, 33);    /* the last streamed count */
 				test_matmul(dtypes[i], tr, 6, 77, 2500);  /* blocks of outputs, an odd tail */
 				test_matmul(dtypes[i], tr, 12, 150, 40);  /* prefill: panels and a tail */
+				test_matmul(dtypes[i], tr, 1, 45, 31);    /* one short of a block of 32 */
+				test_matmul(dtypes[i], tr, 3, 45, 95);    /* a row alone after the pairs */
 			}
 	}
 	for (int i = 0; i < 3; i++)
 		for (int tr = 0; tr < 2; tr++) {
 			test_matmul_threads(dtypes[i], tr, 1, 300, 700);
 			test_matmul_threads(dtypes[i], tr, 5, 300, 700);
+			/* runs of quarters and pairs of halves, rows left alone,
+			 * columns past the last block of 32 */
+			test_matmul_threads(dtypes[i], tr, 1, 301, 95);
+			test_matmul_threads(dtypes[i], tr, 2, 301, 95);
 		}
 	test_pool(2);
 	test_pool(3);
