@@ -38,6 +38,14 @@ void emit_mla(Em *e, Buf *body, const Mla *m)
 	dset(&d, "OLAT", "%ld", (long)m->heads * m->lora);
 	dset(&d, "CACHE_B", "%ld", kvd * 4);
 	dset(&d, "FULL_B", "%ld", (long)m->heads * (qhd + m->vd) * 4);
+	/* templates/mla.c's count: expanding costs this much per cached key
+	 * and saves this much per (query, key) pair */
+	long per_key = ((long)m->nope + m->vd) * m->lora;
+	long per_pair = 2L * m->lora - m->nope - m->vd;
+	dset(&d, "EXPAND", "%d", per_pair > 0);
+	dset(&d, "EXPAND_KEY", "%ld", per_key);
+	dset(&d, "PAIR_SAVED", "%ld", per_pair);
+	dset(&d, "BREAK_EVEN", "%ld", per_pair > 0 ? per_key / per_pair + 1 : 0);
 	dset(&d, "SCALE", "%s", em_flt(m->scale));
 	dset(&d, "EPS", "%s", em_flt(m->kv_norm.eps));
 	tmpl(body, "mla.c", "mla", &d);

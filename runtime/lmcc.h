@@ -270,6 +270,20 @@ void lm_ssm_chunked(float *y, const float *x, const float *dt, const float *B,
  * be part of a wider row (q_nope of [q_nope, q_pe]).  y must not alias x. */
 void lm_matmul_heads(float *y, long ypitch, const float *x, long xpitch,
                      long n, long heads, const lm_mat *W);
+/* The shape of a latent attention layer: per head, keys of nope + rope
+ * floats and values of vd, up-projected from a latent of lora. */
+typedef struct {
+	long heads, lora, nope, rope, vd;
+	float scale;         /* of the scores */
+} lm_mla_dims;
+/* Latent attention of one sequence's n queries q[n, heads, nope + rope]
+ * with the keys and values expanded: every head's K = [Uk_h c | k_pe] and
+ * V = Uv_h c for the rows c->k holds and the call's rows kv[n, lora + rope]
+ * ([c | k_pe], c normalised), then ordinary causal attention.  uk[h] maps
+ * nope to lora (the query's absorption), uv[h] lora to vd.  Afterwards kv's
+ * rows are appended to c (LM_KV_LATENT).  out[n, heads, vd]. */
+void lm_mla_expanded(float *out, const float *q, const float *kv, long n, long pos,
+                     lm_kv *c, const lm_mla_dims *d, const lm_mat *uk, const lm_mat *uv);
 /* rows rows of cols floats: dst[r * dpitch + i] = src[r * spitch + i]. */
 void lm_copy_cols(float *dst, long dpitch, const float *src, long spitch,
                   long rows, long cols);

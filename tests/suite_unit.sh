@@ -67,6 +67,13 @@ if make -s tests/bin/test_kda >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_kda does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# Latent attention's expanded prefill (mla.c) against its latent path and
+# a float64 oracle, with the up-projections in every stored form.
+if make -s tests/bin/test_mla >tests/tmp/unit.log 2>&1; then
+	on_isas mla
+else
+	echo "FAIL unit: test_mla does not build: $(head -c 300 tests/tmp/unit.log)"
+fi
 # The prefill product (gemm.c) on every instruction set this CPU has.
 if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
 	on_isas gemm
