@@ -66,7 +66,8 @@ static const lm_opt opts[] = {
 	{"no-mmap", O_NO_MMAP, NULL, "the model reads its weights into memory (its --no-mmap)"},
 	{"mmap", O_MMAP, NULL, "the model uses the file's mapping (the default)"},
 	{"fast", O_FAST, NULL, "every test again with the program's --fast, its prefill\n"
-	                       "bound the int8 product rate on 8- and 4-bit weights"},
+	                       "bound the int8 product rate on 8- and 4-bit weights,\n"
+	                       "the BF16 one on float weights"},
 	{"help", 'h', NULL, "this text"},
 	{0},
 };
@@ -83,8 +84,8 @@ static const char help[] =
 	"prefill, the read bandwidth over the bytes a token reads for decoding.\n"
 	"With --fast every test runs again with the program's --fast; those\n"
 	"prefill rows' bound is the int8 product rate where the weights are 8- or\n"
-	"4-bit (the f32 rate otherwise: on float weights --fast needs BF16 dot\n"
-	"products, which lmcc does not use yet).\n";
+	"4-bit, and the BF16 one on float weights where the CPU has BF16 dot\n"
+	"products (AMX tiles or AVX512_BF16; the f32 rate where it has none).\n";
 
 static long num(const char *opt, const char *s, long lo, long hi)
 {
@@ -249,6 +250,7 @@ static double field(json_object *o, const char *key)
 typedef struct {
 	double read[MAXL], readh[MAXL], f32[MAXL];
 	double q4[MAXL], q8[MAXL];   /* --fast: the int8 product on 4- and 8-bit weights */
+	double bf16[MAXL];           /* --fast: the BF16 product on float weights (0: none) */
 	int bits;                    /* 4 or 8: the bits whose rate bounds --fast's prefill */
 } Bounds;
 
@@ -331,6 +333,8 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 			double rate = b->f32[ti];
 			if (run->fast && b->bits)
 				rate = b->bits == 4 ? b->q4[ti] : b->q8[ti];
+			else if (run->fast && b->bf16[ti] > 0)
+				rate = b->bf16[ti];
 			r->bound = rate * 1e9 / (plan_prefill_flops(p, depth, n) / n);
 		}
 		r->peak_bound = (double)tok * (depth + n) + fixed;
@@ -369,8 +373,13 @@ static void print_md(const Plan *p, const char *fmts, const char *cpu, const Opt
 		printf("%s %ld thread%s: read %.1f GB/s in 4 KB pages, %.1f in 2 MB pages, "
 		       "f32 %.1f GFLOP/s", i ? ";" : "", o->t[i], o->t[i] > 1 ? "s" : "", b->read[i],
 		       b->readh[i], b->f32[i]);
-		if (o->fast)
-			printf(", int8 %.1f (4-bit) and %.1f (8-bit) GOP/s, bf16 -", b->q4[i], b->q8[i]);
+		if (o->fast) {
+			printf(", int8 %.1f (4-bit) and %.1f (8-bit) GOP/s", b->q4[i], b->q8[i]);
+			if (b->bf16[i] > 0)
+				printf(", bf16 %.1f GFLOP/s", b->bf16[i]);
+			else
+				printf(", bf16 -");
+		}
 	}
 	printf("\n");
 	for (int i = 0; i < nruns; i++)
@@ -431,6 +440,7 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 		if (o->fast) {
 			json_object_object_add(e, "int8_q4_gop_s", json_object_new_double(b->q4[i]));
 			json_object_object_add(e, "int8_q8_gop_s", json_object_new_double(b->q8[i]));
+			json_object_object_add(e, "bf16_gflop_s", json_object_new_double(b->bf16[i]));
 		}
 		json_object_array_add(a, e);
 	}
@@ -502,6 +512,7 @@ int cmd_bench(int argc, char **argv)
 		if (o.fast) {
 			b.q4[i] = lm_int8_rate(4);
 			b.q8[i] = lm_int8_rate(8);
+			b.bf16[i] = lm_bf16_rate();
 		}
 	}
 

@@ -60,14 +60,6 @@ void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W);
 extern int lm_gemm_bf16_vec;
 /* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none). */
 const char *lm_gemm_bf16_kernel(void);
-/* GFLOP/s of lm_gemm_bf16 on 128 tokens through a 4096 x 4096 BF16
- * weight (lm_f32_rate's shape), and the peak of its instructions: a loop
- * of nothing but them on every thread; 0 without them. */
-double lm_bf16_rate(void);
-double lm_bf16_peak(void);
-/* What the CPU has beyond the chosen path (isa.c): "avx512_bf16", "amx"
- * (tiles granted by the OS); 0 unless the path is AVX-512. */
-int lm_cpu_has(const char *what);
 
 enum { LM_GEMM_CHOOSE = 0, LM_GEMM_LMCC = 1, LM_GEMM_OPENBLAS = 2 };
 extern int lm_gemm_force;

@@ -312,6 +312,14 @@ void *lm_pages(size_t n, int huge);
 /* GOP/s of --fast's int8 product (gemm_q8.c) on a `bits`-bit (8 or 4)
  * group-64 weight, the same shape; 0 without it on this CPU. */
 double lm_int8_rate(int bits);
+/* GFLOP/s of --fast's BF16 product (gemm_bf16.c) on 128 tokens through a
+ * 4096 x 4096 BF16 weight (lm_f32_rate's shape), and the peak of its
+ * instructions: a loop of nothing but them on every thread; 0 without them. */
+double lm_bf16_rate(void);
+double lm_bf16_peak(void);
+/* What the CPU has beyond the chosen path (isa.c): "avx512_bf16", "amx"
+ * (tiles granted by the OS); 0 unless the path is AVX-512. */
+int lm_cpu_has(const char *what);
 /* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
 void lm_cpu_name(char *out, size_t size);
 
