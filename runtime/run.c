@@ -94,9 +94,10 @@ const lm_opt lm_run_opts[] = {
 	                           "pages; costs the read and memory of its own)"},
 	{"mmap", O_MMAP, NULL, "use the weights in the file's mapping (the default)"},
 	{"fast", O_FAST, NULL, "prefill products with int8 activations on 8- and 4-bit\n"
-	                       "weights: faster, the logits no longer within 1e-4 of\n"
-	                       "the reference (README: Speed); default off, on when\n"
-	                       "built with lmcc build --fast"},
+	                       "weights and bf16 ones on float weights (where the CPU\n"
+	                       "has BF16 dot products): faster, the logits no longer\n"
+	                       "within 1e-4 of the reference (README: Speed); default\n"
+	                       "off, on when built with lmcc build --fast"},
 	{"check", O_CHECK, "CASE_DIR", "run a golden case (config.json, model.safetensors,\n"
 	                              "tokens.npy, logits.npy): the worst row's error against\n"
 	                              "the bound 1e-4 of its largest logit; exit 0 within, 1 not"},
