@@ -58,10 +58,26 @@ const char *lm_gemm_bf16_kernel(void)
 	return use_amx() ? "amx" : "avx512_bf16";
 }
 
+/* Affine quantized weights too, on AMX: dequantized a panel at a time
+ * and rounded to bf16, their products ran 2 to 3 times faster than the
+ * int8 ones (gemm_q8.c, AVX2's byte products) on an Intel Xeon; with
+ * vdpbf16ps, no faster than float32 FMAs there, they stay int8. */
+static int quant_fits(const lm_mat *W)
+{
+	return W->dtype == LM_Q && W->mode == LM_AFFINE && !W->tr && W->cols % 32 == 0
+	       && W->group % 32 == 0 && lm_fast_quant_bf16();
+}
+
+int lm_fast_quant_bf16(void)
+{
+	return lm_gemm_bf16_kernel() && use_amx();
+}
+
 int lm_gemm_bf16_fits(long n, const lm_mat *W)
 {
 	return lm_fast && n > FEW && !W->lora && lm_gemm_bf16_kernel()
-	       && (W->dtype == LM_BF16 || W->dtype == LM_F32 || W->dtype == LM_F16);
+	       && (W->dtype == LM_BF16 || W->dtype == LM_F32 || W->dtype == LM_F16
+	           || quant_fits(W));
 }
 
 typedef struct {
@@ -149,10 +165,16 @@ BF16 INLINE void transpose16(__m512i r[16])
 	lanes(r, t, 4, 12);
 }
 
+BF16 static void pack_q(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
+
 /* W's outputs [r0, r0 + nr) and inputs [c0, c0 + kc) into the panel
  * [kcp / 2][NR] words (kcp: kc rounded up to 32), zeros past nr and kc. */
 BF16 static void pack(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
 {
+	if (W->dtype == LM_Q) {
+		pack_q(dst, W, r0, nr, c0, kc);
+		return;
+	}
 	long kcp = (kc + 31) / 32 * 32;
 	const void *p = W->data;
 	size_t ld = W->ld;
@@ -188,6 +210,36 @@ BF16 static void pack(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0,
 			long r = j < nr ? r0 + j : W->rows, c = k < kc ? c0 + k : W->cols;
 			dst[k / 2 * NR + j] = w_bf16(W, r, c) | (uint32_t)w_bf16(W, r, k + 1 < kc ? c + 1 : W->cols) << 16;
 		}
+}
+
+/* A quantized W's panel: each row's inputs [c0, c0 + kc) dequantized as
+ * MLX does (lm_qrow, on a view of the row from input c0, which starts a
+ * word and a group: c0 is a multiple of KC), rounded to bf16, then packed
+ * as a BF16 [out, in] panel.  (The instruction sets' own row readers are
+ * faster but give a row in their kernels' chunk order, qmat_simd.h.) */
+BF16 static void pack_q(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
+{
+	static __thread float *f;
+	static __thread uint16_t *h;
+	if (!f) {
+		f = lm_alloc_aligned(KC * sizeof *f);
+		h = lm_alloc_aligned(NR * KC * sizeof *h);
+	}
+	size_t es = lm_esize(W->sdtype), g = c0 / W->group;
+	lm_mat S = *W;
+	S.data = (const uint32_t *)W->data + c0 / 32 * W->bits;
+	S.scales = (const char *)W->scales + g * es;
+	S.biases = (const char *)W->biases + g * es;
+	S.cols = kc;
+	for (long j = 0; j < nr; j++) {
+		lm_qrow(f, &S, r0 + j);
+		for (long k = 0; k < kc; k += 32)
+			_mm512_storeu_si512(h + j * kc + k,
+			                    (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(f + k + 16),
+			                                                  _mm512_loadu_ps(f + k)));
+	}
+	lm_mat B = {.data = h, .dtype = LM_BF16, .rows = nr, .cols = kc, .ld = kc};
+	pack(dst, &B, 0, nr, 0, kc);
 }
 
 /* ---- vdpbf16ps ---- */
@@ -346,6 +398,8 @@ AMX static void amx_release(void)
  * of plamo2's fast prefill). */
 static void prefetch(const lm_mat *W, long r0, long nr, long c0, long kc, long part, long parts)
 {
+	if (W->dtype == LM_Q)
+		return;
 	size_t es = lm_esize(W->dtype);
 	long runs = W->tr ? kc : nr, bytes = (W->tr ? nr : kc) * (long)es;
 	for (long i = runs * part / parts; i < runs * (part + 1) / parts; i++) {

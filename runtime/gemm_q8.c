@@ -273,8 +273,8 @@ const char *lm_fast_note(void)
 	/* one clause, no ';': tests/suite_fast.sh reads the note up to the next */
 	const char *k = lm_gemm_bf16_kernel();
 	if (k && !strcmp(k, "amx"))
-		return "; --fast: int8 products for 8- and 4-bit weights, bf16 products (amx) "
-		       "for float weights (F32 and F16 ones rounded to bf16)";
+		return "; --fast: bf16 products (amx) for float weights (F32 and F16 ones "
+		       "rounded to bf16) and for affine quantized ones (dequantized to bf16)";
 	if (k)
 		return "; --fast: int8 products for 8- and 4-bit weights, bf16 products "
 		       "(avx512_bf16) for float weights (F32 and F16 ones rounded to bf16)";

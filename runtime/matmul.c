@@ -316,7 +316,9 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		openblas_set_num_threads(1);
 		once = 1;
 	}
-	if (W.dtype == LM_Q && lm_gemm_q8_fits(n, &W))
+	if (W.dtype == LM_Q && lm_gemm_bf16_fits(n, &W))
+		lm_gemm_bf16(y, x, n, &W);
+	else if (W.dtype == LM_Q && lm_gemm_q8_fits(n, &W))
 		lm_gemm_q8(y, x, n, &W);
 	else if (W.dtype == LM_Q)
 		lm_qmatmul(y, x, n, W);

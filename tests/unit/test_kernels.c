@@ -208,11 +208,15 @@ static void test_fast_bf16_all(void)
 	int bad = lm_gemm_bf16_fits(32, &W);
 	lm_fast = 1;
 	bad |= lm_gemm_bf16_fits(32, &W) != have || lm_gemm_bf16_fits(8, &W);
-	W.dtype = LM_Q;
+	/* quantized weights only on AMX, affine only */
+	W = (lm_mat){.dtype = LM_Q, .rows = 64, .cols = 64, .bits = 4, .group = 64};
+	bad |= lm_gemm_bf16_fits(32, &W) != (have && lm_cpu_has("amx"));
+	W.mode = LM_MXFP4;
 	bad |= lm_gemm_bf16_fits(32, &W);
 	lm_fast = 0;
 	bad |= have != (lm_isa() == LM_ISA_AVX512 && lm_cpu_has("avx512_bf16"));
-	printf("%s kernel[%s] fast bf16: %s, only with --fast past 8 tokens on float weights\n",
+	printf("%s kernel[%s] fast bf16: %s, only with --fast past 8 tokens on float weights "
+	       "(and affine quantized ones on AMX)\n",
 	       bad ? "FAIL" : "PASS", lm_isa_name(lm_isa()), have ? lm_gemm_bf16_kernel() : "not on this path");
 	failures += bad;
 	if (!have)

@@ -11,6 +11,7 @@
  * s * (q . x) + b * sum(x) split cancels as it does in real layers).
  * Runs under whichever instruction set LMCC_ISA selects. */
 #include "rt.h"
+#include "gemm.h"
 #include "harness.h"
 
 #include <math.h>
@@ -200,6 +201,62 @@ static void test_product(int bits, int group, int sdtype, long n, long rows,
 	free(x);
 	free(y);
 	free(wd);
+	drop(&q);
+}
+
+/* --fast on AMX (gemm_bf16.c): the rows dequantized as lm_qrow reads
+ * them and rounded to bf16, x rounded to bf16, products of bf16 pairs
+ * exact in float32, so the error left is the float32 sums': at most
+ * (cols + 8) 2^-24 sum |w x| an output.  The same bits on 1 and 2
+ * threads.  Elsewhere --fast does not take quantized weights this way. */
+static void test_fast_q(int bits, int group, int sdtype, long n, long rows, long groups, long off)
+{
+	long cols = groups * group;
+	Q q = make(bits, group, sdtype, rows, cols, off, off & 1);
+	lm_fast = 1;
+	int fits = lm_gemm_bf16_fits(n, &q.W);
+	if (!fits) {
+		lm_fast = 0;
+		drop(&q);
+		return;
+	}
+	float *x = lm_floats(n * cols), *y1 = lm_floats(n * rows), *y2 = lm_floats(n * rows);
+	float *row = lm_floats(cols);
+	double *wb = lm_alloc(rows * cols * sizeof(double));
+	for (long i = 0; i < n * cols; i++)
+		x[i] = (float)(uni() + 0.3);
+	for (long r = 0; r < rows; r++) {
+		lm_qrow(row, &q.W, r);
+		for (long c = 0; c < cols; c++)
+			wb[r * cols + c] = lm_bf16_to_f32(lm_f32_to_bf16(row[c]));
+	}
+	lm_set_threads(1);
+	lm_matmul(y1, x, n, q.W);
+	lm_set_threads(2);
+	lm_matmul(y2, x, n, q.W);
+	lm_fast = 0;
+	double worst = 0;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0, mag = 0;
+			for (long c = 0; c < cols; c++) {
+				double p = lm_bf16_to_f32(lm_f32_to_bf16(x[t * cols + c])) * wb[r * cols + c];
+				s += p;
+				mag += fabs(p);
+			}
+			double d = fabs(y1[t * rows + r] - s), a = d / ((cols + 8) * 0x1p-24 * mag + 1e-30);
+			worst = isnan(d) ? INFINITY : a > worst ? a : worst;
+		}
+	int same = !memcmp(y1, y2, n * rows * sizeof(float));
+	char name[112];
+	snprintf(name, sizeof name, "fast bf16 bits=%d group=%d %s n=%ld %ldx%ld view+%ld%s", bits,
+	         group, dtname(sdtype), n, rows, cols, off, same ? "" : " (1 and 2 threads differ)");
+	result(worst <= 1 && same, name, "%.3g of the bound", worst);
+	free(x);
+	free(y1);
+	free(y2);
+	free(row);
+	free(wb);
 	drop(&q);
 }
 
@@ -479,6 +536,12 @@ int main(void)
 	test_product(3, 128, LM_BF16, 1, 29, 24, 1);
 	test_product(6, 64, LM_F32, 1, 29, 48, 0);
 	test_product(4, 64, LM_BF16, 16, 45, 64, 4);
+	/* --fast on AMX: panels of 32 rows, blocks of 256 inputs and their tails */
+	test_fast_q(4, 64, LM_BF16, 33, 45, 9, 1);
+	test_fast_q(8, 32, LM_F16, 12, 70, 3, 0);
+	test_fast_q(3, 128, LM_F32, 40, 33, 5, 2);
+	test_fast_q(2, 32, LM_BF16, 9, 96, 17, 0);
+	test_fast_q(6, 64, LM_BF16, 520, 31, 10, 1);
 	test_embed();
 	test_fp();
 	test_two_callers(1, 0);
