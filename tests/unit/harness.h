@@ -30,6 +30,29 @@ static inline double xorshift_uni(uint64_t *s)
 	return (*s >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
 }
 
+/* The worst output of y[n, rows] = x W^T against the float64 product of
+ * xr [n, cols] and wr [rows, cols], both rounded already as the kernel
+ * rounds them (so each product is exact in float32), as a fraction of
+ * float32 summation's bound, (cols + 8) 2^-24 sum |w x|: past 1 the kernel
+ * lost more than its sums can (infinite where y is NaN). */
+static inline double sum_bound_worst(const float *y, const double *xr, const double *wr, long n,
+                                     long rows, long cols)
+{
+	double worst = 0;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0, mag = 0;
+			for (long c = 0; c < cols; c++) {
+				double p = xr[t * cols + c] * wr[r * cols + c];
+				s += p;
+				mag += fabs(p);
+			}
+			double d = fabs(y[t * rows + r] - s), a = d / ((cols + 8) * 0x1p-24 * mag + 1e-30);
+			worst = isnan(d) ? INFINITY : a > worst ? a : worst;
+		}
+	return worst;
+}
+
 /* max |a - b| over max |b| (infinite where a is NaN): the relative
  * error DESIGN.md bounds by 1e-4. */
 static inline double max_rel(const float *a, const float *b, long count)

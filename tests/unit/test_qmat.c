@@ -235,18 +235,11 @@ static void test_fast_q(int bits, int group, int sdtype, long n, long rows, long
 	lm_set_threads(2);
 	lm_matmul(y2, x, n, q.W);
 	lm_fast = 0;
-	double worst = 0;
-	for (long t = 0; t < n; t++)
-		for (long r = 0; r < rows; r++) {
-			double s = 0, mag = 0;
-			for (long c = 0; c < cols; c++) {
-				double p = lm_bf16_to_f32(lm_f32_to_bf16(x[t * cols + c])) * wb[r * cols + c];
-				s += p;
-				mag += fabs(p);
-			}
-			double d = fabs(y1[t * rows + r] - s), a = d / ((cols + 8) * 0x1p-24 * mag + 1e-30);
-			worst = isnan(d) ? INFINITY : a > worst ? a : worst;
-		}
+	double *xb = lm_alloc(n * cols * sizeof(double));
+	for (long i = 0; i < n * cols; i++)
+		xb[i] = lm_bf16_to_f32(lm_f32_to_bf16(x[i]));
+	double worst = sum_bound_worst(y1, xb, wb, n, rows, cols);
+	free(xb);
 	int same = !memcmp(y1, y2, n * rows * sizeof(float));
 	char name[112];
 	snprintf(name, sizeof name, "fast bf16 bits=%d group=%d %s n=%ld %ldx%ld view+%ld%s", bits,
