@@ -28,6 +28,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum {
 	FEW = 8,      /* up to this many tokens: the streaming kernels */
@@ -43,6 +44,19 @@ static const lm_qpath *const paths[3] = {
 void lm_qrow(float *dst, const lm_mat *W, long r)
 {
 	lm_qpath_c.row(dst, W, r);
+}
+
+void lm_qrow_chunked(float *dst, const lm_mat *W, long r)
+{
+	paths[lm_isa()]->row(dst, W, r);
+}
+
+void lm_qpermute(float *xp, const float *x, long n, const lm_mat *W)
+{
+	if (paths[lm_isa()]->permute)
+		paths[lm_isa()]->permute(xp, x, n, W->cols, W->bits, W->mode, 0);
+	else
+		memcpy(xp, x, (size_t)n * W->cols * sizeof(float));
 }
 
 static void few(void *ctx, long r0, long r1)
