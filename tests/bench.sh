@@ -17,21 +17,25 @@
 #         peak memory;
 #   q8/64, q4/64, q4/32: prefill of 128 and 512 and decoding of 32 on 2.
 # Each row on 2 threads carries llama.cpp's figure of the same checkpoint
-# on a machine of this kind (2 threads, release b10056, from
-# ../shared/bench/README.md: the AVX-512 machine's when this CPU has
-# AVX-512, else the AVX2 machine's; BF16 beside BF16, Q8_0 beside 8-bit,
-# Q4_0 beside both 4-bit formats), "-" where it has none.
+# on a machine with this CPU (2 threads, release b10056: the AMD machines'
+# from ../shared/bench/README.md, the Intel Xeon's measured beside lmcc on
+# 2026-12-02 with a build of every AVX-512 extension but AMX, whose
+# quantized path crashed there; BF16 beside BF16, Q8_0 beside 8-bit, Q4_0
+# beside both 4-bit formats), "-" for another CPU or where it has none.
 cd "$(dirname "$0")/.." || exit 1
 make -s all || exit 1
 names="$*"
 [ -n "$names" ] || names="plamo2 afm7 baichuan_m1 llama4 kimi_linear"
 reps=${BENCH_REPS:-3}
 long=${BENCH_LONG:-4096}
-if grep -m1 '^flags' /proc/cpuinfo | grep -qw avx512f; then
-	kind="AVX-512 machine"
-else
-	kind="AVX2 machine"
-fi
+cpu=$(awk -F': ' '/^vendor_id/ {v = $2} /^cpu family/ {f = $2} /^model\t/ {m = $2; exit}
+             END {print v "," f "," m}' /proc/cpuinfo)
+case $cpu in
+AuthenticAMD,25,17) kind="AVX-512 machine (Zen 4)" ;;
+AuthenticAMD,25,1) kind="AVX2 machine (Zen 3)" ;;
+GenuineIntel,6,167) kind="Intel Xeon machine" ;;
+*) kind="CPU $cpu, not measured" ;;
+esac
 
 # llama.cpp's tokens/s: ref MODEL FORMAT TEST ("-" when not measured)
 ref() {
@@ -51,6 +55,15 @@ ref() {
 	AVX2*,llama4,BF16) set -- "$3" 34.1 - 5.5 ;;
 	AVX2*,llama4,Q8_0) set -- "$3" 44.3 - 8.9 ;;
 	AVX2*,llama4,Q4_0) set -- "$3" 58.0 - 15.7 ;;
+	Intel*,plamo2,BF16) set -- "$3" 80.6 79.9 8.65 ;;
+	Intel*,plamo2,Q8_0) set -- "$3" 87.2 - 12.5 ;;
+	Intel*,plamo2,Q4_0) set -- "$3" 114.2 - 20.8 ;;
+	Intel*,kimi_linear,BF16) set -- "$3" 164.8 165.2 13.5 ;;
+	Intel*,kimi_linear,Q8_0) set -- "$3" 186.5 - 20.2 ;;
+	Intel*,kimi_linear,Q4_0) set -- "$3" 231.7 - 25.5 ;;
+	Intel*,llama4,BF16) set -- "$3" 60.1 63.6 4.84 ;;
+	Intel*,llama4,Q8_0) set -- "$3" 66.7 - 7.56 ;;
+	Intel*,llama4,Q4_0) set -- "$3" 83.5 - 9.76 ;;
 	*) set -- "$3" - - - ;;
 	esac
 	case $1 in
@@ -79,7 +92,7 @@ bench() {
 	done
 }
 
-echo "llama.cpp figures: the $kind's (../shared/bench/README.md)"
+echo "llama.cpp figures beside the rows: $kind"
 first=1
 for m in $names; do
 	d=out/bench/$m
