@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "rt.h"
+
 /* The process's resident memory, in MB. */
 static inline long resident_mb(void)
 {
@@ -30,20 +32,21 @@ static inline double xorshift_uni(uint64_t *s)
 	return (*s >> 11) * (1.0 / 9007199254740992.0) * 2 - 1;
 }
 
-/* The worst output of y[n, rows] = x W^T against the float64 product of
- * xr [n, cols] and wr [rows, cols], both rounded already as the kernel
- * rounds them (so each product is exact in float32), as a fraction of
- * float32 summation's bound, (cols + 8) 2^-24 sum |w x|: past 1 the kernel
- * lost more than its sums can (infinite where y is NaN). */
-static inline double sum_bound_worst(const float *y, const double *xr, const double *wr, long n,
-                                     long rows, long cols)
+/* The worst output of --fast's BF16 product y[n, rows] = x W^T against
+ * the float64 product of x rounded to bf16 (nearest even, as the kernel
+ * rounds it) and wr [rows, cols], W already rounded as the kernel reads
+ * it (so each product is exact in float32), as a fraction of float32
+ * summation's bound, (cols + 8) 2^-24 sum |w x|: past 1 the kernel lost
+ * more than its sums can (infinite where y is NaN). */
+static inline double bf16_sum_worst(const float *y, const float *x, const double *wr, long n,
+                                    long rows, long cols)
 {
 	double worst = 0;
 	for (long t = 0; t < n; t++)
 		for (long r = 0; r < rows; r++) {
 			double s = 0, mag = 0;
 			for (long c = 0; c < cols; c++) {
-				double p = xr[t * cols + c] * wr[r * cols + c];
+				double p = lm_bf16_to_f32(lm_f32_to_bf16(x[t * cols + c])) * wr[r * cols + c];
 				s += p;
 				mag += fabs(p);
 			}

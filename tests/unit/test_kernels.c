@@ -171,11 +171,7 @@ static void test_fast_bf16(int dtype, int tr, long n, long rows, long cols, int 
 	lm_set_threads(1);
 	lm_fast = 0;
 	lm_gemm_bf16_vec = 0;
-	double *xb = lm_alloc(n * cols * sizeof(double));
-	for (long i = 0; i < n * cols; i++)
-		xb[i] = lm_bf16_to_f32(lm_f32_to_bf16(x[i]));
-	double worst = sum_bound_worst(y1, xb, wb, n, rows, cols);
-	free(xb);
+	double worst = bf16_sum_worst(y1, x, wb, n, rows, cols);
 	long differ = 0;
 	for (long i = 0; i < n * rows; i++)
 		differ += y1[i] != y0[i];

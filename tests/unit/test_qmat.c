@@ -235,11 +235,7 @@ static void test_fast_q(int bits, int group, int sdtype, long n, long rows, long
 	lm_set_threads(2);
 	lm_matmul(y2, x, n, q.W);
 	lm_fast = 0;
-	double *xb = lm_alloc(n * cols * sizeof(double));
-	for (long i = 0; i < n * cols; i++)
-		xb[i] = lm_bf16_to_f32(lm_f32_to_bf16(x[i]));
-	double worst = sum_bound_worst(y1, xb, wb, n, rows, cols);
-	free(xb);
+	double worst = bf16_sum_worst(y1, x, wb, n, rows, cols);
 	int same = !memcmp(y1, y2, n * rows * sizeof(float));
 	char name[112];
 	snprintf(name, sizeof name, "fast bf16 bits=%d group=%d %s n=%ld %ldx%ld view+%ld%s", bits,
