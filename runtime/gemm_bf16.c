@@ -35,7 +35,6 @@ enum {
 	MR = 12,      /* tokens of a vdpbf16ps tile */
 	MT = 32,      /* tokens of an AMX step: two A tiles */
 	AHEAD = 64,   /* inputs ahead that AMX's A rows are asked into L1 */
-	FEW = 8,      /* at most this many tokens: matmul.c's streaming kernels */
 	YBYTES = 512 << 10,   /* of y, added to by every block of inputs (L2: 2 MB) */
 };
 

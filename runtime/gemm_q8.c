@@ -41,7 +41,6 @@ int lm_fast;
 enum {
 	TB = 4,        /* tokens a pass over a block of rows multiplies */
 	RB = 8,        /* rows a block: a vector's 32-bit lanes */
-	FEW = 8,       /* at most this many tokens: matmul.c's streaming kernels */
 };
 
 typedef struct {

@@ -25,7 +25,6 @@
 #include <string.h>
 
 enum {
-	FEW = 8,         /* up to this many tokens: the streaming kernels */
 	PANEL = 128,     /* rows of a half-precision weight widened at once */
 };
 
@@ -230,10 +229,6 @@ static int own(long n, const lm_mat *W)
 static void dense(float *y, const float *x, long n, lm_mat W)
 {
 	Job j = {y, x, NULL, n, W, kernels()};
-	if (lm_gemm_bf16_fits(n, &W)) {
-		lm_gemm_bf16(y, x, n, &W);
-		return;
-	}
 	if (n > FEW && own(n, &W)) {
 		lm_gemm(y, x, n, &W, NULL);
 		return;
@@ -316,7 +311,7 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 		openblas_set_num_threads(1);
 		once = 1;
 	}
-	if (W.dtype == LM_Q && lm_gemm_bf16_fits(n, &W))
+	if (lm_gemm_bf16_fits(n, &W))     /* --fast, float or quantized W */
 		lm_gemm_bf16(y, x, n, &W);
 	else if (W.dtype == LM_Q && lm_gemm_q8_fits(n, &W))
 		lm_gemm_q8(y, x, n, &W);

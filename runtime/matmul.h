@@ -6,6 +6,8 @@
 #include "rt.h"
 
 enum {
+	FEW = 8,         /* up to this many tokens a product streams its weights
+	                  * (decoding); past it, the prefill products take it */
 	GROUP = 4,       /* tokens a streaming pass multiplies at once */
 	PREFETCH = 1024, /* bytes ahead a streaming kernel asks for */
 };

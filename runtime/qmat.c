@@ -25,13 +25,13 @@
  * only the order of the sums differs from MLX's dequantize-then-multiply. */
 #define _GNU_SOURCE
 #include "qmat.h"
+#include "matmul.h"
 
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum {
-	FEW = 8,      /* up to this many tokens: the streaming kernels */
 	PANEL = 64,   /* rows dequantized at once for sgemm */
 };
 
