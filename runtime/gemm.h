@@ -56,15 +56,15 @@ void lm_gemm_q8(float *y, const float *x, long n, const lm_mat *W);
  * product, on AMX's tiles where the CPU and the OS allow them, else on
  * vdpbf16ps.  lm_gemm_bf16_vec = 1 keeps it on vdpbf16ps (tests, bench). */
 int lm_gemm_bf16_fits(long n, const lm_mat *W);
+void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W);
+extern int lm_gemm_bf16_vec;
+/* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none). */
+const char *lm_gemm_bf16_kernel(void);
 /* A quantized W's row r as the instruction set's prefill kernels read it
  * (qmat.c): in the order of their chunks of 16 lanes (qmat_simd.h), into
  * which lm_qpermute puts x[n, W->cols], so that products are unchanged. */
 void lm_qrow_chunked(float *dst, const lm_mat *W, long r);
 void lm_qpermute(float *xp, const float *x, long n, const lm_mat *W);
-void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W);
-extern int lm_gemm_bf16_vec;
-/* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none). */
-const char *lm_gemm_bf16_kernel(void);
 
 enum { LM_GEMM_CHOOSE = 0, LM_GEMM_LMCC = 1, LM_GEMM_OPENBLAS = 2 };
 extern int lm_gemm_force;

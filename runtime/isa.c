@@ -7,7 +7,7 @@
  * CPU reports is taken unless LMCC_ISA names another, so that every path
  * can be tested and measured on any machine that has it. */
 #define _GNU_SOURCE
-#include "gemm.h"
+#include "rt.h"
 
 #include <cpuid.h>
 #include <stdlib.h>
