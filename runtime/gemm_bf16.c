@@ -285,21 +285,19 @@ BF16 static void vec_tokens(const Job *J, const uint32_t *b, long jc, long nr, l
 	long lda = J->ldx / 2, np = (kc + 1) / 2, ldy = J->W->rows;
 	const uint32_t *at = (const uint32_t *)J->xb + pc / 2 + t * lda;
 	float *c = J->y + t * ldy + jc;
-	{
-		switch (min(MR, J->n - t)) {
-		case 12: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 12); break;
-		case 11: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 11); break;
-		case 10: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 10); break;
-		case 9: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 9); break;
-		case 8: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 8); break;
-		case 7: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 7); break;
-		case 6: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 6); break;
-		case 5: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 5); break;
-		case 4: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 4); break;
-		case 3: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 3); break;
-		case 2: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 2); break;
-		default: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 1); break;
-		}
+	switch (min(MR, J->n - t)) {
+	case 12: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 12); break;
+	case 11: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 11); break;
+	case 10: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 10); break;
+	case 9: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 9); break;
+	case 8: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 8); break;
+	case 7: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 7); break;
+	case 6: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 6); break;
+	case 5: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 5); break;
+	case 4: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 4); break;
+	case 3: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 3); break;
+	case 2: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 2); break;
+	default: vec_tile(np, at, lda, b, c, ldy, pc > 0, nr, 1); break;
 	}
 }
 

@@ -44,4 +44,14 @@ static inline size_t lm_esize(int dtype)
 	return dtype == LM_F32 ? 4 : 2;
 }
 
+/* Element i of a float dtype as float32, inlined into the kernels' tails
+ * (lm_load_f32 is the out-of-line one). */
+static inline float lm_widen1(const void *p, int dtype, size_t i)
+{
+	if (dtype == LM_F32)
+		return ((const float *)p)[i];
+	uint16_t h = ((const uint16_t *)p)[i];
+	return dtype == LM_BF16 ? lm_bf16_to_f32(h) : lm_f16_to_f32(h);
+}
+
 #endif

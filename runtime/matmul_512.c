@@ -38,14 +38,6 @@ INLINE512 void load32(const void *p, int dtype, size_t i, __m512 *a, __m512 *b)
 	*b = load16(p, dtype, i + 16, 0xffff);
 }
 
-static inline float widen1(const void *p, int dtype, size_t i)
-{
-	if (dtype == LM_F32)
-		return ((const float *)p)[i];
-	uint16_t h = ((const uint16_t *)p)[i];
-	return dtype == LM_BF16 ? lm_bf16_to_f32(h) : lm_f16_to_f32(h);
-}
-
 /* Asks for the line `ahead` bytes past element i once per 64 bytes of a
  * step of 32 elements (two lines of F32). */
 INLINE512 void ask(const char *d, size_t i, size_t es, long ahead)
@@ -99,7 +91,7 @@ INLINE512 void run(const lm_mat *W, const float *x, float *y, const long *r,
 		for (int t = 0; t < N; t++) {
 			float u = _mm512_reduce_add_ps(_mm512_add_ps(s[i][t][0], s[i][t][1]));
 			for (long c = full; c < cols; c++)
-				u = __builtin_fmaf(widen1(d, dtype, b[i] + c), x[t * cols + c], u);
+				u = __builtin_fmaf(lm_widen1(d, dtype, b[i] + c), x[t * cols + c], u);
 			y[t * W->rows + r[i]] = u;
 		}
 }

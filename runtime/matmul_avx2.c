@@ -39,14 +39,6 @@ AVX2 INLINE float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-static inline float widen1(const void *p, int dtype, size_t i)
-{
-	if (dtype == LM_F32)
-		return ((const float *)p)[i];
-	uint16_t h = ((const uint16_t *)p)[i];
-	return dtype == LM_BF16 ? lm_bf16_to_f32(h) : lm_f16_to_f32(h);
-}
-
 AVX2 INLINE void prefetch(const lm_mat *W, size_t i)
 {
 	_mm_prefetch((const char *)W->data + i * lm_esize(W->dtype) + PREFETCH, _MM_HINT_T0);
@@ -79,7 +71,7 @@ AVX2 INLINE float row1(const lm_mat *W, const float *x, const float *xs, size_t 
 	}
 	float t = hsum(_mm256_add_ps(a, c2));
 	for (long c = full; c < cols; c++)   /* fused explicitly, as in rows1 */
-		t = __builtin_fmaf(widen1(W->data, dtype, b + c), x[c], t);
+		t = __builtin_fmaf(lm_widen1(W->data, dtype, b + c), x[c], t);
 	return t;
 }
 
@@ -116,7 +108,7 @@ AVX2 INLINE void rows1(const lm_mat *W, const float *x, const float *xs, float *
 			for (long c = full; c < cols; c++)   /* fused explicitly: a row
 				 * must sum the same in a run or alone (row1), whatever
 				 * the thread count */
-				t = __builtin_fmaf(widen1(d, dtype, (size_t)r[k] * ld + c), x[c], t);
+				t = __builtin_fmaf(lm_widen1(d, dtype, (size_t)r[k] * ld + c), x[c], t);
 			y[r[k]] = t;
 		}
 	}
@@ -172,8 +164,8 @@ AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *
 			for (long c = full; c < cols; c++) {   /* fused explicitly: gcc fuses
 				 * such tails or not as it likes, and a row must sum the
 				 * same paired or alone, whatever the thread count */
-				u0 = __builtin_fmaf(widen1(d, dtype, b0 + c), x[t * cols + c], u0);
-				u1 = __builtin_fmaf(widen1(d, dtype, b1 + c), x[t * cols + c], u1);
+				u0 = __builtin_fmaf(lm_widen1(d, dtype, b0 + c), x[t * cols + c], u0);
+				u1 = __builtin_fmaf(lm_widen1(d, dtype, b1 + c), x[t * cols + c], u1);
 			}
 			y[t * W->rows + r] = u0;
 			y[t * W->rows + rh] = u1;
@@ -198,7 +190,7 @@ AVX2 INLINE void rowsn(const lm_mat *W, const float *x, const float *xs, float *
 		for (int t = 0; t < N; t++) {
 			float u = hsum(s0[t]);
 			for (long c = full; c < cols; c++)
-				u = __builtin_fmaf(widen1(W->data, dtype, b + c), x[t * cols + c], u);
+				u = __builtin_fmaf(lm_widen1(W->data, dtype, b + c), x[t * cols + c], u);
 			y[t * W->rows + r] = u;
 		}
 	}
@@ -271,10 +263,10 @@ AVX2 INLINE void cols_k(const lm_mat *W, long n, const float *x, float *y,
 				_mm256_storeu_ps(acc + k, s);
 			}
 			for (long k = vl; k < len; k++)
-				acc[k] += widen1(d, dtype, p0 + k) * x[c]
-				        + widen1(d, dtype, p1 + k) * x[c + 1]
-				        + widen1(d, dtype, p2 + k) * x[c + 2]
-				        + widen1(d, dtype, p3 + k) * x[c + 3];
+				acc[k] += lm_widen1(d, dtype, p0 + k) * x[c]
+				        + lm_widen1(d, dtype, p1 + k) * x[c + 1]
+				        + lm_widen1(d, dtype, p2 + k) * x[c + 2]
+				        + lm_widen1(d, dtype, p3 + k) * x[c + 3];
 		}
 	}
 	for (; c < in; c++) {
@@ -294,7 +286,7 @@ AVX2 INLINE void cols_k(const lm_mat *W, long n, const float *x, float *y,
 		}
 		for (long k = vl; k < len; k++)
 			for (long t = 0; t < n; t++)
-				y[t * W->rows + r0 + k] += widen1(d, dtype, p + k) * x[t * in + c];
+				y[t * W->rows + r0 + k] += lm_widen1(d, dtype, p + k) * x[t * in + c];
 	}
 }
 
@@ -327,7 +319,7 @@ AVX2 static void widen_avx2(float *dst, const void *p, int dtype, size_t i, long
 		for (; k + 8 <= n; k += 8)
 			_mm256_storeu_ps(dst + k, load8(p, LM_BF16, i + k));
 	for (; k < n; k++)
-		dst[k] = widen1(p, dtype, i + k);
+		dst[k] = lm_widen1(p, dtype, i + k);
 }
 
 const lm_stream lm_stream_avx2 = {rows_avx2, cols_avx2, widen_avx2, 16};
