@@ -39,7 +39,7 @@ void lm_kv_reset(lm_kv *c)
 		c->pos[i] = -1;
 }
 
-static void kv_append(lm_kv *c, const float *k, const float *v, long n, long pos)
+void lm_kv_append(lm_kv *c, const float *k, const float *v, long n, long pos)
 {
 	long first = 0;
 	if (c->kind == LM_KV_RING && n > c->cap)
@@ -286,5 +286,5 @@ void lm_attend(float *out, const float *q, long n, long pos, lm_kv *c,
 		lm_parallel(n * heads, 1, attend_part, &j);
 	}
 	if (k)
-		kv_append(c, k, v, n, pos);
+		lm_kv_append(c, k, v, n, pos);
 }

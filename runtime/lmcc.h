@@ -207,6 +207,8 @@ typedef struct {
 } lm_kv;
 void lm_kv_init(lm_kv *c, int kind, long cap, long kdim, long vdim);
 void lm_kv_reset(lm_kv *c);
+/* n rows of keys k and values v (LATENT: k only) at positions pos.. */
+void lm_kv_append(lm_kv *c, const float *k, const float *v, long n, long pos);
 
 /* Which keys a query sees.  window > 0: only the last `window` positions
  * (q - window < p <= q); chunk > 0: only its own chunk

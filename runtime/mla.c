@@ -83,17 +83,6 @@ static lm_mat key_up(const lm_mat *uk, float **buf, long *cap)
 	return (lm_mat){.data = T, .dtype = LM_F32, .tr = 1, .rows = nope, .cols = lora, .ld = nope};
 }
 
-/* Append the call's latent rows kv[n] at positions pos.. to c. */
-static void latent_append(lm_kv *c, const float *kv, long n, long pos)
-{
-	if (pos + n > c->cap)
-		lm_bug("latent cache overflow: position %ld, capacity %ld", pos + n - 1, c->cap);
-	memcpy(c->k + pos * c->kdim, kv, n * c->kdim * sizeof(float));
-	for (long t = 0; t < n; t++)
-		c->pos[pos + t] = pos + t;
-	c->len = pos + n;
-}
-
 void lm_mla_expanded(float *out, const float *q, const float *kv, long n, long pos,
                      lm_kv *c, const lm_mla_dims *d, const lm_mat *uk, const lm_mat *uv)
 {
@@ -136,5 +125,5 @@ void lm_mla_expanded(float *out, const float *q, const float *kv, long n, long p
 		          (lm_mask){.window = 0, .chunk = 0});
 		lm_copy_cols(out + h * vd, H * vd, O, vd, n, vd);
 	}
-	latent_append(c, kv, n, pos);
+	lm_kv_append(c, kv, kv, n, pos);
 }
