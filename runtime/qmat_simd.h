@@ -177,8 +177,10 @@ KINL const char *K(ahead)(const uint32_t *w, long o, long row, long next)
  * each of the R * T dot products gathers q . x in d, and then takes the
  * span's scale (lane by lane when the span holds several groups) into
  * acc.  R * T <= 4 keeps d, acc and the R chunks in the 16 registers of
- * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); each
- * row's stream is asked for AHEAD bytes ahead once a span. */
+ * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); AVX-512's
+ * 32 hold two sums for R = 4 too, the eight chains that two FMA pipes of
+ * four cycles' latency need (Zen 5).  Each row's stream is asked for
+ * AHEAD bytes ahead once a span. */
 KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const float *sf,
                  const float *sx, float *y, long r, int R, int T, int bits, int mode, int Gc)
 {
@@ -186,7 +188,7 @@ KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const flo
 	long full = sh->full, wpc = E * bits / 32, ldf = sh->ldf;
 	long G = Gc ? Gc : sh->G, span = Gc ? (E > Gc ? E : Gc) : sh->span;
 	long gps = Gc ? span / Gc : sh->gps;
-	int A = R == 4 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
+	int A = R == 4 && L == 8 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
 	const uint32_t *w[4];
 	Vf acc[4][4];
 	Vf tab = K(e2m1_tab)();
@@ -259,17 +261,20 @@ KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const flo
 }
 
 /* Rows r0 .. r1 for nt tokens: for one token four rows at a time above 4
- * bits and two up to 4, for two tokens two, one for more.  Measured on
- * Zen 3 (CPU time, streaming from memory): 8-bit rows read faster as four
- * streams, 4-bit rows (twice the work per byte) faster as two with two
- * sums each.  Gc is the group as a constant, or 0 for W's. */
+ * bits and two up to 4 (AVX2) or four at any width (AVX-512), for two
+ * tokens two, one for more.  Measured on Zen 3 (CPU time, streaming from
+ * memory): 8-bit rows read faster as four streams, 4-bit rows (twice the
+ * work per byte) faster as two with two sums each, where four spilled
+ * AVX2's registers.  On Zen 5 with AVX-512, from L2, four rows with two
+ * sums each took 4-bit rows from 34 to 41 weights per ns and 8-bit ones
+ * from 35 to 37.  Gc is the group as a constant, or 0 for W's. */
 KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long nt,
                   long r0, long r1, int bits, int mode, int Gc)
 {
 	const lm_mat *W = &j->W;
 	K(Shape) sh = K(shape)(W, bits);
 	long ldf = sh.ldf;
-	int R = nt == 1 && bits > 4 ? 4 : nt <= 2 ? 2 : 1;
+	int R = nt == 1 && (bits > 4 || L == 16) ? 4 : nt <= 2 ? 2 : 1;
 	float *sf = lm_scratch(R * ldf);    /* the rows' scales */
 	for (long r = r0; r < r1; r += R) {
 		int m = r1 - r < R ? (int)(r1 - r) : R;
