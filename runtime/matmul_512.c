@@ -6,6 +6,7 @@
  * fused, as in matmul_avx2.c. */
 #include "matmul.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -155,11 +156,8 @@ AVX512 static void widen_run_512(float *dst, const void *p, int dtype, size_t i,
  * and stored once per four rows), or one input row for up to four
  * tokens.  The outputs past the last whole vector take a masked vector
  * too, so every output is summed in the same order wherever a range
- * ends.  At 8 lanes the kernel read 55 to 70 GB/s from the L2 cache on
- * Zen 5 (one thread, CPU time), under twice the 33 GB/s a core must
- * stream there, so its uops showed in the rate from memory; 16 lanes
- * halve the loads, stores and FMAs per byte, a saving on the Intel Xeon
- * and Zen 4 too (Zen 4 issues a 512-bit op as one, over two cycles). */
+ * ends.  Which of the two kernels is faster depends on the CPU (wide()
+ * below). */
 INLINE512 void cols_k(const lm_mat *W, long n, const float *x, float *y,
                       long r0, long r1, const int dtype)
 {
@@ -215,18 +213,35 @@ INLINE512 void cols_k(const lm_mat *W, long n, const float *x, float *y,
 	}
 }
 
-/* W stored [out, in] or [in, out], each dtype a constant in its own
- * instance, as the token counts are. */
+/* Whether the [in, out] products take cols_k here over matmul_avx2.c's
+ * 8-lane kernel.  On Zen 5 (AMD family 26), whose 512-bit units are full
+ * width, the 8-lane kernel read only 55 to 70 GB/s from the L2 cache on
+ * one core, under twice the 33 GB/s a core must stream for the bound, and
+ * 16 lanes, which halve the loads, stores and FMAs per byte, read
+ * 16384x5120 at 1.15 to 1.25 times its rate (one thread, CPU time).  On
+ * the Intel Xeon (family 6 model 167) the 16 lanes read 0.91 to 0.98 of
+ * the 8-lane rate (one thread, CPU time), so it and every CPU not
+ * measured (Zen 4's 512-bit ops take two passes of 256-bit units) keep
+ * the 8-lane kernel. */
+static int wide(void)
+{
+	static int w = -1;
+	if (w < 0) {
+		unsigned a = 0, b = 0, c = 0, d = 0;
+		__get_cpuid(0, &a, &b, &c, &d);
+		int amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  /* "AuthenticAMD" */
+		__get_cpuid(1, &a, &b, &c, &d);
+		unsigned family = (a >> 8 & 0xf) + ((a >> 8 & 0xf) == 0xf ? (a >> 20 & 0xff) : 0);
+		w = amd && family >= 26;
+	}
+	return w;
+}
+
+/* Each dtype a constant in its own instance, as the token counts are. */
 AVX512 static void rows_512(const lm_mat *W, long n, const float *x, const float *x2,
                             float *y, long r0, long r1)
 {
-	if (W->tr && W->dtype == LM_F32)
-		cols_k(W, n, x, y, r0, r1, LM_F32);
-	else if (W->tr && W->dtype == LM_F16)
-		cols_k(W, n, x, y, r0, r1, LM_F16);
-	else if (W->tr)
-		cols_k(W, n, x, y, r0, r1, LM_BF16);
-	else if (W->dtype == LM_F32)
+	if (W->dtype == LM_F32)
 		rows_n(W, n, x, y, r0, r1, LM_F32);
 	else if (W->dtype == LM_F16)
 		rows_n(W, n, x, y, r0, r1, LM_F16);
@@ -234,4 +249,17 @@ AVX512 static void rows_512(const lm_mat *W, long n, const float *x, const float
 		rows_n(W, n, x, y, r0, r1, LM_BF16);
 }
 
-const lm_stream lm_stream_512 = {rows_512, rows_512, widen_run_512, 0};
+AVX512 static void cols_512(const lm_mat *W, long n, const float *x, const float *x2,
+                            float *y, long r0, long r1)
+{
+	if (!wide())
+		lm_stream_avx2.cols(W, n, x, x2, y, r0, r1);
+	else if (W->dtype == LM_F32)
+		cols_k(W, n, x, y, r0, r1, LM_F32);
+	else if (W->dtype == LM_F16)
+		cols_k(W, n, x, y, r0, r1, LM_F16);
+	else
+		cols_k(W, n, x, y, r0, r1, LM_BF16);
+}
+
+const lm_stream lm_stream_512 = {rows_512, cols_512, widen_run_512, 0};
