@@ -6,7 +6,9 @@
  * fused, as in matmul_avx2.c. */
 #include "matmul.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define INLINE512 AVX512 static inline __attribute__((always_inline))
@@ -36,6 +38,12 @@ INLINE512 void load32(const void *p, int dtype, size_t i, __m512 *a, __m512 *b)
 {
 	*a = load16(p, dtype, i, 0xffff);
 	*b = load16(p, dtype, i + 16, 0xffff);
+}
+
+/* The lanes of a vector at n elements from the end. */
+INLINE512 __mmask16 tail(long n)
+{
+	return n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
 }
 
 /* Asks for the line `ahead` bytes past element i once per 64 bytes of a
@@ -131,6 +139,105 @@ INLINE512 void rows_n(const lm_mat *W, long n, const float *x, float *y, long r0
 		rows_k(W, x, y, r0, r1, dtype, 4);
 }
 
+/* ---- prefill: widening a run ---- */
+
+AVX512 static void widen_run_512(float *dst, const void *p, int dtype, size_t i, long n)
+{
+	for (long k = 0; k < n; k += 16) {
+		__mmask16 m = tail(n - k);
+		_mm512_mask_storeu_ps(dst + k, m, load16(p, dtype, i + k, m));
+	}
+}
+
+/* ---- W stored [in, out] ----
+ *
+ * matmul_avx2.c's cols_k at 16 lanes: y holds the sums; a pass adds four
+ * input rows for one token (four runs streaming at once, each sum loaded
+ * and stored once per four rows), or one input row for up to four
+ * tokens.  The outputs past the last whole vector take a masked vector
+ * too, so every output is summed in the same order wherever a range
+ * ends.  Which of the two kernels is faster depends on the CPU (wide()
+ * below). */
+INLINE512 void cols_k(const lm_mat *W, long n, const float *x, float *y,
+                      long r0, long r1, const int dtype)
+{
+	long in = W->cols, len = r1 - r0;
+	size_t ld = W->ld, es = lm_esize(dtype);
+	const char *d = W->data;
+	/* prefetch once per 64 bytes: every vector of F32, every other one of
+	 * 16-bit weights */
+	const long every = dtype == LM_F32 ? 15 : 31;
+	for (long t = 0; t < n; t++)
+		memset(y + t * W->rows + r0, 0, len * sizeof *y);
+	long c = 0;
+	float *acc = y + r0;
+	for (; n == 1 && c + 4 <= in; c += 4) {
+		size_t p[4];
+		__m512 xc[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			p[j] = (size_t)(c + j) * ld + r0;
+			xc[j] = _mm512_set1_ps(x[c + j]);
+		}
+		for (long k = 0; k < len; k += 16) {
+			__mmask16 m = tail(len - k);
+			/* past its end, a run's line ahead is in the run four
+			 * input rows on, which the next pass reads */
+			long pk = k + PREFETCH / (long)es;
+			size_t o = pk < len ? (size_t)pk : 4 * ld + pk - len;
+			__m512 s = _mm512_maskz_loadu_ps(m, acc + k);
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++) {
+				if (!(k & every))
+					_mm_prefetch(d + (p[j] + o) * es, _MM_HINT_T0);
+				s = _mm512_fmadd_ps(load16(d, dtype, p[j] + k, m), xc[j], s);
+			}
+			_mm512_mask_storeu_ps(acc + k, m, s);
+		}
+	}
+	for (; c < in; c++) {     /* several tokens, or the last input rows */
+		const char *w0 = d + ((size_t)c * ld + r0) * es;
+		for (long k = 0; k < len; k += 16) {
+			__mmask16 m = tail(len - k);
+			if (!(k & every))
+				_mm_prefetch(w0 + k * es + PREFETCH, _MM_HINT_T0);
+			__m512 w = load16(w0, dtype, k, m);
+#pragma GCC unroll 4
+			for (long t = 0; t < GROUP; t++) {
+				float *yt = y + t * W->rows + r0 + k;
+				if (t < n)
+					_mm512_mask_storeu_ps(yt, m, _mm512_fmadd_ps(w, _mm512_set1_ps(x[t * in + c]),
+					                                             _mm512_maskz_loadu_ps(m, yt)));
+			}
+		}
+	}
+}
+
+/* Whether the [in, out] products take cols_k here over matmul_avx2.c's
+ * 8-lane kernel.  On Zen 5 (AMD family 26), whose 512-bit units are full
+ * width, the 8-lane kernel read only 55 to 70 GB/s from the L2 cache on
+ * one core, under twice the 33 GB/s a core must stream for the bound, and
+ * 16 lanes, which halve the loads, stores and FMAs per byte, read
+ * 16384x5120 at 1.15 to 1.25 times its rate (one thread, CPU time).  On
+ * the Intel Xeon (family 6 model 167) the 16 lanes read 0.91 to 0.98 of
+ * the 8-lane rate (one thread, CPU time), so it and every CPU not
+ * measured (Zen 4's 512-bit ops take two passes of 256-bit units) keep
+ * the 8-lane kernel. */
+static int wide(void)
+{
+	static int w = -1;
+	if (w < 0) {
+		unsigned a = 0, b = 0, c = 0, d = 0;
+		__get_cpuid(0, &a, &b, &c, &d);
+		int amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  /* "AuthenticAMD" */
+		__get_cpuid(1, &a, &b, &c, &d);
+		unsigned family = (a >> 8 & 0xf) + ((a >> 8 & 0xf) == 0xf ? (a >> 20 & 0xff) : 0);
+		w = amd && family >= 26;
+	}
+	return w;
+}
+
+/* Each dtype a constant in its own instance, as the token counts are. */
 AVX512 static void rows_512(const lm_mat *W, long n, const float *x, const float *x2,
                             float *y, long r0, long r1)
 {
@@ -142,26 +249,17 @@ AVX512 static void rows_512(const lm_mat *W, long n, const float *x, const float
 		rows_n(W, n, x, y, r0, r1, LM_BF16);
 }
 
-/* ---- prefill: widening a run ---- */
-
-AVX512 static void widen_run_512(float *dst, const void *p, int dtype, size_t i, long n)
+AVX512 static void cols_512(const lm_mat *W, long n, const float *x, const float *x2,
+                            float *y, long r0, long r1)
 {
-	for (long k = 0; k < n; k += 16) {
-		__mmask16 m = n - k >= 16 ? 0xffff : (__mmask16)((1u << (n - k)) - 1);
-		_mm512_mask_storeu_ps(dst + k, m, load16(p, dtype, i + k, m));
-	}
-}
-
-/* W stored [in, out]: matmul_avx2.c's kernel.  Its design at 16 lanes
- * (four input rows a pass, masked tails, 1024 to 2048 bytes ahead, 4 or
- * 8 rows a pass) read 0.91 to 0.98 of its rate on the Intel Xeon (family
- * 6 model 167, 16384x5120, one thread, CPU time), where the 256 outputs
- * in registers a pass of the former kernel here read 0.65.  Not measured
- * on Zen 4. */
-static void cols_512(const lm_mat *W, long n, const float *x, const float *x2,
-                     float *y, long r0, long r1)
-{
-	lm_stream_avx2.cols(W, n, x, x2, y, r0, r1);
+	if (!wide())
+		lm_stream_avx2.cols(W, n, x, x2, y, r0, r1);
+	else if (W->dtype == LM_F32)
+		cols_k(W, n, x, y, r0, r1, LM_F32);
+	else if (W->dtype == LM_F16)
+		cols_k(W, n, x, y, r0, r1, LM_F16);
+	else
+		cols_k(W, n, x, y, r0, r1, LM_BF16);
 }
 
 const lm_stream lm_stream_512 = {rows_512, cols_512, widen_run_512, 0};
