@@ -274,6 +274,9 @@ const char *lm_fast_note(void)
 	if (k && !strcmp(k, "amx"))
 		return "; --fast: bf16 products (amx) for float weights (F32 and F16 ones "
 		       "rounded to bf16) and for affine quantized ones (dequantized to bf16)";
+	if (k && lm_fast_quant_bf16())
+		return "; --fast: bf16 products (avx512_bf16) for float weights (F32 and F16 ones "
+		       "rounded to bf16) and for affine quantized ones (dequantized to bf16)";
 	if (k)
 		return "; --fast: int8 products for 8- and 4-bit weights, bf16 products "
 		       "(avx512_bf16) for float weights (F32 and F16 ones rounded to bf16)";

@@ -14,8 +14,8 @@
 # logits whose argmax agrees in 70% of the rows or more (a wrong product
 # agrees by chance, 1 in 256).  The run's stats line says what --fast does
 # on the path that ran: int8 products for 8- and 4-bit weights on AVX2 and
-# AVX-512 (with AMX, bf16 products of every affine quantized weight
-# dequantized instead); bf16 products for float weights where the AVX-512 path has
+# AVX-512 (with AMX, or AVX512_BF16 without AMX, bf16 products of every
+# affine quantized weight dequantized instead); bf16 products for float weights where the AVX-512 path has
 # AVX512_BF16 (on AMX's tiles or vdpbf16ps, F32 and F16 weights rounded to
 # bf16: the golden cases' F32 weights change too, so their figures carry
 # that); nothing on the portable path.  Where it does nothing the logits

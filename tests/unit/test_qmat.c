@@ -204,11 +204,11 @@ static void test_product(int bits, int group, int sdtype, long n, long rows,
 	drop(&q);
 }
 
-/* --fast on AMX (gemm_bf16.c): the rows dequantized as lm_qrow reads
+/* --fast on AMX, or vdpbf16ps without AMX (gemm_bf16.c): the rows dequantized as lm_qrow reads
  * them and rounded to bf16, x rounded to bf16, products of bf16 pairs
  * exact in float32, so the error left is the float32 sums': at most
  * (cols + 8) 2^-24 sum |w x| an output.  The same bits on 1 and 2
- * threads.  Elsewhere --fast does not take quantized weights this way. */
+ * threads.  Elsewhere --fast takes quantized weights as int8 (gemm_q8.c). */
 static void test_fast_q(int bits, int group, int sdtype, long n, long rows, long groups, long off)
 {
 	long cols = groups * group;
