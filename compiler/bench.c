@@ -6,7 +6,8 @@
  * model's program as `--bench SPEC` in a child process that loads it once
  * and times every test (runtime/bench.c), and turns the child's JSON
  * lines into a table.  The bounds:
- *   prefill  the cores' f32 FMA peak / the operations of the N tokens
+ *   prefill  the cores' f32 FMA peak (the better of a measurement before
+ *            the tests and one after) / the operations of the N tokens
  *            (every matrix, attention over the keys each query sees, the
  *            head once): what the matrix products allow;
  *   decode   the read bandwidth (the better of a measurement before the
@@ -47,6 +48,7 @@ typedef struct {
 	char test[48];
 	long threads, n;
 	double mean, sd, bound, peak, peak_bound;
+	int peak_held;       /* prefill held to the f32 FMA peak (not --fast's rates) */
 	int huge;            /* decode: held to the read in 2 MB pages */
 	double sec;          /* one repetition's mean wall time: the whole prefill, or n tokens */
 } Row;
@@ -83,8 +85,8 @@ static const char help[] =
 	"standard deviation), the time (a prefill's seconds, decoding's ms per\n"
 	"token), load time and peak memory, each beside its bound\n"
 	"measured on this machine in the same run: the cores' f32 FMA peak for\n"
-	"prefill, the read bandwidth (before and after the tests, the better kept)\n"
-	"over the bytes a token reads for decoding.\n"
+	"prefill, the read bandwidth over the bytes a token reads for decoding\n"
+	"(both measured before the tests and after them, the better kept).\n"
 	"With --fast every test runs again with the program's --fast; those\n"
 	"prefill rows' bound is the int8 product rate where the weights are 8- or\n"
 	"4-bit, and the BF16 one on float weights where the CPU has BF16 dot\n"
@@ -340,6 +342,7 @@ static void collect(FILE *f, const Plan *p, const Opts *o, const Bounds *b, Run 
 				rate = b->bits == 4 ? b->q4[ti] : b->q8[ti];
 			else if (run->fast && b->bf16[ti] > 0)
 				rate = b->bf16[ti];
+			r->peak_held = rate == b->peak[ti];
 			r->bound = rate * 1e9 / (plan_prefill_flops(p, depth, n) / n);
 		}
 		r->peak_bound = (double)tok * (depth + n) + fixed;
@@ -484,30 +487,34 @@ static void print_json(const Plan *p, const char *fmts, const char *cpu, const O
 	json_object_put(j);
 }
 
-/* The read rate measured again after the tests, the best of both kept:
- * on a machine shared with other work (a VM, a busy host) one measurement
- * can fall in a slow minute, and a decode figure would then beat its
- * bound (Zen 5 VM: 49 GB/s before the tests, 66 an hour earlier).  The
- * decode rows' bounds scale with the new rate. */
+/* The read rate and the f32 peak measured again after the tests, the
+ * better of each kept: on a machine shared with other work (a VM, a busy
+ * host) one measurement can fall in a slow minute, and a figure would then
+ * beat its bound (Zen 5 VM: 49 GB/s before the tests, 66 an hour earlier;
+ * the peak at half when another process held one of the two cores).  The
+ * rows' bounds scale with the new rates. */
 static void remeasure(const Opts *o, Bounds *b, Row *rows, int nrows)
 {
-	double scale[MAXL], scaleh[MAXL];
+	double scale[MAXL], scaleh[MAXL], scalep[MAXL];
 	for (int i = 0; i < o->nt; i++) {
-		fprintf(stderr, "lmcc: bench: measuring the read rate again on %ld thread%s\n", o->t[i],
+		fprintf(stderr, "lmcc: bench: measuring the machine again on %ld thread%s\n", o->t[i],
 		        o->t[i] > 1 ? "s" : "");
 		lm_set_threads((int)o->t[i]);
-		double r = lm_read_rate_pages(0), rh = lm_read_rate_pages(1);
-		scale[i] = r > b->read[i] ? r / b->read[i] : 1;
-		scaleh[i] = rh > b->readh[i] ? rh / b->readh[i] : 1;
+		double r = lm_read_rate_pages(0), rh = lm_read_rate_pages(1), pk = lm_f32_peak();
+		scale[i] = fmax(1, r / b->read[i]);
+		scaleh[i] = fmax(1, rh / b->readh[i]);
+		scalep[i] = fmax(1, pk / b->peak[i]);
 		b->read[i] *= scale[i];
 		b->readh[i] *= scaleh[i];
+		b->peak[i] *= scalep[i];
 	}
 	for (int k = 0; k < nrows; k++) {
 		Row *r = &rows[k];
-		if (r->test[0] != 't')
-			continue;
 		int ti = thread_index(o, r->threads);
-		r->bound *= r->huge ? scaleh[ti] : scale[ti];
+		if (r->test[0] == 't')
+			r->bound *= r->huge ? scaleh[ti] : scale[ti];
+		else if (r->peak_held)
+			r->bound *= scalep[ti];
 	}
 }
 
