@@ -18,9 +18,6 @@
  * block after block: another order than OpenBLAS's, the same precision. */
 #include "gemm.h"
 
-#include <cblas.h>
-#include <math.h>
-#include <stdlib.h>
 
 enum {
 	KC = LM_GEMM_KC,
@@ -197,44 +194,19 @@ void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *ro
 	}
 }
 
-/* Which product is faster on a float32 weight, measured once on the first
- * F32 prefill: this product or OpenBLAS's sgemm, which reads the weight as
- * it is stored.  Neither wins everywhere: on Zen 3 (AVX2) sgemm was faster
- * (0.8 of the FMA peak against 0.7 at 512 tokens), on Zen 5 (AVX-512)
- * this one is twice as fast, as Debian's OpenBLAS 0.3.21 does not know the
- * CPU and runs its Haswell kernels (the AVX2 path, where both run AVX2
- * kernels, measured sgemm faster there too).  The shape is a 1536 x 1024 weight (6 MB,
- * past L2 as a layer's are) and 128 tokens; the best of three runs each,
- * taken in turn so that a neighbour's load falls on both.  sgemm keeps
- * F32 unless this one is faster by a tenth: the choice should not flip
- * between runs on a machine where the two are close. */
+/* Whether float32 weights' prefill takes this product rather than
+ * OpenBLAS's sgemm, which reads the weight as it is stored.  Neither wins
+ * everywhere: on Zen 3 (AVX2) sgemm was faster (0.8 of the FMA peak
+ * against 0.7 at 512 tokens); on Zen 5 (AVX-512) this one is twice as fast
+ * (bench_matmul: 1.05 of sgemm's rate for sgemm itself, 2.08 for this
+ * product on F16), as Debian's OpenBLAS 0.3.21 does not know the CPU and
+ * runs its Haswell kernels.  The choice is by instruction set, not timed
+ * at start-up: a timing flips between two processes on a loaded machine
+ * (seen here on the AVX2 path, where the two are close), and lmcc's
+ * results must not (suite_mpi and suite_pcache compare processes bit for
+ * bit).  AVX-512 on Intel, whose OpenBLAS kernels know it, is not yet
+ * measured for F32: LMCC_GEMM=openblas keeps sgemm. */
 int lm_gemm_f32_own(void)
 {
-	static int own = -1;
-	if (own >= 0)
-		return own;
-	if (lm_isa() == LM_ISA_PORTABLE)    /* gcc's SSE2 code: 1 to 3 against OpenBLAS on Zen 3 */
-		return own = 0;
-	long n = 128, rows = 1536, cols = 1024;
-	float *w = lm_alloc_aligned(rows * cols * 4), *x = lm_alloc_aligned(n * cols * 4),
-	      *y = lm_alloc_aligned(n * rows * 4);
-	for (long i = 0; i < rows * cols; i++)
-		w[i] = (float)(i % 7) * 0.25f;
-	for (long i = 0; i < n * cols; i++)
-		x[i] = (float)(i % 5) * 0.5f;
-	lm_mat W = {.data = w, .dtype = LM_F32, .rows = rows, .cols = cols, .ld = cols};
-	double mine = 1e30, blas = 1e30;
-	for (int rep = 0; rep < 3; rep++) {
-		double t = lm_now();
-		lm_gemm(y, x, n, &W, NULL);
-		mine = fmin(mine, lm_now() - t);
-		t = lm_now();
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.0f, x, cols, w,
-		            cols, 0.0f, y, rows);
-		blas = fmin(blas, lm_now() - t);
-	}
-	free(w);
-	free(x);
-	free(y);
-	return own = mine * 1.1 < blas;
+	return lm_isa() == LM_ISA_AVX512;
 }

@@ -219,7 +219,7 @@ static int own(long n, const lm_mat *W)
 	 * weights lmcc's product is as fast as widened panels for sgemm or
 	 * faster at every shape (1.0 to 1.4 times).  On float32 weights, which
 	 * sgemm reads as they are, the faster depends on the CPU and on how well
-	 * OpenBLAS knows it: lm_gemm_f32_own measures both once.  Without AVX2,
+	 * OpenBLAS knows it: lm_gemm_f32_own decides.  Without AVX2,
 	 * OpenBLAS's kernels for the CPU beat gcc's baseline SSE2 code (3 to 1
 	 * on Zen 3). */
 	if (lm_isa() == LM_ISA_PORTABLE || n <= FEW)

@@ -5,9 +5,9 @@
  * one and two threads, and through the row-reader hook.  The kernels are
  * those of the instruction set lm_isa() chose (LMCC_ISA; suite_unit runs
  * every one the CPU has), named in every line.  Last, lm_matmul on float32
- * weights past FEW tokens, which takes this product where it measured
- * faster than sgemm (lm_gemm_f32_own): exact either way, and this product's
- * very sums when it was chosen. */
+ * weights past FEW tokens, which takes this product where lm_gemm_f32_own
+ * chose it over sgemm (the AVX-512 path): exact either way, and this
+ * product's very sums when chosen. */
 #include "gemm.h"
 #include "harness.h"
 
