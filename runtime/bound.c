@@ -184,6 +184,92 @@ double lm_f32_rate(void)
 	return best;
 }
 
+/* The cores' float32 peak: PEAK_REPS x ACC independent multiply-adds per
+ * thread in the kernels' instruction set, with nothing else in the loop.
+ * ACC sums hide the latency of the FMA pipes (Zen 5: 2 pipes of latency
+ * 4 need 8; Intel's 2 of latency 4 the same), and the asm barrier keeps gcc
+ * from folding the repeated product.  This, not sgemm's rate, is what a
+ * prefill product is held to: an OpenBLAS that does not know the CPU
+ * (0.3.21 runs its Haswell kernels on Zen 5) is slower than the cores. */
+enum { PEAK_REPS = 1 << 18, ACC = 16 };
+/* A run is about a millisecond: the best of many finds one that no other
+ * process on a shared machine cut into (under a load of 3 per core, the
+ * best of 5 was 0.6 of the idle peak). */
+enum { PEAK_RUNS = 40 };
+
+__attribute__((target("avx512f"))) static void peak_512(void *ctx, long lo, long hi)
+{
+	__m512 acc[ACC], a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-9f);
+	for (int i = 0; i < ACC; i++)
+		acc[i] = _mm512_setzero_ps();
+	for (long r = 0; r < PEAK_REPS; r++) {
+#pragma GCC unroll 16
+		for (int i = 0; i < ACC; i++)
+			acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
+		__asm__ volatile("" : "+v"(a));
+	}
+	for (int i = 1; i < ACC; i++)
+		acc[0] = _mm512_add_ps(acc[0], acc[i]);
+	((float *)ctx)[lo] = _mm512_reduce_add_ps(acc[0]);
+}
+
+/* 12 sums: with a and b, 14 of AVX2's 16 registers. */
+__attribute__((target("avx2,fma"))) static void peak_avx2(void *ctx, long lo, long hi)
+{
+	__m256 acc[12], a = _mm256_set1_ps(1.0f), b = _mm256_set1_ps(1e-9f);
+	for (int i = 0; i < 12; i++)
+		acc[i] = _mm256_setzero_ps();
+	for (long r = 0; r < PEAK_REPS; r++) {
+#pragma GCC unroll 12
+		for (int i = 0; i < 12; i++)
+			acc[i] = _mm256_fmadd_ps(a, b, acc[i]);
+		__asm__ volatile("" : "+x"(a));
+	}
+	for (int i = 1; i < 12; i++)
+		acc[0] = _mm256_add_ps(acc[0], acc[i]);
+	float v[8];
+	_mm256_storeu_ps(v, acc[0]);
+	((float *)ctx)[lo] = v[0];
+}
+
+/* The portable kernels' way (gemm_c.c): a multiply and an add per lane,
+ * in sums gcc vectorises with the baseline's SSE2 (8 vectors of 4). */
+static void peak_c(void *ctx, long lo, long hi)
+{
+	float acc[32] = {0}, x[32], a = 1e-9f;
+	for (int i = 0; i < 32; i++)
+		x[i] = 1.0f;
+	for (long r = 0; r < PEAK_REPS; r++) {
+#pragma GCC unroll 32    /* whole, as gemm_c.c's tile, so the sums stay in registers */
+		for (int i = 0; i < 32; i++)   /* as its tile: a load, a multiply, an add */
+			acc[i] += x[i] * a;
+		__asm__ volatile("" : "+x"(a));
+	}
+	float t = 0;
+	for (int i = 0; i < 32; i++)
+		t += acc[i];
+	((float *)ctx)[lo] = t;
+}
+
+double lm_f32_peak(void)
+{
+	int isa = lm_isa(), th = lm_pool_size();
+	void (*loop)(void *, long, long) = isa == LM_ISA_AVX512 ? peak_512
+	                                   : isa == LM_ISA_AVX2 ? peak_avx2 : peak_c;
+	/* flops of one thread's loop */
+	double flops = (double)PEAK_REPS * (isa == LM_ISA_AVX512 ? ACC * 32 : isa == LM_ISA_AVX2 ? 12 * 16 : 32 * 2);
+	float *sink = lm_alloc(th * sizeof *sink);
+	double best = 0;
+	for (int rep = 0; rep < PEAK_RUNS; rep++) {
+		double t = lm_now();
+		lm_parallel(th, 1, loop, sink);
+		double gf = th * flops / (lm_now() - t) / 1e9;
+		best = gf > best ? gf : best;
+	}
+	free(sink);
+	return best;
+}
+
 void lm_cpu_name(char *out, size_t size)
 {
 	char line[256], name[128] = "unknown CPU";

@@ -18,6 +18,7 @@
  * block after block: another order than OpenBLAS's, the same precision. */
 #include "gemm.h"
 
+
 enum {
 	KC = LM_GEMM_KC,
 	MC = 192,          /* tokens per block: a multiple of every MR (4, 6) */
@@ -191,4 +192,21 @@ void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *ro
 		lm_parallel(mpad / g->mr, 1, pack_share, &j);
 		lm_parallel(W->rows, g->nr, share, &j);
 	}
+}
+
+/* Whether float32 weights' prefill takes this product rather than
+ * OpenBLAS's sgemm, which reads the weight as it is stored.  Neither wins
+ * everywhere: on Zen 3 (AVX2) sgemm was faster (0.8 of the FMA peak
+ * against 0.7 at 512 tokens); on Zen 5 (AVX-512) this one is twice as fast
+ * (bench_matmul: 1.05 of sgemm's rate for sgemm itself, 2.08 for this
+ * product on F16), as Debian's OpenBLAS 0.3.21 does not know the CPU and
+ * runs its Haswell kernels.  The choice is by instruction set, not timed
+ * at start-up: a timing flips between two processes on a loaded machine
+ * (seen here on the AVX2 path, where the two are close), and lmcc's
+ * results must not (suite_mpi and suite_pcache compare processes bit for
+ * bit).  AVX-512 on Intel, whose OpenBLAS kernels know it, is not yet
+ * measured for F32: LMCC_GEMM=openblas keeps sgemm. */
+int lm_gemm_f32_own(void)
+{
+	return lm_isa() == LM_ISA_AVX512;
 }

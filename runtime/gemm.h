@@ -41,6 +41,9 @@ void lm_gemm_pack_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, l
  * threads, with the kernels of the instruction set lm_isa() chose.  row:
  * how to read a row of W (NULL: W is F32, F16 or BF16, stored either way). */
 void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row);
+/* Whether lm_matmul takes float32 weights' prefill through lm_gemm
+ * rather than OpenBLAS's sgemm: by instruction set (gemm.c says why). */
+int lm_gemm_f32_own(void);
 
 /* Which prefill product lm_matmul uses for the float dtypes: 0 the one
  * chosen per shape, LM_GEMM_LMCC or LM_GEMM_OPENBLAS always (LMCC_GEMM=lmcc

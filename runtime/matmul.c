@@ -217,12 +217,14 @@ static int own(long n, const lm_mat *W)
 	/* By measurement (bench_gemm on Zen 3, avx2, one and two threads, the
 	 * bench models' shapes at 128 and 512 tokens): on half-precision
 	 * weights lmcc's product is as fast as widened panels for sgemm or
-	 * faster at every shape (1.0 to 1.4 times); on float32 weights,
-	 * which sgemm reads as they are, sgemm is faster (0.8 of the FMA peak
-	 * against 0.7 at 512 tokens).  Without AVX2, OpenBLAS's kernels for
-	 * the CPU beat gcc's baseline SSE2 code (3 to 1 on Zen 3).  AVX-512
-	 * takes AVX2's rule, not yet measured. */
-	return W->dtype != LM_F32 && lm_isa() != LM_ISA_PORTABLE && n > FEW;
+	 * faster at every shape (1.0 to 1.4 times).  On float32 weights, which
+	 * sgemm reads as they are, the faster depends on the CPU and on how well
+	 * OpenBLAS knows it: lm_gemm_f32_own decides.  Without AVX2,
+	 * OpenBLAS's kernels for the CPU beat gcc's baseline SSE2 code (3 to 1
+	 * on Zen 3). */
+	if (lm_isa() == LM_ISA_PORTABLE || n <= FEW)
+		return 0;
+	return W->dtype != LM_F32 || lm_gemm_f32_own();
 }
 
 /* The float dtypes: rows of W across the pool's threads. */

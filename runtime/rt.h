@@ -301,9 +301,13 @@ void lm_fp_quantize(const float *w, long cols, int mode, int dtype, uint32_t *q,
 /* The machine's bounds (bound.c), on the threads lm_set_threads chose
  * and with the kernels' instruction set: memory read bandwidth in GB/s (the
  * best read loop of bound.c over 1 GiB) and the float32 matrix rate in
- * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight). */
+ * GFLOP/s (an F32 product of 128 tokens through a 4096 x 4096 weight,
+ * through lm_matmul: lmcc's or OpenBLAS's, as lm_gemm_f32_own chose), and
+ * the cores' float32 peak (multiply-adds and nothing else on every thread),
+ * which prefill figures are divided by. */
 double lm_read_rate_pages(int huge);   /* huge: in 2 MB pages */
 double lm_f32_rate(void);
+double lm_f32_peak(void);
 typedef void lm_prod_fn(float *y, const float *x, long n, const lm_mat *W);
 double lm_best_rate(lm_prod_fn *prod, const lm_mat *W, long n);   /* GFLOP/s, best of 5 */
 /* n zeroed bytes in 2 MB pages (huge) where the kernel gives them, or in

@@ -38,7 +38,7 @@ if ./lmcc bench $G/baichuan_m1 -p 8,16 -n 4 -r 2 -t 1,2 >$T/md 2>$T/err; then
 		echo "FAIL bench table: $rows rows ($bad malformed), expected 6: $(head -c 600 $T/md)"
 	elif [ "$tests" != "1pp81pp161tg42pp82pp162tg4" ]; then
 		echo "FAIL bench table: threads and tests '$tests'"
-	elif ! grep -q '^bounds measured now: 1 thread: read [0-9.]* GB/s in 4 KB pages, [0-9.]* in 2 MB pages, f32 [0-9.]* GFLOP/s; 2 threads' $T/md; then
+	elif ! grep -q '^bounds measured now: 1 thread: read [0-9.]* GB/s in 4 KB pages, [0-9.]* in 2 MB pages, f32 FMA peak [0-9.]* GFLOP/s, F32 product [0-9.]*; 2 threads' $T/md; then
 		echo "FAIL bench table: no bounds line: $(head -3 $T/md)"
 	elif ! grep -q '^gcc: built in [0-9.]* s; load [0-9.]* s' $T/md; then
 		echo "FAIL bench table: no load line: $(head -4 $T/md)"

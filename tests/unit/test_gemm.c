@@ -4,13 +4,17 @@
  * counts, inputs and outputs off every tile, panel and block edge), with
  * one and two threads, and through the row-reader hook.  The kernels are
  * those of the instruction set lm_isa() chose (LMCC_ISA; suite_unit runs
- * every one the CPU has), named in every line. */
+ * every one the CPU has), named in every line.  Last, lm_matmul on float32
+ * weights past FEW tokens, which takes this product where lm_gemm_f32_own
+ * chose it over sgemm (the AVX-512 path): exact either way, and this
+ * product's very sums when chosen. */
 #include "gemm.h"
 #include "harness.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int failures;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -56,6 +60,26 @@ static const char *dname(int dtype)
 	return dtype == LM_F32 ? "f32" : dtype == LM_F16 ? "f16" : "bf16";
 }
 
+/* y's largest error against a float64 product of x and W, relative to
+ * the product's largest value (NaN, an output not written: infinite). */
+static double error(const float *y, const float *x, long n, const lm_mat *W)
+{
+	long rows = W->rows, cols = W->cols;
+	double md = 0, mb = 1e-30;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			double s = 0;
+			for (long c = 0; c < cols; c++)
+				s += x[t * cols + c] * w_at(W, r, c);
+			double d = fabs(y[t * rows + r] - s);
+			if (!(d <= md))
+				md = isnan(d) ? INFINITY : d;
+			if (fabs(s) > mb)
+				mb = fabs(s);
+		}
+	return md / mb;
+}
+
 static void test(int dtype, int tr, long n, long rows, long cols, int threads, int hook)
 {
 	lm_mat W = weight(dtype, tr, rows, cols, 3);
@@ -66,19 +90,7 @@ static void test(int dtype, int tr, long n, long rows, long cols, int threads, i
 		y[i] = NAN;    /* every output must be written */
 	lm_set_threads(threads);
 	lm_gemm(y, x, n, &W, hook ? row_reader : NULL);
-	double md = 0, mb = 1e-30;
-	for (long t = 0; t < n; t++)
-		for (long r = 0; r < rows; r++) {
-			double s = 0;
-			for (long c = 0; c < cols; c++)
-				s += x[t * cols + c] * w_at(&W, r, c);
-			double d = fabs(y[t * rows + r] - s);
-			if (!(d <= md))
-				md = isnan(d) ? INFINITY : d;
-			if (fabs(s) > mb)
-				mb = fabs(s);
-		}
-	double rel = md / mb;
+	double rel = error(y, x, n, &W);
 	const char *ok = rel <= 1e-5 ? "PASS" : "FAIL";
 	printf("%s gemm[%s] %s tr=%d n=%ld %ldx%ld threads=%d%s (rel %.2g)\n", ok,
 	       lm_isa_name(lm_isa()), dname(dtype), tr, n, rows, cols, threads,
@@ -87,6 +99,34 @@ static void test(int dtype, int tr, long n, long rows, long cols, int threads, i
 	free((void *)W.data);
 	free(x);
 	free(y);
+}
+
+/* lm_matmul of n tokens through an F32 weight as lmcc chooses it: within
+ * test()'s bound of a float64 product, and equal to lm_gemm's bit for bit
+ * when lm_gemm_f32_own chose it (so the choice is what runs). */
+static void matmul(int tr, long n, long rows, long cols, int threads)
+{
+	lm_mat W = weight(LM_F32, tr, rows, cols, 0);
+	float *x = lm_floats(n * cols), *y = lm_floats(n * rows), *g = lm_floats(n * rows);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = uni();
+	lm_set_threads(threads);
+	lm_gemm_force = LM_GEMM_CHOOSE;
+	lm_matmul(y, x, n, W);
+	lm_gemm(g, x, n, &W, NULL);
+	int own = lm_gemm_f32_own();
+	int same = !own || !memcmp(y, g, n * rows * sizeof *y);
+	double rel = error(y, x, n, &W);
+	int ok = rel <= 1e-5 && same;
+	printf("%s matmul[%s] f32 tr=%d n=%ld %ldx%ld threads=%d via %s (rel %.2g%s)\n",
+	       ok ? "PASS" : "FAIL", lm_isa_name(lm_isa()), tr, n, rows, cols, threads,
+	       own ? "lmcc" : "sgemm", rel,
+	       same ? "" : ", not lm_gemm's sums");
+	failures += !ok;
+	free((void *)W.data);
+	free(x);
+	free(y);
+	free(g);
 }
 
 int main(void)
@@ -109,5 +149,9 @@ int main(void)
 	test(LM_BF16, 0, 130, 77, 600, 2, 1);
 	test(LM_BF16, 0, 197, 40, 300, 2, 1);
 	test(LM_F32, 1, 7, 33, 257, 1, 1);
+	for (int tr = 0; tr < 2; tr++) {
+		matmul(tr, FEW + 1, 70, 300, 2);
+		matmul(tr, 130, 1059, 515, 2);
+	}
 	return failures != 0;
 }
