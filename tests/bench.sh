@@ -17,10 +17,12 @@
 #         peak memory;
 #   q8/64, q4/64, q4/32: prefill of 128 and 512 and decoding of 32 on 2.
 # Each row on 2 threads carries llama.cpp's figure of the same checkpoint
-# on a machine with this CPU (2 threads, release b10056: the AMD machines'
-# from ../shared/bench/README.md, the Intel Xeon's measured beside lmcc on
-# 2026-12-02 with a build of every AVX-512 extension but AMX, whose
-# quantized path crashed there; BF16 beside BF16, Q8_0 beside 8-bit, Q4_0
+# on a machine with this CPU (2 threads; Zen 4 and Zen 3: release b10056,
+# from ../shared/bench/README.md; the Intel Xeon's measured beside lmcc on
+# 2026-12-02 with b10056 built with every AVX-512 extension but AMX, whose
+# quantized path crashed there; Zen 5's (family 26 model 2) beside lmcc on
+# 2026-12-02, build d32676d77 with -march=native, Q4_0 files with
+# llama-quantize's q6_K head; BF16 beside BF16, Q8_0 beside 8-bit, Q4_0
 # beside both 4-bit formats), "-" for another CPU or where it has none.
 cd "$(dirname "$0")/.." || exit 1
 make -s all || exit 1
@@ -34,6 +36,7 @@ case $cpu in
 AuthenticAMD,25,17) kind="AVX-512 machine (Zen 4)" ;;
 AuthenticAMD,25,1) kind="AVX2 machine (Zen 3)" ;;
 GenuineIntel,6,167) kind="Intel Xeon machine" ;;
+AuthenticAMD,26,2) kind="Zen 5 machine" ;;
 *) kind="CPU $cpu, not measured" ;;
 esac
 
@@ -64,6 +67,15 @@ ref() {
 	Intel*,llama4,BF16) set -- "$3" 60.1 63.6 4.84 ;;
 	Intel*,llama4,Q8_0) set -- "$3" 66.7 - 7.56 ;;
 	Intel*,llama4,Q4_0) set -- "$3" 83.5 - 9.76 ;;
+	Zen*,plamo2,BF16) set -- "$3" 174.7 168.7 12.6 ;;
+	Zen*,plamo2,Q8_0) set -- "$3" 99.6 83.7 17.9 ;;
+	Zen*,plamo2,Q4_0) set -- "$3" 160.8 184.5 38.0 ;;
+	Zen*,kimi_linear,BF16) set -- "$3" 268.6 299.6 21.1 ;;
+	Zen*,kimi_linear,Q8_0) set -- "$3" 156.7 204.3 30.8 ;;
+	Zen*,kimi_linear,Q4_0) set -- "$3" 278.5 258.6 48.5 ;;
+	Zen*,llama4,BF16) set -- "$3" 113.6 123.5 10.1 ;;
+	Zen*,llama4,Q8_0) set -- "$3" 69.3 83.0 17.1 ;;
+	Zen*,llama4,Q4_0) set -- "$3" 119.4 117.8 20.8 ;;
 	*) set -- "$3" - - - ;;
 	esac
 	case $1 in
