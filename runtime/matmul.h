@@ -31,6 +31,11 @@ typedef struct {
 
 extern const lm_stream lm_stream_c, lm_stream_avx2, lm_stream_512;
 
+/* Which [in, out] kernel the AVX-512 path takes: -1 as measured for the
+ * CPU (matmul_512.c's wide()), 0 the 8-lane one, 1 the 16-lane one, so
+ * that the tests run both on any AVX-512 machine. */
+extern int lm_cols_wide;
+
 /* y[i] = x[i] W[i]^T for i < k, one token each, as k calls of lm_matmul
  * would compute them, but float weights (stored [out, in], or [in, out]
  * with at most 256 inputs) share one job of the pool: lm_moe's decoding,

@@ -223,9 +223,13 @@ INLINE512 void cols_k(const lm_mat *W, long n, const float *x, float *y,
  * the 8-lane rate (one thread, CPU time), so it and every CPU not
  * measured (Zen 4's 512-bit ops take two passes of 256-bit units) keep
  * the 8-lane kernel. */
+int lm_cols_wide = -1;
+
 static int wide(void)
 {
 	static int w = -1;
+	if (lm_cols_wide >= 0)
+		return lm_cols_wide;
 	if (w < 0) {
 		unsigned a = 0, b = 0, c = 0, d = 0;
 		__get_cpuid(0, &a, &b, &c, &d);

@@ -782,9 +782,9 @@ static void test_pool(int threads)
 	failures += bad;
 }
 
-int main(void)
+/* The streaming and prefill products of every dtype, order and shape. */
+static void test_matmul_all(void)
 {
-	lm_set_threads(1);
 	int dtypes[3] = {LM_F32, LM_BF16, LM_F16};
 	for (int th = 1; th <= 2; th++) {
 		lm_set_threads(th);              /* shares cut at multiples of 16 */
@@ -822,6 +822,17 @@ int main(void)
 			test_matmul_threads(dtypes[i], tr, 1, 301, 95);
 			test_matmul_threads(dtypes[i], tr, 2, 301, 95);
 		}
+}
+
+int main(void)
+{
+	lm_set_threads(1);
+	/* both of the AVX-512 path's [in, out] kernels, whichever this CPU takes */
+	for (int wide = 0; wide < 2; wide++) {
+		lm_cols_wide = wide;
+		test_matmul_all();
+	}
+	lm_cols_wide = -1;
 	test_pool(2);
 	test_pool(3);
 	test_fast_bf16_all();
