@@ -64,11 +64,16 @@ int lm_isa(void)
  * and Linux (5.16 on) hands it out per process on request; a CPU with the
  * tiles whose kernel says no, or an older kernel, gets the vector kernel
  * instead of a fault at the first tile instruction. */
-static int has_bf16, has_amx;
+static int has_bf16, has_amx, is_zen5;
 
 static void features(void)
 {
-	unsigned a, b, c, d, a1 = 0, b1, c1, d1;
+	unsigned a = 0, b = 0, c = 0, d = 0, a1 = 0, b1, c1, d1;
+	__get_cpuid(0, &a, &b, &c, &d);
+	int amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   /* "AuthenticAMD" */
+	__get_cpuid(1, &a, &b, &c, &d);
+	unsigned family = (a >> 8 & 0xf) + ((a >> 8 & 0xf) == 0xf ? (a >> 20 & 0xff) : 0);
+	is_zen5 = amd && family >= 26;
 	if (lm_isa() != LM_ISA_AVX512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		return;
 	if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
@@ -87,6 +92,8 @@ static void features(void)
 
 int lm_cpu_has(const char *what)
 {
+	if (!strcmp(what, "amd_zen5"))
+		return is_zen5;
 	return !strcmp(what, "avx512_bf16") ? has_bf16 : !strcmp(what, "amx") ? has_amx : 0;
 }
 

@@ -6,7 +6,6 @@
  * fused, as in matmul_avx2.c. */
 #include "matmul.h"
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -227,18 +226,7 @@ int lm_cols_wide = -1;
 
 static int wide(void)
 {
-	static int w = -1;
-	if (lm_cols_wide >= 0)
-		return lm_cols_wide;
-	if (w < 0) {
-		unsigned a = 0, b = 0, c = 0, d = 0;
-		__get_cpuid(0, &a, &b, &c, &d);
-		int amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  /* "AuthenticAMD" */
-		__get_cpuid(1, &a, &b, &c, &d);
-		unsigned family = (a >> 8 & 0xf) + ((a >> 8 & 0xf) == 0xf ? (a >> 20 & 0xff) : 0);
-		w = amd && family >= 26;
-	}
-	return w;
+	return lm_cols_wide >= 0 ? lm_cols_wide : lm_cpu_has("amd_zen5");
 }
 
 /* Each dtype a constant in its own instance, as the token counts are. */

@@ -325,7 +325,9 @@ double lm_bf16_peak(void);
  * (on AMX) rather than the int8 one. */
 int lm_fast_quant_bf16(void);
 /* What the CPU has beyond the chosen path (isa.c): "avx512_bf16", "amx"
- * (tiles granted by the OS); 0 unless the path is AVX-512. */
+ * (tiles granted by the OS), 0 unless the path is AVX-512; and what it is,
+ * where a kernel's choice was measured per CPU: "amd_zen5" (AMD family 26
+ * or later). */
 int lm_cpu_has(const char *what);
 /* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
 void lm_cpu_name(char *out, size_t size);
