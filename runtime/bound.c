@@ -253,11 +253,18 @@ static void peak_c(void *ctx, long lo, long hi)
 
 double lm_f32_peak(void)
 {
+	/* each path's loop and the flops of one pass of its body */
+	static const struct {
+		void (*loop)(void *, long, long);
+		int flops;
+	} path[] = {
+		[LM_ISA_PORTABLE] = {peak_c, 32 * 2},
+		[LM_ISA_AVX2] = {peak_avx2, 12 * 16},
+		[LM_ISA_AVX512] = {peak_512, ACC * 32},
+	};
 	int isa = lm_isa(), th = lm_pool_size();
-	void (*loop)(void *, long, long) = isa == LM_ISA_AVX512 ? peak_512
-	                                   : isa == LM_ISA_AVX2 ? peak_avx2 : peak_c;
-	/* flops of one thread's loop */
-	double flops = (double)PEAK_REPS * (isa == LM_ISA_AVX512 ? ACC * 32 : isa == LM_ISA_AVX2 ? 12 * 16 : 32 * 2);
+	void (*loop)(void *, long, long) = path[isa].loop;
+	double flops = (double)PEAK_REPS * path[isa].flops;   /* of one thread's loop */
 	float *sink = lm_alloc(th * sizeof *sink);
 	double best = 0;
 	for (int rep = 0; rep < PEAK_RUNS; rep++) {
