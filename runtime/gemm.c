@@ -18,7 +18,6 @@
  * block after block: another order than OpenBLAS's, the same precision. */
 #include "gemm.h"
 
-
 enum {
 	KC = LM_GEMM_KC,
 	MC = 192,          /* tokens per block: a multiple of every MR (4, 6) */

@@ -322,7 +322,8 @@ double lm_int8_rate(int bits);
 double lm_bf16_rate(void);
 double lm_bf16_peak(void);
 /* Whether --fast takes affine quantized weights through that BF16 product
- * (on AMX) rather than the int8 one. */
+ * (on AMX, or on vdpbf16ps where the CPU has no AMX) rather than the int8
+ * one. */
 int lm_fast_quant_bf16(void);
 /* What the CPU has beyond the chosen path (isa.c): "avx512_bf16", "amx"
  * (tiles granted by the OS), 0 unless the path is AVX-512; and what it is,
