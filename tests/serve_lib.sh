@@ -79,6 +79,27 @@ stream_away() {
 		sleep 0.05
 	done
 }
+# at_once N CMD...: run CMD with the server stopped until the kernel holds N
+# requests for it, so that they reach it together however slowly the
+# clients start (a tiny model finishes a request before the next curl
+# has started)
+at_once() {
+	n=$1
+	shift
+	kill -STOP $SPID
+	"$@" &
+	hp=$!
+	for i in $(seq 1 200); do
+		if command -v ss >/dev/null; then
+			[ "$(ss -Htn state established "( sport = :$port )" | awk '$1 > 0' | wc -l)" -ge "$n" ] && break
+		else
+			[ $i -ge 20 ] && break
+		fi
+		sleep 0.05
+	done
+	kill -CONT $SPID
+	wait $hp
+}
 wait_idle() {
 	IDLE=
 	for i in $(seq 1 100); do

@@ -63,7 +63,7 @@ done
 kill $SPID
 start four $T/afm --api-key $KEY --parallel 4
 [ -n "$U" ] || exit 0
-send 1 $nreq together
+at_once $nreq send 1 $nreq together
 ok=0 bad=""
 for i in $(seq 1 $nreq); do
 	a=$(said $T/alone.$i) b=$(said $T/together.$i)
