@@ -1,7 +1,7 @@
 /* gemm_512.c: the prefill micro-kernel with AVX-512F (see gemm.c), the
  * AVX2 kernel (gemm_avx2.c) at 16 floats a vector: a tile of 6 tokens x
  * 32 outputs, twelve vector sums.  Panels are widened by AVX2's packer,
- * 32 outputs wide.  Not yet executed on an AVX-512 machine. */
+ * 32 outputs wide (a 16 x 16 transpose of its own packed no faster). */
 #include "gemm.h"
 
 #include <immintrin.h>
