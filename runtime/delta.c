@@ -12,10 +12,9 @@
  * Row j of S only ever meets v[j]: each row is updated on its own, in two
  * passes over dk floats per token (the recall, then the write and the
  * answer), summing in float.  A few tokens at a time, every row of a head
- * runs through them: with AVX2 four rows at once, sharing the loads of
- * the token's vectors; otherwise row by row through vec.h's decay_dot and
- * write_dot.  With AVX-512 a row of up to 128 floats stays in registers
- * for the whole call instead. */
+ * runs through them: with AVX2 (on AVX-512 machines too) four rows at
+ * once, sharing the loads of the token's vectors; otherwise row by row
+ * through vec.h's decay_dot and write_dot. */
 #include "vec.h"
 
 #include <immintrin.h>
@@ -158,7 +157,7 @@ static void delta_rows(void *ctx, long u0, long u1)
 	const Delta *d = ctx;
 	long H = d->heads, dk = d->dk, dv = d->dv;
 	void (*rows)(const Delta *, long, long, long, long, long, const float *) =
-		lm_isa() == LM_ISA_AVX2 && dk % 8 == 0 ? rows_4 : rows_vec;
+		lm_isa() >= LM_ISA_AVX2 && dk % 8 == 0 ? rows_4 : rows_vec;
 	float *x = lm_scratch(3 * TB * dk);
 	for (long u = u0; u < u1;) {
 		long h = u / dv, j0 = u % dv, j1 = j0 + (u1 - u) < dv ? j0 + (u1 - u) : dv;
@@ -176,69 +175,31 @@ static void delta_rows(void *ctx, long u0, long u1)
 	}
 }
 
-/* The same with the row held in (at most eight) AVX-512 registers for
- * the whole call, dk <= 128: the sums run in float, sixteen lanes wide. */
-__attribute__((target("avx512f")))
-static void delta_rows_512(void *ctx, long u0, long u1)
-{
-	const Delta *d = ctx;
-	long H = d->heads, dk = d->dk, dv = d->dv, nv = (dk + 15) / 16;
-	__mmask16 m[8];
-	for (long i = 0; i < 8; i++) {
-		long left = dk - 16 * i;
-		m[i] = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-	}
-	for (long u = u0; u < u1; u++) {
-		long h = u / dv, j = u % dv;
-		float *srow = d->state + u * dk;
-		__m512 s[8];
-		for (long i = 0; i < nv; i++)
-			s[i] = _mm512_maskz_loadu_ps(m[i], srow + 16 * i);
-		for (long t = 0; t < d->n; t++) {
-			long at = t * H + h;
-			const float *qh = d->q + at * dk, *kh = d->k + at * dk, *gh = d->g + at * dk;
-			__m512 r = _mm512_setzero_ps(), kv[8];
-			for (long i = 0; i < nv; i++) {
-				kv[i] = _mm512_maskz_loadu_ps(m[i], kh + 16 * i);
-				s[i] = _mm512_mul_ps(s[i], _mm512_maskz_loadu_ps(m[i], gh + 16 * i));
-				r = _mm512_fmadd_ps(s[i], kv[i], r);
-			}
-			float delta = (d->v[at * dv + j] - _mm512_reduce_add_ps(r)) * d->beta[at];
-			__m512 dl = _mm512_set1_ps(delta), o = _mm512_setzero_ps();
-			for (long i = 0; i < nv; i++) {
-				s[i] = _mm512_fmadd_ps(kv[i], dl, s[i]);
-				o = _mm512_fmadd_ps(s[i], _mm512_maskz_loadu_ps(m[i], qh + 16 * i), o);
-			}
-			d->out[at * dv + j] = _mm512_reduce_add_ps(o);
-		}
-		for (long i = 0; i < nv; i++)
-			_mm512_mask_storeu_ps(srow + 16 * i, m[i], s[i]);
-	}
-}
-
 void lm_gated_delta_tokens(float *out, const float *q, const float *k, const float *v,
                            const float *g, const float *beta, long n, long heads, long dk,
                            long dv, float *state)
 {
-	int avx512 = lm_isa() == LM_ISA_AVX512;
 	Delta d = {out, state, q, k, v, g, beta, n, heads, dk, dv, lm_vec()};
-	lm_parallel(heads * dv, 8, avx512 && dk <= 128 ? delta_rows_512 : delta_rows, &d);
+	lm_parallel(heads * dv, 8, delta_rows, &d);
 }
 
-/* Which form, measured at Kimi Linear's shapes (32 heads of 128) on Zen 3,
- * one thread, CPU time (tests/unit/bench_kda.c, calls of 256 tokens):
- * with AVX2 the recurrence, four rows at once, took 0.56 to 0.63 of the
+/* Which form, measured at Kimi Linear's shapes (32 heads of 128), one
+ * thread, CPU time (tests/unit/bench_kda.c, calls of 256 tokens): with
+ * AVX2 the recurrence, four rows at once, took 0.56 to 0.63 of the
  * chunked form's time from 16 to 64 tokens and about half at 512 and
- * 4,096, so it is used at every length; the portable recurrence took 1.5
- * to 2.1 times the chunked form's from 16 tokens on.  The AVX-512
- * recurrence, rows held in registers (dk <= 128), has not been measured
- * against either: it keeps its own, and wider heads the chunked form. */
+ * 4,096 (Zen 3), 0.73 to 0.81 from 8 to 512 tokens (Intel Xeon family 6
+ * model 167), so it is used at every length, on AVX-512 machines too; the
+ * portable recurrence took 1.5 to 2.1 times the chunked form's from 16
+ * tokens on (Zen 3).  An AVX-512 recurrence that held each row in
+ * registers through the whole call, one row at a time, took 4.7 times
+ * the AVX2 one's time at 512 tokens (Intel Xeon): each token's recall
+ * waited on the last, and every row read the tokens' vectors again. */
 void lm_gated_delta(float *out, const float *q, const float *k, const float *v,
                     const float *g, const float *beta, long n, long heads,
                     long dk, long dv, float *state)
 {
 	int isa = lm_isa();
-	if (n >= 16 && (isa == LM_ISA_PORTABLE || (isa == LM_ISA_AVX512 && dk > 128)))
+	if (n >= 16 && isa == LM_ISA_PORTABLE)
 		lm_gated_delta_chunked(out, q, k, v, g, beta, n, heads, dk, dv, 32, state);
 	else
 		lm_gated_delta_tokens(out, q, k, v, g, beta, n, heads, dk, dv, state);
