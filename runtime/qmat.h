@@ -33,10 +33,13 @@ typedef struct {
 } lm_qpath;
 
 extern const lm_qpath lm_qpath_c, lm_qpath_avx2, lm_qpath_512;
-/* lm_qpath_avx2's decoding of FIXED_FORMATS with the group size fixed
- * (qmat_avx2_fixed.c): 0 if W is not one of them. */
+/* lm_qpath_avx2's and lm_qpath_512's decoding of FIXED_FORMATS with the
+ * group size fixed (qmat_avx2_fixed.c, qmat_512_fixed.c): 0 if W is not
+ * one of them. */
 int lm_qfixed_avx2(const Job *j, const float *xp, const float *sx, float *y, long nt, long r0,
                    long r1);
+int lm_qfixed_512(const Job *j, const float *xp, const float *sx, float *y, long nt, long r0,
+                  long r1);
 
 #define INLINE static inline __attribute__((always_inline))
 

@@ -149,13 +149,14 @@ KINL K(Shape) K(shape)(const lm_mat *W, int bits)
 /* Each of m rows' scales from row r as floats, ldf apart, so that the
  * kernel's span loop reads one float (or L) where it would otherwise
  * widen a 16-bit or 8-bit scale and move it to every lane. */
-KINL void K(scales)(float *sf, const K(Shape) *sh, const lm_mat *W, long r, int m, int mode)
+KINL void K(scales)(float *sf, const K(Shape) *sh, const lm_mat *W, long r, long rs, int m,
+                    int mode)
 {
 	long ng = sh->ng;
 	for (int i = 0; i < m; i++)
 		for (long g = 0; g < ng; g += L)
 			vstore(sf + i * sh->ldf + g,
-			       K(load_s)(W, (size_t)(r + i) * W->sld + g, ng - g < L ? ng - g : L, mode));
+			       K(load_s)(W, (size_t)(r + i * rs) * W->sld + g, ng - g < L ? ng - g : L, mode));
 }
 
 /* The address AHEAD bytes on in a row's stream, o bytes into a row of
@@ -177,26 +178,29 @@ KINL const char *K(ahead)(const uint32_t *w, long o, long row, long next)
  * each of the R * T dot products gathers q . x in d, and then takes the
  * span's scale (lane by lane when the span holds several groups) into
  * acc.  R * T <= 4 keeps d, acc and the R chunks in the 16 registers of
- * AVX2 (two sums per dot for R < 4: one spilled them for R = 4); AVX-512's
- * 32 hold two sums for R = 4 too, the eight chains that two FMA pipes of
- * four cycles' latency need (Zen 5).  Each row's stream is asked for
- * AHEAD bytes ahead once a span. */
+ * AVX2 (two sums per dot for R < 4: one spilled them for R = 4).  With
+ * R = 4 one sum a dot is enough on AVX-512 too: a span's d starts from 0,
+ * so the out-of-order core overlaps the spans' chains, and the vaddps of
+ * two sums cost more (Intel Xeon family 6 model 167, one thread, from L2:
+ * 8-bit g64 26.5 to 28.4 weights per ns, 4-bit g64 28.6 to 30.4). Each
+ * row's stream is asked for AHEAD bytes ahead once a span. */
 KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const float *sf,
-                 const float *sx, float *y, long r, int R, int T, int bits, int mode, int Gc)
+                 const float *sx, float *y, long r, long rs, int R, int T, int bits, int mode,
+                 int Gc)
 {
 	long cols = sh->cols, ng = sh->ng, P = lane_elems(bits), E = L * P;
 	long full = sh->full, wpc = E * bits / 32, ldf = sh->ldf;
 	long G = Gc ? Gc : sh->G, span = Gc ? (E > Gc ? E : Gc) : sh->span;
 	long gps = Gc ? span / Gc : sh->gps;
-	int A = R == 4 && L == 8 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
+	int A = R == 4 ? 1 : 2;    /* sums per dot: 2 halves the FMA chain */
 	const uint32_t *w[4];
 	Vf acc[4][4];
 	Vf tab = K(e2m1_tab)();
 	Vi off = Gc ? K(lane_groups)(P, E, Gc) : iloadu(sh->lane_group);
-	long row = W->cols * bits / 8, next = (long)R * W->ld * 4;
+	long row = W->cols * bits / 8, next = W->ld * 4;
 	#pragma GCC unroll 4
 	for (int i = 0; i < R; i++) {
-		w[i] = (const uint32_t *)W->data + (size_t)(r + i) * W->ld;
+		w[i] = (const uint32_t *)W->data + (size_t)(r + i * rs) * W->ld;
 		#pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
 			acc[i][t] = vzero();
@@ -255,44 +259,49 @@ KINL void K(dot)(const lm_mat *W, const K(Shape) *sh, const float *xp, const flo
 				}
 			}
 			if (mode == LM_AFFINE)
-				s += K(bias_dot)(W, r + i, sx + t * ng, ng);
-			y[t * W->rows + r + i] = s;
+				s += K(bias_dot)(W, r + i * rs, sx + t * ng, ng);
+			y[t * W->rows + r + i * rs] = s;
 		}
 }
 
 /* Rows r0 .. r1 for nt tokens: for one token four rows at a time above 4
  * bits and two up to 4 (AVX2) or four at any width (AVX-512), for two
- * tokens two, one for more.  Measured on Zen 3 (CPU time, streaming from
+ * tokens two, one for more.  The R rows are far apart, the range cut in R
+ * parts each read in order (as matmul_512.c's rows_k does), so that each
+ * is one long stream for the hardware prefetcher, and the rows left over
+ * go one at a time.  Measured on Zen 3 (CPU time, streaming from
  * memory): 8-bit rows read faster as four streams, 4-bit rows (twice the
  * work per byte) faster as two with two sums each, where four spilled
- * AVX2's registers.  On Zen 5 with AVX-512, from L2, four rows with two
- * sums each took 4-bit rows from 34 to 41 weights per ns and 8-bit ones
- * from 35 to 37.  Gc is the group as a constant, or 0 for W's. */
+ * AVX2's registers.  On Zen 5 with AVX-512, from L2, four rows (with two
+ * sums each then) took 4-bit rows from 34 to 41 weights per ns and 8-bit
+ * ones from 35 to 37.  Gc is the group as a constant, or 0 for W's. */
 KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long nt,
                   long r0, long r1, int bits, int mode, int Gc)
 {
 	const lm_mat *W = &j->W;
 	K(Shape) sh = K(shape)(W, bits);
-	long ldf = sh.ldf;
 	int R = nt == 1 && (bits > 4 || L == 16) ? 4 : nt <= 2 ? 2 : 1;
-	float *sf = lm_scratch(R * ldf);    /* the rows' scales */
-	for (long r = r0; r < r1; r += R) {
-		int m = r1 - r < R ? (int)(r1 - r) : R;
-		K(scales)(sf, &sh, W, r, m, mode);
-		if (nt == 1 && m == 4)
-			K(dot)(W, &sh, xp, sf, sx, y, r, 4, 1, bits, mode, Gc);
-		else if (nt == 1 && m == 2)
-			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 1, bits, mode, Gc);
-		else if (nt == 2 && m == 2)
-			K(dot)(W, &sh, xp, sf, sx, y, r, 2, 2, bits, mode, Gc);
+	long q = (r1 - r0) / R;    /* the rows of each run */
+	float *sf = lm_scratch(R * sh.ldf);    /* the rows' scales */
+	for (long r = r0; r < r0 + q; r++) {
+		K(scales)(sf, &sh, W, r, q, R, mode);
+		if (R == 4)
+			K(dot)(W, &sh, xp, sf, sx, y, r, q, 4, 1, bits, mode, Gc);
+		else if (R == 2 && nt == 1)
+			K(dot)(W, &sh, xp, sf, sx, y, r, q, 2, 1, bits, mode, Gc);
+		else if (R == 2)
+			K(dot)(W, &sh, xp, sf, sx, y, r, q, 2, 2, bits, mode, Gc);
+		else if (nt == 3)
+			K(dot)(W, &sh, xp, sf, sx, y, r, 1, 1, 3, bits, mode, Gc);
 		else
-			for (int i = 0; i < m; i++)
-				switch (nt) {
-				case 1: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 1, bits, mode, Gc); break;
-				case 2: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 2, bits, mode, Gc); break;
-				case 3: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 3, bits, mode, Gc); break;
-				default: K(dot)(W, &sh, xp, sf + i * ldf, sx, y, r + i, 1, 4, bits, mode, Gc); break;
-				}
+			K(dot)(W, &sh, xp, sf, sx, y, r, 1, 1, 4, bits, mode, Gc);
+	}
+	for (long r = r0 + R * q; r < r1; r++) {
+		K(scales)(sf, &sh, W, r, 1, 1, mode);
+		if (nt == 1)
+			K(dot)(W, &sh, xp, sf, sx, y, r, 1, 1, 1, bits, mode, Gc);
+		else
+			K(dot)(W, &sh, xp, sf, sx, y, r, 1, 1, 2, bits, mode, Gc);
 	}
 }
 
@@ -300,14 +309,25 @@ KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long
 /* Decoding the formats FIXED_CASES lists with the group size fixed too:
  * with span and group known, gcc unrolls the span loop and keeps the
  * scales' lanes constant (Zen 3, from L2: 7.4 to 8.4 weights a cycle
- * where the generic loop does 5 to 6).  Returns 0 for any other format. */
+ * where the generic loop does 5 to 6).  A function for each, not inlined,
+ * so that profiles and disassembly show each loop by its name. */
+#define X(B, GS) \
+	TARGET __attribute__((noinline)) static void K(fixed_##B##_##GS)( \
+	        const Job *j, const float *xp, const float *sx, float *y, long nt, long r0, long r1) \
+	{ \
+		K(rows)(j, xp, sx, y, nt, r0, r1, B, LM_AFFINE, GS); \
+	}
+FIXED_CASES(X)
+#undef X
+
+/* Returns 0 for a format FIXED_CASES does not list. */
 TARGET int K(lm_qfixed)(const Job *j, const float *xp, const float *sx, float *y,
                         long nt, long r0, long r1)
 {
 	const lm_mat *W = &j->W;
 #define X(B, GS) \
 	if (W->mode == LM_AFFINE && W->bits == B && W->group == GS) { \
-		K(rows)(j, xp, sx, y, nt, r0, r1, B, LM_AFFINE, GS); \
+		K(fixed_##B##_##GS)(j, xp, sx, y, nt, r0, r1); \
 		return 1; \
 	}
 	FIXED_CASES(X)
