@@ -19,8 +19,9 @@
 # Each row on 2 threads carries llama.cpp's figure of the same checkpoint
 # on a machine with this CPU (2 threads; Zen 4 and Zen 3: release b10056,
 # from ../shared/bench/README.md; the Intel Xeon's measured beside lmcc on
-# 2026-12-02 with b10056 built with every AVX-512 extension but AMX, whose
-# quantized path crashed there; Zen 5's (family 26 model 2) beside lmcc on
+# 2026-12-03 with build d32676d77 built with every AVX-512 extension and
+# AMX, its AMX files mended locally (that build crashed on every Q8_0 and
+# Q4_0 file there; README.md says how); Zen 5's (family 26 model 2) beside lmcc on
 # 2026-12-02, build d32676d77 with -march=native, Q4_0 files with
 # llama-quantize's q6_K head; BF16 beside BF16, Q8_0 beside 8-bit, Q4_0
 # beside both 4-bit formats), "-" for another CPU or where it has none.
@@ -58,15 +59,15 @@ ref() {
 	AVX2*,llama4,BF16) set -- "$3" 34.1 - 5.5 ;;
 	AVX2*,llama4,Q8_0) set -- "$3" 44.3 - 8.9 ;;
 	AVX2*,llama4,Q4_0) set -- "$3" 58.0 - 15.7 ;;
-	Intel*,plamo2,BF16) set -- "$3" 80.6 79.9 8.65 ;;
-	Intel*,plamo2,Q8_0) set -- "$3" 87.2 - 12.5 ;;
-	Intel*,plamo2,Q4_0) set -- "$3" 114.2 - 20.8 ;;
-	Intel*,kimi_linear,BF16) set -- "$3" 164.8 165.2 13.5 ;;
-	Intel*,kimi_linear,Q8_0) set -- "$3" 186.5 - 20.2 ;;
-	Intel*,kimi_linear,Q4_0) set -- "$3" 231.7 - 25.5 ;;
-	Intel*,llama4,BF16) set -- "$3" 60.1 63.6 4.84 ;;
-	Intel*,llama4,Q8_0) set -- "$3" 66.7 - 7.56 ;;
-	Intel*,llama4,Q4_0) set -- "$3" 83.5 - 9.76 ;;
+	Intel*,plamo2,BF16) set -- "$3" 84.3 80.8 8.19 ;;
+	Intel*,plamo2,Q8_0) set -- "$3" 135.3 127.7 18.6 ;;
+	Intel*,plamo2,Q4_0) set -- "$3" 145.3 142.8 28.3 ;;
+	Intel*,kimi_linear,BF16) set -- "$3" 138.3 166.2 13.1 ;;
+	Intel*,kimi_linear,Q8_0) set -- "$3" 236.1 232.9 25.8 ;;
+	Intel*,kimi_linear,Q4_0) set -- "$3" 268.2 264.9 26.5 ;;
+	Intel*,llama4,BF16) set -- "$3" 61.7 61.1 4.54 ;;
+	Intel*,llama4,Q8_0) set -- "$3" 91.5 91.6 10.2 ;;
+	Intel*,llama4,Q4_0) set -- "$3" 103.3 113.4 11.1 ;;
 	Zen*,plamo2,BF16) set -- "$3" 174.7 168.7 12.6 ;;
 	Zen*,plamo2,Q8_0) set -- "$3" 99.6 83.7 17.9 ;;
 	Zen*,plamo2,Q4_0) set -- "$3" 160.8 184.5 38.0 ;;
