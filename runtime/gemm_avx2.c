@@ -68,13 +68,18 @@ AVX2 INLINE void pack_k(float *dst, const lm_mat *W, long r0, long nr, long c0, 
 	long whole = nr & ~7L, k8 = W->tr ? kc : kc & ~7L;
 	if (whole < nr || k8 < kc)
 		lm_gemm_pack_c(dst, W, r0, nr, c0, kc, width);
-	for (long j = 0; j < whole; j += 8) {
-		if (W->tr) {
-			for (long k = 0; k < kc; k++)
+	if (W->tr) {
+		/* Input by input, each row's outputs in one pass: rows ld apart
+		 * can fall in one cache set (Llama 4's experts: 16 KB, a 12-way
+		 * L1 holds 12 of a panel's 256), so the panel read 8 outputs at a
+		 * time, over every row, lost its lines before their next use. */
+		for (long k = 0; k < kc; k++)
+			for (long j = 0; j < whole; j += 8)
 				_mm256_store_ps(dst + k * width + j,
 				                load8(W->data, dtype, (c0 + k) * ld + r0 + j));
-			continue;
-		}
+		return;
+	}
+	for (long j = 0; j < whole; j += 8) {
 		long k = 0;
 		/* BF16, 16 inputs at a time: a 32-bit lane holds inputs 2m and
 		 * 2m + 1, whose floats are the lane shifted left 16 and the lane
