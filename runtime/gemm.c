@@ -20,9 +20,9 @@
 
 enum {
 	KC = LM_GEMM_KC,
-	MC = 192,          /* tokens per block: a multiple of every MR (4, 6) */
+	MC = 192,          /* tokens per block: a multiple of every MR (4, 6, 8) */
 	YBYTES = 128 << 10, /* of y, added to by every block of inputs (Zen 3's L2: 512 KB) */
-	MAXTILE = 6 * 32,
+	MAXTILE = 8 * 32,
 };
 
 static const lm_gemm_kern *kernels(void)
