@@ -12,7 +12,7 @@
 
 typedef struct {
 	char module[MAX_TENSOR_NAME];        /* mlx-lm's module path */
-	char a[MAX_TENSOR_NAME + 16], b[MAX_TENSOR_NAME + 16];
+	char a[MAX_TENSOR_NAME + 24], b[MAX_TENSOR_NAME + 24];   /* + ".lora_a." and an int */
 	char m[MAX_TENSOR_NAME + 16];        /* DoRA's magnitude, or "" */
 	int ndim;                            /* 2, or 3: a stack of experts */
 	int how;                             /* LM_LORA_LINEAR, _T or _LOOKUP (lmcc.h) */
