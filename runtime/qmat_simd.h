@@ -311,7 +311,8 @@ KINL void K(rows)(const Job *j, const float *xp, const float *sx, float *y, long
 	long q = (r1 - r0) / R;    /* the rows of each run */
 	float *sf = lm_scratch(R * sh.ldf);    /* the rows' scales */
 	for (long r = r0; r < r0 + q; r++) {
-		K(ask_sb)(W, r + 1, q, R, mode);
+		if (r + 1 < r0 + q)     /* the runs' next rows, none past the last */
+			K(ask_sb)(W, r + 1, q, R, mode);
 		K(scales)(sf, &sh, W, r, q, R, mode);
 		if (R == 4)
 			K(dot)(W, &sh, xp, sf, sx, y, r, q, 4, 1, bits, mode, Gc);
