@@ -11,7 +11,6 @@
  * change the result. */
 #include "vec.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,9 +223,8 @@ static void attend_blocks(void *ctx, long w0, long w1)
 						                                           j->pos + t0 + b, j->mask);
 				if (!seen)
 					continue;
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, hd, j->scale,
-				            Q, hd, sg->k + i0 * sg->kstride + g * hd, sg->kstride,
-				            0.0f, S, TK);
+				lm_sgemm(0, 1, R, nk, hd, j->scale, Q, hd,
+				         sg->k + i0 * sg->kstride + g * hd, sg->kstride, 0.0f, S, TK);
 				for (long r = 0; r < R; r++) {
 					float *s = S + r * TK, m = mx[r];
 					const unsigned char *vr = vis[r / nh];
@@ -249,9 +247,8 @@ static void attend_blocks(void *ctx, long w0, long w1)
 					mx[r] = m;
 					sum[r] += j->v->expsum(s, m, nk);
 				}
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, vd, nk, 1.0f,
-				            S, TK, sg->v + i0 * sg->vstride + g * vd, sg->vstride,
-				            1.0f, O, vd);
+				lm_sgemm(0, 0, R, vd, nk, 1.0f, S, TK,
+				         sg->v + i0 * sg->vstride + g * vd, sg->vstride, 1.0f, O, vd);
 			}
 		}
 		for (long b = 0; b < bt; b++)

@@ -18,6 +18,10 @@
  * block after block: another order than OpenBLAS's, the same precision. */
 #include "gemm.h"
 
+#include <cblas.h>
+#include <string.h>
+#include <strings.h>
+
 enum {
 	KC = LM_GEMM_KC,
 	MC = 192,          /* tokens per block: a multiple of every MR (4, 6, 8) */
@@ -193,22 +197,112 @@ void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *ro
 	}
 }
 
+/* Whether OpenBLAS runs kernels written for AVX2 or later: it picks them
+ * by the CPU's family and model, and a CPU newer than the library gets
+ * its SSE3 ones (Debian's 0.3.21 on the Intel Xeon of family 6 model 207:
+ * "Prescott", sgemm at 0.3 of the AVX2 FMA peak where this product does
+ * 0.8; tests/bin/bench_gemm, F32, 128 tokens, one thread). */
+static int blas_knows_cpu(void)
+{
+	static const char *const known[] = {"haswell", "zen", "skylakex", "cooperlake",
+	                                    "sapphirerapids"};
+	const char *core = openblas_get_corename();
+	for (size_t i = 0; core && i < sizeof known / sizeof *known; i++)
+		if (!strcasecmp(core, known[i]))
+			return 1;
+	return 0;
+}
+
 /* Whether float32 weights' prefill takes this product rather than
  * OpenBLAS's sgemm, which reads the weight as it is stored.  Neither wins
  * everywhere: on Zen 3 (AVX2) sgemm was faster (0.8 of the FMA peak
  * against 0.7 at 512 tokens); on Zen 5 (AVX-512) this one is twice as fast
  * (bench_matmul: 1.05 of sgemm's rate for sgemm itself, 2.08 for this
  * product on F16), as Debian's OpenBLAS 0.3.21 does not know the CPU and
- * runs its Haswell kernels.  The choice is by instruction set, not timed
- * at start-up: a timing flips between two processes on a loaded machine
- * (seen here on the AVX2 path, where the two are close), and lmcc's
- * results must not (suite_mpi and suite_pcache compare processes bit for
- * bit).  On the Intel Xeon (family 6 model 167), whose OpenBLAS kernels
- * (SKYLAKEX) know it, the two are close on F32 (tests/bin/bench_gemm, 128
- * tokens, one thread, CPU time, loaded: this one 121 to 146 GFLOP/s on
- * [out, in] weights where sgemm does 115 to 137, 85 to 91 on [in, out]
- * where sgemm does 93 to 107); LMCC_GEMM=openblas keeps sgemm. */
+ * runs its Haswell kernels.  The choice is by instruction set and by the
+ * kernels OpenBLAS chose, not timed at start-up: a timing flips between
+ * two processes on a loaded machine (seen here on the AVX2 path, where
+ * the two are close), and lmcc's results must not (suite_mpi and
+ * suite_pcache compare processes bit for bit).  On the Intel Xeon
+ * (family 6 model 167), whose OpenBLAS kernels (SKYLAKEX) know it, the
+ * two are close on F32 (tests/bin/bench_gemm, 128 tokens, one thread,
+ * CPU time, loaded: this one 121 to 146 GFLOP/s on [out, in] weights
+ * where sgemm does 115 to 137, 85 to 91 on [in, out] where sgemm does 93
+ * to 107); LMCC_GEMM=openblas keeps sgemm. */
 int lm_gemm_f32_own(void)
 {
-	return lm_isa() == LM_ISA_AVX512;
+	static int own = -1;
+	if (own < 0)
+		own = lm_isa() == LM_ISA_AVX512 || (lm_isa() == LM_ISA_AVX2 && !blas_knows_cpu());
+	return own;
+}
+
+/* ---- products of two activations ---- */
+
+/* op(A)'s tokens [0, m), inputs [c0, c0 + kc), times alpha, as panels of
+ * MR tokens like pack_x's; op(A) = A ([m, k], rows lda apart) or A^T (A
+ * stored [k, m]). */
+static void pack_a(float *dst, const float *A, long lda, int ta, float alpha, long m, long c0,
+                   long kc, int MR)
+{
+	for (long i = 0; i < m; i += MR, dst += kc * MR)
+		for (long k = 0; k < kc; k++)
+			for (long l = 0; l < MR; l++) {
+				long t = i + l;
+				float v = t >= m ? 0 : ta ? A[(c0 + k) * lda + t] : A[t * lda + c0 + k];
+				dst[k * MR + l] = alpha * v;
+			}
+}
+
+void lm_sgemm(int ta, int tb, long m, long n, long k, float alpha, const float *A, long lda,
+              const float *B, long ldb, float beta, float *C, long ldc)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	if (lm_isa() == LM_ISA_PORTABLE || lm_gemm_mode() == LM_GEMM_OPENBLAS) {
+		cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+		            (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+		return;
+	}
+	if (beta != 0 && beta != 1)
+		for (long i = 0; i < m; i++)
+			for (long j = 0; j < n; j++)
+				C[i * ldc + j] *= beta;
+	if (k <= 0) {
+		if (beta == 0)
+			for (long i = 0; i < m; i++)
+				memset(C + i * ldc, 0, n * sizeof(float));
+		return;
+	}
+	const lm_gemm_kern *g = kernels();
+	int MR = g->mr, NR = g->nr;
+	long mpad = (m + MR - 1) / MR * MR;
+	static __thread float *buf;       /* the caller's lm_scratch may be in use */
+	static __thread long cap;
+	float *b = lm_grow(&buf, &cap, KC * NR + mpad * KC), *a = b + KC * NR;
+	/* op(B) = B^T with B [n, k] is the weight layout [out, in]; B [k, n]
+	 * is [in, out] */
+	lm_mat W = {.data = B, .dtype = LM_F32, .tr = !tb, .rows = n, .cols = k, .ld = ldb};
+	for (long pc = 0; pc < k; pc += KC) {
+		long kc = min(KC, k - pc);
+		int add = pc > 0 || beta != 0;
+		pack_a(a, A, lda, ta, alpha, m, pc, kc, MR);
+		for (long jr = 0; jr < n; jr += NR) {
+			long nr = min(NR, n - jr);
+			g->pack(b, &W, jr, nr, pc, kc);
+			for (long ir = 0; ir < m; ir += MR) {
+				long mr = min(MR, m - ir);
+				float *c = C + ir * ldc + jr;
+				if (nr == NR) {
+					g->tile(kc, a + ir * kc, b, c, ldc, add, mr);
+					continue;
+				}
+				float t[MAXTILE] __attribute__((aligned(64)));
+				g->tile(kc, a + ir * kc, b, t, NR, 0, mr);
+				for (long i = 0; i < mr; i++)
+					for (long j = 0; j < nr; j++)
+						c[i * ldc + j] = (add ? c[i * ldc + j] : 0) + t[i * NR + j];
+			}
+		}
+	}
 }

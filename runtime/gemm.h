@@ -45,9 +45,6 @@ void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *ro
  * rather than OpenBLAS's sgemm: by instruction set (gemm.c says why). */
 int lm_gemm_f32_own(void);
 
-/* Which prefill product lm_matmul uses for the float dtypes: 0 the one
- * chosen per shape, LM_GEMM_LMCC or LM_GEMM_OPENBLAS always (LMCC_GEMM=lmcc
- * or openblas at start-up; bench_gemm sets it between measurements). */
 /* --fast's int8 product (gemm_q8.c) for a quantized W: whether it takes
  * n tokens times W (lm_fast, 8 or 4 bits affine, AVX2), and the product. */
 int lm_gemm_q8_fits(long n, const lm_mat *W);
@@ -69,7 +66,12 @@ const char *lm_gemm_bf16_kernel(void);
 void lm_qrow_chunked(float *dst, const lm_mat *W, long r);
 void lm_qpermute(float *xp, const float *x, long n, const lm_mat *W);
 
+/* Which products lm_matmul (float dtypes) and lm_sgemm use: 0 the ones
+ * chosen per shape, LM_GEMM_LMCC or LM_GEMM_OPENBLAS always (LMCC_GEMM=lmcc
+ * or openblas at start-up; bench_gemm sets it between measurements). */
 enum { LM_GEMM_CHOOSE = 0, LM_GEMM_LMCC = 1, LM_GEMM_OPENBLAS = 2 };
 extern int lm_gemm_force;
+/* lm_gemm_force, read from LMCC_GEMM the first time. */
+int lm_gemm_mode(void);
 
 #endif

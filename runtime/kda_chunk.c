@@ -24,10 +24,24 @@
  * block; within a block each pair's decay is carried along the block. */
 #include "vec.h"
 
-#include <cblas.h>
 #include <string.h>
 
 enum { B = 16 };    /* the block of tokens whose pairs are summed one by one */
+
+/* U = (I + A)^-1 U, A strictly lower triangular [n, n] (rows lda apart),
+ * U [n, dv]: forward substitution, each row less the rows before it. */
+static void solve(const float *A, long lda, float *U, long n, long dv)
+{
+	for (long t = 1; t < n; t++) {
+		float *u = U + t * dv;
+		for (long i = 0; i < t; i++) {
+			float a = A[t * lda + i];
+			const float *ui = U + i * dv;
+			for (long x = 0; x < dv; x++)
+				u[x] -= a * ui[x];
+		}
+	}
+}
 
 typedef struct {
 	float *out, *state;
@@ -116,8 +130,7 @@ static void kda_heads(void *ctx, long h0, long h1)
 				mul(KQ + t * dk, k + AT(t) * dk, G, dk);
 				mul(KQ + (nl + t) * dk, q + AT(t) * dk, G, dk);
 			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * nl, dv, dk, 1.0f, KQ, dk,
-			            S, dk, 0.0f, R, dv);
+			lm_sgemm(0, 1, 2 * nl, dv, dk, 1.0f, KQ, dk, S, dk, 0.0f, R, dv);
 			/* A (strictly lower) and P (lower), block by block */
 			for (long t0 = 0; t0 < nl; t0 += B) {
 				long nb = nl - t0 < B ? nl - t0 : B;
@@ -145,10 +158,10 @@ static void kda_heads(void *ctx, long h0, long h1)
 					mul(Bm + t * dk, k + AT(t0 + t) * dk, w, dk);
 					mul(Bm + (nb + t) * dk, q + AT(t0 + t) * dk, w, dk);
 				}
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, t0, dk, 1.0f, Bm, dk,
-				            Kp, dk, 0.0f, A + t0 * L, L);
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, t0, dk, 1.0f,
-				            Bm + nb * dk, dk, Kp, dk, 0.0f, P + t0 * L, L);
+				lm_sgemm(0, 1, nb, t0, dk, 1.0f, Bm, dk, Kp, dk, 0.0f, A + t0 * L,
+				         L);
+				lm_sgemm(0, 1, nb, t0, dk, 1.0f, Bm + nb * dk, dk, Kp, dk, 0.0f,
+				         P + t0 * L, L);
 			}
 			/* (I + beta A) U = beta (V - K S0^T), into R's first rows */
 			float *U = R;
@@ -159,12 +172,10 @@ static void kda_heads(void *ctx, long h0, long h1)
 					A[t * L + i] *= b;
 				memset(P + t * L + t + 1, 0, (nl - t - 1) * sizeof(float));
 			}
-			cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, nl, dv,
-			            1.0f, A, L, U, dv);
+			solve(A, L, U, nl, dv);
 			/* O = Q S0^T + P U */
 			float *O = R + nl * dv;
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, dv, nl, 1.0f, P, L, U, dv,
-			            1.0f, O, dv);
+			lm_sgemm(0, 0, nl, dv, nl, 1.0f, P, L, U, dv, 1.0f, O, dv);
 			for (long t = 0; t < nl; t++)
 				memcpy(c->out + AT(t) * dv, O + t * dv, dv * sizeof(float));
 			/* S = S0 diag(d(-1, nl-1)) + U^T (d(i, nl-1) k_i) */
@@ -176,8 +187,7 @@ static void kda_heads(void *ctx, long h0, long h1)
 			}
 			for (long j = 0; j < dv; j++)
 				mul(S + j * dk, S + j * dk, G, dk);
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dv, dk, nl, 1.0f, U, dv, Kt, dk,
-			            1.0f, S, dk);
+			lm_sgemm(1, 0, dv, dk, nl, 1.0f, U, dv, Kt, dk, 1.0f, S, dk);
 #undef AT
 		}
 	}

@@ -17,7 +17,6 @@
 #define _GNU_SOURCE
 #include "rt.h"
 
-#include <cblas.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -388,8 +387,7 @@ static const float *low_rank(const Lora_a *A, const float *x, long n)
 	grow(&xc, &cx, n * A->in);
 	grow(&u, &cu, n * A->rank);
 	memcpy(xc, x, bytes);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, A->rank, A->in, 1.0f,
-	            x, A->in, A->a, A->rank, 0.0f, u, A->rank);
+	lm_sgemm(0, 0, n, A->rank, A->in, 1.0f, x, A->in, A->a, A->rank, 0.0f, u, A->rank);
 	last_a = A;
 	last = n;
 	return u;
@@ -403,8 +401,7 @@ void lm_lora(float *y, const float *x, long n, const struct lm_lora *l)
 		lm_bug("an embedding's adapter applied to a product");
 	const float *u = low_rank(l->A, x, n);
 	grow(&z, &cz, n * l->out);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, l->out, l->rank, 1.0f,
-	            u, l->rank, l->b, l->out, 0.0f, z, l->out);
+	lm_sgemm(0, 0, n, l->out, l->rank, 1.0f, u, l->rank, l->b, l->out, 0.0f, z, l->out);
 	for (long t = 0; t < n; t++) {
 		float *yt = y + t * l->out;
 		const float *zt = z + t * l->out;

@@ -204,8 +204,7 @@ static const float *pairs(const float *x, long n, long cols, long pair)
 
 int lm_gemm_force = -1;
 
-/* Whether n tokens times W go through lmcc's own product (gemm.c). */
-static int own(long n, const lm_mat *W)
+int lm_gemm_mode(void)
 {
 	if (lm_gemm_force < 0) {
 		const char *e = getenv("LMCC_GEMM");
@@ -218,7 +217,13 @@ static int own(long n, const lm_mat *W)
 		else
 			lm_fail("LMCC_GEMM", "unknown product '%.40s' (lmcc or openblas)", e);
 	}
-	if (lm_gemm_force)
+	return lm_gemm_force;
+}
+
+/* Whether n tokens times W go through lmcc's own product (gemm.c). */
+static int own(long n, const lm_mat *W)
+{
+	if (lm_gemm_mode())
 		return lm_gemm_force == LM_GEMM_LMCC;
 	/* By measurement (bench_gemm on Zen 3, avx2, one and two threads, the
 	 * bench models' shapes at 128 and 512 tokens): on half-precision

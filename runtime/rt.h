@@ -342,6 +342,14 @@ void lm_batch_run(const lm_model *m, const int *tok, long n, int nseq, const cha
 int lm_bench(const lm_model *m, const char *weights, const char *adapter, const char *spec,
              long long_ok);
 
+/* C[m, n] (rows ldc apart) = alpha op(A) op(B) + beta C, row-major, as
+ * cblas_sgemm computes it (ta, tb: op is the transpose), on the calling
+ * thread: the products of two activations inside a kernel's share
+ * (attention's scores, the chunked recurrences, adapters), with the
+ * prefill product's micro-kernels (gemm.c). */
+void lm_sgemm(int ta, int tb, long m, long n, long k, float alpha, const float *A, long lda,
+              const float *B, long ldb, float beta, float *C, long ldc);
+
 /* Threads for the kernels, the caller included (pool.c). */
 void lm_set_threads(int n);
 /* The threads lm_parallel uses now (one per CPU until set). */

@@ -16,7 +16,6 @@
  * as the recurrence's products would, nothing overflows. */
 #include "vec.h"
 
-#include <cblas.h>
 #include <math.h>
 
 typedef struct {
@@ -52,8 +51,7 @@ static void ssd_heads(void *ctx, long h0, long h1)
 					U[t * hd + p] = (float)(step * xh[p]);
 			}
 			/* M = (C B^T) masked by the decays between the two tokens */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, nl, N, 1.0f,
-			            C, bc, B, bc, 0.0f, M, L);
+			lm_sgemm(0, 1, nl, nl, N, 1.0f, C, bc, B, bc, 0.0f, M, L);
 			for (long t = 0; t < nl; t++)
 				for (long r = 0; r < nl; r++)
 					M[t * L + r] = r <= t ? (float)(M[t * L + r] * exp(cum[t] - cum[r])) : 0;
@@ -63,10 +61,8 @@ static void ssd_heads(void *ctx, long h0, long h1)
 				for (long k = 0; k < N; k++)
 					Cs[t * N + k] = C[t * bc + k] * e;
 			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nl, hd, nl, 1.0f,
-			            M, L, U, hd, 0.0f, Y, hd);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nl, hd, N, 1.0f,
-			            Cs, N, st, N, 1.0f, Y, hd);
+			lm_sgemm(0, 0, nl, hd, nl, 1.0f, M, L, U, hd, 0.0f, Y, hd);
+			lm_sgemm(0, 1, nl, hd, N, 1.0f, Cs, N, st, N, 1.0f, Y, hd);
 			for (long t = 0; t < nl; t++) {
 				const float *xh = j->x + ((c0 + t) * H + h) * hd;
 				float *yh = j->y + ((c0 + t) * H + h) * hd;
@@ -83,8 +79,7 @@ static void ssd_heads(void *ctx, long h0, long h1)
 			float e = (float)exp(last);
 			for (long i = 0; i < hd * N; i++)
 				st[i] *= e;
-			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hd, N, nl, 1.0f,
-			            U, hd, B, bc, 1.0f, st, N);
+			lm_sgemm(1, 0, hd, N, nl, 1.0f, U, hd, B, bc, 1.0f, st, N);
 		}
 	}
 }

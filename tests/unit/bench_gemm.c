@@ -12,6 +12,7 @@
  * as a rate too: on a machine others load, it is the steadier figure. */
 #include "gemm.h"
 
+#include <cblas.h>
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,8 +122,9 @@ int main(int argc, char **argv)
 	lm_set_threads(threads);
 	double pk, pkc;
 	peak(threads, &pk, &pkc);
-	printf("%s kernels, %d thread(s), %s weights; FMA peak %.1f GFLOP/s (%.1f per CPU second)\n",
-	       lm_isa_name(lm_isa()), threads, dn, pk, pkc);
+	printf("%s kernels, %d thread(s), %s weights; FMA peak %.1f GFLOP/s (%.1f per CPU second); "
+	       "OpenBLAS runs its %s kernels\n",
+	       lm_isa_name(lm_isa()), threads, dn, pk, pkc, openblas_get_corename());
 	printf("%-18s %4s | %21s | %21s | %s\n", "rows x cols", "n", "lmcc GFLOP/s (cpu)",
 	       "OpenBLAS GFLOP/s (cpu)", "of peak (cpu): lmcc blas");
 	static const struct { long rows, cols; int tr; } shapes[] = {

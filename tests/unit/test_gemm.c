@@ -7,7 +7,8 @@
  * every one the CPU has), named in every line.  Last, lm_matmul on float32
  * weights past FEW tokens, which takes this product where lm_gemm_f32_own
  * chose it over sgemm (the AVX-512 path): exact either way, and this
- * product's very sums when chosen. */
+ * product's very sums when chosen.  First, lm_sgemm, the same kernels on
+ * two activations, in every transpose and with alpha and beta. */
 #include "gemm.h"
 #include "harness.h"
 
@@ -129,8 +130,66 @@ static void matmul(int tr, long n, long rows, long cols, int threads)
 	free(g);
 }
 
+/* lm_sgemm against a float64 product of the same op(A) op(B), with C
+ * holding a known value beforehand (beta's part), in every transpose,
+ * with leading dimensions wider than the operands. */
+static void sgemm(int ta, int tb, long m, long n, long k, float alpha, float beta)
+{
+	long lda = (ta ? m : k) + 5, ldb = (tb ? k : n) + 3, ldc = n + 7;
+	long ar = ta ? k : m, br = tb ? n : k;
+	float *A = lm_floats(ar * lda), *B = lm_floats(br * ldb), *C = lm_floats(m * ldc);
+	double *c0 = malloc((size_t)m * ldc * sizeof *c0);
+	for (long i = 0; i < ar * lda; i++)
+		A[i] = uni();
+	for (long i = 0; i < br * ldb; i++)
+		B[i] = uni();
+	for (long i = 0; i < m * ldc; i++)
+		c0[i] = C[i] = beta == 0 ? NAN : uni();   /* beta 0: C is not read */
+	lm_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+	double md = 0, mb = 1e-30;
+	for (long i = 0; i < m; i++)
+		for (long j = 0; j < n; j++) {
+			double s = 0;
+			for (long l = 0; l < k; l++)
+				s += (double)(ta ? A[l * lda + i] : A[i * lda + l]) *
+				     (tb ? B[j * ldb + l] : B[l * ldb + j]);
+			s = alpha * s + (beta == 0 ? 0 : beta * c0[i * ldc + j]);
+			double d = fabs(C[i * ldc + j] - s);
+			if (!(d <= md))
+				md = isnan(d) ? INFINITY : d;
+			if (fabs(s) > mb)
+				mb = fabs(s);
+		}
+	int past = 0;     /* the padding of C's rows stays as it was */
+	for (long i = 0; i < m; i++)
+		for (long j = n; j < ldc; j++)
+		{
+			float v = C[i * ldc + j], want = (float)c0[i * ldc + j];
+			past |= !(v == want || (isnan(v) && isnan(want)));
+		}
+	double rel = md / mb;
+	int ok = rel <= 1e-5 && !past;
+	printf("%s sgemm[%s] ta=%d tb=%d %ldx%ldx%ld alpha=%g beta=%g (rel %.2g%s)\n",
+	       ok ? "PASS" : "FAIL", lm_isa_name(lm_isa()), ta, tb, m, n, k, alpha, beta, rel,
+	       past ? ", wrote past n" : "");
+	failures += !ok;
+	free(A);
+	free(B);
+	free(C);
+	free(c0);
+}
+
 int main(void)
 {
+	for (int ta = 0; ta < 2; ta++)
+		for (int tb = 0; tb < 2; tb++) {
+			sgemm(ta, tb, 1, 1, 1, 1, 0);
+			sgemm(ta, tb, 13, 37, 19, 0.125f, 0);   /* attention's scale */
+			sgemm(ta, tb, 64, 128, 128, 1, 1);      /* a chunk's state update */
+			sgemm(ta, tb, 70, 45, 300, 1, 1);       /* two blocks of inputs, added to C */
+			sgemm(ta, tb, 9, 33, 257, -0.5f, 0.25f);
+			sgemm(ta, tb, 5, 7, 0, 1, 0.5f);        /* no inputs: C = beta C */
+		}
 	int dtypes[] = {LM_F32, LM_F16, LM_BF16};
 	for (int d = 0; d < 3; d++)
 		for (int tr = 0; tr < 2; tr++) {
