@@ -185,8 +185,8 @@ static void share(void *ctx, long r0, long r1)
 
 void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row)
 {
-	static float *ap;
-	static long cap;
+	static __thread float *ap;    /* each caller's own (the server runs several) */
+	static __thread long cap;
 	const lm_gemm_kern *g = kernels();
 	for (long t0 = 0; t0 < n; t0 += MC) {
 		long m = min(MC, n - t0), mpad = (m + g->mr - 1) / g->mr * g->mr;

@@ -18,9 +18,12 @@
  *     scales and the biases: the bandwidth bound.  The FP modes have no
  *     bias: s * (v . x_g), v widened from its code by a table or by the
  *     half-precision converter.
- *   - many tokens (prefill): a panel of rows is dequantized to float32 into
- *     a per-thread buffer and multiplied by OpenBLAS sgemm, as matmul.c
- *     does with BF16 panels; the dequantizing costs 1/n of the product.
+ *   - many tokens (prefill): lmcc's blocked product (gemm.c) dequantizes
+ *     each panel of rows and block of inputs to float32 inside its
+ *     blocking, as it widens BF16 panels (the dequantizing costs about
+ *     1/n of the product); on the portable path, or with
+ *     LMCC_GEMM=openblas, a panel of whole rows is dequantized into a
+ *     per-thread buffer for OpenBLAS sgemm.
  * Activations are never rounded: q, s and b widen to float32 exactly, and
  * only the order of the sums differs from MLX's dequantize-then-multiply. */
 #define _GNU_SOURCE
@@ -125,5 +128,8 @@ void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 		path->permute(xp, x, n, W.cols, W.bits, W.mode, n <= FEW);
 		j.x = xp;
 	}
-	lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
+	if (n > FEW && lm_isa() != LM_ISA_PORTABLE && lm_gemm_mode() != LM_GEMM_OPENBLAS)
+		lm_gemm(y, j.x, n, &W, path->seg);
+	else
+		lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
 }

@@ -4,6 +4,7 @@
 #ifndef LM_QMAT_H
 #define LM_QMAT_H
 
+#include "gemm.h"
 #include "rt.h"
 
 #include <immintrin.h>
@@ -29,6 +30,7 @@ typedef struct {
 typedef struct {
 	void (*few)(const Job *, const float *x, const float *sx, float *y, long nt, long r0, long r1);
 	void (*row)(float *dst, const lm_mat *W, long r);
+	lm_rowseg_fn *seg;   /* part of a row, as row gives it (prefill, gemm.c) */
 	void (*permute)(float *xp, const float *x, long n, long cols, int bits, int mode, int scaled);
 } lm_qpath;
 
@@ -122,28 +124,29 @@ INLINE float scale_at(const lm_mat *W, size_t g, int mode)
  * each with the group size fixed as well (qmat_simd.h's K(lm_qfixed)). */
 #define FIXED_FORMATS(X) X(4, 32) X(4, 64) X(4, 128) X(8, 32) X(8, 64) X(8, 128)
 
-/* Columns c0.. of row r (c0 a multiple of 32, and of group when the
- * group is smaller). */
-INLINE void row_c(float *dst, const lm_mat *W, long r, int bits, int mode, long c0)
+/* Columns [c0, c1) of row r into dst[0, c1 - c0) (c0 a multiple of 32,
+ * and of group when the group is smaller; c1 one too, or the row's end). */
+INLINE void row_c(float *dst, const lm_mat *W, long r, int bits, int mode, long c0, long c1)
 {
 	const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld + c0 / 32 * bits;
 	size_t g0 = (size_t)r * W->sld;
-	for (long c = c0; c < W->cols; c += 32, w += bits) {
+	for (long c = c0; c < c1; c += 32, w += bits) {
 		float q[32];
-		int n = W->cols - c < 32 ? (int)(W->cols - c) : 32;
+		int n = c1 - c < 32 ? (int)(c1 - c) : 32;
+		float *o = dst + (c - c0);
 		codes(q, w, bits, mode, n);
 		if (mode != LM_AFFINE) {
 			/* one rounding (none but underflow: few significant bits) */
 			for (int i = 0; i < n; i++)
-				dst[c + i] = q[i] * scale_at(W, g0 + (c + i) / W->group, mode);
+				o[i] = q[i] * scale_at(W, g0 + (c + i) / W->group, mode);
 			continue;
 		}
 		float s = scale_at(W, g0 + c / W->group, mode);
 		float b = lm_load_f32(W->biases, W->sdtype, g0 + c / W->group);
 		/* two roundings, as MLX's dequantize: s * q, then + b */
-		for (int i = 0; i < 32; i++) {
+		for (int i = 0; i < n; i++) {
 			float p = s * q[i];
-			dst[c + i] = p + b;
+			o[i] = p + b;
 		}
 	}
 }

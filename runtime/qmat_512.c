@@ -6,4 +6,4 @@
 #define FIXED lm_qfixed_512
 #include "qmat_simd.h"
 
-const lm_qpath lm_qpath_512 = {few_512, row_512, permute_512};
+const lm_qpath lm_qpath_512 = {few_512, row_512, seg_512, permute_512};

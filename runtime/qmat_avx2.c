@@ -5,4 +5,4 @@
 #define FIXED lm_qfixed_avx2
 #include "qmat_simd.h"
 
-const lm_qpath lm_qpath_avx2 = {few_avx2, row_avx2, permute_avx2};
+const lm_qpath lm_qpath_avx2 = {few_avx2, row_avx2, seg_avx2, permute_avx2};

@@ -517,6 +517,10 @@ int main(void)
 			/* prefill: panels and their tails, split across threads */
 			test_product(bits[b], groups[g], LM_BF16, 9, 71, 2, 2);
 			test_product(bits[b], groups[g], LM_F32, 20, 133, 3, 0);
+			/* gemm.c's blocks of 256 inputs: one starting inside a
+			 * vector of groups' scales, the last a part of a block, two
+			 * blocks of 192 tokens, the second short */
+			test_product(bits[b], groups[g], LM_BF16, 200, 37, 1152 / groups[g] + 1, 1);
 		}
 	/* wide rows as real layers have them, on both regimes */
 	test_product(4, 64, LM_BF16, 1, 45, 64, 4);
