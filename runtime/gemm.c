@@ -40,22 +40,31 @@ static long min(long a, long b)
 	return a < b ? a : b;
 }
 
-/* Tokens [t0, t0 + m) of x, inputs [c0, c0 + kc), as panels of MR
- * tokens, [kc][MR] each; the tokens past m are zero. */
-static void pack_x(float *dst, const float *x, long cols, long t0, long m, long c0, long kc,
-                   int MR)
+/* Tokens [0, m) of op(A), inputs [c0, c0 + kc), times alpha, as panels
+ * of MR tokens, [kc][MR] each; the tokens past m are zero.  op(A) = A
+ * ([m, k], rows lda apart: x) or A^T (A stored [k, m]).  Each is read
+ * along its rows. */
+static void pack_a(float *dst, const float *A, long lda, int ta, float alpha, long m, long c0,
+                   long kc, int MR)
 {
-	for (long i = 0; i < m; i += MR, dst += kc * MR)
+	for (long i = 0; i < m; i += MR, dst += kc * MR) {
+		if (ta) {
+			for (long k = 0; k < kc; k++)
+				for (long l = 0; l < MR; l++)
+					dst[k * MR + l] = i + l < m ? alpha * A[(c0 + k) * lda + i + l] : 0;
+			continue;
+		}
 		for (long l = 0; l < MR; l++) {
 			if (i + l >= m) {
 				for (long k = 0; k < kc; k++)
 					dst[k * MR + l] = 0;
 				continue;
 			}
-			const float *xr = x + (t0 + i + l) * cols + c0;
+			const float *ar = A + (i + l) * lda + c0;
 			for (long k = 0; k < kc; k++)
-				dst[k * MR + l] = xr[k];
+				dst[k * MR + l] = alpha * ar[k];
 		}
+	}
 }
 
 /* The same panel as lm_pack_fn through a row reader: the rows into tmp
@@ -130,9 +139,25 @@ static void pack_share(void *ctx, long p0, long p1)
 	for (long pc = 0; pc < cols; pc += KC) {
 		long kc = min(KC, cols - pc);
 		for (long p = p0; p < p1; p++)
-			pack_x(J->ap + pc * J->mpad + p * MR * kc, J->x, cols, p * MR,
+			pack_a(J->ap + pc * J->mpad + p * MR * kc, J->x + p * MR * cols, cols, 0, 1.0f,
 			       min(MR, J->n - p * MR), pc, kc, MR);
 	}
+}
+
+/* The tile of mr tokens x nr outputs at c (rows ldc apart): a whole
+ * panel's straight into c, part of one through a buffer. */
+static void tile(const lm_gemm_kern *g, long kc, const float *a, const float *b, float *c,
+                 long ldc, int add, long mr, long nr)
+{
+	if (nr == g->nr) {
+		g->tile(kc, a, b, c, ldc, add, (int)mr);
+		return;
+	}
+	float t[MAXTILE] __attribute__((aligned(64)));
+	g->tile(kc, a, b, t, g->nr, 0, (int)mr);
+	for (long i = 0; i < mr; i++)
+		for (long j = 0; j < nr; j++)
+			c[i * ldc + j] = (add ? c[i * ldc + j] : 0) + t[i * g->nr + j];
 }
 
 /* Outputs [r0, r1) of a block of n <= MC tokens: one thread's share. */
@@ -166,17 +191,7 @@ static void share(void *ctx, long r0, long r1)
 					long mr = min(MR, n - ir);
 					if (next && !row)
 						prefetch_panel(W, jc + jr + NR, next, pc, kc, ir / MR, mpad / MR);
-					float *c = y + ir * ldy + jc + jr;
-					if (nr == NR) {
-						g->tile(kc, a + ir * kc, b, c, ldy, pc > 0, mr);
-						continue;
-					}
-					/* part of a panel's outputs: through a buffer */
-					float t[MAXTILE] __attribute__((aligned(64)));
-					g->tile(kc, a + ir * kc, b, t, NR, 0, mr);
-					for (long i = 0; i < mr; i++)
-						for (long j = 0; j < nr; j++)
-							c[i * ldy + j] = (pc > 0 ? c[i * ldy + j] : 0) + t[i * NR + j];
+					tile(g, kc, a + ir * kc, b, y + ir * ldy + jc + jr, ldy, pc > 0, mr, nr);
 				}
 			}
 		}
@@ -239,27 +254,12 @@ int lm_gemm_f32_own(void)
 
 /* ---- products of two activations ---- */
 
-/* op(A)'s tokens [0, m), inputs [c0, c0 + kc), times alpha, as panels of
- * MR tokens like pack_x's; op(A) = A ([m, k], rows lda apart) or A^T (A
- * stored [k, m]). */
-static void pack_a(float *dst, const float *A, long lda, int ta, float alpha, long m, long c0,
-                   long kc, int MR)
-{
-	for (long i = 0; i < m; i += MR, dst += kc * MR)
-		for (long k = 0; k < kc; k++)
-			for (long l = 0; l < MR; l++) {
-				long t = i + l;
-				float v = t >= m ? 0 : ta ? A[(c0 + k) * lda + t] : A[t * lda + c0 + k];
-				dst[k * MR + l] = alpha * v;
-			}
-}
-
 void lm_sgemm(int ta, int tb, long m, long n, long k, float alpha, const float *A, long lda,
               const float *B, long ldb, float beta, float *C, long ldc)
 {
 	if (m <= 0 || n <= 0)
 		return;
-	if (lm_isa() == LM_ISA_PORTABLE || lm_gemm_mode() == LM_GEMM_OPENBLAS) {
+	if (!lm_gemm_own()) {
 		cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
 		            (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 		return;
@@ -290,19 +290,8 @@ void lm_sgemm(int ta, int tb, long m, long n, long k, float alpha, const float *
 		for (long jr = 0; jr < n; jr += NR) {
 			long nr = min(NR, n - jr);
 			g->pack(b, &W, jr, nr, pc, kc);
-			for (long ir = 0; ir < m; ir += MR) {
-				long mr = min(MR, m - ir);
-				float *c = C + ir * ldc + jr;
-				if (nr == NR) {
-					g->tile(kc, a + ir * kc, b, c, ldc, add, mr);
-					continue;
-				}
-				float t[MAXTILE] __attribute__((aligned(64)));
-				g->tile(kc, a + ir * kc, b, t, NR, 0, mr);
-				for (long i = 0; i < mr; i++)
-					for (long j = 0; j < nr; j++)
-						c[i * ldc + j] = (add ? c[i * ldc + j] : 0) + t[i * NR + j];
-			}
+			for (long ir = 0; ir < m; ir += MR)
+				tile(g, kc, a + ir * kc, b, C + ir * ldc + jr, ldc, add, min(MR, m - ir), nr);
 		}
 	}
 }

@@ -73,5 +73,9 @@ enum { LM_GEMM_CHOOSE = 0, LM_GEMM_LMCC = 1, LM_GEMM_OPENBLAS = 2 };
 extern int lm_gemm_force;
 /* lm_gemm_force, read from LMCC_GEMM the first time. */
 int lm_gemm_mode(void);
+/* Whether prefill's products take lmcc's blocked kernels at all, before
+ * any choice per dtype: as LMCC_GEMM forces, else on every path but the
+ * portable one (matmul.c). */
+int lm_gemm_own(void);
 
 #endif

@@ -158,8 +158,7 @@ static void kda_heads(void *ctx, long h0, long h1)
 					mul(Bm + t * dk, k + AT(t0 + t) * dk, w, dk);
 					mul(Bm + (nb + t) * dk, q + AT(t0 + t) * dk, w, dk);
 				}
-				lm_sgemm(0, 1, nb, t0, dk, 1.0f, Bm, dk, Kp, dk, 0.0f, A + t0 * L,
-				         L);
+				lm_sgemm(0, 1, nb, t0, dk, 1.0f, Bm, dk, Kp, dk, 0.0f, A + t0 * L, L);
 				lm_sgemm(0, 1, nb, t0, dk, 1.0f, Bm + nb * dk, dk, Kp, dk, 0.0f,
 				         P + t0 * L, L);
 			}

@@ -220,6 +220,15 @@ int lm_gemm_mode(void)
 	return lm_gemm_force;
 }
 
+int lm_gemm_own(void)
+{
+	/* Without AVX2, OpenBLAS's kernels for the CPU beat gcc's baseline
+	 * SSE2 code (3 to 1 on Zen 3). */
+	if (lm_gemm_mode())
+		return lm_gemm_force == LM_GEMM_LMCC;
+	return lm_isa() != LM_ISA_PORTABLE;
+}
+
 /* Whether n tokens times W go through lmcc's own product (gemm.c). */
 static int own(long n, const lm_mat *W)
 {
@@ -230,12 +239,8 @@ static int own(long n, const lm_mat *W)
 	 * weights lmcc's product is as fast as widened panels for sgemm or
 	 * faster at every shape (1.0 to 1.4 times).  On float32 weights, which
 	 * sgemm reads as they are, the faster depends on the CPU and on how well
-	 * OpenBLAS knows it: lm_gemm_f32_own decides.  Without AVX2,
-	 * OpenBLAS's kernels for the CPU beat gcc's baseline SSE2 code (3 to 1
-	 * on Zen 3). */
-	if (lm_isa() == LM_ISA_PORTABLE || n <= FEW)
-		return 0;
-	return W->dtype != LM_F32 || lm_gemm_f32_own();
+	 * OpenBLAS knows it: lm_gemm_f32_own decides. */
+	return lm_gemm_own() && n > FEW && (W->dtype != LM_F32 || lm_gemm_f32_own());
 }
 
 /* The float dtypes: rows of W across the pool's threads. */

@@ -21,8 +21,8 @@
  *   - many tokens (prefill): lmcc's blocked product (gemm.c) dequantizes
  *     each panel of rows and block of inputs to float32 inside its
  *     blocking, as it widens BF16 panels (the dequantizing costs about
- *     1/n of the product); on the portable path, or with
- *     LMCC_GEMM=openblas, a panel of whole rows is dequantized into a
+ *     1/n of the product); where lm_gemm_own says no (the portable path,
+ *     LMCC_GEMM=openblas), a panel of whole rows is dequantized into a
  *     per-thread buffer for OpenBLAS sgemm.
  * Activations are never rounded: q, s and b widen to float32 exactly, and
  * only the order of the sums differs from MLX's dequantize-then-multiply. */
@@ -128,7 +128,7 @@ void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 		path->permute(xp, x, n, W.cols, W.bits, W.mode, n <= FEW);
 		j.x = xp;
 	}
-	if (n > FEW && lm_isa() != LM_ISA_PORTABLE && lm_gemm_mode() != LM_GEMM_OPENBLAS)
+	if (n > FEW && lm_gemm_own())
 		lm_gemm(y, j.x, n, &W, path->seg);
 	else
 		lm_parallel(W.rows, 16, n <= FEW ? few : many, &j);
