@@ -17,10 +17,13 @@ typedef void lm_tile_fn(long kc, const float *a, const float *b, float *c, long 
  * float32 into dst, [kc][NR], outputs nr..NR - 1 zero (nr <= NR). */
 typedef void lm_pack_fn(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
 
-/* Row r's inputs [c0, c0 + kc) as float32: how a weight in a format of
- * its own (qmat.c's dequantizing) feeds the same blocking.  c0 is a
- * multiple of LM_GEMM_KC; kc is LM_GEMM_KC or what is left of the row. */
-typedef void lm_rowseg_fn(float *dst, const lm_mat *W, long r, long c0, long kc);
+/* Rows [r0, r0 + nr)'s inputs [c0, c0 + kc) as float32, row j's at
+ * dst + j * kc: how a weight in a format of its own (qmat.c's
+ * dequantizing) feeds the same blocking.  c0 is a multiple of
+ * LM_GEMM_KC; kc is LM_GEMM_KC or what is left of the row.  A panel's
+ * rows in one call: what a format derives per call (its groups' places
+ * in a vector) cost as much as dequantizing one row's block. */
+typedef void lm_rowseg_fn(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
 
 enum { LM_GEMM_KC = 256 };   /* inputs per block (gemm.c) */
 

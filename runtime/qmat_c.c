@@ -1,19 +1,20 @@
 /* qmat_c.c: qmat.c's portable kernels, in plain C for any CPU. */
 #include "qmat.h"
 
-static void seg_any_c(float *dst, const lm_mat *W, long r, long c0, long kc)
+static void seg_any_c(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
 {
-	switch (FORMAT_KEY(W->bits, W->mode)) {
+	for (long r = r0; r < r0 + nr; r++, dst += kc)
+		switch (FORMAT_KEY(W->bits, W->mode)) {
 #define X(bits, mode) case FORMAT_KEY(bits, mode): row_c(dst, W, r, bits, mode, c0, c0 + kc); break;
-	FORMAT_CASES(X)
+		FORMAT_CASES(X)
 #undef X
-	default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
-	}
+		default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
+		}
 }
 
 static void row_any_c(float *dst, const lm_mat *W, long r)
 {
-	seg_any_c(dst, W, r, 0, W->cols);
+	seg_any_c(dst, W, r, 1, 0, W->cols);
 }
 
 /* y[t, r] for r in [r0, r1) and t < nt <= TOK.  Eight partial sums per

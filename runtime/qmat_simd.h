@@ -401,51 +401,58 @@ TARGET static void K(few)(const Job *j, const float *xp, const float *sx, float 
 	}
 }
 
-/* Prefill: columns [lo, hi) of row r as float32 into dst[0, hi - lo), in
- * the chunk order of K(permute) (x is permuted the same way, unscaled, so
- * the product is unchanged).  lo and hi are multiples of the span (hi may
- * be the row's end): a chunk of E inputs never straddles them, as E is at
- * most 256 (L * 16 for 2 bits), gemm.c's block of inputs. */
-KINL void K(deq)(float *dst, const lm_mat *W, long r, int bits, int mode, long lo, long hi)
+/* Prefill: columns [lo, hi) of rows [r0, r0 + nr) as float32, row j's
+ * into dst + j * (hi - lo), in the chunk order of K(permute) (x is
+ * permuted the same way, unscaled, so the product is unchanged).  lo and
+ * hi are multiples of the span (hi may be the row's end): a chunk of E
+ * inputs never straddles them, as E is at most 256 (L * 16 for 2 bits),
+ * gemm.c's block of inputs. */
+KINL void K(deq)(float *dst, const lm_mat *W, long r0, long nr, int bits, int mode, long lo,
+                 long hi)
 {
 	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
-	long full = cols / E * E, span = E > G ? E : G, wpc = E * bits / 32;
+	long full = cols / E * E, span = E > G ? E : G, gps = span / G, wpc = E * bits / 32;
 	long end = hi < full ? hi : full;
-	const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld;
-	size_t g0 = (size_t)r * W->sld;
 	Vi off = K(lane_groups)(P, E, G);
-	Vf s8 = vzero(), b8 = vzero(), tab = K(e2m1_tab)();
-	for (long c = lo; c < end; c += span) {
-		long g = c / G;
-		if (g % L == 0 || c == lo) {
-			long g8 = g - g % L;     /* the vector of L groups g is in */
-			s8 = K(load_s)(W, g0 + g8, ng - g8 < L ? ng - g8 : L, mode);
-			if (mode == LM_AFFINE)
-				b8 = K(load_sb)(W->biases, W->sdtype, g0 + g8, ng - g8 < L ? ng - g8 : L);
-		}
-		Vi idx = iadd(iset1((int)(g % L)), off);
-		Vf s = vperm(s8, idx), b = vperm(b8, idx);
-		for (long e = c; e < c + span; e += E) {
-			Vi v = LANES(w + e / E * wpc, bits), hi4 = isrli(v, P / 2 * bits);
-			float *o = dst + (e - lo);
-			#pragma GCC unroll 16
-			for (int k = 0; k < P; k++) {
-				Vf q = vmul(K(code)(v, hi4, k, bits, mode, tab), vset1(elem_scale(k, bits, mode)));
+	Vf tab = K(e2m1_tab)();
+	for (long r = r0; r < r0 + nr; r++, dst += hi - lo) {
+		const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld;
+		size_t g0 = (size_t)r * W->sld;
+		Vf s8 = vzero(), b8 = vzero();
+		for (long c = lo, g = lo / G; c < end; c += span, g += gps) {
+			if (g % L == 0 || c == lo) {
+				long g8 = g - g % L;     /* the vector of L groups g is in */
+				long n8 = ng - g8 < L ? ng - g8 : L;
+				s8 = K(load_s)(W, g0 + g8, n8, mode);
 				if (mode == LM_AFFINE)
-					vstore(o + k * L, vadd(vmul(s, q), b));   /* two roundings, as MLX */
-				else
-					vstore(o + k * L, vmul(q, s));
+					b8 = K(load_sb)(W->biases, W->sdtype, g0 + g8, n8);
+			}
+			Vi idx = iadd(iset1((int)(g % L)), off);
+			Vf s = vperm(s8, idx), b = vperm(b8, idx);
+			for (long e = c; e < c + span; e += E) {
+				Vi v = LANES(w + e / E * wpc, bits), hi4 = isrli(v, P / 2 * bits);
+				float *o = dst + (e - lo);
+				#pragma GCC unroll 16
+				for (int k = 0; k < P; k++) {
+					Vf q = vmul(K(code)(v, hi4, k, bits, mode, tab),
+					            vset1(elem_scale(k, bits, mode)));
+					if (mode == LM_AFFINE)
+						vstore(o + k * L, vadd(vmul(s, q), b));   /* two roundings, as MLX */
+					else
+						vstore(o + k * L, vmul(q, s));
+				}
 			}
 		}
+		if (hi > end)
+			row_c(dst + (end - lo), W, r, bits, mode, end, hi);
 	}
-	if (hi > end)
-		row_c(dst + (end - lo), W, r, bits, mode, end, hi);
 }
 
-TARGET static void K(seg)(float *dst, const lm_mat *W, long r, long c0, long kc)
+TARGET static void K(seg)(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
 {
 	switch (FORMAT_KEY(W->bits, W->mode)) {
-#define X(bits, mode) case FORMAT_KEY(bits, mode): K(deq)(dst, W, r, bits, mode, c0, c0 + kc); break;
+#define X(bits, mode) \
+	case FORMAT_KEY(bits, mode): K(deq)(dst, W, r0, nr, bits, mode, c0, c0 + kc); break;
 	FORMAT_CASES(X)
 #undef X
 	default: lm_bug("quantized matrix with %d bits, mode %d", W->bits, W->mode);
@@ -454,7 +461,7 @@ TARGET static void K(seg)(float *dst, const lm_mat *W, long r, long c0, long kc)
 
 TARGET static void K(row)(float *dst, const lm_mat *W, long r)
 {
-	K(seg)(dst, W, r, 0, W->cols);
+	K(seg)(dst, W, r, 1, 0, W->cols);
 }
 
 #endif

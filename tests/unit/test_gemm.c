@@ -48,12 +48,14 @@ static lm_mat weight(int dtype, int tr, long rows, long cols, long pad)
 }
 
 /* The hook's contract, for a float weight: as a quantized format's reader would. */
-static void row_reader(float *dst, const lm_mat *W, long r, long c0, long kc)
+static void row_reader(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
 {
-	if (c0 % LM_GEMM_KC || kc > LM_GEMM_KC || c0 + kc > W->cols)
-		lm_bug("row reader: inputs [%ld, %ld) of %ld", c0, c0 + kc, W->cols);
-	for (long k = 0; k < kc; k++)
-		dst[k] = (float)w_at(W, r, c0 + k);
+	if (c0 % LM_GEMM_KC || kc > LM_GEMM_KC || c0 + kc > W->cols || nr < 1 || r0 + nr > W->rows)
+		lm_bug("row reader: rows [%ld, %ld) of %ld, inputs [%ld, %ld) of %ld", r0, r0 + nr,
+		       W->rows, c0, c0 + kc, W->cols);
+	for (long j = 0; j < nr; j++)
+		for (long k = 0; k < kc; k++)
+			dst[j * kc + k] = (float)w_at(W, r0 + j, c0 + k);
 }
 
 static const char *dname(int dtype)
