@@ -129,8 +129,8 @@ static void cols_sum(void *ctx, long r0, long r1)
 
 static void cols(Job j)
 {
-	static float *part;
-	static long cap;
+	static __thread float *part;    /* each caller's own, as lm_gemm's */
+	static __thread long cap;
 	Cols s = {j, NULL, (j.W.cols + CHUNK - 1) / CHUNK};
 	s.part = lm_grow(&part, &cap, s.chunks * j.n * j.W.rows);
 	lm_parallel(s.chunks, 1, cols_chunks, &s);
@@ -197,8 +197,8 @@ static const float *pairs_to(float *x2, const float *x, long n, long cols, long 
 
 static const float *pairs(const float *x, long n, long cols, long pair)
 {
-	static float *x2;
-	static long cap;
+	static __thread float *x2;
+	static __thread long cap;
 	return pairs_to(lm_grow(&x2, &cap, n * cols), x, n, cols, pair);
 }
 
@@ -282,10 +282,10 @@ static void each(void *ctx, long r0, long r1)
 
 void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat *W)
 {
-	static Job *j;
-	static long *start, cap;
-	static float *x2;
-	static long cx2;
+	static __thread Job *j;
+	static __thread long *start, cap;
+	static __thread float *x2;
+	static __thread long cx2;
 	const lm_stream *ks = kernels();
 	long cols = 0;
 	for (long i = 0; i < k; i++) {

@@ -12,6 +12,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -743,6 +744,85 @@ static void test_matmul_each(void)
 	}
 }
 
+/* Two threads, as two models served side by side, each running the
+ * float decode products over and over: every result must be the bits it
+ * gave alone.  The pool runs one caller's job at a time, so each runs on
+ * its own thread (one pool thread): what is shared is the products'
+ * buffers (an [in, out] weight's partial sums, BF16's paired inputs,
+ * lm_matmul_each's jobs). */
+typedef struct {
+	lm_mat W[3];       /* BF16 [out, in], F32 [in, out] past a chunk, F16 [in, out] */
+	float *x[3], *y[3], *want[3];
+	int bad;
+} Caller;
+
+static lm_mat float_weight(int dtype, int tr, long rows, long cols)
+{
+	size_t es = lm_dtype_size(dtype), n = (size_t)rows * cols;
+	unsigned char *store = lm_alloc(n * es);
+	for (size_t e = 0; e < n; e++) {
+		float v = (float)uni();
+		uint16_t h = dtype == LM_F16 ? lm_f32_to_f16(v) : lm_f32_to_bf16(v);
+		memcpy(store + es * e, dtype == LM_F32 ? (void *)&v : (void *)&h, es);
+	}
+	return (lm_mat){.data = store, .dtype = dtype, .tr = tr, .rows = rows, .cols = cols,
+	                .ld = tr ? rows : cols};
+}
+
+static pthread_barrier_t two_start;
+
+static void *caller_run(void *arg)
+{
+	Caller *c = arg;
+	pthread_barrier_wait(&two_start);    /* both at once, not one after the other */
+	for (int i = 0; i < 2000; i++) {
+		if (i % 2)
+			lm_matmul_each(3, c->y, (const float *const *)c->x, c->W);
+		else
+			for (int k = 0; k < 3; k++)
+				lm_matmul(c->y[k], c->x[k], 1, c->W[k]);
+		for (int k = 0; k < 3; k++)
+			c->bad += memcmp(c->y[k], c->want[k], c->W[k].rows * sizeof(float)) != 0;
+	}
+	return NULL;
+}
+
+static void test_two_callers(void)
+{
+	lm_set_threads(1);
+	Caller c[2];
+	for (int i = 0; i < 2; i++) {
+		c[i].W[0] = float_weight(LM_BF16, 0, 40 + 24 * i, 96 + 64 * i);
+		c[i].W[1] = float_weight(LM_F32, 1, 30 + 20 * i, 300 + 200 * i);
+		c[i].W[2] = float_weight(LM_F16, 1, 50 - 10 * i, 40 + 24 * i);
+		c[i].bad = 0;
+		for (int k = 0; k < 3; k++) {
+			c[i].x[k] = randv(c[i].W[k].cols);
+			c[i].y[k] = lm_floats(c[i].W[k].rows);
+			c[i].want[k] = lm_floats(c[i].W[k].rows);
+			lm_matmul(c[i].want[k], c[i].x[k], 1, c[i].W[k]);
+		}
+	}
+	pthread_t tid[2];
+	pthread_barrier_init(&two_start, NULL, 2);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&tid[i], NULL, caller_run, &c[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(tid[i], NULL);
+	pthread_barrier_destroy(&two_start);
+	int bad = c[0].bad + c[1].bad;
+	printf("%s kernel[%s] matmul: two callers at once, the bits of each alone%s\n",
+	       bad ? "FAIL" : "PASS", lm_isa_name(lm_isa()), bad ? " (results changed)" : "");
+	failures += bad != 0;
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < 3; k++) {
+			free((void *)c[i].W[k].data);
+			free(c[i].x[k]);
+			free(c[i].y[k]);
+			free(c[i].want[k]);
+		}
+}
+
 /* The pool: every unit of every job is run once, in ranges cut at
  * multiples of align, over many short jobs back to back, where a worker
  * still finishing one job (or late to it) meets the next. */
@@ -836,6 +916,7 @@ int main(void)
 	lm_cols_wide = -1;
 	test_pool(2);
 	test_pool(3);
+	test_two_callers();
 	test_fast_bf16_all();
 	lm_set_threads(1);
 	test_f16_values();
