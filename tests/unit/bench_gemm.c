@@ -108,12 +108,30 @@ static void run(float *y, const float *x, long n, lm_mat W, int mode, Time *best
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_gemm [THREADS [REPS [bf16|f16|f32 [N]]]]\n"
+	           "  lmcc's prefill product beside OpenBLAS's on the bench models' shapes,\n"
+	           "  THREADS threads (default 1), the best of REPS runs (default 5), weights\n"
+	           "  of that dtype (default bf16), N tokens only (default 32, 128 and 512),\n"
+	           "  each beside the cores' float32 FMA peak, in wall time and CPU time.\n");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
 	int threads = argc > 1 ? atoi(argv[1]) : 1;
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
 	const char *dn = argc > 3 ? argv[3] : "bf16";
 	long only = argc > 4 ? atol(argv[4]) : 0;
+	if (argc > 5 || threads < 1 || threads > 64 || reps < 1 || only < 0
+	    || (strcmp(dn, "bf16") && strcmp(dn, "f16") && strcmp(dn, "f32"))) {
+		usage(stderr);
+		return 2;
+	}
 	int dtype = !strcmp(dn, "f32") ? LM_F32 : !strcmp(dn, "f16") ? LM_F16 : LM_BF16;
 	if (lm_isa() == LM_ISA_PORTABLE) {
 		fprintf(stderr, "bench_gemm: the peak loop needs avx2 or avx512\n");
