@@ -38,6 +38,7 @@ AuthenticAMD,25,17) kind="AVX-512 machine (Zen 4)" ;;
 AuthenticAMD,25,1) kind="AVX2 machine (Zen 3)" ;;
 GenuineIntel,6,167) kind="Intel Xeon machine" ;;
 AuthenticAMD,26,2) kind="Zen 5 machine" ;;
+GenuineIntel,6,207) kind="Xeon-207 machine (Intel Xeon, family 6 model 207)" ;;
 *) kind="CPU $cpu, not measured" ;;
 esac
 
@@ -68,6 +69,15 @@ ref() {
 	Intel*,llama4,BF16) set -- "$3" 61.7 61.1 4.54 ;;
 	Intel*,llama4,Q8_0) set -- "$3" 91.5 91.6 10.2 ;;
 	Intel*,llama4,Q4_0) set -- "$3" 103.3 113.4 11.1 ;;
+	Xeon-207*,plamo2,BF16) set -- "$3" 83.7 83.5 9.27 ;;
+	Xeon-207*,plamo2,Q8_0) set -- "$3" 77.8 78.5 12.9 ;;
+	Xeon-207*,plamo2,Q4_0) set -- "$3" 110.4 108.1 20.0 ;;
+	Xeon-207*,kimi_linear,BF16) set -- "$3" 174.3 181.2 15.3 ;;
+	Xeon-207*,kimi_linear,Q8_0) set -- "$3" 166.0 180.0 21.3 ;;
+	Xeon-207*,kimi_linear,Q4_0) set -- "$3" 222.6 216.6 29.3 ;;
+	Xeon-207*,llama4,BF16) set -- "$3" 62.5 70.6 5.38 ;;
+	Xeon-207*,llama4,Q8_0) set -- "$3" 64.6 69.0 7.50 ;;
+	Xeon-207*,llama4,Q4_0) set -- "$3" 82.0 86.1 10.7 ;;
 	Zen*,plamo2,BF16) set -- "$3" 174.7 168.7 12.6 ;;
 	Zen*,plamo2,Q8_0) set -- "$3" 99.6 83.7 17.9 ;;
 	Zen*,plamo2,Q4_0) set -- "$3" 160.8 184.5 38.0 ;;
