@@ -88,10 +88,10 @@ static const char help[] =
 	"prefill, the read bandwidth over the bytes a token reads for decoding\n"
 	"(both measured before the tests and after them, the better kept).\n"
 	"With --fast every test runs again with the program's --fast; those\n"
-	"prefill rows' bound is the int8 product rate where the weights are 8- or\n"
-	"4-bit, and the BF16 one on float weights where the CPU has BF16 dot\n"
-	"products (AMX tiles or AVX512_BF16; the f32 peak where it has none) and\n"
-	"on quantized ones where --fast takes them on AMX tiles.\n";
+	"prefill rows' bound is the rate of the product --fast takes: BF16 dot\n"
+	"products (AMX tiles, or AVX512_BF16 where it outruns float32 FMAs) for\n"
+	"float weights and there for quantized ones too, else the int8 rate for\n"
+	"8- and 4-bit weights; the f32 peak where --fast leaves a product exact.\n";
 
 static long num(const char *opt, const char *s, long lo, long hi)
 {

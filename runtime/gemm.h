@@ -57,11 +57,13 @@ void lm_gemm_q8(float *y, const float *x, long n, const lm_mat *W);
  * F32 and F16 rounded to bf16 as packed), x rounded to bf16: whether it
  * takes n tokens times W (lm_fast, AVX-512 with AVX512_BF16), and the
  * product, on AMX's tiles where the CPU and the OS allow them, else on
- * vdpbf16ps.  lm_gemm_bf16_vec = 1 keeps it on vdpbf16ps (tests, bench). */
+ * vdpbf16ps where that outruns float32 FMAs.  lm_gemm_bf16_vec = 1 runs
+ * it on vdpbf16ps wherever the CPU has it (tests). */
 int lm_gemm_bf16_fits(long n, const lm_mat *W);
 void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W);
 extern int lm_gemm_bf16_vec;
-/* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none). */
+/* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none:
+ * --fast leaves float weights exact). */
 const char *lm_gemm_bf16_kernel(void);
 /* A quantized W's row r as the instruction set's prefill kernels read it
  * (qmat.c): in the order of their chunks of 16 lanes (qmat_simd.h), into

@@ -50,21 +50,25 @@ static int use_amx(void)
 	return lm_cpu_has("amx") && !lm_gemm_bf16_vec;
 }
 
+/* vdpbf16ps only where it outruns the exact float32 product (isa.c's
+ * "bf16_dot_fast"): elsewhere --fast would give up exactness for nothing.
+ * lm_gemm_bf16_vec runs it on any CPU that has it, for the tests. */
 const char *lm_gemm_bf16_kernel(void)
 {
 	if (lm_isa() != LM_ISA_AVX512 || !lm_cpu_has("avx512_bf16"))
 		return 0;
-	return use_amx() ? "amx" : "avx512_bf16";
+	if (use_amx())
+		return "amx";
+	return lm_cpu_has("bf16_dot_fast") || lm_gemm_bf16_vec ? "avx512_bf16" : 0;
 }
 
 /* Affine quantized weights too, on AMX: dequantized a panel at a time
  * and rounded to bf16, their products ran 2 to 3 times faster than the
- * int8 ones (gemm_q8.c, AVX2's byte products) on an Intel Xeon.  With
- * vdpbf16ps they stay int8 where the CPU has AMX (vdpbf16ps was no
- * faster than float32 FMAs on that Xeon), and take the bf16 product on
- * a CPU with AVX512_BF16 but no AMX: on AMD Zen 5 vdpbf16ps issues two
- * 512-bit products a cycle, and plamo2's 8-bit --fast prefill ran at 22
- * tokens/s on the int8 product beside 127 for its BF16 checkpoint. */
+ * int8 ones (gemm_q8.c, AVX2's byte products) on an Intel Xeon.  On
+ * vdpbf16ps only where it outruns float32 FMAs (AMD's Zen 4 and 5): on
+ * Zen 5 it issues two 512-bit products a cycle, and plamo2's 8-bit
+ * --fast prefill ran at 22 tokens/s on the int8 product beside 127 for
+ * its BF16 checkpoint.  Elsewhere they take the int8 product. */
 static int quant_fits(const lm_mat *W)
 {
 	return W->dtype == LM_Q && W->mode == LM_AFFINE && !W->tr && W->cols % 32 == 0
@@ -73,7 +77,7 @@ static int quant_fits(const lm_mat *W)
 
 int lm_fast_quant_bf16(void)
 {
-	return lm_gemm_bf16_kernel() && (use_amx() || !lm_cpu_has("amx"));
+	return use_amx() || (lm_gemm_bf16_kernel() && lm_cpu_has("bf16_dot_fast"));
 }
 
 int lm_gemm_bf16_fits(long n, const lm_mat *W)

@@ -64,7 +64,7 @@ int lm_isa(void)
  * and Linux (5.16 on) hands it out per process on request; a CPU with the
  * tiles whose kernel says no, or an older kernel, gets the vector kernel
  * instead of a fault at the first tile instruction. */
-static int has_bf16, has_amx, is_zen5;
+static int has_bf16, has_amx, is_amd, is_zen5;
 
 static void features(void)
 {
@@ -73,6 +73,7 @@ static void features(void)
 	int amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   /* "AuthenticAMD" */
 	__get_cpuid(1, &a, &b, &c, &d);
 	unsigned family = (a >> 8 & 0xf) + ((a >> 8 & 0xf) == 0xf ? (a >> 20 & 0xff) : 0);
+	is_amd = amd;
 	is_zen5 = amd && family >= 26;
 	if (lm_isa() != LM_ISA_AVX512 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		return;
@@ -94,6 +95,14 @@ int lm_cpu_has(const char *what)
 {
 	if (!strcmp(what, "amd_zen5"))
 		return is_zen5;
+	/* Whether vdpbf16ps outruns float32 FMAs, by vendor, never by timing
+	 * (a timed choice could differ between runs, and --fast's bits with
+	 * it).  AMD's Zen 4 and Zen 5 issue it at 1.5 to 2 times their FMA
+	 * rate (Zen 4, two threads: 346 against 236 GFLOP/s); Intel's cores
+	 * on one port where FMAs take two, at half their FMA rate or less
+	 * (a Xeon of family 6 model 207: 230 against 460 GFLOP/s). */
+	if (!strcmp(what, "bf16_dot_fast"))
+		return has_bf16 && is_amd;
 	return !strcmp(what, "avx512_bf16") ? has_bf16 : !strcmp(what, "amx") ? has_amx : 0;
 }
 

@@ -322,13 +322,13 @@ double lm_int8_rate(int bits);
 double lm_bf16_rate(void);
 double lm_bf16_peak(void);
 /* Whether --fast takes affine quantized weights through that BF16 product
- * (on AMX, or on vdpbf16ps where the CPU has no AMX) rather than the int8
- * one. */
+ * (on AMX, or on vdpbf16ps where it outruns float32 FMAs) rather than the
+ * int8 one. */
 int lm_fast_quant_bf16(void);
 /* What the CPU has beyond the chosen path (isa.c): "avx512_bf16", "amx"
  * (tiles granted by the OS), 0 unless the path is AVX-512; and what it is,
  * where a kernel's choice was measured per CPU: "amd_zen5" (AMD family 26
- * or later). */
+ * or later), "bf16_dot_fast" (AVX512_BF16 faster than float32 FMAs). */
 int lm_cpu_has(const char *what);
 /* "AMD EPYC ... (family 25 model 1)", from /proc/cpuinfo. */
 void lm_cpu_name(char *out, size_t size);
