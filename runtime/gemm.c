@@ -78,21 +78,52 @@ static void pack_rows(const lm_gemm_kern *g, float *dst, float *tmp, const lm_ma
 	g->pack(dst, &T, 0, nr, 0, kc);
 }
 
-/* Part `part` of `parts` of the cache lines holding the panel of
- * lm_pack_fn, asked for into L2: the next panel's weights arrive while
- * this one is multiplied, the wait for memory spread over its tiles. */
-static void prefetch_panel(const lm_mat *W, long r0, long nr, long c0, long kc, long part,
-                           long parts)
+/* A run of bytes a panel reads: len bytes at p. */
+typedef struct {
+	const char *p;
+	long len;
+} Run;
+
+/* The runs of row (or, stored [in, out], input) i of the panel of W's
+ * outputs [r0, r0 + nr) and inputs [c0, c0 + kc): one for a float dtype;
+ * for a quantized W its packed words and its groups' scales and biases
+ * (c0 starts a word and a group: a multiple of LM_GEMM_KC). */
+static int runs_of(Run *o, const lm_mat *W, long r0, long nr, long c0, long kc, long i)
 {
-	const char *p = W->data;
-	size_t es = lm_esize(W->dtype), ld = W->ld;
-	/* runs: nr rows of kc inputs, or kc rows of nr outputs */
-	long runs = W->tr ? kc : nr, len = (W->tr ? nr : kc) * (long)es;
-	long lines = (len + 63) / 64, total = runs * lines;
-	for (long i = total * part / parts; i < total * (part + 1) / parts; i++) {
-		long run = i / lines, off = i % lines * 64;
-		size_t at = W->tr ? (c0 + run) * ld + r0 : (r0 + run) * ld + c0;
-		__builtin_prefetch(p + at * es + off, 0, 2);
+	if (W->dtype != LM_Q) {
+		size_t es = lm_esize(W->dtype);
+		size_t at = W->tr ? (size_t)(c0 + i) * W->ld + r0 : (size_t)(r0 + i) * W->ld + c0;
+		o[0] = (Run){(const char *)W->data + at * es, (W->tr ? nr : kc) * (long)es};
+		return 1;
+	}
+	size_t r = (size_t)(r0 + i), g = (size_t)(c0 / W->group);
+	size_t es = W->mode == LM_AFFINE ? lm_esize(W->sdtype) : 1;
+	long ng = (kc + W->group - 1) / W->group;
+	o[0] = (Run){(const char *)W->data + r * W->ld * 4 + (size_t)c0 * W->bits / 8,
+	             kc * W->bits / 8};
+	o[1] = (Run){(const char *)W->scales + (r * W->sld + g) * es, ng * (long)es};
+	if (W->mode != LM_AFFINE)
+		return 2;
+	o[2] = (Run){(const char *)W->biases + (r * W->sld + g) * es, ng * (long)es};
+	return 3;
+}
+
+/* Part `part` of `parts` of the cache lines of that panel, asked for
+ * into L2: the next panel's weights arrive while this one is multiplied,
+ * the wait for memory spread over its tiles. */
+void lm_gemm_prefetch(const lm_mat *W, long r0, long nr, long c0, long kc, long part,
+                      long parts)
+{
+	if (W->dtype == LM_Q && W->tr)
+		return;
+	long runs = W->tr ? kc : nr;
+	for (long i = runs * part / parts; i < runs * (part + 1) / parts; i++) {
+		Run run[3];
+		int n = runs_of(run, W, r0, nr, c0, kc, i);
+		for (int k = 0; k < n; k++)
+			for (const char *l = (const char *)((uintptr_t)run[k].p & ~(uintptr_t)63);
+			     l < run[k].p + run[k].len; l += 64)
+				__builtin_prefetch(l, 0, 2);
 	}
 }
 
@@ -188,8 +219,8 @@ static void share(void *ctx, long r0, long r1)
 				long next = jr + NR < nc ? min(NR, nc - jr - NR) : 0;
 				for (long ir = 0; ir < n; ir += MR) {
 					long mr = min(MR, n - ir);
-					if (next && !row)
-						prefetch_panel(W, jc + jr + NR, next, pc, kc, ir / MR, mpad / MR);
+					if (next)
+						lm_gemm_prefetch(W, jc + jr + NR, next, pc, kc, ir / MR, mpad / MR);
 					tile(g, kc, a + ir * kc, b, y + ir * ldy + jc + jr, ldy, pc > 0, mr, nr);
 				}
 			}

@@ -35,6 +35,13 @@ typedef struct {
 
 extern const lm_gemm_kern lm_gemm_c, lm_gemm_avx2, lm_gemm_512;
 
+/* Part `part` of `parts` of the cache lines that the panel of W's
+ * outputs [r0, r0 + nr) and inputs [c0, c0 + kc) reads (a quantized W's
+ * packed words, scales and biases too), asked for into L2 (gemm.c; both
+ * blockings ask for the next panel while they multiply this one). */
+void lm_gemm_prefetch(const lm_mat *W, long r0, long nr, long c0, long kc, long part,
+                      long parts);
+
 /* lm_pack_fn with panels NR wide: the portable one, which the others use
  * for partial panels, and AVX2's, which the AVX-512 kernels use too. */
 void lm_gemm_pack_c(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc, int NR);
@@ -69,6 +76,8 @@ const char *lm_gemm_bf16_kernel(void);
  * (qmat.c): in the order of their chunks of 16 lanes (qmat_simd.h), into
  * which lm_qpermute puts x[n, W->cols], so that products are unchanged. */
 void lm_qrow_chunked(float *dst, const lm_mat *W, long r);
+/* Rows [r0, r0 + nr)'s inputs [c0, c0 + kc) so (lm_rowseg_fn). */
+void lm_qseg_chunked(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
 void lm_qpermute(float *xp, const float *x, long n, const lm_mat *W);
 
 /* Which products lm_matmul (float dtypes) and lm_sgemm use: 0 the ones

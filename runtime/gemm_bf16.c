@@ -219,34 +219,25 @@ BF16 static void pack(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0,
 		}
 }
 
-/* A quantized W's panel: each row's inputs [c0, c0 + kc) dequantized by
- * the AVX-512 prefill kernels' reader (on a view of the row from input
- * c0, which starts a word, a group and a chunk: c0 is a multiple of KC,
- * and of their chunks of 64 to 256 inputs), rounded to bf16, then packed
- * as a BF16 [out, in] panel.  The reader leaves inputs in its chunks'
- * order, so x was put in that order too (lm_gemm_bf16); MLX's own order
- * (lm_qrow) made the dequantizing 1.7 times slower end to end. */
+/* A quantized W's panel: its rows' inputs [c0, c0 + kc) dequantized in
+ * one call by the AVX-512 prefill kernels' reader (one call a row spent
+ * a fifth of its time deriving the format's places again), rounded to
+ * bf16, then packed as a BF16 [out, in] panel.  The reader leaves inputs
+ * in its chunks' order, so x was put in that order too (lm_gemm_bf16);
+ * MLX's own order (lm_qrow) made the dequantizing 1.7 times slower end
+ * to end. */
 BF16 static void pack_q(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
 {
 	static __thread float *f;
 	static __thread uint16_t *h;
 	if (!f) {
-		f = lm_alloc_aligned(KC * sizeof *f);
+		f = lm_alloc_aligned(NR * KC * sizeof *f);
 		h = lm_alloc_aligned(NR * KC * sizeof *h);
 	}
-	size_t es = lm_esize(W->sdtype), g = c0 / W->group;
-	lm_mat S = *W;
-	S.data = (const uint32_t *)W->data + c0 / 32 * W->bits;
-	S.scales = (const char *)W->scales + g * es;
-	S.biases = (const char *)W->biases + g * es;
-	S.cols = kc;
-	for (long j = 0; j < nr; j++) {
-		lm_qrow_chunked(f, &S, r0 + j);
-		for (long k = 0; k < kc; k += 32)
-			_mm512_storeu_si512(h + j * kc + k,
-			                    (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(f + k + 16),
-			                                                  _mm512_loadu_ps(f + k)));
-	}
+	lm_qseg_chunked(f, W, r0, nr, c0, kc);
+	for (long i = 0; i < nr * kc; i += 32)
+		_mm512_store_si512(h + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_load_ps(f + i + 16),
+		                                                       _mm512_load_ps(f + i)));
 	lm_mat B = {.data = h, .dtype = LM_BF16, .rows = nr, .cols = kc, .ld = kc};
 	pack(dst, &B, 0, nr, 0, kc);
 }
@@ -399,24 +390,6 @@ AMX static void amx_release(void)
 
 /* ---- the blocking ---- */
 
-/* Part `part` of `parts` of the cache lines of W's outputs [r0, r0 + nr)
- * and inputs [c0, c0 + kc), asked into L2: the next panel arrives while
- * this one is multiplied (without, packing waited on memory for a fifth
- * of plamo2's fast prefill). */
-static void prefetch(const lm_mat *W, long r0, long nr, long c0, long kc, long part, long parts)
-{
-	if (W->dtype == LM_Q)
-		return;
-	size_t es = lm_esize(W->dtype);
-	long runs = W->tr ? kc : nr, bytes = (W->tr ? nr : kc) * (long)es;
-	for (long i = runs * part / parts; i < runs * (part + 1) / parts; i++) {
-		size_t at = W->tr ? (size_t)(c0 + i) * W->ld + r0 : (size_t)(r0 + i) * W->ld + c0;
-		const char *p = (const char *)W->data + at * es;
-		for (long l = 0; l < bytes; l += 64)
-			__builtin_prefetch(p + l, 0, 2);
-	}
-}
-
 /* Outputs [r0, r1): one thread's share, NY outputs at a time (NY such
  * that the part of y they make, which every block of inputs adds to,
  * stays in L2: 512 tokens through 4096 outputs write 8 MB of y, and
@@ -447,7 +420,7 @@ static void share(void *ctx, long r0, long r1)
 				long nnr = min(NR, (nj < j1 ? j1 : r1) - nj), nkc = min(KC, cols - nc);
 				for (long t = 0; t < J->n; t += step) {
 					if (nnr > 0 && nj < r1)
-						prefetch(J->W, nj, nnr, nc, nkc, t / step, parts);
+						lm_gemm_prefetch(J->W, nj, nnr, nc, nkc, t / step, parts);
 					if (J->amx)
 						amx_step(J, b, parts_at + ((jc - j0) / NR * J->npad / MT + t / MT) * MT * NR,
 						         jc, nr, pc, kcp, t);

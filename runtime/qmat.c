@@ -54,6 +54,11 @@ void lm_qrow_chunked(float *dst, const lm_mat *W, long r)
 	paths[lm_isa()]->row(dst, W, r);
 }
 
+void lm_qseg_chunked(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
+{
+	paths[lm_isa()]->seg(dst, W, r0, nr, c0, kc);
+}
+
 void lm_qpermute(float *xp, const float *x, long n, const lm_mat *W)
 {
 	if (paths[lm_isa()]->permute)

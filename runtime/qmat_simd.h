@@ -412,14 +412,14 @@ KINL void K(deq)(float *dst, const lm_mat *W, long r0, long nr, int bits, int mo
 {
 	long cols = W->cols, G = W->group, ng = cols / G, P = lane_elems(bits), E = L * P;
 	long full = cols / E * E, span = E > G ? E : G, gps = span / G, wpc = E * bits / 32;
-	long end = hi < full ? hi : full;
+	long end = hi < full ? hi : full, glo = lo / G;
 	Vi off = K(lane_groups)(P, E, G);
 	Vf tab = K(e2m1_tab)();
 	for (long r = r0; r < r0 + nr; r++, dst += hi - lo) {
 		const uint32_t *w = (const uint32_t *)W->data + (size_t)r * W->ld;
 		size_t g0 = (size_t)r * W->sld;
 		Vf s8 = vzero(), b8 = vzero();
-		for (long c = lo, g = lo / G; c < end; c += span, g += gps) {
+		for (long c = lo, g = glo; c < end; c += span, g += gps) {
 			if (g % L == 0 || c == lo) {
 				long g8 = g - g % L;     /* the vector of L groups g is in */
 				long n8 = ng - g8 < L ? ng - g8 : L;
