@@ -72,11 +72,10 @@ extern int lm_gemm_bf16_vec;
 /* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none:
  * --fast leaves float weights exact). */
 const char *lm_gemm_bf16_kernel(void);
-/* A quantized W's row r as the instruction set's prefill kernels read it
- * (qmat.c): in the order of their chunks of 16 lanes (qmat_simd.h), into
- * which lm_qpermute puts x[n, W->cols], so that products are unchanged. */
-void lm_qrow_chunked(float *dst, const lm_mat *W, long r);
-/* Rows [r0, r0 + nr)'s inputs [c0, c0 + kc) so (lm_rowseg_fn). */
+/* A quantized W's rows [r0, r0 + nr), inputs [c0, c0 + kc), as the
+ * instruction set's prefill kernels read them (qmat.c, an lm_rowseg_fn):
+ * in the order of their chunks of 16 lanes (qmat_simd.h), into which
+ * lm_qpermute puts x[n, W->cols], so that products are unchanged. */
 void lm_qseg_chunked(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
 void lm_qpermute(float *xp, const float *x, long n, const lm_mat *W);
 

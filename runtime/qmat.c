@@ -49,11 +49,6 @@ void lm_qrow(float *dst, const lm_mat *W, long r)
 	lm_qpath_c.row(dst, W, r);
 }
 
-void lm_qrow_chunked(float *dst, const lm_mat *W, long r)
-{
-	paths[lm_isa()]->row(dst, W, r);
-}
-
 void lm_qseg_chunked(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
 {
 	paths[lm_isa()]->seg(dst, W, r0, nr, c0, kc);
