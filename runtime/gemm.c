@@ -228,11 +228,91 @@ static void share(void *ctx, long r0, long r1)
 	}
 }
 
+/* ---- few tokens: the tokens in the lanes ----
+ *
+ * With a few more tokens than FEW (an expert's share of a prompt) the
+ * blocking above widens and transposes every panel of W for a handful of
+ * tiles: at 128 tokens a seventh of Kimi's prefill went to
+ * lm_gemm_pack_avx2 (perf, BF16).  Here x is transposed instead, once per
+ * product ([cols][nt], nt = n rounded up to 16, the tokens past n zero),
+ * and W read by rows as stored (float32 rows, or the format's own
+ * reader), MW rows x KC inputs at a time, into a panel in L1 that the
+ * tile broadcasts from.  A tile's sums over the blocks of inputs wait in
+ * acc ([rows][nt]), and the last block's go to y, transposed back.  The
+ * sums are those of the blocking above, in the same order, so a token's
+ * outputs do not depend on how many tokens share the product.  Only the
+ * AVX-512 kernels have such a tile (lm_gemm_xt_avx2 transposes x). */
+
+typedef struct {
+	float *y, *xt, *acc;
+	long n, nt;         /* tokens, and n rounded up to a vector of 16 */
+	const lm_mat *W;
+	lm_rowseg_fn *row;
+	const lm_gemm_kern *g;
+	const float *x;
+} Few;
+
+static void xt_share(void *ctx, long c0, long c1)
+{
+	const Few *F = ctx;
+	lm_gemm_xt_avx2(F->xt, F->x, F->n, F->W->cols, c0, c1, (int)F->nt);
+}
+
+static void few_share(void *ctx, long r0, long r1)
+{
+	const Few *F = ctx;
+	const lm_mat *W = F->W;
+	const lm_gemm_kern *g = F->g;
+	int MW = g->mw;
+	long cols = W->cols, NT = F->nt;
+	float *w = lm_scratch((size_t)MW * KC);
+	for (long r = r0; r < r1; r += MW) {
+		long m = min(MW, r1 - r);
+		if (m < MW)     /* rows past the end as zeros, not whatever was there */
+			memset(w, 0, (size_t)MW * KC * sizeof(float));
+		for (long pc = 0; pc < cols; pc += KC) {
+			long kc = min(KC, cols - pc);
+			F->row(w, W, r, m, pc, kc);
+			int last = pc + kc == cols;
+			g->tile_t(kc, w, F->xt + pc * NT, F->acc + r * NT, pc > 0, last ? F->y + r : NULL,
+			          W->rows, (int)m, (int)F->n, (int)NT);
+		}
+	}
+}
+
+/* Whether n tokens times W take lm_gemm_few: up to the kernel's NT
+ * tokens, where the last vector of 16 is at least 13 full.  By measurement
+ * (Intel Xeon family 6 model 207, one thread, BF16, Kimi's experts'
+ * 1024x2304 and 2304x1024, against the blocking above): 1.25 to 1.5
+ * times at 16 tokens, 1.04 to 1.09 at 32, 1.13 to 1.18 at 48, 1.1 at
+ * 30 and 46, even at 28 and 44, and 0.9 to 0.95 at 12 and 20, where the
+ * empty lanes cost more than the transposes saved. */
+static int few_fits(const lm_gemm_kern *g, long n, const lm_mat *W)
+{
+	return g->tile_t && !W->tr && n > FEW && n <= g->nt && (n % 16 == 0 || n % 16 > 12);
+}
+
+static void lm_gemm_few(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row,
+                        const lm_gemm_kern *g)
+{
+	static __thread float *xt, *acc;
+	static __thread long cx, ca;
+	long nt = (n + 15) / 16 * 16;
+	Few F = {y, lm_grow(&xt, &cx, W->cols * nt), lm_grow(&acc, &ca, (W->rows + g->mw) * nt), n, nt,
+	         W, row ? row : g->rows, g, x};
+	lm_parallel(W->cols, 8, xt_share, &F);
+	lm_parallel(W->rows, g->mw, few_share, &F);
+}
+
 void lm_gemm(float *y, const float *x, long n, const lm_mat *W, lm_rowseg_fn *row)
 {
 	static __thread float *ap;    /* each caller's own (the server runs several) */
 	static __thread long cap;
 	const lm_gemm_kern *g = kernels();
+	if (few_fits(g, n, W)) {
+		lm_gemm_few(y, x, n, W, row, g);
+		return;
+	}
 	for (long t0 = 0; t0 < n; t0 += MC) {
 		long m = min(MC, n - t0), mpad = (m + g->mr - 1) / g->mr * g->mr;
 		Job j = {y + t0 * W->rows, x + t0 * W->cols, m, W, row, g,

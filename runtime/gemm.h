@@ -27,10 +27,24 @@ typedef void lm_rowseg_fn(float *dst, const lm_mat *W, long r0, long nr, long c0
 
 enum { LM_GEMM_KC = 256 };   /* inputs per block (gemm.c) */
 
+/* The other orientation, for few tokens (gemm.c's lm_gemm_few): a tile
+ * of MW outputs x nt tokens (nt a multiple of 16, at most the kernel's
+ * nt) from kc steps.  w holds MW rows of W as float32, row i's inputs at
+ * w + i * kc; xt is x transposed, token t of step k at xt[k * nt + t].
+ * acc holds the tile's sums so far, [MW][nt], read when add.  With y
+ * NULL the sums go back to acc; else they are the tile's last, and go
+ * to y[t * ldy + i] for the first m outputs and n tokens only. */
+typedef void lm_tile_t_fn(long kc, const float *w, const float *xt, float *acc, int add,
+                          float *y, long ldy, int m, int n, int nt);
+
 typedef struct {
 	int mr, nr;                /* tile: tokens x outputs */
 	lm_tile_fn *tile;
 	lm_pack_fn *pack;          /* for the float dtypes */
+	int mw, nt;                /* lm_tile_t_fn's tile: outputs x at most nt tokens */
+	                           /* (tile_t NULL: none) */
+	lm_tile_t_fn *tile_t;
+	lm_rowseg_fn *rows;        /* float dtypes' rows as float32, for tile_t */
 } lm_gemm_kern;
 
 extern const lm_gemm_kern lm_gemm_c, lm_gemm_avx2, lm_gemm_512;
@@ -46,6 +60,12 @@ void lm_gemm_prefetch(const lm_mat *W, long r0, long nr, long c0, long kc, long 
  * for partial panels, and AVX2's, which the AVX-512 kernels use too. */
 void lm_gemm_pack_c(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc, int NR);
 void lm_gemm_pack_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc, int NR);
+/* lm_rowseg_fn for F32, F16 and BF16 on AVX2 (for tile_t). */
+void lm_gemm_rows_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc);
+/* Tokens [0, n) of x[n, cols], inputs [c0, c1), into xt ([cols][nt], token t
+ * of input k at xt[k * nt + t]), tokens n .. nt - 1 zero (n <= nt, nt a
+ * multiple of 8, c0 and c1 multiples of 8 or c1 = cols). */
+void lm_gemm_xt_avx2(float *xt, const float *x, long n, long cols, long c0, long c1, int nt);
 
 /* y[n, W->rows] = x[n, W->cols] W^T, the outputs split across the pool's
  * threads, with the kernels of the instruction set lm_isa() chose.  row:

@@ -64,4 +64,60 @@ static void pack_512(float *dst, const lm_mat *W, long r0, long nr, long c0, lon
 	lm_gemm_pack_avx2(dst, W, r0, nr, c0, kc, NR);
 }
 
-const lm_gemm_kern lm_gemm_512 = {MR, NR, tile_512, pack_512};
+/* lm_tile_t_fn: 8 outputs x V vectors of 16 tokens, 8V sums, V + 8 loads
+ * for 8V multiply-adds (at V = 2 the ten loads for 16 of tile_m), with
+ * the weights broadcast and the tokens in the lanes. */
+enum { MW = 8, VMAX = 3 };
+
+AVX512 INLINE void tile_v(long kc, const float *w, const float *xt, float *acc, int add,
+                          float *y, long ldy, int m, int n, const int V)
+{
+	const int NT = 16 * V;
+	__m512 s[MW][VMAX];
+#pragma GCC unroll 8
+	for (int i = 0; i < MW; i++)
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++)
+			s[i][v] = _mm512_setzero_ps();
+	for (long k = 0; k < kc; k++, xt += NT) {
+		__m512 x[VMAX];
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++)
+			x[v] = _mm512_loadu_ps(xt + 16 * v);
+#pragma GCC unroll 8
+		for (int i = 0; i < MW; i++) {
+			__m512 wi = _mm512_set1_ps(w[i * kc + k]);
+#pragma GCC unroll 3
+			for (int v = 0; v < V; v++)
+				s[i][v] = _mm512_fmadd_ps(wi, x[v], s[i][v]);
+		}
+	}
+	float last[MW * 16 * VMAX], *t = y ? last : acc;
+#pragma GCC unroll 8
+	for (int i = 0; i < MW; i++)
+#pragma GCC unroll 3
+		for (int v = 0; v < V; v++) {
+			if (add)    /* the block's sums after the sums so far, as tile_m */
+				s[i][v] = _mm512_add_ps(s[i][v], _mm512_loadu_ps(acc + i * NT + 16 * v));
+			_mm512_storeu_ps(t + i * NT + 16 * v, s[i][v]);
+		}
+	if (y)
+		for (int tok = 0; tok < n; tok++)
+			for (int i = 0; i < m; i++)
+				y[tok * ldy + i] = t[i * NT + tok];
+}
+
+AVX512 __attribute__((aligned(64))) static void tile_t_512(long kc, const float *w,
+                                                           const float *xt, float *acc,
+                                                           int add, float *y, long ldy, int m,
+                                                           int n, int nt)
+{
+	switch (nt) {
+	case 16: tile_v(kc, w, xt, acc, add, y, ldy, m, n, 1); break;
+	case 32: tile_v(kc, w, xt, acc, add, y, ldy, m, n, 2); break;
+	default: tile_v(kc, w, xt, acc, add, y, ldy, m, n, 3); break;
+	}
+}
+
+const lm_gemm_kern lm_gemm_512 = {MR, NR, tile_512, pack_512, MW, 16 * VMAX, tile_t_512,
+                                  lm_gemm_rows_avx2};

@@ -137,4 +137,48 @@ static void pack_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, lo
 	lm_gemm_pack_avx2(dst, W, r0, nr, c0, kc, NR);
 }
 
-const lm_gemm_kern lm_gemm_avx2 = {MR, NR, tile_avx2, pack_avx2};
+/* Rows [r0, r0 + nr) of a float W stored [out, in], inputs [c0, c0 + kc),
+ * row j's at dst + j * kc: widened in order, with no transpose. */
+AVX2 void lm_gemm_rows_avx2(float *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
+{
+	int dtype = W->dtype;
+	for (long j = 0; j < nr; j++, dst += kc) {
+		size_t at = (size_t)(r0 + j) * W->ld + c0;
+		long k = 0;
+		if (dtype == LM_BF16)
+			for (; k + 8 <= kc; k += 8)
+				_mm256_storeu_ps(dst + k, load8(W->data, LM_BF16, at + k));
+		else if (dtype == LM_F16)
+			for (; k + 8 <= kc; k += 8)
+				_mm256_storeu_ps(dst + k, load8(W->data, LM_F16, at + k));
+		else
+			for (; k + 8 <= kc; k += 8)
+				_mm256_storeu_ps(dst + k, load8(W->data, LM_F32, at + k));
+		for (; k < kc; k++)
+			dst[k] = lm_load_f32(W->data, dtype, at + k);
+	}
+}
+
+/* x's 8 x 8 blocks transposed in registers: a fraction of the cost of
+ * storing token by token nt floats apart. */
+AVX2 void lm_gemm_xt_avx2(float *xt, const float *x, long n, long cols, long c0, long c1, int nt)
+{
+	for (long t0 = 0; t0 < nt; t0 += 8) {
+		long k = c0;
+		for (; k + 8 <= c1; k += 8) {
+			__m256 v[8];
+#pragma GCC unroll 8
+			for (int j = 0; j < 8; j++)
+				v[j] = t0 + j < n ? _mm256_loadu_ps(x + (t0 + j) * cols + k) : _mm256_setzero_ps();
+			transpose8(v);
+#pragma GCC unroll 8
+			for (int i = 0; i < 8; i++)
+				_mm256_storeu_ps(xt + (k + i) * nt + t0, v[i]);
+		}
+		for (; k < c1; k++)
+			for (long j = 0; j < 8; j++)
+				xt[k * nt + t0 + j] = t0 + j < n ? x[(t0 + j) * cols + k] : 0;
+	}
+}
+
+const lm_gemm_kern lm_gemm_avx2 = {MR, NR, tile_avx2, pack_avx2, 0, 0, NULL, NULL};

@@ -28,4 +28,4 @@ static void pack_c(float *dst, const lm_mat *W, long r0, long nr, long c0, long 
 	lm_gemm_pack_c(dst, W, r0, nr, c0, kc, NR);
 }
 
-const lm_gemm_kern lm_gemm_c = {MR, NR, tile_c, pack_c};
+const lm_gemm_kern lm_gemm_c = {MR, NR, tile_c, pack_c, 0, 0, NULL, NULL};

@@ -132,6 +132,31 @@ static void matmul(int tr, long n, long rows, long cols, int threads)
 	free(g);
 }
 
+/* A token's outputs whatever the tokens beside it: n tokens and the same
+ * n with one more, bit for bit.  With the AVX-512 kernels n = 16, 32 and
+ * 48 take lm_gemm_few (tokens in the lanes) and n + 1 the blocking, so
+ * the two orientations must sum in the same order (a prompt's chunking
+ * must not change its results: suite_pcache compares them). */
+static void same_sums(int dtype, long n, long rows, long cols, int hook)
+{
+	lm_mat W = weight(dtype, 0, rows, cols, 5);
+	float *x = lm_floats((n + 1) * cols), *y = lm_floats(n * rows),
+	      *y1 = lm_floats((n + 1) * rows);
+	for (long i = 0; i < (n + 1) * cols; i++)
+		x[i] = uni();
+	lm_set_threads(2);
+	lm_gemm(y, x, n, &W, hook ? row_reader : NULL);
+	lm_gemm(y1, x, n + 1, &W, hook ? row_reader : NULL);
+	int ok = !memcmp(y, y1, (size_t)n * rows * sizeof(float));
+	printf("%s gemm[%s] %s n=%ld and n=%ld %ldx%ld%s: the same sums\n", ok ? "PASS" : "FAIL",
+	       lm_isa_name(lm_isa()), dname(dtype), n, n + 1, rows, cols, hook ? " row reader" : "");
+	failures += !ok;
+	free((void *)W.data);
+	free(x);
+	free(y);
+	free(y1);
+}
+
 /* lm_sgemm against a float64 product of the same op(A) op(B), with C
  * holding a known value beforehand (beta's part), in every transpose,
  * with leading dimensions wider than the operands. */
@@ -206,7 +231,19 @@ int main(void)
 			 * panels of tokens and of outputs, three blocks of inputs */
 			test(dtypes[d], tr, 33, 83, 520, 2, 0);
 			test(dtypes[d], tr, 13, 64, 300, 2, 0);
+			/* tokens in the lanes (AVX-512): one vector of them, part
+			 * tiles of outputs, a tail of inputs past the last 8 */
+			test(dtypes[d], tr, 16, 83, 523, 2, 0);
+			test(dtypes[d], tr, 29, 5, 19, 1, 0);     /* fewer outputs than a tile */
+			test(dtypes[d], tr, 32, 130, 256, 2, 0);
+			test(dtypes[d], tr, 46, 1059, 40, 2, 0);
+			test(dtypes[d], tr, 48, 64, 700, 1, 0);
+			same_sums(dtypes[d], 16, 83, 523, 0);
+			same_sums(dtypes[d], 48, 40, 600, 0);
 		}
+	test(LM_BF16, 0, 32, 77, 600, 2, 1);
+	test(LM_BF16, 0, 45, 21, 300, 1, 1);
+	same_sums(LM_BF16, 32, 77, 600, 1);
 	test(LM_BF16, 0, 130, 77, 600, 2, 1);
 	test(LM_BF16, 0, 197, 40, 300, 2, 1);
 	test(LM_F32, 1, 7, 33, 257, 1, 1);
