@@ -93,6 +93,10 @@ lm_ckpt *lm_ck_try(const char *dir);
 /* One safetensors file, checked the same way (an adapter's). */
 lm_ckpt *lm_ck_open_file(const char *path);
 void lm_ck_close(lm_ckpt *ck);
+/* Bytes of the checkpoint's tensors stored [in, out] that binding may
+ * transpose into memory of its own (st.c's flip; by default half the
+ * memory available when the first is bound); 0: none. */
+void lm_ck_flip_room(lm_ckpt *ck, size_t bytes);
 /* 0 (--no-mmap): the files opened next are read into memory of the
  * process's own in 2 MB pages, not mapped (st.c says when it falls back). */
 void lm_set_mmap(int on);
@@ -100,6 +104,8 @@ void lm_set_mmap(int on);
  * the file fd read-only or, fd < 0, anonymous and writable; MAP_FAILED if
  * not; munmap(p, size) frees it. */
 unsigned char *lm_map_aligned(size_t size, int fd);
+/* [n, A, B] into [n, B, A], elements of es = 2 or 4 bytes (transpose.c). */
+void lm_transpose(void *dst, const void *src, long n, long A, long B, int es);
 /* The fraction of ck's resident weights in 2 MB pages (-1: unknown), and
  * a phrase for the stats line saying how they were loaded. */
 double lm_ck_huge(const lm_ckpt *ck);

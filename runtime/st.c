@@ -39,6 +39,8 @@ typedef struct {
 	int shard;                   /* file -1: in this shard, not opened yet */
 	int used;                    /* bound by the model */
 	int filled;                  /* a copied file's: its bytes read in */
+	int plain;                   /* views of it handed out as stored */
+	int flipped;                 /* stored [..., B, A] at load (flip) */
 	char dtype_name[12];         /* as the header names it */
 	size_t bytes;
 	long shape[MAX_NDIM];
@@ -80,6 +82,10 @@ struct lm_ckpt {
 	int nshards;
 	size_t copying;              /* bytes of the files copied, not mapped */
 	double copy_time;            /* seconds spent reading them in */
+	struct { void *p; size_t n; } *flips;   /* flipped tensors' memory */
+	int nflips;
+	size_t flip_bytes, flip_room;
+	double flip_time;
 };
 
 static const char *dtype_name(int dtype)
@@ -791,6 +797,9 @@ static void release(lm_ckpt *ck)
 	for (long i = 0; i < ck->nowned; i++)
 		free(ck->owned[i]);
 	free(ck->owned);
+	for (int i = 0; i < ck->nflips; i++)
+		munmap(ck->flips[i].p, ck->flips[i].n);
+	free(ck->flips);
 	free(ck->files);
 	free(ck->t);
 	free(ck->where);
@@ -911,6 +920,89 @@ static void check_view(lm_ckpt *ck, Tensor *t, long off, int tr, long rows,
 		       t->name, off, rows, cols, ld, t->numel);
 }
 
+/* ---- weights stored [in, out] ----
+ * Hugging Face stores Llama 4's experts [E, in, out], so a view of one is
+ * tr, and every kernel reads tr worse than [out, in]: decoding sums
+ * columns into partial outputs, and prefill gathers each panel from rows
+ * of the stored matrix a multiple of 4 KB apart, which share a few cache
+ * sets.  mlx-lm's sanitize transposes them at load; so does lmcc, once
+ * per tensor (flip), into memory of the checkpoint's own in 2 MB pages,
+ * giving the file's pages back.  The copies are bounded by half the
+ * memory available at the first one; a tensor past that stays in the
+ * file, read as tr.  So does one that was already handed out as stored
+ * (plain).  On an Intel Xeon family 6 model 207 (2 threads) the load
+ * took 1.25 s more for the bench model's 3.8 GB of experts, most of it
+ * the kernel zeroing the new pages, and its prefill of 256 tokens 0.8 s
+ * less (1.22 times as fast), decoding 1.05 times as fast. */
+
+/* The view (off, tr, rows, cols, ld) of a tensor [..., A, B] stored
+ * [..., B, A] instead: the same elements, tr flipped, ld A.  Only a view
+ * that steps whole rows of B (ld == B) inside one matrix has one. */
+static int flipped_view(const Tensor *t, long *off, int *tr, long rows, long cols, long *ld)
+{
+	long A = t->shape[t->ndim - 2], B = t->shape[t->ndim - 1];
+	long i = *off / (A * B), a0 = *off % (A * B) / B, b0 = *off % B;
+	long na = *tr ? cols : rows, nb = *tr ? rows : cols;
+	if (*ld != B || a0 + na > A || b0 + nb > B)
+		return 0;
+	*off = i * A * B + b0 * A + a0;
+	*tr = !*tr;
+	*ld = A;
+	return 1;
+}
+
+/* Whether t is stored flipped, flipping it now if it may be. */
+static int flip(lm_ckpt *ck, Tensor *t)
+{
+	if (t->flipped || t->plain || !t->data || t->file < 0 || t->ndim < 2 || t->dtype > LM_BF16
+	    || !lm_stage_mine())
+		return t->flipped;
+	if (!ck->flip_room) {
+		long a = meminfo("MemAvailable");
+		ck->flip_room = a > 0 ? (size_t)a / 2 : 1;
+	}
+	if (ck->flip_bytes + t->bytes > ck->flip_room)
+		return 0;
+	unsigned char *d = lm_map_aligned(t->bytes, -1);
+	if (d == MAP_FAILED)
+		return 0;
+	madvise(d, t->bytes, MADV_HUGEPAGE);    /* before the first touch */
+	double t0 = lm_now();
+	long A = t->shape[t->ndim - 2], B = t->shape[t->ndim - 1];
+	lm_transpose(d, t->data, t->numel / (A * B), A, B, (int)lm_dtype_size(t->dtype));
+	/* the whole pages of the file's copy only: a neighbour may share the ends */
+	for (int i = 0; i < ck->nfiles; i++) {
+		const File *f = &ck->files[i];
+		if (t->data < f->map || t->data >= f->map + f->size)
+			continue;
+		uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+		uintptr_t lo = ((uintptr_t)t->data + pg - 1) & ~(pg - 1);
+		uintptr_t hi = ((uintptr_t)t->data + t->bytes) & ~(pg - 1);
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	ck->flips = lm_realloc(ck->flips, (ck->nflips + 1) * sizeof *ck->flips);
+	ck->flips[ck->nflips].p = d;
+	ck->flips[ck->nflips++].n = t->bytes;
+	ck->flip_bytes += t->bytes;
+	ck->flip_time += lm_now() - t0;
+	t->data = d;
+	return t->flipped = 1;
+}
+
+void lm_ck_flip_room(lm_ckpt *ck, size_t bytes)
+{
+	ck->flip_room = bytes ? bytes : 1;
+}
+
+/* A reader of t as stored (not through a view). */
+static void as_stored(Tensor *t)
+{
+	if (t->flipped)
+		lm_bug("tensor '%s' read as stored after it was transposed for a view", t->name);
+	t->plain = 1;
+}
+
 lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
                  long off, int tr, long rows, long cols, long ld)
 {
@@ -918,6 +1010,16 @@ lm_mat lm_ck_mat(lm_ckpt *ck, const char *name, int ndim, const long *shape,
 	check_view(ck, t, off, tr, rows, cols, ld);
 	size_t es = lm_dtype_size(t->dtype);
 	align_data(ck, t);
+	long o = off, l = ld;
+	int f = tr;
+	if (t->ndim >= 2 && flipped_view(t, &o, &f, rows, cols, &l)
+	    && (t->flipped || (tr && flip(ck, t)))) {
+		off = o;
+		tr = f;
+		ld = l;
+	} else {
+		as_stored(t);
+	}
 	return (lm_mat){.data = t->data ? t->data + off * es : NULL, .dtype = t->dtype, .tr = tr,
 	                .rows = rows, .cols = cols, .ld = ld};
 }
@@ -926,6 +1028,7 @@ const float *lm_ck_vec(lm_ckpt *ck, const char *name, int ndim,
                        const long *shape, float add)
 {
 	Tensor *t = need(ck, name, ndim, shape);
+	as_stored(t);
 	float *v = own(ck, t->numel * sizeof(float));
 	/* another pipeline stage's: checked, not read (zeros it never uses) */
 	for (long i = 0; i < t->numel && lm_stage_mine(); i++)
@@ -958,6 +1061,7 @@ const float *lm_ck_row_scale(lm_ckpt *ck, const char *name, int ndim,
 {
 	Tensor *t = need(ck, name, ndim, shape);
 	check_view(ck, t, off, 0, rows, cols, ld);
+	as_stored(t);
 	RowScale j = {t, off, cols, ld, eps, own(ck, rows * sizeof(float))};
 	if (lm_stage_mine())
 		lm_parallel(rows, 64, row_scale, &j);
@@ -993,6 +1097,7 @@ const void *lm_ck_raw(lm_ckpt *ck, const char *name, const char **dtype, size_t 
 		lm_bug("lm_ck_raw: no tensor '%s'", name);
 	*dtype = t->dtype_name;
 	*bytes = t->bytes;
+	as_stored(t);
 	if (t->file >= 0)
 		fill(ck, t);
 	return t->data;
@@ -1281,6 +1386,8 @@ double lm_ck_huge(const lm_ckpt *ck)
 			for (int i = 0; i < ck->nfiles && !in; i++)
 				in = ck->files[i].size && b < (uintptr_t)ck->files[i].map + ck->files[i].size
 				     && e > (uintptr_t)ck->files[i].map;
+			for (int i = 0; i < ck->nflips && !in; i++)
+				in = b < (uintptr_t)ck->flips[i].p + ck->flips[i].n && e > (uintptr_t)ck->flips[i].p;
 		} else if (in && sscanf(line, "Rss: %ld kB", &kb) == 1)
 			rss += kb;
 		else if (in && (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1
@@ -1293,7 +1400,8 @@ double lm_ck_huge(const lm_ckpt *ck)
 }
 
 /* "weights copied in 2.10 s, 100% in 2 MB pages" or "weights mapped,
- * 3% in 2 MB pages": for the stats line. */
+ * 3% in 2 MB pages", with the transposed tensors' share, for the stats
+ * line. */
 void lm_ck_pages(const lm_ckpt *ck, char *s, size_t n)
 {
 	int copied = 0;
@@ -1303,6 +1411,10 @@ void lm_ck_pages(const lm_ckpt *ck, char *s, size_t n)
 	               : snprintf(s, n, "weights mapped");
 	if (copied && copied < ck->nfiles && k >= 0 && (size_t)k < n)
 		k += snprintf(s + k, n - k, " (%d of %d files)", copied, ck->nfiles);
+	char b[32];
+	if (ck->nflips && k >= 0 && (size_t)k < n)
+		k += snprintf(s + k, n - k, ", %s stored [in, out] transposed in %.2f s",
+		              lm_bytes_str(b, sizeof b, (long)ck->flip_bytes), ck->flip_time);
 	double h = lm_ck_huge(ck);
 	if (h >= 0 && k >= 0 && (size_t)k < n)
 		snprintf(s + k, n - k, ", %.0f%% in 2 MB pages", 100 * h);

@@ -80,6 +80,13 @@ if make -s tests/bin/test_gemm >tests/tmp/unit.log 2>&1; then
 else
 	echo "FAIL unit: test_gemm does not build: $(head -c 300 tests/tmp/unit.log)"
 fi
+# Weights stored [in, out], transposed at load (st.c), read through views.
+mkdir -p tests/tmp/flip
+if make -s tests/bin/test_flip >tests/tmp/unit.log 2>&1; then
+	tests/bin/test_flip tests/tmp/flip || echo "FAIL unit: test_flip exited $?"
+else
+	echo "FAIL unit: test_flip does not build: $(head -c 300 tests/tmp/unit.log)"
+fi
 # --fast's int8 product for quantized weights, against the exact one.
 if make -s tests/bin/test_gemm_q8 >tests/tmp/unit.log 2>&1; then
 	tests/bin/test_gemm_q8 || echo "FAIL unit: test_gemm_q8 exited $?"

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -20,6 +21,18 @@ static inline long resident_mb(void)
 	if (f)
 		fclose(f);
 	return pages * sysconf(_SC_PAGESIZE) >> 20;
+}
+
+/* v stored as element i of an F32, F16 or BF16 array at p (rounded to
+ * nearest even). */
+static inline void store_elem(unsigned char *p, int dtype, size_t i, float v)
+{
+	if (dtype == LM_F32) {
+		memcpy(p + 4 * i, &v, 4);
+	} else {
+		uint16_t h = dtype == LM_BF16 ? lm_f32_to_bf16(v) : lm_f32_to_f16(v);
+		memcpy(p + 2 * i, &h, 2);
+	}
 }
 
 /* A number in [-1, 1) from the xorshift generator whose state is *s: the

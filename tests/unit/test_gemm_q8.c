@@ -27,16 +27,6 @@ static double uni(void)        /* in [-1, 1) */
 	return xorshift_uni(&rng);
 }
 
-static void store(unsigned char *p, int dt, size_t i, float v)
-{
-	if (dt == LM_F32) {
-		memcpy(p + 4 * i, &v, 4);
-	} else {
-		uint16_t h = dt == LM_BF16 ? lm_f32_to_bf16(v) : lm_f32_to_f16(v);
-		memcpy(p + 2 * i, &h, 2);
-	}
-}
-
 /* How far the int8 product may be from the exact one at (t, r). */
 static double allowed(const lm_mat *W, const float *x, long t, long r)
 {
@@ -68,8 +58,8 @@ static void product(int bits, int group, int sdtype, long n, long rows, long gro
 	double mid = ((1 << bits) - 1) / 2.0;
 	for (long i = 0; i < rows * sld; i++) {
 		float s = (float)(uni() * 0.02);
-		store(sc, sdtype, i, s);
-		store(bi, sdtype, i, (float)(-s * mid * (1 + 0.3 * uni())));
+		store_elem(sc, sdtype, i, s);
+		store_elem(bi, sdtype, i, (float)(-s * mid * (1 + 0.3 * uni())));
 	}
 	lm_mat W = {.data = words, .dtype = LM_Q, .rows = rows, .cols = cols, .ld = ld,
 	            .bits = bits, .group = group, .sdtype = sdtype, .scales = sc, .biases = bi,
