@@ -99,16 +99,15 @@ static long peak(void)
  * reset cache never looks at. */
 static void release_caches(const lm_state *st)
 {
-	long pg = sysconf(_SC_PAGESIZE);
 	for (int i = 0; i < st->nkv; i++) {
 		const lm_kv *c = st->kv[i];
 		float *a[2] = {c->k, c->v};
 		long dim[2] = {c->kdim, c->vdim};
 		for (int j = 0; j < (c->v == c->k ? 1 : 2); j++) {
-			uintptr_t lo = ((uintptr_t)a[j] + pg - 1) & ~(uintptr_t)(pg - 1);
-			uintptr_t hi = ((uintptr_t)(a[j] + c->cap * dim[j])) & ~(uintptr_t)(pg - 1);
-			if (hi > lo)
-				madvise((void *)lo, hi - lo, MADV_DONTNEED);
+			char *lo;
+			size_t k = lm_inner_pages(a[j], c->cap * dim[j] * sizeof(float), &lo);
+			if (k)
+				madvise(lo, k, MADV_DONTNEED);
 		}
 	}
 }

@@ -53,6 +53,9 @@ void lm_err_pop(lm_err *e);
 void lm_err_raise(const lm_err *e) __attribute__((noreturn));
 
 void *lm_alloc_aligned(size_t n);    /* zeroed, 64-byte aligned; free() it */
+/* The whole pages inside [p, p + n): the first at *a, and their bytes (0:
+ * none), for giving them back with madvise while neighbours keep theirs. */
+size_t lm_inner_pages(const void *p, size_t n, char **a);
 /* *buf with room for n floats: a kernel's scratch, kept from call to call
  * and replaced (not copied) when a call needs more than *cap. */
 float *lm_grow(float **buf, long *cap, long n);

@@ -970,17 +970,12 @@ static int flip(lm_ckpt *ck, Tensor *t)
 	double t0 = lm_now();
 	long A = t->shape[t->ndim - 2], B = t->shape[t->ndim - 1];
 	lm_transpose(d, t->data, t->numel / (A * B), A, B, (int)lm_dtype_size(t->dtype));
-	/* the whole pages of the file's copy only: a neighbour may share the ends */
-	for (int i = 0; i < ck->nfiles; i++) {
-		const File *f = &ck->files[i];
-		if (t->data < f->map || t->data >= f->map + f->size)
-			continue;
-		uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-		uintptr_t lo = ((uintptr_t)t->data + pg - 1) & ~(pg - 1);
-		uintptr_t hi = ((uintptr_t)t->data + t->bytes) & ~(pg - 1);
-		if (hi > lo)
-			madvise((void *)lo, hi - lo, MADV_DONTNEED);
-	}
+	/* the file's pages (not align_data's copy); a neighbour may share the ends */
+	char *lo;
+	size_t k = lm_inner_pages(t->data, t->bytes, &lo);
+	for (int i = 0; i < ck->nfiles && k; i++)
+		if (t->data >= ck->files[i].map && t->data < ck->files[i].map + ck->files[i].size)
+			madvise(lo, k, MADV_DONTNEED);
 	ck->flips = lm_realloc(ck->flips, (ck->nflips + 1) * sizeof *ck->flips);
 	ck->flips[ck->nflips].p = d;
 	ck->flips[ck->nflips++].n = t->bytes;

@@ -140,17 +140,24 @@ static void check_room(size_t n)
  * to the kernel instead (private anonymous memory reads as zeros again),
  * so that a cache sized for a long context costs memory only as it fills,
  * and nothing to zero up front. */
+size_t lm_inner_pages(const void *p, size_t n, char **a)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + pg - 1) & ~(pg - 1), hi = ((uintptr_t)p + n) & ~(pg - 1);
+	*a = (char *)lo;
+	return hi > lo ? hi - lo : 0;
+}
+
 static void zero(void *p, size_t n)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	char *a = (char *)(((uintptr_t)p + pg - 1) & ~(uintptr_t)(pg - 1));
-	char *b = (char *)(((uintptr_t)p + n) & ~(uintptr_t)(pg - 1));
-	if (n < (1 << 20) || b <= a || madvise(a, b - a, MADV_DONTNEED)) {
+	char *a;
+	size_t k = lm_inner_pages(p, n, &a);
+	if (n < (1 << 20) || !k || madvise(a, k, MADV_DONTNEED)) {
 		memset(p, 0, n);
 		return;
 	}
 	memset(p, 0, a - (char *)p);
-	memset(b, 0, (char *)p + n - b);
+	memset(a + k, 0, (char *)p + n - (a + k));
 }
 
 float *lm_grow(float **buf, long *cap, long n)
