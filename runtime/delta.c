@@ -21,35 +21,69 @@
 #include <math.h>
 #include <string.h>
 
+/* The operands of an elementwise step, for lm_each's ranges. */
+typedef struct {
+	float *y;
+	const float *x, *a, *a_log, *bias;
+	long heads, dim;
+	float s;
+} Each;
+
+static void decay_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	for (long r = lo; r < hi; r++) {     /* row r: token r / heads, head r % heads */
+		long h = r % e->heads;
+		double rate = exp((double)e->a_log[h]);
+		float *ah = e->y + r * e->dim;
+		const float *bh = e->bias + h * e->dim;
+		for (long i = 0; i < e->dim; i++)
+			ah[i] = (float)exp(-rate * lm_softplus((double)ah[i] + bh[i]));
+	}
+}
+
 void lm_decay(float *a, long n, long heads, long dim, const float *a_log,
               const float *bias)
 {
-	for (long t = 0; t < n; t++)
-		for (long h = 0; h < heads; h++) {
-			double rate = exp((double)a_log[h]);
-			float *ah = a + (t * heads + h) * dim;
-			const float *bh = bias + h * dim;
-			for (long i = 0; i < dim; i++)
-				ah[i] = (float)exp(-rate * lm_softplus((double)ah[i] + bh[i]));
-		}
+	Each e = {.y = a, .a_log = a_log, .bias = bias, .heads = heads, .dim = dim};
+	/* each element costs as much as a few dozen additions */
+	lm_each(n * heads, 1, 32 * n * heads * dim, decay_range, &e);
+}
+
+static void sigmoid_range(void *c, long lo, long hi)
+{
+	float *x = ((const Each *)c)->y;
+	for (long i = lo; i < hi; i++)
+		x[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
 }
 
 void lm_sigmoid(float *x, long count)
 {
-	for (long i = 0; i < count; i++)
-		x[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+	lm_each(count, LM_LINE, 8 * count, sigmoid_range, &(Each){.y = x});
+}
+
+static void scale_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	for (long i = lo; i < hi; i++)
+		e->y[i] *= e->s;
 }
 
 void lm_scale(float *x, long count, float s)
 {
-	for (long i = 0; i < count; i++)
-		x[i] *= s;
+	lm_each(count, LM_LINE, count, scale_range, &(Each){.y = x, .s = s});
+}
+
+static void mul_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	for (long i = lo; i < hi; i++)
+		e->y[i] = e->x[i] * e->a[i];
 }
 
 void lm_mul(float *y, const float *x, const float *a, long count)
 {
-	for (long i = 0; i < count; i++)
-		y[i] = x[i] * a[i];
+	lm_each(count, LM_LINE, count, mul_range, &(Each){.y = y, .x = x, .a = a});
 }
 
 typedef struct {

@@ -1,6 +1,8 @@
 /* kern.c: the small kernels, one loop each, math in plain sight; the
  * loops that decoding repeats for every layer go through vec.h's version
- * for this CPU.
+ * for this CPU.  The steps a prompt's tokens take together split their
+ * elements across the pool (lm_each): one thread alone on them while the
+ * other waited was a tenth of Kimi's prefill.
  *
  * Sums that decide a result's scale (norms) accumulate in double: the
  * golden logits come from a float64 reference, and the cost is nothing next
@@ -25,10 +27,25 @@ void lm_embed(float *x, lm_mat E, const int *tok, long n)
 		lm_lora_lookup(x, tok, n, E.lora);
 }
 
+/* The operands of an elementwise step, for lm_each's ranges. */
+typedef struct {
+	float *y;
+	const float *x, *a, *w, *state;
+	long n, dim, wrows, taps;
+	float eps;
+	int act;         /* lm_causal_conv's silu */
+} Each;
+
+static void add_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	for (long i = lo; i < hi; i++)
+		e->y[i] = e->x[i] + e->a[i];
+}
+
 void lm_add(float *y, const float *x, const float *a, long count)
 {
-	for (long i = 0; i < count; i++)
-		y[i] = x[i] + a[i];
+	lm_each(count, LM_LINE, count, add_range, &(Each){.y = y, .x = x, .a = a});
 }
 
 void lm_add_bias(float *x, const float *b, long n, long dim)
@@ -50,10 +67,16 @@ static float silu(float x)
 	return x / (1.0f + expf(-x));
 }
 
+static void swiglu_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	for (long i = lo; i < hi; i++)
+		e->y[i] = silu(e->x[i]) * e->a[i];
+}
+
 void lm_swiglu(float *h, const float *g, const float *u, long count)
 {
-	for (long i = 0; i < count; i++)
-		h[i] = silu(g[i]) * u[i];
+	lm_each(count, LM_LINE, count, swiglu_range, &(Each){.y = h, .x = g, .a = u});
 }
 
 void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
@@ -65,15 +88,24 @@ void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
 	}
 }
 
+static void rmsnorm_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	const lm_vec_fns *v = lm_vec();
+	long dim = e->dim;
+	for (long r = lo; r < hi; r++) {
+		double ss = v->sumsq(e->x + r * dim, dim);
+		float inv = (float)(1.0 / sqrt(ss / dim + e->eps));
+		v->scale(e->y + r * dim, e->x + r * dim, inv, e->w ? e->w + (r % e->wrows) * dim : NULL,
+		         dim);
+	}
+}
+
 void lm_rmsnorm(float *y, const float *x, long rows, long dim,
                 const float *w, long wrows, float eps)
 {
-	const lm_vec_fns *v = lm_vec();
-	for (long r = 0; r < rows; r++) {
-		double ss = v->sumsq(x + r * dim, dim);
-		float inv = (float)(1.0 / sqrt(ss / dim + eps));
-		v->scale(y + r * dim, x + r * dim, inv, w ? w + (r % wrows) * dim : NULL, dim);
-	}
+	Each e = {.y = y, .x = x, .w = w, .dim = dim, .wrows = wrows, .eps = eps};
+	lm_each(rows, 1, rows * dim, rmsnorm_range, &e);
 }
 
 void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
@@ -93,12 +125,53 @@ void lm_rope(float *x, long n, long heads, long hd, long dims, long pos,
 	}
 }
 
+/* Channels [lo, hi) of the convolution (of dim, over n time steps): each
+ * channel is a sequence of its own.  cb channels at a time, their taps
+ * laid out [taps][cb] (at most WT floats), so that the sums over a row of channels are one
+ * loop over contiguous floats (a loop over each channel's taps, reading
+ * rows ch floats apart, was a thirtieth of Kimi's prefill).  Each sum
+ * adds its taps in order, as one channel at a time would. */
+enum { CB = 64, WT = 4096 };
+
+static void conv_range(void *c, long lo, long hi)
+{
+	const Each *e = c;
+	float *y = e->y;
+	const float *u = e->x, *w = e->w, *state = e->state;
+	long ch = e->dim, taps = e->taps, k = taps - 1;
+	long cb = WT / taps < CB ? WT / taps : CB;
+	float wt[WT], s[CB];
+	for (long c0 = lo; c0 < hi; c0 += cb) {
+		long nc = hi - c0 < cb ? hi - c0 : cb;
+		for (long j = 0; j < taps; j++)
+			for (long i = 0; i < nc; i++)
+				wt[j * cb + i] = w[(c0 + i) * taps + j];
+		/* Last time step first, so that in place each y[t] is written
+		 * after every output that still reads u[t]. */
+		for (long t = e->n - 1; t >= 0; t--) {
+			for (long i = 0; i < nc; i++)
+				s[i] = 0;
+			for (long j = 0; j < taps; j++) {
+				long ti = t - k + j;     /* input time, < 0: from state */
+				const float *in = (ti < 0 ? state + (k + ti) * ch : u + ti * ch) + c0;
+				for (long i = 0; i < nc; i++)
+					s[i] += wt[j * cb + i] * in[i];
+			}
+			float *yt = y + t * ch + c0;
+			for (long i = 0; i < nc; i++)
+				yt[i] = e->act ? silu(s[i]) : s[i];
+		}
+	}
+}
+
 void lm_causal_conv(float *y, const float *u, long n, long ch,
                     const float *w, long taps, float *state, int silu_out)
 {
-	static float *next;
-	static long cap;
+	static __thread float *next;
+	static __thread long cap;
 	long k = taps - 1;
+	if (taps < 1 || taps > WT)    /* the compiler allows at most 256 */
+		lm_bug("lm_causal_conv: %ld taps", taps);
 	if (k * ch > cap) {
 		free(next);
 		next = lm_floats(k * ch);
@@ -112,18 +185,9 @@ void lm_causal_conv(float *y, const float *u, long n, long ch,
 		memcpy(next, state + n * ch, (k - n) * ch * sizeof(float));
 		memcpy(next + (k - n) * ch, u, n * ch * sizeof(float));
 	}
-	/* Last time step first, so that in place each y[t] is written after
-	 * every output that still reads u[t]. */
-	for (long t = n - 1; t >= 0; t--)
-		for (long c = 0; c < ch; c++) {
-			float s = 0;
-			for (long j = 0; j < taps; j++) {
-				long i = t - k + j;      /* input time, < 0: from state */
-				float in = i < 0 ? state[(k + i) * ch + c] : u[i * ch + c];
-				s += w[c * taps + j] * in;
-			}
-			y[t * ch + c] = silu_out ? silu(s) : s;
-		}
+	Each e = {.y = y, .x = u, .w = w, .state = state, .n = n, .dim = ch, .taps = taps,
+	          .act = silu_out};
+	lm_each(ch, LM_LINE, n * ch * taps, conv_range, &e);
 	if (k > 0)
 		memcpy(state, next, k * ch * sizeof(float));
 }

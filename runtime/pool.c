@@ -66,6 +66,8 @@ static inline void relax(long turn)
 
 /* Take ranges until none is left: range k of [0, total) is cut at
  * multiples of align. */
+static __thread int in_job;       /* this thread is running a range of a job */
+
 static void run_ranges(void)
 {
 	uint64_t v = atomic_load_explicit(&P.next, memory_order_acquire);
@@ -79,8 +81,11 @@ static void run_ranges(void)
 		long lo = P.units * k / ranges * P.align, hi = P.units * (k + 1) / ranges * P.align;
 		if (hi > P.total)
 			hi = P.total;
-		if (lo < hi)
+		if (lo < hi) {
+			in_job = 1;
 			P.fn(P.ctx, lo, hi);
+			in_job = 0;
+		}
 		atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
 		v = atomic_load_explicit(&P.next, memory_order_acquire);
 	}
@@ -142,7 +147,9 @@ void lm_parallel(long total, long align, Job fn, void *ctx)
 	int n = lm_pool_size();
 	if (align < 1)
 		align = 1;
-	if (n == 1 || total <= align) {
+	/* a job's range asking for a job of its own runs it in place: the
+	 * pool holds one job at a time */
+	if (n == 1 || total <= align || in_job) {
 		if (total > 0)
 			fn(ctx, 0, total);
 		return;
@@ -167,6 +174,22 @@ void lm_parallel(long total, long align, Job fn, void *ctx)
 	run_ranges();
 	for (long turn = 0; atomic_load_explicit(&P.done, memory_order_acquire) < ranges; turn++)
 		relax(turn);
+}
+
+/* A dispatch costs a few microseconds, about what 10^4 floats of the
+ * cheapest elementwise step (an add) cost on one core; below that the
+ * caller does the work alone. */
+enum { EACH_MIN = 1 << 14 };
+
+void lm_each(long total, long align, long floats, void (*fn)(void *ctx, long lo, long hi),
+             void *ctx)
+{
+	if (floats < EACH_MIN) {
+		if (total > 0)
+			fn(ctx, 0, total);
+		return;
+	}
+	lm_parallel(total, align, fn, ctx);
 }
 
 float *lm_scratch(size_t n)

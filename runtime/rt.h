@@ -366,6 +366,15 @@ int lm_pool_size(void);
 /* Run fn(ctx, lo, hi) on one share of [0, total) per thread, shares cut
  * at multiples of align; returns when all are done (pool.c). */
 void lm_parallel(long total, long align, void (*fn)(void *ctx, long lo, long hi), void *ctx);
+/* lm_parallel for the elementwise steps between products (kern.c,
+ * delta.c): across the pool when the step touches enough floats to pay
+ * for a dispatch, else on the caller alone.  Every element is computed
+ * the same way either way, so results do not depend on it. */
+void lm_each(long total, long align, long floats, void (*fn)(void *ctx, long lo, long hi),
+             void *ctx);
+/* Floats in a cache line: an align for ranges of whole lines, so that no
+ * two threads write one. */
+enum { LM_LINE = 16 };
 /* The calling thread's own n floats (64-byte aligned), kept and reused
  * from call to call: a kernel's panel of widened weights (pool.c). */
 float *lm_scratch(size_t n);

@@ -396,9 +396,9 @@ static void test_expsum(long n)
 
 /* The conv over a sequence cut in two calls equals one call over all of
  * it, and both equal the definition with zero history. */
-static void test_conv(long taps, int silu, int inplace)
+static void test_conv(long taps, int silu, int inplace, long ch, long cut)
 {
-	long n = 9, ch = 5;
+	long n = 9;
 	float *u = randv(n * ch), *w = randv(ch * taps), *y = lm_floats(n * ch);
 	float *state = lm_floats((taps - 1) * ch);
 	double *ref = lm_alloc(n * ch * sizeof(double));
@@ -411,7 +411,6 @@ static void test_conv(long taps, int silu, int inplace)
 			}
 			ref[t * ch + c] = silu ? s / (1 + exp(-s)) : s;
 		}
-	long cut = 4;
 	if (inplace) {
 		memcpy(y, u, n * ch * sizeof(float));
 		lm_causal_conv(y, y, cut, ch, w, taps, state, silu);
@@ -421,14 +420,76 @@ static void test_conv(long taps, int silu, int inplace)
 		lm_causal_conv(y + cut * ch, u + cut * ch, n - cut, ch, w, taps, state, silu);
 	}
 	char name[80];
-	snprintf(name, sizeof name, "causal conv taps=%ld silu=%d in-place=%d, two calls",
-	         taps, silu, inplace);
+	snprintf(name, sizeof name, "causal conv taps=%ld silu=%d in-place=%d ch=%ld, calls of %ld and %ld",
+	         taps, silu, inplace, ch, cut, n - cut);
 	check(name, y, ref, n * ch, 1e-6);
 	free(u);
 	free(w);
 	free(y);
 	free(state);
 	free(ref);
+}
+
+/* The elementwise steps split across the pool (lm_each) give what one
+ * thread gives, bit for bit, at sizes past the point where they split,
+ * with counts that end inside a cache line. */
+static void same(const char *what, const float *a, const float *b, long n, int threads)
+{
+	long i = 0;
+	while (i < n && (a[i] == b[i] || (isnan(a[i]) && isnan(b[i]))))
+		i++;
+	const char *isa = lm_isa_name(lm_isa());
+	if (i == n) {
+		printf("PASS kernel[%s] %s: %d threads as one\n", isa, what, threads);
+		return;
+	}
+	printf("FAIL kernel[%s] %s: %d threads differ from one at %ld: %g against %g\n", isa, what,
+	       threads, i, a[i], b[i]);
+	failures++;
+}
+
+static void test_each(int threads)
+{
+	long n = 37, heads = 5, dim = 128, count = n * heads * dim + 3;   /* 23683 */
+	long ch = 4099, taps = 4, T = 11;
+	float *x = randv(count), *a = randv(count), *w = randv(dim * heads), *r[2];
+	float *cw = randv(ch * taps), *st[2], *cu = randv(T * ch), *cy[2];
+	for (int k = 0; k < 2; k++) {
+		lm_set_threads(k ? threads : 1);
+		r[k] = lm_floats(8 * count);
+		float *o = r[k];
+		lm_add(o, x, a, count);
+		lm_mul(o + count, x, a, count);
+		memcpy(o + 2 * count, x, count * sizeof(float));
+		lm_scale(o + 2 * count, count, 0.37f);
+		lm_swiglu(o + 3 * count, x, a, count);
+		memcpy(o + 4 * count, x, count * sizeof(float));
+		lm_sigmoid(o + 4 * count, count);
+		memcpy(o + 5 * count, x, count * sizeof(float));
+		lm_decay(o + 5 * count, n, heads, dim, w, a);
+		lm_rmsnorm(o + 6 * count, x, n * heads, dim, w, heads, 1e-5f);
+		st[k] = lm_floats((taps - 1) * ch);
+		cy[k] = lm_floats(T * ch);
+		lm_causal_conv(cy[k], cu, 5, ch, cw, taps, st[k], 1);
+		lm_causal_conv(cy[k] + 5 * ch, cu + 5 * ch, T - 5, ch, cw, taps, st[k], 1);
+	}
+	const char *names[] = {"add", "mul", "scale", "swiglu", "sigmoid", "decay", "rmsnorm"};
+	for (int i = 0; i < 7; i++)
+		same(names[i], r[1] + i * count, r[0] + i * count, i == 6 ? n * heads * dim : count,
+		     threads);
+	same("causal conv", cy[1], cy[0], T * ch, threads);
+	same("causal conv's state", st[1], st[0], (taps - 1) * ch, threads);
+	lm_set_threads(1);
+	for (int k = 0; k < 2; k++) {
+		free(r[k]);
+		free(st[k]);
+		free(cy[k]);
+	}
+	free(x);
+	free(a);
+	free(w);
+	free(cw);
+	free(cu);
 }
 
 static void test_fake8(void)
@@ -940,10 +1001,15 @@ int main(void)
 	long scores[6] = {1, 5, 8, 9, 31, 1000};
 	for (int i = 0; i < 6; i++)
 		test_expsum(scores[i]);
-	test_conv(2, 0, 0);
-	test_conv(2, 0, 1);
-	test_conv(4, 1, 0);
-	test_conv(4, 1, 1);
+	test_conv(2, 0, 0, 5, 4);
+	test_conv(2, 0, 1, 5, 4);
+	test_conv(4, 1, 0, 5, 4);
+	test_conv(4, 1, 1, 5, 4);
+	test_conv(4, 1, 1, 200, 2);     /* blocks of channels and a rest; a call shorter than the history */
+	test_conv(100, 0, 0, 131, 7);   /* so many taps that a block holds fewer channels */
+	test_conv(1, 0, 1, 70, 4);      /* no history at all */
+	for (int t = 2; t <= 3; t++)
+		test_each(t);
 	test_fake8();
 	long chunks[3] = {23, 1, 5};
 	for (int i = 0; i < 3; i++) {
