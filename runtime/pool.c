@@ -64,10 +64,10 @@ static inline void relax(long turn)
 		sched_yield();
 }
 
-/* Take ranges until none is left: range k of [0, total) is cut at
- * multiples of align. */
 static __thread int in_job;       /* this thread is running a range of a job */
 
+/* Take ranges until none is left: range k of [0, total) is cut at
+ * multiples of align. */
 static void run_ranges(void)
 {
 	uint64_t v = atomic_load_explicit(&P.next, memory_order_acquire);

@@ -136,10 +136,6 @@ static void check_room(size_t n)
 		        live + n, avail);
 }
 
-/* Zeroes N bytes at P.  The whole pages of a large buffer are given back
- * to the kernel instead (private anonymous memory reads as zeros again),
- * so that a cache sized for a long context costs memory only as it fills,
- * and nothing to zero up front. */
 size_t lm_inner_pages(const void *p, size_t n, char **a)
 {
 	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -148,6 +144,10 @@ size_t lm_inner_pages(const void *p, size_t n, char **a)
 	return hi > lo ? hi - lo : 0;
 }
 
+/* Zeroes N bytes at P.  The whole pages of a large buffer are given back
+ * to the kernel instead (private anonymous memory reads as zeros again),
+ * so that a cache sized for a long context costs memory only as it fills,
+ * and nothing to zero up front. */
 static void zero(void *p, size_t n)
 {
 	char *a;
