@@ -225,7 +225,8 @@ int main(void)
 			test(dtypes[d], tr, 7, 100, 269, 2, 0);    /* a block of inputs and a tail */
 			test(dtypes[d], tr, 130, 53, 515, 2, 0);   /* three blocks of inputs */
 			test(dtypes[d], tr, 150, 1059, 40, 2, 0);  /* outputs past y's part in L2 */
-			test(dtypes[d], tr, 400, 70, 300, 2, 0);   /* three blocks of tokens, the last short */
+			test(dtypes[d], tr, 400, 70, 300, 2, 0);   /* one block, the inputs outermost */
+			test(dtypes[d], tr, 1100, 45, 300, 2, 0);  /* three such blocks: 384, 384, 332 */
 			test(dtypes[d], tr, 12, 96, 48, 1, 0);     /* whole tiles only */
 			/* an expert's few tokens: x packed by both threads, part
 			 * panels of tokens and of outputs, three blocks of inputs */
@@ -240,10 +241,13 @@ int main(void)
 			test(dtypes[d], tr, 48, 64, 700, 1, 0);
 			same_sums(dtypes[d], 16, 83, 523, 0);
 			same_sums(dtypes[d], 48, 40, 600, 0);
+			/* the outputs outermost, then the inputs: the same order of sums */
+			same_sums(dtypes[d], 192, 70, 600, 0);
 		}
 	test(LM_BF16, 0, 32, 77, 600, 2, 1);
 	test(LM_BF16, 0, 45, 21, 300, 1, 1);
 	same_sums(LM_BF16, 32, 77, 600, 1);
+	same_sums(LM_BF16, 192, 77, 600, 1);
 	test(LM_BF16, 0, 130, 77, 600, 2, 1);
 	test(LM_BF16, 0, 197, 40, 300, 2, 1);
 	test(LM_F32, 1, 7, 33, 257, 1, 1);
