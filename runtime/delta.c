@@ -52,14 +52,12 @@ void lm_decay(float *a, long n, long heads, long dim, const float *a_log,
 
 static void sigmoid_range(void *c, long lo, long hi)
 {
-	float *x = ((const Each *)c)->y;
-	for (long i = lo; i < hi; i++)
-		x[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+	lm_vec()->sigmoid(((const Each *)c)->y + lo, hi - lo);
 }
 
 void lm_sigmoid(float *x, long count)
 {
-	lm_each(count, LM_LINE, 8 * count, sigmoid_range, &(Each){.y = x});
+	lm_each(count, LM_LINE, 4 * count, sigmoid_range, &(Each){.y = x});
 }
 
 static void scale_range(void *c, long lo, long hi)

@@ -62,21 +62,16 @@ void lm_scale_cols(float *x, long n, long dim, const float *s)
 			x[t * dim + j] *= s[j];
 }
 
-static float silu(float x)
-{
-	return x / (1.0f + expf(-x));
-}
-
 static void swiglu_range(void *c, long lo, long hi)
 {
 	const Each *e = c;
-	for (long i = lo; i < hi; i++)
-		e->y[i] = silu(e->x[i]) * e->a[i];
+	lm_vec()->swiglu(e->y + lo, e->x + lo, e->a + lo, hi - lo);
 }
 
 void lm_swiglu(float *h, const float *g, const float *u, long count)
 {
-	lm_each(count, LM_LINE, count, swiglu_range, &(Each){.y = h, .x = g, .a = u});
+	/* an exp and a division an element */
+	lm_each(count, LM_LINE, 4 * count, swiglu_range, &(Each){.y = h, .x = g, .a = u});
 }
 
 void lm_split_rows(float *a, float *b, const float *src, long rows, long na,
@@ -140,7 +135,9 @@ static void conv_range(void *c, long lo, long hi)
 	const float *u = e->x, *w = e->w, *state = e->state;
 	long ch = e->dim, taps = e->taps, k = taps - 1;
 	long cb = WT / taps < CB ? WT / taps : CB;
-	float wt[WT], s[CB];
+	float wt[WT], s[CB], one[CB];
+	for (long i = 0; i < CB; i++)
+		one[i] = 1;
 	for (long c0 = lo; c0 < hi; c0 += cb) {
 		long nc = hi - c0 < cb ? hi - c0 : cb;
 		for (long j = 0; j < taps; j++)
@@ -158,8 +155,10 @@ static void conv_range(void *c, long lo, long hi)
 					s[i] += wt[j * cb + i] * in[i];
 			}
 			float *yt = y + t * ch + c0;
-			for (long i = 0; i < nc; i++)
-				yt[i] = e->act ? silu(s[i]) : s[i];
+			if (e->act)
+				lm_vec()->swiglu(yt, s, one, nc);   /* silu(s) 1 */
+			else
+				memcpy(yt, s, nc * sizeof(float));
 		}
 	}
 }

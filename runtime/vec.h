@@ -30,6 +30,11 @@ typedef struct {
 	/* RoPE of one head: pair j of v, (v[j], v[j + n]) when half, else
 	 * (v[2j], v[2j + 1]), turns by the angle of cosine c[j] and sine s[j] */
 	void (*rope)(float *v, const float *c, const float *s, long n, int half);
+	/* y[j] = silu(g[j]) u[j], silu(g) = g / (1 + exp(-g)), and 0 where
+	 * exp(-g) is past a float (g < -EXP_HI): SwiGLU; y may be g or u */
+	void (*swiglu)(float *y, const float *g, const float *u, long n);
+	/* x[j] = 1 / (1 + exp(-x[j])) */
+	void (*sigmoid)(float *x, long n);
 } lm_vec_fns;
 
 /* exp(x) of the vector versions of expsum (Cephes' expf): x = n ln 2 + r

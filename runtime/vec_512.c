@@ -109,5 +109,28 @@ AVX512 static double expsum_512(float *s, float mx, long n)
 	return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
 
+AVX512 static void swiglu_512(float *y, const float *g, const float *u, long n)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	for (long j = 0; j < n; j += 16) {
+		__mmask16 k = tail(n - j);
+		__m512 gv = _mm512_maskz_loadu_ps(k, g + j);
+		__m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+		__mmask16 off = _mm512_cmp_ps_mask(gv, _mm512_set1_ps(-LM_EXP_HI), _CMP_LT_OQ);
+		s = _mm512_maskz_mov_ps((__mmask16)~off, s);
+		_mm512_mask_storeu_ps(y + j, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + j)));
+	}
+}
+
+AVX512 static void sigmoid_512(float *x, long n)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	for (long j = 0; j < n; j += 16) {
+		__mmask16 k = tail(n - j);
+		__m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(k, x + j)));
+		_mm512_mask_storeu_ps(x + j, k, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+	}
+}
+
 const lm_vec_fns lm_vec_512 = {dot_512, axpy_512, NULL, NULL, NULL,
-                               sumsq_512, scale_512, expsum_512, NULL};
+                               sumsq_512, scale_512, expsum_512, NULL, swiglu_512, sigmoid_512};

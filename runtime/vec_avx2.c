@@ -5,6 +5,7 @@
 #include "vec.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -216,6 +217,53 @@ AVX2 static void rope_avx2(float *v, const float *c, const float *s, long n, int
 	}
 }
 
+AVX2 static inline __m256 silu8(__m256 g)
+{
+	__m256 s = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f),
+	                                          exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+	return _mm256_andnot_ps(_mm256_cmp_ps(g, _mm256_set1_ps(-LM_EXP_HI), _CMP_LT_OQ), s);
+}
+
+/* n mod 8 floats from p into a vector, the rest 0, and back */
+AVX2 static inline __m256 part8(const float *p, long n)
+{
+	float t[8] = {0};
+	memcpy(t, p, n * sizeof(float));
+	return _mm256_loadu_ps(t);
+}
+
+AVX2 static inline void unpart8(float *p, __m256 v, long n)
+{
+	float t[8];
+	_mm256_storeu_ps(t, v);
+	memcpy(p, t, n * sizeof(float));
+}
+
+AVX2 static void swiglu_avx2(float *y, const float *g, const float *u, long n)
+{
+	long j = 0;
+	for (; j + 8 <= n; j += 8)
+		_mm256_storeu_ps(y + j, _mm256_mul_ps(silu8(_mm256_loadu_ps(g + j)),
+		                                      _mm256_loadu_ps(u + j)));
+	if (j < n)
+		unpart8(y + j, _mm256_mul_ps(silu8(part8(g + j, n - j)), part8(u + j, n - j)), n - j);
+}
+
+AVX2 static inline __m256 sigmoid8(__m256 x)
+{
+	__m256 one = _mm256_set1_ps(1.0f);
+	return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+AVX2 static void sigmoid_avx2(float *x, long n)
+{
+	long j = 0;
+	for (; j + 8 <= n; j += 8)
+		_mm256_storeu_ps(x + j, sigmoid8(_mm256_loadu_ps(x + j)));
+	if (j < n)
+		unpart8(x + j, sigmoid8(part8(x + j, n - j)), n - j);
+}
+
 const lm_vec_fns lm_vec_avx2 = {dot_avx2, axpy_avx2, decay_dot_avx2, write_dot_avx2,
                                 scan_dot_avx2, sumsq_avx2, scale_avx2, expsum_avx2,
-                                rope_avx2};
+                                rope_avx2, swiglu_avx2, sigmoid_avx2};

@@ -202,8 +202,31 @@ static void rope_c(float *restrict v, const float *restrict c, const float *rest
 		rope_pairs(v, v + 1, c, s, n, 2);
 }
 
+static inline float silu_c(float g)
+{
+	return g < -LM_EXP_HI ? 0.0f : g / (1.0f + exp_c(-g));
+}
+
+static void swiglu_c(float *y, const float *g, const float *u, long n)
+{
+	long j = 0;
+	for (; j + LANES <= n; j += LANES) {
+		float t[LANES];
+		LOOP t[l] = silu_c(g[j + l]) * u[j + l];
+		LOOP y[j + l] = t[l];
+	}
+	for (; j < n; j++)
+		y[j] = silu_c(g[j]) * u[j];
+}
+
+static void sigmoid_c(float *x, long n)
+{
+	for (long j = 0; j < n; j++)
+		x[j] = 1.0f / (1.0f + exp_c(-x[j]));
+}
+
 const lm_vec_fns lm_vec_c = {dot_c, axpy_c, decay_dot_c, write_dot_c, scan_dot_c,
-                             sumsq_c, scale_c, expsum_c, rope_c};
+                             sumsq_c, scale_c, expsum_c, rope_c, swiglu_c, sigmoid_c};
 
 /* Called before the threads start (the kernels pass its answer to them). */
 const lm_vec_fns *lm_vec(void)

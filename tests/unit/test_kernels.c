@@ -394,6 +394,52 @@ static void test_expsum(long n)
 	free(ref);
 }
 
+/* SwiGLU's silu(g) u and the sigmoid against double, element by element
+ * (relative to the element: both are a few float roundings of a vector
+ * exp), on n elements so that a vector's tail is seen, with the extremes:
+ * exp(-g) past a float, NaN, zeros; and SwiGLU into its own u. */
+static void test_activations(long n)
+{
+	float *g = lm_floats(n), *u = lm_floats(n), *y = lm_floats(n), *sg = lm_floats(n);
+	for (long j = 0; j < n; j++) {
+		g[j] = (float)(uni() * 30 - 15);
+		u[j] = (float)(uni() * 2 - 1);
+	}
+	static const float edge[] = {-100.0f, -1e37f, 100.0f, 1e37f, 0.0f, -0.0f, -88.5f, 87.0f};
+	for (long j = 0; j < n && j < 8; j++)
+		g[(j * 7) % n] = edge[j];
+	memcpy(sg, g, n * sizeof(float));
+	memcpy(y, u, n * sizeof(float));
+	lm_vec()->swiglu(y, g, y, n);
+	lm_vec()->sigmoid(sg, n);
+	double worst = 0;
+	for (long j = 0; j < n; j++) {
+		double e = exp(-(double)g[j]), sw = g[j] / (1 + e) * u[j], sm = 1 / (1 + e);
+		double d1 = fabs(y[j] - sw) / (fabs(sw) > 1e-30 ? fabs(sw) : 1);
+		double d2 = fabs(sg[j] - sm) / (sm > 1e-30 ? sm : 1);
+		d1 = d1 > d2 ? d1 : d2;
+		if (!(d1 <= worst))
+			worst = isnan(d1) ? INFINITY : d1;
+	}
+	float nan[3] = {NAN, 1, NAN}, one[3] = {1, 1, 1};
+	lm_vec()->swiglu(nan, nan, one, 3);
+	float sn[3] = {NAN, 0, 0};
+	lm_vec()->sigmoid(sn, 3);
+	int nan_ok = isnan(nan[0]) && isnan(nan[2]) && isnan(sn[0]) && sn[1] == 0.5f;
+	const char *isa = lm_isa_name(lm_isa());
+	if (worst <= 6e-7 && nan_ok) {
+		printf("PASS kernel[%s] silu and sigmoid, %ld elements (rel %.2g)\n", isa, n, worst);
+	} else {
+		printf("FAIL kernel[%s] silu and sigmoid, %ld elements: relative error %.3g%s\n", isa,
+		       n, worst, nan_ok ? "" : ", NaN or sigmoid(0) wrong");
+		failures++;
+	}
+	free(g);
+	free(u);
+	free(y);
+	free(sg);
+}
+
 /* The conv over a sequence cut in two calls equals one call over all of
  * it, and both equal the definition with zero history. */
 static void test_conv(long taps, int silu, int inplace, long ch, long cut)
@@ -1001,6 +1047,9 @@ int main(void)
 	long scores[6] = {1, 5, 8, 9, 31, 1000};
 	for (int i = 0; i < 6; i++)
 		test_expsum(scores[i]);
+	long acts[4] = {3, 16, 37, 1000};
+	for (int i = 0; i < 4; i++)
+		test_activations(acts[i]);
 	test_conv(2, 0, 0, 5, 4);
 	test_conv(2, 0, 1, 5, 4);
 	test_conv(4, 1, 0, 5, 4);
