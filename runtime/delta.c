@@ -34,11 +34,8 @@ static void decay_range(void *c, long lo, long hi)
 	const Each *e = c;
 	for (long r = lo; r < hi; r++) {     /* row r: token r / heads, head r % heads */
 		long h = r % e->heads;
-		double rate = exp((double)e->a_log[h]);
-		float *ah = e->y + r * e->dim;
-		const float *bh = e->bias + h * e->dim;
-		for (long i = 0; i < e->dim; i++)
-			ah[i] = (float)exp(-rate * lm_softplus((double)ah[i] + bh[i]));
+		lm_vec()->decay(e->y + r * e->dim, e->bias + h * e->dim, (float)exp((double)e->a_log[h]),
+		                e->dim);
 	}
 }
 
@@ -46,8 +43,8 @@ void lm_decay(float *a, long n, long heads, long dim, const float *a_log,
               const float *bias)
 {
 	Each e = {.y = a, .a_log = a_log, .bias = bias, .heads = heads, .dim = dim};
-	/* each element costs as much as a few dozen additions */
-	lm_each(n * heads, 1, 32 * n * heads * dim, decay_range, &e);
+	/* two exps and a log an element */
+	lm_each(n * heads, 1, 8 * n * heads * dim, decay_range, &e);
 }
 
 static void sigmoid_range(void *c, long lo, long hi)

@@ -35,6 +35,10 @@ typedef struct {
 	void (*swiglu)(float *y, const float *g, const float *u, long n);
 	/* x[j] = 1 / (1 + exp(-x[j])) */
 	void (*sigmoid)(float *x, long n);
+	/* a[j] = exp(-rate softplus(a[j] + bias[j])), softplus(z) =
+	 * max(z, 0) + log1p(exp(-|z|)): a delta-rule gate's decay, in float32
+	 * as the reference computes it */
+	void (*decay)(float *a, const float *bias, float rate, long n);
 } lm_vec_fns;
 
 /* exp(x) of the vector versions of expsum (Cephes' expf): x = n ln 2 + r
@@ -52,6 +56,23 @@ typedef struct {
 #define LM_EXP_P3 4.1665795894e-2f
 #define LM_EXP_P4 1.6666665459e-1f
 #define LM_EXP_P5 5.0000001201e-1f
+
+/* log1p(u) for 0 <= u <= 1 of the vector versions of decay: w = 1 + u
+ * rounded, log(w) as Cephes' logf takes it (w over 2 past sqrt(2), so
+ * that m = w or w / 2 lies in [sqrt(1/2), sqrt(2)), then log(m) = x -
+ * x^2 / 2 + x^3 P(x) with x = m - 1, and ln 2 in the two parts above),
+ * plus (u - (w - 1)) / w, the rounding of 1 + u taken back (so that a u
+ * below 2^-24 still gives u). */
+#define LM_SQRT2 1.41421356f
+#define LM_LOG_P0 7.0376836292e-2f
+#define LM_LOG_P1 -1.1514610310e-1f
+#define LM_LOG_P2 1.1676998740e-1f
+#define LM_LOG_P3 -1.2420140846e-1f
+#define LM_LOG_P4 1.4249322787e-1f
+#define LM_LOG_P5 -1.6668057665e-1f
+#define LM_LOG_P6 2.0000714765e-1f
+#define LM_LOG_P7 -2.4999993993e-1f
+#define LM_LOG_P8 3.3333331174e-1f
 
 extern const lm_vec_fns lm_vec_c, lm_vec_avx2, lm_vec_512;
 

@@ -132,5 +132,41 @@ AVX512 static void sigmoid_512(float *x, long n)
 	}
 }
 
+AVX512 static inline __m512 log1p16(__m512 u)
+{
+	__m512 one = _mm512_set1_ps(1.0f), w = _mm512_add_ps(one, u);
+	__mmask16 big = _mm512_cmp_ps_mask(w, _mm512_set1_ps(LM_SQRT2), _CMP_GT_OQ);
+	__m512 e = _mm512_maskz_mov_ps(big, one);
+	__m512 x = _mm512_sub_ps(_mm512_mask_mul_ps(w, big, w, _mm512_set1_ps(0.5f)), one);
+	__m512 z = _mm512_mul_ps(x, x);
+	__m512 p = _mm512_set1_ps(LM_LOG_P0);
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P1));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P2));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P3));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P4));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P5));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P6));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P7));
+	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P8));
+	__m512 y = _mm512_fmadd_ps(e, _mm512_set1_ps(LM_LN2_LO), _mm512_mul_ps(_mm512_mul_ps(p, x), z));
+	y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
+	__m512 r = _mm512_fmadd_ps(e, _mm512_set1_ps(LM_LN2_HI), _mm512_add_ps(x, y));
+	return _mm512_add_ps(r, _mm512_div_ps(_mm512_sub_ps(u, _mm512_sub_ps(w, one)), w));
+}
+
+AVX512 static void decay_512(float *a, const float *bias, float rate, long n)
+{
+	__m512 r = _mm512_set1_ps(rate), zero = _mm512_setzero_ps();
+	for (long j = 0; j < n; j += 16) {
+		__mmask16 k = tail(n - j);
+		__m512 z = _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + j), _mm512_maskz_loadu_ps(k, bias + j));
+		__m512 neg = _mm512_min_ps(z, _mm512_sub_ps(zero, z));     /* -|z| */
+		neg = _mm512_mask_mov_ps(neg, _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q), z);   /* NaN stays */
+		__m512 sp = _mm512_add_ps(_mm512_max_ps(z, zero), log1p16(exp16(neg)));
+		_mm512_mask_storeu_ps(a + j, k, exp16(_mm512_sub_ps(zero, _mm512_mul_ps(r, sp))));
+	}
+}
+
 const lm_vec_fns lm_vec_512 = {dot_512, axpy_512, NULL, NULL, NULL,
-                               sumsq_512, scale_512, expsum_512, NULL, swiglu_512, sigmoid_512};
+                               sumsq_512, scale_512, expsum_512, NULL, swiglu_512, sigmoid_512,
+                               decay_512};

@@ -264,6 +264,47 @@ AVX2 static void sigmoid_avx2(float *x, long n)
 		unpart8(x + j, sigmoid8(part8(x + j, n - j)), n - j);
 }
 
+AVX2 static inline __m256 log1p8(__m256 u)
+{
+	__m256 one = _mm256_set1_ps(1.0f), w = _mm256_add_ps(one, u);
+	__m256 big = _mm256_cmp_ps(w, _mm256_set1_ps(LM_SQRT2), _CMP_GT_OQ);
+	__m256 e = _mm256_and_ps(big, one);
+	__m256 x = _mm256_sub_ps(_mm256_blendv_ps(w, _mm256_mul_ps(w, _mm256_set1_ps(0.5f)), big), one);
+	__m256 z = _mm256_mul_ps(x, x);
+	__m256 p = _mm256_set1_ps(LM_LOG_P0);
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P1));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P2));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P3));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P4));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P5));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P6));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P7));
+	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P8));
+	__m256 y = _mm256_fmadd_ps(e, _mm256_set1_ps(LM_LN2_LO), _mm256_mul_ps(_mm256_mul_ps(p, x), z));
+	y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+	__m256 r = _mm256_fmadd_ps(e, _mm256_set1_ps(LM_LN2_HI), _mm256_add_ps(x, y));
+	return _mm256_add_ps(r, _mm256_div_ps(_mm256_sub_ps(u, _mm256_sub_ps(w, one)), w));
+}
+
+AVX2 static inline __m256 decay8(__m256 a, __m256 b, __m256 rate)
+{
+	__m256 z = _mm256_add_ps(a, b), zero = _mm256_setzero_ps();
+	__m256 neg = _mm256_min_ps(z, _mm256_sub_ps(zero, z));     /* -|z| */
+	neg = _mm256_blendv_ps(neg, z, _mm256_cmp_ps(z, z, _CMP_UNORD_Q));   /* NaN stays */
+	__m256 sp = _mm256_add_ps(_mm256_max_ps(z, zero), log1p8(exp8(neg)));
+	return exp8(_mm256_sub_ps(zero, _mm256_mul_ps(rate, sp)));
+}
+
+AVX2 static void decay_avx2(float *a, const float *bias, float rate, long n)
+{
+	__m256 r = _mm256_set1_ps(rate);
+	long j = 0;
+	for (; j + 8 <= n; j += 8)
+		_mm256_storeu_ps(a + j, decay8(_mm256_loadu_ps(a + j), _mm256_loadu_ps(bias + j), r));
+	if (j < n)
+		unpart8(a + j, decay8(part8(a + j, n - j), part8(bias + j, n - j), r), n - j);
+}
+
 const lm_vec_fns lm_vec_avx2 = {dot_avx2, axpy_avx2, decay_dot_avx2, write_dot_avx2,
                                 scan_dot_avx2, sumsq_avx2, scale_avx2, expsum_avx2,
-                                rope_avx2, swiglu_avx2, sigmoid_avx2};
+                                rope_avx2, swiglu_avx2, sigmoid_avx2, decay_avx2};

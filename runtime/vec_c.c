@@ -225,8 +225,36 @@ static void sigmoid_c(float *x, long n)
 		x[j] = 1.0f / (1.0f + exp_c(-x[j]));
 }
 
+/* vec.h's log1p, with selects only. */
+static inline float log1p_c(float u)
+{
+	float w = 1.0f + u;
+	float e = w > LM_SQRT2 ? 1.0f : 0.0f;
+	float x = (w > LM_SQRT2 ? w * 0.5f : w) - 1.0f, z = x * x;
+	float p = LM_LOG_P0;
+	p = p * x + LM_LOG_P1;
+	p = p * x + LM_LOG_P2;
+	p = p * x + LM_LOG_P3;
+	p = p * x + LM_LOG_P4;
+	p = p * x + LM_LOG_P5;
+	p = p * x + LM_LOG_P6;
+	p = p * x + LM_LOG_P7;
+	p = p * x + LM_LOG_P8;
+	float y = p * x * z + e * LM_LN2_LO - 0.5f * z;
+	return x + y + e * LM_LN2_HI + (u - (w - 1.0f)) / w;
+}
+
+static void decay_c(float *restrict a, const float *restrict bias, float rate, long n)
+{
+	for (long j = 0; j < n; j++) {
+		float z = a[j] + bias[j];
+		float sp = (z > 0 ? z : 0) + log1p_c(exp_c(z > 0 ? -z : z));
+		a[j] = exp_c(-rate * sp);
+	}
+}
+
 const lm_vec_fns lm_vec_c = {dot_c, axpy_c, decay_dot_c, write_dot_c, scan_dot_c,
-                             sumsq_c, scale_c, expsum_c, rope_c, swiglu_c, sigmoid_c};
+                             sumsq_c, scale_c, expsum_c, rope_c, swiglu_c, sigmoid_c, decay_c};
 
 /* Called before the threads start (the kernels pass its answer to them). */
 const lm_vec_fns *lm_vec(void)

@@ -440,6 +440,52 @@ static void test_activations(long n)
 	free(sg);
 }
 
+/* The gate's decay against double: float32 roundings of exp, log1p and
+ * exp again, so an element's error grows with the exponent, rate
+ * softplus(z): within 5e-7 (1 + rate softplus(z)) of it, or 1e-30 where
+ * it is below a float's normal range.  z from -30 to 30, rates from 1e-3
+ * to 50, n elements for the tails, and the extremes: z = +-inf, NaN, a u
+ * = exp(-|z|) below 2^-24 (where 1 + u rounds to 1), softplus near sqrt 2. */
+static void test_decay(long n, float rate)
+{
+	float *a = lm_floats(n), *b = lm_floats(n), *z = lm_floats(n);
+	for (long j = 0; j < n; j++) {
+		a[j] = (float)(uni() * 60 - 30);
+		b[j] = (float)(uni() * 2 - 1);
+	}
+	static const float edge[] = {INFINITY, -INFINITY, 20.0f, -20.0f, 0.0f, -0.5f, 1e-7f, -3.0f};
+	for (long j = 0; j < n && j < 8; j++) {
+		a[(j * 5) % n] = edge[j];
+		b[(j * 5) % n] = 0;
+	}
+	for (long j = 0; j < n; j++)
+		z[j] = a[j] + b[j];
+	lm_vec()->decay(a, b, rate, n);
+	double worst = 0;
+	for (long j = 0; j < n; j++) {
+		double arg = (double)rate * lm_softplus(z[j]), want = exp(-arg);
+		double d = fabs(a[j] - want);
+		d = want < 1e-30 ? (d <= 1e-30 ? 0 : INFINITY) : d / want / (1 + arg);
+		if (!(d <= worst))
+			worst = isnan(d) ? INFINITY : d;
+	}
+	float nan[2] = {NAN, 0}, zb[2] = {0, 0};
+	lm_vec()->decay(nan, zb, rate, 2);
+	int nan_ok = isnan(nan[0]);
+	const char *isa = lm_isa_name(lm_isa());
+	if (worst <= 5e-7 && nan_ok) {
+		printf("PASS kernel[%s] decay, %ld elements at rate %g (rel %.2g per unit of exponent)\n",
+		       isa, n, rate, worst);
+	} else {
+		printf("FAIL kernel[%s] decay, %ld elements at rate %g: relative error %.3g%s\n", isa,
+		       n, rate, worst, nan_ok ? "" : ", NaN lost");
+		failures++;
+	}
+	free(a);
+	free(b);
+	free(z);
+}
+
 /* The conv over a sequence cut in two calls equals one call over all of
  * it, and both equal the definition with zero history. */
 static void test_conv(long taps, int silu, int inplace, long ch, long cut)
@@ -1050,6 +1096,10 @@ int main(void)
 	long acts[4] = {3, 16, 37, 1000};
 	for (int i = 0; i < 4; i++)
 		test_activations(acts[i]);
+	float rates[3] = {1e-3f, 0.7f, 50.0f};
+	for (int i = 0; i < 4; i++)
+		for (int r = 0; r < 3; r++)
+			test_decay(acts[i] + 8, rates[r]);
 	test_conv(2, 0, 0, 5, 4);
 	test_conv(2, 0, 1, 5, 4);
 	test_conv(4, 1, 0, 5, 4);
