@@ -56,6 +56,7 @@ typedef struct {
 #define LM_EXP_P3 4.1665795894e-2f
 #define LM_EXP_P4 1.6666665459e-1f
 #define LM_EXP_P5 5.0000001201e-1f
+#define LM_EXP_POLY LM_EXP_P0, LM_EXP_P1, LM_EXP_P2, LM_EXP_P3, LM_EXP_P4, LM_EXP_P5
 
 /* log1p(u) for 0 <= u <= 1 of the vector versions of decay: w = 1 + u
  * rounded, log(w) as Cephes' logf takes it (w over 2 past sqrt(2), so
@@ -73,6 +74,8 @@ typedef struct {
 #define LM_LOG_P6 2.0000714765e-1f
 #define LM_LOG_P7 -2.4999993993e-1f
 #define LM_LOG_P8 3.3333331174e-1f
+#define LM_LOG_POLY LM_LOG_P0, LM_LOG_P1, LM_LOG_P2, LM_LOG_P3, LM_LOG_P4, LM_LOG_P5, \
+                    LM_LOG_P6, LM_LOG_P7, LM_LOG_P8
 
 extern const lm_vec_fns lm_vec_c, lm_vec_avx2, lm_vec_512;
 

@@ -73,6 +73,17 @@ AVX512 static void scale_512(float *y, const float *x, float s, const float *w, 
 	}
 }
 
+/* c[0] x^(n-1) + ... + c[n-1], by Horner's rule */
+AVX512 static inline __m512 horner(__m512 x, const float *c, const int n)
+{
+	__m512 p = _mm512_set1_ps(c[0]);
+	for (int i = 1; i < n; i++)
+		p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(c[i]));
+	return p;
+}
+
+static const float exp_poly[] = {LM_EXP_POLY}, log_poly[] = {LM_LOG_POLY};
+
 AVX512 static inline __m512 exp16(__m512 x)
 {
 	__m512 t = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(LM_EXP_LO)),
@@ -82,12 +93,7 @@ AVX512 static inline __m512 exp16(__m512 x)
 	__m512 fk = _mm512_cvtepi32_ps(k);
 	__m512 r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(LM_LN2_HI), t);
 	r = _mm512_fnmadd_ps(fk, _mm512_set1_ps(LM_LN2_LO), r);
-	__m512 p = _mm512_set1_ps(LM_EXP_P0);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P1));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P2));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P3));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P4));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LM_EXP_P5));
+	__m512 p = horner(r, exp_poly, 6);
 	p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
 	__m512i bits = _mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23);
 	__m512 two = _mm512_castsi512_ps(bits);
@@ -139,15 +145,7 @@ AVX512 static inline __m512 log1p16(__m512 u)
 	__m512 e = _mm512_maskz_mov_ps(big, one);
 	__m512 x = _mm512_sub_ps(_mm512_mask_mul_ps(w, big, w, _mm512_set1_ps(0.5f)), one);
 	__m512 z = _mm512_mul_ps(x, x);
-	__m512 p = _mm512_set1_ps(LM_LOG_P0);
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P1));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P2));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P3));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P4));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P5));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P6));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P7));
-	p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(LM_LOG_P8));
+	__m512 p = horner(x, log_poly, 9);
 	__m512 y = _mm512_fmadd_ps(e, _mm512_set1_ps(LM_LN2_LO), _mm512_mul_ps(_mm512_mul_ps(p, x), z));
 	y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
 	__m512 r = _mm512_fmadd_ps(e, _mm512_set1_ps(LM_LN2_HI), _mm512_add_ps(x, y));

@@ -132,6 +132,17 @@ AVX2 static void scale_avx2(float *y, const float *x, float s, const float *w, l
 }
 
 /* vec.h's exp on 8 lanes */
+/* c[0] x^(n-1) + ... + c[n-1], by Horner's rule */
+AVX2 static inline __m256 horner(__m256 x, const float *c, const int n)
+{
+	__m256 p = _mm256_set1_ps(c[0]);
+	for (int i = 1; i < n; i++)
+		p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(c[i]));
+	return p;
+}
+
+static const float exp_poly[] = {LM_EXP_POLY}, log_poly[] = {LM_LOG_POLY};
+
 AVX2 static inline __m256 exp8(__m256 x)
 {
 	__m256 t = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(LM_EXP_LO)),
@@ -141,12 +152,7 @@ AVX2 static inline __m256 exp8(__m256 x)
 	__m256 fk = _mm256_cvtepi32_ps(k);
 	__m256 r = _mm256_fnmadd_ps(fk, _mm256_set1_ps(LM_LN2_HI), t);
 	r = _mm256_fnmadd_ps(fk, _mm256_set1_ps(LM_LN2_LO), r);
-	__m256 p = _mm256_set1_ps(LM_EXP_P0);
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P1));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P2));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P3));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P4));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LM_EXP_P5));
+	__m256 p = horner(r, exp_poly, 6);
 	p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
 	__m256i bits = _mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23);
 	__m256 two = _mm256_castsi256_ps(bits);
@@ -271,15 +277,7 @@ AVX2 static inline __m256 log1p8(__m256 u)
 	__m256 e = _mm256_and_ps(big, one);
 	__m256 x = _mm256_sub_ps(_mm256_blendv_ps(w, _mm256_mul_ps(w, _mm256_set1_ps(0.5f)), big), one);
 	__m256 z = _mm256_mul_ps(x, x);
-	__m256 p = _mm256_set1_ps(LM_LOG_P0);
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P1));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P2));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P3));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P4));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P5));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P6));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P7));
-	p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(LM_LOG_P8));
+	__m256 p = horner(x, log_poly, 9);
 	__m256 y = _mm256_fmadd_ps(e, _mm256_set1_ps(LM_LN2_LO), _mm256_mul_ps(_mm256_mul_ps(p, x), z));
 	y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
 	__m256 r = _mm256_fmadd_ps(e, _mm256_set1_ps(LM_LN2_HI), _mm256_add_ps(x, y));

@@ -123,6 +123,17 @@ static void scale_c(float *y, const float *x, float s, const float *restrict w, 
 		y[j] = x[j] * s * (w ? w[j] : 1.0f);
 }
 
+/* c[0] x^(n-1) + ... + c[n-1], by Horner's rule */
+static inline float horner(float x, const float *c, const int n)
+{
+	float p = c[0];
+	for (int i = 1; i < n; i++)
+		p = p * x + c[i];
+	return p;
+}
+
+static const float exp_poly[] = {LM_EXP_POLY}, log_poly[] = {LM_LOG_POLY};
+
 /* vec.h's exp with integer conversions and selects only, which gcc
  * vectorises (no floorf, no branch). */
 static inline float exp_c(float x)
@@ -132,12 +143,7 @@ static inline float exp_c(float x)
 	int k = (int)(z + (z < 0 ? -0.5f : 0.5f));
 	float fk = (float)k;
 	float r = t - fk * LM_LN2_HI - fk * LM_LN2_LO;
-	float p = LM_EXP_P0;
-	p = p * r + LM_EXP_P1;
-	p = p * r + LM_EXP_P2;
-	p = p * r + LM_EXP_P3;
-	p = p * r + LM_EXP_P4;
-	p = p * r + LM_EXP_P5;
+	float p = horner(r, exp_poly, 6);
 	p = p * (r * r) + r + 1.0f;
 	uint32_t e = (uint32_t)(k + 127) << 23;
 	float two;
@@ -231,15 +237,7 @@ static inline float log1p_c(float u)
 	float w = 1.0f + u;
 	float e = w > LM_SQRT2 ? 1.0f : 0.0f;
 	float x = (w > LM_SQRT2 ? w * 0.5f : w) - 1.0f, z = x * x;
-	float p = LM_LOG_P0;
-	p = p * x + LM_LOG_P1;
-	p = p * x + LM_LOG_P2;
-	p = p * x + LM_LOG_P3;
-	p = p * x + LM_LOG_P4;
-	p = p * x + LM_LOG_P5;
-	p = p * x + LM_LOG_P6;
-	p = p * x + LM_LOG_P7;
-	p = p * x + LM_LOG_P8;
+	float p = horner(x, log_poly, 9);
 	float y = p * x * z + e * LM_LN2_LO - 0.5f * z;
 	return x + y + e * LM_LN2_HI + (u - (w - 1.0f)) / w;
 }
