@@ -199,41 +199,43 @@ static void tile(const lm_gemm_kern *g, long kc, const float *a, const float *b,
 			c[i * ldc + j] = (add ? c[i * ldc + j] : 0) + t[i * g->nr + j];
 }
 
+/* The panel of outputs [jr, jr + NR) (none past end) and inputs [pc, pc
+ * + KC) of a block: W's part widened into b (tmp: pack_rows' rows), then
+ * every tile of the block's tokens, while the next panel up to end is
+ * asked for. */
+static void panel(const Job *J, float *b, float *tmp, long jr, long end, long pc)
+{
+	const lm_mat *W = J->W;
+	const lm_gemm_kern *g = J->g;
+	int MR = g->mr, NR = g->nr;
+	long n = J->n, mpad = J->mpad, ldy = W->rows;
+	long kc = min(KC, W->cols - pc), nr = min(NR, end - jr);
+	const float *a = J->ap + pc * mpad;
+	if (J->row)
+		pack_rows(g, b, tmp, W, J->row, jr, nr, pc, kc);
+	else
+		g->pack(b, W, jr, nr, pc, kc);
+	long next = jr + NR < end ? min(NR, end - jr - NR) : 0;
+	for (long ir = 0; ir < n; ir += MR) {
+		if (next)
+			lm_gemm_prefetch(W, jr + NR, next, pc, kc, ir / MR, mpad / MR);
+		tile(g, kc, a + ir * kc, b, J->y + ir * ldy + jr, ldy, pc > 0, min(MR, n - ir), nr);
+	}
+}
+
 /* Outputs [r0, r1) of a block of n <= MC tokens: one thread's share. */
 static void share(void *ctx, long r0, long r1)
 {
 	const Job *J = ctx;
-	float *y = J->y;
-	long n = J->n;
-	const lm_mat *W = J->W;
-	lm_rowseg_fn *row = J->row;
-	const lm_gemm_kern *g = J->g;
-	int MR = g->mr, NR = g->nr;
-	long cols = W->cols, ldy = W->rows, mpad = J->mpad;
-	long ny = YBYTES / (mpad * (long)sizeof(float)) / NR * NR;
+	long NR = J->g->nr;
+	long ny = YBYTES / (J->mpad * (long)sizeof(float)) / NR * NR;
 	ny = ny < NR ? NR : ny;
 	float *b = lm_scratch((size_t)KC * 2 * NR), *tmp = b + KC * NR;
-	const float *ap = J->ap;
 	for (long jc = r0; jc < r1; jc += ny) {
-		long nc = min(ny, r1 - jc);
-		for (long pc = 0; pc < cols; pc += KC) {
-			long kc = min(KC, cols - pc);
-			const float *a = ap + pc * mpad;
-			for (long jr = 0; jr < nc; jr += NR) {
-				long nr = min(NR, nc - jr);
-				if (row)
-					pack_rows(g, b, tmp, W, row, jc + jr, nr, pc, kc);
-				else
-					g->pack(b, W, jc + jr, nr, pc, kc);
-				long next = jr + NR < nc ? min(NR, nc - jr - NR) : 0;
-				for (long ir = 0; ir < n; ir += MR) {
-					long mr = min(MR, n - ir);
-					if (next)
-						lm_gemm_prefetch(W, jc + jr + NR, next, pc, kc, ir / MR, mpad / MR);
-					tile(g, kc, a + ir * kc, b, y + ir * ldy + jc + jr, ldy, pc > 0, mr, nr);
-				}
-			}
-		}
+		long end = min(jc + ny, r1);
+		for (long pc = 0; pc < J->W->cols; pc += KC)
+			for (long jr = jc; jr < end; jr += NR)
+				panel(J, b, tmp, jr, end, pc);
 	}
 }
 
@@ -242,30 +244,11 @@ static void share(void *ctx, long r0, long r1)
 static void share_wide(void *ctx, long r0, long r1)
 {
 	const Job *J = ctx;
-	long n = J->n;
-	const lm_mat *W = J->W;
-	const lm_gemm_kern *g = J->g;
-	int MR = g->mr, NR = g->nr;
-	long cols = W->cols, ldy = W->rows, mpad = J->mpad;
+	long NR = J->g->nr;
 	float *b = lm_scratch((size_t)KC * 2 * NR), *tmp = b + KC * NR;
-	for (long pc = 0; pc < cols; pc += KC) {
-		long kc = min(KC, cols - pc);
-		const float *a = J->ap + pc * mpad;
-		for (long jr = r0; jr < r1; jr += NR) {
-			long nr = min(NR, r1 - jr);
-			if (J->row)
-				pack_rows(g, b, tmp, W, J->row, jr, nr, pc, kc);
-			else
-				g->pack(b, W, jr, nr, pc, kc);
-			long next = jr + NR < r1 ? min(NR, r1 - jr - NR) : 0;
-			for (long ir = 0; ir < n; ir += MR) {
-				if (next)
-					lm_gemm_prefetch(W, jr + NR, next, pc, kc, ir / MR, mpad / MR);
-				tile(g, kc, a + ir * kc, b, J->y + ir * ldy + jr, ldy, pc > 0, min(MR, n - ir),
-				     nr);
-			}
-		}
-	}
+	for (long pc = 0; pc < J->W->cols; pc += KC)
+		for (long jr = r0; jr < r1; jr += NR)
+			panel(J, b, tmp, jr, r1, pc);
 }
 
 /* ---- few tokens: the tokens in the lanes ----
