@@ -131,7 +131,6 @@ AVX2 static void scale_avx2(float *y, const float *x, float s, const float *w, l
 		y[j] = w ? x[j] * s * w[j] : x[j] * s;
 }
 
-/* vec.h's exp on 8 lanes */
 /* c[0] x^(n-1) + ... + c[n-1], by Horner's rule */
 AVX2 static inline __m256 horner(__m256 x, const float *c, const int n)
 {
@@ -143,6 +142,7 @@ AVX2 static inline __m256 horner(__m256 x, const float *c, const int n)
 
 static const float exp_poly[] = {LM_EXP_POLY}, log_poly[] = {LM_LOG_POLY};
 
+/* vec.h's exp on 8 lanes */
 AVX2 static inline __m256 exp8(__m256 x)
 {
 	__m256 t = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(LM_EXP_LO)),
@@ -158,6 +158,21 @@ AVX2 static inline __m256 exp8(__m256 x)
 	__m256 two = _mm256_castsi256_ps(bits);
 	__m256 e = _mm256_mul_ps(p, two);
 	return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(LM_EXP_LO), _CMP_LT_OQ), e);
+}
+
+/* n mod 8 floats from p into a vector, the rest 0, and back */
+AVX2 static inline __m256 part8(const float *p, long n)
+{
+	float t[8] = {0};
+	memcpy(t, p, n * sizeof(float));
+	return _mm256_loadu_ps(t);
+}
+
+AVX2 static inline void unpart8(float *p, __m256 v, long n)
+{
+	float t[8];
+	_mm256_storeu_ps(t, v);
+	memcpy(p, t, n * sizeof(float));
 }
 
 /* sums of 8 floats at a time into double */
@@ -176,12 +191,9 @@ AVX2 static double expsum_avx2(float *s, float mx, long n)
 	_mm256_storeu_pd(v, _mm256_add_pd(a0, a1));
 	double t = v[0] + v[1] + v[2] + v[3];
 	if (j < n) {     /* the tail through the same exp, one lane each */
-		float tail[8] = {0};
+		unpart8(s + j, exp8(_mm256_sub_ps(part8(s + j, n - j), m)), n - j);
 		for (long i = j; i < n; i++)
-			tail[i - j] = s[i] - mx;
-		_mm256_storeu_ps(tail, exp8(_mm256_loadu_ps(tail)));
-		for (long i = j; i < n; i++)
-			t += s[i] = tail[i - j];
+			t += s[i];
 	}
 	return t;
 }
@@ -228,21 +240,6 @@ AVX2 static inline __m256 silu8(__m256 g)
 	__m256 s = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f),
 	                                          exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
 	return _mm256_andnot_ps(_mm256_cmp_ps(g, _mm256_set1_ps(-LM_EXP_HI), _CMP_LT_OQ), s);
-}
-
-/* n mod 8 floats from p into a vector, the rest 0, and back */
-AVX2 static inline __m256 part8(const float *p, long n)
-{
-	float t[8] = {0};
-	memcpy(t, p, n * sizeof(float));
-	return _mm256_loadu_ps(t);
-}
-
-AVX2 static inline void unpart8(float *p, __m256 v, long n)
-{
-	float t[8];
-	_mm256_storeu_ps(t, v);
-	memcpy(p, t, n * sizeof(float));
 }
 
 AVX2 static void swiglu_avx2(float *y, const float *g, const float *u, long n)
