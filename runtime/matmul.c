@@ -320,13 +320,37 @@ void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat
 	lm_parallel(start[k], 16, each, &(Each){k, j, start});
 }
 
+/* The pool splits the work, and OpenBLAS runs inside each share, on one
+ * thread.  Its pthreads build (Debian's default) starts a worker per core
+ * as it loads, and an idle worker spins on sched_yield for about 0.1 s
+ * before it sleeps: on two cores, the first 0.1 s of every process ran
+ * three busy threads (Intel Xeon family 6 model 207, 2 cores: 6% of the
+ * samples of Kimi-Linear's 128-token prefill, which took 0.54 to 0.59 s
+ * with OPENBLAS_NUM_THREADS=1 against 0.59 to 0.72 without, six runs
+ * alternating; PLaMo-2's 1.09 to 1.15 s against 1.19 to 1.20 once the
+ * workers were stopped here).  So the workers are stopped as
+ * lmcc starts: a shared library's constructors run before those of
+ * whatever loads it, so OpenBLAS's has run by then.  The stop is looked
+ * up weakly: another BLAS, or OpenBLAS's serial build, has none. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+static void blas_serial(void)
+{
+	openblas_set_num_threads(1);
+	if (blas_thread_shutdown_)
+		blas_thread_shutdown_();
+}
+
+__attribute__((constructor)) static void blas_init(void)
+{
+	blas_serial();
+}
+
 void lm_matmul(float *y, const float *x, long n, lm_mat W)
 {
 	static int once;
-	if (!once) {
-		/* the pool splits the work; OpenBLAS runs inside each share.
-		 * (Here, not in a constructor: OpenBLAS's own may run later.) */
-		openblas_set_num_threads(1);
+	if (!once) {     /* again, should OpenBLAS have loaded after lmcc */
+		blas_serial();
 		once = 1;
 	}
 	if (lm_gemm_bf16_fits(n, &W))     /* --fast, float or quantized W */
