@@ -88,6 +88,11 @@ void lm_gemm_q8(float *y, const float *x, long n, const lm_mat *W);
  * it on vdpbf16ps wherever the CPU has it (tests). */
 int lm_gemm_bf16_fits(long n, const lm_mat *W);
 void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W);
+/* The exact product of n tokens and a BF16 W on AMX's tiles (gemm_bf16.c):
+ * whether it takes them (lm_matmul's choice where --fast does not take
+ * W, on a CPU and OS with AMX, LMCC_GEMM unset), and the product. */
+int lm_gemm_bf16x3_fits(long n, const lm_mat *W);
+void lm_gemm_bf16x3(float *y, const float *x, long n, const lm_mat *W);
 extern int lm_gemm_bf16_vec;
 /* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none:
  * --fast leaves float weights exact). */

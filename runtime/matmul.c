@@ -355,6 +355,8 @@ void lm_matmul(float *y, const float *x, long n, lm_mat W)
 	}
 	if (lm_gemm_bf16_fits(n, &W))     /* --fast, float or quantized W */
 		lm_gemm_bf16(y, x, n, &W);
+	else if (lm_gemm_bf16x3_fits(n, &W))
+		lm_gemm_bf16x3(y, x, n, &W);
 	else if (W.dtype == LM_Q && lm_gemm_q8_fits(n, &W))
 		lm_gemm_q8(y, x, n, &W);
 	else if (W.dtype == LM_Q)

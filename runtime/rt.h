@@ -209,6 +209,9 @@ const char *lm_isa_name(int isa);     /* "portable", "avx2", "avx512" */
 extern int lm_fast;
 /* What --fast changes on this CPU, for the stats line (gemm_q8.c). */
 const char *lm_fast_note(void);
+/* Whether a product has run on AMX's exact BF16 kernel in this process
+ * (gemm_bf16.c): the stats line names it beside the path. */
+extern int lm_gemm_bf16x3_ran;
 
 /* DESIGN.md's bound on logits against a reference (golden.c): the worst
  * row's error relative to its largest |logit|, and the first row whose

@@ -509,8 +509,9 @@ static void stats(const Session *s, double load, const lm_ckpt *ck)
 		        s->t_gen, s->n_gen / (s->t_gen > 0 ? s->t_gen : 1e-9));
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	fprintf(stderr, "; peak memory %.1f MB; %s kernels%s\n", ru.ru_maxrss / 1024.0,
-	        lm_isa_name(lm_isa()), lm_fast ? lm_fast_note() : "");
+	fprintf(stderr, "; peak memory %.1f MB; %s kernels%s%s\n", ru.ru_maxrss / 1024.0,
+	        lm_isa_name(lm_isa()), lm_gemm_bf16x3_ran ? ", BF16 prefill on AMX tiles" : "",
+	        lm_fast ? lm_fast_note() : "");
 }
 
 /* ---- ids in, ids out ---- */

@@ -224,6 +224,124 @@ static void no_blas_workers(void)
 	failures += !ok;
 }
 
+/* ---- the exact BF16 product on AMX (gemm_bf16.c) ---- */
+
+/* y's worst error against a float64 product as a fraction of float32
+ * summation's bound, (cols + 8) 2^-24 sum |w x| (NaN: infinite). */
+static double x3_worst(const float *y, const float *x, long n, const lm_mat *W)
+{
+	double worst = 0;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < W->rows; r++) {
+			double s = 0, mag = 0;
+			for (long c = 0; c < W->cols; c++) {
+				double p = x[t * W->cols + c] * w_at(W, r, c);
+				s += p;
+				mag += fabs(p);
+			}
+			double e = fabs(y[t * W->rows + r] - s) / ((W->cols + 8) * 0x1p-24 * mag + 1e-300);
+			worst = !(e <= worst) ? (isnan(e) ? INFINITY : e) : worst;
+		}
+	return worst;
+}
+
+/* n tokens through a BF16 W: within float32's summation bound, the same
+ * bits on 1 and 2 threads. */
+static void x3(int tr, long n, long rows, long cols)
+{
+	if (!lm_gemm_bf16x3_fits(n, &(lm_mat){.dtype = LM_BF16})) {
+		printf("PASS gemm bf16x3 n=%ld: no AMX on this CPU or OS (not run)\n", n);
+		return;
+	}
+	lm_mat W = weight(LM_BF16, tr, rows, cols, 3);
+	float *x = lm_floats(n * cols), *y = lm_floats(n * rows), *y2 = lm_floats(n * rows);
+	for (long i = 0; i < n * cols; i++)
+		x[i] = uni() * (i % 7 ? 1 : 1000);   /* some inputs far larger */
+	for (long i = 0; i < n * rows; i++)
+		y[i] = y2[i] = NAN;
+	lm_set_threads(1);
+	lm_gemm_bf16x3(y, x, n, &W);
+	lm_set_threads(2);
+	lm_gemm_bf16x3(y2, x, n, &W);
+	double worst = x3_worst(y, x, n, &W);
+	int same = !memcmp(y, y2, n * rows * sizeof *y), ok = worst <= 1 && same;
+	printf("%s gemm bf16x3 tr=%d n=%ld %ldx%ld: worst %.2g of float32's bound%s\n",
+	       ok ? "PASS" : "FAIL", tr, n, rows, cols, worst, same ? "" : " (1 and 2 threads differ)");
+	failures += !ok;
+	free((void *)W.data);
+	free(x);
+	free(y);
+	free(y2);
+}
+
+/* One input a row with a power of two as its weight: each output is one
+ * product, exact in float32, so the three parts of x must sum to x to
+ * the last bit; an Inf passes as the FMA kernels pass it (its output
+ * Inf, the token's others 0 * Inf: NaN). */
+static void x3_parts(void)
+{
+	long n = 40, rows = 100, cols = 100;
+	if (!lm_gemm_bf16x3_fits(n, &(lm_mat){.dtype = LM_BF16}))
+		return;
+	uint16_t *w = lm_alloc((size_t)rows * cols * 2);
+	for (long r = 0; r < rows; r++)
+		for (long c = 0; c < cols; c++)
+			w[r * cols + c] = r == c ? lm_f32_to_bf16(ldexpf(1, (int)(r % 5) - 2)) : 0;
+	lm_mat W = {.data = w, .dtype = LM_BF16, .rows = rows, .cols = cols, .ld = cols};
+	float *x = lm_floats(n * cols), *y = lm_floats(n * rows);
+	for (long i = 0; i < n * cols; i++)     /* 24 significant bits, 2^-20 to 2^20 */
+		x[i] = ldexpf(1 + (float)(xorshift_uni(&rng) * 0.5 + 0.5) * (1 - 0x1p-23f),
+		              (int)(i % 41) - 20) * (i % 3 ? 1 : -1);
+	x[5 * cols + 7] = INFINITY;
+	lm_gemm_bf16x3(y, x, n, &W);
+	long bad = 0;
+	for (long t = 0; t < n; t++)
+		for (long r = 0; r < rows; r++) {
+			float want = t == 5 && r != 7 ? NAN : x[t * cols + r] * ldexpf(1, (int)(r % 5) - 2);
+			float got = y[t * rows + r];
+			bad += isnan(want) ? !isnan(got) : got != want;
+		}
+	printf("%s gemm bf16x3: one product an output, x to its last bit (%ld of %ld differ)\n",
+	       bad ? "FAIL" : "PASS", bad, n * rows);
+	failures += bad != 0;
+	free(w);
+	free(x);
+	free(y);
+}
+
+/* Which products lm_matmul gives the AMX kernel: BF16 weights from 16
+ * tokens on, not with LMCC_GEMM set, and then its bits are lm_matmul's. */
+static void x3_choice(void)
+{
+	lm_mat W = weight(LM_BF16, 0, 70, 300, 0);
+	int amx = lm_gemm_bf16x3_fits(16, &W);
+	lm_mat F = W;
+	F.dtype = LM_F16;
+	int bad = lm_gemm_bf16x3_fits(15, &W) || lm_gemm_bf16x3_fits(16, &F);
+	bad |= amx != (lm_cpu_has("amx") && lm_isa() == LM_ISA_AVX512);
+	lm_gemm_force = LM_GEMM_LMCC;
+	bad |= lm_gemm_bf16x3_fits(16, &W);
+	lm_gemm_force = LM_GEMM_CHOOSE;
+	long n = 130;
+	float *x = lm_floats(n * 300), *y = lm_floats(n * 70), *g = lm_floats(n * 70);
+	for (long i = 0; i < n * 300; i++)
+		x[i] = uni();
+	lm_set_threads(2);
+	lm_matmul(y, x, n, W);
+	if (amx) {
+		lm_gemm_bf16x3(g, x, n, &W);
+		bad |= memcmp(y, g, n * 70 * sizeof *y) != 0;
+	}
+	printf("%s matmul bf16: %s\n", bad ? "FAIL" : "PASS",
+	       amx ? "AMX's exact product from 16 tokens on, unless LMCC_GEMM says otherwise"
+	           : "no AMX here: the FMA kernels");
+	failures += bad;
+	free((void *)W.data);
+	free(x);
+	free(y);
+	free(g);
+}
+
 int main(void)
 {
 	no_blas_workers();
@@ -273,6 +391,12 @@ int main(void)
 	for (int tr = 0; tr < 2; tr++) {
 		matmul(tr, FEW + 1, 70, 300, 2);
 		matmul(tr, 130, 1059, 515, 2);
+		x3(tr, 16, 45, 300);      /* one step of 32 tokens, part tiles, a tail of inputs */
+		x3(tr, 33, 70, 515);      /* two steps, three blocks of inputs */
+		x3(tr, 130, 1059, 64);    /* outputs past a share's part in L2 */
 	}
+	x3(0, 600, 96, 200);          /* two blocks of tokens (512 and 88) */
+	x3_parts();
+	x3_choice();
 	return failures != 0;
 }
