@@ -403,29 +403,6 @@ AMX static void amx_config(void)
 	__asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
-/* One step of 32 inputs k: the panel's two B tiles, then x's parts,
- * largest first, each two A tiles (tokens 0-15, 16-31) into the four C
- * tiles, with x's rows AHEAD inputs on asked into L1. */
-AMX INLINE void amx_k(const Job *J, const uint16_t *a, const uint32_t *b, long k, long kcp)
-{
-	long lda = J->ldx * 2, plane = J->npad * J->ldx;     /* bytes; elements */
-	_tile_loadd(6, b + k / 2 * NR, NR * 4);
-	_tile_loadd(7, b + k / 2 * NR + 16, NR * 4);
-	for (int p = 0; p < J->planes; p++) {
-		const uint16_t *ap = a + p * plane;
-		if (k + AHEAD < kcp)
-#pragma GCC unroll 32
-			for (int i = 0; i < MT; i++)
-				_mm_prefetch((const char *)(ap + i * J->ldx + k + AHEAD), _MM_HINT_T0);
-		_tile_loadd(4, ap + k, lda);
-		_tile_loadd(5, ap + 16 * J->ldx + k, lda);
-		_tile_dpbf16ps(0, 4, 6);
-		_tile_dpbf16ps(1, 4, 7);
-		_tile_dpbf16ps(2, 5, 6);
-		_tile_dpbf16ps(3, 5, 7);
-	}
-}
-
 /* Tokens t.. t + 31 (zero rows past n) times the panel b over kcp inputs
  * (a multiple of 32), added to the partial sums at part (4 tiles, 4 KB,
  * from the blocks of inputs before pc; none before the first), which
@@ -438,6 +415,7 @@ AMX static void amx_step(const Job *J, const uint32_t *b, float *part, long jc, 
 {
 	long ldy = J->W->rows, m = min(MT, J->n - t);
 	const uint16_t *a = J->xb + t * J->ldx + pc;
+	long lda = J->ldx * 2;     /* bytes */
 	if (pc == 0) {
 		_tile_zero(0);
 		_tile_zero(1);
@@ -449,8 +427,24 @@ AMX static void amx_step(const Job *J, const uint32_t *b, float *part, long jc, 
 		_tile_loadd(2, part + 512, 64);
 		_tile_loadd(3, part + 768, 64);
 	}
-	for (long k = 0; k < kcp; k += 32)
-		amx_k(J, a, b, k, kcp);
+	long plane = J->npad * J->ldx;
+	for (long k = 0; k < kcp; k += 32) {
+		_tile_loadd(6, b + k / 2 * NR, NR * 4);
+		_tile_loadd(7, b + k / 2 * NR + 16, NR * 4);
+		for (int p = 0; p < J->planes; p++) {     /* x's parts, largest first */
+			const uint16_t *ap = a + p * plane;
+			if (k + AHEAD < kcp)
+#pragma GCC unroll 32
+				for (int i = 0; i < MT; i++)
+					_mm_prefetch((const char *)(ap + i * J->ldx + k + AHEAD), _MM_HINT_T0);
+			_tile_loadd(4, ap + k, lda);
+			_tile_loadd(5, ap + 16 * J->ldx + k, lda);
+			_tile_dpbf16ps(0, 4, 6);
+			_tile_dpbf16ps(1, 4, 7);
+			_tile_dpbf16ps(2, 5, 6);
+			_tile_dpbf16ps(3, 5, 7);
+		}
+	}
 	float *c = J->y + t * ldy + jc;
 	if (pc + kcp < J->W->cols) {
 		_tile_stored(0, part, 64);
@@ -484,14 +478,26 @@ AMX static void amx_qstep(const Job *J, const uint32_t *b, const float *sb, floa
 	const lm_mat *W = J->W;
 	long ldy = W->rows, m = min(MT, J->n - t), G = W->group, ng = W->cols / G;
 	const uint16_t *a = J->xb + t * J->ldx + pc;
+	long lda = J->ldx * 2, plane = J->npad * J->ldx;
 	float c[MT * NR] __attribute__((aligned(64)));
 	for (long g0 = 0; g0 < kcp; g0 += G) {
 		_tile_zero(0);
 		_tile_zero(1);
 		_tile_zero(2);
 		_tile_zero(3);
-		for (long k = g0; k < g0 + G; k += 32)
-			amx_k(J, a, b, k, kcp);
+		for (long k = g0; k < g0 + G; k += 32) {
+			_tile_loadd(6, b + k / 2 * NR, NR * 4);
+			_tile_loadd(7, b + k / 2 * NR + 16, NR * 4);
+			for (int p = 0; p < J->planes; p++) {
+				const uint16_t *ap = a + p * plane;
+				_tile_loadd(4, ap + k, lda);
+				_tile_loadd(5, ap + 16 * J->ldx + k, lda);
+				_tile_dpbf16ps(0, 4, 6);
+				_tile_dpbf16ps(1, 4, 7);
+				_tile_dpbf16ps(2, 5, 6);
+				_tile_dpbf16ps(3, 5, 7);
+			}
+		}
 		_tile_stored(0, c, NR * 4);
 		_tile_stored(1, c + 16, NR * 4);
 		_tile_stored(2, c + 16 * NR, NR * 4);
