@@ -93,10 +93,6 @@ void lm_gemm_bf16(float *y, const float *x, long n, const lm_mat *W);
  * W, on a CPU and OS with AMX, LMCC_GEMM unset), and the product. */
 int lm_gemm_bf16x3_fits(long n, const lm_mat *W);
 void lm_gemm_bf16x3(float *y, const float *x, long n, const lm_mat *W);
-/* The same for an affine quantized W (lm_qmatmul's choice), its integers
- * multiplied and each group's scale and bias taken after its sums. */
-int lm_gemm_q3_fits(long n, const lm_mat *W);
-void lm_gemm_q3(float *y, const float *x, long n, const lm_mat *W);
 extern int lm_gemm_bf16_vec;
 /* Which kernel lm_gemm_bf16 runs now: "amx", "avx512_bf16" or 0 (none:
  * --fast leaves float weights exact). */

@@ -1,10 +1,8 @@
-/* gemm_bf16.c: prefill products on the cores' BF16 dot-product
- * instructions.  --fast's, as llama.cpp multiplies BF16: x rounded to
- * bf16 (nearest even) once per call, W's BF16 as stored (F32 and F16
+/* gemm_bf16.c: --fast's prefill product for float weights on the cores'
+ * BF16 dot-product instructions, as llama.cpp multiplies BF16: x rounded
+ * to bf16 (nearest even) once per call, W's BF16 as stored (F32 and F16
  * rounded to bf16 as they are packed: a change of the weights, which the
- * --fast note says), products of bf16 pairs summed in float32.  And, on
- * AMX, the exact products of BF16 and affine quantized weights, x as
- * three bf16 parts (lm_gemm_bf16x3, lm_gemm_q3, at the end).
+ * --fast note says), products of bf16 pairs summed in float32.
  *
  * Both kernels read one panel layout: NR outputs and the inputs of a block
  * as pairs, [KC / 2][NR][2] bf16, i.e. a 32-bit word per output and pair.
@@ -99,7 +97,6 @@ typedef struct {
 	long ldx, npad;
 	int amx;
 	int planes;           /* 1: x rounded (--fast); 3: x as hi + mid + lo (exact) */
-	float *sx;            /* a quantized W's exact product: [n][groups] sums of x */
 } Job;
 
 /* ---- x and W into bf16 ---- */
@@ -130,14 +127,6 @@ BF16 static void round_x(void *ctx, long t0, long t1)
 	for (long t = t0; t < t1; t++) {
 		uint16_t *o = J->xb + t * J->ldx;
 		const float *x = J->x + t * cols;
-		long G = J->W->group;
-		for (long g = 0; J->sx && t < J->n && g < cols / G; g++) {
-			double a[4] = {0};     /* in double, as qmat.c sums them */
-			for (long c = 0; c < G; c += 4)
-				for (int i = 0; i < 4; i++)
-					a[i] += x[g * G + c + i];
-			J->sx[t * (cols / G) + g] = (float)((a[0] + a[1]) + (a[2] + a[3]));
-		}
 		for (long c = 0; c < J->ldx; c += 16) {
 			long k = t < J->n ? cols - c : 0;
 			__m512 v = _mm512_maskz_loadu_ps(k >= 16 ? 0xffff : k > 0 ? (1u << k) - 1 : 0, x + c);
@@ -271,55 +260,6 @@ BF16 static void pack_q(uint32_t *dst, const lm_mat *W, long r0, long nr, long c
 		                                                       _mm512_load_ps(f + i)));
 	lm_mat B = {.data = h, .dtype = LM_BF16, .rows = nr, .cols = kc, .ld = kc};
 	pack(dst, &B, 0, nr, 0, kc);
-}
-
-/* ---- a quantized W's integers, for the exact product ----
- *
- * The exact product of a quantized W (lm_gemm_q3) multiplies its
- * integers q, exact in bf16 up to 8 bits, and takes each group's scale
- * and bias after the group's sums: sum_c w_c x_c = s (q . x_g) + b sum(x_g),
- * as the decoding kernels do (qmat.c). */
-
-/* The 32 integers of row r from input c (a multiple of 32) as bf16, in
- * order, one pair a 32-bit word. */
-BF16 INLINE __m512i codes32(const lm_mat *W, long r, long c)
-{
-	const unsigned char *p = (const unsigned char *)W->data + (size_t)r * W->ld * 4 + c * W->bits / 8;
-	if (W->bits == 8) {
-		__m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)));
-		__m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16))));
-		return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-	}
-	if (W->bits == 4) {     /* byte i: q[2i] low, q[2i + 1] high */
-		__m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-		__m512i lo = _mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_and_si512(d, _mm512_set1_epi32(15))));
-		__m512i hi = _mm512_castps_si512(_mm512_cvtepi32_ps(_mm512_srli_epi32(d, 4)));
-		/* the integers' floats end in 16 zero bits: their bf16 exactly */
-		return _mm512_ternarylogic_epi32(_mm512_srli_epi32(lo, 16), hi, _mm512_set1_epi32((int)0xffff0000u), 0xf8);
-	}
-	float q[32];
-	const uint32_t *row = (const uint32_t *)W->data + (size_t)r * W->ld;
-	for (int i = 0; i < 32; i++)
-		q[i] = (float)lm_affine_q(row, c + i, W->bits);
-	return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(q));
-}
-
-/* W's integers of outputs [r0, r0 + nr) and inputs [c0, c0 + kc) into
- * the panel, as pack lays out a BF16 W (zeros past nr and kc). */
-BF16 static void pack_codes(uint32_t *dst, const lm_mat *W, long r0, long nr, long c0, long kc)
-{
-	long kcp = (kc + 31) / 32 * 32;
-	for (long h = 0; h < NR; h += 16)
-		for (long k = 0; k < kcp; k += 32) {
-			__m512i v[16];
-#pragma GCC unroll 16
-			for (int i = 0; i < 16; i++)
-				v[i] = h + i < nr && k < kc ? codes32(W, r0 + h + i, c0 + k) : _mm512_setzero_si512();
-			transpose16(v);
-#pragma GCC unroll 16
-			for (int i = 0; i < 16; i++)
-				_mm512_store_si512(dst + (k / 2 + i) * NR + h, v[i]);
-		}
 }
 
 /* ---- vdpbf16ps ---- */
@@ -467,60 +407,6 @@ AMX static void amx_step(const Job *J, const uint32_t *b, float *part, long jc, 
 	}
 }
 
-/* amx_step for a quantized W's integers (J->sx set): the tiles hold one
- * group's sums, which go to the partial sums at part, [MT][NR] floats,
- * times the outputs' scales, with their biases times the group's sums
- * of x, a group at a time (sb: the block's groups' NR scales, then NR
- * biases, as floats); the last block writes them to y. */
-AMX static void amx_qstep(const Job *J, const uint32_t *b, const float *sb, float *part,
-                          long jc, long nr, long pc, long kcp, long t)
-{
-	const lm_mat *W = J->W;
-	long ldy = W->rows, m = min(MT, J->n - t), G = W->group, ng = W->cols / G;
-	const uint16_t *a = J->xb + t * J->ldx + pc;
-	long lda = J->ldx * 2, plane = J->npad * J->ldx;
-	float c[MT * NR] __attribute__((aligned(64)));
-	for (long g0 = 0; g0 < kcp; g0 += G) {
-		_tile_zero(0);
-		_tile_zero(1);
-		_tile_zero(2);
-		_tile_zero(3);
-		for (long k = g0; k < g0 + G; k += 32) {
-			_tile_loadd(6, b + k / 2 * NR, NR * 4);
-			_tile_loadd(7, b + k / 2 * NR + 16, NR * 4);
-			for (int p = 0; p < J->planes; p++) {
-				const uint16_t *ap = a + p * plane;
-				_tile_loadd(4, ap + k, lda);
-				_tile_loadd(5, ap + 16 * J->ldx + k, lda);
-				_tile_dpbf16ps(0, 4, 6);
-				_tile_dpbf16ps(1, 4, 7);
-				_tile_dpbf16ps(2, 5, 6);
-				_tile_dpbf16ps(3, 5, 7);
-			}
-		}
-		_tile_stored(0, c, NR * 4);
-		_tile_stored(1, c + 16, NR * 4);
-		_tile_stored(2, c + 16 * NR, NR * 4);
-		_tile_stored(3, c + 16 * NR + 16, NR * 4);
-		long g = (pc + g0) / G;
-		const float *sc = sb + g0 / G * 2 * NR, *bi = sc + NR;
-		int first = pc == 0 && g0 == 0;
-		for (long i = 0; i < MT; i++) {
-			__m512 sx = _mm512_set1_ps(i < m ? J->sx[(t + i) * ng + g] : 0);
-#pragma GCC unroll 2
-			for (int h = 0; h < NR; h += 16) {
-				float *o = part + i * NR + h;
-				__m512 v = first ? _mm512_setzero_ps() : _mm512_load_ps(o);
-				v = _mm512_fmadd_ps(_mm512_load_ps(sc + h), _mm512_load_ps(c + i * NR + h), v);
-				_mm512_store_ps(o, _mm512_fmadd_ps(_mm512_load_ps(bi + h), sx, v));
-			}
-		}
-	}
-	if (pc + kcp >= W->cols)
-		for (long i = 0; i < m; i++)
-			memcpy(J->y + (t + i) * ldy + jc, part + i * NR, nr * sizeof(float));
-}
-
 AMX static void amx_release(void)
 {
 	_tile_release();
@@ -543,7 +429,6 @@ static void share(void *ctx, long r0, long r1)
 	 * for each 32 tokens and panel */
 	uint32_t *b = (uint32_t *)lm_scratch((size_t)KC / 2 * NR + (J->amx ? J->npad * ny : 0));
 	float *parts_at = (float *)(b + KC / 2 * NR);
-	float sb[KC / 32 * 2 * NR] __attribute__((aligned(64)));   /* amx_qstep's */
 	if (J->amx)
 		amx_config();
 	for (long j0 = r0; j0 < r1; j0 += ny) {
@@ -552,16 +437,7 @@ static void share(void *ctx, long r0, long r1)
 			long kc = min(KC, cols - pc), kcp = (kc + 31) / 32 * 32;
 			for (long jc = j0; jc < j1; jc += NR) {
 				long nr = min(NR, j1 - jc);
-				if (J->sx) {
-					pack_codes(b, J->W, jc, nr, pc, kc);
-					for (long g = 0; g < kc / J->W->group; g++)
-						for (long j = 0; j < NR; j++) {
-							size_t at = (size_t)(jc + j) * J->W->sld + pc / J->W->group + g;
-							sb[g * 2 * NR + j] = j < nr ? lm_load_f32(J->W->scales, J->W->sdtype, at) : 0;
-							sb[g * 2 * NR + NR + j] = j < nr ? lm_load_f32(J->W->biases, J->W->sdtype, at) : 0;
-						}
-				} else
-					pack(b, J->W, jc, nr, pc, kc);
+				pack(b, J->W, jc, nr, pc, kc);
 				/* the panel after this one */
 				long nj = jc + NR < j1 ? jc + NR : pc + KC < cols ? j0 : j1;
 				long nc = jc + NR < j1 ? pc : pc + KC < cols ? pc + KC : 0;
@@ -569,11 +445,9 @@ static void share(void *ctx, long r0, long r1)
 				for (long t = 0; t < J->n; t += step) {
 					if (nnr > 0 && nj < r1)
 						lm_gemm_prefetch(J->W, nj, nnr, nc, nkc, t / step, parts);
-					float *part = parts_at + ((jc - j0) / NR * J->npad / MT + t / MT) * MT * NR;
-					if (J->sx)
-						amx_qstep(J, b, sb, part, jc, nr, pc, kcp, t);
-					else if (J->amx)
-						amx_step(J, b, part, jc, nr, pc, kcp, t);
+					if (J->amx)
+						amx_step(J, b, parts_at + ((jc - j0) / NR * J->npad / MT + t / MT) * MT * NR,
+						         jc, nr, pc, kcp, t);
 					else
 						vec_tokens(J, b, jc, nr, pc, kc, t);
 				}
@@ -594,21 +468,17 @@ static void product(float *y, const float *x, long n, const lm_mat *W, int plane
 	 * the time (perf, 4096 x 4096) */
 	long ldx = (W->cols + 31) / 32 * 32 + 32, m0 = min(MC, n), npad = (m0 + MT - 1) / MT * MT;
 	uint16_t *xb = (uint16_t *)lm_grow(&bx, &cx, (planes * npad * ldx + 31) / 2);
-	int amx = use_amx(), q3 = W->dtype == LM_Q && planes == 3;
-	if (W->dtype == LM_Q && !q3) {
+	int amx = use_amx();
+	if (W->dtype == LM_Q) {
 		static __thread float *px;
 		static __thread long cp;
 		lm_qpermute(lm_grow(&px, &cp, n * W->cols), x, n, W);
 		x = px;
 	}
-	static __thread float *sxb;
-	static __thread long csx;
-	long ng = q3 ? W->cols / W->group : 0;
-	float *sx = q3 ? lm_grow(&sxb, &csx, m0 * ng) : NULL;
 	for (long t0 = 0; t0 < n; t0 += MC) {
 		long m = min(MC, n - t0);
 		Job j = {y + t0 * W->rows, x + t0 * W->cols, m, W, xb, ldx, (m + MT - 1) / MT * MT, amx,
-		         planes, sx};
+		         planes};
 		lm_parallel(j.npad, MT, round_x, &j);
 		lm_parallel(W->rows, NR, share, &j);
 	}
@@ -648,25 +518,6 @@ int lm_gemm_bf16x3_fits(long n, const lm_mat *W)
 }
 
 void lm_gemm_bf16x3(float *y, const float *x, long n, const lm_mat *W)
-{
-	lm_gemm_bf16x3_ran = 1;
-	product(y, x, n, W, 3);
-}
-
-/* An affine quantized W's exact product on the tiles: its integers, x in
- * three parts, each group's sums taken with its scale and bias (above:
- * amx_qstep), for groups that split the blocks of inputs evenly.  The
- * 4-bit group-64 bench models' prefill, alternating with the FMA
- * kernels (Intel Xeon family 6 model 207, 2 threads, 128 and 512
- * tokens): kimi_linear 1.08 to 1.38 times as fast, plamo2 1.25 to 1.5. */
-int lm_gemm_q3_fits(long n, const lm_mat *W)
-{
-	return n >= X3_FROM && W->dtype == LM_Q && W->mode == LM_AFFINE && !W->tr
-	       && W->group % 32 == 0 && KC % W->group == 0 && W->cols % W->group == 0
-	       && lm_gemm_mode() == LM_GEMM_CHOOSE && lm_gemm_bf16_kernel() && use_amx();
-}
-
-void lm_gemm_q3(float *y, const float *x, long n, const lm_mat *W)
 {
 	lm_gemm_bf16x3_ran = 1;
 	product(y, x, n, W, 3);

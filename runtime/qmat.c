@@ -18,10 +18,8 @@
  *     scales and the biases: the bandwidth bound.  The FP modes have no
  *     bias: s * (v . x_g), v widened from its code by a table or by the
  *     half-precision converter.
- *   - many tokens (prefill) on AMX: the integers on its tiles, exactly
- *     (gemm_bf16.c's lm_gemm_q3), a group's scale and bias as above.
- *   - many tokens (prefill) elsewhere: lmcc's blocked product (gemm.c)
- *     dequantizes each panel of rows and block of inputs to float32 inside its
+ *   - many tokens (prefill): lmcc's blocked product (gemm.c) dequantizes
+ *     each panel of rows and block of inputs to float32 inside its
  *     blocking, as it widens BF16 panels (the dequantizing costs about
  *     1/n of the product); where lm_gemm_own says no (the portable path,
  *     LMCC_GEMM=openblas), a panel of whole rows is dequantized into a
@@ -96,10 +94,6 @@ void lm_qmatmul(float *y, const float *x, long n, lm_mat W)
 {
 	if (W.cols % W.group || W.cols % 16)
 		lm_bug("quantized matrix: %ld inputs in groups of %d", W.cols, W.group);
-	if (lm_gemm_q3_fits(n, &W)) {     /* AMX's tiles, exact */
-		lm_gemm_q3(y, x, n, &W);
-		return;
-	}
 	Job j = {y, x, n, W, NULL};
 	if (n <= FEW && W.mode == LM_AFFINE) {
 		static __thread float *sx;    /* each caller's own */

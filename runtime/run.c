@@ -510,7 +510,7 @@ static void stats(const Session *s, double load, const lm_ckpt *ck)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr, "; peak memory %.1f MB; %s kernels%s%s\n", ru.ru_maxrss / 1024.0,
-	        lm_isa_name(lm_isa()), lm_gemm_bf16x3_ran ? ", exact prefill on AMX tiles" : "",
+	        lm_isa_name(lm_isa()), lm_gemm_bf16x3_ran ? ", BF16 prefill on AMX tiles" : "",
 	        lm_fast ? lm_fast_note() : "");
 }
 

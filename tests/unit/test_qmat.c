@@ -490,28 +490,6 @@ static void test_two_callers(long n, int fast)
 	lm_set_threads(2);
 }
 
-/* Which quantized products lm_qmatmul gives AMX's exact kernel
- * (gemm_bf16.c): affine ones from 16 tokens on whose groups split the
- * blocks of 256 inputs, where the CPU has AMX and LMCC_GEMM is unset. */
-static void test_q3_choice(void)
-{
-	int amx = lm_cpu_has("amx") && lm_isa() == LM_ISA_AVX512;
-	lm_mat W = {.dtype = LM_Q, .rows = 64, .cols = 256, .bits = 4, .group = 64};
-	int bad = lm_gemm_q3_fits(16, &W) != amx || lm_gemm_q3_fits(15, &W);
-	W.bits = 3;
-	W.group = 128;
-	bad |= lm_gemm_q3_fits(40, &W) != amx;
-	W.mode = LM_MXFP4;
-	W.group = 32;
-	bad |= lm_gemm_q3_fits(40, &W);
-	W.mode = LM_AFFINE;
-	lm_gemm_force = LM_GEMM_LMCC;
-	bad |= lm_gemm_q3_fits(40, &W);
-	lm_gemm_force = LM_GEMM_CHOOSE;
-	result(!bad, amx ? "matmul quantized: AMX's exact product from 16 tokens on, affine only"
-	                 : "matmul quantized: no AMX here, the FMA kernels", "the choice is wrong", 0);
-}
-
 int main(void)
 {
 	lm_set_threads(2);
@@ -551,10 +529,6 @@ int main(void)
 	test_product(3, 128, LM_BF16, 1, 29, 24, 1);
 	test_product(6, 64, LM_F32, 1, 29, 48, 0);
 	test_product(4, 64, LM_BF16, 16, 45, 64, 4);
-	/* AMX's exact kernel: two blocks of 512 and 88 tokens; groups of 128 */
-	test_product(4, 64, LM_BF16, 600, 40, 10, 0);
-	test_product(8, 128, LM_F32, 17, 50, 3, 0);
-	test_q3_choice();
 	/* --fast on AMX: panels of 32 rows, blocks of 256 inputs and their tails */
 	test_fast_q(4, 64, LM_BF16, 33, 45, 9, 1);
 	test_fast_q(8, 32, LM_F16, 12, 70, 3, 0);
