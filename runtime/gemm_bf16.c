@@ -101,18 +101,15 @@ typedef struct {
 
 /* ---- x and W into bf16 ---- */
 
-/* v rounded to bf16 (nearest even), and what is left of v: v less the
- * rounded value, exactly (v has 24 significant bits, the rounded value
- * the first 8 of them), 0 where the rounded value is not finite. */
-BF16 INLINE __m256i split(__m512 *v)
+/* v less h, v rounded to bf16: exact (v has 24 significant bits, h the
+ * first 8 of them), 0 where h is not finite. */
+BF16 INLINE __m512 rest(__m512 v, __m256i h)
 {
-	__m256i h = (__m256i)_mm512_cvtneps_pbh(*v);
 	__m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 	__m512 abs = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(back),
 	                                                  _mm512_set1_epi32(0x7fffffff)));
 	__mmask16 finite = _mm512_cmp_ps_mask(abs, _mm512_set1_ps(INFINITY), _CMP_LT_OQ);
-	*v = _mm512_maskz_sub_ps(finite, *v, back);
-	return h;
+	return _mm512_maskz_sub_ps(finite, v, back);
 }
 
 /* Tokens [t0, t1) of x into J->planes planes of bf16: one, x rounded
@@ -130,8 +127,12 @@ BF16 static void round_x(void *ctx, long t0, long t1)
 		for (long c = 0; c < J->ldx; c += 16) {
 			long k = t < J->n ? cols - c : 0;
 			__m512 v = _mm512_maskz_loadu_ps(k >= 16 ? 0xffff : k > 0 ? (1u << k) - 1 : 0, x + c);
-			for (int p = 0; p < J->planes; p++)
-				_mm256_storeu_si256((__m256i *)(o + p * plane + c), split(&v));
+			for (int p = 0; p < J->planes; p++) {
+				__m256i h = (__m256i)_mm512_cvtneps_pbh(v);     /* nearest even */
+				_mm256_storeu_si256((__m256i *)(o + p * plane + c), h);
+				if (p + 1 < J->planes)
+					v = rest(v, h);
+			}
 		}
 	}
 }

@@ -334,16 +334,11 @@ void lm_matmul_each(long k, float *const *y, const float *const *x, const lm_mat
  * up weakly: another BLAS, or OpenBLAS's serial build, has none. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
-static void blas_serial(void)
+__attribute__((constructor)) static void blas_serial(void)
 {
 	openblas_set_num_threads(1);
 	if (blas_thread_shutdown_)
 		blas_thread_shutdown_();
-}
-
-__attribute__((constructor)) static void blas_init(void)
-{
-	blas_serial();
 }
 
 void lm_matmul(float *y, const float *x, long n, lm_mat W)
